@@ -1,0 +1,123 @@
+//! [`Engine`]: the stores, clock and configuration one deployment shares between its
+//! [`crate::SessionManager`]s (one per serving region) and its [`crate::SyncService`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::audit::{AuditEvent, AuditKind};
+use crate::config::{EngineConfig, SessionConfig};
+use crate::error::ConfigError;
+use crate::lifecycle::LifecyclePolicy;
+use crate::session::{RegionId, SessionId, UserId};
+use crate::store::{AuditSink, ColdStore, HotStore};
+use crate::time::{Clock, Timestamp};
+
+/// Everything the managers and the sync job of one deployment share.
+#[derive(Debug)]
+pub struct Engine<H, C, A, K> {
+    session_config: SessionConfig,
+    engine_config: EngineConfig,
+    policy: LifecyclePolicy,
+    hot: Vec<H>,
+    cold: C,
+    audit: A,
+    clock: K,
+    audit_failures: AtomicU64,
+}
+
+impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> Engine<H, C, A, K> {
+    /// Builds an engine. `hot` holds one store per configured region, in the order of
+    /// `session_config.hot_storage.regions`.
+    pub fn new(
+        session_config: SessionConfig,
+        engine_config: EngineConfig,
+        hot: Vec<H>,
+        cold: C,
+        audit: A,
+        clock: K,
+    ) -> Result<Self, ConfigError> {
+        session_config.validate()?;
+        engine_config.validate()?;
+        if hot.len() != session_config.hot_storage.regions.len() {
+            return Err(ConfigError::new(
+                "session_config.hot_storage.regions",
+                format!(
+                    "{} regions are configured but {} hot stores were given",
+                    session_config.hot_storage.regions.len(),
+                    hot.len()
+                ),
+            ));
+        }
+        let policy = LifecyclePolicy::new(&session_config, &engine_config);
+        Ok(Self { session_config, engine_config, policy, hot, cold, audit, clock, audit_failures: AtomicU64::new(0) })
+    }
+
+    /// The ADR block in force.
+    pub const fn session_config(&self) -> &SessionConfig {
+        &self.session_config
+    }
+
+    /// The engine block in force.
+    pub const fn engine_config(&self) -> &EngineConfig {
+        &self.engine_config
+    }
+
+    /// The lifecycle policy derived from both blocks.
+    pub const fn policy(&self) -> &LifecyclePolicy {
+        &self.policy
+    }
+
+    /// The hot store of `region`.
+    ///
+    /// # Panics
+    /// If `region` is not configured; ids come from tokens parsed against this configuration.
+    pub fn hot(&self, region: RegionId) -> &H {
+        &self.hot[region.index()]
+    }
+
+    /// Every hot store with its region.
+    pub fn hot_stores(&self) -> impl Iterator<Item = (RegionId, &H)> {
+        self.session_config.region_ids().zip(self.hot.iter())
+    }
+
+    /// The cold table.
+    pub const fn cold(&self) -> &C {
+        &self.cold
+    }
+
+    /// The audit trail.
+    pub const fn audit(&self) -> &A {
+        &self.audit
+    }
+
+    /// The clock.
+    pub const fn clock(&self) -> &K {
+        &self.clock
+    }
+
+    /// Audit records that could not be appended since start. They do not fail the operation
+    /// (sessions keep working when the audit backend hiccups); the production audit adapter
+    /// retries before giving up, and this counter is exported as a metric to alert on.
+    pub fn audit_failures(&self) -> u64 {
+        self.audit_failures.load(Ordering::Relaxed)
+    }
+
+    /// True if `region` is configured.
+    pub fn has_region(&self, region: RegionId) -> bool {
+        region.index() < self.hot.len()
+    }
+
+    pub(crate) async fn record(
+        &self,
+        kind: AuditKind,
+        region: RegionId,
+        session: SessionId,
+        user_id: Option<UserId>,
+        version: u64,
+        at: Timestamp,
+    ) {
+        let event = AuditEvent { at, kind, region, session, user_id, version };
+        if self.audit.append(event).await.is_err() {
+            self.audit_failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Lifecycle policy: which ADR-0010 state a session is in, as pure functions of its last access,
+//! `now` and the configuration. The one place these decisions are made.
+//!
+//! ```text
+//! idle = now - last_access
+//! hot tier:   Active   idle < active_window            (5 min)
+//!             Inactive active_window <= idle < promotion_threshold (30 min)
+//!             DueForDemotion  promotion_threshold <= idle < hot ttl  (2 h)
+//!             Expired  idle >= hot ttl                  (Redis drops the key)
+//! cold tier:  Live     idle < cold ttl                  (30 days)
+//!             Expired  idle >= cold ttl                 (never returned, whatever DynamoDB TTL lag does)
+//! ```
+//! A deadline is reached at the instant itself: a session idle for exactly the threshold is due.
+
+use std::time::Duration;
+
+use crate::config::{EngineConfig, SessionConfig};
+use crate::time::Timestamp;
+
+/// The durations every lifecycle decision depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LifecyclePolicy {
+    /// `engine.active_window`.
+    pub active_window: Duration,
+    /// `session_config.hot_storage.promotion_threshold`.
+    pub promotion_threshold: Duration,
+    /// `session_config.hot_storage.ttl`.
+    pub hot_ttl: Duration,
+    /// `session_config.cold_storage.ttl`.
+    pub cold_ttl: Duration,
+}
+
+impl LifecyclePolicy {
+    /// The policy of a (validated) configuration.
+    pub fn new(session: &SessionConfig, engine: &EngineConfig) -> Self {
+        Self {
+            active_window: engine.active_window,
+            promotion_threshold: session.hot_storage.promotion_threshold,
+            hot_ttl: session.hot_storage.ttl,
+            cold_ttl: session.cold_storage.ttl,
+        }
+    }
+
+    /// State of a session held in the hot tier.
+    pub fn hot_state(&self, last_access: Timestamp, now: Timestamp) -> HotState {
+        let idle = now.since(last_access);
+        if idle >= self.hot_ttl {
+            HotState::Expired
+        } else if idle >= self.promotion_threshold {
+            HotState::DueForDemotion
+        } else if idle >= self.active_window {
+            HotState::Inactive
+        } else {
+            HotState::Active
+        }
+    }
+
+    /// State of a session held in the cold tier.
+    pub fn cold_state(&self, last_access: Timestamp, now: Timestamp) -> ColdState {
+        if now.since(last_access) >= self.cold_ttl { ColdState::Expired } else { ColdState::Live }
+    }
+
+    /// Every deadline of a session last accessed at `last_access`.
+    pub fn deadlines(&self, last_access: Timestamp) -> Deadlines {
+        Deadlines {
+            inactive_at: last_access + self.active_window,
+            demotion_due_at: last_access + self.promotion_threshold,
+            hot_expires_at: last_access + self.hot_ttl,
+            cold_expires_at: last_access + self.cold_ttl,
+        }
+    }
+
+    /// Latest last access that makes a session due for demotion at `now`: the sync job's cutoff.
+    pub fn demotion_cutoff(&self, now: Timestamp) -> Timestamp {
+        now - self.promotion_threshold
+    }
+}
+
+/// A hot session's state (the ADR's state diagram).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HotState {
+    /// Accessed within `active_window`.
+    Active,
+    /// Idle, not yet due for demotion.
+    Inactive,
+    /// Idle for at least `promotion_threshold`: the sync job moves it to the cold tier.
+    DueForDemotion,
+    /// Idle for at least the hot TTL: Redis has dropped it.
+    Expired,
+}
+
+/// A cold session's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColdState {
+    /// May be promoted.
+    Live,
+    /// Past `cold_storage.ttl`: never returned.
+    Expired,
+}
+
+/// The instants at which a session changes state if nobody touches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    /// Active becomes Inactive.
+    pub inactive_at: Timestamp,
+    /// The sync job may demote it.
+    pub demotion_due_at: Timestamp,
+    /// Redis drops the hot copy.
+    pub hot_expires_at: Timestamp,
+    /// The session is gone for good.
+    pub cold_expires_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: u64 = 60_000;
+
+    fn policy() -> LifecyclePolicy {
+        LifecyclePolicy::new(&SessionConfig::default(), &EngineConfig::default())
+    }
+
+    fn at(minutes: u64, plus_ms: i64) -> Timestamp {
+        Timestamp((1_000_000_000 + minutes * MIN).checked_add_signed(plus_ms).unwrap())
+    }
+
+    #[test]
+    fn hot_states_change_exactly_at_each_boundary() {
+        let p = policy();
+        let last = at(0, 0);
+        let cases = [
+            (at(0, 0), HotState::Active),
+            (at(5, -1), HotState::Active),
+            (at(5, 0), HotState::Inactive),
+            (at(30, -1), HotState::Inactive),
+            (at(30, 0), HotState::DueForDemotion),
+            (at(120, -1), HotState::DueForDemotion),
+            (at(120, 0), HotState::Expired),
+            (at(100_000, 0), HotState::Expired),
+        ];
+        for (now, expected) in cases {
+            assert_eq!(p.hot_state(last, now), expected, "now = last + {} ms", now.0 - last.0);
+        }
+    }
+
+    #[test]
+    fn a_clock_behind_the_last_access_counts_as_active() {
+        assert_eq!(policy().hot_state(at(10, 0), at(0, 0)), HotState::Active);
+        assert_eq!(policy().cold_state(at(10, 0), at(0, 0)), ColdState::Live);
+    }
+
+    #[test]
+    fn cold_expiry_is_exactly_the_cold_ttl() {
+        let p = policy();
+        let last = at(0, 0);
+        let thirty_days = 30 * 24 * 60;
+        assert_eq!(p.cold_state(last, at(thirty_days, -1)), ColdState::Live);
+        assert_eq!(p.cold_state(last, at(thirty_days, 0)), ColdState::Expired);
+    }
+
+    #[test]
+    fn deadlines_agree_with_states() {
+        let p = policy();
+        let last = at(3, 17);
+        let d = p.deadlines(last);
+        assert_eq!(p.hot_state(last, d.inactive_at), HotState::Inactive);
+        assert_eq!(p.hot_state(last, d.demotion_due_at), HotState::DueForDemotion);
+        assert_eq!(p.hot_state(last, d.hot_expires_at), HotState::Expired);
+        assert_eq!(p.cold_state(last, d.cold_expires_at), ColdState::Expired);
+        assert_eq!(p.cold_state(last, d.cold_expires_at - Duration::from_millis(1)), ColdState::Live);
+        assert_eq!(p.demotion_cutoff(d.demotion_due_at), last);
+    }
+
+    #[test]
+    fn states_are_monotone_in_time() {
+        let p = policy();
+        let last = at(0, 0);
+        let mut previous = HotState::Active;
+        for minute in 0..200 {
+            let state = p.hot_state(last, at(minute, 0));
+            assert!(state >= previous, "state went back at minute {minute}");
+            previous = state;
+        }
+    }
+}

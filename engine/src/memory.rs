@@ -1,0 +1,571 @@
+//! In-memory implementations of the three store traits.
+//!
+//! They serve tests (the conformance suite's reference), single-process use, and the simulator,
+//! which wraps them with latency and cost accounting; so they are compact and fast: one hash map
+//! keyed by [`SessionId`] (already a uniform hash), a FIFO idle index with lazy invalidation
+//! (every access appends `(last_access, id)`; entries whose session moved on are dropped when
+//! met), no timers. Each has an availability switch so tests can take a store down.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::audit::{AuditEvent, AuditKind};
+use crate::error::StoreError;
+use crate::session::{RegionId, Session, SessionData, SessionId, UserId};
+use crate::store::{AuditSink, ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotUpdate, HotWrite, IdleEntry};
+use crate::time::Timestamp;
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it: every store operation
+/// leaves the maps consistent before it can panic, so the data is still sound.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[derive(Debug)]
+struct HotEntry {
+    session: Session,
+    expires_at: Timestamp,
+}
+
+#[derive(Debug, Default)]
+struct HotInner {
+    sessions: FxHashMap<SessionId, HotEntry>,
+    /// `(last_access, id)` in the order of access; stale entries are skipped and dropped lazily.
+    idle: VecDeque<(Timestamp, SessionId)>,
+    /// Sessions whose data the cold tier lacks (write-behind's work list).
+    dirty: FxHashSet<SessionId>,
+    by_user: Option<FxHashMap<UserId, Vec<SessionId>>>,
+}
+
+impl HotInner {
+    fn insert(&mut self, session: Session, ttl: Duration) {
+        let id = session.id;
+        self.idle.push_back((session.last_access, id));
+        if session.is_dirty() {
+            self.dirty.insert(id);
+        } else {
+            self.dirty.remove(&id);
+        }
+        if let Some(by_user) = &mut self.by_user {
+            let ids = by_user.entry(session.user_id.clone()).or_default();
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let expires_at = session.last_access + ttl;
+        self.sessions.insert(id, HotEntry { session, expires_at });
+    }
+
+    fn remove(&mut self, id: &SessionId) -> Option<Session> {
+        let entry = self.sessions.remove(id)?;
+        self.dirty.remove(id);
+        if let Some(by_user) = &mut self.by_user {
+            if let Some(ids) = by_user.get_mut(&entry.session.user_id) {
+                ids.retain(|other| other != id);
+                if ids.is_empty() {
+                    by_user.remove(&entry.session.user_id);
+                }
+            }
+        }
+        Some(entry.session)
+    }
+
+    /// The live entry for `id`, dropping it if its TTL has run out by `now`.
+    fn live(&mut self, id: &SessionId, now: Timestamp) -> Result<&mut HotEntry, HotLookup> {
+        match self.sessions.get(id) {
+            None => Err(HotLookup::Miss),
+            Some(entry) if entry.expires_at <= now => {
+                self.remove(id);
+                Err(HotLookup::Expired)
+            }
+            Some(_) => Ok(self.sessions.get_mut(id).expect("entry checked above")),
+        }
+    }
+}
+
+/// One region's hot tier in memory, standing in for a Redis cluster.
+#[derive(Debug)]
+pub struct MemoryHotStore {
+    label: String,
+    available: AtomicBool,
+    /// The latest `now` any call passed in: lets calls without a `now` honour TTLs.
+    latest_now: AtomicU64,
+    inner: Mutex<HotInner>,
+}
+
+impl MemoryHotStore {
+    /// An empty store with a per-user index (for list, revoke and erase).
+    pub fn new(label: impl Into<String>) -> Self {
+        Self::build(label.into(), true)
+    }
+
+    /// An empty store without the per-user index: less memory, and user queries scan every
+    /// session. The simulator uses this.
+    pub fn without_user_index(label: impl Into<String>) -> Self {
+        Self::build(label.into(), false)
+    }
+
+    fn build(label: String, user_index: bool) -> Self {
+        let inner = HotInner { by_user: user_index.then(FxHashMap::default), ..HotInner::default() };
+        Self { label, available: AtomicBool::new(true), latest_now: AtomicU64::new(0), inner: Mutex::new(inner) }
+    }
+
+    /// Takes the store down (`false`) or brings it back (`true`). While down every call answers
+    /// unavailable; the data stays.
+    pub fn set_available(&self, available: bool) {
+        self.available.store(available, Ordering::Relaxed);
+    }
+
+    /// Loses every session, as when a region's Redis cluster is lost.
+    pub fn wipe(&self) {
+        let mut inner = lock(&self.inner);
+        let user_index = inner.by_user.is_some();
+        *inner = HotInner { by_user: user_index.then(FxHashMap::default), ..HotInner::default() };
+    }
+
+    /// Number of sessions held, expired ones not yet dropped included.
+    pub fn held(&self) -> usize {
+        lock(&self.inner).sessions.len()
+    }
+
+    /// Entries in the idle and dirty indexes (for memory accounting).
+    pub fn index_entries(&self) -> usize {
+        let inner = lock(&self.inner);
+        inner.idle.len() + inner.dirty.len()
+    }
+
+    /// Sum of the data sizes of the sessions held.
+    pub fn data_bytes(&self) -> u64 {
+        lock(&self.inner).sessions.values().map(|e| e.session.data.len() as u64).sum()
+    }
+
+    /// Every session held, in no particular order (tests and reports).
+    pub fn snapshot(&self) -> Vec<Session> {
+        lock(&self.inner).sessions.values().map(|e| e.session.clone()).collect()
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.available.load(Ordering::Relaxed) {
+            Ok(())
+        } else {
+            Err(StoreError::unavailable(&self.label, "switched off"))
+        }
+    }
+
+    fn observe(&self, now: Timestamp) -> Timestamp {
+        Timestamp(self.latest_now.fetch_max(now.0, Ordering::Relaxed).max(now.0))
+    }
+
+    fn latest(&self) -> Timestamp {
+        Timestamp(self.latest_now.load(Ordering::Relaxed))
+    }
+}
+
+impl HotStore for MemoryHotStore {
+    async fn get_and_touch(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> HotLookup {
+        if let Err(e) = self.check() {
+            return HotLookup::Unavailable(e);
+        }
+        let now = self.observe(now);
+        let mut inner = lock(&self.inner);
+        let entry = match inner.live(id, now) {
+            Ok(entry) => entry,
+            Err(answer) => return answer,
+        };
+        entry.session.last_access = now;
+        entry.expires_at = now + ttl;
+        let session = entry.session.clone();
+        inner.idle.push_back((now, *id));
+        HotLookup::Hit(session)
+    }
+
+    async fn put(&self, session: &Session, ttl: Duration) -> Result<HotWrite, StoreError> {
+        self.check()?;
+        let now = self.latest();
+        let mut inner = lock(&self.inner);
+        if let Ok(existing) = inner.live(&session.id, now) {
+            if existing.session.freshness() > session.freshness() {
+                return Ok(HotWrite::KeptNewer);
+            }
+        }
+        inner.insert(session.clone(), ttl);
+        Ok(HotWrite::Written)
+    }
+
+    async fn update(
+        &self,
+        id: &SessionId,
+        data: &SessionData,
+        expected_version: u64,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<HotUpdate, StoreError> {
+        self.check()?;
+        let now = self.observe(now);
+        let mut inner = lock(&self.inner);
+        let entry = match inner.live(id, now) {
+            Ok(entry) => entry,
+            Err(_) => return Ok(HotUpdate::Miss),
+        };
+        if entry.session.version != expected_version {
+            return Ok(HotUpdate::Conflict { current: entry.session.version });
+        }
+        entry.session.version += 1;
+        entry.session.data = data.clone();
+        entry.session.last_access = now;
+        entry.expires_at = now + ttl;
+        let session = entry.session.clone();
+        inner.idle.push_back((now, *id));
+        inner.dirty.insert(*id);
+        Ok(HotUpdate::Updated(session))
+    }
+
+    async fn take(&self, id: &SessionId) -> HotLookup {
+        if let Err(e) = self.check() {
+            return HotLookup::Unavailable(e);
+        }
+        let now = self.latest();
+        let mut inner = lock(&self.inner);
+        if let Err(answer) = inner.live(id, now) {
+            return answer;
+        }
+        inner.remove(id).map_or(HotLookup::Miss, HotLookup::Hit)
+    }
+
+    async fn remove(&self, id: &SessionId) -> Result<bool, StoreError> {
+        self.check()?;
+        Ok(lock(&self.inner).remove(id).is_some())
+    }
+
+    async fn remove_if_unchanged(
+        &self,
+        id: &SessionId,
+        version: u64,
+        last_access: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        let mut inner = lock(&self.inner);
+        let unchanged = inner
+            .sessions
+            .get(id)
+            .is_some_and(|e| e.session.version == version && e.session.last_access == last_access);
+        if unchanged {
+            inner.remove(id);
+        }
+        Ok(unchanged)
+    }
+
+    async fn idle_candidates(
+        &self,
+        idle_since: Timestamp,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<Vec<IdleEntry>, StoreError> {
+        self.check()?;
+        let now = self.observe(now);
+        let mut inner = lock(&self.inner);
+        let inner = &mut *inner;
+        let mut found = Vec::new();
+        let mut position = 0;
+        while found.len() < limit {
+            let Some(&(indexed_at, id)) = inner.idle.get(position) else { break };
+            if indexed_at > idle_since {
+                break;
+            }
+            let current = inner.sessions.get(&id).map(|e| (e.session.last_access, e.expires_at));
+            let keep = match current {
+                Some((last_access, expires_at)) if last_access == indexed_at => {
+                    if expires_at <= now {
+                        inner.remove(&id);
+                        found.push(IdleEntry::Vanished(id));
+                        false
+                    } else {
+                        let session = inner.sessions[&id].session.clone();
+                        found.push(IdleEntry::Idle(session));
+                        true
+                    }
+                }
+                _ => false,
+            };
+            if !keep && position == 0 {
+                inner.idle.pop_front();
+            } else {
+                position += 1;
+            }
+        }
+        Ok(found)
+    }
+
+    async fn dirty(&self, limit: usize) -> Result<Vec<Session>, StoreError> {
+        self.check()?;
+        let inner = lock(&self.inner);
+        Ok(inner.dirty.iter().filter_map(|id| inner.sessions.get(id)).take(limit).map(|e| e.session.clone()).collect())
+    }
+
+    async fn mark_persisted(&self, id: &SessionId, version: u64) -> Result<(), StoreError> {
+        self.check()?;
+        let mut inner = lock(&self.inner);
+        if let Some(entry) = inner.sessions.get_mut(id) {
+            entry.session.persisted_version = entry.session.persisted_version.max(version);
+            if !entry.session.is_dirty() {
+                inner.dirty.remove(id);
+            }
+        }
+        Ok(())
+    }
+
+    async fn sessions_of_user(&self, user: &UserId) -> Result<Vec<Session>, StoreError> {
+        self.check()?;
+        let now = self.latest();
+        let inner = lock(&self.inner);
+        let live = |e: &&HotEntry| e.expires_at > now;
+        Ok(match &inner.by_user {
+            Some(by_user) => by_user
+                .get(user)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| inner.sessions.get(id))
+                .filter(live)
+                .map(|e| e.session.clone())
+                .collect(),
+            None => inner
+                .sessions
+                .values()
+                .filter(|e| &e.session.user_id == user)
+                .filter(live)
+                .map(|e| e.session.clone())
+                .collect(),
+        })
+    }
+
+    async fn session_count(&self) -> Result<u64, StoreError> {
+        self.check()?;
+        Ok(lock(&self.inner).sessions.len() as u64)
+    }
+}
+
+#[derive(Debug, Default)]
+struct ColdInner {
+    sessions: FxHashMap<SessionId, Session>,
+    by_user: Option<FxHashMap<UserId, Vec<SessionId>>>,
+}
+
+/// The global cold table in memory: one strongly consistent map (no replication delay; the
+/// simulator models that on top).
+#[derive(Debug)]
+pub struct MemoryColdStore {
+    label: String,
+    available: AtomicBool,
+    inner: Mutex<ColdInner>,
+}
+
+impl MemoryColdStore {
+    /// An empty table with a per-user index.
+    pub fn new(label: impl Into<String>) -> Self {
+        Self::build(label.into(), true)
+    }
+
+    /// An empty table without the per-user index (user queries scan).
+    pub fn without_user_index(label: impl Into<String>) -> Self {
+        Self::build(label.into(), false)
+    }
+
+    fn build(label: String, user_index: bool) -> Self {
+        let inner = ColdInner { sessions: FxHashMap::default(), by_user: user_index.then(FxHashMap::default) };
+        Self { label, available: AtomicBool::new(true), inner: Mutex::new(inner) }
+    }
+
+    /// Takes the table down or brings it back; the data stays.
+    pub fn set_available(&self, available: bool) {
+        self.available.store(available, Ordering::Relaxed);
+    }
+
+    /// Number of records held, expired ones included.
+    pub fn held(&self) -> usize {
+        lock(&self.inner).sessions.len()
+    }
+
+    /// Every record held, in no particular order.
+    pub fn snapshot(&self) -> Vec<Session> {
+        lock(&self.inner).sessions.values().cloned().collect()
+    }
+
+    /// Drops records for which `expired` is true (DynamoDB's TTL deletion); returns how many.
+    pub fn purge(&self, mut expired: impl FnMut(&Session) -> bool) -> usize {
+        let mut inner = lock(&self.inner);
+        let doomed: Vec<SessionId> = inner.sessions.values().filter(|s| expired(s)).map(|s| s.id).collect();
+        for id in &doomed {
+            inner.remove(id);
+        }
+        doomed.len()
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.available.load(Ordering::Relaxed) {
+            Ok(())
+        } else {
+            Err(StoreError::unavailable(&self.label, "switched off"))
+        }
+    }
+}
+
+impl ColdInner {
+    fn write(&mut self, session: &Session) -> ColdWrite {
+        if let Some(existing) = self.sessions.get(&session.id) {
+            if existing.freshness() >= session.freshness() {
+                return ColdWrite::Stale;
+            }
+        } else if let Some(by_user) = &mut self.by_user {
+            by_user.entry(session.user_id.clone()).or_default().push(session.id);
+        }
+        self.sessions.insert(session.id, session.clone());
+        ColdWrite::Written
+    }
+
+    fn remove(&mut self, id: &SessionId) -> Option<Session> {
+        let session = self.sessions.remove(id)?;
+        if let Some(by_user) = &mut self.by_user {
+            if let Some(ids) = by_user.get_mut(&session.user_id) {
+                ids.retain(|other| other != id);
+                if ids.is_empty() {
+                    by_user.remove(&session.user_id);
+                }
+            }
+        }
+        Some(session)
+    }
+}
+
+impl ColdStore for MemoryColdStore {
+    async fn get(&self, id: &SessionId, _reader: RegionId) -> ColdLookup {
+        if let Err(e) = self.check() {
+            return ColdLookup::Unavailable(e);
+        }
+        lock(&self.inner).sessions.get(id).cloned().map_or(ColdLookup::Miss, ColdLookup::Found)
+    }
+
+    async fn put(&self, session: &Session, _writer: RegionId, _now: Timestamp) -> Result<ColdWrite, StoreError> {
+        self.check()?;
+        Ok(lock(&self.inner).write(session))
+    }
+
+    async fn put_batch(
+        &self,
+        sessions: &[Session],
+        _writer: RegionId,
+        _now: Timestamp,
+    ) -> Result<Vec<ColdWrite>, StoreError> {
+        self.check()?;
+        let mut inner = lock(&self.inner);
+        Ok(sessions.iter().map(|s| inner.write(s)).collect())
+    }
+
+    async fn delete(&self, id: &SessionId, _writer: RegionId, _now: Timestamp) -> Result<Option<Session>, StoreError> {
+        self.check()?;
+        Ok(lock(&self.inner).remove(id))
+    }
+
+    async fn sessions_of_user(&self, user: &UserId, _reader: RegionId) -> Result<Vec<Session>, StoreError> {
+        self.check()?;
+        let inner = lock(&self.inner);
+        Ok(match &inner.by_user {
+            Some(by_user) => {
+                by_user.get(user).into_iter().flatten().filter_map(|id| inner.sessions.get(id).cloned()).collect()
+            }
+            None => inner.sessions.values().filter(|s| &s.user_id == user).cloned().collect(),
+        })
+    }
+}
+
+/// The audit trail in memory: every record, or (for long simulations) counts only.
+#[derive(Debug)]
+pub struct MemoryAudit {
+    keep_records: bool,
+    available: AtomicBool,
+    counts: [AtomicU64; AuditKind::ALL.len()],
+    records: Mutex<Vec<AuditEvent>>,
+}
+
+impl Default for MemoryAudit {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryAudit {
+    /// A trail that keeps every record.
+    pub fn new() -> Self {
+        Self::build(true)
+    }
+
+    /// A trail that only counts records by kind (constant memory).
+    pub fn counting() -> Self {
+        Self::build(false)
+    }
+
+    fn build(keep_records: bool) -> Self {
+        Self {
+            keep_records,
+            available: AtomicBool::new(true),
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            records: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Takes the trail down or brings it back.
+    pub fn set_available(&self, available: bool) {
+        self.available.store(available, Ordering::Relaxed);
+    }
+
+    /// A copy of every record kept, in append order.
+    pub fn events(&self) -> Vec<AuditEvent> {
+        lock(&self.records).clone()
+    }
+
+    /// How many records of `kind` were appended.
+    pub fn count(&self, kind: AuditKind) -> u64 {
+        let index = AuditKind::ALL.iter().position(|k| *k == kind).expect("every kind is in ALL");
+        self.counts[index].load(Ordering::Relaxed)
+    }
+
+    /// Drops records older than `before` (compliance retention); returns how many.
+    pub fn prune(&self, before: Timestamp) -> usize {
+        let mut records = lock(&self.records);
+        let old = records.len();
+        records.retain(|e| e.at >= before);
+        old - records.len()
+    }
+}
+
+impl AuditSink for MemoryAudit {
+    async fn append(&self, event: AuditEvent) -> Result<(), StoreError> {
+        if !self.available.load(Ordering::Relaxed) {
+            return Err(StoreError::unavailable("memory audit", "switched off"));
+        }
+        let index = AuditKind::ALL.iter().position(|k| *k == event.kind).expect("every kind is in ALL");
+        self.counts[index].fetch_add(1, Ordering::Relaxed);
+        if self.keep_records {
+            lock(&self.records).push(event);
+        }
+        Ok(())
+    }
+
+    async fn pseudonymise_user(&self, user: &UserId) -> Result<u64, StoreError> {
+        if !self.available.load(Ordering::Relaxed) {
+            return Err(StoreError::unavailable("memory audit", "switched off"));
+        }
+        let pseudonym = user.pseudonym();
+        let mut changed = 0;
+        for event in lock(&self.records).iter_mut() {
+            if event.user_id.as_ref() == Some(user) {
+                event.user_id = Some(pseudonym.clone());
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+}

@@ -1,0 +1,293 @@
+//! The three things the engine talks to: a region's hot tier ([`HotStore`], Redis), the global
+//! cold table seen from a region ([`ColdStore`], DynamoDB) and the audit trail ([`AuditSink`]).
+//!
+//! Lookups answer with explicit enums (hit, miss, expired, unavailable) so callers can count each
+//! case; other calls return `Result<_, StoreError>`. Adapters own timeouts and retries and map
+//! every backend failure to [`StoreError`]; they never panic on what a backend returns.
+//!
+//! Methods return `impl Future + Send` so production can run the engine on a multi-threaded
+//! runtime; in-memory and simulated stores return futures that are ready at once.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::audit::AuditEvent;
+use crate::error::StoreError;
+use crate::session::{RegionId, Session, SessionData, SessionId, UserId};
+use crate::time::Timestamp;
+
+/// The answer of a hot-tier lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HotLookup {
+    /// Found; `last_access` already moved to now.
+    Hit(Session),
+    /// Not in this hot tier.
+    Miss,
+    /// Was here but past its hot TTL (stores that can tell; Redis answers `Miss`).
+    Expired,
+    /// The hot tier could not answer.
+    Unavailable(StoreError),
+}
+
+/// The answer of a conditional hot write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HotWrite {
+    /// Stored.
+    Written,
+    /// The store held a fresher state of the session (see [`Session::freshness`]) and kept it.
+    KeptNewer,
+}
+
+/// The answer of a hot compare-and-set update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HotUpdate {
+    /// Changed; the session as stored now.
+    Updated(Session),
+    /// The stored version is not the expected one.
+    Conflict {
+        /// The version the store holds.
+        current: u64,
+    },
+    /// Not in this hot tier (never was, demoted, or expired).
+    Miss,
+}
+
+/// An index entry the sync job found idle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdleEntry {
+    /// A session idle since at least the cutoff.
+    Idle(Session),
+    /// The index named a session whose hot copy is gone (its TTL ran out, e.g. while the sync job
+    /// was down). The store has already dropped the index entry.
+    Vanished(SessionId),
+}
+
+/// The answer of a cold-tier lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColdLookup {
+    /// The newest state visible from the reading region. Expiry is not checked here: the engine
+    /// applies [`crate::lifecycle`] to what it gets.
+    Found(Session),
+    /// No record visible from the reading region.
+    Miss,
+    /// The cold tier could not answer.
+    Unavailable(StoreError),
+}
+
+/// The answer of a conditional cold write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColdWrite {
+    /// Stored.
+    Written,
+    /// The table held the same or a fresher state (see [`Session::freshness`]); nothing was
+    /// written.
+    Stale,
+}
+
+/// One region's hot tier (a Redis cluster in production).
+///
+/// A session's hot copy expires `ttl` after its last access; every access refreshes it. The store
+/// keeps an idle index ordered by last access so the sync job finds candidates without scanning.
+pub trait HotStore: Send + Sync {
+    /// Reads a session and, in the same round trip, sets its `last_access` to `now`, refreshes its
+    /// TTL to `ttl` and moves it in the idle index.
+    fn get_and_touch(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> impl Future<Output = HotLookup> + Send;
+
+    /// Stores a session (create, promotion) unless the store holds a fresher state of it.
+    fn put(&self, session: &Session, ttl: Duration) -> impl Future<Output = Result<HotWrite, StoreError>> + Send;
+
+    /// Replaces the data if the stored version is `expected_version`: version + 1, `last_access`
+    /// = `now`, TTL refreshed.
+    fn update(
+        &self,
+        id: &SessionId,
+        data: &SessionData,
+        expected_version: u64,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<HotUpdate, StoreError>> + Send;
+
+    /// Removes and returns a session (moving a failover copy back home).
+    fn take(&self, id: &SessionId) -> impl Future<Output = HotLookup> + Send;
+
+    /// Removes a session; true if it was there.
+    fn remove(&self, id: &SessionId) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Removes a session only if its version and last access are still the given ones (the sync
+    /// job's conditional removal after demotion); true if removed.
+    fn remove_if_unchanged(
+        &self,
+        id: &SessionId,
+        version: u64,
+        last_access: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Up to `limit` index entries with a last access at or before `idle_since`, oldest first.
+    fn idle_candidates(
+        &self,
+        idle_since: Timestamp,
+        limit: usize,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<IdleEntry>, StoreError>> + Send;
+
+    /// Up to `limit` sessions whose data is newer than the cold tier's copy (write-behind).
+    fn dirty(&self, limit: usize) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
+
+    /// Records that `version` of a session reached the cold tier.
+    fn mark_persisted(&self, id: &SessionId, version: u64) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every session of a user held in this hot tier.
+    fn sessions_of_user(&self, user: &UserId) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
+
+    /// Number of sessions held (a gauge; may be approximate on a cluster).
+    fn session_count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// The global cold table (DynamoDB global table) as seen from one region's replica.
+///
+/// Writes are conditional on freshness: an older state never overwrites a newer one.
+pub trait ColdStore: Send + Sync {
+    /// The state of a session visible from `reader`'s replica.
+    fn get(&self, id: &SessionId, reader: RegionId) -> impl Future<Output = ColdLookup> + Send;
+
+    /// Writes one session from region `writer` at `now`, unless the table holds a fresher state.
+    fn put(
+        &self,
+        session: &Session,
+        writer: RegionId,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<ColdWrite, StoreError>> + Send;
+
+    /// Writes many sessions (the sync job's batches); one answer per session, in order. Adapters
+    /// split into the backend's batch limit (25 for DynamoDB).
+    fn put_batch(
+        &self,
+        sessions: &[Session],
+        writer: RegionId,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<ColdWrite>, StoreError>> + Send;
+
+    /// Deletes a session; returns the record that was there, if any.
+    fn delete(
+        &self,
+        id: &SessionId,
+        writer: RegionId,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Option<Session>, StoreError>> + Send;
+
+    /// Every record of a user visible from `reader`, expired ones included.
+    fn sessions_of_user(
+        &self,
+        user: &UserId,
+        reader: RegionId,
+    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
+}
+
+/// The audit trail.
+pub trait AuditSink: Send + Sync {
+    /// Appends one record.
+    fn append(&self, event: AuditEvent) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Replaces the user id in every record of `user` with its pseudonym; returns how many changed.
+    fn pseudonymise_user(&self, user: &UserId) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+impl<T: HotStore + ?Sized> HotStore for Arc<T> {
+    fn get_and_touch(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> impl Future<Output = HotLookup> + Send {
+        (**self).get_and_touch(id, now, ttl)
+    }
+    fn put(&self, session: &Session, ttl: Duration) -> impl Future<Output = Result<HotWrite, StoreError>> + Send {
+        (**self).put(session, ttl)
+    }
+    fn update(
+        &self,
+        id: &SessionId,
+        data: &SessionData,
+        expected_version: u64,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<HotUpdate, StoreError>> + Send {
+        (**self).update(id, data, expected_version, now, ttl)
+    }
+    fn take(&self, id: &SessionId) -> impl Future<Output = HotLookup> + Send {
+        (**self).take(id)
+    }
+    fn remove(&self, id: &SessionId) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        (**self).remove(id)
+    }
+    fn remove_if_unchanged(
+        &self,
+        id: &SessionId,
+        version: u64,
+        last_access: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        (**self).remove_if_unchanged(id, version, last_access)
+    }
+    fn idle_candidates(
+        &self,
+        idle_since: Timestamp,
+        limit: usize,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<IdleEntry>, StoreError>> + Send {
+        (**self).idle_candidates(idle_since, limit, now)
+    }
+    fn dirty(&self, limit: usize) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send {
+        (**self).dirty(limit)
+    }
+    fn mark_persisted(&self, id: &SessionId, version: u64) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).mark_persisted(id, version)
+    }
+    fn sessions_of_user(&self, user: &UserId) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send {
+        (**self).sessions_of_user(user)
+    }
+    fn session_count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        (**self).session_count()
+    }
+}
+
+impl<T: ColdStore + ?Sized> ColdStore for Arc<T> {
+    fn get(&self, id: &SessionId, reader: RegionId) -> impl Future<Output = ColdLookup> + Send {
+        (**self).get(id, reader)
+    }
+    fn put(
+        &self,
+        session: &Session,
+        writer: RegionId,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<ColdWrite, StoreError>> + Send {
+        (**self).put(session, writer, now)
+    }
+    fn put_batch(
+        &self,
+        sessions: &[Session],
+        writer: RegionId,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<ColdWrite>, StoreError>> + Send {
+        (**self).put_batch(sessions, writer, now)
+    }
+    fn delete(
+        &self,
+        id: &SessionId,
+        writer: RegionId,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Option<Session>, StoreError>> + Send {
+        (**self).delete(id, writer, now)
+    }
+    fn sessions_of_user(
+        &self,
+        user: &UserId,
+        reader: RegionId,
+    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send {
+        (**self).sessions_of_user(user, reader)
+    }
+}
+
+impl<T: AuditSink + ?Sized> AuditSink for Arc<T> {
+    fn append(&self, event: AuditEvent) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).append(event)
+    }
+    fn pseudonymise_user(&self, user: &UserId) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        (**self).pseudonymise_user(user)
+    }
+}
