@@ -1,1 +1,476 @@
-//! The store conformance suite (filled in below).
+//! The store conformance suite: one set of behaviour checks, written once against the traits,
+//! run against every implementation (in-memory, simulated, Redis standalone and Cluster,
+//! DynamoDB). Enabled by the `conformance` feature.
+//!
+//! A backend provides a [`Harness`]: fresh empty stores, a clock, and a way to let time pass
+//! (in memory: move a [`crate::ManualClock`]; against real servers: sleep, since Redis expires
+//! keys on its own clock). Each `run_*` function panics with the name of the first check that
+//! fails.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::audit::{AuditEvent, AuditKind};
+use crate::config::{Durability, EngineConfig, SessionConfig};
+use crate::engine::Engine;
+use crate::manager::{Lookup, Served, SessionManager};
+use crate::session::{RegionId, Session, SessionData, SessionId, UserId};
+use crate::store::{AuditSink, ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotUpdate, HotWrite, IdleEntry};
+use crate::sync::SyncService;
+use crate::time::{Clock, Timestamp};
+
+/// What a backend provides to run the suite.
+pub trait Harness: Send + Sync {
+    /// The hot store type.
+    type Hot: HotStore + 'static;
+    /// The cold store type.
+    type Cold: ColdStore + 'static;
+    /// The audit sink type.
+    type Audit: AuditSink + 'static;
+    /// The clock type.
+    type Clock: Clock + 'static;
+
+    /// A fresh, empty hot store for region number `region` (0, 1, 2).
+    fn hot(&self, region: u16) -> impl Future<Output = Self::Hot> + Send;
+    /// A fresh, empty cold table.
+    fn cold(&self) -> impl Future<Output = Self::Cold> + Send;
+    /// A fresh audit sink.
+    fn audit(&self) -> impl Future<Output = Self::Audit> + Send;
+    /// The clock the stores' expiry follows.
+    fn clock(&self) -> Self::Clock;
+    /// Lets `by` pass on that clock.
+    fn elapse(&self, by: Duration) -> impl Future<Output = ()> + Send;
+    /// The hot TTL the suite uses for expiry checks: long enough for a few round trips, short
+    /// enough to wait out against a real server. Default: 1.5 s.
+    fn short_ttl(&self) -> Duration {
+        Duration::from_millis(1500)
+    }
+}
+
+/// A unique session id for test `n` (ids differ between runs so shared servers need no flush).
+pub fn test_id(n: u64, home: u16) -> SessionId {
+    let salt = std::process::id() as u64
+        ^ (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
+    let mut hash = [0u8; 16];
+    hash[..8].copy_from_slice(&n.to_le_bytes());
+    hash[8..].copy_from_slice(&salt.to_le_bytes());
+    SessionId::from_parts(hash, RegionId(home))
+}
+
+/// A unique user id for this run.
+pub fn test_user(name: &str) -> UserId {
+    let salt = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    UserId::new(&format!("{name}-{salt:x}")).expect("valid test user id")
+}
+
+fn session(id: SessionId, user: &UserId, version: u64, at: Timestamp, data: &str) -> Session {
+    Session {
+        id,
+        user_id: user.clone(),
+        data: SessionData::from_stored(Bytes::copy_from_slice(data.as_bytes())),
+        version,
+        created_at: at,
+        last_access: at,
+        persisted_version: 0,
+        hot_region: None,
+    }
+}
+
+fn json(text: &str) -> SessionData {
+    SessionData::from_json_bytes(Bytes::copy_from_slice(text.as_bytes()), 1 << 20).expect("valid JSON")
+}
+
+fn hit(lookup: HotLookup, check: &str) -> Session {
+    match lookup {
+        HotLookup::Hit(session) => session,
+        other => panic!("{check}: expected a hot hit, got {other:?}"),
+    }
+}
+
+/// Every hot-store check.
+pub async fn run_hot_store_suite<T: Harness>(harness: &T) {
+    let clock = harness.clock();
+    let ttl = Duration::from_secs(3600);
+    let store = harness.hot(0).await;
+    let user = test_user("hot-user");
+    let other_user = test_user("hot-other");
+
+    // round trip and touch
+    let t0 = clock.now();
+    let a = session(test_id(1, 0), &user, 1, t0, r#"{"cart":["ü",2]}"#);
+    assert_eq!(store.put(&a, ttl).await, Ok(HotWrite::Written), "put: a new session is written");
+    let later = t0 + Duration::from_millis(5);
+    let got = hit(store.get_and_touch(&a.id, later, ttl).await, "get_and_touch: stored session");
+    assert_eq!(got.user_id, a.user_id, "round trip: user id");
+    assert_eq!(got.data, a.data, "round trip: data bytes");
+    assert_eq!(got.version, 1, "round trip: version");
+    assert_eq!(got.created_at, t0, "round trip: created_at");
+    assert_eq!(got.last_access, later, "get_and_touch: last_access moves to now");
+    assert_eq!(got.id, a.id, "round trip: id and home region");
+    assert!(
+        matches!(store.get_and_touch(&test_id(2, 0), later, ttl).await, HotLookup::Miss),
+        "get_and_touch: unknown id is a miss"
+    );
+
+    // fresher state is kept
+    let mut a2 = got.clone();
+    a2.version = 2;
+    a2.data = json(r#"{"v":2}"#);
+    assert_eq!(store.put(&a2, ttl).await, Ok(HotWrite::Written), "put: a newer version overwrites");
+    assert_eq!(store.put(&a, ttl).await, Ok(HotWrite::KeptNewer), "put: an older version does not overwrite");
+    let now = clock.now() + Duration::from_millis(10);
+    let got = hit(store.get_and_touch(&a.id, now, ttl).await, "put: newer kept");
+    assert_eq!((got.version, got.data.clone()), (2, json(r#"{"v":2}"#)), "put: the newer state survives");
+
+    // compare-and-set update
+    let new_data = json(r#"{"v":3}"#);
+    match store.update(&a.id, &new_data, 1, now, ttl).await {
+        Ok(HotUpdate::Conflict { current: 2 }) => {}
+        other => panic!("update: a stale expected version conflicts with current 2, got {other:?}"),
+    }
+    let now = now + Duration::from_millis(1);
+    match store.update(&a.id, &new_data, 2, now, ttl).await {
+        Ok(HotUpdate::Updated(s)) => {
+            assert_eq!((s.version, s.data.clone(), s.last_access), (3, new_data.clone(), now), "update: result")
+        }
+        other => panic!("update: the current version succeeds, got {other:?}"),
+    }
+    assert!(
+        matches!(store.update(&test_id(3, 0), &new_data, 1, now, ttl).await, Ok(HotUpdate::Miss)),
+        "update: unknown id is a miss"
+    );
+
+    // dirty tracking for write-behind
+    let dirty = store.dirty(100).await.expect("dirty");
+    assert!(dirty.iter().any(|s| s.id == a.id && s.version == 3), "dirty: an updated session awaits write-behind");
+    store.mark_persisted(&a.id, 3).await.expect("mark_persisted");
+    let dirty = store.dirty(100).await.expect("dirty");
+    assert!(!dirty.iter().any(|s| s.id == a.id), "dirty: a persisted session is clean");
+    let clean = Session { persisted_version: 1, ..session(test_id(4, 0), &user, 1, now, "{}") };
+    store.put(&clean, ttl).await.expect("put clean");
+    assert!(
+        !store.dirty(100).await.expect("dirty").iter().any(|s| s.id == clean.id),
+        "dirty: a session put with its version persisted is clean"
+    );
+
+    // users
+    let b = session(test_id(5, 0), &other_user, 1, now, "{}");
+    store.put(&b, ttl).await.expect("put b");
+    let mut mine: Vec<SessionId> =
+        store.sessions_of_user(&user).await.expect("sessions_of_user").iter().map(|s| s.id).collect();
+    mine.sort();
+    let mut expected = vec![a.id, clean.id];
+    expected.sort();
+    assert_eq!(mine, expected, "sessions_of_user: exactly the user's sessions");
+    assert!(store.session_count().await.expect("count") >= 3, "session_count: counts what is held");
+
+    // conditional removal
+    let current = hit(store.get_and_touch(&b.id, now + Duration::from_millis(1), ttl).await, "b");
+    assert_eq!(
+        store.remove_if_unchanged(&b.id, current.version, now).await,
+        Ok(false),
+        "remove_if_unchanged: a touched session stays"
+    );
+    assert_eq!(
+        store.remove_if_unchanged(&b.id, current.version + 1, current.last_access).await,
+        Ok(false),
+        "remove_if_unchanged: another version stays"
+    );
+    assert_eq!(
+        store.remove_if_unchanged(&b.id, current.version, current.last_access).await,
+        Ok(true),
+        "remove_if_unchanged: an unchanged session goes"
+    );
+    assert!(matches!(store.get_and_touch(&b.id, now, ttl).await, HotLookup::Miss), "remove_if_unchanged: gone");
+
+    // take and remove
+    let took = match store.take(&clean.id).await {
+        HotLookup::Hit(s) => s,
+        other => panic!("take: returns the session, got {other:?}"),
+    };
+    assert_eq!(took.id, clean.id, "take: the right session");
+    assert!(matches!(store.take(&clean.id).await, HotLookup::Miss), "take: removes it");
+    assert_eq!(store.remove(&a.id).await, Ok(true), "remove: existing");
+    assert_eq!(store.remove(&a.id).await, Ok(false), "remove: already gone");
+
+    run_idle_index_checks(harness).await;
+    run_hot_ttl_checks(harness).await;
+}
+
+async fn run_idle_index_checks<T: Harness>(harness: &T) {
+    let clock = harness.clock();
+    let store = harness.hot(1).await;
+    let ttl = Duration::from_secs(3600);
+    let user = test_user("idle");
+    let base = clock.now() - Duration::from_secs(600);
+    let ids: Vec<SessionId> = (0..7).map(|i| test_id(100 + i, 1)).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let at = base + Duration::from_secs(10 * i as u64);
+        store.put(&session(*id, &user, 1, at, "{}"), ttl).await.expect("put idle");
+    }
+    // Session 2 is touched now: no longer idle.
+    hit(store.get_and_touch(&ids[2], clock.now(), ttl).await, "touch idle session");
+    let cutoff = base + Duration::from_secs(45); // sessions 0..=4 were last accessed at or before it
+    let first = store.idle_candidates(cutoff, 2, clock.now()).await.expect("idle_candidates");
+    let first_ids: Vec<SessionId> = first
+        .iter()
+        .map(|e| match e {
+            IdleEntry::Idle(s) => s.id,
+            IdleEntry::Vanished(id) => panic!("idle_candidates: {id} vanished unexpectedly"),
+        })
+        .collect();
+    assert_eq!(first_ids, vec![ids[0], ids[1]], "idle_candidates: oldest first, limit respected");
+    let all = store.idle_candidates(cutoff, 100, clock.now()).await.expect("idle_candidates");
+    let all_ids: Vec<SessionId> = all
+        .iter()
+        .filter_map(|e| match e {
+            IdleEntry::Idle(s) => Some(s.id),
+            IdleEntry::Vanished(_) => None,
+        })
+        .collect();
+    assert_eq!(
+        all_ids,
+        vec![ids[0], ids[1], ids[3], ids[4]],
+        "idle_candidates: touched and recent sessions are not idle"
+    );
+    for id in &all_ids[..2] {
+        let s = store.get_and_touch(id, clock.now(), ttl).await;
+        let s = hit(s, "idle session");
+        // touching moved them: undo by removing unconditionally to model a demotion
+        store.remove(&s.id).await.expect("remove");
+    }
+    let rest = store.idle_candidates(cutoff, 100, clock.now()).await.expect("idle_candidates");
+    assert_eq!(rest.len(), 2, "idle_candidates: removed sessions leave the index");
+}
+
+async fn run_hot_ttl_checks<T: Harness>(harness: &T) {
+    let clock = harness.clock();
+    let store = harness.hot(2).await;
+    let ttl = harness.short_ttl();
+    let user = test_user("ttl");
+    let kept = session(test_id(200, 2), &user, 1, clock.now(), "{}");
+    let dropped = session(test_id(201, 2), &user, 1, clock.now(), "{}");
+    store.put(&kept, ttl).await.expect("put");
+    store.put(&dropped, ttl).await.expect("put");
+    harness.elapse(ttl * 6 / 10).await;
+    hit(store.get_and_touch(&kept.id, clock.now(), ttl).await, "ttl: alive before its TTL");
+    harness.elapse(ttl * 6 / 10).await;
+    hit(store.get_and_touch(&kept.id, clock.now(), ttl).await, "ttl: a touch refreshed the TTL");
+    assert!(
+        matches!(store.get_and_touch(&dropped.id, clock.now(), ttl).await, HotLookup::Miss | HotLookup::Expired),
+        "ttl: an untouched session is gone after its TTL"
+    );
+    let idle = store.idle_candidates(clock.now(), 100, clock.now()).await.expect("idle_candidates");
+    assert!(
+        !idle.iter().any(|e| matches!(e, IdleEntry::Idle(s) if s.id == dropped.id)),
+        "ttl: an expired session is never an idle candidate"
+    );
+}
+
+/// Every cold-store check.
+pub async fn run_cold_store_suite<T: Harness>(harness: &T) {
+    let clock = harness.clock();
+    let cold = harness.cold().await;
+    let region = RegionId(0);
+    let user = test_user("cold-user");
+    let t0 = clock.now();
+
+    let mut a = session(test_id(300, 0), &user, 2, t0, r#"{"a":[1,2,3],"s":"ü"}"#);
+    a.hot_region = Some(RegionId(1));
+    assert_eq!(cold.put(&a, region, t0).await, Ok(ColdWrite::Written), "put: new record");
+    match cold.get(&a.id, region).await {
+        ColdLookup::Found(got) => {
+            assert_eq!(
+                (&got.id, &got.user_id, &got.data, got.version, got.created_at, got.last_access, got.hot_region),
+                (&a.id, &a.user_id, &a.data, a.version, a.created_at, a.last_access, a.hot_region),
+                "get: round trip of every field"
+            );
+        }
+        other => panic!("get: stored record, got {other:?}"),
+    }
+    assert!(matches!(cold.get(&test_id(301, 0), region).await, ColdLookup::Miss), "get: unknown is a miss");
+
+    let older = Session { version: 1, ..a.clone() };
+    assert_eq!(cold.put(&older, region, t0).await, Ok(ColdWrite::Stale), "put: an older version never overwrites");
+    let same_but_earlier = Session { last_access: t0 - Duration::from_secs(1), ..a.clone() };
+    assert_eq!(
+        cold.put(&same_but_earlier, region, t0).await,
+        Ok(ColdWrite::Stale),
+        "put: same version, earlier access never overwrites"
+    );
+    let touched = Session { last_access: t0 + Duration::from_secs(1), hot_region: None, ..a.clone() };
+    assert_eq!(cold.put(&touched, region, t0).await, Ok(ColdWrite::Written), "put: a later access overwrites");
+    let newer = Session { version: 3, data: json(r#"{"v":3}"#), ..touched.clone() };
+    assert_eq!(cold.put(&newer, region, t0).await, Ok(ColdWrite::Written), "put: a newer version overwrites");
+    match cold.get(&a.id, region).await {
+        ColdLookup::Found(got) => assert_eq!((got.version, got.hot_region), (3, None), "put: newest state kept"),
+        other => panic!("get after overwrite: {other:?}"),
+    }
+
+    // batches larger than DynamoDB's 25, with a stale item inside
+    let batch: Vec<Session> = (0..60).map(|i| session(test_id(400 + i, 1), &user, 1, t0, "{}")).collect();
+    let results = cold.put_batch(&batch, region, t0).await.expect("put_batch");
+    assert_eq!(results, vec![ColdWrite::Written; 60], "put_batch: one answer per session, all written");
+    let mut mixed = batch[..30].to_vec();
+    for s in &mut mixed[..10] {
+        s.version = 2;
+    }
+    mixed.push(older.clone());
+    let results = cold.put_batch(&mixed, region, t0).await.expect("put_batch mixed");
+    let mut expected = vec![ColdWrite::Written; 10];
+    expected.extend(vec![ColdWrite::Stale; 21]);
+    assert_eq!(results, expected, "put_batch: per-item conditional answers, in order");
+    for s in &batch[..10] {
+        match cold.get(&s.id, region).await {
+            ColdLookup::Found(got) => assert_eq!(got.version, 2, "put_batch: newer versions stored"),
+            other => panic!("get batch item: {other:?}"),
+        }
+    }
+
+    let mut listed: Vec<SessionId> =
+        cold.sessions_of_user(&user, region).await.expect("sessions_of_user").iter().map(|s| s.id).collect();
+    listed.sort();
+    let mut expected_ids: Vec<SessionId> = batch.iter().map(|s| s.id).chain([a.id]).collect();
+    expected_ids.sort();
+    assert_eq!(listed, expected_ids, "sessions_of_user: every record of the user");
+
+    let deleted = cold.delete(&a.id, region, t0).await.expect("delete");
+    assert_eq!(deleted.map(|s| s.version), Some(3), "delete: returns the deleted record");
+    assert!(matches!(cold.get(&a.id, region).await, ColdLookup::Miss), "delete: gone");
+    assert_eq!(cold.delete(&a.id, region, t0).await, Ok(None), "delete: unknown is None");
+}
+
+/// Every audit-sink check.
+pub async fn run_audit_suite<T: Harness>(harness: &T) {
+    let audit = harness.audit().await;
+    let user = test_user("audit-user");
+    let other = test_user("audit-other");
+    let at = harness.clock().now();
+    for (i, kind) in AuditKind::ALL.iter().enumerate() {
+        let event = AuditEvent {
+            at,
+            kind: *kind,
+            region: RegionId(0),
+            session: test_id(500 + i as u64, 0),
+            user_id: Some(user.clone()),
+            version: 1,
+        };
+        audit.append(event).await.expect("append");
+    }
+    let event = AuditEvent {
+        at,
+        kind: AuditKind::Created,
+        region: RegionId(1),
+        session: test_id(600, 1),
+        user_id: Some(other),
+        version: 1,
+    };
+    audit.append(event).await.expect("append other");
+    assert_eq!(
+        audit.pseudonymise_user(&user).await,
+        Ok(AuditKind::ALL.len() as u64),
+        "pseudonymise: every record of the user"
+    );
+    assert_eq!(audit.pseudonymise_user(&user).await, Ok(0), "pseudonymise: nothing left to change");
+}
+
+/// End-to-end checks of [`SessionManager`] and [`SyncService`] over the harness's stores, three
+/// regions: create, hot hit, demotion, promotion, travel, failover and failback, update
+/// conflicts, logout, revoke and erase.
+pub async fn run_engine_suite<T: Harness>(harness: &T) {
+    let regions = [RegionId(0), RegionId(1), RegionId(2)];
+    for durability in [Durability::OnDemotion, Durability::WriteThrough] {
+        let session_config = SessionConfig::default();
+        let engine_config = EngineConfig { durability, ..EngineConfig::default() };
+        let hot = vec![harness.hot(0).await, harness.hot(1).await, harness.hot(2).await];
+        let engine = Arc::new(
+            Engine::new(
+                session_config,
+                engine_config,
+                hot,
+                harness.cold().await,
+                harness.audit().await,
+                harness.clock(),
+            )
+            .expect("valid engine"),
+        );
+        let managers: Vec<_> = regions.iter().map(|r| SessionManager::with_token_seed(engine.clone(), *r, 7)).collect();
+        let sync = SyncService::new(engine.clone());
+        let user = test_user("engine");
+        let data = json(r#"{"cart":[1]}"#);
+
+        let created = managers[0].create(user.clone(), data.clone()).await.expect("create");
+        let id = created.session.id;
+        match managers[0].get(&id).await {
+            Lookup::Found { served: Served::Hot, session, .. } => assert_eq!(session.data, data, "engine: hot hit"),
+            other => panic!("engine ({durability:?}): a new session is a hot hit, got {other:?}"),
+        }
+        let updated = managers[0].update(&id, json(r#"{"cart":[1,2]}"#), 1).await.expect("update");
+        assert_eq!(updated.version, 2, "engine: update bumps the version");
+        assert!(
+            matches!(
+                managers[0].update(&id, json("{}"), 1).await,
+                Err(crate::EngineError::VersionConflict { current: 2, .. })
+            ),
+            "engine: a stale update conflicts"
+        );
+
+        // Not idle yet: the sync job keeps it hot.
+        let report = sync.run_once(RegionId(0)).await;
+        assert_eq!((report.demoted, report.error.clone()), (0, None), "engine: nothing idle to demote");
+
+        // Idle past the threshold: demoted, then promoted on access. Moving the session's last
+        // access back stands in for waiting 30 minutes against a real server.
+        let mut aged = match engine.hot(RegionId(0)).take(&id).await {
+            HotLookup::Hit(s) => s,
+            other => panic!("engine: session hot before demotion, got {other:?}"),
+        };
+        aged.last_access = engine.clock().now() - Duration::from_secs(1801);
+        engine.hot(RegionId(0)).put(&aged, Duration::from_secs(7200)).await.expect("put aged");
+        let report = sync.run_once(RegionId(0)).await;
+        assert_eq!((report.demoted, report.error.clone()), (1, None), "engine ({durability:?}): idle session demoted");
+        assert!(
+            matches!(
+                engine.hot(RegionId(0)).get_and_touch(&id, engine.clock().now(), Duration::from_secs(60)).await,
+                HotLookup::Miss
+            ),
+            "engine: demoted session left the hot tier"
+        );
+        match managers[0].get(&id).await {
+            Lookup::Found { served: Served::Promoted, session, hot_region } => {
+                assert_eq!(
+                    (session.version, hot_region),
+                    (2, Some(RegionId(0))),
+                    "engine: promoted home with newest data"
+                );
+            }
+            other => panic!("engine: cold session promoted, got {other:?}"),
+        }
+        match managers[1].get(&id).await {
+            Lookup::Found { served: Served::Hot, hot_region, .. } => {
+                assert_eq!(hot_region, Some(RegionId(0)), "engine: a traveller is served from the home hot tier")
+            }
+            other => panic!("engine: travel lookup, got {other:?}"),
+        }
+
+        // Listing, revoking, erasing.
+        let second = managers[1].create(user.clone(), json("{}")).await.expect("create second");
+        let listed = managers[2].sessions_of_user(&user).await.expect("list");
+        assert_eq!(listed.len(), 2, "engine: a user's sessions across regions");
+        assert_eq!(managers[2].logout(&second.session.id).await, Ok(true), "engine: logout");
+        assert!(matches!(managers[1].get(&second.session.id).await, Lookup::Miss), "engine: logged out is gone");
+        assert_eq!(managers[2].logout(&second.session.id).await, Ok(false), "engine: logout twice");
+        assert_eq!(managers[1].revoke_user(&user).await, Ok(1), "engine: revoke the remaining session");
+        assert!(matches!(managers[0].get(&id).await, Lookup::Miss), "engine: revoked is gone");
+        let third = managers[2].create(user.clone(), json("{}")).await.expect("create third");
+        assert_eq!(managers[0].erase_user(&user).await, Ok(1), "engine: erase");
+        assert!(matches!(managers[2].get(&third.session.id).await, Lookup::Miss), "engine: erased is gone");
+        assert!(
+            managers[0].sessions_of_user(&user).await.expect("list").is_empty(),
+            "engine: nothing left after erase"
+        );
+    }
+}

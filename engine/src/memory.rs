@@ -6,7 +6,7 @@
 //! (every access appends `(last_access, id)`; entries whose session moved on are dropped when
 //! met), no timers. Each has an availability switch so tests can take a store down.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -35,16 +35,29 @@ struct HotEntry {
 struct HotInner {
     sessions: FxHashMap<SessionId, HotEntry>,
     /// `(last_access, id)` in the order of access; stale entries are skipped and dropped lazily.
+    /// Accesses arrive in time order, so this FIFO is sorted by time...
     idle: VecDeque<(Timestamp, SessionId)>,
+    /// ...except for a put whose last access is older than the newest entry (a session moved in
+    /// from elsewhere with its own history): those few wait here, sorted.
+    idle_late: BTreeSet<(Timestamp, SessionId)>,
     /// Sessions whose data the cold tier lacks (write-behind's work list).
     dirty: FxHashSet<SessionId>,
     by_user: Option<FxHashMap<UserId, Vec<SessionId>>>,
 }
 
 impl HotInner {
+    fn index_access(&mut self, at: Timestamp, id: SessionId) {
+        match self.idle.back() {
+            Some(&(newest, _)) if at < newest => {
+                self.idle_late.insert((at, id));
+            }
+            _ => self.idle.push_back((at, id)),
+        }
+    }
+
     fn insert(&mut self, session: Session, ttl: Duration) {
         let id = session.id;
-        self.idle.push_back((session.last_access, id));
+        self.index_access(session.last_access, id);
         if session.is_dirty() {
             self.dirty.insert(id);
         } else {
@@ -74,6 +87,20 @@ impl HotInner {
         Some(entry.session)
     }
 
+    /// What an idle-index entry `(indexed_at, id)` stands for at `now`.
+    fn classify(&self, indexed_at: Timestamp, id: &SessionId, now: Timestamp) -> Indexed {
+        match self.sessions.get(id) {
+            Some(entry) if entry.session.last_access == indexed_at => {
+                if entry.expires_at <= now {
+                    Indexed::Expired
+                } else {
+                    Indexed::Live
+                }
+            }
+            _ => Indexed::Stale,
+        }
+    }
+
     /// The live entry for `id`, dropping it if its TTL has run out by `now`.
     fn live(&mut self, id: &SessionId, now: Timestamp) -> Result<&mut HotEntry, HotLookup> {
         match self.sessions.get(id) {
@@ -85,6 +112,16 @@ impl HotInner {
             Some(_) => Ok(self.sessions.get_mut(id).expect("entry checked above")),
         }
     }
+}
+
+/// What an idle-index entry stands for.
+enum Indexed {
+    /// The session's current last access: a real candidate.
+    Live,
+    /// The session is past its TTL: drop it.
+    Expired,
+    /// The session moved on (touched, removed): drop the entry.
+    Stale,
 }
 
 /// One region's hot tier in memory, standing in for a Redis cluster.
@@ -135,7 +172,7 @@ impl MemoryHotStore {
     /// Entries in the idle and dirty indexes (for memory accounting).
     pub fn index_entries(&self) -> usize {
         let inner = lock(&self.inner);
-        inner.idle.len() + inner.dirty.len()
+        inner.idle.len() + inner.idle_late.len() + inner.dirty.len()
     }
 
     /// Sum of the data sizes of the sessions held.
@@ -179,7 +216,7 @@ impl HotStore for MemoryHotStore {
         entry.session.last_access = now;
         entry.expires_at = now + ttl;
         let session = entry.session.clone();
-        inner.idle.push_back((now, *id));
+        inner.index_access(now, *id);
         HotLookup::Hit(session)
     }
 
@@ -219,7 +256,7 @@ impl HotStore for MemoryHotStore {
         entry.session.last_access = now;
         entry.expires_at = now + ttl;
         let session = entry.session.clone();
-        inner.idle.push_back((now, *id));
+        inner.index_access(now, *id);
         inner.dirty.insert(*id);
         Ok(HotUpdate::Updated(session))
     }
@@ -270,26 +307,39 @@ impl HotStore for MemoryHotStore {
         let mut inner = lock(&self.inner);
         let inner = &mut *inner;
         let mut found = Vec::new();
+        let latest_id = SessionId::from_parts([u8::MAX; 16], RegionId(u16::MAX));
+        let late: Vec<(Timestamp, SessionId)> = inner.idle_late.range(..=(idle_since, latest_id)).copied().collect();
+        for (indexed_at, id) in late {
+            if found.len() >= limit {
+                break;
+            }
+            match inner.classify(indexed_at, &id, now) {
+                Indexed::Live => found.push(IdleEntry::Idle(inner.sessions[&id].session.clone())),
+                Indexed::Expired => {
+                    inner.remove(&id);
+                    inner.idle_late.remove(&(indexed_at, id));
+                    found.push(IdleEntry::Vanished(id));
+                }
+                Indexed::Stale => {
+                    inner.idle_late.remove(&(indexed_at, id));
+                }
+            }
+        }
         let mut position = 0;
         while found.len() < limit {
             let Some(&(indexed_at, id)) = inner.idle.get(position) else { break };
-            if indexed_at > idle_since {
-                break;
-            }
-            let current = inner.sessions.get(&id).map(|e| (e.session.last_access, e.expires_at));
-            let keep = match current {
-                Some((last_access, expires_at)) if last_access == indexed_at => {
-                    if expires_at <= now {
-                        inner.remove(&id);
-                        found.push(IdleEntry::Vanished(id));
-                        false
-                    } else {
-                        let session = inner.sessions[&id].session.clone();
-                        found.push(IdleEntry::Idle(session));
-                        true
-                    }
+            let keep = match inner.classify(indexed_at, &id, now) {
+                Indexed::Stale => false,
+                Indexed::Live | Indexed::Expired if indexed_at > idle_since => break,
+                Indexed::Live => {
+                    found.push(IdleEntry::Idle(inner.sessions[&id].session.clone()));
+                    true
                 }
-                _ => false,
+                Indexed::Expired => {
+                    inner.remove(&id);
+                    found.push(IdleEntry::Vanished(id));
+                    false
+                }
             };
             if !keep && position == 0 {
                 inner.idle.pop_front();
