@@ -1,0 +1,825 @@
+//! Scenario files (CONTRACT section 2): parsing, defaults, validation, sweep points.
+//!
+//! Every key has the default CONTRACT states; unknown keys are errors; a bad file is reported with
+//! the file, the line and column where the parser knows them, and the key path
+//! (`traffic.regions.eu-west-1.sessions_per_day`) of the offending value.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use hotcold_engine::config::duration;
+use hotcold_engine::{EngineConfig, SessionConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::units::{Bytes, Count, DistSpec, Quantity, Seconds};
+
+/// A scenario file that cannot be used: where, and what was expected. Fatal for the run (exit 2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file (or `<string>` for text given directly).
+    pub file: String,
+    /// 1-based line, when the parser knows it.
+    pub line: Option<usize>,
+    /// 1-based column, when the parser knows it.
+    pub column: Option<usize>,
+    /// Dotted key path of the offending value, when known.
+    pub path: Option<String>,
+    /// What was wrong or expected.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let (Some(line), Some(column)) = (self.line, self.column) {
+            write!(f, ":{line}:{column}")?;
+        }
+        if let Some(path) = &self.path {
+            write!(f, ": {path}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// A whole scenario, every default filled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Name; used in the default run directory. Required.
+    pub name: String,
+    /// Seed of every random stream. Default: 42.
+    #[serde(default = "defaults::seed")]
+    pub seed: u64,
+    /// Simulated time. Default: 7d.
+    #[serde(default = "defaults::duration", with = "duration")]
+    pub duration: Duration,
+    /// Excluded from steady-state averages and percentiles. Default: 1d.
+    #[serde(default = "defaults::warmup", with = "duration")]
+    pub warmup: Duration,
+    /// Fraction of users simulated, in (0, 1]; counts are scaled back by 1/sample. Default: 1.0.
+    #[serde(default = "defaults::one")]
+    pub sample: f64,
+    /// The ADR-0010 block. Default: the ADR's values.
+    #[serde(default)]
+    pub session_config: SessionConfig,
+    /// The engine block. Default: `on_demotion`, write-behind every 60 s.
+    #[serde(default)]
+    pub engine: EngineConfig,
+    /// The synthetic traffic. Required (at least `regions`).
+    pub traffic: Traffic,
+    /// Simulated backend latencies.
+    #[serde(default)]
+    pub latency: LatencyConfig,
+    /// Injected faults. Default: none.
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+    /// List prices for the cost report.
+    #[serde(default)]
+    pub costs: Costs,
+    /// The ADR's success metrics.
+    #[serde(default)]
+    pub slo: Slo,
+    /// `hotcold sweep` grid: key path => values. Default: empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sweep: BTreeMap<String, Vec<serde_yaml::Value>>,
+}
+
+/// `traffic`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Traffic {
+    /// Arrivals per serving region. Required; keys must be configured regions.
+    pub regions: BTreeMap<String, RegionTraffic>,
+    /// What one visit does.
+    #[serde(default)]
+    pub visit: Visit,
+    /// Later visits reusing the token.
+    #[serde(default)]
+    pub returns: Returns,
+    /// Share of requests served by a region other than the session's home. Default: 0.01.
+    #[serde(default = "defaults::travel")]
+    pub travel_probability: f64,
+}
+
+/// `traffic.regions.<name>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionTraffic {
+    /// New sessions per day (the daily average). Required.
+    pub sessions_per_day: f64,
+    /// Local time offset from UTC, hours. Default: 0.
+    #[serde(default)]
+    pub utc_offset: f64,
+    /// Local hour of peak traffic. Default: 20.
+    #[serde(default = "defaults::peak_hour")]
+    pub peak_hour: f64,
+    /// Peak rate over trough rate (1.0: constant). Default: 3.0.
+    #[serde(default = "defaults::peak_to_trough")]
+    pub peak_to_trough: f64,
+}
+
+/// `traffic.visit`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Visit {
+    /// Requests in one visit (rounded, at least 1). Default: lognormal median 8, p95 40.
+    pub requests: DistSpec<Count>,
+    /// Time between two requests of a visit. Default: lognormal median 20 s, p95 3 m.
+    pub think_time: DistSpec<Seconds>,
+    /// Session data size, drawn once per session. Default: lognormal median 1500, p95 8000.
+    pub payload_bytes: DistSpec<Bytes>,
+    /// Share of requests that also change the session data. Default: 0.2.
+    pub update_fraction: f64,
+    /// Probability that a visit ends with a logout. Default: 0.15.
+    pub logout_probability: f64,
+}
+
+impl Default for Visit {
+    fn default() -> Self {
+        Self {
+            requests: DistSpec::Lognormal { median: Count(8.0), p95: Some(Count(40.0)), p99: None },
+            think_time: DistSpec::Lognormal { median: Seconds(20.0), p95: Some(Seconds(180.0)), p99: None },
+            payload_bytes: DistSpec::Lognormal { median: Bytes(1500.0), p95: Some(Bytes(8000.0)), p99: None },
+            update_fraction: 0.2,
+            logout_probability: 0.15,
+        }
+    }
+}
+
+/// `traffic.returns`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Returns {
+    /// Probability that a visit not ended by logout is followed by another. Default: 0.45.
+    pub probability: f64,
+    /// Time from a visit's last request to the next visit. Default: lognormal median 2 h, p95 5 d.
+    pub gap: DistSpec<Seconds>,
+}
+
+impl Default for Returns {
+    fn default() -> Self {
+        Self {
+            probability: 0.45,
+            gap: DistSpec::Lognormal { median: Seconds(7200.0), p95: Some(Seconds(432_000.0)), p99: None },
+        }
+    }
+}
+
+/// `latency`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LatencyConfig {
+    /// One Redis call in the same region. Default: lognormal median 0.4 ms, p99 1.3 ms.
+    pub redis: DistSpec<Seconds>,
+    /// One DynamoDB call against the local replica. Default: lognormal median 4 ms, p99 15 ms.
+    pub dynamodb: DistSpec<Seconds>,
+    /// Round trip between two regions, ms, keyed `a/b`. Default: the three ADR regions' figures;
+    /// every pair of configured regions must be known.
+    pub rtt_ms: BTreeMap<String, f64>,
+}
+
+/// Round-trip times of the ADR's regions, ms.
+const DEFAULT_RTT: [(&str, &str, f64); 3] =
+    [("us-east-1", "eu-west-1", 70.0), ("us-east-1", "ap-southeast-1", 212.0), ("eu-west-1", "ap-southeast-1", 181.0)];
+
+impl Default for LatencyConfig {
+    fn default() -> Self {
+        Self {
+            redis: DistSpec::Lognormal { median: Seconds(0.0004), p95: None, p99: Some(Seconds(0.0013)) },
+            dynamodb: DistSpec::Lognormal { median: Seconds(0.004), p95: None, p99: Some(Seconds(0.015)) },
+            rtt_ms: DEFAULT_RTT.iter().map(|(a, b, ms)| (format!("{a}/{b}"), *ms)).collect(),
+        }
+    }
+}
+
+/// One injected fault.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fault {
+    /// A region's hot tier is lost (wiped) and down for `duration`; its traffic fails over to the
+    /// nearest region by round-trip time.
+    RegionOutage {
+        /// Start, from the beginning of the run.
+        #[serde(with = "duration")]
+        at: Duration,
+        /// The failed region.
+        region: String,
+        /// How long it stays down.
+        #[serde(with = "duration")]
+        duration: Duration,
+    },
+    /// The region's sync job does not run for `duration`.
+    SyncOutage {
+        /// Start.
+        #[serde(with = "duration")]
+        at: Duration,
+        /// The region.
+        region: String,
+        /// Length.
+        #[serde(with = "duration")]
+        duration: Duration,
+    },
+    /// DynamoDB throttles: every call is slower by `extra_latency` and fails with `error_rate`.
+    DynamodbThrottle {
+        /// Start.
+        #[serde(with = "duration")]
+        at: Duration,
+        /// Length.
+        #[serde(with = "duration")]
+        duration: Duration,
+        /// Added to every DynamoDB call. Default: 50 ms.
+        #[serde(default = "defaults::throttle_latency")]
+        extra_latency: Seconds,
+        /// Share of DynamoDB calls that fail. Default: 0.05.
+        #[serde(default = "defaults::throttle_errors")]
+        error_rate: f64,
+    },
+}
+
+impl Fault {
+    /// Start and end, from the beginning of the run.
+    pub fn window(&self) -> (Duration, Duration) {
+        match self {
+            Self::RegionOutage { at, duration, .. }
+            | Self::SyncOutage { at, duration, .. }
+            | Self::DynamodbThrottle { at, duration, .. } => (*at, at.saturating_add(*duration)),
+        }
+    }
+}
+
+/// `costs`: on-demand list prices in USD; a month is 730 hours.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Costs {
+    /// ElastiCache.
+    pub redis: RedisCosts,
+    /// DynamoDB on demand.
+    pub dynamodb: DynamoCosts,
+    /// The sync job (Lambda).
+    pub sync: SyncCosts,
+    /// USD per GB (10^9 bytes) replicated out of each region. Default: 0.02, 0.02, 0.09 for the
+    /// ADR's regions, 0.02 for others.
+    pub transfer_usd_per_gb: BTreeMap<String, f64>,
+}
+
+/// `costs.redis`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisCosts {
+    /// Node type. Default: cache.r7g.large.
+    pub node_type: String,
+    /// USD per node-hour. Default: 0.219.
+    pub node_usd_per_hour: f64,
+    /// Memory per node, GiB. Default: 13.07.
+    pub node_memory_gib: f64,
+    /// ElastiCache reserved memory share. Default: 0.25.
+    pub reserved_fraction: f64,
+    /// Planned free memory share on top of the peak. Default: 0.20.
+    pub headroom: f64,
+    /// Replicas per shard. Default: 1.
+    pub replicas_per_shard: u32,
+    /// Redis bytes per session on top of its payload. Default: 200.
+    pub bytes_overhead_per_session: u64,
+    /// Allocator fragmentation factor (at least 1). Default: 1.2.
+    pub fragmentation: f64,
+    /// Regional price multiplier. Default: 1.0, 1.08, 1.12 for the ADR's regions, 1.0 for others.
+    pub region_multiplier: BTreeMap<String, f64>,
+}
+
+impl Default for RedisCosts {
+    fn default() -> Self {
+        Self {
+            node_type: "cache.r7g.large".into(),
+            node_usd_per_hour: 0.219,
+            node_memory_gib: 13.07,
+            reserved_fraction: 0.25,
+            headroom: 0.20,
+            replicas_per_shard: 1,
+            bytes_overhead_per_session: 200,
+            fragmentation: 1.2,
+            region_multiplier: BTreeMap::new(),
+        }
+    }
+}
+
+/// `costs.dynamodb`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DynamoCosts {
+    /// USD per million write request units. Default: 0.625.
+    pub wru_usd_per_million: f64,
+    /// USD per million read request units. Default: 0.125.
+    pub rru_usd_per_million: f64,
+    /// USD per GB-month stored. Default: 0.25.
+    pub storage_usd_per_gb_month: f64,
+    /// Bytes per item on top of the payload. Default: 100.
+    pub item_overhead_bytes: u64,
+    /// Global table: every write is also paid in each other region. Default: true.
+    pub replicated_writes: bool,
+}
+
+impl Default for DynamoCosts {
+    fn default() -> Self {
+        Self {
+            wru_usd_per_million: 0.625,
+            rru_usd_per_million: 0.125,
+            storage_usd_per_gb_month: 0.25,
+            item_overhead_bytes: 100,
+            replicated_writes: true,
+        }
+    }
+}
+
+/// `costs.sync`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncCosts {
+    /// USD per million invocations. Default: 0.20.
+    pub usd_per_million_invocations: f64,
+    /// USD per GB-second. Default: 0.0000166667.
+    pub usd_per_gb_second: f64,
+    /// Memory of the function, GB. Default: 0.5.
+    pub memory_gb: f64,
+}
+
+impl Default for SyncCosts {
+    fn default() -> Self {
+        Self { usd_per_million_invocations: 0.20, usd_per_gb_second: 0.000_016_666_7, memory_gb: 0.5 }
+    }
+}
+
+/// `slo`: the ADR's success metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Slo {
+    /// Hot access p95, ms. Default: 5.
+    pub hot_access_p95_ms: f64,
+    /// Cold promotion p95, ms. Default: 50.
+    pub cold_promotion_p95_ms: f64,
+    /// Largest acceptable failover loss ratio. Default: 0.01.
+    pub failover_session_loss: f64,
+    /// Availability target. Default: 0.9999.
+    pub availability: f64,
+    /// Required cost reduction against Redis-only. Default: 0.5.
+    pub cost_reduction_vs_redis_only: f64,
+}
+
+impl Default for Slo {
+    fn default() -> Self {
+        Self {
+            hot_access_p95_ms: 5.0,
+            cold_promotion_p95_ms: 50.0,
+            failover_session_loss: 0.01,
+            availability: 0.9999,
+            cost_reduction_vs_redis_only: 0.5,
+        }
+    }
+}
+
+mod defaults {
+    use std::time::Duration;
+
+    use crate::units::Seconds;
+
+    pub(super) const fn seed() -> u64 {
+        42
+    }
+    pub(super) const fn duration() -> Duration {
+        Duration::from_secs(7 * 86_400)
+    }
+    pub(super) const fn warmup() -> Duration {
+        Duration::from_secs(86_400)
+    }
+    pub(super) const fn one() -> f64 {
+        1.0
+    }
+    pub(super) const fn travel() -> f64 {
+        0.01
+    }
+    pub(super) const fn peak_hour() -> f64 {
+        20.0
+    }
+    pub(super) const fn peak_to_trough() -> f64 {
+        3.0
+    }
+    pub(super) const fn throttle_latency() -> Seconds {
+        Seconds(0.05)
+    }
+    pub(super) const fn throttle_errors() -> f64 {
+        0.05
+    }
+}
+
+const DEFAULT_MULTIPLIER: [(&str, f64); 3] = [("us-east-1", 1.0), ("eu-west-1", 1.08), ("ap-southeast-1", 1.12)];
+const DEFAULT_TRANSFER: [(&str, f64); 3] = [("us-east-1", 0.02), ("eu-west-1", 0.02), ("ap-southeast-1", 0.09)];
+
+impl Scenario {
+    /// Reads, parses, resolves and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: file.clone(),
+            line: None,
+            column: None,
+            path: None,
+            message: format!("cannot read the scenario: {e}"),
+        })?;
+        Self::parse(&text, &file)
+    }
+
+    /// Parses, resolves and validates scenario text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Self, ScenarioError> {
+        let deserializer = serde_yaml::Deserializer::from_str(text);
+        let mut scenario: Self = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let location = inner.location();
+            let mut message = inner.to_string();
+            if let Some(cut) = message.rfind(" at line ") {
+                message.truncate(cut);
+            }
+            ScenarioError {
+                file: file.to_string(),
+                line: location.as_ref().map(serde_yaml::Location::line),
+                column: location.as_ref().map(serde_yaml::Location::column),
+                path: (path != "." && !path.is_empty()).then_some(path),
+                message,
+            }
+        })?;
+        scenario.resolve(file)?;
+        Ok(scenario)
+    }
+
+    /// The scenario as YAML, every default filled (what `hotcold validate` prints).
+    pub fn to_yaml(&self) -> String {
+        serde_yaml::to_string(self).unwrap_or_else(|e| format!("# cannot serialize the scenario: {e}\n"))
+    }
+
+    /// Fills the region-keyed defaults and validates every value.
+    fn resolve(&mut self, file: &str) -> Result<(), ScenarioError> {
+        let regions = self.session_config.hot_storage.regions.clone();
+        let fill = |map: &mut BTreeMap<String, f64>, table: &[(&str, f64)], fallback: f64| {
+            for region in &regions {
+                if !map.contains_key(region) {
+                    let value = table.iter().find(|(r, _)| r == region).map_or(fallback, |(_, v)| *v);
+                    map.insert(region.clone(), value);
+                }
+            }
+        };
+        let check_keys = |map: &BTreeMap<String, f64>, key: &str| -> Result<(), ScenarioError> {
+            for name in map.keys() {
+                if !regions.contains(name) {
+                    return Err(invalid(
+                        file,
+                        format!("{key}.{name}"),
+                        format!("{name:?} is not a configured region ({})", regions.join(", ")),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        check_keys(&self.costs.redis.region_multiplier, "costs.redis.region_multiplier")?;
+        check_keys(&self.costs.transfer_usd_per_gb, "costs.transfer_usd_per_gb")?;
+        fill(&mut self.costs.redis.region_multiplier, &DEFAULT_MULTIPLIER, 1.0);
+        fill(&mut self.costs.transfer_usd_per_gb, &DEFAULT_TRANSFER, 0.02);
+
+        // Round trips: validate what was written, keep only configured pairs, fill known defaults.
+        let mut rtt = BTreeMap::new();
+        for (pair, ms) in &self.latency.rtt_ms {
+            let key = format!("latency.rtt_ms.{pair}");
+            let Some((a, b)) = pair.split_once('/') else {
+                return Err(invalid(file, key, "expected a region pair written \"a/b\""));
+            };
+            let configured = regions.iter().any(|r| r == a) && regions.iter().any(|r| r == b);
+            let is_default = DEFAULT_RTT.iter().any(|(x, y, _)| (*x, *y) == (a, b) || (*y, *x) == (a, b));
+            if !configured {
+                if is_default {
+                    continue; // a default pair of regions this scenario does not use
+                }
+                return Err(invalid(file, key, format!("{pair:?} names a region that is not configured")));
+            }
+            if a == b {
+                return Err(invalid(file, key, "a region pair needs two different regions"));
+            }
+            non_negative(file, &key, *ms)?;
+            let (first, second) =
+                if regions.iter().position(|r| r == a) < regions.iter().position(|r| r == b) { (a, b) } else { (b, a) };
+            let canonical = format!("{first}/{second}");
+            if rtt.insert(canonical, *ms).is_some() {
+                return Err(invalid(file, key, "this region pair is given twice"));
+            }
+        }
+        for (i, a) in regions.iter().enumerate() {
+            for b in &regions[i + 1..] {
+                let canonical = format!("{a}/{b}");
+                if rtt.contains_key(&canonical) {
+                    continue;
+                }
+                let known = DEFAULT_RTT
+                    .iter()
+                    .find(|(x, y, _)| (x, y) == (&a.as_str(), &b.as_str()) || (y, x) == (&a.as_str(), &b.as_str()));
+                match known {
+                    Some((_, _, ms)) => {
+                        rtt.insert(canonical, *ms);
+                    }
+                    None => {
+                        return Err(invalid(
+                            file,
+                            format!("latency.rtt_ms.{canonical}"),
+                            "missing: every pair of configured regions needs a round-trip time in ms",
+                        ));
+                    }
+                }
+            }
+        }
+        self.latency.rtt_ms = rtt;
+        self.validate(file)
+    }
+
+    fn validate(&self, file: &str) -> Result<(), ScenarioError> {
+        let err = |key: &str, message: String| Err(invalid(file, key.to_string(), message));
+        if self.name.is_empty()
+            || self.name.len() > 100
+            || !self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+            || self.name.starts_with('.')
+        {
+            return err("name", format!("{:?}: use 1 to 100 characters of A-Z, a-z, 0-9, '-', '_', '.'", self.name));
+        }
+        if self.duration < Duration::from_secs(60) || self.duration > Duration::from_secs(400 * 86_400) {
+            return err("duration", "must be between 1 minute and 400 days".into());
+        }
+        if self.warmup >= self.duration {
+            return err("warmup", "must be shorter than duration".into());
+        }
+        if !(self.sample > 0.0 && self.sample <= 1.0) {
+            return err("sample", format!("must be in (0, 1], got {}", self.sample));
+        }
+        self.session_config.validate().map_err(|e| invalid(file, e.key, e.message))?;
+        self.engine.validate().map_err(|e| invalid(file, e.key, e.message))?;
+        let regions = &self.session_config.hot_storage.regions;
+
+        let traffic = &self.traffic;
+        if traffic.regions.is_empty() {
+            return err("traffic.regions", "at least one region needs traffic".into());
+        }
+        for (name, region) in &traffic.regions {
+            let key = |k: &str| format!("traffic.regions.{name}.{k}");
+            if !regions.contains(name) {
+                return err(
+                    &format!("traffic.regions.{name}"),
+                    format!("{name:?} is not in session_config.hot_storage.regions ({})", regions.join(", ")),
+                );
+            }
+            if !(region.sessions_per_day.is_finite() && region.sessions_per_day >= 0.0)
+                || region.sessions_per_day > 1e10
+            {
+                return err(&key("sessions_per_day"), "must be a number between 0 and 1e10".into());
+            }
+            if !(-12.0..=14.0).contains(&region.utc_offset) {
+                return err(&key("utc_offset"), "must be between -12 and 14 hours".into());
+            }
+            if !(0.0..24.0).contains(&region.peak_hour) {
+                return err(&key("peak_hour"), "must be in [0, 24)".into());
+            }
+            if !(region.peak_to_trough.is_finite() && region.peak_to_trough >= 1.0) {
+                return err(&key("peak_to_trough"), "must be a number of at least 1.0 (1.0 is constant)".into());
+            }
+        }
+        check_dist(file, "traffic.visit.requests", &traffic.visit.requests)?;
+        if !traffic.visit.requests.mean().is_finite() || traffic.visit.requests.mean() > 1e6 {
+            return err("traffic.visit.requests", "the mean number of requests must be finite (at most 1e6)".into());
+        }
+        check_dist(file, "traffic.visit.think_time", &traffic.visit.think_time)?;
+        check_dist(file, "traffic.visit.payload_bytes", &traffic.visit.payload_bytes)?;
+        check_dist(file, "traffic.returns.gap", &traffic.returns.gap)?;
+        probability(file, "traffic.visit.update_fraction", traffic.visit.update_fraction)?;
+        probability(file, "traffic.visit.logout_probability", traffic.visit.logout_probability)?;
+        probability(file, "traffic.returns.probability", traffic.returns.probability)?;
+        probability(file, "traffic.travel_probability", traffic.travel_probability)?;
+        if traffic.travel_probability > 0.0 && regions.len() < 2 {
+            return err("traffic.travel_probability", "needs at least two configured regions".into());
+        }
+        check_dist(file, "latency.redis", &self.latency.redis)?;
+        check_dist(file, "latency.dynamodb", &self.latency.dynamodb)?;
+
+        for (i, fault) in self.faults.iter().enumerate() {
+            let key = |k: &str| format!("faults[{i}].{k}");
+            let (start, end) = fault.window();
+            if start >= self.duration {
+                return err(&key("at"), "must be before the end of the run".into());
+            }
+            if end <= start {
+                return err(&key("duration"), "must be greater than 0".into());
+            }
+            match fault {
+                Fault::RegionOutage { region, .. } | Fault::SyncOutage { region, .. } => {
+                    if !regions.contains(region) {
+                        return err(&key("region"), format!("{region:?} is not a configured region"));
+                    }
+                    if matches!(fault, Fault::RegionOutage { .. }) && regions.len() < 2 {
+                        return err(&key("region"), "a region outage needs another region to fail over to".into());
+                    }
+                }
+                Fault::DynamodbThrottle { extra_latency, error_rate, .. } => {
+                    probability(file, &key("error_rate"), *error_rate)?;
+                    non_negative(file, &key("extra_latency"), extra_latency.base())?;
+                }
+            }
+        }
+
+        let redis = &self.costs.redis;
+        for (key, value) in [
+            ("costs.redis.node_usd_per_hour", redis.node_usd_per_hour),
+            ("costs.dynamodb.wru_usd_per_million", self.costs.dynamodb.wru_usd_per_million),
+            ("costs.dynamodb.rru_usd_per_million", self.costs.dynamodb.rru_usd_per_million),
+            ("costs.dynamodb.storage_usd_per_gb_month", self.costs.dynamodb.storage_usd_per_gb_month),
+            ("costs.sync.usd_per_million_invocations", self.costs.sync.usd_per_million_invocations),
+            ("costs.sync.usd_per_gb_second", self.costs.sync.usd_per_gb_second),
+            ("costs.sync.memory_gb", self.costs.sync.memory_gb),
+            ("slo.hot_access_p95_ms", self.slo.hot_access_p95_ms),
+            ("slo.cold_promotion_p95_ms", self.slo.cold_promotion_p95_ms),
+        ] {
+            non_negative(file, key, value)?;
+        }
+        if !(redis.node_memory_gib.is_finite() && redis.node_memory_gib > 0.0) {
+            return err("costs.redis.node_memory_gib", "must be greater than 0".into());
+        }
+        for (key, value) in
+            [("costs.redis.reserved_fraction", redis.reserved_fraction), ("costs.redis.headroom", redis.headroom)]
+        {
+            if !(0.0..1.0).contains(&value) {
+                return err(key, "must be in [0, 1)".into());
+            }
+        }
+        if !(redis.fragmentation.is_finite() && redis.fragmentation >= 1.0) {
+            return err("costs.redis.fragmentation", "must be at least 1.0".into());
+        }
+        for (name, value) in &redis.region_multiplier {
+            non_negative(file, &format!("costs.redis.region_multiplier.{name}"), *value)?;
+        }
+        for (name, value) in &self.costs.transfer_usd_per_gb {
+            non_negative(file, &format!("costs.transfer_usd_per_gb.{name}"), *value)?;
+        }
+        probability(file, "slo.failover_session_loss", self.slo.failover_session_loss)?;
+        probability(file, "slo.availability", self.slo.availability)?;
+        probability(file, "slo.cost_reduction_vs_redis_only", self.slo.cost_reduction_vs_redis_only)?;
+
+        for (key, values) in &self.sweep {
+            let sweep_key = format!("sweep.{key}");
+            if values.is_empty() {
+                return err(&sweep_key, "needs at least one value".into());
+            }
+            if key.starts_with("sweep") || key == "name" {
+                return err(&sweep_key, "this key cannot be swept".into());
+            }
+            for (i, value) in values.iter().enumerate() {
+                let point = self.without_sweep().with_overrides(&[(key.clone(), value.clone())], file);
+                if let Err(e) = point {
+                    return Err(ScenarioError {
+                        path: Some(format!("{sweep_key}[{i}]")),
+                        line: None,
+                        column: None,
+                        ..e
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn without_sweep(&self) -> Self {
+        Self { sweep: BTreeMap::new(), ..self.clone() }
+    }
+
+    /// This scenario with values replaced at dotted key paths (a sweep point), re-validated.
+    pub fn with_overrides(&self, overrides: &[(String, serde_yaml::Value)], file: &str) -> Result<Self, ScenarioError> {
+        let mut tree = serde_yaml::to_value(self.without_sweep())
+            .map_err(|e| invalid(file, String::new(), format!("cannot serialize the scenario: {e}")))?;
+        for (path, value) in overrides {
+            let mut node = &mut tree;
+            for part in path.split('.') {
+                let next = node.as_mapping_mut().and_then(|m| m.get_mut(part));
+                match next {
+                    Some(child) => node = child,
+                    None => return Err(invalid(file, path.clone(), "not a key of the resolved scenario")),
+                }
+            }
+            *node = value.clone();
+        }
+        let text = serde_yaml::to_string(&tree)
+            .map_err(|e| invalid(file, String::new(), format!("cannot serialize the scenario: {e}")))?;
+        let mut point = Self::parse(&text, file)?;
+        point.sweep = BTreeMap::new();
+        Ok(point)
+    }
+
+    /// Every point of the `sweep:` grid (cartesian product, keys in sorted order), each as the
+    /// overrides to apply with [`Scenario::with_overrides`]. One empty point when there is no grid.
+    pub fn sweep_points(&self) -> Vec<Vec<(String, serde_yaml::Value)>> {
+        let mut points: Vec<Vec<(String, serde_yaml::Value)>> = vec![Vec::new()];
+        for (key, values) in &self.sweep {
+            points = points
+                .into_iter()
+                .flat_map(|point| {
+                    values.iter().map(move |v| {
+                        let mut next = point.clone();
+                        next.push((key.clone(), v.clone()));
+                        next
+                    })
+                })
+                .collect();
+        }
+        points
+    }
+
+    /// Round trip between two configured regions, ms (0 for the same region).
+    pub fn rtt_ms(&self, a: &str, b: &str) -> f64 {
+        if a == b {
+            return 0.0;
+        }
+        self.latency
+            .rtt_ms
+            .get(&format!("{a}/{b}"))
+            .or_else(|| self.latency.rtt_ms.get(&format!("{b}/{a}")))
+            .copied()
+            .unwrap_or(0.0)
+    }
+}
+
+fn invalid(file: &str, path: String, message: impl Into<String>) -> ScenarioError {
+    ScenarioError {
+        file: file.to_string(),
+        line: None,
+        column: None,
+        path: (!path.is_empty()).then_some(path),
+        message: message.into(),
+    }
+}
+
+fn probability(file: &str, key: &str, value: f64) -> Result<(), ScenarioError> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(invalid(file, key.to_string(), format!("must be a probability in [0, 1], got {value}")))
+    }
+}
+
+fn non_negative(file: &str, key: &str, value: f64) -> Result<(), ScenarioError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(file, key.to_string(), format!("must be a non-negative number, got {value}")))
+    }
+}
+
+fn check_dist<Q: Quantity>(file: &str, key: &str, spec: &DistSpec<Q>) -> Result<(), ScenarioError> {
+    spec.check().map_err(|message| invalid(file, key.to_string(), message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "name: t\ntraffic:\n  regions:\n    us-east-1: { sessions_per_day: 1000 }\n";
+
+    #[test]
+    fn minimal_scenario_gets_every_default() {
+        let s = Scenario::parse(MINIMAL, "t.yaml").unwrap();
+        assert_eq!(s.seed, 42);
+        assert_eq!(s.duration, Duration::from_secs(604_800));
+        assert_eq!(s.traffic.returns.probability, 0.45);
+        assert_eq!(s.costs.redis.region_multiplier["eu-west-1"], 1.08);
+        assert_eq!(s.rtt_ms("ap-southeast-1", "us-east-1"), 212.0);
+        let again = Scenario::parse(&s.to_yaml(), "resolved.yaml").unwrap();
+        assert_eq!(again, s);
+    }
+
+    #[test]
+    fn errors_name_the_place() {
+        let e = Scenario::parse("name: t\ntraffic:\n  regions: {}\n  visti: 3\n", "f.yaml").unwrap_err();
+        assert!(e.to_string().starts_with("f.yaml:4:"), "{e}");
+        assert!(e.to_string().contains("visti"), "{e}");
+        let bad = MINIMAL.replace("1000", "-5");
+        let e = Scenario::parse(&bad, "f.yaml").unwrap_err();
+        assert_eq!(e.path.as_deref(), Some("traffic.regions.us-east-1.sessions_per_day"), "{e}");
+    }
+
+    #[test]
+    fn sweep_points_apply_and_validate() {
+        let text = format!(
+            "{MINIMAL}sweep:\n  session_config.hot_storage.promotion_threshold: [600, 1200]\n  engine.durability: [on_demotion, write_through]\n"
+        );
+        let s = Scenario::parse(&text, "s.yaml").unwrap();
+        let points = s.sweep_points();
+        assert_eq!(points.len(), 4);
+        let p = s.with_overrides(&points[3], "s.yaml").unwrap();
+        assert_eq!(p.session_config.hot_storage.promotion_threshold, Duration::from_secs(1200));
+        let bad = format!("{MINIMAL}sweep:\n  session_config.hot_storage.promotion_threshold: [600, 9000]\n");
+        let e = Scenario::parse(&bad, "s.yaml").unwrap_err();
+        assert_eq!(e.path.as_deref(), Some("sweep.session_config.hot_storage.promotion_threshold[1]"), "{e}");
+    }
+}

@@ -1,0 +1,972 @@
+//! Simulated backends: a Redis tier per region ([`SimHotStore`]), the DynamoDB global table
+//! ([`SimColdStore`]) and a counting audit trail ([`SimAudit`]), all implementing the engine's
+//! store traits so the real `SessionManager` and `SyncService` run on them.
+//!
+//! Records are compact (no payload is stored: a session's data is rebuilt on read as
+//! [`SessionData::opaque`] of the recorded size) and every call is metered: the [`Meter`] counts
+//! the calls a request makes (the simulator samples their latencies), the [`Ledger`] accumulates
+//! request units and replicated bytes per region for the cost model.
+//!
+//! The simulator is single-threaded; the stores use atomics and uncontended mutexes only because
+//! the engine's traits require `Send + Sync`. Counters are updated with plain load/store pairs.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use hotcold_engine::store::IdleEntry;
+use hotcold_engine::{
+    AuditEvent, AuditKind, AuditSink, Clock, ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotUpdate,
+    HotWrite, ManualClock, RegionId, Session, SessionData, SessionId, StoreError, Timestamp, UserId,
+};
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+
+/// A counter for the single-threaded simulator (no read-modify-write atomics on the hot path).
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds `n`.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+    /// The value.
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+    /// The value, resetting it to 0.
+    #[inline]
+    pub fn take(&self) -> u64 {
+        let v = self.get();
+        self.0.store(0, Ordering::Relaxed);
+        v
+    }
+}
+
+/// A time-weighted gauge: current value, peak, and the integral over time (for averages).
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
+pub struct Gauge {
+    /// Current value.
+    pub value: u64,
+    /// Highest value seen.
+    pub peak: u64,
+    /// Integral of the value over time, in value × milliseconds.
+    pub area: f64,
+    /// Time of the last change, ms.
+    pub since: u64,
+}
+
+impl Gauge {
+    /// Moves the integral up to `now`.
+    #[inline]
+    pub fn advance(&mut self, now: u64) {
+        if now > self.since {
+            self.area += self.value as f64 * (now - self.since) as f64;
+            self.since = now;
+        }
+    }
+    /// Adds `delta` at `now`.
+    #[inline]
+    pub fn add(&mut self, now: u64, delta: u64) {
+        self.advance(now);
+        self.value += delta;
+        self.peak = self.peak.max(self.value);
+    }
+    /// Subtracts `delta` at `now`.
+    #[inline]
+    pub fn sub(&mut self, now: u64, delta: u64) {
+        self.advance(now);
+        self.value = self.value.saturating_sub(delta);
+    }
+}
+
+/// The calls one operation made, drained by the simulator after each request to sample latency.
+#[derive(Debug, Default)]
+pub struct Meter {
+    /// Redis calls.
+    pub redis_calls: Counter,
+    /// Round-trip time added by calls to another region's Redis, microseconds.
+    pub rtt_us: Counter,
+    /// DynamoDB calls.
+    pub dynamo_calls: Counter,
+    /// Extra latency of throttled DynamoDB calls, microseconds.
+    pub throttle_us: Counter,
+}
+
+/// Request units and bytes of one region, accumulated over the run (CONTRACT section 4).
+#[derive(Debug, Default)]
+pub struct RegionLedger {
+    /// Write request units: ceil(item / 1024) per item written or deleted.
+    pub wru: Counter,
+    /// Read request units: ceil(item / 4096) per strongly consistent read (1 for a miss).
+    pub rru: Counter,
+    /// Write units paid again in every other region of the global table.
+    pub replicated_wru: Counter,
+    /// Bytes replicated out of this region (item bytes × other regions).
+    pub replicated_bytes: Counter,
+    /// DynamoDB calls (batches count once per 25 items).
+    pub dynamo_calls: Counter,
+    /// DynamoDB calls that failed (throttled or down).
+    pub dynamo_errors: Counter,
+    /// Redis calls made against this region's tier.
+    pub redis_calls: Counter,
+}
+
+/// State every simulated store shares: the clock, who is calling, the meter and the ledger.
+#[derive(Debug)]
+pub struct Shared {
+    /// Simulated time.
+    pub clock: Arc<ManualClock>,
+    /// Index of the region whose manager (or sync job) is calling now.
+    pub serving: AtomicUsize,
+    /// Calls of the current operation.
+    pub meter: Meter,
+    /// Per-region usage.
+    pub ledger: Vec<RegionLedger>,
+    /// Round trips between regions, microseconds, `rtt_us[a * n + b]`.
+    pub rtt_us: Vec<u64>,
+    /// The one user id every simulated session carries (users are tracked by the simulator).
+    pub user: UserId,
+    /// DynamoDB throttling in force.
+    pub throttled: AtomicBool,
+    /// Extra latency per throttled call, microseconds.
+    pub throttle_extra_us: AtomicU64,
+    /// Failure probability of a throttled call, in millionths.
+    pub throttle_error_ppm: AtomicU64,
+    /// Call counter feeding the deterministic throttling decisions.
+    pub throttle_calls: Counter,
+    /// Seed of hash-derived randomness in the stores (throttling, replication delays).
+    pub seed: u64,
+    /// Sessions held in all hot tiers together.
+    pub hot_total: Counter,
+    /// Highest value of `hot_total`.
+    pub hot_total_peak: Counter,
+}
+
+impl Shared {
+    /// Shared state for `regions` regions.
+    pub fn new(clock: Arc<ManualClock>, regions: usize, rtt_us: Vec<u64>, seed: u64) -> Self {
+        Self {
+            clock,
+            serving: AtomicUsize::new(0),
+            meter: Meter::default(),
+            ledger: (0..regions).map(|_| RegionLedger::default()).collect(),
+            rtt_us,
+            user: UserId::new("simulated-user").unwrap_or_else(|_| unreachable_user()),
+            throttled: AtomicBool::new(false),
+            throttle_extra_us: AtomicU64::new(0),
+            throttle_error_ppm: AtomicU64::new(0),
+            throttle_calls: Counter::default(),
+            seed,
+            hot_total: Counter::default(),
+            hot_total_peak: Counter::default(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now().0
+    }
+
+    fn serving(&self) -> usize {
+        self.serving.load(Ordering::Relaxed)
+    }
+
+    fn regions(&self) -> usize {
+        self.ledger.len()
+    }
+
+    /// Meters one Redis call against `region`'s tier.
+    #[inline]
+    fn redis_call(&self, region: usize) {
+        self.meter.redis_calls.add(1);
+        self.ledger[region].redis_calls.add(1);
+        let from = self.serving();
+        if from != region {
+            self.meter.rtt_us.add(self.rtt_us[from * self.regions() + region]);
+        }
+    }
+
+    /// Meters one DynamoDB call by `region`; `Err` when throttling makes it fail.
+    fn dynamo_call(&self, region: usize) -> Result<(), StoreError> {
+        self.meter.dynamo_calls.add(1);
+        self.ledger[region].dynamo_calls.add(1);
+        if self.throttled.load(Ordering::Relaxed) {
+            self.meter.throttle_us.add(self.throttle_extra_us.load(Ordering::Relaxed));
+            self.throttle_calls.add(1);
+            let draw = splitmix(self.seed ^ self.throttle_calls.get()) % 1_000_000;
+            if draw < self.throttle_error_ppm.load(Ordering::Relaxed) {
+                self.ledger[region].dynamo_errors.add(1);
+                return Err(StoreError::Throttled { backend: "dynamodb".into() });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unreachable_user() -> UserId {
+    // "simulated-user" is a valid id; this keeps the constructor panic-free all the same.
+    UserId::new("u").unwrap_or_else(|_| unreachable_user())
+}
+
+/// SplitMix64: a fast, well-mixed hash of a counter (deterministic store-side randomness).
+#[inline]
+pub const fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn region_of(id: Option<RegionId>) -> u16 {
+    id.map_or(u16::MAX, |r| r.0)
+}
+
+fn region_from(raw: u16) -> Option<RegionId> {
+    (raw != u16::MAX).then_some(RegionId(raw))
+}
+
+fn clamp32(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+/// A hot session as the simulated Redis holds it (no payload, only its size).
+#[derive(Debug, Clone, Copy)]
+struct HotRec {
+    created_at: u64,
+    last_access: u64,
+    expires_at: u64,
+    version: u32,
+    persisted: u32,
+    data_len: u32,
+    hot_region: u16,
+}
+
+#[derive(Debug)]
+struct HotInner {
+    shared: Arc<Shared>,
+    map: FxHashMap<SessionId, HotRec>,
+    /// `(last_access, id)` in access order; stale entries are dropped lazily (as the engine's
+    /// in-memory store and Redis's sorted set do).
+    idle: VecDeque<(u64, SessionId)>,
+    /// Sessions the cold tier lacks the newest data of (only kept when write-behind is on).
+    dirty: Option<FxHashSet<SessionId>>,
+    /// Sessions held.
+    count: Gauge,
+    /// Redis bytes held, before fragmentation: sum of (payload + overhead).
+    bytes: Gauge,
+}
+
+/// One region's simulated Redis cluster.
+#[derive(Debug)]
+pub struct SimHotStore {
+    region: usize,
+    shared: Arc<Shared>,
+    overhead: u64,
+    available: AtomicBool,
+    inner: Mutex<HotInner>,
+}
+
+/// What a hot tier held at one moment (for failover accounting).
+#[derive(Debug, Clone, Copy)]
+pub struct HotSnapshotEntry {
+    /// The session.
+    pub id: SessionId,
+    /// Its hot version.
+    pub version: u64,
+    /// Its last access, ms.
+    pub last_access: u64,
+    /// Its hot TTL deadline, ms.
+    pub expires_at: u64,
+}
+
+impl SimHotStore {
+    /// An empty tier for `region`; `bytes_overhead` is Redis's per-session overhead;
+    /// `track_dirty` keeps the write-behind work list.
+    pub fn new(region: usize, shared: Arc<Shared>, bytes_overhead: u64, track_dirty: bool) -> Self {
+        let inner = HotInner {
+            shared: Arc::clone(&shared),
+            map: FxHashMap::default(),
+            idle: VecDeque::new(),
+            dirty: track_dirty.then(FxHashSet::default),
+            count: Gauge::default(),
+            bytes: Gauge::default(),
+        };
+        Self { region, shared, overhead: bytes_overhead, available: AtomicBool::new(true), inner: Mutex::new(inner) }
+    }
+
+    /// Takes the tier down or brings it back; the data stays.
+    pub fn set_available(&self, available: bool) {
+        self.available.store(available, Ordering::Relaxed);
+    }
+
+    /// Loses every session (a region's Redis cluster lost); returns what it held.
+    pub fn wipe(&self) -> Vec<HotSnapshotEntry> {
+        let now = self.shared.now();
+        let mut inner = lock(&self.inner);
+        let lost = inner
+            .map
+            .iter()
+            .map(|(id, r)| HotSnapshotEntry {
+                id: *id,
+                version: u64::from(r.version),
+                last_access: r.last_access,
+                expires_at: r.expires_at,
+            })
+            .collect();
+        inner.map = FxHashMap::default();
+        inner.idle = VecDeque::new();
+        if let Some(dirty) = &mut inner.dirty {
+            *dirty = FxHashSet::default();
+        }
+        let (count, bytes) = (inner.count.value, inner.bytes.value);
+        inner.count_sub(now, count);
+        inner.bytes.sub(now, bytes);
+        lost
+    }
+
+    /// Sessions held (a gauge over time).
+    pub fn count(&self) -> Gauge {
+        let mut inner = lock(&self.inner);
+        inner.count.advance(self.shared.now());
+        inner.count
+    }
+
+    /// Bytes held before fragmentation (a gauge over time).
+    pub fn bytes(&self) -> Gauge {
+        let mut inner = lock(&self.inner);
+        inner.bytes.advance(self.shared.now());
+        inner.bytes
+    }
+
+    /// Entries in the idle index (memory diagnostics).
+    pub fn index_len(&self) -> usize {
+        lock(&self.inner).idle.len()
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        self.shared.redis_call(self.region);
+        if self.available.load(Ordering::Relaxed) {
+            Ok(())
+        } else {
+            Err(StoreError::unavailable("redis (simulated)", "region outage"))
+        }
+    }
+
+    fn session(&self, id: SessionId, r: &HotRec) -> Session {
+        Session {
+            id,
+            user_id: self.shared.user.clone(),
+            data: SessionData::opaque(r.data_len as usize),
+            version: u64::from(r.version),
+            created_at: Timestamp(r.created_at),
+            last_access: Timestamp(r.last_access),
+            persisted_version: u64::from(r.persisted),
+            hot_region: region_from(r.hot_region),
+        }
+    }
+
+    fn size(&self, r: &HotRec) -> u64 {
+        u64::from(r.data_len) + self.overhead
+    }
+}
+
+impl HotInner {
+    fn count_add(&mut self, now: u64, n: u64) {
+        self.count.add(now, n);
+        let total = &self.shared.hot_total;
+        total.add(n);
+        if total.get() > self.shared.hot_total_peak.get() {
+            self.shared.hot_total_peak.0.store(total.get(), Ordering::Relaxed);
+        }
+    }
+
+    fn count_sub(&mut self, now: u64, n: u64) {
+        self.count.sub(now, n);
+        let total = &self.shared.hot_total;
+        total.0.store(total.get().saturating_sub(n), Ordering::Relaxed);
+    }
+
+    fn remove(&mut self, id: &SessionId, now: u64, overhead: u64) -> Option<HotRec> {
+        let rec = self.map.remove(id)?;
+        if let Some(dirty) = &mut self.dirty {
+            dirty.remove(id);
+        }
+        self.count_sub(now, 1);
+        self.bytes.sub(now, u64::from(rec.data_len) + overhead);
+        Some(rec)
+    }
+
+    /// The live record, dropping it if its TTL ran out.
+    fn live(&mut self, id: &SessionId, now: u64, overhead: u64) -> Result<&mut HotRec, HotLookup> {
+        match self.map.get(id) {
+            None => Err(HotLookup::Miss),
+            Some(r) if r.expires_at <= now => {
+                self.remove(id, now, overhead);
+                Err(HotLookup::Expired)
+            }
+            Some(_) => self.map.get_mut(id).ok_or(HotLookup::Miss),
+        }
+    }
+}
+
+impl HotStore for SimHotStore {
+    async fn get_and_touch(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> HotLookup {
+        if let Err(e) = self.check() {
+            return HotLookup::Unavailable(e);
+        }
+        let mut inner = lock(&self.inner);
+        let rec = match inner.live(id, now.0, self.overhead) {
+            Ok(rec) => rec,
+            Err(answer) => return answer,
+        };
+        rec.last_access = now.0;
+        rec.expires_at = (now + ttl).0;
+        let session = self.session(*id, rec);
+        inner.idle.push_back((now.0, *id));
+        HotLookup::Hit(session)
+    }
+
+    async fn put(&self, session: &Session, ttl: Duration) -> Result<HotWrite, StoreError> {
+        self.check()?;
+        let now = self.shared.now();
+        let mut inner = lock(&self.inner);
+        if let Ok(existing) = inner.live(&session.id, now, self.overhead) {
+            if (u64::from(existing.version), Timestamp(existing.last_access)) > session.freshness() {
+                return Ok(HotWrite::KeptNewer);
+            }
+        }
+        let rec = HotRec {
+            created_at: session.created_at.0,
+            last_access: session.last_access.0,
+            expires_at: (session.last_access + ttl).0,
+            version: clamp32(session.version),
+            persisted: clamp32(session.persisted_version),
+            data_len: clamp32(session.data.len() as u64),
+            hot_region: region_of(session.hot_region),
+        };
+        let size = self.size(&rec);
+        if let Some(old) = inner.map.insert(session.id, rec) {
+            let old_size = self.size(&old);
+            inner.bytes.sub(now, old_size);
+        } else {
+            inner.count_add(now, 1);
+        }
+        inner.bytes.add(now, size);
+        inner.idle.push_back((rec.last_access, session.id));
+        if let Some(dirty) = &mut inner.dirty {
+            if session.is_dirty() {
+                dirty.insert(session.id);
+            } else {
+                dirty.remove(&session.id);
+            }
+        }
+        Ok(HotWrite::Written)
+    }
+
+    async fn update(
+        &self,
+        id: &SessionId,
+        data: &SessionData,
+        expected_version: u64,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<HotUpdate, StoreError> {
+        self.check()?;
+        let overhead = self.overhead;
+        let mut inner = lock(&self.inner);
+        let rec = match inner.live(id, now.0, overhead) {
+            Ok(rec) => rec,
+            Err(_) => return Ok(HotUpdate::Miss),
+        };
+        if u64::from(rec.version) != expected_version {
+            return Ok(HotUpdate::Conflict { current: u64::from(rec.version) });
+        }
+        let old_len = u64::from(rec.data_len);
+        rec.version = rec.version.saturating_add(1);
+        rec.data_len = clamp32(data.len() as u64);
+        rec.last_access = now.0;
+        rec.expires_at = (now + ttl).0;
+        let new_len = u64::from(rec.data_len);
+        let session = self.session(*id, rec);
+        inner.bytes.sub(now.0, old_len);
+        inner.bytes.add(now.0, new_len);
+        inner.idle.push_back((now.0, *id));
+        if let Some(dirty) = &mut inner.dirty {
+            dirty.insert(*id);
+        }
+        Ok(HotUpdate::Updated(session))
+    }
+
+    async fn take(&self, id: &SessionId) -> HotLookup {
+        if let Err(e) = self.check() {
+            return HotLookup::Unavailable(e);
+        }
+        let now = self.shared.now();
+        let mut inner = lock(&self.inner);
+        if let Err(answer) = inner.live(id, now, self.overhead) {
+            return answer;
+        }
+        inner.remove(id, now, self.overhead).map_or(HotLookup::Miss, |r| HotLookup::Hit(self.session(*id, &r)))
+    }
+
+    async fn remove(&self, id: &SessionId) -> Result<bool, StoreError> {
+        self.check()?;
+        let now = self.shared.now();
+        Ok(lock(&self.inner).remove(id, now, self.overhead).is_some())
+    }
+
+    async fn remove_if_unchanged(
+        &self,
+        id: &SessionId,
+        version: u64,
+        last_access: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        let now = self.shared.now();
+        let mut inner = lock(&self.inner);
+        let unchanged =
+            inner.map.get(id).is_some_and(|r| u64::from(r.version) == version && r.last_access == last_access.0);
+        if unchanged {
+            inner.remove(id, now, self.overhead);
+        }
+        Ok(unchanged)
+    }
+
+    async fn idle_candidates(
+        &self,
+        idle_since: Timestamp,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<Vec<IdleEntry>, StoreError> {
+        self.check()?;
+        let overhead = self.overhead;
+        let mut inner = lock(&self.inner);
+        let inner = &mut *inner;
+        let mut found = Vec::new();
+        let mut position = 0;
+        while found.len() < limit {
+            let Some(&(indexed_at, id)) = inner.idle.get(position) else { break };
+            if indexed_at > idle_since.0 {
+                break;
+            }
+            let current = inner.map.get(&id).copied();
+            let keep = match current {
+                Some(rec) if rec.last_access == indexed_at => {
+                    if rec.expires_at <= now.0 {
+                        inner.remove(&id, now.0, overhead);
+                        found.push(IdleEntry::Vanished(id));
+                        false
+                    } else {
+                        found.push(IdleEntry::Idle(self.session(id, &rec)));
+                        true
+                    }
+                }
+                _ => false,
+            };
+            if !keep && position == 0 {
+                inner.idle.pop_front();
+            } else {
+                position += 1;
+            }
+        }
+        Ok(found)
+    }
+
+    async fn dirty(&self, limit: usize) -> Result<Vec<Session>, StoreError> {
+        self.check()?;
+        let inner = lock(&self.inner);
+        let Some(dirty) = &inner.dirty else { return Ok(Vec::new()) };
+        // Sorted so the batch order does not depend on hash-set iteration order.
+        let mut ids: Vec<SessionId> = dirty.iter().copied().collect();
+        ids.sort_unstable();
+        Ok(ids.iter().take(limit).filter_map(|id| inner.map.get(id).map(|r| self.session(*id, r))).collect())
+    }
+
+    async fn mark_persisted(&self, id: &SessionId, version: u64) -> Result<(), StoreError> {
+        self.check()?;
+        let mut inner = lock(&self.inner);
+        let clean = match inner.map.get_mut(id) {
+            Some(rec) => {
+                rec.persisted = rec.persisted.max(clamp32(version));
+                rec.persisted >= rec.version
+            }
+            None => true,
+        };
+        if clean {
+            if let Some(dirty) = &mut inner.dirty {
+                dirty.remove(id);
+            }
+        }
+        Ok(())
+    }
+
+    async fn sessions_of_user(&self, user: &UserId) -> Result<Vec<Session>, StoreError> {
+        self.check()?;
+        let now = self.shared.now();
+        let inner = lock(&self.inner);
+        if user != &self.shared.user {
+            return Ok(Vec::new());
+        }
+        Ok(inner.map.iter().filter(|(_, r)| r.expires_at > now).map(|(id, r)| self.session(*id, r)).collect())
+    }
+
+    async fn session_count(&self) -> Result<u64, StoreError> {
+        self.check()?;
+        Ok(lock(&self.inner).map.len() as u64)
+    }
+}
+
+/// A cold record (no payload, only its size) and when and where it was written.
+#[derive(Debug, Clone, Copy)]
+struct ColdRec {
+    created_at: u64,
+    last_access: u64,
+    written_at: u64,
+    version: u32,
+    data_len: u32,
+    writer: u16,
+    hot_region: u16,
+}
+
+#[derive(Debug, Default)]
+struct ColdInner {
+    map: FxHashMap<SessionId, ColdRec>,
+    /// The state before the latest write, for records written within the longest replication
+    /// delay: what a replica that has not yet seen the latest write returns.
+    previous: FxHashMap<SessionId, ColdRec>,
+    /// `(written_at, id)` of entries in `previous`, oldest first, for pruning.
+    previous_order: VecDeque<(u64, SessionId)>,
+    count: Gauge,
+    /// Stored item bytes (payload + item overhead).
+    bytes: Gauge,
+    /// Records and item bytes per home region (for the time series).
+    by_home: Vec<(u64, u64)>,
+}
+
+/// The DynamoDB global table: one table, per-region visibility after a replication delay.
+///
+/// A write from region A becomes visible in region B at `written_at + delay`, where the delay is
+/// drawn (exponential, mean `cross_region_delay`, capped at 10 times the mean) from a hash of the
+/// session, the write time and the reader, so it is computed when read and costs no memory. Until
+/// then B sees the state before that write (or nothing, for a first write). Deletes are visible
+/// everywhere at once.
+#[derive(Debug)]
+pub struct SimColdStore {
+    shared: Arc<Shared>,
+    item_overhead: u64,
+    mean_delay_ms: f64,
+    available: AtomicBool,
+    inner: Mutex<ColdInner>,
+}
+
+impl SimColdStore {
+    /// An empty table.
+    pub fn new(shared: Arc<Shared>, item_overhead: u64, mean_delay: Duration) -> Self {
+        Self {
+            item_overhead,
+            mean_delay_ms: mean_delay.as_secs_f64() * 1000.0,
+            available: AtomicBool::new(true),
+            inner: Mutex::new(ColdInner { by_home: vec![(0, 0); shared.regions()], ..ColdInner::default() }),
+            shared,
+        }
+    }
+
+    /// Records held (a gauge over time).
+    pub fn count(&self) -> Gauge {
+        let mut inner = lock(&self.inner);
+        inner.count.advance(self.shared.now());
+        inner.count
+    }
+
+    /// Item bytes stored (a gauge over time).
+    pub fn bytes(&self) -> Gauge {
+        let mut inner = lock(&self.inner);
+        inner.bytes.advance(self.shared.now());
+        inner.bytes
+    }
+
+    /// Records and item bytes held per home region.
+    pub fn by_home(&self) -> Vec<(u64, u64)> {
+        lock(&self.inner).by_home.clone()
+    }
+
+    /// The newest version held of a session (any region's view), if any.
+    pub fn newest_version(&self, id: &SessionId) -> Option<u64> {
+        lock(&self.inner).map.get(id).map(|r| u64::from(r.version))
+    }
+
+    /// Drops records idle past `ttl` (DynamoDB's TTL deletion); returns how many.
+    pub fn purge_expired(&self, ttl: Duration) -> u64 {
+        let now = self.shared.now();
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let mut inner = lock(&self.inner);
+        let overhead = self.item_overhead;
+        let mut purged = 0u64;
+        let mut bytes = 0u64;
+        let inner = &mut *inner;
+        let by_home = &mut inner.by_home;
+        inner.map.retain(|id, r| {
+            let keep = r.last_access.saturating_add(ttl_ms) > now;
+            if !keep {
+                purged += 1;
+                let item = u64::from(r.data_len) + overhead;
+                bytes += item;
+                if let Some(home) = by_home.get_mut(id.home().index()) {
+                    home.0 -= 1;
+                    home.1 -= item;
+                }
+            }
+            keep
+        });
+        inner.count.sub(now, purged);
+        inner.bytes.sub(now, bytes);
+        // Grow-only maps would keep their peak capacity; give memory back after large purges.
+        if purged > 0 && inner.map.capacity() > 4 * inner.map.len().max(1024) {
+            inner.map.shrink_to_fit();
+        }
+        purged
+    }
+
+    fn check(&self, region: usize) -> Result<(), StoreError> {
+        self.shared.dynamo_call(region)?;
+        if self.available.load(Ordering::Relaxed) {
+            Ok(())
+        } else {
+            self.shared.ledger[region].dynamo_errors.add(1);
+            Err(StoreError::unavailable("dynamodb (simulated)", "switched off"))
+        }
+    }
+
+    fn item_bytes(&self, data_len: u64) -> u64 {
+        data_len + self.item_overhead
+    }
+
+    fn visible_to(&self, id: &SessionId, r: &ColdRec, reader: usize, now: u64) -> bool {
+        if usize::from(r.writer) == reader || self.mean_delay_ms <= 0.0 {
+            return true;
+        }
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&id.hash_bytes()[..8]);
+        let h = splitmix(
+            u64::from_le_bytes(first) ^ r.written_at.rotate_left(17) ^ (reader as u64) << 56 ^ self.shared.seed,
+        );
+        let unit = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        let delay = (-unit.ln() * self.mean_delay_ms).min(10.0 * self.mean_delay_ms);
+        now as f64 >= r.written_at as f64 + delay
+    }
+
+    fn session(&self, id: SessionId, r: &ColdRec) -> Session {
+        Session {
+            id,
+            user_id: self.shared.user.clone(),
+            data: SessionData::opaque(r.data_len as usize),
+            version: u64::from(r.version),
+            created_at: Timestamp(r.created_at),
+            last_access: Timestamp(r.last_access),
+            persisted_version: u64::from(r.version),
+            hot_region: region_from(r.hot_region),
+        }
+    }
+
+    fn prune_previous(&self, inner: &mut ColdInner, now: u64) {
+        let horizon = (10.0 * self.mean_delay_ms) as u64 + 1;
+        while let Some(&(at, id)) = inner.previous_order.front() {
+            if at.saturating_add(horizon) > now {
+                break;
+            }
+            inner.previous_order.pop_front();
+            if inner.map.get(&id).is_none_or(|r| r.written_at == at) {
+                inner.previous.remove(&id);
+            }
+        }
+    }
+
+    fn write(&self, inner: &mut ColdInner, session: &Session, writer: usize, now: u64) -> ColdWrite {
+        let ledger = &self.shared.ledger[writer];
+        let item = self.item_bytes(session.data.len() as u64);
+        let wru = item.div_ceil(1024);
+        ledger.wru.add(wru);
+        if let Some(existing) = inner.map.get(&session.id) {
+            if (u64::from(existing.version), Timestamp(existing.last_access)) >= session.freshness() {
+                return ColdWrite::Stale; // a failed conditional write still consumes its units
+            }
+        }
+        let others = self.shared.regions() as u64 - 1;
+        ledger.replicated_wru.add(wru * others);
+        ledger.replicated_bytes.add(item * others);
+        let rec = ColdRec {
+            created_at: session.created_at.0,
+            last_access: session.last_access.0,
+            written_at: now,
+            version: clamp32(session.version),
+            data_len: clamp32(session.data.len() as u64),
+            writer: u16::try_from(writer).unwrap_or(u16::MAX),
+            hot_region: region_of(session.hot_region),
+        };
+        let home = &mut inner.by_home[session.id.home().index()];
+        home.1 += item;
+        match inner.map.insert(session.id, rec) {
+            Some(old) => {
+                let old_item = self.item_bytes(u64::from(old.data_len));
+                inner.bytes.sub(now, old_item);
+                inner.by_home[session.id.home().index()].1 -= old_item;
+                if self.mean_delay_ms > 0.0 && self.shared.regions() > 1 {
+                    inner.previous.insert(session.id, old);
+                    inner.previous_order.push_back((now, session.id));
+                }
+            }
+            None => {
+                inner.count.add(now, 1);
+                inner.by_home[session.id.home().index()].0 += 1;
+            }
+        }
+        inner.bytes.add(now, item);
+        ColdWrite::Written
+    }
+}
+
+impl ColdStore for SimColdStore {
+    async fn get(&self, id: &SessionId, reader: RegionId) -> ColdLookup {
+        let region = reader.index();
+        if let Err(e) = self.check(region) {
+            return ColdLookup::Unavailable(e);
+        }
+        let now = self.shared.now();
+        let inner = lock(&self.inner);
+        let ledger = &self.shared.ledger[region];
+        let visible = match inner.map.get(id) {
+            Some(r) if self.visible_to(id, r, region, now) => Some(*r),
+            Some(_) => inner.previous.get(id).copied(),
+            None => None,
+        };
+        match visible {
+            Some(r) => {
+                ledger.rru.add(self.item_bytes(u64::from(r.data_len)).div_ceil(4096));
+                ColdLookup::Found(self.session(*id, &r))
+            }
+            None => {
+                ledger.rru.add(1);
+                ColdLookup::Miss
+            }
+        }
+    }
+
+    async fn put(&self, session: &Session, writer: RegionId, now: Timestamp) -> Result<ColdWrite, StoreError> {
+        self.check(writer.index())?;
+        let mut inner = lock(&self.inner);
+        self.prune_previous(&mut inner, now.0);
+        Ok(self.write(&mut inner, session, writer.index(), now.0))
+    }
+
+    async fn put_batch(
+        &self,
+        sessions: &[Session],
+        writer: RegionId,
+        now: Timestamp,
+    ) -> Result<Vec<ColdWrite>, StoreError> {
+        // BatchWriteItem takes at most 25 items: one call per chunk.
+        for _ in 0..sessions.len().div_ceil(25) {
+            self.check(writer.index())?;
+        }
+        let mut inner = lock(&self.inner);
+        self.prune_previous(&mut inner, now.0);
+        Ok(sessions.iter().map(|s| self.write(&mut inner, s, writer.index(), now.0)).collect())
+    }
+
+    async fn delete(&self, id: &SessionId, writer: RegionId, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        self.check(writer.index())?;
+        let mut inner = lock(&self.inner);
+        inner.previous.remove(id);
+        let ledger = &self.shared.ledger[writer.index()];
+        match inner.map.remove(id) {
+            Some(r) => {
+                let item = self.item_bytes(u64::from(r.data_len));
+                ledger.wru.add(item.div_ceil(1024));
+                let others = self.shared.regions() as u64 - 1;
+                ledger.replicated_wru.add(item.div_ceil(1024) * others);
+                inner.count.sub(now.0, 1);
+                inner.bytes.sub(now.0, item);
+                let home = &mut inner.by_home[id.home().index()];
+                home.0 -= 1;
+                home.1 -= item;
+                Ok(Some(self.session(*id, &r)))
+            }
+            None => {
+                ledger.wru.add(1);
+                Ok(None)
+            }
+        }
+    }
+
+    async fn sessions_of_user(&self, user: &UserId, _reader: RegionId) -> Result<Vec<Session>, StoreError> {
+        self.check(self.shared.serving())?;
+        if user != &self.shared.user {
+            return Ok(Vec::new());
+        }
+        let inner = lock(&self.inner);
+        Ok(inner.map.iter().map(|(id, r)| self.session(*id, r)).collect())
+    }
+}
+
+/// Audit records counted per region and kind; hot and cold expiries are told apart (the engine
+/// records a hot expiry without a user id, a cold one with it).
+#[derive(Debug)]
+pub struct SimAudit {
+    /// `counts[region][kind]`, kinds in [`AuditKind::ALL`] order, plus a ninth slot for cold
+    /// expiries (the fifth, `expired`, counts hot ones).
+    counts: Vec<[Counter; 9]>,
+}
+
+/// Index of the cold-expiry slot in [`SimAudit`] counts.
+pub const EXPIRED_COLD: usize = 8;
+
+impl SimAudit {
+    /// A trail for `regions` regions.
+    pub fn new(regions: usize) -> Self {
+        Self { counts: (0..regions).map(|_| std::array::from_fn(|_| Counter::default())).collect() }
+    }
+
+    /// Records of `slot` (an index into [`AuditKind::ALL`], or [`EXPIRED_COLD`]) in `region`.
+    pub fn count(&self, region: usize, slot: usize) -> u64 {
+        self.counts.get(region).map_or(0, |c| c[slot].get())
+    }
+}
+
+/// Index of `kind` in [`AuditKind::ALL`].
+pub fn kind_slot(kind: AuditKind) -> usize {
+    match kind {
+        AuditKind::Created => 0,
+        AuditKind::Promoted => 1,
+        AuditKind::Demoted => 2,
+        AuditKind::Updated => 3,
+        AuditKind::Expired => 4,
+        AuditKind::LoggedOut => 5,
+        AuditKind::Revoked => 6,
+        AuditKind::Erased => 7,
+    }
+}
+
+impl AuditSink for SimAudit {
+    async fn append(&self, event: AuditEvent) -> Result<(), StoreError> {
+        let mut slot = kind_slot(event.kind);
+        if event.kind == AuditKind::Expired && event.user_id.is_some() {
+            slot = EXPIRED_COLD;
+        }
+        if let Some(counts) = self.counts.get(event.region.index()) {
+            counts[slot].add(1);
+        }
+        Ok(())
+    }
+
+    async fn pseudonymise_user(&self, _user: &UserId) -> Result<u64, StoreError> {
+        Ok(0) // counts only: no user ids are kept
+    }
+}

@@ -1,0 +1,421 @@
+//! Quantities in scenario files: fractional durations (latencies need sub-millisecond values),
+//! byte sizes with units, plain counts, and the distributions built from them.
+//!
+//! Whole-run durations (`duration`, `warmup`, fault times) use the engine's
+//! [`hotcold_engine::config::duration`] format; distribution parameters use [`Seconds`], which
+//! accepts the same units plus `us` and keeps fractions of a millisecond.
+
+use std::fmt;
+
+use rand::Rng;
+use rand_distr::{Distribution, Exp, LogNormal, Pareto};
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// z-score of the 95th percentile of a standard normal.
+const Z95: f64 = 1.644_853_626_951_472_2;
+/// z-score of the 99th percentile of a standard normal.
+const Z99: f64 = 2.326_347_874_040_841;
+
+/// How a distribution's values are written and read: seconds, bytes or a plain number.
+pub trait Quantity: Copy + fmt::Debug + PartialEq {
+    /// The value in its base unit (seconds, bytes, count).
+    fn base(self) -> f64;
+    /// What the value is, for error messages.
+    const WHAT: &'static str;
+}
+
+/// A duration in seconds, fractional; written as seconds or a string with units
+/// (`us`, `ms`, `s`, `m`, `h`, `d`, `w`; `0.4ms`, `3d12h`).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
+pub struct Seconds(pub f64);
+
+/// A byte size; written as an integer or a string with a unit (`B`, `KB`, `KiB`, `MB`, `MiB`,
+/// `GB`, `GiB`: `8KiB`, `1.5MB`).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
+pub struct Bytes(pub f64);
+
+/// A plain non-negative number (a count of requests).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
+pub struct Count(pub f64);
+
+impl Quantity for Seconds {
+    fn base(self) -> f64 {
+        self.0
+    }
+    const WHAT: &'static str =
+        "a duration: seconds as a number, or a string such as \"0.4ms\", \"30s\", \"5m\", \"2h\"";
+}
+
+impl Quantity for Bytes {
+    fn base(self) -> f64 {
+        self.0
+    }
+    const WHAT: &'static str = "a byte size: an integer, or a string such as \"1500\", \"8KiB\", \"1.5MB\"";
+}
+
+impl Quantity for Count {
+    fn base(self) -> f64 {
+        self.0
+    }
+    const WHAT: &'static str = "a non-negative number";
+}
+
+fn check_finite(value: f64) -> Result<f64, String> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(format!("must be a non-negative number, got {value}"))
+    }
+}
+
+/// Splits `text` into `<number><unit>` parts and sums them with `unit_of`.
+fn parse_with_units(text: &str, unit_of: impl Fn(&str) -> Option<f64>, units: &str) -> Result<f64, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty value".into());
+    }
+    if let Ok(number) = text.parse::<f64>() {
+        return check_finite(number);
+    }
+    let mut total = 0f64;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        if number_len == 0 {
+            return Err(format!("expected a number in {text:?}"));
+        }
+        let number: f64 =
+            rest[..number_len].parse().map_err(|_| format!("bad number {:?} in {text:?}", &rest[..number_len]))?;
+        rest = rest[number_len..].trim_start();
+        let unit_len = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        let factor = unit_of(unit).ok_or_else(|| {
+            if unit.is_empty() {
+                format!("missing unit after {number} in {text:?} (use {units})")
+            } else {
+                format!("unknown unit {unit:?} in {text:?} (use {units})")
+            }
+        })?;
+        rest = rest[unit_len..].trim_start();
+        // Divide for sub-unit factors so `0.4ms` is exactly 0.4 / 1000.
+        total += if factor < 1.0 { number / (1.0 / factor).round() } else { number * factor };
+    }
+    check_finite(total)
+}
+
+/// Parses a fractional duration into seconds.
+pub fn parse_seconds(text: &str) -> Result<f64, String> {
+    parse_with_units(
+        text,
+        |unit| match unit {
+            "us" => Some(1e-6),
+            "ms" => Some(1e-3),
+            "s" => Some(1.0),
+            "m" | "min" => Some(60.0),
+            "h" => Some(3600.0),
+            "d" => Some(86_400.0),
+            "w" => Some(604_800.0),
+            _ => None,
+        },
+        "us, ms, s, m, h, d or w",
+    )
+}
+
+/// Parses a byte size into bytes.
+pub fn parse_bytes(text: &str) -> Result<f64, String> {
+    parse_with_units(
+        text,
+        |unit| match unit {
+            "B" | "b" => Some(1.0),
+            "KB" | "kB" => Some(1e3),
+            "KiB" => Some(1024.0),
+            "MB" => Some(1e6),
+            "MiB" => Some(1_048_576.0),
+            "GB" => Some(1e9),
+            "GiB" => Some(1_073_741_824.0),
+            _ => None,
+        },
+        "B, KB, KiB, MB, MiB, GB or GiB",
+    )
+}
+
+struct QuantityVisitor<F> {
+    what: &'static str,
+    parse: F,
+}
+
+impl<F: Fn(&str) -> Result<f64, String>> Visitor<'_> for QuantityVisitor<F> {
+    type Value = f64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.what)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+        check_finite(v as f64).map_err(E::custom)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+        check_finite(v).map_err(E::custom)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
+        (self.parse)(v).map_err(E::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(QuantityVisitor { what: Self::WHAT, parse: parse_seconds }).map(Self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(QuantityVisitor { what: Self::WHAT, parse: parse_bytes }).map(Self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let parse = |text: &str| text.trim().parse::<f64>().map_err(|e| e.to_string()).and_then(check_finite);
+        deserializer.deserialize_any(QuantityVisitor { what: Self::WHAT, parse }).map(Self)
+    }
+}
+
+/// Writes a float without a trailing `.0` when it is whole.
+fn number_text(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 { format!("{}", value as i64) } else { format!("{value}") }
+}
+
+impl Serialize for Seconds {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0.fract() == 0.0 && self.0 < 1e15 {
+            serializer.serialize_u64(self.0 as u64)
+        } else if (self.0 * 1000.0).fract().abs() < 1e-9 || self.0 >= 1e-3 {
+            serializer.serialize_str(&format!("{}ms", number_text((self.0 * 1e6).round() / 1e3)))
+        } else {
+            serializer.serialize_str(&format!("{}us", number_text((self.0 * 1e9).round() / 1e3)))
+        }
+    }
+}
+
+impl Serialize for Bytes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0.fract() == 0.0 && self.0 < 1e15 {
+            serializer.serialize_u64(self.0 as u64)
+        } else {
+            serializer.serialize_f64(self.0)
+        }
+    }
+}
+
+impl Serialize for Count {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0.fract() == 0.0 && self.0 < 1e15 {
+            serializer.serialize_u64(self.0 as u64)
+        } else {
+            serializer.serialize_f64(self.0)
+        }
+    }
+}
+
+/// A distribution as written in a scenario: `{dist: constant, value: X}`, `{dist: uniform, min,
+/// max}`, `{dist: exponential, mean}`, `{dist: lognormal, median, p95 | p99}`, `{dist: pareto,
+/// min, alpha}`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "dist", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DistSpec<Q> {
+    /// Always `value`.
+    Constant {
+        /// The value.
+        value: Q,
+    },
+    /// Uniform on `[min, max]`.
+    Uniform {
+        /// Lower bound.
+        min: Q,
+        /// Upper bound.
+        max: Q,
+    },
+    /// Exponential with mean `mean`.
+    Exponential {
+        /// The mean.
+        mean: Q,
+    },
+    /// Lognormal given by its median and its 95th or 99th percentile (exactly one of them).
+    Lognormal {
+        /// The median.
+        median: Q,
+        /// The 95th percentile.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        p95: Option<Q>,
+        /// The 99th percentile.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        p99: Option<Q>,
+    },
+    /// Pareto (type I) with scale `min` and shape `alpha`.
+    Pareto {
+        /// The minimum value (scale).
+        min: Q,
+        /// The shape (tail index); the mean is finite for `alpha > 1`.
+        alpha: f64,
+    },
+}
+
+impl<Q: Quantity> DistSpec<Q> {
+    /// Checks the parameters; the error says what is wrong (the caller adds the key path).
+    pub fn check(&self) -> Result<(), String> {
+        match *self {
+            Self::Constant { .. } => Ok(()),
+            Self::Uniform { min, max } if min.base() > max.base() => {
+                Err(format!("uniform: min ({}) is greater than max ({})", min.base(), max.base()))
+            }
+            Self::Uniform { .. } => Ok(()),
+            Self::Exponential { mean } if mean.base() <= 0.0 => Err("exponential: mean must be greater than 0".into()),
+            Self::Exponential { .. } => Ok(()),
+            Self::Lognormal { median, p95, p99 } => {
+                let tail = match (p95, p99) {
+                    (Some(p), None) | (None, Some(p)) => p,
+                    (Some(_), Some(_)) => return Err("lognormal: give p95 or p99, not both".into()),
+                    (None, None) => return Err("lognormal: missing p95 or p99".into()),
+                };
+                if median.base() <= 0.0 {
+                    Err("lognormal: median must be greater than 0".into())
+                } else if tail.base() < median.base() {
+                    Err("lognormal: the tail percentile must be at least the median".into())
+                } else {
+                    Ok(())
+                }
+            }
+            Self::Pareto { min, alpha } => {
+                if min.base() <= 0.0 {
+                    Err("pareto: min must be greater than 0".into())
+                } else if !(alpha.is_finite() && alpha > 0.0) {
+                    Err("pareto: alpha must be greater than 0".into())
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// A sampler of this distribution in base units. Call [`DistSpec::check`] first; an invalid
+    /// spec samples a constant 0 rather than panicking.
+    pub fn sampler(&self) -> Sampler {
+        let sampler = match *self {
+            Self::Constant { value } => Some(Sampler::Constant(value.base())),
+            Self::Uniform { min, max } => Some(Sampler::Uniform(min.base(), max.base() - min.base())),
+            Self::Exponential { mean } => Exp::new(1.0 / mean.base()).ok().map(Sampler::Exponential),
+            Self::Lognormal { median, p95, p99 } => {
+                let sigma = match (p95, p99) {
+                    (Some(p), _) => (p.base() / median.base()).ln() / Z95,
+                    (None, Some(p)) => (p.base() / median.base()).ln() / Z99,
+                    (None, None) => 0.0,
+                };
+                LogNormal::new(median.base().ln(), sigma).ok().map(Sampler::Lognormal)
+            }
+            Self::Pareto { min, alpha } => Pareto::new(min.base(), alpha).ok().map(Sampler::Pareto),
+        };
+        sampler.unwrap_or(Sampler::Constant(0.0))
+    }
+
+    /// The mean in base units (infinite for a Pareto with `alpha <= 1`).
+    pub fn mean(&self) -> f64 {
+        match *self {
+            Self::Constant { value } => value.base(),
+            Self::Uniform { min, max } => (min.base() + max.base()) / 2.0,
+            Self::Exponential { mean } => mean.base(),
+            Self::Lognormal { median, .. } => match self.sampler() {
+                Sampler::Lognormal(_) => {
+                    let sigma = self.sigma();
+                    median.base() * (sigma * sigma / 2.0).exp()
+                }
+                _ => median.base(),
+            },
+            Self::Pareto { min, alpha } => {
+                if alpha > 1.0 {
+                    alpha * min.base() / (alpha - 1.0)
+                } else {
+                    f64::INFINITY
+                }
+            }
+        }
+    }
+
+    fn sigma(&self) -> f64 {
+        match *self {
+            Self::Lognormal { median, p95: Some(p), .. } => (p.base() / median.base()).ln() / Z95,
+            Self::Lognormal { median, p99: Some(p), .. } => (p.base() / median.base()).ln() / Z99,
+            _ => 0.0,
+        }
+    }
+}
+
+/// A ready-to-sample distribution in base units (seconds, bytes, count).
+#[derive(Debug, Clone, Copy)]
+pub enum Sampler {
+    /// Always this value.
+    Constant(f64),
+    /// `min + U(0,1) * width`.
+    Uniform(f64, f64),
+    /// Exponential.
+    Exponential(Exp<f64>),
+    /// Lognormal.
+    Lognormal(LogNormal<f64>),
+    /// Pareto.
+    Pareto(Pareto<f64>),
+}
+
+impl Sampler {
+    /// One value.
+    #[inline]
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        match self {
+            Self::Constant(v) => *v,
+            Self::Uniform(min, width) => min + rng.random::<f64>() * width,
+            Self::Exponential(d) => d.sample(rng),
+            Self::Lognormal(d) => d.sample(rng),
+            Self::Pareto(d) => d.sample(rng),
+        }
+    }
+
+    /// True when every sample is the same value.
+    pub const fn is_constant(&self) -> bool {
+        matches!(self, Self::Constant(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_and_bytes_parse_with_units() {
+        assert_eq!(parse_seconds("0.4ms"), Ok(0.0004));
+        assert_eq!(parse_seconds("3d12h"), Ok(302_400.0));
+        assert_eq!(parse_seconds("250us").map(|s| (s * 1e6).round()), Ok(250.0));
+        assert!(parse_seconds("5x").is_err());
+        assert!(parse_seconds("ms").is_err());
+        assert_eq!(parse_bytes("8KiB"), Ok(8192.0));
+        assert_eq!(parse_bytes("1.5MB"), Ok(1_500_000.0));
+        assert!(parse_bytes("3 parsecs").is_err());
+    }
+
+    #[test]
+    fn lognormal_matches_its_percentiles() {
+        let spec: DistSpec<Count> = DistSpec::Lognormal { median: Count(8.0), p95: Some(Count(40.0)), p99: None };
+        spec.check().unwrap();
+        let sampler = spec.sampler();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let mut values: Vec<f64> = (0..100_000).map(|_| sampler.sample(&mut rng)).collect();
+        values.sort_by(f64::total_cmp);
+        let median = values[50_000];
+        let p95 = values[95_000];
+        assert!((median - 8.0).abs() / 8.0 < 0.03, "{median}");
+        assert!((p95 - 40.0).abs() / 40.0 < 0.05, "{p95}");
+    }
+
+    use rand::SeedableRng;
+}
