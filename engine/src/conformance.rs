@@ -301,6 +301,12 @@ pub async fn run_cold_store_suite<T: Harness>(harness: &T) {
         Ok(ColdWrite::Stale),
         "put: same version, earlier access never overwrites"
     );
+    let moved = Session { hot_region: Some(RegionId(2)), ..a.clone() };
+    assert_eq!(cold.put(&moved, region, t0).await, Ok(ColdWrite::Written), "put: an equally fresh state is written");
+    match cold.get(&a.id, region).await {
+        ColdLookup::Found(got) => assert_eq!(got.hot_region, Some(RegionId(2)), "put: the failover marker moved"),
+        other => panic!("get after marker move: {other:?}"),
+    }
     let touched = Session { last_access: t0 + Duration::from_secs(1), hot_region: None, ..a.clone() };
     assert_eq!(cold.put(&touched, region, t0).await, Ok(ColdWrite::Written), "put: a later access overwrites");
     let newer = Session { version: 3, data: json(r#"{"v":3}"#), ..touched.clone() };
@@ -317,6 +323,9 @@ pub async fn run_cold_store_suite<T: Harness>(harness: &T) {
     let mut mixed = batch[..30].to_vec();
     for s in &mut mixed[..10] {
         s.version = 2;
+    }
+    for s in &mut mixed[10..] {
+        s.last_access = t0 - Duration::from_secs(1);
     }
     mixed.push(older.clone());
     let results = cold.put_batch(&mixed, region, t0).await.expect("put_batch mixed");

@@ -10,6 +10,8 @@
 //! functions in [`lifecycle`].
 
 pub mod audit;
+#[cfg(any(feature = "redis", feature = "dynamodb"))]
+pub mod backends;
 pub mod config;
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -224,11 +224,16 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
 
         let target = if home_down { here } else { home };
         if target == here && here_down {
+            // No hot tier can take it: serve from cold, and record the access there so the
+            // session's expiry counts from now.
             session.last_access = now;
+            let _ = engine.cold().put(&session, here, now).await;
             return found(session, Served::ColdOnly, None);
         }
         session.last_access = now;
-        session.hot_region = None;
+        // A failover copy carries its own location, so every cold write made from it (write-through,
+        // write-behind) keeps the marker that lets home take it back.
+        session.hot_region = (target != home).then_some(target);
         match engine.hot(target).put(&session, ttl).await {
             Ok(HotWrite::Written) => {}
             Ok(HotWrite::KeptNewer) => {
@@ -237,13 +242,15 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
                     return found(hot, Served::Hot, Some(target));
                 }
             }
-            Err(_) => return found(session, Served::ColdOnly, None),
+            Err(_) => {
+                session.hot_region = None;
+                let _ = engine.cold().put(&session, here, now).await;
+                return found(session, Served::ColdOnly, None);
+            }
         }
         if target != home {
             // Record where the hot copy went, so home takes the newest state back after failover.
-            let mut marker = session.clone();
-            marker.hot_region = Some(target);
-            let _ = engine.cold().put(&marker, here, now).await;
+            let _ = engine.cold().put(&session, here, now).await;
         }
         engine.record(AuditKind::Promoted, target, *id, Some(session.user_id.clone()), session.version, now).await;
         found(session, Served::Promoted, Some(target))

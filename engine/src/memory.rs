@@ -466,7 +466,7 @@ impl MemoryColdStore {
 impl ColdInner {
     fn write(&mut self, session: &Session) -> ColdWrite {
         if let Some(existing) = self.sessions.get(&session.id) {
-            if existing.freshness() >= session.freshness() {
+            if existing.freshness() > session.freshness() {
                 return ColdWrite::Stale;
             }
         } else if let Some(by_user) = &mut self.by_user {

@@ -308,8 +308,9 @@ pub struct Session {
     /// Newest version known to be in the cold tier (0: none). Hot stores use it to find sessions
     /// that write-behind must copy.
     pub persisted_version: u64,
-    /// In the cold tier: the region, other than home, that took the hot copy while home was down
-    /// (failover). `None` means the hot copy, if any, is in the home region.
+    /// The region, other than home, that took the hot copy while home was down (failover); set on
+    /// that hot copy and on every cold write made from it. `None` means the hot copy, if any, is in
+    /// the home region.
     pub hot_region: Option<RegionId>,
 }
 

@@ -80,8 +80,8 @@ pub enum ColdLookup {
 pub enum ColdWrite {
     /// Stored.
     Written,
-    /// The table held the same or a fresher state (see [`Session::freshness`]); nothing was
-    /// written.
+    /// The table held a fresher state (see [`Session::freshness`]); nothing was written. A state
+    /// as fresh as the stored one is written (it may move the failover marker `hot_region`).
     Stale,
 }
 
@@ -146,7 +146,8 @@ pub trait HotStore: Send + Sync {
 
 /// The global cold table (DynamoDB global table) as seen from one region's replica.
 ///
-/// Writes are conditional on freshness: an older state never overwrites a newer one.
+/// Writes are conditional on freshness: an older state never overwrites a newer one; an equally
+/// fresh one does (last writer wins, so the failover marker can move without a data change).
 pub trait ColdStore: Send + Sync {
     /// The state of a session visible from `reader`'s replica.
     fn get(&self, id: &SessionId, reader: RegionId) -> impl Future<Output = ColdLookup> + Send;

@@ -1,0 +1,595 @@
+//! [`DynamoColdStore`] (the cold table) and [`DynamoAudit`] (the audit trail) on DynamoDB or
+//! DynamoDB Local (feature `dynamodb`).
+//!
+//! # Tables
+//! Sessions table (`sessions_table`, on-demand billing):
+//!
+//! | attribute | type | holds |
+//! |---|---|---|
+//! | `id` (partition key) | S | `<id hex>.<home region number>` |
+//! | `user_id` | S | owner; partition key of the GSI `by_user` (projection ALL) |
+//! | `payload` | B | session data (JSON bytes) |
+//! | `version`, `created_at`, `last_access` | N | as in [`Session`] (times in ms) |
+//! | `hot_region` | N | failover holder, absent when none |
+//! | `expires_at` | N | TTL attribute: `last_access + cold_ttl`, epoch seconds |
+//!
+//! Audit table (`audit_table`): partition key `event` (unique per record), `at`, `kind`,
+//! `region`, `session`, `user_id` (GSI `by_user`, keys only), `version`, and `expires_at` =
+//! `at + compliance_retention` (the TTL attribute), so DynamoDB drops records after retention.
+//!
+//! # Writes
+//! Every session write is a conditional PutItem: it succeeds only if no record exists or the
+//! record is older by [`Session::freshness`] (`version`, then `last_access`); otherwise the
+//! answer is [`ColdWrite::Stale`]. BatchWriteItem cannot carry conditions, so
+//! [`ColdStore::put_batch`] writes chunks of at most 25 as that many conditional PutItems in
+//! flight together (1 WRU per item; TransactWriteItems would cost 2 WRU per item and one stale
+//! item would cancel the whole chunk). Throttled items are retried with exponential backoff.
+//!
+//! # Reads and failures
+//! Reads are strongly consistent (`ConsistentRead`); the user index is a GSI and so eventually
+//! consistent (milliseconds on DynamoDB; immediate on DynamoDB Local). Expiry is enforced by the
+//! engine on read, whatever DynamoDB's TTL deletion lag. Throttling is
+//! [`StoreError::Throttled`]; an unreachable endpoint or a timeout is [`StoreError::Unavailable`];
+//! an item that does not decode is [`StoreError::Corrupt`]. Nothing panics on what DynamoDB
+//! returns.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ReturnValue, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+};
+use bytes::Bytes;
+use futures_util::future::join_all;
+
+use crate::audit::AuditEvent;
+use crate::error::StoreError;
+use crate::session::{RegionId, Session, SessionData, SessionId, UserId};
+use crate::store::{AuditSink, ColdLookup, ColdStore, ColdWrite};
+use crate::time::Timestamp;
+
+/// DynamoDB's limit of items per batch; `put_batch` never has more in flight.
+pub const MAX_BATCH: usize = 25;
+
+/// Name of the user index on both tables.
+pub const USER_INDEX: &str = "by_user";
+
+/// How to reach DynamoDB and which tables to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DynamoConfig {
+    /// Endpoint override (DynamoDB Local: `http://127.0.0.1:8000`); `None` for AWS. Default: None.
+    pub endpoint: Option<String>,
+    /// AWS region. Default: `us-east-1`.
+    pub region: String,
+    /// Sessions table name. Default: `hotcold-sessions`.
+    pub sessions_table: String,
+    /// Audit table name. Default: `hotcold-audit`.
+    pub audit_table: String,
+    /// Cold sessions expire this long after their last access (sets the TTL attribute).
+    /// Default: 30 days (`cold_storage.ttl`).
+    pub cold_ttl: Duration,
+    /// How long audit records are kept (their TTL attribute). Default: 90 days
+    /// (`cold_storage.compliance_retention`).
+    pub compliance_retention: Duration,
+    /// Upper bound of one attempt of a call. Default: 1 s.
+    pub attempt_timeout: Duration,
+    /// Upper bound of a call, retries included. Default: 3 s.
+    pub call_timeout: Duration,
+    /// Attempts per call by the SDK's standard retry strategy (throttling, transient errors).
+    /// Default: 3.
+    pub max_attempts: u32,
+    /// Static credentials `(access key id, secret)`; `None` uses the default AWS chain. With an
+    /// endpoint override and no credentials, dummy ones are used (DynamoDB Local ignores them).
+    /// Default: None.
+    pub static_credentials: Option<(String, String)>,
+    /// Name used in errors. Default: `dynamodb`.
+    pub label: String,
+}
+
+impl Default for DynamoConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            region: "us-east-1".into(),
+            sessions_table: "hotcold-sessions".into(),
+            audit_table: "hotcold-audit".into(),
+            cold_ttl: Duration::from_secs(2_592_000),
+            compliance_retention: Duration::from_secs(7_776_000),
+            attempt_timeout: Duration::from_secs(1),
+            call_timeout: Duration::from_secs(3),
+            max_attempts: 3,
+            static_credentials: None,
+            label: "dynamodb".into(),
+        }
+    }
+}
+
+impl DynamoConfig {
+    /// DynamoDB Local at `endpoint` with dummy credentials and the given table names.
+    pub fn local(
+        endpoint: impl Into<String>,
+        sessions_table: impl Into<String>,
+        audit_table: impl Into<String>,
+    ) -> Self {
+        Self {
+            endpoint: Some(endpoint.into()),
+            sessions_table: sessions_table.into(),
+            audit_table: audit_table.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Builds an SDK client for this configuration.
+    pub async fn client(&self) -> Client {
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(self.attempt_timeout)
+            .operation_attempt_timeout(self.attempt_timeout)
+            .operation_timeout(self.call_timeout)
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()))
+            .timeout_config(timeouts)
+            .retry_config(RetryConfig::standard().with_max_attempts(self.max_attempts.max(1)));
+        let credentials = match (&self.static_credentials, &self.endpoint) {
+            (Some((id, secret)), _) => Some((id.clone(), secret.clone())),
+            (None, Some(_)) => Some(("hotcold-local".to_string(), "hotcold-local".to_string())),
+            (None, None) => None,
+        };
+        if let Some((id, secret)) = credentials {
+            loader = loader.credentials_provider(Credentials::new(id, secret, None, None, "hotcold-static"));
+        }
+        if let Some(endpoint) = &self.endpoint {
+            loader = loader.endpoint_url(endpoint.clone());
+        }
+        Client::new(&loader.load().await)
+    }
+
+    /// Creates the sessions and audit tables if they do not exist, waits until they are
+    /// active, and enables TTL on their `expires_at` attribute.
+    pub async fn create_tables(&self, client: &Client) -> Result<(), StoreError> {
+        let err = |e: String| StoreError::unavailable(&self.label, e);
+        create_table(client, &self.sessions_table, "id", "user_id", ProjectionType::All).await.map_err(err)?;
+        create_table(client, &self.audit_table, "event", "user_id", ProjectionType::KeysOnly).await.map_err(err)?;
+        Ok(())
+    }
+}
+
+async fn create_table(
+    client: &Client,
+    table: &str,
+    key: &str,
+    user_attribute: &str,
+    projection: ProjectionType,
+) -> Result<(), String> {
+    let build = |e: aws_sdk_dynamodb::error::BuildError| e.to_string();
+    let attribute =
+        |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
+    let hash_key = |name: &str| KeySchemaElement::builder().attribute_name(name).key_type(KeyType::Hash).build();
+    let index = GlobalSecondaryIndex::builder()
+        .index_name(USER_INDEX)
+        .key_schema(hash_key(user_attribute).map_err(build)?)
+        .projection(Projection::builder().projection_type(projection).build())
+        .build()
+        .map_err(build)?;
+    let created = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute(key).map_err(build)?)
+        .attribute_definitions(attribute(user_attribute).map_err(build)?)
+        .key_schema(hash_key(key).map_err(build)?)
+        .global_secondary_indexes(index)
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
+        Err(e) => return Err(format!("create table {table}: {}", DisplayErrorContext(&e))),
+    }
+    for _ in 0..300 {
+        let described = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| format!("describe table {table}: {}", DisplayErrorContext(&e)))?;
+        if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ttl = TimeToLiveSpecification::builder().attribute_name("expires_at").enabled(true).build().map_err(build)?;
+    if let Err(e) = client.update_time_to_live().table_name(table).time_to_live_specification(ttl).send().await {
+        // Enabling TTL twice is a ValidationException; anything else is reported.
+        if e.code() != Some("ValidationException") {
+            return Err(format!("enable TTL on {table}: {}", DisplayErrorContext(&e)));
+        }
+    }
+    Ok(())
+}
+
+/// Maps an SDK failure: throttling to [`StoreError::Throttled`], everything else (unreachable,
+/// timeout, service error) to [`StoreError::Unavailable`].
+fn sdk_error<E>(label: &str, error: &SdkError<E>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    const THROTTLING: [&str; 4] = [
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+    ];
+    if let SdkError::ServiceError(service) = error {
+        if service.err().code().is_some_and(|code| THROTTLING.contains(&code)) {
+            return StoreError::Throttled { backend: label.to_string() };
+        }
+    }
+    StoreError::unavailable(label, DisplayErrorContext(error).to_string())
+}
+
+/// The cold table on DynamoDB. One client serves every region (a global table's replicas are
+/// reached through the region's endpoint in production; `reader`/`writer` are not needed for
+/// consistency because reads are strongly consistent on the replica the client talks to).
+#[derive(Debug, Clone)]
+pub struct DynamoColdStore {
+    client: Client,
+    config: DynamoConfig,
+}
+
+impl DynamoColdStore {
+    /// A store over an existing client.
+    pub const fn new(client: Client, config: DynamoConfig) -> Self {
+        Self { client, config }
+    }
+
+    /// Builds a client from `config` (and creates the tables first when `create_tables`).
+    pub async fn connect(config: DynamoConfig, create_tables: bool) -> Result<Self, StoreError> {
+        let client = config.client().await;
+        if create_tables {
+            config.create_tables(&client).await?;
+        }
+        Ok(Self { client, config })
+    }
+
+    /// The configuration in force.
+    pub const fn config(&self) -> &DynamoConfig {
+        &self.config
+    }
+
+    /// The SDK client (for tests and tools).
+    pub const fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn label(&self) -> &str {
+        &self.config.label
+    }
+
+    fn corrupt(&self, detail: impl Into<String>) -> StoreError {
+        StoreError::Corrupt { backend: self.config.label.clone(), detail: detail.into() }
+    }
+
+    fn item(&self, session: &Session) -> HashMap<String, AttributeValue> {
+        let expires_at = (session.last_access + self.config.cold_ttl).0 / 1000;
+        let mut item = HashMap::from([
+            ("id".to_string(), AttributeValue::S(key_of(&session.id))),
+            ("user_id".to_string(), AttributeValue::S(session.user_id.as_str().to_string())),
+            ("payload".to_string(), AttributeValue::B(Blob::new(session.data.as_bytes().to_vec()))),
+            ("version".to_string(), AttributeValue::N(session.version.to_string())),
+            ("created_at".to_string(), AttributeValue::N(session.created_at.0.to_string())),
+            ("last_access".to_string(), AttributeValue::N(session.last_access.0.to_string())),
+            ("expires_at".to_string(), AttributeValue::N(expires_at.to_string())),
+        ]);
+        if let Some(region) = session.hot_region {
+            item.insert("hot_region".to_string(), AttributeValue::N(region.0.to_string()));
+        }
+        item
+    }
+
+    fn decode(&self, item: &HashMap<String, AttributeValue>) -> Result<Session, StoreError> {
+        let text = |name: &str| match item.get(name) {
+            Some(AttributeValue::S(s)) => Ok(s.as_str()),
+            _ => Err(self.corrupt(format!("attribute {name} missing or not a string"))),
+        };
+        let number = |name: &str| match item.get(name) {
+            Some(AttributeValue::N(n)) => {
+                n.parse::<u64>().map_err(|_| self.corrupt(format!("attribute {name} is not a u64")))
+            }
+            _ => Err(self.corrupt(format!("attribute {name} missing or not a number"))),
+        };
+        let id = parse_key(text("id")?).ok_or_else(|| self.corrupt("attribute id is not <hex>.<region>"))?;
+        let user_id = UserId::new(text("user_id")?).map_err(|_| self.corrupt("attribute user_id is not a user id"))?;
+        let data = match item.get("payload") {
+            Some(AttributeValue::B(blob)) => SessionData::from_stored(Bytes::copy_from_slice(blob.as_ref())),
+            _ => return Err(self.corrupt("attribute payload missing or not binary")),
+        };
+        let hot_region = match item.get("hot_region") {
+            None | Some(AttributeValue::Null(_)) => None,
+            Some(_) => Some(RegionId(
+                u16::try_from(number("hot_region")?).map_err(|_| self.corrupt("attribute hot_region out of range"))?,
+            )),
+        };
+        let version = number("version")?;
+        Ok(Session {
+            id,
+            user_id,
+            data,
+            version,
+            created_at: Timestamp(number("created_at")?),
+            last_access: Timestamp(number("last_access")?),
+            persisted_version: version,
+            hot_region,
+        })
+    }
+
+    /// One conditional PutItem, retried with backoff while throttled.
+    async fn put_one(&self, session: &Session) -> Result<ColdWrite, StoreError> {
+        let mut delay = Duration::from_millis(25);
+        let mut attempt = 0;
+        loop {
+            let sent = self
+                .client
+                .put_item()
+                .table_name(&self.config.sessions_table)
+                .set_item(Some(self.item(session)))
+                .condition_expression("attribute_not_exists(#id) OR #v < :v OR (#v = :v AND #a < :a)")
+                .expression_attribute_names("#id", "id")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_names("#a", "last_access")
+                .expression_attribute_values(":v", AttributeValue::N(session.version.to_string()))
+                .expression_attribute_values(":a", AttributeValue::N(session.last_access.0.to_string()))
+                .send()
+                .await;
+            match sent {
+                Ok(_) => return Ok(ColdWrite::Written),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                    return Ok(ColdWrite::Stale);
+                }
+                Err(e) => {
+                    let error = sdk_error(self.label(), &e);
+                    attempt += 1;
+                    if !matches!(error, StoreError::Throttled { .. }) || attempt >= 5 {
+                        return Err(error);
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}
+
+/// The partition key of a session: `<id hex>.<home>`.
+fn key_of(id: &SessionId) -> String {
+    format!("{}.{}", id.to_hex(), id.home().0)
+}
+
+fn parse_key(key: &str) -> Option<SessionId> {
+    let (hex, home) = key.split_once('.')?;
+    SessionId::from_hex(hex, RegionId(home.parse().ok()?))
+}
+
+impl ColdStore for DynamoColdStore {
+    async fn get(&self, id: &SessionId, _reader: RegionId) -> ColdLookup {
+        let got = self
+            .client
+            .get_item()
+            .table_name(&self.config.sessions_table)
+            .key("id", AttributeValue::S(key_of(id)))
+            .consistent_read(true)
+            .send()
+            .await;
+        match got {
+            Ok(output) => match output.item() {
+                None => ColdLookup::Miss,
+                Some(item) => match self.decode(item) {
+                    Ok(session) if session.id == *id => ColdLookup::Found(session),
+                    Ok(_) => ColdLookup::Unavailable(self.corrupt("record key does not match its id")),
+                    Err(e) => ColdLookup::Unavailable(e),
+                },
+            },
+            Err(e) => ColdLookup::Unavailable(sdk_error(self.label(), &e)),
+        }
+    }
+
+    async fn put(&self, session: &Session, _writer: RegionId, _now: Timestamp) -> Result<ColdWrite, StoreError> {
+        self.put_one(session).await
+    }
+
+    async fn put_batch(
+        &self,
+        sessions: &[Session],
+        _writer: RegionId,
+        _now: Timestamp,
+    ) -> Result<Vec<ColdWrite>, StoreError> {
+        let mut results = Vec::with_capacity(sessions.len());
+        for chunk in sessions.chunks(MAX_BATCH) {
+            for answer in join_all(chunk.iter().map(|s| self.put_one(s))).await {
+                results.push(answer?);
+            }
+        }
+        Ok(results)
+    }
+
+    async fn delete(&self, id: &SessionId, _writer: RegionId, _now: Timestamp) -> Result<Option<Session>, StoreError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.config.sessions_table)
+            .key("id", AttributeValue::S(key_of(id)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| sdk_error(self.label(), &e))?;
+        deleted.attributes().map(|item| self.decode(item)).transpose()
+    }
+
+    async fn sessions_of_user(&self, user: &UserId, _reader: RegionId) -> Result<Vec<Session>, StoreError> {
+        let mut sessions = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.config.sessions_table)
+                .index_name(USER_INDEX)
+                .key_condition_expression("#u = :u")
+                .expression_attribute_names("#u", "user_id")
+                .expression_attribute_values(":u", AttributeValue::S(user.as_str().to_string()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error(self.label(), &e))?;
+            for item in page.items() {
+                sessions.push(self.decode(item)?);
+            }
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => break,
+            }
+        }
+        Ok(sessions)
+    }
+}
+
+/// The audit trail on DynamoDB: one item per record, expiring after `compliance_retention`.
+#[derive(Debug, Clone)]
+pub struct DynamoAudit {
+    client: Client,
+    config: DynamoConfig,
+}
+
+impl DynamoAudit {
+    /// An audit sink over an existing client (tables created by [`DynamoConfig::create_tables`]).
+    pub const fn new(client: Client, config: DynamoConfig) -> Self {
+        Self { client, config }
+    }
+
+    fn label(&self) -> &str {
+        &self.config.label
+    }
+}
+
+impl AuditSink for DynamoAudit {
+    async fn append(&self, event: AuditEvent) -> Result<(), StoreError> {
+        let session = key_of(&event.session);
+        let key = format!("{session}#{}#{}#{:016x}", event.at.0, event.kind.as_str(), rand::random::<u64>());
+        let expires_at = (event.at + self.config.compliance_retention).0 / 1000;
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.config.audit_table)
+            .item("event", AttributeValue::S(key))
+            .item("at", AttributeValue::N(event.at.0.to_string()))
+            .item("kind", AttributeValue::S(event.kind.as_str().to_string()))
+            .item("region", AttributeValue::N(event.region.0.to_string()))
+            .item("session", AttributeValue::S(session))
+            .item("version", AttributeValue::N(event.version.to_string()))
+            .item("expires_at", AttributeValue::N(expires_at.to_string()));
+        if let Some(user) = &event.user_id {
+            request = request.item("user_id", AttributeValue::S(user.as_str().to_string()));
+        }
+        request.send().await.map_err(|e| sdk_error(self.label(), &e))?;
+        Ok(())
+    }
+
+    async fn pseudonymise_user(&self, user: &UserId) -> Result<u64, StoreError> {
+        let pseudonym = user.pseudonym();
+        let mut keys = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.config.audit_table)
+                .index_name(USER_INDEX)
+                .key_condition_expression("#u = :u")
+                .expression_attribute_names("#u", "user_id")
+                .expression_attribute_values(":u", AttributeValue::S(user.as_str().to_string()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error(self.label(), &e))?;
+            for item in page.items() {
+                if let Some(key) = item.get("event") {
+                    keys.push(key.clone());
+                }
+            }
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => break,
+            }
+        }
+        let mut changed = 0;
+        for key in keys {
+            let updated = self
+                .client
+                .update_item()
+                .table_name(&self.config.audit_table)
+                .key("event", key)
+                .update_expression("SET #u = :p")
+                .condition_expression("#u = :u")
+                .expression_attribute_names("#u", "user_id")
+                .expression_attribute_values(":u", AttributeValue::S(user.as_str().to_string()))
+                .expression_attribute_values(":p", AttributeValue::S(pseudonym.as_str().to_string()))
+                .send()
+                .await;
+            match updated {
+                Ok(_) => changed += 1,
+                // Already pseudonymised (a GSI read that lagged the base table).
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(sdk_error(self.label(), &e)),
+            }
+        }
+        Ok(changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip() {
+        let id = SessionId::from_parts([9; 16], RegionId(1));
+        assert_eq!(parse_key(&key_of(&id)), Some(id));
+        assert_eq!(parse_key("nope"), None);
+    }
+
+    #[test]
+    fn malformed_items_are_corrupt_not_panics() {
+        let store = DynamoColdStore {
+            client: Client::from_conf(
+                aws_sdk_dynamodb::Config::builder().behavior_version(BehaviorVersion::latest()).build(),
+            ),
+            config: DynamoConfig::default(),
+        };
+        let cases = [
+            HashMap::new(),
+            HashMap::from([("id".to_string(), AttributeValue::S("zz".into()))]),
+            HashMap::from([
+                ("id".to_string(), AttributeValue::S(key_of(&SessionId::from_parts([1; 16], RegionId(0))))),
+                ("user_id".to_string(), AttributeValue::S("alice".into())),
+                ("payload".to_string(), AttributeValue::S("not binary".into())),
+            ]),
+            HashMap::from([
+                ("id".to_string(), AttributeValue::S(key_of(&SessionId::from_parts([1; 16], RegionId(0))))),
+                ("user_id".to_string(), AttributeValue::S("alice".into())),
+                ("payload".to_string(), AttributeValue::B(Blob::new(b"{}".to_vec()))),
+                ("version".to_string(), AttributeValue::N("-1".into())),
+            ]),
+        ];
+        for item in cases {
+            assert!(matches!(store.decode(&item), Err(StoreError::Corrupt { .. })));
+        }
+    }
+}

@@ -1,0 +1,865 @@
+//! [`RedisHotStore`]: one region's hot tier on Redis, standalone or Cluster (feature `redis`).
+//!
+//! # Layout
+//! Every key starts with a configurable prefix `P` (so tests and tenants can share a server).
+//! Sessions are spread over `idle_shards` shards by their id (already a uniform digest); shard
+//! `n`'s keys carry the hash tag `{P:n}` so they live in one Cluster slot:
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `{P:n}:s:<id hex>.<home>` | hash | `u` user, `d` data, `v` version, `c` created, `a` last access, `p` persisted version, `h` failover holder; PEXPIRE = hot TTL |
+//! | `{P:n}:idle` | sorted set | member `<id hex>.<home>`, score = last access (ms): the idle index |
+//! | `{P:n}:dirty` | set | sessions whose newest version is not in the cold tier (write-behind) |
+//! | `{P:u:<16 hex of SHA-256(user)>}` | set | the user's sessions (list, revoke, erase) |
+//!
+//! A session's hash and its idle and dirty entries share a slot, so every change to them is one
+//! atomic Lua script; the index is spread over `idle_shards` slots so no single slot is hot. The
+//! user set lives in the user's own slot and is written beside the script (in flight together)
+//! and pruned lazily: entries whose session is gone are dropped when the user's sessions are
+//! listed.
+//!
+//! # Round trips
+//! A hot access ([`HotStore::get_and_touch`]) is one EVALSHA: read, `a` = now, PEXPIRE, ZADD.
+//! Demotion candidates come from the idle index (ZRANGEBYSCORE over the shards, merged oldest
+//! first), never from SCAN or keyspace notifications; an index entry whose hash has expired is
+//! answered as [`IdleEntry::Vanished`] and removed. Commands for different keys are sent
+//! concurrently over the multiplexed connection, so they share one round trip's latency.
+//!
+//! # Failures
+//! Every call is bounded by `timeout` (default 250 ms) and any failure is
+//! [`StoreError::Unavailable`] ([`HotLookup::Unavailable`] for lookups). The standalone
+//! connection is a `ConnectionManager` and the Cluster connection reconnects by itself, so a
+//! restarted server is used again without restarting the process. Scripts missing after a
+//! restart (NOSCRIPT) are loaded again transparently.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use ::redis::cluster::ClusterClientBuilder;
+use ::redis::cluster_async::ClusterConnection;
+use ::redis::{Cmd, RedisError, RedisFuture, RedisResult, Script, Value};
+use bytes::Bytes;
+use futures_util::future::join_all;
+use sha2::{Digest, Sha256};
+
+use crate::error::StoreError;
+use crate::session::{RegionId, Session, SessionData, SessionId, UserId};
+use crate::store::{HotLookup, HotStore, HotUpdate, HotWrite, IdleEntry};
+use crate::time::Timestamp;
+
+/// How to reach and lay out one region's hot tier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisHotConfig {
+    /// `redis://host:port` of the server (standalone), or of one or more Cluster nodes.
+    pub urls: Vec<String>,
+    /// True for a Redis Cluster. Default: false.
+    pub cluster: bool,
+    /// Prefix of every key; must not contain `{` or `}`. Default: `hotcold`.
+    pub key_prefix: String,
+    /// Number of shards (Cluster slots) the sessions and the idle index are spread over.
+    /// Default: 64.
+    pub idle_shards: u16,
+    /// Upper bound of every call, round trip included. Default: 250 ms.
+    pub timeout: Duration,
+    /// Upper bound of one connection attempt. Default: 1 s.
+    pub connect_timeout: Duration,
+    /// Name used in errors and logs, e.g. `redis us-east-1`. Default: `redis`.
+    pub label: String,
+}
+
+impl RedisHotConfig {
+    /// A standalone server at `url`, every other setting at its default.
+    pub fn standalone(url: impl Into<String>) -> Self {
+        Self {
+            urls: vec![url.into()],
+            cluster: false,
+            key_prefix: "hotcold".into(),
+            idle_shards: 64,
+            timeout: Duration::from_millis(250),
+            connect_timeout: Duration::from_secs(1),
+            label: "redis".into(),
+        }
+    }
+
+    /// A Redis Cluster reached through `seeds`, every other setting at its default.
+    pub fn cluster(seeds: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self { urls: seeds.into_iter().map(Into::into).collect(), cluster: true, ..Self::standalone("") }
+    }
+
+    /// Sets the key prefix.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// Sets the label used in errors.
+    #[must_use]
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+
+    /// Sets the per-call timeout.
+    #[must_use]
+    pub const fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// The connection: a reconnecting standalone connection or a Cluster connection. Both are
+/// multiplexed and cheap to clone.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a ::redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// The fields of a session hash, in the order every script returns them.
+const FIELDS: [&str; 7] = ["u", "d", "v", "c", "a", "p", "h"];
+
+/// Reads a session and touches it: `a` = max(a, now), PEXPIRE, ZADD into the idle index.
+/// KEYS: session, idle. ARGV: now, ttl ms, member. Returns the fields, or nil.
+const TOUCH_LUA: &str = r"
+local f = redis.call('HMGET', KEYS[1], 'u', 'd', 'v', 'c', 'a', 'p', 'h')
+if not f[3] then return false end
+local a = ARGV[1]
+if tonumber(f[5]) > tonumber(a) then a = f[5] end
+redis.call('HSET', KEYS[1], 'a', a)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], a, ARGV[3])
+f[5] = a
+return f
+";
+
+/// Stores a session unless the hash holds a fresher state. KEYS: session, idle, dirty.
+/// ARGV: member, u, d, v, c, a, p, h ('' for none), ttl ms. Returns 1 written, 0 kept newer.
+const PUT_LUA: &str = r"
+local cur = redis.call('HMGET', KEYS[1], 'v', 'a')
+if cur[1] then
+  local cv, nv = tonumber(cur[1]), tonumber(ARGV[4])
+  if cv > nv or (cv == nv and tonumber(cur[2]) > tonumber(ARGV[6])) then return 0 end
+end
+redis.call('DEL', KEYS[1])
+if ARGV[8] == '' then
+  redis.call('HSET', KEYS[1], 'u', ARGV[2], 'd', ARGV[3], 'v', ARGV[4], 'c', ARGV[5], 'a', ARGV[6], 'p', ARGV[7])
+else
+  redis.call('HSET', KEYS[1], 'u', ARGV[2], 'd', ARGV[3], 'v', ARGV[4], 'c', ARGV[5], 'a', ARGV[6], 'p', ARGV[7], 'h', ARGV[8])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[9])
+redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])
+if tonumber(ARGV[4]) > tonumber(ARGV[7]) then
+  redis.call('SADD', KEYS[3], ARGV[1])
+else
+  redis.call('SREM', KEYS[3], ARGV[1])
+end
+return 1
+";
+
+/// Compare-and-set of the data. KEYS: session, idle, dirty. ARGV: data, expected version, now,
+/// ttl ms, member. Returns {0} miss, {1, current} conflict, {2, fields...} updated.
+const UPDATE_LUA: &str = r"
+local f = redis.call('HMGET', KEYS[1], 'u', 'd', 'v', 'c', 'a', 'p', 'h')
+if not f[3] then return {0} end
+if f[3] ~= ARGV[2] then return {1, f[3]} end
+local v = string.format('%d', tonumber(f[3]) + 1)
+local a = ARGV[3]
+if tonumber(f[5]) > tonumber(a) then a = f[5] end
+redis.call('HSET', KEYS[1], 'd', ARGV[1], 'v', v, 'a', a)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('ZADD', KEYS[2], a, ARGV[5])
+redis.call('SADD', KEYS[3], ARGV[5])
+return {2, f[1], ARGV[1], v, f[4], a, f[6], f[7]}
+";
+
+/// Removes and returns a session. KEYS: session, idle, dirty. ARGV: member. Returns the fields
+/// or nil.
+const TAKE_LUA: &str = r"
+local f = redis.call('HMGET', KEYS[1], 'u', 'd', 'v', 'c', 'a', 'p', 'h')
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[1])
+if not f[3] then return false end
+redis.call('DEL', KEYS[1])
+return f
+";
+
+/// Removes a session only if version and last access are unchanged. KEYS: session, idle, dirty.
+/// ARGV: version, last access, member. Returns the user id if removed, else nil.
+const REMOVE_IF_UNCHANGED_LUA: &str = r"
+local f = redis.call('HMGET', KEYS[1], 'v', 'a', 'u')
+if f[1] == ARGV[1] and f[2] == ARGV[2] then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[3])
+  redis.call('SREM', KEYS[3], ARGV[3])
+  return f[3]
+end
+return false
+";
+
+/// Checks one idle-index entry. KEYS: session, idle, dirty. ARGV: member, idle since. Returns
+/// {0} vanished (entry dropped), {1} no longer idle, {2, fields...} idle.
+const IDLE_FETCH_LUA: &str = r"
+local f = redis.call('HMGET', KEYS[1], 'u', 'd', 'v', 'c', 'a', 'p', 'h')
+if not f[3] then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('SREM', KEYS[3], ARGV[1])
+  return {0}
+end
+if tonumber(f[5]) > tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[2], f[5], ARGV[1])
+  return {1}
+end
+return {2, f[1], f[2], f[3], f[4], f[5], f[6], f[7]}
+";
+
+/// Reads one dirty-set entry. KEYS: session, dirty. ARGV: member. Returns the fields, or nil
+/// (and drops the entry) when the session is gone or clean.
+const DIRTY_FETCH_LUA: &str = r"
+local f = redis.call('HMGET', KEYS[1], 'u', 'd', 'v', 'c', 'a', 'p', 'h')
+if not f[3] or tonumber(f[6]) >= tonumber(f[3]) then
+  redis.call('SREM', KEYS[2], ARGV[1])
+  return false
+end
+return f
+";
+
+/// Records a persisted version. KEYS: session, dirty. ARGV: version, member.
+const MARK_PERSISTED_LUA: &str = r"
+local f = redis.call('HMGET', KEYS[1], 'v', 'p')
+if not f[1] then
+  redis.call('SREM', KEYS[2], ARGV[2])
+  return 0
+end
+local p = tonumber(f[2])
+if tonumber(ARGV[1]) > p then
+  redis.call('HSET', KEYS[1], 'p', ARGV[1])
+  p = tonumber(ARGV[1])
+end
+if p >= tonumber(f[1]) then redis.call('SREM', KEYS[2], ARGV[2]) end
+return 1
+";
+
+struct Scripts {
+    touch: Script,
+    put: Script,
+    update: Script,
+    take: Script,
+    remove_if_unchanged: Script,
+    idle_fetch: Script,
+    dirty_fetch: Script,
+    mark_persisted: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Self {
+            touch: Script::new(TOUCH_LUA),
+            put: Script::new(PUT_LUA),
+            update: Script::new(UPDATE_LUA),
+            take: Script::new(TAKE_LUA),
+            remove_if_unchanged: Script::new(REMOVE_IF_UNCHANGED_LUA),
+            idle_fetch: Script::new(IDLE_FETCH_LUA),
+            dirty_fetch: Script::new(DIRTY_FETCH_LUA),
+            mark_persisted: Script::new(MARK_PERSISTED_LUA),
+        }
+    }
+
+    fn all(&self) -> [&Script; 8] {
+        [
+            &self.touch,
+            &self.put,
+            &self.update,
+            &self.take,
+            &self.remove_if_unchanged,
+            &self.idle_fetch,
+            &self.dirty_fetch,
+            &self.mark_persisted,
+        ]
+    }
+}
+
+/// One region's hot tier on Redis (standalone or Cluster). See the module documentation for
+/// the key layout and the round-trip budget.
+pub struct RedisHotStore {
+    config: RedisHotConfig,
+    conn: Conn,
+    scripts: Scripts,
+}
+
+impl fmt::Debug for RedisHotStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisHotStore").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// The keys of one session.
+struct Keys {
+    member: String,
+    session: String,
+    idle: String,
+    dirty: String,
+}
+
+impl RedisHotStore {
+    /// Connects (the first connection must succeed; later outages are survived) and loads the
+    /// Lua scripts.
+    pub async fn connect(config: RedisHotConfig) -> Result<Self, StoreError> {
+        let label = config.label.clone();
+        let bad = |detail: String| StoreError::unavailable(&label, detail);
+        if config.key_prefix.contains(['{', '}']) {
+            return Err(bad("the key prefix must not contain '{' or '}'".into()));
+        }
+        if config.idle_shards == 0 || config.urls.is_empty() {
+            return Err(bad("need at least one url and one idle shard".into()));
+        }
+        let connecting = async {
+            if config.cluster {
+                let client = ClusterClientBuilder::new(config.urls.clone())
+                    .connection_timeout(config.connect_timeout)
+                    .response_timeout(config.timeout)
+                    .retries(2)
+                    .min_retry_wait(10)
+                    .max_retry_wait(200)
+                    .build()?;
+                Ok::<_, RedisError>(Conn::Cluster(client.get_async_connection().await?))
+            } else {
+                let client = ::redis::Client::open(config.urls[0].as_str())?;
+                let manager_config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(config.connect_timeout))
+                    .set_response_timeout(Some(config.timeout))
+                    .set_number_of_retries(2)
+                    .set_min_delay(Duration::from_millis(10))
+                    .set_max_delay(Duration::from_millis(200));
+                Ok(Conn::Single(ConnectionManager::new_with_config(client, manager_config).await?))
+            }
+        };
+        let conn = match tokio::time::timeout(config.connect_timeout * 3, connecting).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => return Err(bad(e.to_string())),
+            Err(_) => return Err(bad(format!("no connection within {:?}", config.connect_timeout * 3))),
+        };
+        let store = Self { config, conn, scripts: Scripts::new() };
+        store.load_scripts().await?;
+        Ok(store)
+    }
+
+    /// Loads every Lua script (on every primary of a Cluster), so the first hot access is a
+    /// single EVALSHA. Scripts lost later (server restart) are reloaded on demand.
+    pub async fn load_scripts(&self) -> Result<(), StoreError> {
+        for script in self.scripts.all() {
+            let mut conn = self.conn.clone();
+            let loading = async move { script.prepare_invoke().load_async(&mut conn).await };
+            self.timed(loading).await?;
+        }
+        Ok(())
+    }
+
+    /// The configuration in force.
+    pub const fn config(&self) -> &RedisHotConfig {
+        &self.config
+    }
+
+    /// A bare `GET key` over the store's own connection: the benchmark's baseline.
+    pub async fn raw_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut conn = self.conn.clone();
+        let cmd = ::redis::cmd("GET").arg(key).to_owned();
+        self.timed(async move { cmd.query_async::<Option<Vec<u8>>>(&mut conn).await }).await
+    }
+
+    /// A bare `SET key value` over the store's own connection (benchmark set-up).
+    pub async fn raw_set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let cmd = ::redis::cmd("SET").arg(key).arg(value).to_owned();
+        self.timed(async move { cmd.query_async::<()>(&mut conn).await }).await
+    }
+
+    /// The shard a session lives in.
+    fn shard(&self, id: &SessionId) -> u16 {
+        let hash = id.hash_bytes();
+        u16::from_be_bytes([hash[14], hash[15]]) % self.config.idle_shards
+    }
+
+    fn tag(&self, shard: u16) -> String {
+        format!("{{{}:{shard}}}", self.config.key_prefix)
+    }
+
+    fn keys(&self, id: &SessionId) -> Keys {
+        let member = member(id);
+        let tag = self.tag(self.shard(id));
+        Keys {
+            session: format!("{tag}:s:{member}"),
+            idle: format!("{tag}:idle"),
+            dirty: format!("{tag}:dirty"),
+            member,
+        }
+    }
+
+    fn user_key(&self, user: &UserId) -> String {
+        let digest = Sha256::digest(user.as_str().as_bytes());
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{{{}:u:{hex}}}", self.config.key_prefix)
+    }
+
+    fn unavailable(&self, detail: impl Into<String>) -> StoreError {
+        StoreError::unavailable(&self.config.label, detail)
+    }
+
+    fn corrupt(&self, detail: impl Into<String>) -> StoreError {
+        StoreError::Corrupt { backend: self.config.label.clone(), detail: detail.into() }
+    }
+
+    /// Runs a call under the configured timeout and maps its failure.
+    async fn timed<T>(&self, call: impl Future<Output = RedisResult<T>>) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.config.timeout, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(self.unavailable(e.to_string())),
+            Err(_) => Err(self.unavailable(format!("no answer within {:?}", self.config.timeout))),
+        }
+    }
+
+    /// Runs a script (EVALSHA; on NOSCRIPT it is loaded and run again).
+    async fn eval(&self, script: &Script, keys: &[&str], args: Vec<Vec<u8>>) -> Result<Value, StoreError> {
+        let mut invocation = script.prepare_invoke();
+        for key in keys {
+            invocation.key(*key);
+        }
+        for arg in args {
+            invocation.arg(arg);
+        }
+        let mut conn = self.conn.clone();
+        self.timed(async move { invocation.invoke_async::<Value>(&mut conn).await }).await
+    }
+
+    /// Runs one plain command.
+    async fn query(&self, cmd: Cmd) -> Result<Value, StoreError> {
+        let mut conn = self.conn.clone();
+        self.timed(async move { cmd.query_async::<Value>(&mut conn).await }).await
+    }
+
+    fn decode(&self, id: SessionId, fields: &[Value]) -> Result<Session, StoreError> {
+        if fields.len() != FIELDS.len() {
+            return Err(self.corrupt(format!("a session record has {} fields, not 7", fields.len())));
+        }
+        let text = |i: usize| -> Result<&[u8], StoreError> {
+            match &fields[i] {
+                Value::BulkString(b) => Ok(b),
+                Value::SimpleString(s) => Ok(s.as_bytes()),
+                _ => Err(self.corrupt(format!("field {} missing", FIELDS[i]))),
+            }
+        };
+        let number = |i: usize| -> Result<u64, StoreError> {
+            if let Value::Int(n) = &fields[i] {
+                return u64::try_from(*n).map_err(|_| self.corrupt(format!("field {} negative", FIELDS[i])));
+            }
+            std::str::from_utf8(text(i)?)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| self.corrupt(format!("field {} is not a number", FIELDS[i])))
+        };
+        let user = std::str::from_utf8(text(0)?)
+            .ok()
+            .and_then(|s| UserId::new(s).ok())
+            .ok_or_else(|| self.corrupt("field u is not a valid user id"))?;
+        let hot_region = match &fields[6] {
+            Value::Nil => None,
+            _ => Some(RegionId(u16::try_from(number(6)?).map_err(|_| self.corrupt("field h is not a region number"))?)),
+        };
+        Ok(Session {
+            id,
+            user_id: user,
+            data: SessionData::from_stored(Bytes::copy_from_slice(text(1)?)),
+            version: number(2)?,
+            created_at: Timestamp(number(3)?),
+            last_access: Timestamp(number(4)?),
+            persisted_version: number(5)?,
+            hot_region,
+        })
+    }
+
+    /// Decodes a script answer that is either nil or the seven fields.
+    fn decode_optional(&self, id: SessionId, value: Value) -> Result<Option<Session>, StoreError> {
+        match value {
+            Value::Nil => Ok(None),
+            Value::Array(fields) => self.decode(id, &fields).map(Some),
+            other => Err(self.corrupt(format!("unexpected script answer {}", kind(&other)))),
+        }
+    }
+
+    async fn drop_from_user_set(&self, user: &UserId, member: String) {
+        // Best effort: a leftover entry is pruned the next time the user's sessions are listed.
+        let _ = self.query(::redis::cmd("SREM").arg(self.user_key(user)).arg(member).to_owned()).await;
+    }
+
+    /// Removes a session; the session removed, if any.
+    async fn take_inner(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        let keys = self.keys(id);
+        let value = self
+            .eval(&self.scripts.take, &[&keys.session, &keys.idle, &keys.dirty], vec![keys.member.clone().into_bytes()])
+            .await?;
+        let taken = self.decode_optional(*id, value)?;
+        if let Some(session) = &taken {
+            self.drop_from_user_set(&session.user_id, keys.member).await;
+        }
+        Ok(taken)
+    }
+}
+
+impl HotStore for RedisHotStore {
+    async fn get_and_touch(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> HotLookup {
+        let keys = self.keys(id);
+        let args = vec![now.0.to_string().into_bytes(), ttl_ms(ttl).into_bytes(), keys.member.into_bytes()];
+        let value = match self.eval(&self.scripts.touch, &[&keys.session, &keys.idle], args).await {
+            Ok(value) => value,
+            Err(e) => return HotLookup::Unavailable(e),
+        };
+        match self.decode_optional(*id, value) {
+            Ok(Some(session)) => HotLookup::Hit(session),
+            Ok(None) => HotLookup::Miss,
+            Err(e) => HotLookup::Unavailable(e),
+        }
+    }
+
+    async fn put(&self, session: &Session, ttl: Duration) -> Result<HotWrite, StoreError> {
+        let keys = self.keys(&session.id);
+        let args = vec![
+            keys.member.clone().into_bytes(),
+            session.user_id.as_str().as_bytes().to_vec(),
+            session.data.as_bytes().to_vec(),
+            session.version.to_string().into_bytes(),
+            session.created_at.0.to_string().into_bytes(),
+            session.last_access.0.to_string().into_bytes(),
+            session.persisted_version.to_string().into_bytes(),
+            session.hot_region.map(|r| r.0.to_string()).unwrap_or_default().into_bytes(),
+            ttl_ms(ttl).into_bytes(),
+        ];
+        // The script and the user-set entry go out together: one round trip's latency.
+        let user_cmd = ::redis::cmd("SADD").arg(self.user_key(&session.user_id)).arg(&keys.member).to_owned();
+        let (written, indexed) = futures_util::future::join(
+            self.eval(&self.scripts.put, &[&keys.session, &keys.idle, &keys.dirty], args),
+            self.query(user_cmd),
+        )
+        .await;
+        indexed?;
+        match written? {
+            Value::Int(1) => Ok(HotWrite::Written),
+            Value::Int(0) => Ok(HotWrite::KeptNewer),
+            other => Err(self.corrupt(format!("unexpected put answer {}", kind(&other)))),
+        }
+    }
+
+    async fn update(
+        &self,
+        id: &SessionId,
+        data: &SessionData,
+        expected_version: u64,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<HotUpdate, StoreError> {
+        let keys = self.keys(id);
+        let args = vec![
+            data.as_bytes().to_vec(),
+            expected_version.to_string().into_bytes(),
+            now.0.to_string().into_bytes(),
+            ttl_ms(ttl).into_bytes(),
+            keys.member.into_bytes(),
+        ];
+        let value = self.eval(&self.scripts.update, &[&keys.session, &keys.idle, &keys.dirty], args).await?;
+        let Value::Array(items) = value else {
+            return Err(self.corrupt(format!("unexpected update answer {}", kind(&value))));
+        };
+        match items.first() {
+            Some(Value::Int(0)) => Ok(HotUpdate::Miss),
+            Some(Value::Int(1)) => {
+                let current =
+                    items.get(1).and_then(bulk_u64).ok_or_else(|| self.corrupt("conflict answer without a version"))?;
+                Ok(HotUpdate::Conflict { current })
+            }
+            Some(Value::Int(2)) => Ok(HotUpdate::Updated(self.decode(*id, &items[1..])?)),
+            _ => Err(self.corrupt("unexpected update answer")),
+        }
+    }
+
+    async fn take(&self, id: &SessionId) -> HotLookup {
+        match self.take_inner(id).await {
+            Ok(Some(session)) => HotLookup::Hit(session),
+            Ok(None) => HotLookup::Miss,
+            Err(e) => HotLookup::Unavailable(e),
+        }
+    }
+
+    async fn remove(&self, id: &SessionId) -> Result<bool, StoreError> {
+        Ok(self.take_inner(id).await?.is_some())
+    }
+
+    async fn remove_if_unchanged(
+        &self,
+        id: &SessionId,
+        version: u64,
+        last_access: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let keys = self.keys(id);
+        let args = vec![
+            version.to_string().into_bytes(),
+            last_access.0.to_string().into_bytes(),
+            keys.member.clone().into_bytes(),
+        ];
+        let value =
+            self.eval(&self.scripts.remove_if_unchanged, &[&keys.session, &keys.idle, &keys.dirty], args).await?;
+        match value {
+            Value::Nil => Ok(false),
+            Value::BulkString(user) => {
+                if let Some(user) = std::str::from_utf8(&user).ok().and_then(|u| UserId::new(u).ok()) {
+                    self.drop_from_user_set(&user, keys.member).await;
+                }
+                Ok(true)
+            }
+            other => Err(self.corrupt(format!("unexpected remove answer {}", kind(&other)))),
+        }
+    }
+
+    async fn idle_candidates(
+        &self,
+        idle_since: Timestamp,
+        limit: usize,
+        _now: Timestamp,
+    ) -> Result<Vec<IdleEntry>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // Phase 1: the oldest `limit` entries of every shard (members and scores only), merged.
+        let ranges = (0..self.config.idle_shards).map(|shard| {
+            let cmd = ::redis::cmd("ZRANGEBYSCORE")
+                .arg(format!("{}:idle", self.tag(shard)))
+                .arg("-inf")
+                .arg(idle_since.0)
+                .arg("WITHSCORES")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit)
+                .to_owned();
+            self.query(cmd)
+        });
+        let mut indexed: Vec<(u64, String)> = Vec::new();
+        for answer in join_all(ranges).await {
+            let Value::Array(items) = answer? else { return Err(self.corrupt("ZRANGEBYSCORE answered a non-array")) };
+            for pair in items.chunks(2) {
+                let (Some(Value::BulkString(member)), Some(score)) = (pair.first(), pair.get(1)) else {
+                    return Err(self.corrupt("malformed ZRANGEBYSCORE answer"));
+                };
+                let score = match score {
+                    Value::Double(d) => *d as u64,
+                    other => bulk_f64(other).map(|d| d as u64).ok_or_else(|| self.corrupt("malformed score"))?,
+                };
+                let member = String::from_utf8(member.clone()).map_err(|_| self.corrupt("non-UTF-8 member"))?;
+                indexed.push((score, member));
+            }
+        }
+        indexed.sort();
+        indexed.truncate(limit);
+
+        // Phase 2: check each candidate atomically with its hash (all in flight together).
+        let idle_since_arg = idle_since.0.to_string();
+        let checks = indexed.iter().map(|(_, member)| {
+            let idle_since_arg = idle_since_arg.clone();
+            async move {
+                let Some(id) = parse_member(member) else {
+                    return Err(self.corrupt("malformed idle-index member"));
+                };
+                let keys = self.keys(&id);
+                let args = vec![member.clone().into_bytes(), idle_since_arg.into_bytes()];
+                let value =
+                    self.eval(&self.scripts.idle_fetch, &[&keys.session, &keys.idle, &keys.dirty], args).await?;
+                Ok::<_, StoreError>((id, value))
+            }
+        });
+        let mut found = Vec::with_capacity(indexed.len());
+        for answer in join_all(checks).await {
+            let (id, value) = answer?;
+            let Value::Array(items) = value else { return Err(self.corrupt("unexpected idle check answer")) };
+            match items.first() {
+                Some(Value::Int(0)) => found.push(IdleEntry::Vanished(id)),
+                Some(Value::Int(1)) => {}
+                Some(Value::Int(2)) => found.push(IdleEntry::Idle(self.decode(id, &items[1..])?)),
+                _ => return Err(self.corrupt("unexpected idle check answer")),
+            }
+        }
+        Ok(found)
+    }
+
+    async fn dirty(&self, limit: usize) -> Result<Vec<Session>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut found = Vec::new();
+        for shard in 0..self.config.idle_shards {
+            if found.len() >= limit {
+                break;
+            }
+            let dirty_key = format!("{}:dirty", self.tag(shard));
+            let cmd = ::redis::cmd("SRANDMEMBER").arg(&dirty_key).arg(limit - found.len()).to_owned();
+            let Value::Array(members) = self.query(cmd).await? else {
+                return Err(self.corrupt("SRANDMEMBER answered a non-array"));
+            };
+            let fetches = members.iter().map(|member| {
+                let dirty_key = dirty_key.clone();
+                async move {
+                    let member = match member {
+                        Value::BulkString(m) => String::from_utf8_lossy(m).into_owned(),
+                        _ => return Err(self.corrupt("malformed dirty member")),
+                    };
+                    let Some(id) = parse_member(&member) else { return Err(self.corrupt("malformed dirty member")) };
+                    let session = self.keys(&id).session;
+                    let value = self
+                        .eval(&self.scripts.dirty_fetch, &[&session, &dirty_key], vec![member.into_bytes()])
+                        .await?;
+                    self.decode_optional(id, value)
+                }
+            });
+            for answer in join_all(fetches).await {
+                if let Some(session) = answer? {
+                    found.push(session);
+                }
+            }
+        }
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    async fn mark_persisted(&self, id: &SessionId, version: u64) -> Result<(), StoreError> {
+        let keys = self.keys(id);
+        let args = vec![version.to_string().into_bytes(), keys.member.into_bytes()];
+        self.eval(&self.scripts.mark_persisted, &[&keys.session, &keys.dirty], args).await?;
+        Ok(())
+    }
+
+    async fn sessions_of_user(&self, user: &UserId) -> Result<Vec<Session>, StoreError> {
+        let user_key = self.user_key(user);
+        let Value::Array(members) = self.query(::redis::cmd("SMEMBERS").arg(&user_key).to_owned()).await? else {
+            return Err(self.corrupt("SMEMBERS answered a non-array"));
+        };
+        let reads = members.iter().map(|member| async move {
+            let member = match member {
+                Value::BulkString(m) => String::from_utf8_lossy(m).into_owned(),
+                _ => return Err(self.corrupt("malformed user-set member")),
+            };
+            let Some(id) = parse_member(&member) else { return Ok((member, None)) };
+            let cmd = ::redis::cmd("HMGET").arg(self.keys(&id).session).arg(&FIELDS[..]).to_owned();
+            let Value::Array(fields) = self.query(cmd).await? else { return Err(self.corrupt("HMGET non-array")) };
+            if matches!(fields.get(2), Some(Value::Nil) | None) {
+                return Ok((member, None));
+            }
+            Ok((member, Some(self.decode(id, &fields)?)))
+        });
+        let mut sessions = Vec::new();
+        let mut gone = Vec::new();
+        for answer in join_all(reads).await {
+            match answer? {
+                (_, Some(session)) if &session.user_id == user => sessions.push(session),
+                (member, _) => gone.push(member),
+            }
+        }
+        if !gone.is_empty() {
+            // Lazy pruning of entries whose session expired or was removed elsewhere.
+            let _ = self.query(::redis::cmd("SREM").arg(&user_key).arg(gone).to_owned()).await;
+        }
+        Ok(sessions)
+    }
+
+    async fn session_count(&self) -> Result<u64, StoreError> {
+        let counts = (0..self.config.idle_shards)
+            .map(|shard| self.query(::redis::cmd("ZCARD").arg(format!("{}:idle", self.tag(shard))).to_owned()));
+        let mut total = 0;
+        for answer in join_all(counts).await {
+            match answer? {
+                Value::Int(n) => total += u64::try_from(n).unwrap_or(0),
+                other => return Err(self.corrupt(format!("ZCARD answered {}", kind(&other)))),
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// The idle-index and user-set member of a session: `<id hex>.<home>`.
+fn member(id: &SessionId) -> String {
+    format!("{}.{}", id.to_hex(), id.home().0)
+}
+
+fn parse_member(member: &str) -> Option<SessionId> {
+    let (hex, home) = member.split_once('.')?;
+    SessionId::from_hex(hex, RegionId(home.parse().ok()?))
+}
+
+fn ttl_ms(ttl: Duration) -> String {
+    ttl.as_millis().max(1).to_string()
+}
+
+fn bulk_u64(value: &Value) -> Option<u64> {
+    match value {
+        Value::BulkString(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+        Value::Int(n) => u64::try_from(*n).ok(),
+        _ => None,
+    }
+}
+
+fn bulk_f64(value: &Value) -> Option<f64> {
+    match value {
+        Value::BulkString(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+        Value::Int(n) => Some(*n as f64),
+        _ => None,
+    }
+}
+
+/// The shape of an answer, for error messages (never its content: it may hold session data).
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Nil => "nil",
+        Value::Int(_) => "an integer",
+        Value::BulkString(_) => "a string",
+        Value::Array(_) => "an array",
+        _ => "another type",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_round_trip() {
+        let id = SessionId::from_parts([7; 16], RegionId(2));
+        assert_eq!(parse_member(&member(&id)), Some(id));
+        assert_eq!(parse_member("zz.1"), None);
+        assert_eq!(parse_member("nodot"), None);
+    }
+}
