@@ -19,8 +19,9 @@
 //!
 //! # Writes
 //! Every session write is a conditional PutItem: it succeeds only if no record exists or the
-//! record is older by [`Session::freshness`] (`version`, then `last_access`); otherwise the
-//! answer is [`ColdWrite::Stale`]. BatchWriteItem cannot carry conditions, so
+//! record is not fresher by [`Session::freshness`] (`version`, then `last_access`; an equally
+//! fresh state is written, so the failover marker can move); otherwise the answer is
+//! [`ColdWrite::Stale`]. BatchWriteItem cannot carry conditions, so
 //! [`ColdStore::put_batch`] writes chunks of at most 25 as that many conditional PutItems in
 //! flight together (1 WRU per item; TransactWriteItems would cost 2 WRU per item and one stale
 //! item would cancel the whole chunk). Throttled items are retried with exponential backoff.
@@ -140,7 +141,8 @@ impl DynamoConfig {
             .retry_config(RetryConfig::standard().with_max_attempts(self.max_attempts.max(1)));
         let credentials = match (&self.static_credentials, &self.endpoint) {
             (Some((id, secret)), _) => Some((id.clone(), secret.clone())),
-            (None, Some(_)) => Some(("hotcold-local".to_string(), "hotcold-local".to_string())),
+            // DynamoDB Local accepts only letters and digits in the key id.
+            (None, Some(_)) => Some(("hotcoldlocal".to_string(), "hotcoldlocal".to_string())),
             (None, None) => None,
         };
         if let Some((id, secret)) = credentials {
@@ -192,7 +194,7 @@ async fn create_table(
     match created {
         Ok(_) => {}
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
-        Err(e) => return Err(format!("create table {table}: {}", DisplayErrorContext(&e))),
+        Err(e) => return Err(format!("create table {table}: {}", sdk_error("dynamodb", &e))),
     }
     for _ in 0..300 {
         let described = client
@@ -200,7 +202,7 @@ async fn create_table(
             .table_name(table)
             .send()
             .await
-            .map_err(|e| format!("describe table {table}: {}", DisplayErrorContext(&e)))?;
+            .map_err(|e| format!("describe table {table}: {}", sdk_error("dynamodb", &e)))?;
         if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
             break;
         }
@@ -210,7 +212,7 @@ async fn create_table(
     if let Err(e) = client.update_time_to_live().table_name(table).time_to_live_specification(ttl).send().await {
         // Enabling TTL twice is a ValidationException; anything else is reported.
         if e.code() != Some("ValidationException") {
-            return Err(format!("enable TTL on {table}: {}", DisplayErrorContext(&e)));
+            return Err(format!("enable TTL on {table}: {}", sdk_error("dynamodb", &e)));
         }
     }
     Ok(())
@@ -229,9 +231,11 @@ where
         "LimitExceededException",
     ];
     if let SdkError::ServiceError(service) = error {
-        if service.err().code().is_some_and(|code| THROTTLING.contains(&code)) {
+        let code = service.err().code().unwrap_or("unknown service error");
+        if THROTTLING.contains(&code) {
             return StoreError::Throttled { backend: label.to_string() };
         }
+        return StoreError::unavailable(label, format!("{code}: {}", service.err().message().unwrap_or("")));
     }
     StoreError::unavailable(label, DisplayErrorContext(error).to_string())
 }
@@ -341,7 +345,7 @@ impl DynamoColdStore {
                 .put_item()
                 .table_name(&self.config.sessions_table)
                 .set_item(Some(self.item(session)))
-                .condition_expression("attribute_not_exists(#id) OR #v < :v OR (#v = :v AND #a < :a)")
+                .condition_expression("attribute_not_exists(#id) OR #v < :v OR (#v = :v AND #a <= :a)")
                 .expression_attribute_names("#id", "id")
                 .expression_attribute_names("#v", "version")
                 .expression_attribute_names("#a", "last_access")
