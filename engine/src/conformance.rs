@@ -50,20 +50,28 @@ pub trait Harness: Send + Sync {
     }
 }
 
-/// A unique session id for test `n` (ids differ between runs so shared servers need no flush).
+/// A salt drawn once per process, so ids and user names differ between runs and shared servers
+/// need no flush between them.
+fn run_salt() -> u64 {
+    static SALT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SALT.get_or_init(rand::random)
+}
+
+/// A unique session id for test `n` in this run.
 pub fn test_id(n: u64, home: u16) -> SessionId {
-    let salt = std::process::id() as u64
-        ^ (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut hash = [0u8; 16];
     hash[..8].copy_from_slice(&n.to_le_bytes());
-    hash[8..].copy_from_slice(&salt.to_le_bytes());
+    hash[8..].copy_from_slice(&(run_salt() ^ call.rotate_left(32)).to_le_bytes());
     SessionId::from_parts(hash, RegionId(home))
 }
 
 /// A unique user id for this run.
 pub fn test_user(name: &str) -> UserId {
-    let salt = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    UserId::new(&format!("{name}-{salt:x}")).expect("valid test user id")
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    UserId::new(&format!("{name}-{:x}-{call}", run_salt())).expect("valid test user id")
 }
 
 fn session(id: SessionId, user: &UserId, version: u64, at: Timestamp, data: &str) -> Session {
