@@ -8,7 +8,7 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use hotcold_engine::memory::{MemoryAudit, MemoryColdStore, MemoryHotStore};
 use hotcold_engine::ready::now_or_panic;
 use hotcold_engine::{
-    EngineConfig, Engine, ManualClock, RegionId, SessionConfig, SessionData, SessionId, SessionManager, SyncService,
+    Engine, EngineConfig, ManualClock, RegionId, SessionConfig, SessionData, SessionId, SessionManager, SyncService,
     Timestamp, UserId,
 };
 
@@ -26,12 +26,8 @@ struct Setup {
 fn setup(sessions: usize) -> Setup {
     let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_000_000)));
     let config = SessionConfig::default();
-    let hot: Vec<_> = config
-        .hot_storage
-        .regions
-        .iter()
-        .map(|r| Arc::new(MemoryHotStore::without_user_index(r.clone())))
-        .collect();
+    let hot: Vec<_> =
+        config.hot_storage.regions.iter().map(|r| Arc::new(MemoryHotStore::without_user_index(r.clone()))).collect();
     let engine = Arc::new(
         Engine::new(
             config,
