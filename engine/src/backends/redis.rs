@@ -404,10 +404,23 @@ impl RedisHotStore {
         self.timed(async move { cmd.query_async::<()>(&mut conn).await }).await
     }
 
+    /// The keys of a session: its hash, its shard's idle index and its shard's dirty set, all in
+    /// one Cluster slot (for tools and tests).
+    pub fn keys_of(&self, id: &SessionId) -> [String; 3] {
+        let keys = self.keys(id);
+        [keys.session, keys.idle, keys.dirty]
+    }
+
     /// The shard a session lives in.
     fn shard(&self, id: &SessionId) -> u16 {
+        // Ids are SHA-256 digests, but fold every byte anyway so that ids which differ in only a
+        // few bytes (tests, tools) still spread.
         let hash = id.hash_bytes();
-        u16::from_be_bytes([hash[14], hash[15]]) % self.config.idle_shards
+        let (low, high) = hash.split_at(8);
+        let low = u64::from_le_bytes(low.try_into().unwrap_or_default());
+        let high = u64::from_le_bytes(high.try_into().unwrap_or_default());
+        let folded = (low.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ high.wrapping_mul(0xC2B2_AE3D_27D4_EB4F)) >> 32;
+        u16::try_from(folded % u64::from(self.config.idle_shards)).unwrap_or(0)
     }
 
     fn tag(&self, shard: u16) -> String {

@@ -1,0 +1,293 @@
+//! RedisHotStore against real redis-server processes: exactly one command per hot access
+//! (counted with `INFO commandstats`), cold promotion's round-trip budget, reconnection after a
+//! server restart, and the Cluster key layout. Needs `scripts/test.sh` (or the env file of
+//! `scripts/services.sh start`).
+
+#![cfg(all(feature = "redis", feature = "dynamodb"))]
+
+mod live_support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hotcold_engine::backends::dynamodb::DynamoColdStore;
+use hotcold_engine::backends::redis::{RedisHotConfig, RedisHotStore};
+use hotcold_engine::memory::MemoryAudit;
+use hotcold_engine::store::{ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore};
+use hotcold_engine::{
+    Clock, Engine, EngineConfig, Lookup, RegionId, Served, Session, SessionConfig, SessionData, SessionId,
+    SessionManager, StoreError, SyncService, Timestamp, UserId,
+};
+use live_support::{
+    OwnRedis, command_calls, command_delta, dynamo_config, dynamo_stores, dynamodb_endpoint, redis_urls,
+};
+
+const TTL: Duration = Duration::from_secs(3600);
+
+fn session(n: u64, user: &UserId, now: Timestamp) -> Session {
+    Session {
+        id: hotcold_engine::conformance::test_id(n, 0),
+        user_id: user.clone(),
+        data: SessionData::from_stored(Bytes::from_static(br#"{"cart":[1,2,3]}"#)),
+        version: 1,
+        created_at: now,
+        last_access: now,
+        persisted_version: 0,
+        hot_region: None,
+    }
+}
+
+async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(120), future).await.unwrap_or_else(|_| panic!("{what} took over 120 s"))
+}
+
+/// A cold store that counts the calls it passes on.
+struct CountingCold {
+    inner: DynamoColdStore,
+    gets: AtomicU64,
+    writes: AtomicU64,
+}
+
+impl ColdStore for CountingCold {
+    async fn get(&self, id: &SessionId, reader: RegionId) -> ColdLookup {
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(id, reader).await
+    }
+    async fn put(&self, session: &Session, writer: RegionId, now: Timestamp) -> Result<ColdWrite, StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.put(session, writer, now).await
+    }
+    async fn put_batch(
+        &self,
+        sessions: &[Session],
+        writer: RegionId,
+        now: Timestamp,
+    ) -> Result<Vec<ColdWrite>, StoreError> {
+        self.writes.fetch_add(sessions.len() as u64, Ordering::SeqCst);
+        self.inner.put_batch(sessions, writer, now).await
+    }
+    async fn delete(&self, id: &SessionId, writer: RegionId, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.delete(id, writer, now).await
+    }
+    async fn sessions_of_user(&self, user: &UserId, reader: RegionId) -> Result<Vec<Session>, StoreError> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        self.inner.sessions_of_user(user, reader).await
+    }
+}
+
+/// N hot accesses send exactly N commands, all EVALSHA of the touch script: the commands the
+/// script runs inside Redis (HMGET, HSET, PEXPIRE, ZADD) show in `INFO commandstats` too, but
+/// were not sent by the client. The same holds through `SessionManager::get`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_command_per_hot_access() {
+    within("commandstats test", async {
+        let server = OwnRedis::start();
+        let store =
+            RedisHotStore::connect(RedisHotConfig::standalone(server.url()).with_prefix("cs")).await.expect("connect");
+        let user = UserId::new("counting-user").unwrap();
+        let now = hotcold_engine::SystemClock.now();
+        let sessions: Vec<Session> = (0..20).map(|n| session(n, &user, now)).collect();
+        for s in &sessions {
+            store.put(s, TTL).await.expect("put");
+        }
+
+        const N: u64 = 500;
+        let before = command_calls(&server.url()).await;
+        for i in 0..N {
+            let s = &sessions[(i % 20) as usize];
+            match store.get_and_touch(&s.id, hotcold_engine::SystemClock.now(), TTL).await {
+                HotLookup::Hit(_) => {}
+                other => panic!("hot access {i}: {other:?}"),
+            }
+        }
+        let delta = command_delta(&before, &command_calls(&server.url()).await);
+        println!("INFO commandstats delta for {N} get_and_touch: {delta:?}");
+        assert_eq!(delta.get("evalsha"), Some(&N), "exactly one EVALSHA per hot access");
+        for internal in ["hmget", "hset", "pexpire", "zadd"] {
+            assert_eq!(delta.get(internal), Some(&N), "{internal}: run inside the script once per access");
+        }
+        assert_eq!(delta.len(), 5, "no other command was sent: {delta:?}");
+
+        // Through the engine: a hot hit adds nothing to the store call.
+        let hot = vec![
+            store,
+            live_support::standalone_store(&redis_urls()[1], "region 1").await,
+            live_support::standalone_store(&redis_urls()[2], "region 2").await,
+        ];
+        let (cold, _) = dynamo_stores(dynamo_config(&dynamodb_endpoint()).await).await;
+        let engine = Arc::new(
+            Engine::new(
+                SessionConfig::default(),
+                EngineConfig::default(),
+                hot,
+                cold,
+                MemoryAudit::new(),
+                hotcold_engine::SystemClock,
+            )
+            .unwrap(),
+        );
+        let manager = SessionManager::with_token_seed(engine, RegionId(0), 1);
+        let before = command_calls(&server.url()).await;
+        for i in 0..N {
+            let s = &sessions[(i % 20) as usize];
+            match manager.get(&s.id).await {
+                Lookup::Found { served: Served::Hot, .. } => {}
+                other => panic!("engine hot access {i}: {other:?}"),
+            }
+        }
+        let delta = command_delta(&before, &command_calls(&server.url()).await);
+        println!("INFO commandstats delta for {N} SessionManager::get: {delta:?}");
+        assert_eq!(delta.get("evalsha"), Some(&N), "exactly one EVALSHA per engine hot hit");
+        assert_eq!(delta.len(), 5, "no other command was sent: {delta:?}");
+    })
+    .await;
+}
+
+/// A cold promotion costs one DynamoDB read and one Redis round trip after the hot miss: the
+/// put script and the user-set SADD travel together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_promotion_costs_one_dynamodb_read_and_one_redis_round_trip() {
+    within("promotion test", async {
+        let server = OwnRedis::start();
+        let hot0 = RedisHotStore::connect(RedisHotConfig::standalone(server.url()).with_prefix("promo"))
+            .await
+            .expect("connect");
+        let hot = vec![
+            hot0,
+            live_support::standalone_store(&redis_urls()[1], "region 1").await,
+            live_support::standalone_store(&redis_urls()[2], "region 2").await,
+        ];
+        let (cold, _) = dynamo_stores(dynamo_config(&dynamodb_endpoint()).await).await;
+        let cold = CountingCold { inner: cold, gets: AtomicU64::new(0), writes: AtomicU64::new(0) };
+        let clock = live_support::shared_clock();
+        let engine = Arc::new(
+            Engine::new(
+                SessionConfig::default(),
+                EngineConfig::default(),
+                hot,
+                cold,
+                MemoryAudit::new(),
+                clock.clone(),
+            )
+            .unwrap(),
+        );
+        let manager = SessionManager::with_token_seed(engine.clone(), RegionId(0), 2);
+        let user = live_support::unique("promo-user");
+        let created = manager.create(UserId::new(&user).unwrap(), SessionData::opaque(2)).await.expect("create");
+        clock.advance(Duration::from_secs(1801));
+        let report = SyncService::new(engine.clone()).run_once(RegionId(0)).await;
+        assert_eq!((report.demoted, report.error), (1, None), "the idle session is demoted");
+
+        let (gets, writes) = (engine.cold().gets.load(Ordering::SeqCst), engine.cold().writes.load(Ordering::SeqCst));
+        let before = command_calls(&server.url()).await;
+        match manager.get(&created.session.id).await {
+            Lookup::Found { served: Served::Promoted, .. } => {}
+            other => panic!("expected a cold promotion, got {other:?}"),
+        }
+        let delta = command_delta(&before, &command_calls(&server.url()).await);
+        let cold_gets = engine.cold().gets.load(Ordering::SeqCst) - gets;
+        let cold_writes = engine.cold().writes.load(Ordering::SeqCst) - writes;
+        println!("promotion: DynamoDB reads {cold_gets}, writes {cold_writes}; Redis commands {delta:?}");
+        assert_eq!((cold_gets, cold_writes), (1, 0), "one DynamoDB read, no DynamoDB write");
+        // Sent by the client: EVALSHA touch (the miss), then EVALSHA put + SADD in flight together.
+        assert_eq!(delta.get("evalsha"), Some(&2), "the miss and the promotion: two scripts");
+        assert_eq!(delta.get("sadd"), Some(&1), "the user-set entry");
+        let sent: u64 = ["evalsha", "sadd"].iter().filter_map(|c| delta.get(*c)).sum();
+        assert_eq!(sent, 3, "nothing else was sent");
+        let internal = ["hmget", "del", "hset", "pexpire", "zadd", "srem", "sadd"];
+        for command in delta.keys() {
+            assert!(["evalsha"].contains(&command.as_str()) || internal.contains(&command.as_str()), "{command}");
+        }
+    })
+    .await;
+}
+
+/// A restarted server: calls fail fast with Unavailable while it is down, and the same store
+/// serves again once it is back (reconnect, scripts reloaded), without a new process or store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_reconnects_after_a_server_restart() {
+    within("restart test", async {
+        let mut server = OwnRedis::start();
+        let store =
+            RedisHotStore::connect(RedisHotConfig::standalone(server.url()).with_prefix("rs")).await.expect("connect");
+        let user = UserId::new("restart-user").unwrap();
+        let now = hotcold_engine::SystemClock.now();
+        let s = session(1, &user, now);
+        store.put(&s, TTL).await.expect("put before restart");
+
+        server.kill();
+        for _ in 0..3 {
+            match store.get_and_touch(&s.id, now, TTL).await {
+                HotLookup::Unavailable(StoreError::Unavailable { .. }) => {}
+                other => panic!("server down: expected Unavailable, got {other:?}"),
+            }
+        }
+        assert!(matches!(store.put(&s, TTL).await, Err(StoreError::Unavailable { .. })), "put while down");
+
+        server.restart();
+        // The restarted server is empty (no persistence): the session is gone, which is what a
+        // region's Redis loss means. What matters is that the same store works again.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match store.put(&s, TTL).await {
+                Ok(_) => break,
+                Err(e) => {
+                    assert!(attempts < 100, "no reconnect after 100 attempts: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        match store.get_and_touch(&s.id, hotcold_engine::SystemClock.now(), TTL).await {
+            HotLookup::Hit(got) => assert_eq!(got.version, 1),
+            other => panic!("after restart: {other:?}"),
+        }
+        println!("reconnected after {attempts} attempt(s)");
+    })
+    .await;
+}
+
+/// On the Cluster, a session's hash, idle entry and dirty entry share a slot, and the idle
+/// index is spread over many slots on every master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_layout_shares_slots_per_session_and_spreads_the_index() {
+    within("layout test", async {
+        let store = live_support::cluster_store("layout").await;
+        let urls = live_support::cluster_urls();
+        let client = redis::Client::open(urls[0].as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let mut slots = std::collections::BTreeSet::new();
+        for n in 0..64 {
+            let id = hotcold_engine::conformance::test_id(n, 0);
+            let keys = store.keys_of(&id);
+            let mut key_slots = Vec::new();
+            for key in &keys {
+                let slot: u16 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(key).query_async(&mut conn).await.unwrap();
+                key_slots.push(slot);
+            }
+            assert!(key_slots.windows(2).all(|w| w[0] == w[1]), "one slot per session: {keys:?} -> {key_slots:?}");
+            slots.insert(key_slots[0]);
+        }
+        // 64 ids over 64 shards: many distinct slots (a single hot slot would be 1).
+        assert!(slots.len() > 16, "idle index spread over {} slots", slots.len());
+        let nodes: redis::Value = redis::cmd("CLUSTER").arg("SLOTS").query_async(&mut conn).await.unwrap();
+        let redis::Value::Array(ranges) = nodes else { panic!("CLUSTER SLOTS") };
+        let mut masters_used = std::collections::BTreeSet::new();
+        for range in ranges {
+            let redis::Value::Array(items) = range else { continue };
+            let (Some(redis::Value::Int(lo)), Some(redis::Value::Int(hi)), Some(master)) =
+                (items.first(), items.get(1), items.get(2))
+            else {
+                continue;
+            };
+            if slots.iter().any(|s| i64::from(*s) >= *lo && i64::from(*s) <= *hi) {
+                masters_used.insert(format!("{master:?}"));
+            }
+        }
+        assert_eq!(masters_used.len(), urls.len(), "the idle index lives on every master");
+    })
+    .await;
+}
