@@ -11,3 +11,8 @@ pub mod stores;
 pub mod units;
 
 pub use scenario::{Scenario, ScenarioError};
+pub mod record;
+pub mod sim;
+
+pub use record::{RunRecord, Summary};
+pub use sim::{Progress, ProgressFn, RunOptions, SimError, run};

@@ -10,7 +10,7 @@
 //! The simulator is single-threaded; the stores use atomics and uncontended mutexes only because
 //! the engine's traits require `Send + Sync`. Counters are updated with plain load/store pairs.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -256,6 +256,8 @@ struct HotInner {
     /// `(last_access, id)` in access order; stale entries are dropped lazily (as the engine's
     /// in-memory store and Redis's sorted set do).
     idle: VecDeque<(u64, SessionId)>,
+    /// Entries older than the newest in `idle` (a session moved in with its own history), sorted.
+    idle_late: BTreeSet<(u64, SessionId)>,
     /// Sessions the cold tier lacks the newest data of (only kept when write-behind is on).
     dirty: Option<FxHashSet<SessionId>>,
     /// Sessions held.
@@ -295,6 +297,7 @@ impl SimHotStore {
             shared: Arc::clone(&shared),
             map: FxHashMap::default(),
             idle: VecDeque::new(),
+            idle_late: BTreeSet::new(),
             dirty: track_dirty.then(FxHashSet::default),
             count: Gauge::default(),
             bytes: Gauge::default(),
@@ -323,6 +326,7 @@ impl SimHotStore {
             .collect();
         inner.map = FxHashMap::default();
         inner.idle = VecDeque::new();
+        inner.idle_late = BTreeSet::new();
         if let Some(dirty) = &mut inner.dirty {
             *dirty = FxHashSet::default();
         }
@@ -348,7 +352,8 @@ impl SimHotStore {
 
     /// Entries in the idle index (memory diagnostics).
     pub fn index_len(&self) -> usize {
-        lock(&self.inner).idle.len()
+        let inner = lock(&self.inner);
+        inner.idle.len() + inner.idle_late.len()
     }
 
     fn check(&self) -> Result<(), StoreError> {
@@ -378,7 +383,39 @@ impl SimHotStore {
     }
 }
 
+/// What an idle-index entry stands for.
+enum Indexed {
+    /// The session's current last access: a real candidate.
+    Live(HotRec),
+    /// The session is past its TTL: drop it.
+    Expired,
+    /// The session moved on (touched, removed): drop the entry.
+    Stale,
+}
+
 impl HotInner {
+    fn index_access(&mut self, at: u64, id: SessionId) {
+        match self.idle.back() {
+            Some(&(newest, _)) if at < newest => {
+                self.idle_late.insert((at, id));
+            }
+            _ => self.idle.push_back((at, id)),
+        }
+    }
+
+    fn classify(&self, indexed_at: u64, id: &SessionId, now: u64) -> Indexed {
+        match self.map.get(id) {
+            Some(rec) if rec.last_access == indexed_at => {
+                if rec.expires_at <= now {
+                    Indexed::Expired
+                } else {
+                    Indexed::Live(*rec)
+                }
+            }
+            _ => Indexed::Stale,
+        }
+    }
+
     fn count_add(&mut self, now: u64, n: u64) {
         self.count.add(now, n);
         let total = &self.shared.hot_total;
@@ -430,7 +467,7 @@ impl HotStore for SimHotStore {
         rec.last_access = now.0;
         rec.expires_at = (now + ttl).0;
         let session = self.session(*id, rec);
-        inner.idle.push_back((now.0, *id));
+        inner.index_access(now.0, *id);
         HotLookup::Hit(session)
     }
 
@@ -460,7 +497,7 @@ impl HotStore for SimHotStore {
             inner.count_add(now, 1);
         }
         inner.bytes.add(now, size);
-        inner.idle.push_back((rec.last_access, session.id));
+        inner.index_access(rec.last_access, session.id);
         if let Some(dirty) = &mut inner.dirty {
             if session.is_dirty() {
                 dirty.insert(session.id);
@@ -498,7 +535,7 @@ impl HotStore for SimHotStore {
         let session = self.session(*id, rec);
         inner.bytes.sub(now.0, old_len);
         inner.bytes.add(now.0, new_len);
-        inner.idle.push_back((now.0, *id));
+        inner.index_access(now.0, *id);
         if let Some(dirty) = &mut inner.dirty {
             dirty.insert(*id);
         }
@@ -551,25 +588,39 @@ impl HotStore for SimHotStore {
         let mut inner = lock(&self.inner);
         let inner = &mut *inner;
         let mut found = Vec::new();
+        let latest_id = SessionId::from_parts([u8::MAX; 16], RegionId(u16::MAX));
+        let late: Vec<(u64, SessionId)> = inner.idle_late.range(..=(idle_since.0, latest_id)).copied().collect();
+        for (indexed_at, id) in late {
+            if found.len() >= limit {
+                break;
+            }
+            match inner.classify(indexed_at, &id, now.0) {
+                Indexed::Live(rec) => found.push(IdleEntry::Idle(self.session(id, &rec))),
+                Indexed::Expired => {
+                    inner.remove(&id, now.0, overhead);
+                    inner.idle_late.remove(&(indexed_at, id));
+                    found.push(IdleEntry::Vanished(id));
+                }
+                Indexed::Stale => {
+                    inner.idle_late.remove(&(indexed_at, id));
+                }
+            }
+        }
         let mut position = 0;
         while found.len() < limit {
             let Some(&(indexed_at, id)) = inner.idle.get(position) else { break };
-            if indexed_at > idle_since.0 {
-                break;
-            }
-            let current = inner.map.get(&id).copied();
-            let keep = match current {
-                Some(rec) if rec.last_access == indexed_at => {
-                    if rec.expires_at <= now.0 {
-                        inner.remove(&id, now.0, overhead);
-                        found.push(IdleEntry::Vanished(id));
-                        false
-                    } else {
-                        found.push(IdleEntry::Idle(self.session(id, &rec)));
-                        true
-                    }
+            let keep = match inner.classify(indexed_at, &id, now.0) {
+                Indexed::Stale => false,
+                Indexed::Live(_) | Indexed::Expired if indexed_at > idle_since.0 => break,
+                Indexed::Live(rec) => {
+                    found.push(IdleEntry::Idle(self.session(id, &rec)));
+                    true
                 }
-                _ => false,
+                Indexed::Expired => {
+                    inner.remove(&id, now.0, overhead);
+                    found.push(IdleEntry::Vanished(id));
+                    false
+                }
             };
             if !keep && position == 0 {
                 inner.idle.pop_front();

@@ -1,0 +1,518 @@
+//! [`RunRecord`]: everything one run measured, serializable, so reports (costs, charts, tables)
+//! can be rebuilt from `run.json` without re-simulating; and [`Summary`], the `summary.json` of
+//! CONTRACT section 3 without the cost, baseline-cost and SLO fields the reports crate adds.
+//!
+//! Counts in the record are raw (as simulated, not scaled by 1/sample); the summary scales them.
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::Scenario;
+
+/// One run, as measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The scenario as run (seed and sample overrides applied, every default filled).
+    pub scenario: Scenario,
+    /// Region names; every per-region vector is in this order.
+    pub regions: Vec<String>,
+    /// Seed used.
+    pub seed: u64,
+    /// Fraction of users simulated; scale counts by `1 / sample`.
+    pub sample: f64,
+    /// Simulated time, seconds.
+    pub simulated_seconds: f64,
+    /// Warmup excluded from averages and percentiles, seconds.
+    pub warmup_seconds: f64,
+    /// Width of one time-series bucket, seconds (a multiple of 60).
+    pub bucket_seconds: u64,
+    /// Whole-run counts (raw).
+    pub counts: Counts,
+    /// Hot and cold tier sizes (raw session counts).
+    pub tiers: Tiers,
+    /// Latency histograms after warmup.
+    pub latency: Latencies,
+    /// Usage per region, in `regions` order.
+    pub usage: Vec<RegionUsage>,
+    /// DynamoDB storage.
+    pub storage: Storage,
+    /// Region outages and what they cost.
+    pub failover: Failover,
+    /// One row per (bucket, region), buckets in time order, regions in `regions` order.
+    pub timeseries: Vec<BucketRow>,
+    /// How the run went on this machine (wall clock: excluded from determinism).
+    pub run: RunStats,
+}
+
+/// Whole-run counts, raw.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Counts {
+    /// Requests (creates and lookups).
+    pub requests: u64,
+    /// Events processed by the event loop.
+    pub events: u64,
+    /// Requests that failed because a store needed was down or throttled.
+    pub failed_requests: u64,
+    /// Sessions created.
+    pub created: u64,
+    /// Lookups served from a hot tier.
+    pub hot_hits: u64,
+    /// Lookups served from the cold tier (promoted, or served cold-only while a hot tier was down).
+    pub cold_promotions: u64,
+    /// Of `cold_promotions`, those served cold-only.
+    pub cold_only: u64,
+    /// Sessions demoted by the sync job.
+    pub demoted: u64,
+    /// Hot copies found past their TTL.
+    pub expired_hot: u64,
+    /// Cold records found or purged past their TTL.
+    pub expired_cold: u64,
+    /// Sessions ended by logout.
+    pub logged_out: u64,
+    /// Lookups of unknown, expired or revoked tokens (lost lookups included).
+    pub invalid_lookups: u64,
+    /// Lookups of a session the user still held that the system no longer had (or had only in an
+    /// older version than the user last saw).
+    pub lost: u64,
+    /// Session data changes.
+    pub updates: u64,
+    /// Updates refused (version conflict or store down).
+    pub failed_updates: u64,
+    /// Sync job invocations (all regions, demotion and write-behind passes).
+    pub sync_invocations: u64,
+}
+
+/// Tier sizes, raw session counts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Tiers {
+    /// Time average after warmup of sessions in all hot tiers.
+    pub hot_avg: f64,
+    /// Most sessions held in all hot tiers at once.
+    pub hot_peak: u64,
+    /// Time average after warmup of records in the cold table.
+    pub cold_avg: f64,
+    /// Most records held in the cold table.
+    pub cold_peak: u64,
+}
+
+/// A latency histogram: summary figures in ms and the recorded values (microseconds) for rebuilding
+/// it (`Histogram::record_n(value_us, count)` for each pair).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Hist {
+    /// Values recorded.
+    pub count: u64,
+    /// Median, ms.
+    pub p50: f64,
+    /// 95th percentile, ms.
+    pub p95: f64,
+    /// 99th percentile, ms.
+    pub p99: f64,
+    /// Largest, ms.
+    pub max: f64,
+    /// Mean, ms.
+    pub mean: f64,
+    /// `(value_us, count)` for every distinct recorded value (at the histogram's precision).
+    pub values_us: Vec<(u64, u64)>,
+}
+
+impl Hist {
+    /// Summarises an hdrhistogram of microseconds.
+    pub fn from_histogram(h: &Histogram<u64>) -> Self {
+        let ms = |us: u64| round3(us as f64 / 1000.0);
+        if h.is_empty() {
+            return Self::default();
+        }
+        Self {
+            count: h.len(),
+            p50: ms(h.value_at_quantile(0.50)),
+            p95: ms(h.value_at_quantile(0.95)),
+            p99: ms(h.value_at_quantile(0.99)),
+            max: ms(h.max()),
+            mean: round3(h.mean() / 1000.0),
+            values_us: h.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect(),
+        }
+    }
+}
+
+/// Rounds to 3 decimals (stable JSON output).
+pub fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Latency histograms, after warmup.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Latencies {
+    /// Lookups served hot.
+    pub hot_access: Hist,
+    /// Lookups served from the cold tier.
+    pub cold_promotion: Hist,
+    /// Session creations.
+    pub create: Hist,
+    /// Per region (the serving region), in `regions` order.
+    pub by_region: Vec<RegionLatency>,
+}
+
+/// One region's latency histograms.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RegionLatency {
+    /// Lookups served hot.
+    pub hot_access: Hist,
+    /// Lookups served from the cold tier.
+    pub cold_promotion: Hist,
+}
+
+/// One region's usage over the whole run, raw.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RegionUsage {
+    /// Region name.
+    pub region: String,
+    /// DynamoDB write request units written from this region.
+    pub wru: u64,
+    /// DynamoDB read request units read in this region.
+    pub rru: u64,
+    /// Write units paid again in the other regions for this region's writes.
+    pub replicated_wru: u64,
+    /// Bytes replicated out of this region.
+    pub replicated_bytes: u64,
+    /// DynamoDB calls from this region.
+    pub dynamo_calls: u64,
+    /// Of those, failed (throttled or down).
+    pub dynamo_errors: u64,
+    /// Redis calls against this region's tier.
+    pub redis_calls: u64,
+    /// Most Redis bytes held: (payload + overhead) × fragmentation.
+    pub redis_peak_bytes: u64,
+    /// Most sessions held in this region's Redis.
+    pub redis_peak_sessions: u64,
+    /// Time average after warmup of sessions in this region's Redis.
+    pub redis_avg_sessions: f64,
+    /// Demotion passes run.
+    pub sync_invocations: u64,
+    /// Sum of their simulated durations, seconds.
+    pub sync_seconds: f64,
+    /// Write-behind passes run.
+    pub flush_invocations: u64,
+    /// Sum of their simulated durations, seconds.
+    pub flush_seconds: f64,
+    /// Redis-only baseline: most bytes this region's Redis would hold if every session stayed hot
+    /// until `cold_storage.ttl` after its last access ((payload + overhead) × fragmentation).
+    pub baseline_redis_only_peak_bytes: u64,
+}
+
+/// DynamoDB storage, raw.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Storage {
+    /// Time average after warmup of stored item bytes (payload + item overhead).
+    pub avg_stored_bytes: f64,
+    /// Most item bytes stored.
+    pub peak_stored_bytes: u64,
+    /// Stored item bytes at the end of the run.
+    pub final_stored_bytes: u64,
+}
+
+/// Region outages, raw counts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Failover {
+    /// Region outages that started.
+    pub outages: u64,
+    /// Live sessions in the failed regions' hot tiers when they failed.
+    pub sessions_at_risk: u64,
+    /// Of those, sessions whose newest state existed only in the failed hot tier.
+    pub sessions_lost: u64,
+    /// Each outage.
+    pub events: Vec<OutageRecord>,
+}
+
+/// One region outage.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OutageRecord {
+    /// Failed region.
+    pub region: String,
+    /// Where its traffic went.
+    pub failover_to: String,
+    /// Start, seconds from the start of the run.
+    pub at_seconds: f64,
+    /// Length, seconds.
+    pub duration_seconds: f64,
+    /// Live sessions in its hot tier when it failed.
+    pub sessions_at_risk: u64,
+    /// Of those, sessions with no current copy in the cold tier.
+    pub sessions_lost: u64,
+}
+
+/// One (bucket, region) row of the time series, raw counts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct BucketRow {
+    /// Bucket start, seconds from the start of the run.
+    pub t: u64,
+    /// Region index into `regions`.
+    pub region: u16,
+    /// Sessions in this region's Redis at the end of the bucket.
+    pub hot: u64,
+    /// Cold records homed in this region at the end of the bucket.
+    pub cold: u64,
+    /// Stored item bytes of those records.
+    pub cold_bytes: u64,
+    /// Users of this region in the middle of a visit at the end of the bucket.
+    pub active: u64,
+    /// Requests served by this region.
+    pub requests: u64,
+    /// Of those, hot hits.
+    pub hot_hits: u64,
+    /// Cold promotions (and cold-only serves).
+    pub promotions: u64,
+    /// Sessions this region's sync job demoted.
+    pub demotions: u64,
+    /// Hot and cold expiries recorded by this region.
+    pub expiries: u64,
+    /// Lost lookups served by this region.
+    pub losses: u64,
+    /// Failed requests served by this region.
+    pub failures: u64,
+    /// Request latency percentiles in this bucket, ms.
+    pub p50_ms: f64,
+    /// 95th percentile, ms.
+    pub p95_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Redis bytes at the end of the bucket: (payload + overhead) × fragmentation.
+    pub redis_bytes: u64,
+    /// DynamoDB WRU written from this region in the bucket.
+    pub wru: u64,
+    /// DynamoDB RRU read in this region in the bucket.
+    pub rru: u64,
+}
+
+/// How the run went on this machine.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunStats {
+    /// Wall-clock seconds.
+    pub wall_seconds: f64,
+    /// Events processed per wall-clock second.
+    pub events_per_second: f64,
+    /// Requests simulated per wall-clock second.
+    pub requests_per_second: f64,
+    /// Peak resident memory of the process (VmHWM), bytes; 0 where unknown.
+    pub peak_rss_bytes: u64,
+    /// Most sessions held in the hot and cold tiers together (raw).
+    pub peak_sessions_held: u64,
+    /// `peak_rss_bytes / peak_sessions_held`.
+    pub bytes_per_session_held: f64,
+}
+
+/// `summary.json`: CONTRACT section 3 without `cost_usd_month`, `baseline_redis_only`,
+/// `redis.nodes` and `slo` (added by the reports crate). Counts are scaled by 1/sample.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    /// Scenario name.
+    pub scenario: String,
+    /// Seed.
+    pub seed: u64,
+    /// Sample fraction.
+    pub sample: f64,
+    /// Simulated seconds.
+    pub simulated_seconds: f64,
+    /// Requests.
+    pub requests: u64,
+    /// Events processed (not scaled: simulator work).
+    pub events: u64,
+    /// Session lifecycle counts.
+    pub sessions: SessionCounts,
+    /// Tier sizes.
+    pub hot_cold: HotCold,
+    /// Latencies, ms.
+    pub latency_ms: LatencySummary,
+    /// Redis.
+    pub redis: RedisSummary,
+    /// DynamoDB.
+    pub dynamodb: DynamoSummary,
+    /// Region failover.
+    pub failover: FailoverSummary,
+    /// Share of requests that did not fail.
+    pub availability: f64,
+    /// Wall-clock figures (excluded from determinism).
+    pub run: RunSummary,
+}
+
+/// `sessions`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct SessionCounts {
+    pub created: u64,
+    pub hot_hits: u64,
+    pub cold_promotions: u64,
+    pub demoted: u64,
+    pub expired_hot: u64,
+    pub expired_cold: u64,
+    pub logged_out: u64,
+    pub invalid_lookups: u64,
+    pub lost: u64,
+}
+
+/// `hot_cold`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct HotCold {
+    pub hot_avg: f64,
+    pub hot_peak: u64,
+    pub cold_avg: f64,
+    pub hot_ratio_avg: f64,
+}
+
+/// Percentiles of one latency, ms.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// One p95, ms.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct P95 {
+    pub p95: f64,
+}
+
+/// Per-region latency.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct RegionP95 {
+    pub hot_access: P95,
+    pub cold_promotion: P95,
+}
+
+/// `latency_ms`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct LatencySummary {
+    pub hot_access: Percentiles,
+    pub cold_promotion: Percentiles,
+    pub create: Percentiles,
+    pub by_region: std::collections::BTreeMap<String, RegionP95>,
+}
+
+/// `redis`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct RedisSummary {
+    pub peak_bytes: std::collections::BTreeMap<String, u64>,
+}
+
+/// `dynamodb`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct DynamoSummary {
+    pub wru: u64,
+    pub rru: u64,
+    pub replicated_wru: u64,
+    pub avg_stored_bytes: f64,
+}
+
+/// `failover`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct FailoverSummary {
+    pub outages: u64,
+    pub sessions_at_risk: u64,
+    pub sessions_lost: u64,
+    pub loss_ratio: f64,
+}
+
+/// `run`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct RunSummary {
+    pub wall_seconds: f64,
+    pub events_per_second: f64,
+    pub peak_rss_bytes: u64,
+}
+
+impl RunRecord {
+    /// The `summary.json` figures, counts scaled by 1/sample.
+    pub fn summary(&self) -> Summary {
+        let scale = 1.0 / self.sample;
+        let s = |n: u64| (n as f64 * scale).round() as u64;
+        let c = &self.counts;
+        let p = |h: &Hist| Percentiles { p50: h.p50, p95: h.p95, p99: h.p99, max: h.max };
+        let hot_avg = self.tiers.hot_avg * scale;
+        let cold_avg = self.tiers.cold_avg * scale;
+        let replicated = self.scenario.costs.dynamodb.replicated_writes;
+        Summary {
+            scenario: self.scenario.name.clone(),
+            seed: self.seed,
+            sample: self.sample,
+            simulated_seconds: self.simulated_seconds,
+            requests: s(c.requests),
+            events: c.events,
+            sessions: SessionCounts {
+                created: s(c.created),
+                hot_hits: s(c.hot_hits),
+                cold_promotions: s(c.cold_promotions),
+                demoted: s(c.demoted),
+                expired_hot: s(c.expired_hot),
+                expired_cold: s(c.expired_cold),
+                logged_out: s(c.logged_out),
+                invalid_lookups: s(c.invalid_lookups),
+                lost: s(c.lost),
+            },
+            hot_cold: HotCold {
+                hot_avg: round3(hot_avg),
+                hot_peak: s(self.tiers.hot_peak),
+                cold_avg: round3(cold_avg),
+                hot_ratio_avg: if hot_avg + cold_avg > 0.0 { round6(hot_avg / (hot_avg + cold_avg)) } else { 0.0 },
+            },
+            latency_ms: LatencySummary {
+                hot_access: p(&self.latency.hot_access),
+                cold_promotion: p(&self.latency.cold_promotion),
+                create: p(&self.latency.create),
+                by_region: self
+                    .regions
+                    .iter()
+                    .zip(&self.latency.by_region)
+                    .map(|(name, r)| {
+                        (
+                            name.clone(),
+                            RegionP95 {
+                                hot_access: P95 { p95: r.hot_access.p95 },
+                                cold_promotion: P95 { p95: r.cold_promotion.p95 },
+                            },
+                        )
+                    })
+                    .collect(),
+            },
+            redis: RedisSummary {
+                peak_bytes: self.usage.iter().map(|u| (u.region.clone(), s(u.redis_peak_bytes))).collect(),
+            },
+            dynamodb: DynamoSummary {
+                wru: s(self.usage.iter().map(|u| u.wru).sum()),
+                rru: s(self.usage.iter().map(|u| u.rru).sum()),
+                replicated_wru: if replicated { s(self.usage.iter().map(|u| u.replicated_wru).sum()) } else { 0 },
+                avg_stored_bytes: (self.storage.avg_stored_bytes * scale).round(),
+            },
+            failover: FailoverSummary {
+                outages: self.failover.outages,
+                sessions_at_risk: s(self.failover.sessions_at_risk),
+                sessions_lost: s(self.failover.sessions_lost),
+                loss_ratio: if self.failover.sessions_at_risk > 0 {
+                    round6(self.failover.sessions_lost as f64 / self.failover.sessions_at_risk as f64)
+                } else {
+                    0.0
+                },
+            },
+            availability: if c.requests > 0 { round6(1.0 - c.failed_requests as f64 / c.requests as f64) } else { 1.0 },
+            run: RunSummary {
+                wall_seconds: round3(self.run.wall_seconds),
+                events_per_second: self.run.events_per_second.round(),
+                peak_rss_bytes: self.run.peak_rss_bytes,
+            },
+        }
+    }
+}
+
+/// Rounds to 6 decimals.
+pub fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
