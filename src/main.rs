@@ -1,17 +1,84 @@
 //! `hotcold`: the command line of the hybrid hot/cold session store.
 //!
-//! Only commands that work are offered; `simulate`, `sweep`, `validate`, `report`, `serve` and
-//! `load` arrive with the simulator, reports and backend work.
+//! Exit codes (CONTRACT section 1): 0 success; 1 the run failed (I/O error, backend down), with one
+//! line saying what and where; 2 bad input (unknown command or flag, unreadable or invalid
+//! scenario).
 
-use clap::Parser;
+mod simulate;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 
 /// Plan and run a hybrid hot/cold (Redis + DynamoDB) session store.
 #[derive(Debug, Parser)]
 #[command(name = "hotcold", version, about, long_about = None)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    println!("hotcold {}: no commands are available yet", env!("CARGO_PKG_VERSION"));
-    Ok(())
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a scenario on the simulated clock with simulated backends and write a run directory.
+    Simulate {
+        /// The scenario file (YAML).
+        scenario: PathBuf,
+        /// Run directory. Default: runs/<scenario name>-<seed>.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Overrides the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Overrides the scenario's sample fraction, in (0, 1].
+        #[arg(long)]
+        sample: Option<f64>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Parse and check a scenario; print it fully resolved (all defaults filled) as YAML.
+    Validate {
+        /// The scenario file (YAML).
+        scenario: PathBuf,
+    },
+}
+
+/// How a command failed, which decides the exit code.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Bad input: exit 2.
+    BadInput(anyhow::Error),
+    /// The run failed: exit 1.
+    Failed(anyhow::Error),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let outcome = match cli.command {
+        Command::Simulate { scenario, out, seed, sample, quiet } => {
+            simulate::simulate(&simulate::Args { scenario, out, seed, sample, quiet })
+        }
+        Command::Validate { scenario } => validate::validate(&scenario),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::BadInput(e)) => {
+            eprintln!("hotcold: {e:#}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(e)) => {
+            eprintln!("hotcold: {e:#}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -442,6 +442,12 @@ impl Scenario {
             if let Some(cut) = message.rfind(" at line ") {
                 message.truncate(cut);
             }
+            // serde_yaml already prefixes some messages with the path; say it once.
+            if let Some((head, rest)) = message.split_once(": ") {
+                if !head.is_empty() && !head.contains(' ') && path.starts_with(head) {
+                    message = rest.to_string();
+                }
+            }
             ScenarioError {
                 file: file.to_string(),
                 line: location.as_ref().map(serde_yaml::Location::line),

@@ -1,0 +1,155 @@
+//! `hotcold simulate SCENARIO [--out DIR] [--seed N] [--sample F] [--quiet]`.
+
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use hotcold_sim::{RunOptions, RunRecord, Scenario, SimError, Summary};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::Failure;
+
+/// The command's arguments.
+#[derive(Debug)]
+pub(crate) struct Args {
+    pub(crate) scenario: PathBuf,
+    pub(crate) out: Option<PathBuf>,
+    pub(crate) seed: Option<u64>,
+    pub(crate) sample: Option<f64>,
+    pub(crate) quiet: bool,
+}
+
+/// Runs the scenario and writes the run directory.
+pub(crate) fn simulate(args: &Args) -> Result<(), Failure> {
+    let scenario = Scenario::load(&args.scenario).map_err(|e| Failure::BadInput(e.into()))?;
+    if let Some(sample) = args.sample {
+        if !(sample > 0.0 && sample <= 1.0) {
+            return Err(Failure::BadInput(anyhow!("--sample must be in (0, 1], got {sample}")));
+        }
+    }
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-{seed}", scenario.name)));
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("cannot create the run directory {}", out.display()))
+        .map_err(Failure::Failed)?;
+
+    let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| progress_bar(&scenario));
+    let progress = bar.clone().map(|bar| -> hotcold_sim::ProgressFn {
+        let started = std::time::Instant::now();
+        Arc::new(move |p: &hotcold_sim::Progress| {
+            bar.set_position(p.simulated_seconds as u64);
+            let rate = p.events as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!("{:.2}M events/s", rate / 1e6));
+        })
+    });
+    let options = RunOptions { seed: args.seed, sample: args.sample, progress };
+    let record = hotcold_sim::run(&scenario, &options).map_err(|e| match e {
+        SimError::Scenario(_) | SimError::InvalidOption(_) | SimError::Config(_) => Failure::BadInput(e.into()),
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let summary = record.summary();
+    write_run_directory(&out, &record, &summary).map_err(Failure::Failed)?;
+    print!("{}", one_screen(&record, &summary, &out));
+    Ok(())
+}
+
+fn progress_bar(scenario: &Scenario) -> ProgressBar {
+    let bar = ProgressBar::new(scenario.duration.as_secs());
+    let style = ProgressStyle::with_template(
+        "{spinner} simulated {pos}/{len} s [{bar:30}] {percent}% {msg} ETA {eta} ({elapsed})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn write_run_directory(out: &Path, record: &RunRecord, summary: &Summary) -> anyhow::Result<()> {
+    let write = |name: &str, bytes: &[u8]| {
+        let path = out.join(name);
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
+    };
+    let mut summary_json = serde_json::to_vec_pretty(summary).context("cannot serialize summary.json")?;
+    summary_json.push(b'\n');
+    write("summary.json", &summary_json)?;
+    write("scenario.resolved.yaml", record.scenario.to_yaml().as_bytes())?;
+    let run_json = serde_json::to_vec(record).context("cannot serialize run.json")?;
+    write("run.json", &run_json)?;
+    Ok(())
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / 1_048_576.0
+}
+
+/// The one-screen summary printed after a run.
+fn one_screen(record: &RunRecord, s: &Summary, out: &Path) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "hotcold simulate: {} (seed {}, sample {}), {:.1} simulated days",
+        s.scenario,
+        s.seed,
+        s.sample,
+        s.simulated_seconds / 86_400.0
+    );
+    let c = &s.sessions;
+    let _ = writeln!(t, "  requests        {:>14}   availability {:.6}", s.requests, s.availability);
+    let _ = writeln!(t, "  created         {:>14}   logged out   {:>12}", c.created, c.logged_out);
+    let _ = writeln!(t, "  hot hits        {:>14}   promotions   {:>12}", c.hot_hits, c.cold_promotions);
+    let _ = writeln!(
+        t,
+        "  demoted         {:>14}   expired      {:>12} hot, {} cold",
+        c.demoted, c.expired_hot, c.expired_cold
+    );
+    let _ = writeln!(t, "  invalid lookups {:>14}   lost         {:>12}", c.invalid_lookups, c.lost);
+    let h = &s.hot_cold;
+    let _ = writeln!(
+        t,
+        "  hot sessions    avg {:.0}, peak {}; cold avg {:.0}; hot ratio {:.4}",
+        h.hot_avg, h.hot_peak, h.cold_avg, h.hot_ratio_avg
+    );
+    let l = &s.latency_ms;
+    for (name, p) in [("hot access", &l.hot_access), ("cold promotion", &l.cold_promotion), ("create", &l.create)] {
+        let _ = writeln!(
+            t,
+            "  {name:<15} p50 {:>8.3} ms  p95 {:>8.3} ms  p99 {:>8.3} ms  max {:>9.3} ms",
+            p.p50, p.p95, p.p99, p.max
+        );
+    }
+    for region in &record.regions {
+        let peak = s.redis.peak_bytes.get(region).copied().unwrap_or(0);
+        let p95 = s.latency_ms.by_region.get(region).map_or(0.0, |r| r.hot_access.p95);
+        let _ = writeln!(t, "  {region:<15} Redis peak {:>9.1} MiB   hot p95 {p95:.3} ms", mib(peak));
+    }
+    let d = &s.dynamodb;
+    let _ = writeln!(
+        t,
+        "  DynamoDB        {} WRU, {} RRU, {} replicated WRU, avg stored {:.1} MiB",
+        d.wru,
+        d.rru,
+        d.replicated_wru,
+        d.avg_stored_bytes / 1_048_576.0
+    );
+    let f = &s.failover;
+    let _ = writeln!(
+        t,
+        "  failover        {} outages, {} sessions at risk, {} lost (ratio {:.4})",
+        f.outages, f.sessions_at_risk, f.sessions_lost, f.loss_ratio
+    );
+    let _ = writeln!(
+        t,
+        "  run             {:.2} s wall, {:.2}M events/s, peak RSS {:.0} MiB",
+        s.run.wall_seconds,
+        s.run.events_per_second / 1e6,
+        mib(s.run.peak_rss_bytes)
+    );
+    let _ = writeln!(t, "  written to      {}", out.display());
+    t
+}

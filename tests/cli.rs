@@ -1,0 +1,265 @@
+//! End-to-end tests of the `hotcold` binary: `validate` and `simulate` on good and bad scenarios.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn hotcold() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hotcold"));
+    command.current_dir(env!("CARGO_MANIFEST_DIR"));
+    command
+}
+
+fn scratch_dir(label: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "hotcold-cli-{}-{label}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+const GOOD: &str = "name: t
+duration: 2h
+warmup: 10m
+session_config:
+  hot_storage: { ttl: 20m, promotion_threshold: 5m, regions: [us-east-1, eu-west-1] }
+traffic:
+  regions:
+    us-east-1: { sessions_per_day: 1000 }
+";
+
+/// Each malformed scenario, and a fragment the error message must contain to name the place.
+fn malformed() -> Vec<(&'static str, String, &'static str)> {
+    vec![
+        ("typo-top-level", GOOD.replace("duration: 2h", "durration: 2h"), ":2:1"),
+        ("typo-nested", format!("{GOOD}  visit:\n    think: 5s\n"), "traffic.visit"),
+        ("missing-name", GOOD.replace("name: t\n", ""), "missing field `name`"),
+        ("missing-traffic", "name: t\n".to_string(), "missing field `traffic`"),
+        ("bad-duration-unit", GOOD.replace("duration: 2h", "duration: 2x"), "duration"),
+        ("sample-zero", format!("{GOOD}sample: 0\n"), "sample"),
+        ("sample-too-big", format!("{GOOD}sample: 1.5\n"), "sample"),
+        (
+            "unconfigured-traffic-region",
+            GOOD.replace("us-east-1: { sessions_per_day: 1000 }", "mars-1: { sessions_per_day: 1000 }"),
+            "traffic.regions.mars-1",
+        ),
+        (
+            "negative-sessions",
+            GOOD.replace("sessions_per_day: 1000", "sessions_per_day: -3"),
+            "traffic.regions.us-east-1.sessions_per_day",
+        ),
+        (
+            "fault-region",
+            format!("{GOOD}faults:\n  - {{ at: 1h, kind: region_outage, region: ap-southeast-1, duration: 5m }}\n"),
+            "faults[0].region",
+        ),
+        (
+            "fault-after-end",
+            format!("{GOOD}faults:\n  - {{ at: 3h, kind: sync_outage, region: us-east-1, duration: 5m }}\n"),
+            "faults[0].at",
+        ),
+        (
+            "fault-kind",
+            format!("{GOOD}faults:\n  - {{ at: 1h, kind: meteor, region: us-east-1, duration: 5m }}\n"),
+            "faults[0]",
+        ),
+        ("rtt-not-a-pair", format!("{GOOD}latency:\n  rtt_ms: {{ us-east-1: 70 }}\n"), "latency.rtt_ms.us-east-1"),
+        (
+            "unknown-distribution",
+            format!("{GOOD}  visit:\n    think_time: {{ dist: gamma, median: 5s }}\n"),
+            "traffic.visit.think_time",
+        ),
+        (
+            "lognormal-without-tail",
+            format!("{GOOD}  visit:\n    think_time: {{ dist: lognormal, median: 5s }}\n"),
+            "traffic.visit.think_time",
+        ),
+        (
+            "bad-byte-unit",
+            format!("{GOOD}  visit:\n    payload_bytes: {{ dist: constant, value: 3 parsecs }}\n"),
+            "traffic.visit.payload_bytes",
+        ),
+        (
+            "threshold-over-ttl",
+            GOOD.replace("promotion_threshold: 5m", "promotion_threshold: 1h"),
+            "session_config.hot_storage.promotion_threshold",
+        ),
+        ("yaml-syntax", GOOD.replace("regions: [us-east-1, eu-west-1] }", "regions: [us-east-1, eu-west-1 }"), ":5:"),
+        ("wrong-type", format!("{GOOD}seed: abc\n"), "seed"),
+        ("empty-file", String::new(), "t.yaml"),
+        (
+            "sweep-unknown-key",
+            format!("{GOOD}sweep:\n  session_config.hot_storage.nope: [1]\n"),
+            "sweep.session_config.hot_storage.nope",
+        ),
+        ("sweep-bad-value", format!("{GOOD}sweep:\n  engine.durability: [sometimes]\n"), "sweep.engine.durability[0]"),
+        ("cost-fraction", format!("{GOOD}costs:\n  redis:\n    headroom: 1.5\n"), "costs.redis.headroom"),
+        ("probability", format!("{GOOD}  travel_probability: 2\n"), "traffic.travel_probability"),
+    ]
+}
+
+#[test]
+fn malformed_scenarios_exit_2_naming_the_place() {
+    let dir = scratch_dir("bad");
+    let cases = malformed();
+    assert!(cases.len() >= 12);
+    for (label, text, place) in cases {
+        let path = dir.join(label).join("t.yaml");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &text).unwrap();
+        for command in ["validate", "simulate"] {
+            let output = hotcold().arg(command).arg(&path).output().unwrap();
+            let err = stderr(&output);
+            assert_eq!(output.status.code(), Some(2), "{label} ({command}): {err}");
+            assert!(err.contains(place), "{label} ({command}): {err:?} does not name {place:?}");
+            assert!(err.contains("t.yaml"), "{label} ({command}): {err:?} does not name the file");
+            assert!(!err.contains("panicked"), "{label} ({command}): {err}");
+            assert_eq!(err.trim_end().lines().count(), 1, "{label} ({command}): one line expected: {err}");
+        }
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [vec!["frobnicate"], vec!["simulate"], vec!["simulate", "scenarios/tiny.yaml", "--bogus"]] {
+        let output = hotcold().args(&args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
+    }
+    let output = hotcold().args(["validate", "no/such/file.yaml"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("no/such/file.yaml"));
+    let output = hotcold().args(["simulate", "scenarios/tiny.yaml", "--sample", "0", "--quiet"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--sample"));
+}
+
+#[test]
+fn every_shipped_scenario_validates_and_round_trips() {
+    for name in ["tiny", "shopflow-baseline", "shopflow-failover", "threshold-sweep"] {
+        let output = hotcold().args(["validate", &format!("scenarios/{name}.yaml")]).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{name}: {}", stderr(&output));
+        let resolved = String::from_utf8(output.stdout).unwrap();
+        assert!(resolved.contains(&format!("name: {name}")));
+        assert!(resolved.contains("bytes_overhead_per_session: 200"), "defaults are filled");
+        // The resolved file is itself a valid scenario that resolves to the same text.
+        let dir = scratch_dir("resolved");
+        let path = dir.join("resolved.yaml");
+        std::fs::write(&path, &resolved).unwrap();
+        let again = hotcold().arg("validate").arg(&path).output().unwrap();
+        assert_eq!(again.status.code(), Some(0), "{name}: {}", stderr(&again));
+        assert_eq!(String::from_utf8(again.stdout).unwrap(), resolved, "{name}");
+    }
+}
+
+fn simulate(out: &Path, extra: &[&str]) -> serde_json::Value {
+    let output =
+        hotcold().args(["simulate", "scenarios/tiny.yaml", "--quiet", "--out"]).arg(out).args(extra).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("hot access"), "{stdout}");
+    assert!(stdout.lines().count() <= 25, "one screen: {stdout}");
+    serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn simulate_tiny_writes_the_run_directory() {
+    let dir = scratch_dir("tiny");
+    let summary = simulate(&dir, &[]);
+    for file in ["summary.json", "scenario.resolved.yaml", "run.json"] {
+        assert!(dir.join(file).is_file(), "{file} missing");
+    }
+    let resolved = std::fs::read_to_string(dir.join("scenario.resolved.yaml")).unwrap();
+    assert!(resolved.contains("name: tiny") && resolved.contains("seed: 7"));
+
+    assert_eq!(summary["scenario"], "tiny");
+    assert_eq!(summary["seed"], 7);
+    assert_eq!(summary["simulated_seconds"], 7200.0);
+    let requests = summary["requests"].as_u64().unwrap();
+    let s = &summary["sessions"];
+    let n = |key: &str| s[key].as_u64().unwrap_or_else(|| panic!("sessions.{key} missing"));
+    assert!(requests > 10_000, "{requests}");
+    // Every request is a create, a hot hit, a promotion, an invalid lookup or a failure.
+    assert!(n("created") + n("hot_hits") + n("cold_promotions") + n("invalid_lookups") >= requests - requests / 100);
+    assert!(n("hot_hits") > n("cold_promotions") && n("cold_promotions") > 0 && n("demoted") > 0);
+    assert!(n("logged_out") > 0 && n("lost") > 0, "tiny has an outage, so some sessions are lost");
+    let hc = &summary["hot_cold"];
+    let ratio = hc["hot_ratio_avg"].as_f64().unwrap();
+    assert!(ratio > 0.0 && ratio < 1.0);
+    assert!(hc["hot_peak"].as_f64().unwrap() >= hc["hot_avg"].as_f64().unwrap());
+    let lat = &summary["latency_ms"];
+    for class in ["hot_access", "cold_promotion", "create"] {
+        let p = &lat[class];
+        let (p50, p95, p99, max) = (
+            p["p50"].as_f64().unwrap(),
+            p["p95"].as_f64().unwrap(),
+            p["p99"].as_f64().unwrap(),
+            p["max"].as_f64().unwrap(),
+        );
+        assert!(0.0 < p50 && p50 <= p95 && p95 <= p99 && p99 <= max, "{class}: {p}");
+    }
+    assert!(lat["cold_promotion"]["p50"].as_f64() > lat["hot_access"]["p50"].as_f64());
+    for region in ["us-east-1", "eu-west-1"] {
+        assert!(summary["redis"]["peak_bytes"][region].as_u64().unwrap() > 0);
+        assert!(lat["by_region"][region]["hot_access"]["p95"].as_f64().unwrap() > 0.0);
+    }
+    let d = &summary["dynamodb"];
+    assert!(d["wru"].as_u64().unwrap() > 0 && d["rru"].as_u64().unwrap() > 0);
+    assert!(d["replicated_wru"].as_u64().unwrap() > 0 && d["avg_stored_bytes"].as_f64().unwrap() > 0.0);
+    let f = &summary["failover"];
+    assert_eq!(f["outages"], 1);
+    let (at_risk, lost) = (f["sessions_at_risk"].as_u64().unwrap(), f["sessions_lost"].as_u64().unwrap());
+    assert!(at_risk > 0 && lost <= at_risk);
+    assert!((f["loss_ratio"].as_f64().unwrap() - lost as f64 / at_risk as f64).abs() < 1e-6);
+    let availability = summary["availability"].as_f64().unwrap();
+    assert!(availability > 0.9 && availability < 1.0, "throttling fails some requests: {availability}");
+    assert!(summary["run"]["peak_rss_bytes"].as_u64().unwrap() > 0);
+    // Fields the reports crate adds are not written here.
+    assert!(summary.get("cost_usd_month").is_none() && summary.get("slo").is_none());
+
+    let run: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
+    let rows = run["timeseries"].as_array().unwrap();
+    assert_eq!(rows.len(), 120 * 2, "one row per minute and region");
+    let total: u64 = rows.iter().map(|r| r["requests"].as_u64().unwrap()).sum();
+    assert_eq!(total, requests);
+}
+
+#[test]
+fn same_seed_same_summary_other_seed_different() {
+    let strip = |mut v: serde_json::Value| {
+        v.as_object_mut().unwrap().remove("run");
+        serde_json::to_string(&v).unwrap()
+    };
+    let a = scratch_dir("det-a");
+    let b = scratch_dir("det-b");
+    let c = scratch_dir("det-c");
+    let first = simulate(&a, &[]);
+    let second = simulate(&b, &[]);
+    assert_eq!(strip(first.clone()), strip(second));
+    // Byte for byte, apart from the "run" object.
+    let text = |dir: &Path| {
+        let raw = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+        raw[..raw.find("\"run\"").unwrap()].to_string()
+    };
+    assert_eq!(text(&a), text(&b));
+    let other = simulate(&c, &["--seed", "8"]);
+    assert_eq!(other["seed"], 8);
+    assert_ne!(strip(first), strip(other));
+}
+
+#[test]
+fn sample_scales_counts_back() {
+    let dir = scratch_dir("sample");
+    let full = simulate(&scratch_dir("sample-full"), &[]);
+    let half = simulate(&dir, &["--sample", "0.5"]);
+    assert_eq!(half["sample"], 0.5);
+    let (f, h) = (full["requests"].as_f64().unwrap(), half["requests"].as_f64().unwrap());
+    assert!((h - f).abs() / f < 0.1, "scaled requests {h} vs {f}");
+}
