@@ -159,9 +159,7 @@ async fn region_killed(durability: Durability) {
             }
             let report = sync.run_once(RegionId(0)).await;
             assert_eq!((report.demoted, report.error), (SESSIONS as u64 / 2, None), "first half demoted");
-            for v in &mut durable_version[..SESSIONS / 2] {
-                *v = 1;
-            }
+            durable_version[..SESSIONS / 2].fill(1);
         }
         Durability::WriteBehind => {
             // Every session changes and is flushed; then a quarter changes again, unflushed.
@@ -171,18 +169,14 @@ async fn region_killed(durability: Durability) {
             }
             let report = sync.flush_dirty(RegionId(0)).await;
             assert_eq!((report.copied, report.error), (SESSIONS as u64, None), "write-behind flush");
-            for v in &mut durable_version {
-                *v = 2;
-            }
+            durable_version.fill(2);
             for (n, id) in ids.iter().enumerate().take(SESSIONS / 4) {
                 let updated = home.update(id, data(n, 3), 2).await.expect("update");
                 acked.record(n, updated.version);
             }
         }
         Durability::WriteThrough => {
-            for v in &mut durable_version {
-                *v = 1;
-            }
+            durable_version.fill(1);
         }
     }
 
