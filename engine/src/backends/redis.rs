@@ -7,21 +7,40 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `{P:n}:s:<id hex>.<home>` | hash | `u` user, `d` data, `v` version, `c` created, `a` last access, `p` persisted version, `h` failover holder; PEXPIRE = hot TTL |
-//! | `{P:n}:idle` | sorted set | member `<id hex>.<home>`, score = last access (ms): the idle index |
+//! | `{P:n}:s:<id hex>.<home>` | string | the session record (below); PEXPIRE = hot TTL |
+//! | `{P:n}:idle` | sorted set | member `<id hex>.<home>`, score = the record's last access (ms): the idle index |
 //! | `{P:n}:dirty` | set | sessions whose newest version is not in the cold tier (write-behind) |
 //! | `{P:u:<16 hex of SHA-256(user)>}` | set | the user's sessions (list, revoke, erase) |
 //!
-//! A session's hash and its idle and dirty entries share a slot, so every change to them is one
-//! atomic Lua script; the index is spread over `idle_shards` slots so no single slot is hot. The
-//! user set lives in the user's own slot and is written beside the script (in flight together)
-//! and pruned lazily: entries whose session is gone are dropped when the user's sessions are
-//! listed.
+//! The record is one string so that a hot access can be a single `GETEX`: a fixed-width ASCII
+//! header `hc1|<version>|<created>|<last access>|<persisted>|<holder>|<user length>|` (numbers
+//! zero-padded to 20 digits, so scripts compare them as strings; holder 5 digits or `-----`),
+//! then the user id, then the data bytes.
+//!
+//! A session's record and its idle and dirty entries share a slot, so every change to them is
+//! one atomic Lua script; the index is spread over `idle_shards` slots so no single slot is hot.
+//! The user set lives in the user's own slot and is written beside the script (in flight
+//! together) and pruned lazily: entries whose session is gone are dropped when the user's
+//! sessions are listed.
 //!
 //! # Round trips
-//! A hot access ([`HotStore::get_and_touch`]) is one EVALSHA: read, `a` = now, PEXPIRE, ZADD.
+//! A hot access ([`HotStore::get_and_touch`]) is one round trip, one command:
+//! - a *full touch*, one EVALSHA: `GETEX PX ttl`, last access := now in the record, ZADD into the
+//!   idle index, atomically;
+//! - or, when this store itself fully touched the session less than `touch_granularity` ago
+//!   (default 10 s), a bare `GETEX PX ttl`: read and refresh the TTL, leaving the recorded last
+//!   access and the index alone. The answer is checked: if the record's last access is in fact
+//!   older than the granularity (someone wrote an older state since), a full touch follows.
+//!
+//! So the recorded last access (and the idle index, which always equals it) lags the true last
+//! access by less than `touch_granularity`, which must be far below `promotion_threshold`. The
+//! demotion race stays safe: a session is a candidate only if its recorded access is a whole
+//! threshold old, so any touch after the sync job read it is a full touch and changes the
+//! record, and the conditional removal keeps it hot. `touch_granularity = 0` makes every access
+//! a full touch (exact last access; about half the throughput, see the `redis_hot_path` bench).
+//!
 //! Demotion candidates come from the idle index (ZRANGEBYSCORE over the shards, merged oldest
-//! first), never from SCAN or keyspace notifications; an index entry whose hash has expired is
+//! first), never from SCAN or keyspace notifications; an index entry whose record has expired is
 //! answered as [`IdleEntry::Vanished`] and removed. Commands for different keys are sent
 //! concurrently over the multiplexed connection, so they share one round trip's latency.
 //!
@@ -34,6 +53,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -42,6 +62,7 @@ use ::redis::cluster_async::ClusterConnection;
 use ::redis::{Cmd, RedisError, RedisFuture, RedisResult, Script, Value};
 use bytes::Bytes;
 use futures_util::future::join_all;
+use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 
 use crate::error::StoreError;
@@ -67,6 +88,10 @@ pub struct RedisHotConfig {
     pub connect_timeout: Duration,
     /// Name used in errors and logs, e.g. `redis us-east-1`. Default: `redis`.
     pub label: String,
+    /// A session this store fully touched less than this long ago is touched with a bare
+    /// `GETEX` (TTL refresh only); see the module documentation. Must be far below
+    /// `promotion_threshold`; zero makes every access a full touch. Default: 10 s.
+    pub touch_granularity: Duration,
 }
 
 impl RedisHotConfig {
@@ -80,6 +105,7 @@ impl RedisHotConfig {
             timeout: Duration::from_millis(250),
             connect_timeout: Duration::from_secs(1),
             label: "redis".into(),
+            touch_granularity: Duration::from_secs(10),
         }
     }
 
@@ -99,6 +125,13 @@ impl RedisHotConfig {
     #[must_use]
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
         self.label = label.into();
+        self
+    }
+
+    /// Sets the touch granularity (zero: every access is a full touch).
+    #[must_use]
+    pub const fn with_touch_granularity(mut self, granularity: Duration) -> Self {
+        self.touch_granularity = granularity;
         self
     }
 
@@ -146,40 +179,43 @@ impl ConnectionLike for Conn {
     }
 }
 
-/// The fields of a session hash, in the order every script returns them.
-const FIELDS: [&str; 7] = ["u", "d", "v", "c", "a", "p", "h"];
+/// Byte offsets (0-based) of the record header's fields: `hc1|` then version, created, last
+/// access, persisted version (20 digits each), holder (5), user length (3), each followed by `|`.
+mod record {
+    pub(super) const MAGIC: &[u8] = b"hc1|";
+    pub(super) const VERSION: usize = 4;
+    pub(super) const CREATED: usize = 25;
+    pub(super) const ACCESS: usize = 46;
+    pub(super) const PERSISTED: usize = 67;
+    pub(super) const HOLDER: usize = 88;
+    pub(super) const USER_LEN: usize = 94;
+    pub(super) const HEADER: usize = 98;
+}
 
-/// Reads a session and touches it: `a` = max(a, now), PEXPIRE, ZADD into the idle index.
-/// KEYS: session, idle. ARGV: now, ttl ms, member. Returns the fields, or nil.
+/// Full touch: GETEX (TTL), last access := now if later, ZADD. KEYS: record, idle. ARGV: now
+/// (20 digits), ttl ms, member, now (plain). Returns the record, or nil.
 const TOUCH_LUA: &str = r"
-local f = redis.call('HMGET', KEYS[1], 'u', 'd', 'v', 'c', 'a', 'p', 'h')
-if not f[3] then return false end
-local a = ARGV[1]
-if tonumber(f[5]) > tonumber(a) then a = f[5] end
-redis.call('HSET', KEYS[1], 'a', a)
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('ZADD', KEYS[2], a, ARGV[3])
-f[5] = a
-return f
+local b = redis.call('GETEX', KEYS[1], 'PX', ARGV[2])
+if not b then return false end
+if ARGV[1] > string.sub(b, 47, 66) then
+  b = string.sub(b, 1, 46) .. ARGV[1] .. string.sub(b, 67)
+  redis.call('SET', KEYS[1], b, 'KEEPTTL')
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+end
+return b
 ";
 
-/// Stores a session unless the hash holds a fresher state. KEYS: session, idle, dirty.
-/// ARGV: member, u, d, v, c, a, p, h ('' for none), ttl ms. Returns 1 written, 0 kept newer.
+/// Stores a record unless the stored one is fresher. KEYS: record, idle, dirty. ARGV: member,
+/// record, ttl ms, last access (plain), dirty ('1' or '0'). Returns 1 written, 0 kept newer.
 const PUT_LUA: &str = r"
-local cur = redis.call('HMGET', KEYS[1], 'v', 'a')
-if cur[1] then
-  local cv, nv = tonumber(cur[1]), tonumber(ARGV[4])
-  if cv > nv or (cv == nv and tonumber(cur[2]) > tonumber(ARGV[6])) then return 0 end
+local cur = redis.call('GETRANGE', KEYS[1], 0, 97)
+if cur ~= '' then
+  local cv, nv = string.sub(cur, 5, 24), string.sub(ARGV[2], 5, 24)
+  if cv > nv or (cv == nv and string.sub(cur, 47, 66) > string.sub(ARGV[2], 47, 66)) then return 0 end
 end
-redis.call('DEL', KEYS[1])
-if ARGV[8] == '' then
-  redis.call('HSET', KEYS[1], 'u', ARGV[2], 'd', ARGV[3], 'v', ARGV[4], 'c', ARGV[5], 'a', ARGV[6], 'p', ARGV[7])
-else
-  redis.call('HSET', KEYS[1], 'u', ARGV[2], 'd', ARGV[3], 'v', ARGV[4], 'c', ARGV[5], 'a', ARGV[6], 'p', ARGV[7], 'h', ARGV[8])
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[9])
-redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])
-if tonumber(ARGV[4]) > tonumber(ARGV[7]) then
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+if ARGV[5] == '1' then
   redis.call('SADD', KEYS[3], ARGV[1])
 else
   redis.call('SREM', KEYS[3], ARGV[1])
@@ -187,86 +223,88 @@ end
 return 1
 ";
 
-/// Compare-and-set of the data. KEYS: session, idle, dirty. ARGV: data, expected version, now,
-/// ttl ms, member. Returns {0} miss, {1, current} conflict, {2, fields...} updated.
+/// Compare-and-set of the data. KEYS: record, idle, dirty. ARGV: data, expected version, next
+/// version, now (20 digits each), ttl ms, member. Returns {0} miss, {1, current version} conflict,
+/// {2, record} updated.
 const UPDATE_LUA: &str = r"
-local f = redis.call('HMGET', KEYS[1], 'u', 'd', 'v', 'c', 'a', 'p', 'h')
-if not f[3] then return {0} end
-if f[3] ~= ARGV[2] then return {1, f[3]} end
-local v = string.format('%d', tonumber(f[3]) + 1)
-local a = ARGV[3]
-if tonumber(f[5]) > tonumber(a) then a = f[5] end
-redis.call('HSET', KEYS[1], 'd', ARGV[1], 'v', v, 'a', a)
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('ZADD', KEYS[2], a, ARGV[5])
-redis.call('SADD', KEYS[3], ARGV[5])
-return {2, f[1], ARGV[1], v, f[4], a, f[6], f[7]}
+local b = redis.call('GET', KEYS[1])
+if not b then return {0} end
+local v = string.sub(b, 5, 24)
+if v ~= ARGV[2] then return {1, v} end
+local a = string.sub(b, 47, 66)
+if ARGV[4] > a then a = ARGV[4] end
+local user_end = 98 + tonumber(string.sub(b, 95, 97))
+b = 'hc1|' .. ARGV[3] .. string.sub(b, 25, 46) .. a .. string.sub(b, 67, user_end) .. ARGV[1]
+redis.call('SET', KEYS[1], b, 'PX', ARGV[5])
+redis.call('ZADD', KEYS[2], tonumber(a), ARGV[6])
+redis.call('SADD', KEYS[3], ARGV[6])
+return {2, b}
 ";
 
-/// Removes and returns a session. KEYS: session, idle, dirty. ARGV: member. Returns the fields
-/// or nil.
+/// Removes and returns a record. KEYS: record, idle, dirty. ARGV: member.
 const TAKE_LUA: &str = r"
-local f = redis.call('HMGET', KEYS[1], 'u', 'd', 'v', 'c', 'a', 'p', 'h')
+local b = redis.call('GET', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('SREM', KEYS[3], ARGV[1])
-if not f[3] then return false end
+if not b then return false end
 redis.call('DEL', KEYS[1])
-return f
+return b
 ";
 
-/// Removes a session only if version and last access are unchanged. KEYS: session, idle, dirty.
-/// ARGV: version, last access, member. Returns the user id if removed, else nil.
+/// Removes a record only if version and last access are unchanged. KEYS: record, idle, dirty.
+/// ARGV: version, last access (20 digits), member. Returns the removed record, or nil.
 const REMOVE_IF_UNCHANGED_LUA: &str = r"
-local f = redis.call('HMGET', KEYS[1], 'v', 'a', 'u')
-if f[1] == ARGV[1] and f[2] == ARGV[2] then
+local b = redis.call('GET', KEYS[1])
+if b and string.sub(b, 5, 24) == ARGV[1] and string.sub(b, 47, 66) == ARGV[2] then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], ARGV[3])
   redis.call('SREM', KEYS[3], ARGV[3])
-  return f[3]
+  return b
 end
 return false
 ";
 
-/// Checks one idle-index entry. KEYS: session, idle, dirty. ARGV: member, idle since. Returns
-/// {0} vanished (entry dropped), {1} no longer idle, {2, fields...} idle.
+/// Checks one idle-index entry. KEYS: record, idle, dirty. ARGV: member, idle since (20
+/// digits). Returns {0} vanished (entry dropped), {1} no longer idle, {2, record} idle.
 const IDLE_FETCH_LUA: &str = r"
-local f = redis.call('HMGET', KEYS[1], 'u', 'd', 'v', 'c', 'a', 'p', 'h')
-if not f[3] then
+local b = redis.call('GET', KEYS[1])
+if not b then
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('SREM', KEYS[3], ARGV[1])
   return {0}
 end
-if tonumber(f[5]) > tonumber(ARGV[2]) then
-  redis.call('ZADD', KEYS[2], f[5], ARGV[1])
+local a = string.sub(b, 47, 66)
+if a > ARGV[2] then
+  redis.call('ZADD', KEYS[2], tonumber(a), ARGV[1])
   return {1}
 end
-return {2, f[1], f[2], f[3], f[4], f[5], f[6], f[7]}
+return {2, b}
 ";
 
-/// Reads one dirty-set entry. KEYS: session, dirty. ARGV: member. Returns the fields, or nil
-/// (and drops the entry) when the session is gone or clean.
+/// Reads one dirty-set entry. KEYS: record, dirty. ARGV: member. Returns the record, or nil (and
+/// drops the entry) when the session is gone or clean.
 const DIRTY_FETCH_LUA: &str = r"
-local f = redis.call('HMGET', KEYS[1], 'u', 'd', 'v', 'c', 'a', 'p', 'h')
-if not f[3] or tonumber(f[6]) >= tonumber(f[3]) then
+local b = redis.call('GET', KEYS[1])
+if not b or string.sub(b, 68, 87) >= string.sub(b, 5, 24) then
   redis.call('SREM', KEYS[2], ARGV[1])
   return false
 end
-return f
+return b
 ";
 
-/// Records a persisted version. KEYS: session, dirty. ARGV: version, member.
+/// Records a persisted version. KEYS: record, dirty. ARGV: version (20 digits), member.
 const MARK_PERSISTED_LUA: &str = r"
-local f = redis.call('HMGET', KEYS[1], 'v', 'p')
-if not f[1] then
+local b = redis.call('GET', KEYS[1])
+if not b then
   redis.call('SREM', KEYS[2], ARGV[2])
   return 0
 end
-local p = tonumber(f[2])
-if tonumber(ARGV[1]) > p then
-  redis.call('HSET', KEYS[1], 'p', ARGV[1])
-  p = tonumber(ARGV[1])
+local p = string.sub(b, 68, 87)
+if ARGV[1] > p then
+  p = ARGV[1]
+  redis.call('SET', KEYS[1], string.sub(b, 1, 67) .. p .. string.sub(b, 88), 'KEEPTTL')
 end
-if p >= tonumber(f[1]) then redis.call('SREM', KEYS[2], ARGV[2]) end
+if p >= string.sub(b, 5, 24) then redis.call('SREM', KEYS[2], ARGV[2]) end
 return 1
 ";
 
@@ -315,7 +353,13 @@ pub struct RedisHotStore {
     config: RedisHotConfig,
     conn: Conn,
     scripts: Scripts,
+    /// Sessions this store fully touched recently, with the last access it recorded: a hint
+    /// for choosing the bare GETEX, checked against the record it returns.
+    recent: Mutex<FxHashMap<SessionId, u64>>,
 }
+
+/// Bound of the recent-touch hint map; it is cleared when full (it is only a hint).
+const RECENT_CAPACITY: usize = 1 << 20;
 
 impl fmt::Debug for RedisHotStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -369,7 +413,7 @@ impl RedisHotStore {
             Ok(Err(e)) => return Err(bad(e.to_string())),
             Err(_) => return Err(bad(format!("no connection within {:?}", config.connect_timeout * 3))),
         };
-        let store = Self { config, conn, scripts: Scripts::new() };
+        let store = Self { config, conn, scripts: Scripts::new(), recent: Mutex::new(FxHashMap::default()) };
         store.load_scripts().await?;
         Ok(store)
     }
@@ -480,52 +524,55 @@ impl RedisHotStore {
         self.timed(async move { cmd.query_async::<Value>(&mut conn).await }).await
     }
 
-    fn decode(&self, id: SessionId, fields: &[Value]) -> Result<Session, StoreError> {
-        if fields.len() != FIELDS.len() {
-            return Err(self.corrupt(format!("a session record has {} fields, not 7", fields.len())));
-        }
-        let text = |i: usize| -> Result<&[u8], StoreError> {
-            match &fields[i] {
-                Value::BulkString(b) => Ok(b),
-                Value::SimpleString(s) => Ok(s.as_bytes()),
-                _ => Err(self.corrupt(format!("field {} missing", FIELDS[i]))),
-            }
-        };
-        let number = |i: usize| -> Result<u64, StoreError> {
-            if let Value::Int(n) = &fields[i] {
-                return u64::try_from(*n).map_err(|_| self.corrupt(format!("field {} negative", FIELDS[i])));
-            }
-            std::str::from_utf8(text(i)?)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| self.corrupt(format!("field {} is not a number", FIELDS[i])))
-        };
-        let user = std::str::from_utf8(text(0)?)
-            .ok()
-            .and_then(|s| UserId::new(s).ok())
-            .ok_or_else(|| self.corrupt("field u is not a valid user id"))?;
-        let hot_region = match &fields[6] {
-            Value::Nil => None,
-            _ => Some(RegionId(u16::try_from(number(6)?).map_err(|_| self.corrupt("field h is not a region number"))?)),
-        };
-        Ok(Session {
-            id,
-            user_id: user,
-            data: SessionData::from_stored(Bytes::copy_from_slice(text(1)?)),
-            version: number(2)?,
-            created_at: Timestamp(number(3)?),
-            last_access: Timestamp(number(4)?),
-            persisted_version: number(5)?,
-            hot_region,
-        })
+    fn decode(&self, id: SessionId, record: &[u8]) -> Result<Session, StoreError> {
+        decode_record(id, record).map_err(|what| self.corrupt(format!("session record: {what}")))
     }
 
-    /// Decodes a script answer that is either nil or the seven fields.
+    /// Decodes an answer that is either nil or a record.
     fn decode_optional(&self, id: SessionId, value: Value) -> Result<Option<Session>, StoreError> {
         match value {
             Value::Nil => Ok(None),
-            Value::Array(fields) => self.decode(id, &fields).map(Some),
-            other => Err(self.corrupt(format!("unexpected script answer {}", kind(&other)))),
+            Value::BulkString(record) => self.decode(id, &record).map(Some),
+            other => Err(self.corrupt(format!("unexpected answer {}", kind(&other)))),
+        }
+    }
+
+    fn remember_touch(&self, id: &SessionId, at: Timestamp) {
+        if self.config.touch_granularity.is_zero() {
+            return;
+        }
+        let mut recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if recent.len() >= RECENT_CAPACITY {
+            recent.clear();
+        }
+        recent.insert(*id, at.0);
+    }
+
+    fn recently_touched(&self, id: &SessionId, now: Timestamp) -> bool {
+        let granularity = u64::try_from(self.config.touch_granularity.as_millis()).unwrap_or(u64::MAX);
+        let recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        recent.get(id).is_some_and(|at| now.0.saturating_sub(*at) < granularity)
+    }
+
+    /// The full touch: one EVALSHA.
+    async fn full_touch(&self, id: &SessionId, keys: &Keys, now: Timestamp, ttl: Duration) -> HotLookup {
+        let args = vec![
+            padded(now.0).into_bytes(),
+            ttl_ms(ttl).into_bytes(),
+            keys.member.clone().into_bytes(),
+            now.0.to_string().into_bytes(),
+        ];
+        let value = match self.eval(&self.scripts.touch, &[&keys.session, &keys.idle], args).await {
+            Ok(value) => value,
+            Err(e) => return HotLookup::Unavailable(e),
+        };
+        match self.decode_optional(*id, value) {
+            Ok(Some(session)) => {
+                self.remember_touch(id, session.last_access);
+                HotLookup::Hit(session)
+            }
+            Ok(None) => HotLookup::Miss,
+            Err(e) => HotLookup::Unavailable(e),
         }
     }
 
@@ -551,30 +598,31 @@ impl RedisHotStore {
 impl HotStore for RedisHotStore {
     async fn get_and_touch(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> HotLookup {
         let keys = self.keys(id);
-        let args = vec![now.0.to_string().into_bytes(), ttl_ms(ttl).into_bytes(), keys.member.into_bytes()];
-        let value = match self.eval(&self.scripts.touch, &[&keys.session, &keys.idle], args).await {
-            Ok(value) => value,
+        if !self.recently_touched(id, now) {
+            return self.full_touch(id, &keys, now, ttl).await;
+        }
+        // Touched by us within the granularity: a bare GETEX refreshes the TTL.
+        let cmd = ::redis::cmd("GETEX").arg(&keys.session).arg("PX").arg(ttl_ms(ttl)).to_owned();
+        let session = match self.query(cmd).await.and_then(|value| self.decode_optional(*id, value)) {
+            Ok(Some(session)) => session,
+            Ok(None) => return HotLookup::Miss,
             Err(e) => return HotLookup::Unavailable(e),
         };
-        match self.decode_optional(*id, value) {
-            Ok(Some(session)) => HotLookup::Hit(session),
-            Ok(None) => HotLookup::Miss,
-            Err(e) => HotLookup::Unavailable(e),
+        if now.since(session.last_access) >= self.config.touch_granularity {
+            // The hint was wrong (an older state was written since): record this access.
+            return self.full_touch(id, &keys, now, ttl).await;
         }
+        HotLookup::Hit(session)
     }
 
     async fn put(&self, session: &Session, ttl: Duration) -> Result<HotWrite, StoreError> {
         let keys = self.keys(&session.id);
         let args = vec![
             keys.member.clone().into_bytes(),
-            session.user_id.as_str().as_bytes().to_vec(),
-            session.data.as_bytes().to_vec(),
-            session.version.to_string().into_bytes(),
-            session.created_at.0.to_string().into_bytes(),
-            session.last_access.0.to_string().into_bytes(),
-            session.persisted_version.to_string().into_bytes(),
-            session.hot_region.map(|r| r.0.to_string()).unwrap_or_default().into_bytes(),
+            encode_record(session),
             ttl_ms(ttl).into_bytes(),
+            session.last_access.0.to_string().into_bytes(),
+            if session.is_dirty() { b"1".to_vec() } else { b"0".to_vec() },
         ];
         // The script and the user-set entry go out together: one round trip's latency.
         let user_cmd = ::redis::cmd("SADD").arg(self.user_key(&session.user_id)).arg(&keys.member).to_owned();
@@ -602,8 +650,9 @@ impl HotStore for RedisHotStore {
         let keys = self.keys(id);
         let args = vec![
             data.as_bytes().to_vec(),
-            expected_version.to_string().into_bytes(),
-            now.0.to_string().into_bytes(),
+            padded(expected_version).into_bytes(),
+            padded(expected_version.saturating_add(1)).into_bytes(),
+            padded(now.0).into_bytes(),
             ttl_ms(ttl).into_bytes(),
             keys.member.into_bytes(),
         ];
@@ -618,7 +667,14 @@ impl HotStore for RedisHotStore {
                     items.get(1).and_then(bulk_u64).ok_or_else(|| self.corrupt("conflict answer without a version"))?;
                 Ok(HotUpdate::Conflict { current })
             }
-            Some(Value::Int(2)) => Ok(HotUpdate::Updated(self.decode(*id, &items[1..])?)),
+            Some(Value::Int(2)) => match items.get(1) {
+                Some(Value::BulkString(record)) => {
+                    let session = self.decode(*id, record)?;
+                    self.remember_touch(id, session.last_access);
+                    Ok(HotUpdate::Updated(session))
+                }
+                _ => Err(self.corrupt("update answer without a record")),
+            },
             _ => Err(self.corrupt("unexpected update answer")),
         }
     }
@@ -642,22 +698,18 @@ impl HotStore for RedisHotStore {
         last_access: Timestamp,
     ) -> Result<bool, StoreError> {
         let keys = self.keys(id);
-        let args = vec![
-            version.to_string().into_bytes(),
-            last_access.0.to_string().into_bytes(),
-            keys.member.clone().into_bytes(),
-        ];
+        let args =
+            vec![padded(version).into_bytes(), padded(last_access.0).into_bytes(), keys.member.clone().into_bytes()];
         let value =
             self.eval(&self.scripts.remove_if_unchanged, &[&keys.session, &keys.idle, &keys.dirty], args).await?;
-        match value {
-            Value::Nil => Ok(false),
-            Value::BulkString(user) => {
-                if let Some(user) = std::str::from_utf8(&user).ok().and_then(|u| UserId::new(u).ok()) {
-                    self.drop_from_user_set(&user, keys.member).await;
-                }
+        match self.decode_optional(*id, value) {
+            Ok(None) => Ok(false),
+            Ok(Some(removed)) => {
+                self.drop_from_user_set(&removed.user_id, keys.member).await;
                 Ok(true)
             }
-            other => Err(self.corrupt(format!("unexpected remove answer {}", kind(&other)))),
+            // Removed, but the record did not decode: the user-set entry is pruned lazily.
+            Err(_) => Ok(true),
         }
     }
 
@@ -702,7 +754,7 @@ impl HotStore for RedisHotStore {
         indexed.truncate(limit);
 
         // Phase 2: check each candidate atomically with its hash (all in flight together).
-        let idle_since_arg = idle_since.0.to_string();
+        let idle_since_arg = padded(idle_since.0);
         let checks = indexed.iter().map(|(_, member)| {
             let idle_since_arg = idle_since_arg.clone();
             async move {
@@ -723,7 +775,10 @@ impl HotStore for RedisHotStore {
             match items.first() {
                 Some(Value::Int(0)) => found.push(IdleEntry::Vanished(id)),
                 Some(Value::Int(1)) => {}
-                Some(Value::Int(2)) => found.push(IdleEntry::Idle(self.decode(id, &items[1..])?)),
+                Some(Value::Int(2)) => match items.get(1) {
+                    Some(Value::BulkString(record)) => found.push(IdleEntry::Idle(self.decode(id, record)?)),
+                    _ => return Err(self.corrupt("idle check answer without a record")),
+                },
                 _ => return Err(self.corrupt("unexpected idle check answer")),
             }
         }
@@ -771,7 +826,7 @@ impl HotStore for RedisHotStore {
 
     async fn mark_persisted(&self, id: &SessionId, version: u64) -> Result<(), StoreError> {
         let keys = self.keys(id);
-        let args = vec![version.to_string().into_bytes(), keys.member.into_bytes()];
+        let args = vec![padded(version).into_bytes(), keys.member.into_bytes()];
         self.eval(&self.scripts.mark_persisted, &[&keys.session, &keys.dirty], args).await?;
         Ok(())
     }
@@ -787,12 +842,8 @@ impl HotStore for RedisHotStore {
                 _ => return Err(self.corrupt("malformed user-set member")),
             };
             let Some(id) = parse_member(&member) else { return Ok((member, None)) };
-            let cmd = ::redis::cmd("HMGET").arg(self.keys(&id).session).arg(&FIELDS[..]).to_owned();
-            let Value::Array(fields) = self.query(cmd).await? else { return Err(self.corrupt("HMGET non-array")) };
-            if matches!(fields.get(2), Some(Value::Nil) | None) {
-                return Ok((member, None));
-            }
-            Ok((member, Some(self.decode(id, &fields)?)))
+            let record = self.query(::redis::cmd("GET").arg(self.keys(&id).session).to_owned()).await?;
+            Ok((member, self.decode_optional(id, record)?))
         });
         let mut sessions = Vec::new();
         let mut gone = Vec::new();
@@ -833,6 +884,64 @@ fn parse_member(member: &str) -> Option<SessionId> {
     SessionId::from_hex(hex, RegionId(home.parse().ok()?))
 }
 
+/// A number as the record and the scripts hold it: 20 zero-padded digits, so string order is
+/// numeric order.
+fn padded(n: u64) -> String {
+    format!("{n:020}")
+}
+
+/// The record of a session (see the module documentation).
+fn encode_record(session: &Session) -> Vec<u8> {
+    let user = session.user_id.as_str().as_bytes();
+    let holder = session.hot_region.map_or_else(|| "-----".to_string(), |r| format!("{:05}", r.0));
+    let mut record = Vec::with_capacity(record::HEADER + user.len() + session.data.len());
+    record.extend_from_slice(record::MAGIC);
+    for number in [session.version, session.created_at.0, session.last_access.0, session.persisted_version] {
+        record.extend_from_slice(padded(number).as_bytes());
+        record.push(b'|');
+    }
+    record.extend_from_slice(holder.as_bytes());
+    record.push(b'|');
+    // User ids are at most 128 bytes (UserId enforces it).
+    record.extend_from_slice(format!("{:03}|", user.len()).as_bytes());
+    record.extend_from_slice(user);
+    record.extend_from_slice(session.data.as_bytes());
+    record
+}
+
+/// Parses a record; the error names what is wrong (never the content: it may be personal data).
+fn decode_record(id: SessionId, record: &[u8]) -> Result<Session, &'static str> {
+    if record.len() < record::HEADER || !record.starts_with(record::MAGIC) {
+        return Err("not an hc1 record");
+    }
+    let number = |at: usize, width: usize| -> Result<u64, &'static str> {
+        let digits = &record[at..at + width];
+        if !digits.iter().all(u8::is_ascii_digit) || record[at + width] != b'|' {
+            return Err("malformed header number");
+        }
+        std::str::from_utf8(digits).ok().and_then(|d| d.parse().ok()).ok_or("header number out of range")
+    };
+    let hot_region = if &record[record::HOLDER..record::HOLDER + 5] == b"-----" {
+        None
+    } else {
+        Some(RegionId(u16::try_from(number(record::HOLDER, 5)?).map_err(|_| "holder out of range")?))
+    };
+    let user_len = usize::try_from(number(record::USER_LEN, 3)?).map_err(|_| "user length")?;
+    let user_end = record::HEADER + user_len;
+    let user = record.get(record::HEADER..user_end).ok_or("record shorter than its user id")?;
+    let user_id = std::str::from_utf8(user).ok().and_then(|u| UserId::new(u).ok()).ok_or("invalid user id")?;
+    Ok(Session {
+        id,
+        user_id,
+        data: SessionData::from_stored(Bytes::copy_from_slice(&record[user_end..])),
+        version: number(record::VERSION, 20)?,
+        created_at: Timestamp(number(record::CREATED, 20)?),
+        last_access: Timestamp(number(record::ACCESS, 20)?),
+        persisted_version: number(record::PERSISTED, 20)?,
+        hot_region,
+    })
+}
+
 fn ttl_ms(ttl: Duration) -> String {
     ttl.as_millis().max(1).to_string()
 }
@@ -867,6 +976,34 @@ fn kind(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_round_trip_and_reject_garbage() {
+        let id = SessionId::from_parts([3; 16], RegionId(1));
+        let mut session = Session {
+            id,
+            user_id: UserId::new("ü-user|with|bars").unwrap(),
+            data: SessionData::from_stored(Bytes::from_static(b"{\"a\":\"|hc1|\"}")),
+            version: 7,
+            created_at: Timestamp(1_700_000_000_000),
+            last_access: Timestamp(1_700_000_000_123),
+            persisted_version: 6,
+            hot_region: None,
+        };
+        let record = encode_record(&session);
+        assert_eq!(&record[record::ACCESS..record::ACCESS + 20], padded(1_700_000_000_123).as_bytes());
+        assert_eq!(decode_record(id, &record), Ok(session.clone()));
+        session.hot_region = Some(RegionId(2));
+        assert_eq!(decode_record(id, &encode_record(&session)), Ok(session.clone()));
+        let mut short = encode_record(&session);
+        short.truncate(record::HEADER + 2);
+        for garbage in [&b""[..], b"hc1|", b"not a record at all, not at all, really not, no", &short] {
+            assert!(decode_record(id, garbage).is_err());
+        }
+        let mut bad = encode_record(&session);
+        bad[record::VERSION] = b'x';
+        assert!(decode_record(id, &bad).is_err());
+    }
 
     #[test]
     fn members_round_trip() {
