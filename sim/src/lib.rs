@@ -12,6 +12,7 @@ pub mod units;
 
 pub use scenario::{Scenario, ScenarioError};
 pub mod record;
+pub mod rng;
 pub mod sim;
 
 pub use record::{RunRecord, Summary};

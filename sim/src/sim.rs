@@ -29,15 +29,15 @@ use hotcold_engine::{
     SyncService, Timestamp,
 };
 use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 use crate::record::{
     BucketRow, Counts, Failover, Hist, Latencies, OutageRecord, RegionLatency, RegionUsage, RunRecord, RunStats,
     Storage, Tiers, round3,
 };
+use crate::rng::SimRng;
 use crate::scenario::{Fault, Scenario, ScenarioError};
 use crate::stores::{EXPIRED_COLD, Shared, SimAudit, SimColdStore, SimHotStore, kind_slot, splitmix};
-use crate::units::Sampler;
+use crate::units::FastSampler;
 
 /// Simulated time zero: 2026-01-05T00:00:00Z (a Monday), in ms since the epoch.
 pub const EPOCH_MS: u64 = 1_767_571_200_000;
@@ -179,20 +179,20 @@ struct Marks {
 }
 
 struct Samplers {
-    requests: Sampler,
-    think: Sampler,
-    payload: Sampler,
-    gap: Sampler,
-    redis: Sampler,
-    dynamo: Sampler,
+    requests: FastSampler,
+    think: FastSampler,
+    payload: FastSampler,
+    gap: FastSampler,
+    redis: FastSampler,
+    dynamo: FastSampler,
 }
 
 struct Rngs {
-    arrivals: Vec<ChaCha8Rng>,
-    visit: ChaCha8Rng,
-    decide: ChaCha8Rng,
-    gap: ChaCha8Rng,
-    latency: ChaCha8Rng,
+    arrivals: Vec<SimRng>,
+    visit: SimRng,
+    decide: SimRng,
+    gap: SimRng,
+    latency: SimRng,
 }
 
 struct Sim {
@@ -260,8 +260,8 @@ struct Sim {
     failover: Failover,
 }
 
-/// Largest latency recorded, microseconds (1 hour); larger values are clamped to it.
-const HIST_MAX_US: u64 = 3_600_000_000;
+/// Largest latency recorded, microseconds (1 minute); larger values are clamped to it.
+const HIST_MAX_US: u64 = 60_000_000;
 
 fn new_histogram() -> Histogram<u64> {
     // 1 us to 1 hour at 2 significant digits (1% resolution): small enough to merge every bucket.
@@ -273,8 +273,8 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn stream(seed: u64, purpose: u64) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(splitmix(seed ^ splitmix(purpose)))
+fn stream(seed: u64, purpose: u64) -> SimRng {
+    SimRng::seed_from_u64(splitmix(seed ^ splitmix(purpose)))
 }
 
 impl Sim {
@@ -342,12 +342,12 @@ impl Sim {
             .collect();
         let seed = sc.seed;
         let samplers = Samplers {
-            requests: sc.traffic.visit.requests.sampler(),
-            think: sc.traffic.visit.think_time.sampler(),
-            payload: sc.traffic.visit.payload_bytes.sampler(),
-            gap: sc.traffic.returns.gap.sampler(),
-            redis: sc.latency.redis.sampler(),
-            dynamo: sc.latency.dynamodb.sampler(),
+            requests: sc.traffic.visit.requests.fast_sampler(),
+            think: sc.traffic.visit.think_time.fast_sampler(),
+            payload: sc.traffic.visit.payload_bytes.fast_sampler(),
+            gap: sc.traffic.returns.gap.fast_sampler(),
+            redis: sc.latency.redis.fast_sampler(),
+            dynamo: sc.latency.dynamodb.fast_sampler(),
         };
         let rngs = Rngs {
             arrivals: (0..regions).map(|r| stream(seed, 100 + r as u64)).collect(),
@@ -818,7 +818,7 @@ impl Sim {
         if user.remaining > 0 {
             self.users[slot as usize] = user;
             let think = self.samplers.think.sample(&mut self.rngs.visit);
-            let think_ms = if think.is_finite() { ((think * 1000.0).round() as u64).max(1) } else { 1 };
+            let think_ms = if think.is_finite() { ((think * 1000.0 + 0.5) as u64).max(1) } else { 1 };
             self.push(t + think_ms, slot);
             return;
         }
@@ -844,7 +844,7 @@ impl Sim {
         let returns: f64 = self.rngs.decide.random();
         if returns < self.sc.traffic.returns.probability {
             let gap = self.samplers.gap.sample(&mut self.rngs.gap);
-            let gap_ms = if gap.is_finite() { ((gap * 1000.0).round() as u64).max(1) } else { u64::MAX };
+            let gap_ms = if gap.is_finite() { ((gap * 1000.0 + 0.5) as u64).max(1) } else { u64::MAX };
             let at = t.saturating_add(gap_ms);
             if at >= expires_at {
                 self.baseline_expire_at(home, user.payload, expires_at);
@@ -877,8 +877,13 @@ impl Sim {
             let expiries =
                 self.audit.count(r, kind_slot(hotcold_engine::AuditKind::Expired)) + self.audit.count(r, EXPIRED_COLD);
             let warm = self.bucket_start_ms >= self.warmup_ms;
-            self.hist_scratch.reset();
+            if !self.hist_scratch.is_empty() {
+                self.hist_scratch.reset();
+            }
             for (class, h) in self.hist_bucket[r].iter().enumerate() {
+                if h.is_empty() {
+                    continue;
+                }
                 let _ = self.hist_scratch.add(h);
                 if warm {
                     let _ = match class {
@@ -917,7 +922,7 @@ impl Sim {
             });
             self.marks[r] = Marks { demotions, expiries, wru, rru };
             self.bucket[r] = BucketAcc::default();
-            self.hist_bucket[r].iter_mut().for_each(Histogram::reset);
+            self.hist_bucket[r].iter_mut().filter(|h| !h.is_empty()).for_each(Histogram::reset);
         }
         self.bucket_start_ms = now;
     }

@@ -460,15 +460,20 @@ impl HotStore for SimHotStore {
             return HotLookup::Unavailable(e);
         }
         let mut inner = lock(&self.inner);
-        let rec = match inner.live(id, now.0, self.overhead) {
-            Ok(rec) => rec,
-            Err(answer) => return answer,
-        };
-        rec.last_access = now.0;
-        rec.expires_at = (now + ttl).0;
-        let session = self.session(*id, rec);
-        inner.index_access(now.0, *id);
-        HotLookup::Hit(session)
+        // One hash lookup on the hot path; the expired case falls through to a removal.
+        match inner.map.get_mut(id) {
+            None => return HotLookup::Miss,
+            Some(rec) if rec.expires_at > now.0 => {
+                rec.last_access = now.0;
+                rec.expires_at = (now + ttl).0;
+                let session = self.session(*id, rec);
+                inner.index_access(now.0, *id);
+                return HotLookup::Hit(session);
+            }
+            Some(_) => {}
+        }
+        inner.remove(id, now.0, self.overhead);
+        HotLookup::Expired
     }
 
     async fn put(&self, session: &Session, ttl: Duration) -> Result<HotWrite, StoreError> {

@@ -353,6 +353,115 @@ impl<Q: Quantity> DistSpec<Q> {
     }
 }
 
+impl<Q: Quantity> DistSpec<Q> {
+    /// The `p` quantile (inverse CDF) in base units, for `p` in [0, 1).
+    pub fn quantile(&self, p: f64) -> f64 {
+        let p = p.clamp(0.0, 1.0 - f64::EPSILON);
+        match *self {
+            Self::Constant { value } => value.base(),
+            Self::Uniform { min, max } => min.base() + p * (max.base() - min.base()),
+            Self::Exponential { mean } => -mean.base() * (1.0 - p).ln(),
+            Self::Lognormal { median, .. } => median.base() * (self.sigma() * inverse_normal_cdf(p)).exp(),
+            Self::Pareto { min, alpha } => min.base() * (1.0 - p).powf(-1.0 / alpha),
+        }
+    }
+
+    /// A table-driven sampler of this distribution (see [`FastSampler`]).
+    pub fn fast_sampler(&self) -> FastSampler
+    where
+        Q: Send + Sync + 'static,
+    {
+        let spec = *self;
+        FastSampler::new(move |p| spec.quantile(p))
+    }
+}
+
+/// Bins of a [`FastSampler`]'s inverse-CDF table.
+const FAST_BINS: usize = 1024;
+
+/// Samples a distribution by inverting its CDF from a table of 1025 quantiles with linear
+/// interpolation inside each 1/1024 probability bin; the two outer bins (where a lognormal or
+/// Pareto tail curves most) are computed exactly. One uniform draw per sample, no `exp`/`ln` in
+/// the common case: several times faster than sampling a normal and exponentiating, with a
+/// distribution identical to the exact one at every 1/1024 quantile.
+pub struct FastSampler {
+    table: Vec<f64>,
+    quantile: Box<dyn Fn(f64) -> f64 + Send + Sync>,
+}
+
+impl std::fmt::Debug for FastSampler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FastSampler").field("median", &self.table[FAST_BINS / 2]).finish()
+    }
+}
+
+impl FastSampler {
+    /// A sampler for the distribution with quantile function `quantile`.
+    pub fn new(quantile: impl Fn(f64) -> f64 + Send + Sync + 'static + Clone) -> Self {
+        let table = (0..=FAST_BINS).map(|i| quantile(i as f64 / FAST_BINS as f64)).collect();
+        Self { table, quantile: Box::new(quantile) }
+    }
+
+    /// One value.
+    #[inline]
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        let u = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+        let x = u * FAST_BINS as f64;
+        let bin = x as usize;
+        if bin == 0 || bin >= FAST_BINS - 1 {
+            return (self.quantile)(u);
+        }
+        let (low, high) = (self.table[bin], self.table[bin + 1]);
+        low + (x - bin as f64) * (high - low)
+    }
+}
+
+/// The standard normal quantile function (Acklam's rational approximation, relative error below
+/// 1.2e-9), for `p` in (0, 1); 0 gives a large negative number rather than infinity.
+pub fn inverse_normal_cdf(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] =
+        [7.784_695_709_041_462e-3, 3.224_671_290_700_398e-1, 2.445_134_137_142_996, 3.754_408_661_907_416];
+    let p = p.clamp(1e-300, 1.0 - 1e-16);
+    let low = 0.024_25;
+    if p < low {
+        let q = (-2.0 * p.ln()).sqrt();
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    } else if p <= 1.0 - low {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    } else {
+        let q = (-2.0 * (1.0 - p).ln()).sqrt();
+        -(((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    }
+}
+
 /// A ready-to-sample distribution in base units (seconds, bytes, count).
 #[derive(Debug, Clone, Copy)]
 pub enum Sampler {
@@ -415,6 +524,29 @@ mod tests {
         let p95 = values[95_000];
         assert!((median - 8.0).abs() / 8.0 < 0.03, "{median}");
         assert!((p95 - 40.0).abs() / 40.0 < 0.05, "{p95}");
+    }
+
+    #[test]
+    fn fast_sampler_matches_the_exact_distribution() {
+        let spec: DistSpec<Seconds> =
+            DistSpec::Lognormal { median: Seconds(0.0004), p95: None, p99: Some(Seconds(0.0013)) };
+        assert!((inverse_normal_cdf(0.99) - Z99).abs() < 1e-8);
+        assert!((spec.quantile(0.5) - 0.0004).abs() < 1e-12);
+        assert!((spec.quantile(0.99) - 0.0013).abs() < 1e-9);
+        let fast = spec.fast_sampler();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+        let mut values: Vec<f64> = (0..200_000).map(|_| fast.sample(&mut rng)).collect();
+        values.sort_by(f64::total_cmp);
+        for (q, expected) in [(0.5, 0.0004), (0.99, 0.0013)] {
+            let got = values[(q * values.len() as f64) as usize];
+            assert!((got - expected).abs() / expected < 0.03, "q{q}: {got} vs {expected}");
+        }
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        assert!((mean - spec.mean()).abs() / spec.mean() < 0.02, "{mean} vs {}", spec.mean());
+        let pareto: DistSpec<Count> = DistSpec::Pareto { min: Count(2.0), alpha: 3.0 };
+        assert_eq!(pareto.quantile(0.0), 2.0);
+        let exp: DistSpec<Count> = DistSpec::Exponential { mean: Count(5.0) };
+        assert!((exp.quantile(1.0 - (-1.0f64).exp()) - 5.0).abs() < 1e-9);
     }
 
     use rand::SeedableRng;
