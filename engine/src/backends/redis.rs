@@ -471,6 +471,11 @@ impl RedisHotStore {
         format!("{{{}:{shard}}}", self.config.key_prefix)
     }
 
+    /// The record key alone (the bare-GETEX path needs nothing else).
+    fn session_key(&self, id: &SessionId) -> String {
+        format!("{{{}:{}}}:s:{}", self.config.key_prefix, self.shard(id), member(id))
+    }
+
     fn keys(&self, id: &SessionId) -> Keys {
         let member = member(id);
         let tag = self.tag(self.shard(id));
@@ -597,12 +602,11 @@ impl RedisHotStore {
 
 impl HotStore for RedisHotStore {
     async fn get_and_touch(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> HotLookup {
-        let keys = self.keys(id);
         if !self.recently_touched(id, now) {
-            return self.full_touch(id, &keys, now, ttl).await;
+            return self.full_touch(id, &self.keys(id), now, ttl).await;
         }
         // Touched by us within the granularity: a bare GETEX refreshes the TTL.
-        let cmd = ::redis::cmd("GETEX").arg(&keys.session).arg("PX").arg(ttl_ms(ttl)).to_owned();
+        let cmd = ::redis::cmd("GETEX").arg(self.session_key(id)).arg("PX").arg(ttl_ms(ttl)).to_owned();
         let session = match self.query(cmd).await.and_then(|value| self.decode_optional(*id, value)) {
             Ok(Some(session)) => session,
             Ok(None) => return HotLookup::Miss,
@@ -610,7 +614,7 @@ impl HotStore for RedisHotStore {
         };
         if now.since(session.last_access) >= self.config.touch_granularity {
             // The hint was wrong (an older state was written since): record this access.
-            return self.full_touch(id, &keys, now, ttl).await;
+            return self.full_touch(id, &self.keys(id), now, ttl).await;
         }
         HotLookup::Hit(session)
     }
@@ -876,7 +880,16 @@ impl HotStore for RedisHotStore {
 
 /// The idle-index and user-set member of a session: `<id hex>.<home>`.
 fn member(id: &SessionId) -> String {
-    format!("{}.{}", id.to_hex(), id.home().0)
+    // On the hot path: no per-byte formatting.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut member = String::with_capacity(40);
+    for byte in id.hash_bytes() {
+        member.push(char::from(HEX[usize::from(byte >> 4)]));
+        member.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    member.push('.');
+    member.push_str(&id.home().0.to_string());
+    member
 }
 
 fn parse_member(member: &str) -> Option<SessionId> {
@@ -1009,6 +1022,7 @@ mod tests {
     fn members_round_trip() {
         let id = SessionId::from_parts([7; 16], RegionId(2));
         assert_eq!(parse_member(&member(&id)), Some(id));
+        assert_eq!(member(&id), format!("{}.2", id.to_hex()));
         assert_eq!(parse_member("zz.1"), None);
         assert_eq!(parse_member("nodot"), None);
     }
