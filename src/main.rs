@@ -4,7 +4,9 @@
 //! line saying what and where; 2 bad input (unknown command or flag, unreadable or invalid
 //! scenario).
 
+mod report;
 mod simulate;
+mod sweep;
 mod validate;
 
 use std::path::PathBuf;
@@ -39,6 +41,22 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Run every point of the scenario's `sweep:` grid in parallel; write sweep.csv and frontier.svg.
+    Sweep {
+        /// The scenario file (YAML) with a `sweep:` block.
+        scenario: PathBuf,
+        /// Output directory. Default: runs/<scenario name>-sweep.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Runs at once (threads). Default: the number of cores.
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+    /// Rebuild report.html, charts and tables of a run directory from its run.json.
+    Report {
+        /// The run directory (written by `hotcold simulate`).
+        run_dir: PathBuf,
+    },
     /// Parse and check a scenario; print it fully resolved (all defaults filled) as YAML.
     Validate {
         /// The scenario file (YAML).
@@ -68,6 +86,8 @@ fn main() -> ExitCode {
         Command::Simulate { scenario, out, seed, sample, quiet } => {
             simulate::simulate(&simulate::Args { scenario, out, seed, sample, quiet })
         }
+        Command::Sweep { scenario, out, jobs } => sweep::sweep(&sweep::Args { scenario, out, jobs }),
+        Command::Report { run_dir } => report::report(&run_dir),
         Command::Validate { scenario } => validate::validate(&scenario),
     };
     match outcome {

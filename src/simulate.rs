@@ -54,7 +54,10 @@ pub(crate) fn simulate(args: &Args) -> Result<(), Failure> {
     }
     let summary = record.summary();
     write_run_directory(&out, &record, &summary).map_err(Failure::Failed)?;
+    // The reports (complete summary.json, costs, tables, charts, report.html): hotcold-reports.
+    let full = hotcold_reports::write_reports(&out, &record).map_err(|e| Failure::Failed(e.into()))?;
     print!("{}", one_screen(&record, &summary, &out));
+    print!("{}", crate::report::verdict_lines(&full));
     Ok(())
 }
 

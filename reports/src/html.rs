@@ -1,0 +1,472 @@
+//! `report.html`: one self-contained page (inline CSS and SVG, no script, no network).
+
+use std::fmt::Write as _;
+
+use hotcold_sim::RunRecord;
+
+use crate::charts::Chart;
+use crate::cost::{CostModel, GB, GIB};
+use crate::summary::FullSummary;
+
+/// Escapes text for HTML.
+pub(crate) fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn usd(x: f64) -> String {
+    let neg = x < 0.0;
+    let cents = (x.abs() * 100.0).round() as u64;
+    let whole = cents / 100;
+    let digits = whole.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{}${grouped}.{:02}", if neg { "-" } else { "" }, cents % 100)
+}
+
+fn int(x: f64) -> String {
+    let v = if x.is_finite() { x.round() as i64 } else { 0 };
+    let digits = v.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if v < 0 { format!("-{out}") } else { out }
+}
+
+fn duration(seconds: f64) -> String {
+    if seconds >= 86_400.0 && (seconds % 86_400.0).abs() < 1.0 {
+        format!("{:.0} d", seconds / 86_400.0)
+    } else if seconds >= 86_400.0 {
+        format!("{:.1} d", seconds / 86_400.0)
+    } else if seconds >= 3600.0 {
+        format!("{:.1} h", seconds / 3600.0)
+    } else if seconds >= 60.0 {
+        format!("{:.0} min", seconds / 60.0)
+    } else {
+        format!("{seconds:.0} s")
+    }
+}
+
+struct SloText {
+    meaning: &'static str,
+    fmt: fn(f64) -> String,
+    cmp: &'static str,
+}
+
+fn slo_text(name: &str) -> SloText {
+    match name {
+        "hot_access_p95_ms" => SloText {
+            meaning: "95% of lookups of a hot session (in Redis) answer within",
+            fmt: |x| format!("{x:.3} ms"),
+            cmp: "≤",
+        },
+        "cold_promotion_p95_ms" => SloText {
+            meaning: "95% of lookups that promote a cold session from DynamoDB answer within",
+            fmt: |x| format!("{x:.3} ms"),
+            cmp: "≤",
+        },
+        "failover_session_loss" => SloText {
+            meaning: "share of the failed region's hot sessions lost in a region outage",
+            fmt: |x| format!("{:.3}%", x * 100.0),
+            cmp: "≤",
+        },
+        "availability" => SloText {
+            meaning: "share of requests answered (not failed by a down or throttled store)",
+            fmt: |x| format!("{:.4}%", x * 100.0),
+            cmp: "≥",
+        },
+        "cost_reduction_vs_redis_only" => SloText {
+            meaning: "monthly saving against keeping every session in Redis",
+            fmt: |x| format!("{:.1}%", x * 100.0),
+            cmp: "≥",
+        },
+        _ => SloText { meaning: "", fmt: |x| format!("{x}"), cmp: "" },
+    }
+}
+
+const CSS: &str = r#"
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;background:#f6f7f9;color:#1d2430;line-height:1.45}
+main{max-width:1040px;margin:0 auto;padding:24px 28px 64px;background:#fff;box-shadow:0 0 12px rgba(0,0,0,.06)}
+h1{font-size:26px;margin:8px 0 4px}h2{font-size:21px;margin:36px 0 8px;padding-top:8px;border-top:1px solid #e3e6ea}
+h3{font-size:16px;margin:20px 0 6px}
+.sub{color:#5a6473;margin:0 0 16px}
+.verdict{border-radius:8px;padding:14px 18px;margin:16px 0;font-size:17px}
+.verdict.pass{background:#e6f4ea;border:1px solid #8bc79a}.verdict.fail{background:#fdecea;border:1px solid #e3a29b}
+.verdict b.big{font-size:21px}
+.kpis{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}
+.kpi{flex:1 1 180px;border:1px solid #e3e6ea;border-radius:8px;padding:10px 14px}
+.kpi .v{font-size:22px;font-weight:600}.kpi .l{color:#5a6473;font-size:13px}
+table{border-collapse:collapse;margin:8px 0 12px;font-size:14px;width:100%}
+th,td{border-bottom:1px solid #e3e6ea;padding:5px 8px;text-align:left;vertical-align:top}
+th{background:#f1f3f6;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.pass-cell{color:#137333;font-weight:600}.fail-cell{color:#b3261e;font-weight:600}
+.note{background:#fff8e1;border-left:4px solid #f2c94c;padding:8px 12px;margin:10px 0;font-size:14px}
+.chart{margin:10px 0 4px}.chart svg{width:100%;height:auto;display:block}
+.small{font-size:13px;color:#5a6473}.basis{font-size:12px;color:#5a6473}
+pre{background:#f6f8fa;border:1px solid #e3e6ea;padding:12px;overflow:auto;font-size:12.5px}
+nav a{margin-right:12px;font-size:14px}
+"#;
+
+fn chart_block(out: &mut String, chart: &Chart, caption: &str) {
+    let _ = writeln!(
+        out,
+        "<figure class=\"chart\" id=\"chart-{}\" data-chart=\"{}\">{}<figcaption class=\"small\">{} (also <code>charts/{}.svg</code>, <code>charts/{}.png</code>)</figcaption></figure>",
+        esc(&chart.name),
+        esc(&chart.name),
+        strip_xml_decl(&chart.svg),
+        caption,
+        esc(&chart.name),
+        esc(&chart.name)
+    );
+}
+
+fn strip_xml_decl(svg: &str) -> &str {
+    match svg.find("<svg") {
+        Some(i) => &svg[i..],
+        None => svg,
+    }
+}
+
+/// The whole page.
+pub(crate) fn report_html(record: &RunRecord, s: &FullSummary, model: &CostModel, charts: &[Chart]) -> String {
+    let mut h = String::with_capacity(256 * 1024);
+    let chart = |name: &str| charts.iter().find(|c| c.name == name);
+    let _ = writeln!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>hotcold report: {}</title><style>{CSS}</style></head><body><main>",
+        esc(&s.scenario)
+    );
+    let _ = writeln!(
+        h,
+        "<h1>Hybrid session store report: {}</h1><p class=\"sub\">Simulated {} of traffic ({} warmup excluded from averages and percentiles) in {} region(s): {}; seed {}, sample {} (counts and costs scaled by 1/sample). Redis holds hot sessions, DynamoDB cold ones (ADR-0010).</p>",
+        esc(&s.scenario),
+        duration(s.simulated_seconds),
+        duration(record.warmup_seconds),
+        record.regions.len(),
+        esc(&record.regions.join(", ")),
+        s.seed,
+        s.sample
+    );
+    h.push_str("<nav><a href=\"#slo\">SLOs</a><a href=\"#latency\">Latency</a><a href=\"#hotcold\">Hot/cold</a><a href=\"#lifecycle\">Lifecycle</a><a href=\"#cost\">Cost</a><a href=\"#failover\">Failover</a><a href=\"#scenario\">Scenario</a></nav>\n");
+
+    // Verdict.
+    let failed: Vec<&str> = s.slo.iter().filter(|r| !r.pass).map(|r| r.name.as_str()).collect();
+    let class = if failed.is_empty() { "pass" } else { "fail" };
+    let slo_line = if failed.is_empty() {
+        format!("<b class=\"big\">All {} SLOs pass.</b>", s.slo.len())
+    } else {
+        format!("<b class=\"big\">{} of {} SLOs fail:</b> {}.", failed.len(), s.slo.len(), esc(&failed.join(", ")))
+    };
+    let saving = s.cost_usd_month.saving_vs_redis_only;
+    let cost_line = if saving >= 0.0 {
+        format!(
+            "The hybrid store costs <b>{}</b> per month against <b>{}</b> for Redis only: a saving of <b>{:.1}%</b> ({} per month).",
+            usd(s.cost_usd_month.total),
+            usd(s.baseline_redis_only.cost_usd_month.total),
+            saving * 100.0,
+            usd(s.baseline_redis_only.cost_usd_month.total - s.cost_usd_month.total)
+        )
+    } else {
+        format!(
+            "The hybrid store costs <b>{}</b> per month against <b>{}</b> for Redis only: <b>{:.1}% more</b>.",
+            usd(s.cost_usd_month.total),
+            usd(s.baseline_redis_only.cost_usd_month.total),
+            -saving * 100.0
+        )
+    };
+    let _ = writeln!(h, "<div class=\"verdict {class}\" id=\"verdict\">{slo_line}<br>{cost_line}</div>");
+    let _ = writeln!(
+        h,
+        "<div class=\"kpis\"><div class=\"kpi\"><div class=\"v\">{:.2} ms</div><div class=\"l\">hot access p95</div></div><div class=\"kpi\"><div class=\"v\">{:.2} ms</div><div class=\"l\">cold promotion p95</div></div><div class=\"kpi\"><div class=\"v\">{:.1}%</div><div class=\"l\">sessions hot (time average)</div></div><div class=\"kpi\"><div class=\"v\">{}</div><div class=\"l\">hybrid cost per month</div></div><div class=\"kpi\"><div class=\"v\">{:.3}%</div><div class=\"l\">failover session loss</div></div></div>",
+        s.latency_ms.hot_access.p95,
+        s.latency_ms.cold_promotion.p95,
+        s.hot_cold.hot_ratio_avg * 100.0,
+        usd(s.cost_usd_month.total),
+        s.failover.loss_ratio * 100.0
+    );
+    if s.steady_state.storage_projected || s.steady_state.baseline_projected {
+        let _ = writeln!(
+            h,
+            "<div class=\"note\" id=\"projection-note\"><b>Projected to steady state.</b> The run ({}) is shorter than the cold TTL ({}), so stored amounts were still growing when it ended. Monthly figures use steady-state amounts projected with Little's law: measured net inflow × residence time, where residence = cold TTL + mean session lifetime ({} estimated from the scenario's visit and return distributions) = {}. {} The measured values are shown beside the projected ones below and in <code>summary.json</code> under <code>measured</code>.</div>",
+            duration(s.simulated_seconds),
+            duration(record.scenario.session_config.cold_storage.ttl.as_secs_f64()),
+            duration(s.steady_state.mean_session_lifetime_seconds),
+            duration(s.steady_state.residence_seconds),
+            match (s.steady_state.storage_projected, s.steady_state.baseline_projected) {
+                (true, true) => "This applies to DynamoDB storage and to the Redis-only baseline's memory.",
+                (true, false) => "This applies to DynamoDB storage.",
+                _ => "This applies to the Redis-only baseline's memory.",
+            }
+        );
+    }
+
+    // SLO table.
+    h.push_str("<h2 id=\"slo\">Service-level objectives</h2><p class=\"small\">Targets from the scenario's <code>slo:</code> block (the ADR's success metrics by default).</p>\n");
+    h.push_str("<table id=\"slo-table\"><thead><tr><th>SLO</th><th>what it means</th><th class=\"n\">target</th><th class=\"n\">measured</th><th>verdict</th></tr></thead><tbody>\n");
+    for r in &s.slo {
+        let t = slo_text(&r.name);
+        let _ = writeln!(
+            h,
+            "<tr><td><code>{}</code></td><td>{}</td><td class=\"n\">{} {}</td><td class=\"n\">{}</td><td class=\"{}\">{}</td></tr>",
+            esc(&r.name),
+            t.meaning,
+            t.cmp,
+            (t.fmt)(r.target),
+            (t.fmt)(r.actual),
+            if r.pass { "pass-cell" } else { "fail-cell" },
+            if r.pass { "✔ pass" } else { "✘ FAIL" }
+        );
+    }
+    h.push_str("</tbody></table>\n");
+    if s.sessions.cold_promotions == 0 {
+        h.push_str("<p class=\"note\">No cold promotion happened after warmup: the cold-promotion latency is 0 and its SLO passes vacuously.</p>\n");
+    }
+
+    // Latency.
+    h.push_str("<h2 id=\"latency\">Latency</h2><p>Time to answer a request, measured after warmup. A <i>hot access</i> is served from the region's Redis; a <i>cold promotion</i> misses Redis, reads DynamoDB and writes the session back to Redis.</p>\n");
+    h.push_str("<table><thead><tr><th>operation</th><th class=\"n\">p50 (ms)</th><th class=\"n\">p95 (ms)</th><th class=\"n\">p99 (ms)</th><th class=\"n\">max (ms)</th></tr></thead><tbody>\n");
+    for (name, p) in [
+        ("hot access", &s.latency_ms.hot_access),
+        ("cold promotion", &s.latency_ms.cold_promotion),
+        ("create", &s.latency_ms.create),
+    ] {
+        let _ = writeln!(
+            h,
+            "<tr><td>{name}</td><td class=\"n\">{:.3}</td><td class=\"n\">{:.3}</td><td class=\"n\">{:.3}</td><td class=\"n\">{:.3}</td></tr>",
+            p.p50, p.p95, p.p99, p.max
+        );
+    }
+    h.push_str("</tbody></table><table><thead><tr><th>serving region</th><th class=\"n\">hot access p95 (ms)</th><th class=\"n\">cold promotion p95 (ms)</th></tr></thead><tbody>\n");
+    for (region, r) in &s.latency_ms.by_region {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td class=\"n\">{:.3}</td><td class=\"n\">{:.3}</td></tr>",
+            esc(region),
+            r.hot_access.p95,
+            r.cold_promotion.p95
+        );
+    }
+    h.push_str("</tbody></table>\n");
+    if let Some(c) = chart("latency-cdf") {
+        chart_block(
+            &mut h,
+            c,
+            "Read a curve at a latency on the x axis to get the share of requests that were at least that fast; where a curve crosses the dashed 95% line is its p95. Red lines are the SLO targets.",
+        );
+    }
+
+    // Hot / cold.
+    h.push_str("<h2 id=\"hotcold\">Hot and cold sessions</h2>\n");
+    let _ = writeln!(
+        h,
+        "<p>After warmup, on average <b>{}</b> sessions were hot (peak {}) and <b>{}</b> cold: <b>{:.1}%</b> of live sessions sat in Redis. Sessions idle for {} are demoted to DynamoDB by the sync job (every {}).</p>",
+        int(s.hot_cold.hot_avg),
+        int(s.hot_cold.hot_peak as f64),
+        int(s.hot_cold.cold_avg),
+        s.hot_cold.hot_ratio_avg * 100.0,
+        duration(record.scenario.session_config.hot_storage.promotion_threshold.as_secs_f64()),
+        duration(record.scenario.session_config.sync.sync_interval.as_secs_f64())
+    );
+    if let Some(c) = chart("hot-cold") {
+        chart_block(&mut h, c, "Grey: warmup, excluded from averages. Red bands: region outages.");
+    }
+
+    // Lifecycle.
+    h.push_str("<h2 id=\"lifecycle\">Session lifecycle</h2><table><thead><tr><th>event (whole run)</th><th class=\"n\">count</th></tr></thead><tbody>\n");
+    let c = &s.sessions;
+    for (name, v) in [
+        ("sessions created", c.created),
+        ("lookups served hot", c.hot_hits),
+        ("lookups promoted from cold", c.cold_promotions),
+        ("sessions demoted hot → cold", c.demoted),
+        ("hot copies expired (TTL)", c.expired_hot),
+        ("cold records expired (TTL)", c.expired_cold),
+        ("logouts", c.logged_out),
+        ("invalid lookups (unknown, expired, revoked, lost)", c.invalid_lookups),
+        ("lost sessions (user still held them)", c.lost),
+    ] {
+        let _ = writeln!(h, "<tr><td>{name}</td><td class=\"n\">{}</td></tr>", int(v as f64));
+    }
+    h.push_str("</tbody></table>\n");
+    if let Some(c) = chart("lifecycle") {
+        chart_block(&mut h, c, "Transitions per minute, all regions, scaled to the full population.");
+    }
+
+    // Cost.
+    cost_section(&mut h, record, s, model);
+    if let Some(c) = chart("cost") {
+        chart_block(
+            &mut h,
+            c,
+            "Left: the hybrid store stacked by component. Right: the same traffic with every session kept in Redis until the cold TTL after its last access.",
+        );
+    }
+
+    // Failover.
+    h.push_str("<h2 id=\"failover\">Failover</h2>\n");
+    if record.failover.events.is_empty() {
+        h.push_str("<p>No region outage was injected in this scenario (<code>faults:</code>), so failover loss is 0 by construction.</p>\n");
+    } else {
+        let _ = writeln!(
+            h,
+            "<p>{} region outage(s). When a region's Redis fails its traffic moves to another region, which finds the sessions in DynamoDB if they had been written there; sessions whose newest state existed only in the failed Redis are lost (durability mode <code>{}</code>). Overall {} of {} sessions at risk were lost ({:.3}%).</p>",
+            s.failover.outages,
+            esc(serde_json::to_value(record.scenario.engine.durability)
+                .ok()
+                .as_ref()
+                .and_then(|v| v.as_str())
+                .unwrap_or("?")),
+            int(s.failover.sessions_lost as f64),
+            int(s.failover.sessions_at_risk as f64),
+            s.failover.loss_ratio * 100.0
+        );
+        h.push_str("<table><thead><tr><th>#</th><th>region</th><th>failed over to</th><th class=\"n\">start</th><th class=\"n\">duration</th><th class=\"n\">sessions at risk</th><th class=\"n\">lost</th></tr></thead><tbody>\n");
+        let scale = if record.sample > 0.0 { 1.0 / record.sample } else { 1.0 };
+        for (i, o) in record.failover.events.iter().enumerate() {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                i + 1,
+                esc(&o.region),
+                esc(&o.failover_to),
+                duration(o.at_seconds),
+                duration(o.duration_seconds),
+                int(o.sessions_at_risk as f64 * scale),
+                int(o.sessions_lost as f64 * scale)
+            );
+        }
+        h.push_str("</tbody></table>\n");
+        for (i, _) in record.failover.events.iter().enumerate() {
+            if let Some(c) = chart(&format!("failover-{}", i + 1)) {
+                chart_block(
+                    &mut h,
+                    c,
+                    "Red band: the outage. Top: where requests were served. Middle: sessions lost and requests failed. Bottom: p95 latency by serving region.",
+                );
+            }
+        }
+    }
+
+    // Scenario.
+    h.push_str("<h2 id=\"scenario\">The scenario as run</h2><p class=\"small\">Every default filled (<code>scenario.resolved.yaml</code>). Run it again with <code>hotcold simulate scenario.resolved.yaml</code>; rebuild this page from <code>run.json</code> with <code>hotcold report DIR</code>.</p><pre>");
+    h.push_str(&esc(&record.scenario.to_yaml()));
+    h.push_str("</pre>\n<p class=\"small\">Files in this run directory: <code>summary.json</code> (headline figures), <code>costs.csv</code> (one row per region and component), <code>baseline_costs.csv</code>, <code>timeseries.csv</code> and <code>timeseries.parquet</code> (one row per minute bucket and region), <code>charts/</code>, <code>run.json</code> (everything measured).</p>\n</main></body></html>\n");
+    h
+}
+
+fn cost_section(h: &mut String, record: &RunRecord, s: &FullSummary, model: &CostModel) {
+    let t = &s.cost_usd_month;
+    h.push_str("<h2 id=\"cost\">Monthly cost</h2>\n");
+    let _ = writeln!(
+        h,
+        "<p>On-demand list prices from the scenario's <code>costs:</code> block, for a 730-hour month. Request units are counted after warmup ({}) and scaled to a month and to the full population.</p>",
+        duration(model.window_s)
+    );
+    h.push_str("<table id=\"cost-summary\"><thead><tr><th>component</th><th class=\"n\">hybrid (USD/month)</th><th class=\"n\">Redis-only (USD/month)</th></tr></thead><tbody>\n");
+    let rows = [
+        ("Redis nodes", t.redis, s.baseline_redis_only.cost_usd_month.total),
+        ("DynamoDB (writes, reads, replicated writes, storage)", t.dynamodb, 0.0),
+        ("sync job (Lambda invocations and compute)", t.sync, 0.0),
+        ("cross-region transfer", t.transfer, 0.0),
+    ];
+    for (name, a, b) in rows {
+        let _ = writeln!(h, "<tr><td>{name}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>", usd(a), usd(b));
+    }
+    let _ = writeln!(
+        h,
+        "<tr><th>total</th><th class=\"n\">{}</th><th class=\"n\">{}</th></tr></tbody></table>",
+        usd(t.total),
+        usd(s.baseline_redis_only.cost_usd_month.total)
+    );
+    h.push_str("<h3>Redis nodes per region</h3><table><thead><tr><th>region</th><th class=\"n\">hybrid peak</th><th class=\"n\">hybrid nodes</th><th class=\"n\">Redis-only peak</th><th class=\"n\">Redis-only nodes</th></tr></thead><tbody>\n");
+    for (i, region) in record.regions.iter().enumerate() {
+        let b = model.baseline.peak_bytes.get(i).copied().unwrap_or_default();
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td class=\"n\">{:.3} GiB</td><td class=\"n\">{}</td><td class=\"n\">{:.3} GiB{}</td><td class=\"n\">{}</td></tr>",
+            esc(region),
+            model.redis_peak_bytes.get(i).copied().unwrap_or(0.0) / GIB,
+            model.redis_nodes.get(i).copied().unwrap_or(0),
+            b.steady / GIB,
+            if b.projected {
+                format!(" <span class=\"small\">(projected; {:.3} GiB in the run)</span>", b.measured / GIB)
+            } else {
+                String::new()
+            },
+            model.baseline.nodes.get(i).copied().unwrap_or(0)
+        );
+    }
+    h.push_str("</tbody></table>\n");
+    let r = &record.scenario.costs.redis;
+    let _ = writeln!(
+        h,
+        "<p class=\"small\">Nodes = max(1, ceil(peak bytes / usable bytes per node)) × (1 + {} replica per shard); usable = {} GiB × (1 − {} reserved) × (1 − {} headroom) = {:.3} GiB on a {}. Session bytes in Redis = (payload + {} B overhead) × {} fragmentation. DynamoDB: {} GB stored at steady state{} (measured average {:.3} GB); a global table keeps a replica, and pays storage and every write, in each region.</p>",
+        r.replicas_per_shard,
+        r.node_memory_gib,
+        r.reserved_fraction,
+        r.headroom,
+        crate::cost::node_capacity_bytes(record) / GIB,
+        esc(&r.node_type),
+        r.bytes_overhead_per_session,
+        r.fragmentation,
+        format_args!("{:.3}", model.stored_bytes.steady / GB),
+        if model.stored_bytes.projected { " (projected)" } else { "" },
+        model.stored_bytes.measured / GB
+    );
+    h.push_str("<h3>Every line item (<code>costs.csv</code>)</h3><table id=\"cost-rows\"><thead><tr><th>region</th><th>component</th><th>item</th><th class=\"n\">quantity</th><th>unit</th><th class=\"n\">unit price</th><th class=\"n\">USD/month</th></tr></thead><tbody>\n");
+    for row in &model.rows {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}<div class=\"basis\">{}</div></td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            esc(&row.region),
+            row.component,
+            row.item,
+            esc(&row.basis),
+            fmt_qty(row.quantity),
+            esc(&row.unit),
+            fmt_price(row.unit_price_usd),
+            usd(row.usd_month)
+        );
+    }
+    let _ = writeln!(
+        h,
+        "<tr><th colspan=\"6\">total (the rows add up to it)</th><th class=\"n\">{}</th></tr></tbody></table>",
+        usd(t.total)
+    );
+    h.push_str("<p class=\"small\">Not costed: the audit trail (kept <code>compliance_retention</code>) and analytics records, NAT/ELB and backups; they are the same order for both designs or outside the ADR's comparison.</p>\n");
+}
+
+fn fmt_qty(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else if x.abs() >= 1000.0 {
+        int(x)
+    } else if x.abs() >= 1.0 {
+        format!("{x:.3}")
+    } else {
+        format!("{x:.6}")
+    }
+}
+
+fn fmt_price(x: f64) -> String {
+    if x >= 1.0 { format!("${x:.2}") } else { format!("${x}") }
+}

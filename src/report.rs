@@ -1,0 +1,45 @@
+//! `hotcold report RUN_DIR`: rebuilds report.html, charts and tables from `run.json`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::anyhow;
+use hotcold_reports::{FullSummary, ReportError};
+
+use crate::Failure;
+
+/// Maps a reports error to the exit code of CONTRACT section 1.
+pub(crate) fn failure(e: ReportError) -> Failure {
+    if e.is_bad_input() { Failure::BadInput(anyhow!(e)) } else { Failure::Failed(anyhow!(e)) }
+}
+
+/// Rebuilds the reports of a run directory.
+pub(crate) fn report(dir: &Path) -> Result<(), Failure> {
+    let full = hotcold_reports::rebuild(dir).map_err(failure)?;
+    print!("{}", verdict_lines(&full));
+    println!("  report          {}", dir.join("report.html").display());
+    Ok(())
+}
+
+/// Cost and SLO lines printed after a run or a rebuild.
+pub(crate) fn verdict_lines(s: &FullSummary) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "  cost            {:.2} USD/month (Redis {:.2}, DynamoDB {:.2}, sync {:.2}, transfer {:.2}); Redis-only {:.2}; saving {:.1}%",
+        s.cost_usd_month.total,
+        s.cost_usd_month.redis,
+        s.cost_usd_month.dynamodb,
+        s.cost_usd_month.sync,
+        s.cost_usd_month.transfer,
+        s.baseline_redis_only.cost_usd_month.total,
+        s.cost_usd_month.saving_vs_redis_only * 100.0
+    );
+    let failed: Vec<&str> = s.slo.iter().filter(|r| !r.pass).map(|r| r.name.as_str()).collect();
+    if failed.is_empty() {
+        let _ = writeln!(t, "  SLOs            all {} pass", s.slo.len());
+    } else {
+        let _ = writeln!(t, "  SLOs            {} of {} fail: {}", failed.len(), s.slo.len(), failed.join(", "));
+    }
+    t
+}

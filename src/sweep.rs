@@ -1,0 +1,55 @@
+//! `hotcold sweep SCENARIO [--out DIR] [--jobs N]`.
+
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use hotcold_sim::Scenario;
+
+use crate::Failure;
+use crate::report::failure;
+
+/// The command's arguments.
+#[derive(Debug)]
+pub(crate) struct Args {
+    pub(crate) scenario: PathBuf,
+    pub(crate) out: Option<PathBuf>,
+    pub(crate) jobs: Option<usize>,
+}
+
+/// Runs every point of the scenario's grid and writes the sweep directory.
+pub(crate) fn sweep(args: &Args) -> Result<(), Failure> {
+    let scenario = Scenario::load(&args.scenario).map_err(|e| Failure::BadInput(e.into()))?;
+    if args.jobs == Some(0) {
+        return Err(Failure::BadInput(anyhow!("--jobs must be at least 1")));
+    }
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-sweep", scenario.name)));
+    let file = args.scenario.display().to_string();
+    let outcome = hotcold_reports::sweep::run_sweep(&scenario, &file, &out, jobs).map_err(failure)?;
+    println!("hotcold sweep: {} ({} points, {} jobs)", scenario.name, outcome.points.len(), jobs);
+    println!(
+        "  {:>5}  {:>10}  {:>10}  {:>9}  {:>12}  {:>9}  {:>5}  parameters",
+        "point", "hot p95", "cold p95", "hot ratio", "USD/month", "loss", "SLOs"
+    );
+    for (i, p) in outcome.points.iter().enumerate() {
+        let s = &p.summary;
+        let params: Vec<String> = p.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!(
+            "  {:>5}  {:>7.3} ms  {:>7.3} ms  {:>9.4}  {:>12.2}  {:>9.5}  {:>5}  {}{}",
+            p.index,
+            s.latency_ms.hot_access.p95,
+            s.latency_ms.cold_promotion.p95,
+            s.hot_cold.hot_ratio_avg,
+            s.cost_usd_month.total,
+            s.failover.loss_ratio,
+            if s.slo_pass { "pass" } else { "FAIL" },
+            params.join(" "),
+            if outcome.cheapest_passing == Some(i) { "   <- cheapest passing every SLO" } else { "" }
+        );
+    }
+    if outcome.cheapest_passing.is_none() {
+        println!("  no point passes every SLO");
+    }
+    println!("  written to      {} (sweep.csv, frontier.svg)", out.display());
+    Ok(())
+}
