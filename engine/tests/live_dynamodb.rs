@@ -1,0 +1,178 @@
+//! DynamoColdStore and DynamoAudit against DynamoDB Local, beyond the conformance suite: table
+//! shape (user index, TTL attributes), malformed items, an unreachable endpoint, and the cost of
+//! `put_batch` (conditional PutItems in flight together) against one-by-one puts. Needs
+//! `scripts/test.sh` (or the env file of `scripts/services.sh start`).
+
+#![cfg(all(feature = "redis", feature = "dynamodb"))]
+
+mod live_support;
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
+use bytes::Bytes;
+use hotcold_engine::backends::dynamodb::{DynamoColdStore, DynamoConfig, MAX_BATCH, USER_INDEX};
+use hotcold_engine::store::{AuditSink, ColdLookup, ColdStore, ColdWrite};
+use hotcold_engine::{AuditEvent, AuditKind, RegionId, Session, SessionData, StoreError, Timestamp, UserId};
+use live_support::{dynamo_config, dynamo_stores, dynamodb_endpoint};
+
+fn session(n: u64, user: &UserId, at: Timestamp) -> Session {
+    Session {
+        id: hotcold_engine::conformance::test_id(n, 0),
+        user_id: user.clone(),
+        data: SessionData::from_stored(Bytes::from_static(br#"{"cart":[1]}"#)),
+        version: 1,
+        created_at: at,
+        last_access: at,
+        persisted_version: 0,
+        hot_region: None,
+    }
+}
+
+async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(180), future).await.unwrap_or_else(|_| panic!("{what} took over 180 s"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_carry_the_user_index_and_ttl_attributes() {
+    within("table shape", async {
+        let config = dynamo_config(&dynamodb_endpoint()).await;
+        let (cold, audit) = dynamo_stores(config.clone()).await;
+        let client = cold.client();
+        for table in [&config.sessions_table, &config.audit_table] {
+            let described = client.describe_table().table_name(table).send().await.expect("describe");
+            let indexes: Vec<&str> = described
+                .table()
+                .map(|t| t.global_secondary_indexes().iter().filter_map(|i| i.index_name()).collect())
+                .unwrap_or_default();
+            assert_eq!(indexes, vec![USER_INDEX], "{table}: the user index");
+            let ttl = client.describe_time_to_live().table_name(table).send().await.expect("describe TTL");
+            let ttl = ttl.time_to_live_description().expect("TTL description");
+            assert_eq!(ttl.attribute_name(), Some("expires_at"), "{table}: TTL attribute");
+            assert!(
+                matches!(ttl.time_to_live_status(), Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)),
+                "{table}: TTL enabled, got {:?}",
+                ttl.time_to_live_status()
+            );
+        }
+        // create_tables is idempotent.
+        config.create_tables(client).await.expect("create twice");
+
+        let user = UserId::new(&live_support::unique("shape")).unwrap();
+        let at = Timestamp(1_800_000_000_000);
+        let s = session(1, &user, at);
+        assert_eq!(cold.put(&s, RegionId(0), at).await, Ok(ColdWrite::Written));
+        let item = client
+            .get_item()
+            .table_name(&config.sessions_table)
+            .key("id", AttributeValue::S(format!("{}.0", s.id.to_hex())))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("raw get");
+        let item = item.item().expect("item");
+        let expected = (at + config.cold_ttl).millis() / 1000;
+        assert_eq!(item.get("expires_at"), Some(&AttributeValue::N(expected.to_string())), "cold TTL attribute");
+
+        let event = AuditEvent {
+            at,
+            kind: AuditKind::Created,
+            region: RegionId(0),
+            session: s.id,
+            user_id: Some(user),
+            version: 1,
+        };
+        audit.append(event).await.expect("append");
+        let scanned = client.scan().table_name(&config.audit_table).send().await.expect("scan audit");
+        let expected = (at + config.compliance_retention).millis() / 1000;
+        assert_eq!(scanned.items().len(), 1);
+        assert_eq!(
+            scanned.items()[0].get("expires_at"),
+            Some(&AttributeValue::N(expected.to_string())),
+            "audit records expire after compliance_retention"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_items_are_corrupt_and_nothing_panics() {
+    within("malformed items", async {
+        let config = dynamo_config(&dynamodb_endpoint()).await;
+        let (cold, _) = dynamo_stores(config.clone()).await;
+        let id = hotcold_engine::conformance::test_id(7, 0);
+        cold.client()
+            .put_item()
+            .table_name(&config.sessions_table)
+            .item("id", AttributeValue::S(format!("{}.0", id.to_hex())))
+            .item("user_id", AttributeValue::S("someone".into()))
+            .item("version", AttributeValue::S("not a number".into()))
+            .send()
+            .await
+            .expect("raw put");
+        match cold.get(&id, RegionId(0)).await {
+            ColdLookup::Unavailable(StoreError::Corrupt { .. }) => {}
+            other => panic!("a malformed item is Corrupt, got {other:?}"),
+        }
+        assert!(matches!(cold.delete(&id, RegionId(0), Timestamp(0)).await, Err(StoreError::Corrupt { .. })));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_endpoint_is_unavailable() {
+    within("unreachable", async {
+        let port = live_support::free_port();
+        let config = DynamoConfig {
+            attempt_timeout: Duration::from_millis(500),
+            call_timeout: Duration::from_secs(2),
+            max_attempts: 2,
+            ..DynamoConfig::local(format!("http://127.0.0.1:{port}"), "nothing-here", "nothing-here-audit")
+        };
+        let cold = DynamoColdStore::connect(config, false).await.expect("client");
+        let user = UserId::new("nobody").unwrap();
+        let s = session(1, &user, Timestamp(1));
+        assert!(matches!(cold.get(&s.id, RegionId(0)).await, ColdLookup::Unavailable(StoreError::Unavailable { .. })));
+        assert!(matches!(cold.put(&s, RegionId(0), Timestamp(1)).await, Err(StoreError::Unavailable { .. })));
+        assert!(matches!(
+            cold.put_batch(&[s.clone()], RegionId(0), Timestamp(1)).await,
+            Err(StoreError::Unavailable { .. })
+        ));
+    })
+    .await;
+}
+
+/// `put_batch` writes chunks of at most 25 as conditional PutItems in flight together. Measured
+/// here against the same number of one-by-one conditional puts (figures printed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_batch_is_conditional_and_measured() {
+    within("put_batch", async {
+        const ITEMS: u64 = 200;
+        let (cold, _) = dynamo_stores(dynamo_config(&dynamodb_endpoint()).await).await;
+        let user = UserId::new(&live_support::unique("batch")).unwrap();
+        let at = Timestamp(1_800_000_000_000);
+        let one_by_one: Vec<Session> = (0..ITEMS).map(|n| session(10_000 + n, &user, at)).collect();
+        let batched: Vec<Session> = (0..ITEMS).map(|n| session(20_000 + n, &user, at)).collect();
+
+        let start = Instant::now();
+        for s in &one_by_one {
+            assert_eq!(cold.put(s, RegionId(0), at).await, Ok(ColdWrite::Written));
+        }
+        let sequential = start.elapsed();
+        let start = Instant::now();
+        let written = cold.put_batch(&batched, RegionId(0), at).await.expect("put_batch");
+        let concurrent = start.elapsed();
+        assert_eq!(written, vec![ColdWrite::Written; ITEMS as usize]);
+        println!(
+            "DynamoDB Local, {ITEMS} conditional puts: one by one {:.0} puts/s; put_batch (chunks of {MAX_BATCH} in flight) {:.0} puts/s",
+            ITEMS as f64 / sequential.as_secs_f64(),
+            ITEMS as f64 / concurrent.as_secs_f64()
+        );
+        // Conditional: replaying the batch with older states changes nothing.
+        let older: Vec<Session> =
+            batched.iter().map(|s| Session { last_access: Timestamp(at.millis() - 1), ..s.clone() }).collect();
+        let again = cold.put_batch(&older, RegionId(0), at).await.expect("put_batch older");
+        assert_eq!(again, vec![ColdWrite::Stale; ITEMS as usize], "an older state never overwrites");
+    })
+    .await;
+}
