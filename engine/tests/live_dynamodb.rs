@@ -135,7 +135,7 @@ async fn unreachable_endpoint_is_unavailable() {
         assert!(matches!(cold.get(&s.id, RegionId(0)).await, ColdLookup::Unavailable(StoreError::Unavailable { .. })));
         assert!(matches!(cold.put(&s, RegionId(0), Timestamp(1)).await, Err(StoreError::Unavailable { .. })));
         assert!(matches!(
-            cold.put_batch(&[s.clone()], RegionId(0), Timestamp(1)).await,
+            cold.put_batch(std::slice::from_ref(&s), RegionId(0), Timestamp(1)).await,
             Err(StoreError::Unavailable { .. })
         ));
     })
