@@ -224,20 +224,26 @@ fn sdk_error<E>(label: &str, error: &SdkError<E>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    if let SdkError::ServiceError(service) = error {
+        return service_error(label, service.err().code(), service.err().message());
+    }
+    StoreError::unavailable(label, DisplayErrorContext(error).to_string())
+}
+
+/// Maps a service error by its code: throttling codes to [`StoreError::Throttled`], the rest to
+/// [`StoreError::Unavailable`] with code and message.
+fn service_error(label: &str, code: Option<&str>, message: Option<&str>) -> StoreError {
     const THROTTLING: [&str; 4] = [
         "ProvisionedThroughputExceededException",
         "ThrottlingException",
         "RequestLimitExceeded",
         "LimitExceededException",
     ];
-    if let SdkError::ServiceError(service) = error {
-        let code = service.err().code().unwrap_or("unknown service error");
-        if THROTTLING.contains(&code) {
-            return StoreError::Throttled { backend: label.to_string() };
-        }
-        return StoreError::unavailable(label, format!("{code}: {}", service.err().message().unwrap_or("")));
+    let code = code.unwrap_or("unknown service error");
+    if THROTTLING.contains(&code) {
+        return StoreError::Throttled { backend: label.to_string() };
     }
-    StoreError::unavailable(label, DisplayErrorContext(error).to_string())
+    StoreError::unavailable(label, format!("{code}: {}", message.unwrap_or("")))
 }
 
 /// The cold table on DynamoDB. One client serves every region (a global table's replicas are
@@ -561,6 +567,19 @@ impl AuditSink for DynamoAudit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn throttling_codes_are_throttled_and_the_rest_unavailable() {
+        for code in ["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"] {
+            assert_eq!(
+                service_error("dynamodb", Some(code), None),
+                StoreError::Throttled { backend: "dynamodb".into() }
+            );
+        }
+        for code in [Some("ResourceNotFoundException"), Some("InternalServerError"), None] {
+            assert!(matches!(service_error("dynamodb", code, Some("x")), StoreError::Unavailable { .. }), "{code:?}");
+        }
+    }
 
     #[test]
     fn keys_round_trip() {
