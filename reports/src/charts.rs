@@ -141,7 +141,7 @@ fn series(
         if region.is_some_and(|r| r != row.region) {
             continue;
         }
-        let t = row.t as f64;
+        let t = row.t as f64 + record.bucket_seconds as f64 / 2.0;
         match out.last_mut() {
             Some(last) if last.0 == t => last.1 += f(row),
             _ => out.push((t, f(row))),
@@ -302,7 +302,7 @@ impl Plot for LatencyCdf {
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(SeriesLabelPosition::LowerRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.4))
             .label_font(font(13))
@@ -368,7 +368,7 @@ impl Plot for HotCold<'_> {
             ("hot ratio = hot / (hot + cold)", "%", vec![("hot ratio".to_string(), ratio, PALETTE[2])]),
         ];
         for (area, (title, unit, lines)) in panels.iter().zip(panel_specs) {
-            let y_max = nice_max(lines.iter().flat_map(|l| l.1.iter().map(|p| p.1)).fold(0.0, f64::max));
+            let y_max = nice_max(lines.iter().flat_map(|l| l.1.iter().map(|p| p.1)).fold(0.0, f64::max)) * 1.3;
             let mut chart = ChartBuilder::on(area)
                 .caption(title, font(17))
                 .margin(8)
@@ -452,7 +452,7 @@ impl Plot for Lifecycle<'_> {
             .into_iter()
             .map(|(n, p, c)| (n, p.into_iter().map(|(t, v)| (axis.x(t), v)).collect::<Vec<_>>(), c))
             .collect();
-        let y_max = nice_max(lines.iter().flat_map(|l| l.1.iter().map(|p| p.1)).fold(0.0, f64::max));
+        let y_max = nice_max(lines.iter().flat_map(|l| l.1.iter().map(|p| p.1)).fold(0.0, f64::max)) * 1.3;
         let x_max = axis.x(r.simulated_seconds).max(1e-6);
         let mut chart = ChartBuilder::on(root)
             .caption("Session lifecycle: transitions per minute (all regions)", font(22))
@@ -522,7 +522,7 @@ impl Plot for CostBars {
     }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
         let total: f64 = self.hybrid.iter().map(|h| h.1).sum();
-        let y_max = nice_max(total.max(self.baseline)) * 1.08;
+        let y_max = nice_max(total.max(self.baseline)) * 1.35;
         let mut chart = ChartBuilder::on(root)
             .caption("Monthly cost (730 h): hybrid vs Redis-only", font(22))
             .margin(12)
@@ -579,7 +579,7 @@ impl Plot for CostBars {
             format!("hybrid costs {:.1}% more", -self.saving * 100.0)
         };
         chart
-            .draw_series(std::iter::once(Text::new(verdict, (0.82, y_max * 0.9), font(18).color(&BLACK))))
+            .draw_series(std::iter::once(Text::new(verdict, (0.05, y_max * 0.96), font(20).color(&BLACK))))
             .map_err(err)?;
         chart
             .configure_series_labels()
@@ -669,7 +669,7 @@ impl Plot for FailoverTimeline<'_> {
             ("request latency p95 per minute, by serving region", "ms", per_region(&|b| b.p95_ms)),
         ];
         for (area, (caption, unit, lines)) in panels.iter().zip(specs) {
-            let y_max = nice_max(lines.iter().flat_map(|l| l.1.iter().map(|p| p.1)).fold(0.0, f64::max));
+            let y_max = nice_max(lines.iter().flat_map(|l| l.1.iter().map(|p| p.1)).fold(0.0, f64::max)) * 1.3;
             let mut chart = ChartBuilder::on(area)
                 .caption(caption, font(16))
                 .margin(8)
@@ -680,6 +680,7 @@ impl Plot for FailoverTimeline<'_> {
             chart
                 .configure_mesh()
                 .x_desc("minutes from the start of the outage")
+                .x_label_formatter(&|v| format!("{v:.0}"))
                 .y_desc(unit)
                 .axis_desc_style(font(14))
                 .label_style(font(13))
