@@ -128,11 +128,37 @@ fn http_answers(port: u16) -> bool {
 pub struct OwnRedis {
     pub port: u16,
     child: Option<Child>,
+    extra: Vec<String>,
 }
 
 impl OwnRedis {
     pub fn start() -> Self {
-        let mut server = Self { port: free_port(), child: None };
+        let mut server = Self { port: free_port(), child: None, extra: Vec::new() };
+        server.launch();
+        server
+    }
+
+    /// A Redis Cluster node (not yet joined) with its config in `dir`, on a port whose cluster
+    /// bus port (+10000) is free too.
+    pub fn start_cluster_node(dir: &std::path::Path) -> Self {
+        let port = loop {
+            let port = free_port();
+            if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+                break port;
+            }
+        };
+        std::fs::create_dir_all(dir).expect("node dir");
+        let extra = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "2000",
+            "--dir",
+            dir.to_str().expect("utf-8 dir"),
+        ];
+        let mut server = Self { port, child: None, extra: extra.iter().map(|a| a.to_string()).collect() };
         server.launch();
         server
     }
@@ -145,6 +171,7 @@ impl OwnRedis {
         let bin = env("HOTCOLD_REDIS_SERVER_BIN");
         let child = Command::new(&bin)
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
