@@ -529,7 +529,7 @@ impl RedisHotStore {
         self.timed(async move { cmd.query_async::<Value>(&mut conn).await }).await
     }
 
-    fn decode(&self, id: SessionId, record: &[u8]) -> Result<Session, StoreError> {
+    fn decode(&self, id: SessionId, record: Vec<u8>) -> Result<Session, StoreError> {
         decode_record(id, record).map_err(|what| self.corrupt(format!("session record: {what}")))
     }
 
@@ -537,7 +537,7 @@ impl RedisHotStore {
     fn decode_optional(&self, id: SessionId, value: Value) -> Result<Option<Session>, StoreError> {
         match value {
             Value::Nil => Ok(None),
-            Value::BulkString(record) => self.decode(id, &record).map(Some),
+            Value::BulkString(record) => self.decode(id, record).map(Some),
             other => Err(self.corrupt(format!("unexpected answer {}", kind(&other)))),
         }
     }
@@ -673,7 +673,7 @@ impl HotStore for RedisHotStore {
             }
             Some(Value::Int(2)) => match items.get(1) {
                 Some(Value::BulkString(record)) => {
-                    let session = self.decode(*id, record)?;
+                    let session = self.decode(*id, record.clone())?;
                     self.remember_touch(id, session.last_access);
                     Ok(HotUpdate::Updated(session))
                 }
@@ -780,7 +780,7 @@ impl HotStore for RedisHotStore {
                 Some(Value::Int(0)) => found.push(IdleEntry::Vanished(id)),
                 Some(Value::Int(1)) => {}
                 Some(Value::Int(2)) => match items.get(1) {
-                    Some(Value::BulkString(record)) => found.push(IdleEntry::Idle(self.decode(id, record)?)),
+                    Some(Value::BulkString(record)) => found.push(IdleEntry::Idle(self.decode(id, record.clone())?)),
                     _ => return Err(self.corrupt("idle check answer without a record")),
                 },
                 _ => return Err(self.corrupt("unexpected idle check answer")),
@@ -923,7 +923,9 @@ fn encode_record(session: &Session) -> Vec<u8> {
 }
 
 /// Parses a record; the error names what is wrong (never the content: it may be personal data).
-fn decode_record(id: SessionId, record: &[u8]) -> Result<Session, &'static str> {
+fn decode_record(id: SessionId, record: impl Into<Bytes>) -> Result<Session, &'static str> {
+    // The data is a slice of the reply buffer: no copy on the hot path.
+    let record: Bytes = record.into();
     if record.len() < record::HEADER || !record.starts_with(record::MAGIC) {
         return Err("not an hc1 record");
     }
@@ -946,7 +948,7 @@ fn decode_record(id: SessionId, record: &[u8]) -> Result<Session, &'static str> 
     Ok(Session {
         id,
         user_id,
-        data: SessionData::from_stored(Bytes::copy_from_slice(&record[user_end..])),
+        data: SessionData::from_stored(record.slice(user_end..)),
         version: number(record::VERSION, 20)?,
         created_at: Timestamp(number(record::CREATED, 20)?),
         last_access: Timestamp(number(record::ACCESS, 20)?),
@@ -1005,17 +1007,17 @@ mod tests {
         };
         let record = encode_record(&session);
         assert_eq!(&record[record::ACCESS..record::ACCESS + 20], padded(1_700_000_000_123).as_bytes());
-        assert_eq!(decode_record(id, &record), Ok(session.clone()));
+        assert_eq!(decode_record(id, record.clone()), Ok(session.clone()));
         session.hot_region = Some(RegionId(2));
-        assert_eq!(decode_record(id, &encode_record(&session)), Ok(session.clone()));
+        assert_eq!(decode_record(id, encode_record(&session)), Ok(session.clone()));
         let mut short = encode_record(&session);
         short.truncate(record::HEADER + 2);
         for garbage in [&b""[..], b"hc1|", b"not a record at all, not at all, really not, no", &short] {
-            assert!(decode_record(id, garbage).is_err());
+            assert!(decode_record(id, Bytes::copy_from_slice(garbage)).is_err());
         }
         let mut bad = encode_record(&session);
         bad[record::VERSION] = b'x';
-        assert!(decode_record(id, &bad).is_err());
+        assert!(decode_record(id, bad).is_err());
     }
 
     #[test]
