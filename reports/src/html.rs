@@ -113,7 +113,7 @@ h3{font-size:16px;margin:20px 0 6px}
 .verdict.pass{background:#e6f4ea;border:1px solid #8bc79a}.verdict.fail{background:#fdecea;border:1px solid #e3a29b}
 .verdict b.big{font-size:21px}
 .kpis{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}
-.kpi{flex:1 1 180px;border:1px solid #e3e6ea;border-radius:8px;padding:10px 14px}
+.kpi{flex:1 1 0;min-width:150px;border:1px solid #e3e6ea;border-radius:8px;padding:10px 14px}
 .kpi .v{font-size:22px;font-weight:600}.kpi .l{color:#5a6473;font-size:13px}
 table{border-collapse:collapse;margin:8px 0 12px;font-size:14px;width:100%}
 th,td{border-bottom:1px solid #e3e6ea;padding:5px 8px;text-align:left;vertical-align:top}
@@ -242,7 +242,11 @@ pub(crate) fn report_html(record: &RunRecord, s: &FullSummary, model: &CostModel
     }
 
     // Latency.
-    h.push_str("<h2 id=\"latency\">Latency</h2><p>Time to answer a request, measured after warmup. A <i>hot access</i> is served from the region's Redis; a <i>cold promotion</i> misses Redis, reads DynamoDB and writes the session back to Redis.</p>\n");
+    let _ = writeln!(
+        h,
+        "<h2 id=\"latency\">Latency</h2><p>Time to answer a request, measured after warmup. A <i>hot access</i> is served from the region's Redis; a <i>cold promotion</i> misses Redis, reads DynamoDB and writes the session back to Redis. A request served by a region other than the session's home (a travelling user: <code>travel_probability</code> = {}) also pays the round trip between the regions, which shows as a step in the curves below.</p>",
+        record.scenario.traffic.travel_probability
+    );
     h.push_str("<table><thead><tr><th>operation</th><th class=\"n\">p50 (ms)</th><th class=\"n\">p95 (ms)</th><th class=\"n\">p99 (ms)</th><th class=\"n\">max (ms)</th></tr></thead><tbody>\n");
     for (name, p) in [
         ("hot access", &s.latency_ms.hot_access),

@@ -111,3 +111,23 @@ pub fn read_parquet(path: &Path) -> Result<DataFrame, ReportError> {
     let file = File::open(path).map_err(|e| ReportError::io(path, e))?;
     ParquetReader::new(file).finish().map_err(|e| ReportError::Table(format!("cannot read {}: {e}", path.display())))
 }
+
+/// A column of a frame as floats (cast if needed; nulls become NaN).
+pub fn column_f64(df: &DataFrame, name: &str) -> Result<Vec<f64>, ReportError> {
+    let s = df
+        .column(name)
+        .and_then(|c| c.as_materialized_series().cast(&DataType::Float64))
+        .map_err(|e| ReportError::Table(format!("column {name}: {e}")))?;
+    let ca = s.f64().map_err(|e| ReportError::Table(format!("column {name}: {e}")))?;
+    Ok((0..ca.len()).map(|i| ca.get(i).unwrap_or(f64::NAN)).collect())
+}
+
+/// A column of a frame as text (cast if needed; nulls become empty).
+pub fn column_str(df: &DataFrame, name: &str) -> Result<Vec<String>, ReportError> {
+    let s = df
+        .column(name)
+        .and_then(|c| c.as_materialized_series().cast(&DataType::String))
+        .map_err(|e| ReportError::Table(format!("column {name}: {e}")))?;
+    let ca = s.str().map_err(|e| ReportError::Table(format!("column {name}: {e}")))?;
+    Ok((0..ca.len()).map(|i| ca.get(i).unwrap_or_default().to_string()).collect())
+}
