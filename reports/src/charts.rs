@@ -37,6 +37,10 @@ pub(crate) const PALETTE: [RGBColor; 8] = [
     RGBColor(120, 120, 120),
     RGBColor(240, 228, 66),
 ];
+/// Minor grid lines: barely visible.
+const LIGHT_MESH: RGBColor = RGBColor(243, 243, 243);
+/// The Redis-only bar.
+const BASELINE_BAR: RGBColor = RGBColor(120, 160, 200);
 const GREY_BAND: RGBColor = RGBColor(200, 200, 200);
 const OUTAGE_BAND: RGBColor = RGBColor(214, 39, 40);
 
@@ -254,6 +258,7 @@ impl Plot for LatencyCdf {
             .map_err(err)?;
         chart
             .configure_mesh()
+            .light_line_style(LIGHT_MESH)
             .x_desc("latency (ms, log scale)")
             .y_desc("share of requests at or below")
             .axis_desc_style(font(16))
@@ -378,6 +383,7 @@ impl Plot for HotCold<'_> {
                 .map_err(err)?;
             chart
                 .configure_mesh()
+                .light_line_style(LIGHT_MESH)
                 .x_desc(axis.desc())
                 .y_desc(unit)
                 .axis_desc_style(font(14))
@@ -463,6 +469,7 @@ impl Plot for Lifecycle<'_> {
             .map_err(err)?;
         chart
             .configure_mesh()
+            .light_line_style(LIGHT_MESH)
             .x_desc(axis.desc())
             .y_desc("sessions per minute")
             .axis_desc_style(font(16))
@@ -532,6 +539,7 @@ impl Plot for CostBars {
             .map_err(err)?;
         chart
             .configure_mesh()
+            .light_line_style(LIGHT_MESH)
             .disable_x_mesh()
             .x_labels(5)
             .x_label_formatter(&|x: &f64| {
@@ -560,13 +568,10 @@ impl Plot for CostBars {
             base += usd;
         }
         chart
-            .draw_series(std::iter::once(Rectangle::new(
-                [(1.2, 0.0), (1.8, self.baseline)],
-                PALETTE[0].mix(0.55).filled(),
-            )))
+            .draw_series(std::iter::once(Rectangle::new([(1.2, 0.0), (1.8, self.baseline)], BASELINE_BAR.filled())))
             .map_err(err)?
             .label(format!("Redis-only nodes: ${:.2}", self.baseline))
-            .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], PALETTE[0].mix(0.55).filled()));
+            .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], BASELINE_BAR.filled()));
         chart
             .draw_series([
                 Text::new(format!("${total:.2}/month"), (0.33, total + y_max * 0.02), font(16)),
@@ -679,6 +684,7 @@ impl Plot for FailoverTimeline<'_> {
                 .map_err(err)?;
             chart
                 .configure_mesh()
+                .light_line_style(LIGHT_MESH)
                 .x_desc("minutes from the start of the outage")
                 .x_label_formatter(&|v| format!("{v:.0}"))
                 .y_desc(unit)
@@ -756,6 +762,7 @@ impl Plot for Frontier<'_> {
             .map_err(err)?;
         chart
             .configure_mesh()
+            .light_line_style(LIGHT_MESH)
             .x_desc("hot-access latency p95 (ms)")
             .y_desc("USD per month")
             .y_label_formatter(&|v| format!("${}", human(*v)))

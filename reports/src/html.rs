@@ -52,6 +52,23 @@ fn int(x: f64) -> String {
     if v < 0 { format!("-{out}") } else { out }
 }
 
+/// A point in the run as "3 d 12 h 5 min".
+fn clock(seconds: f64) -> String {
+    let total = if seconds.is_finite() && seconds > 0.0 { (seconds / 60.0).round() as u64 } else { 0 };
+    let (d, h, m) = (total / 1440, (total % 1440) / 60, total % 60);
+    let mut parts = Vec::new();
+    if d > 0 {
+        parts.push(format!("{d} d"));
+    }
+    if h > 0 {
+        parts.push(format!("{h} h"));
+    }
+    if m > 0 || parts.is_empty() {
+        parts.push(format!("{m} min"));
+    }
+    parts.join(" ")
+}
+
 fn duration(seconds: f64) -> String {
     if seconds >= 86_400.0 && (seconds % 86_400.0).abs() < 1.0 {
         format!("{:.0} d", seconds / 86_400.0)
@@ -117,7 +134,7 @@ h3{font-size:16px;margin:20px 0 6px}
 .kpi .v{font-size:22px;font-weight:600}.kpi .l{color:#5a6473;font-size:13px}
 table{border-collapse:collapse;margin:8px 0 12px;font-size:14px;width:100%}
 th,td{border-bottom:1px solid #e3e6ea;padding:5px 8px;text-align:left;vertical-align:top}
-th{background:#f1f3f6;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+th{background:#f1f3f6;font-weight:600}td.r{white-space:nowrap}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .pass-cell{color:#137333;font-weight:600}.fail-cell{color:#b3261e;font-weight:600}
 .note{background:#fff8e1;border-left:4px solid #f2c94c;padding:8px 12px;margin:10px 0;font-size:14px}
 .chart{margin:10px 0 4px}.chart svg{width:100%;height:auto;display:block}
@@ -343,7 +360,7 @@ pub(crate) fn report_html(record: &RunRecord, s: &FullSummary, model: &CostModel
             int(s.failover.sessions_at_risk as f64),
             s.failover.loss_ratio * 100.0
         );
-        h.push_str("<table><thead><tr><th>#</th><th>region</th><th>failed over to</th><th class=\"n\">start</th><th class=\"n\">duration</th><th class=\"n\">sessions at risk</th><th class=\"n\">lost</th></tr></thead><tbody>\n");
+        h.push_str("<table><thead><tr><th>#</th><th>region</th><th>failed over to</th><th class=\"n\">starts at</th><th class=\"n\">duration</th><th class=\"n\">sessions at risk</th><th class=\"n\">lost</th></tr></thead><tbody>\n");
         let scale = if record.sample > 0.0 { 1.0 / record.sample } else { 1.0 };
         for (i, o) in record.failover.events.iter().enumerate() {
             let _ = writeln!(
@@ -352,7 +369,7 @@ pub(crate) fn report_html(record: &RunRecord, s: &FullSummary, model: &CostModel
                 i + 1,
                 esc(&o.region),
                 esc(&o.failover_to),
-                duration(o.at_seconds),
+                clock(o.at_seconds),
                 duration(o.duration_seconds),
                 int(o.sessions_at_risk as f64 * scale),
                 int(o.sessions_lost as f64 * scale)
@@ -406,13 +423,13 @@ fn cost_section(h: &mut String, record: &RunRecord, s: &FullSummary, model: &Cos
         let b = model.baseline.peak_bytes.get(i).copied().unwrap_or_default();
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td class=\"n\">{:.3} GiB</td><td class=\"n\">{}</td><td class=\"n\">{:.3} GiB{}</td><td class=\"n\">{}</td></tr>",
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}{}</td><td class=\"n\">{}</td></tr>",
             esc(region),
-            model.redis_peak_bytes.get(i).copied().unwrap_or(0.0) / GIB,
+            gib(model.redis_peak_bytes.get(i).copied().unwrap_or(0.0)),
             model.redis_nodes.get(i).copied().unwrap_or(0),
-            b.steady / GIB,
+            gib(b.steady),
             if b.projected {
-                format!(" <span class=\"small\">(projected; {:.3} GiB in the run)</span>", b.measured / GIB)
+                format!(" <span class=\"small\">(projected; {} reached in the run)</span>", gib(b.measured))
             } else {
                 String::new()
             },
@@ -440,7 +457,7 @@ fn cost_section(h: &mut String, record: &RunRecord, s: &FullSummary, model: &Cos
     for row in &model.rows {
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}<div class=\"basis\">{}</div></td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            "<tr><td class=\"r\">{}</td><td>{}</td><td>{}<div class=\"basis\">{}</div></td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
             esc(&row.region),
             row.component,
             row.item,
@@ -472,5 +489,14 @@ fn fmt_qty(x: f64) -> String {
 }
 
 fn fmt_price(x: f64) -> String {
-    if x >= 1.0 { format!("${x:.2}") } else { format!("${x}") }
+    let mut t = format!("{x:.10}");
+    while t.ends_with('0') && t.len() > t.find('.').map_or(0, |i| i + 3) {
+        t.pop();
+    }
+    format!("${t}")
+}
+
+/// Bytes in GiB, or MiB below one GiB.
+fn gib(bytes: f64) -> String {
+    if bytes >= GIB { format!("{:.2} GiB", bytes / GIB) } else { format!("{:.1} MiB", bytes / 1_048_576.0) }
 }
