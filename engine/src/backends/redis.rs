@@ -437,7 +437,8 @@ impl RedisHotStore {
     /// A bare `GET key` over the store's own connection: the benchmark's baseline.
     pub async fn raw_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let mut conn = self.conn.clone();
-        let cmd = ::redis::cmd("GET").arg(key).to_owned();
+        let mut cmd = ::redis::cmd("GET");
+        cmd.arg(key);
         self.timed(async move { cmd.query_async::<Option<Vec<u8>>>(&mut conn).await }).await
     }
 
@@ -473,7 +474,11 @@ impl RedisHotStore {
 
     /// The record key alone (the bare-GETEX path needs nothing else).
     fn session_key(&self, id: &SessionId) -> String {
-        format!("{{{}:{}}}:s:{}", self.config.key_prefix, self.shard(id), member(id))
+        use std::fmt::Write as _;
+        let mut key = String::with_capacity(self.config.key_prefix.len() + 52);
+        let _ = write!(key, "{{{}:{}}}:s:", self.config.key_prefix, self.shard(id));
+        push_member(&mut key, id);
+        key
     }
 
     fn keys(&self, id: &SessionId) -> Keys {
@@ -606,7 +611,8 @@ impl HotStore for RedisHotStore {
             return self.full_touch(id, &self.keys(id), now, ttl).await;
         }
         // Touched by us within the granularity: a bare GETEX refreshes the TTL.
-        let cmd = ::redis::cmd("GETEX").arg(self.session_key(id)).arg("PX").arg(ttl_ms(ttl)).to_owned();
+        let mut cmd = ::redis::cmd("GETEX");
+        cmd.arg(self.session_key(id)).arg("PX").arg(ttl_ms(ttl));
         let session = match self.query(cmd).await.and_then(|value| self.decode_optional(*id, value)) {
             Ok(Some(session)) => session,
             Ok(None) => return HotLookup::Miss,
@@ -880,16 +886,20 @@ impl HotStore for RedisHotStore {
 
 /// The idle-index and user-set member of a session: `<id hex>.<home>`.
 fn member(id: &SessionId) -> String {
-    // On the hot path: no per-byte formatting.
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut member = String::with_capacity(40);
-    for byte in id.hash_bytes() {
-        member.push(char::from(HEX[usize::from(byte >> 4)]));
-        member.push(char::from(HEX[usize::from(byte & 0xf)]));
-    }
-    member.push('.');
-    member.push_str(&id.home().0.to_string());
+    push_member(&mut member, id);
     member
+}
+
+/// Appends the member form of `id`; on the hot path, so no per-byte formatting.
+fn push_member(out: &mut String, id: &SessionId) {
+    use std::fmt::Write as _;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for byte in id.hash_bytes() {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    let _ = write!(out, ".{}", id.home().0);
 }
 
 fn parse_member(member: &str) -> Option<SessionId> {
