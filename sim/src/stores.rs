@@ -20,7 +20,7 @@ use hotcold_engine::{
     AuditEvent, AuditKind, AuditSink, Clock, ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotUpdate,
     HotWrite, ManualClock, RegionId, Session, SessionData, SessionId, StoreError, Timestamp, UserId,
 };
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 /// A counter for the single-threaded simulator (no read-modify-write atomics on the hot path).
@@ -258,8 +258,9 @@ struct HotInner {
     idle: VecDeque<(u64, SessionId)>,
     /// Entries older than the newest in `idle` (a session moved in with its own history), sorted.
     idle_late: BTreeSet<(u64, SessionId)>,
-    /// Sessions the cold tier lacks the newest data of (only kept when write-behind is on).
-    dirty: Option<FxHashSet<SessionId>>,
+    /// Sessions the cold tier lacks the newest data of (only kept when a write-behind pass runs),
+    /// ordered so each pass takes the first `limit` in O(limit) and in a deterministic order.
+    dirty: Option<BTreeSet<SessionId>>,
     /// Sessions held.
     count: Gauge,
     /// Redis bytes held, before fragmentation: sum of (payload + overhead).
@@ -298,7 +299,7 @@ impl SimHotStore {
             map: FxHashMap::default(),
             idle: VecDeque::new(),
             idle_late: BTreeSet::new(),
-            dirty: track_dirty.then(FxHashSet::default),
+            dirty: track_dirty.then(BTreeSet::new),
             count: Gauge::default(),
             bytes: Gauge::default(),
         };
@@ -328,7 +329,7 @@ impl SimHotStore {
         inner.idle = VecDeque::new();
         inner.idle_late = BTreeSet::new();
         if let Some(dirty) = &mut inner.dirty {
-            *dirty = FxHashSet::default();
+            *dirty = BTreeSet::new();
         }
         let (count, bytes) = (inner.count.value, inner.bytes.value);
         inner.count_sub(now, count);
@@ -640,10 +641,7 @@ impl HotStore for SimHotStore {
         self.check()?;
         let inner = lock(&self.inner);
         let Some(dirty) = &inner.dirty else { return Ok(Vec::new()) };
-        // Sorted so the batch order does not depend on hash-set iteration order.
-        let mut ids: Vec<SessionId> = dirty.iter().copied().collect();
-        ids.sort_unstable();
-        Ok(ids.iter().take(limit).filter_map(|id| inner.map.get(id).map(|r| self.session(*id, r))).collect())
+        Ok(dirty.iter().take(limit).filter_map(|id| inner.map.get(id).map(|r| self.session(*id, r))).collect())
     }
 
     async fn mark_persisted(&self, id: &SessionId, version: u64) -> Result<(), StoreError> {
