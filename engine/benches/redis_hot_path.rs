@@ -400,6 +400,25 @@ async fn run(url: String) {
             if throughput_ratio >= 0.8 { "met" } else { "NOT met" },
         );
     }
+    // The server's own cost per command (client CPU excluded): what a Redis node spends.
+    if let Ok(stats) = server_costs(&url).await {
+        println!("server time per call (INFO commandstats usec_per_call): {stats}");
+    }
+}
+
+async fn server_costs(url: &str) -> redis::RedisResult<String> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let info: String = redis::cmd("INFO").arg("commandstats").query_async(&mut conn).await?;
+    let mut parts = Vec::new();
+    for command in ["get", "getex", "evalsha"] {
+        let prefix = format!("cmdstat_{command}:");
+        if let Some(line) = info.lines().find(|l| l.starts_with(&prefix)) {
+            let usec = line.split(',').find_map(|kv| kv.strip_prefix("usec_per_call=")).unwrap_or("?");
+            parts.push(format!("{command} {usec} us"));
+        }
+    }
+    Ok(parts.join(", "))
 }
 
 fn median(values: &[f64]) -> f64 {

@@ -78,21 +78,22 @@ impl ColdStore for CountingCold {
     }
 }
 
-/// Checks a commandstats delta of `n` hot accesses: every access ran exactly one GETEX, either
-/// sent bare or inside an EVALSHA of the touch script (whose SET and ZADD run inside Redis and
-/// are not sent by the client). Returns the number of full touches (EVALSHA).
+/// Checks a commandstats delta of `n` hot accesses: every access sent exactly one command,
+/// either an EVALSHA of the touch script (a full touch, whose GETEX, SET and ZADD run inside
+/// Redis and are not sent by the client) or a plain GET / GETEX (a light touch). Returns the
+/// number of full touches.
 fn assert_one_command_each(n: u64, delta: &std::collections::BTreeMap<String, u64>, what: &str) -> u64 {
-    let full = delta.get("evalsha").copied().unwrap_or(0);
-    assert_eq!(delta.get("getex"), Some(&n), "{what}: one GETEX per access: {delta:?}");
+    let count = |c: &str| delta.get(c).copied().unwrap_or(0);
+    let full = count("evalsha");
     for internal in ["set", "zadd"] {
-        assert_eq!(delta.get(internal).copied().unwrap_or(0), full, "{what}: {internal} only inside the scripts");
+        assert_eq!(count(internal), full, "{what}: {internal} only inside the scripts: {delta:?}");
     }
-    let allowed = ["getex", "evalsha", "set", "zadd"];
+    // GETEX runs once inside every full touch; the rest were sent as light touches.
+    let light = count("get") + count("getex") - full;
+    assert_eq!(full + light, n, "{what}: exactly one command sent per access: {delta:?}");
+    let allowed = ["get", "getex", "evalsha", "set", "zadd"];
     assert!(delta.keys().all(|c| allowed.contains(&c.as_str())), "{what}: nothing else was sent: {delta:?}");
-    println!(
-        "{what}: {n} accesses sent {n} commands ({full} EVALSHA full touches, {} bare GETEX); commandstats {delta:?}",
-        n - full
-    );
+    println!("{what}: {n} accesses sent {n} commands ({full} EVALSHA full touches, {light} light); {delta:?}");
     full
 }
 
@@ -145,6 +146,24 @@ async fn one_command_per_hot_access() {
         let delta = command_delta(&before, &command_calls(&server.url()).await);
         let full = assert_one_command_each(N, &delta, "RedisHotStore::get_and_touch");
         assert!(full >= 20, "each session's first access is a full touch");
+        assert_eq!(delta.get("get").copied().unwrap_or(0), N - full, "light touches are plain GETs by default");
+
+        let refreshing = RedisHotStore::connect(RedisHotConfig {
+            refresh_ttl_on_every_access: true,
+            ..RedisHotConfig::standalone(server.url()).with_prefix("cs")
+        })
+        .await
+        .expect("connect");
+        let before = command_calls(&server.url()).await;
+        for i in 0..N {
+            let s = &sessions[(i % 20) as usize];
+            let lookup = refreshing.get_and_touch(&s.id, hotcold_engine::SystemClock.now(), TTL).await;
+            assert!(matches!(lookup, HotLookup::Hit(_)), "{lookup:?}");
+        }
+        let delta = command_delta(&before, &command_calls(&server.url()).await);
+        let full = assert_one_command_each(N, &delta, "get_and_touch, TTL refreshed on every access");
+        assert_eq!(delta.get("getex").copied().unwrap_or(0), N, "every access refreshed the TTL");
+        assert!(full >= 20);
 
         // Through the engine: a hot hit adds nothing to the store call.
         let hot = vec![

@@ -27,17 +27,20 @@
 //! A hot access ([`HotStore::get_and_touch`]) is one round trip, one command:
 //! - a *full touch*, one EVALSHA: `GETEX PX ttl`, last access := now in the record, ZADD into the
 //!   idle index, atomically;
-//! - or, when this store itself fully touched the session less than `touch_granularity` ago
-//!   (default 10 s), a bare `GETEX PX ttl`: read and refresh the TTL, leaving the recorded last
-//!   access and the index alone. The answer is checked: if the record's last access is in fact
-//!   older than the granularity (someone wrote an older state since), a full touch follows.
+//! - or a *light touch*, when this store itself fully touched the session less than
+//!   `min(touch_granularity, ttl / 2)` ago (granularity default 10 s): a plain `GET` (or
+//!   `GETEX PX ttl` with `refresh_ttl_on_every_access`), leaving the recorded last access, the
+//!   index (and by default the TTL) alone. The answer is checked: if the record's last access is
+//!   in fact older than that window (someone wrote an older state since), a full touch follows.
 //!
-//! So the recorded last access (and the idle index, which always equals it) lags the true last
-//! access by less than `touch_granularity`, which must be far below `promotion_threshold`. The
-//! demotion race stays safe: a session is a candidate only if its recorded access is a whole
-//! threshold old, so any touch after the sync job read it is a full touch and changes the
-//! record, and the conditional removal keeps it hot. `touch_granularity = 0` makes every access
-//! a full touch (exact last access; about half the throughput, see the `redis_hot_path` bench).
+//! So the recorded last access (and the idle index, which always equals it) and the TTL's start
+//! lag the true last access by less than `touch_granularity`, which must be far below
+//! `promotion_threshold` (10 s against 30 min by default). The demotion race stays safe: a
+//! session is a candidate only if its recorded access is a whole threshold old, so any touch
+//! after the sync job read it is a full touch and changes the record, and the conditional
+//! removal keeps it hot. `touch_granularity = 0` makes every access a full touch (exact last
+//! access and TTL; the server spends about 15x a GET's time on it, see the `redis_hot_path`
+//! bench), which is the literal reading of "every access moves the session in the index".
 //!
 //! Demotion candidates come from the idle index (ZRANGEBYSCORE over the shards, merged oldest
 //! first), never from SCAN or keyspace notifications; an index entry whose record has expired is
@@ -92,6 +95,11 @@ pub struct RedisHotConfig {
     /// `GETEX` (TTL refresh only); see the module documentation. Must be far below
     /// `promotion_threshold`; zero makes every access a full touch. Default: 10 s.
     pub touch_granularity: Duration,
+    /// On a light touch (within the granularity), also refresh the TTL (`GETEX PX`) instead of a
+    /// bare `GET`. The bare GET costs the server what any GET costs (the TTL was refreshed by the
+    /// full touch less than `min(granularity, ttl / 2)` ago, so the key expires at most that much
+    /// early); GETEX refreshes it exactly, at about 1.8x a GET's server time. Default: false.
+    pub refresh_ttl_on_every_access: bool,
 }
 
 impl RedisHotConfig {
@@ -106,6 +114,7 @@ impl RedisHotConfig {
             connect_timeout: Duration::from_secs(1),
             label: "redis".into(),
             touch_granularity: Duration::from_secs(10),
+            refresh_ttl_on_every_access: false,
         }
     }
 
@@ -558,10 +567,16 @@ impl RedisHotStore {
         recent.insert(*id, at.0);
     }
 
-    fn recently_touched(&self, id: &SessionId, now: Timestamp) -> bool {
-        let granularity = u64::try_from(self.config.touch_granularity.as_millis()).unwrap_or(u64::MAX);
+    /// How long after a full touch a light touch may serve: the granularity, and at most half
+    /// the TTL so a key read with a bare GET always has half its TTL left.
+    fn light_window(&self, ttl: Duration) -> Duration {
+        self.config.touch_granularity.min(ttl / 2)
+    }
+
+    fn recently_touched(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> bool {
+        let window = u64::try_from(self.light_window(ttl).as_millis()).unwrap_or(u64::MAX);
         let recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        recent.get(id).is_some_and(|at| now.0.saturating_sub(*at) < granularity)
+        recent.get(id).is_some_and(|at| now.0.saturating_sub(*at) < window)
     }
 
     /// The full touch: one EVALSHA.
@@ -607,18 +622,25 @@ impl RedisHotStore {
 
 impl HotStore for RedisHotStore {
     async fn get_and_touch(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> HotLookup {
-        if !self.recently_touched(id, now) {
+        if !self.recently_touched(id, now, ttl) {
             return self.full_touch(id, &self.keys(id), now, ttl).await;
         }
-        // Touched by us within the granularity: a bare GETEX refreshes the TTL.
-        let mut cmd = ::redis::cmd("GETEX");
-        cmd.arg(self.session_key(id)).arg("PX").arg(ttl_ms(ttl));
+        // Fully touched by us within the window: a light touch, one plain read.
+        let cmd = if self.config.refresh_ttl_on_every_access {
+            let mut cmd = ::redis::cmd("GETEX");
+            cmd.arg(self.session_key(id)).arg("PX").arg(ttl_ms(ttl));
+            cmd
+        } else {
+            let mut cmd = ::redis::cmd("GET");
+            cmd.arg(self.session_key(id));
+            cmd
+        };
         let session = match self.query(cmd).await.and_then(|value| self.decode_optional(*id, value)) {
             Ok(Some(session)) => session,
             Ok(None) => return HotLookup::Miss,
             Err(e) => return HotLookup::Unavailable(e),
         };
-        if now.since(session.last_access) >= self.config.touch_granularity {
+        if now.since(session.last_access) >= self.light_window(ttl) {
             // The hint was wrong (an older state was written since): record this access.
             return self.full_touch(id, &self.keys(id), now, ttl).await;
         }
