@@ -232,10 +232,11 @@ impl LatencyCdf {
             curves.push((format!("cold promotion, {name} (dashed)"), cdf(&r.cold_promotion.values_us), c, 0));
         }
         curves.retain(|c| !c.1.is_empty());
+        let positive = |x: f64, default: f64| if x.is_finite() && x > 0.0 { x } else { default };
         Self {
             curves,
-            slo_hot: record.scenario.slo.hot_access_p95_ms,
-            slo_cold: record.scenario.slo.cold_promotion_p95_ms,
+            slo_hot: positive(record.scenario.slo.hot_access_p95_ms, 5.0),
+            slo_cold: positive(record.scenario.slo.cold_promotion_p95_ms, 50.0),
         }
     }
 }
@@ -283,7 +284,7 @@ impl Plot for LatencyCdf {
             chart
                 .draw_series(std::iter::once(Text::new(
                     format!("{what} SLO {target} ms"),
-                    (target * 1.04, 0.06),
+                    (target * 1.04, 0.52),
                     font(13).color(&RED.mix(0.8)),
                 )))
                 .map_err(err)?;
@@ -372,8 +373,18 @@ impl Plot for HotCold<'_> {
             ("cold sessions (in DynamoDB only)", "sessions", vec![("all regions".to_string(), cold, PALETTE[5])]),
             ("hot ratio = hot / (hot + cold)", "%", vec![("hot ratio".to_string(), ratio, PALETTE[2])]),
         ];
+        let warm_x = axis.x(r.warmup_seconds);
         for (area, (title, unit, lines)) in panels.iter().zip(panel_specs) {
-            let y_max = nice_max(lines.iter().flat_map(|l| l.1.iter().map(|p| p.1)).fold(0.0, f64::max)) * 1.3;
+            // The ratio starts at 100% (nothing is cold yet): scale its axis to the window after
+            // warmup so that the steady part is readable.
+            let after_warmup = unit == "%";
+            let y_max = nice_max(
+                lines
+                    .iter()
+                    .flat_map(|l| l.1.iter().filter(|p| !after_warmup || p.0 >= warm_x).map(|p| p.1))
+                    .fold(0.0, f64::max),
+            ) * 1.3;
+            let y_max = if after_warmup { y_max.min(100.0) } else { y_max };
             let mut chart = ChartBuilder::on(area)
                 .caption(title, font(17))
                 .margin(8)
@@ -393,6 +404,7 @@ impl Plot for HotCold<'_> {
                 .map_err(err)?;
             warmup_and_outages(&mut chart, r, axis, (0.0, y_max))?;
             for (name, pts, color) in lines {
+                let pts: Vec<(f64, f64)> = pts.into_iter().filter(|p| p.1 <= y_max).collect();
                 chart
                     .draw_series(LineSeries::new(pts, color.stroke_width(2)))
                     .map_err(err)?
@@ -410,6 +422,20 @@ impl Plot for HotCold<'_> {
         }
         Ok(())
     }
+}
+
+/// USD with thousands separators and cents.
+pub(crate) fn money(x: f64) -> String {
+    let cents = if x.is_finite() { (x.abs() * 100.0).round() as u64 } else { 0 };
+    let digits = (cents / 100).to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{}${out}.{:02}", if x < 0.0 { "-" } else { "" }, cents % 100)
 }
 
 /// A number with a k/M/G suffix.
@@ -563,19 +589,19 @@ impl Plot for CostBars {
             chart
                 .draw_series(std::iter::once(Rectangle::new([(0.2, base), (0.8, base + usd)], color.filled())))
                 .map_err(err)?
-                .label(format!("{name}: ${usd:.2}"))
+                .label(format!("{name}: {}", money(*usd)))
                 .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
             base += usd;
         }
         chart
             .draw_series(std::iter::once(Rectangle::new([(1.2, 0.0), (1.8, self.baseline)], BASELINE_BAR.filled())))
             .map_err(err)?
-            .label(format!("Redis-only nodes: ${:.2}", self.baseline))
+            .label(format!("Redis-only nodes: {}", money(self.baseline)))
             .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], BASELINE_BAR.filled()));
         chart
             .draw_series([
-                Text::new(format!("${total:.2}/month"), (0.33, total + y_max * 0.02), font(16)),
-                Text::new(format!("${:.2}/month", self.baseline), (1.33, self.baseline + y_max * 0.02), font(16)),
+                Text::new(format!("{}/month", money(total)), (0.33, total + y_max * 0.02), font(16)),
+                Text::new(format!("{}/month", money(self.baseline)), (1.33, self.baseline + y_max * 0.02), font(16)),
             ])
             .map_err(err)?;
         let verdict = if self.saving >= 0.0 {
@@ -749,9 +775,10 @@ impl Plot for Frontier<'_> {
         (900, 560)
     }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
-        let xs = self.points.iter().map(|p| p.hot_p95_ms);
-        let ys = self.points.iter().map(|p| p.cost_usd);
-        let x_hi = nice_max(xs.clone().fold(self.slo_hot, f64::max)) * 1.05;
+        let xs = self.points.iter().map(|p| p.hot_p95_ms).filter(|x| x.is_finite());
+        let ys = self.points.iter().map(|p| p.cost_usd).filter(|x| x.is_finite());
+        let slo_hot = if self.slo_hot.is_finite() { self.slo_hot } else { 0.0 };
+        let x_hi = nice_max(xs.clone().fold(slo_hot, f64::max)) * 1.05;
         let y_hi = nice_max(ys.clone().fold(0.0, f64::max)) * 1.1;
         let mut chart = ChartBuilder::on(root)
             .caption("Sweep: monthly cost against hot-access p95", font(22))

@@ -213,12 +213,13 @@ pub(crate) fn report_html(record: &RunRecord, s: &FullSummary, model: &CostModel
     let _ = writeln!(h, "<div class=\"verdict {class}\" id=\"verdict\">{slo_line}<br>{cost_line}</div>");
     let _ = writeln!(
         h,
-        "<div class=\"kpis\"><div class=\"kpi\"><div class=\"v\">{:.2} ms</div><div class=\"l\">hot access p95</div></div><div class=\"kpi\"><div class=\"v\">{:.2} ms</div><div class=\"l\">cold promotion p95</div></div><div class=\"kpi\"><div class=\"v\">{:.1}%</div><div class=\"l\">sessions hot (time average)</div></div><div class=\"kpi\"><div class=\"v\">{}</div><div class=\"l\">hybrid cost per month</div></div><div class=\"kpi\"><div class=\"v\">{:.3}%</div><div class=\"l\">failover session loss</div></div></div>",
+        "<div class=\"kpis\"><div class=\"kpi\"><div class=\"v\">{:.2} ms</div><div class=\"l\">hot access p95</div></div><div class=\"kpi\"><div class=\"v\">{:.2} ms</div><div class=\"l\">cold promotion p95</div></div><div class=\"kpi\"><div class=\"v\">{:.1}%</div><div class=\"l\">sessions hot (time average)</div></div><div class=\"kpi\"><div class=\"v\">{}</div><div class=\"l\">hybrid cost per month</div></div><div class=\"kpi\"><div class=\"v\">{}</div><div class=\"l\">{}</div></div></div>",
         s.latency_ms.hot_access.p95,
         s.latency_ms.cold_promotion.p95,
         s.hot_cold.hot_ratio_avg * 100.0,
         usd(s.cost_usd_month.total),
-        s.failover.loss_ratio * 100.0
+        if s.failover.outages > 0 { format!("{:.3}%", s.failover.loss_ratio * 100.0) } else { "none".into() },
+        if s.failover.outages > 0 { "failover session loss" } else { "failover loss: no outage injected" }
     );
     if s.steady_state.storage_projected || s.steady_state.baseline_projected {
         let _ = writeln!(
@@ -308,7 +309,16 @@ pub(crate) fn report_html(record: &RunRecord, s: &FullSummary, model: &CostModel
         duration(record.scenario.session_config.sync.sync_interval.as_secs_f64())
     );
     if let Some(c) = chart("hot-cold") {
-        chart_block(&mut h, c, "Grey: warmup, excluded from averages. Red bands: region outages.");
+        let growing = if record.simulated_seconds < record.scenario.session_config.cold_storage.ttl.as_secs_f64() {
+            format!(
+                " The cold count is still growing at the end of the run: cold sessions live {} after their last access, longer than the {} simulated, so the hot ratio keeps falling; at steady state it settles lower still (see the cost section's projection).",
+                duration(record.scenario.session_config.cold_storage.ttl.as_secs_f64()),
+                duration(s.simulated_seconds)
+            )
+        } else {
+            String::new()
+        };
+        chart_block(&mut h, c, &format!("Grey: warmup, excluded from averages. Red bands: region outages.{growing}"));
     }
 
     // Lifecycle.

@@ -62,7 +62,7 @@ pub fn costs_frame(rows: &[CostRow]) -> Result<DataFrame, ReportError> {
         Column::new("item".into(), rows.iter().map(|r| r.item.to_string()).collect::<Vec<String>>()),
         Column::new("quantity".into(), rows.iter().map(|r| round_sig(r.quantity)).collect::<Vec<f64>>()),
         Column::new("unit".into(), rows.iter().map(|r| r.unit.clone()).collect::<Vec<String>>()),
-        Column::new("unit_price_usd".into(), rows.iter().map(|r| r.unit_price_usd).collect::<Vec<f64>>()),
+        Column::new("unit_price_usd".into(), rows.iter().map(|r| round_sig(r.unit_price_usd)).collect::<Vec<f64>>()),
         Column::new("usd_month".into(), rows.iter().map(|r| r.usd_month).collect::<Vec<f64>>()),
         Column::new("basis".into(), rows.iter().map(|r| r.basis.clone()).collect::<Vec<String>>()),
     ];
