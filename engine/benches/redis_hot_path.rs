@@ -149,10 +149,12 @@ enum Variant {
     StoreTouch,
     EngineGet,
     StoreTouchExact,
+    StoreTouchGetex,
 }
 
 impl Variant {
-    const ALL: [Self; 4] = [Self::BareGet, Self::StoreTouch, Self::EngineGet, Self::StoreTouchExact];
+    const ALL: [Self; 5] =
+        [Self::BareGet, Self::StoreTouch, Self::EngineGet, Self::StoreTouchExact, Self::StoreTouchGetex];
 
     fn name(self) -> &'static str {
         match self {
@@ -160,6 +162,7 @@ impl Variant {
             Self::StoreTouch => "RedisHotStore::get_and_touch",
             Self::EngineGet => "SessionManager::get (hot hit)",
             Self::StoreTouchExact => "get_and_touch, granularity 0",
+            Self::StoreTouchGetex => "get_and_touch, GETEX light",
         }
     }
 }
@@ -167,6 +170,7 @@ impl Variant {
 struct Bench {
     store: Arc<RedisHotStore>,
     exact: RedisHotStore,
+    getex: RedisHotStore,
     manager: Arc<BenchManager>,
     ids: Vec<hotcold_engine::SessionId>,
     bare_keys: Vec<String>,
@@ -183,6 +187,10 @@ impl Bench {
             Variant::StoreTouch => match self.store.get_and_touch(&self.ids[n], SystemClock.now(), TTL).await {
                 HotLookup::Hit(_) => {}
                 other => panic!("get_and_touch: {other:?}"),
+            },
+            Variant::StoreTouchGetex => match self.getex.get_and_touch(&self.ids[n], SystemClock.now(), TTL).await {
+                HotLookup::Hit(_) => {}
+                other => panic!("get_and_touch (GETEX): {other:?}"),
             },
             Variant::StoreTouchExact => match self.exact.get_and_touch(&self.ids[n], SystemClock.now(), TTL).await {
                 HotLookup::Hit(_) => {}
@@ -293,7 +301,13 @@ async fn run(url: String) {
     )
     .await
     .expect("connect");
-    let bench = Arc::new(Bench { store, exact, manager, ids, bare_keys });
+    let getex = RedisHotStore::connect(RedisHotConfig {
+        refresh_ttl_on_every_access: true,
+        ..RedisHotConfig::standalone(&url).with_prefix("bench").with_timeout(Duration::from_secs(2))
+    })
+    .await
+    .expect("connect");
+    let bench = Arc::new(Bench { store, exact, getex, manager, ids, bare_keys });
 
     // Warm-up.
     for variant in Variant::ALL {
@@ -387,7 +401,8 @@ async fn run(url: String) {
         "throughput: {concurrency} requests in flight, {throughput_rounds} rounds of {millis} ms per variant; \
          ratios are medians of per-round ratios ({rounds} latency rounds)"
     );
-    for (index, label) in [(1, "store"), (2, "engine"), (3, "store, granularity 0")] {
+    for (index, label) in [(1, "store"), (2, "engine"), (3, "store, granularity 0"), (4, "store, GETEX light touches")]
+    {
         let latency_ratio = median(&p95_ratios[index]);
         let pooled_ratio =
             histograms[index].value_at_quantile(0.95) as f64 / histograms[0].value_at_quantile(0.95) as f64;
