@@ -1,6 +1,8 @@
 //! Engine hot paths on in-memory stores: what the engine itself costs per operation, without
 //! any backend latency. `cargo bench -p hotcold-engine --bench engine`.
 
+#![allow(missing_docs)] // criterion_group! generates undocumented items
+
 use std::sync::Arc;
 use std::time::Duration;
 
