@@ -100,7 +100,8 @@ pub struct Traffic {
     /// Later visits reusing the token.
     #[serde(default)]
     pub returns: Returns,
-    /// Share of requests served by a region other than the session's home. Default: 0.01.
+    /// Share of requests served by a region other than the session's home (ignored with a single
+    /// region). Default: 0.01.
     #[serde(default = "defaults::travel")]
     pub travel_probability: f64,
 }
@@ -606,9 +607,6 @@ impl Scenario {
         probability(file, "traffic.visit.logout_probability", traffic.visit.logout_probability)?;
         probability(file, "traffic.returns.probability", traffic.returns.probability)?;
         probability(file, "traffic.travel_probability", traffic.travel_probability)?;
-        if traffic.travel_probability > 0.0 && regions.len() < 2 {
-            return err("traffic.travel_probability", "needs at least two configured regions".into());
-        }
         check_dist(file, "latency.redis", &self.latency.redis)?;
         check_dist(file, "latency.dynamodb", &self.latency.dynamodb)?;
 
