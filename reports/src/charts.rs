@@ -779,13 +779,19 @@ impl Plot for Frontier<'_> {
         let ys = self.points.iter().map(|p| p.cost_usd).filter(|x| x.is_finite());
         let slo_hot = if self.slo_hot.is_finite() { self.slo_hot } else { 0.0 };
         let x_hi = nice_max(xs.clone().fold(slo_hot, f64::max)) * 1.05;
-        let y_hi = nice_max(ys.clone().fold(0.0, f64::max)) * 1.1;
+        let y_top = ys.clone().fold(0.0, f64::max);
+        let y_low = ys.clone().fold(f64::INFINITY, f64::min);
+        // Costs of a sweep are often close together: start the axis below the cheapest point
+        // rather than at 0 so that they can be told apart.
+        let y_lo =
+            if y_low.is_finite() && y_top > 0.0 { (y_low - (y_top - y_low).max(y_top * 0.05)).max(0.0) } else { 0.0 };
+        let y_hi = y_top + (y_top - y_lo).max(1.0) * 0.25;
         let mut chart = ChartBuilder::on(root)
             .caption("Sweep: monthly cost against hot-access p95", font(22))
             .margin(14)
             .x_label_area_size(48)
             .y_label_area_size(90)
-            .build_cartesian_2d(0.0..x_hi, 0.0..y_hi)
+            .build_cartesian_2d(0.0..x_hi, y_lo..y_hi)
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -799,7 +805,7 @@ impl Plot for Frontier<'_> {
             .map_err(err)?;
         chart
             .draw_series(DashedLineSeries::new(
-                vec![(self.slo_hot, 0.0), (self.slo_hot, y_hi)],
+                vec![(self.slo_hot, y_lo), (self.slo_hot, y_hi)],
                 6,
                 4,
                 RED.mix(0.6).stroke_width(1),
@@ -819,16 +825,30 @@ impl Plot for Frontier<'_> {
             .map_err(err)?
             .label("fails an SLO")
             .legend(|(x, y)| Circle::new((x + 8, y), 5, PALETTE[5].stroke_width(2)));
+        // One label per spot: points close together on the plot of each other share it.
+        let mut spots: Vec<(f64, f64, String)> = Vec::new();
+        let (dx, dy) = (x_hi * 0.03, (y_hi - y_lo) * 0.045);
+        for p in self.points {
+            match spots.iter_mut().find(|s| (s.0 - p.hot_p95_ms).abs() <= dx && (s.1 - p.cost_usd).abs() <= dy) {
+                Some(spot) => {
+                    spot.2.push_str(", ");
+                    spot.2.push_str(&p.label);
+                }
+                None => spots.push((p.hot_p95_ms, p.cost_usd, p.label.clone())),
+            }
+        }
         chart
-            .draw_series(self.points.iter().map(|p| {
-                Text::new(p.label.clone(), (p.hot_p95_ms + x_hi * 0.012, p.cost_usd + y_hi * 0.012), font(13))
-            }))
+            .draw_series(
+                spots
+                    .into_iter()
+                    .map(|(x, y, label)| Text::new(label, (x + x_hi * 0.012, y + (y_hi - y_lo) * 0.015), font(13))),
+            )
             .map_err(err)?;
         if let Some(p) = self.cheapest.and_then(|i| self.points.get(i)) {
             chart
                 .draw_series([Circle::new((p.hot_p95_ms, p.cost_usd), 12, BLACK.stroke_width(2))])
                 .map_err(err)?
-                .label(format!("cheapest passing: {} (${:.2}/month)", p.label, p.cost_usd))
+                .label(format!("cheapest passing every SLO: {} ({}/month)", p.label, money(p.cost_usd)))
                 .legend(|(x, y)| Circle::new((x + 8, y), 6, BLACK.stroke_width(2)));
         }
         chart
