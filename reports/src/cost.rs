@@ -268,12 +268,10 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
                 basis: format!("the other regions' {others} WRU after warmup, written again in this replica"),
             });
         }
-        // Storage: a global table keeps a full replica in every region.
-        let (share, how) = if d.replicated_writes {
-            (1.0, "full replica of the global table")
-        } else {
-            (homed.get(i).copied().unwrap_or(0.0), "share of the items homed here")
-        };
+        // Storage: CONTRACT section 4 bills the average stored bytes once (AWS bills each replica of
+        // a global table; the contract's formula, which finance audits, does not), split across
+        // regions by where the items are homed.
+        let (share, how) = (homed.get(i).copied().unwrap_or(0.0), "share of the items homed here");
         let gb = stored.steady * share / GB;
         rows.push(CostRow {
             region: region.clone(),
