@@ -1,25 +1,14 @@
 //! End-to-end tests of the `hotcold` binary: `validate` and `simulate` on good and bad scenarios.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Output;
 
-fn hotcold() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hotcold"));
-    command.current_dir(env!("CARGO_MANIFEST_DIR"));
-    command
-}
+mod common;
+
+use common::hotcold;
 
 fn scratch_dir(label: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "hotcold-cli-{}-{label}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch_dir("cli", label)
 }
 
 fn stderr(output: &Output) -> String {

@@ -4,27 +4,16 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hotcold_reports::tables::{column_f64, column_str};
 use serde_json::Value;
 
-fn hotcold() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hotcold"));
-    command.current_dir(env!("CARGO_MANIFEST_DIR"));
-    command
-}
+mod common;
+
+use common::hotcold;
 
 fn scratch_dir(label: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "hotcold-reports-{}-{label}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch_dir("reports", label)
 }
 
 fn text(bytes: &[u8]) -> String {
