@@ -450,7 +450,7 @@ fn cost_section(h: &mut String, record: &RunRecord, s: &FullSummary, model: &Cos
     let r = &record.scenario.costs.redis;
     let _ = writeln!(
         h,
-        "<p class=\"small\">Nodes = max(1, ceil(peak bytes / usable bytes per node)) × (1 + {} replica per shard); usable = {} GiB × (1 − {} reserved) × (1 − {} headroom) = {:.3} GiB on a {}. Session bytes in Redis = (payload + {} B overhead) × {} fragmentation. DynamoDB: {} GB stored at steady state{} (measured average {:.3} GB); a global table keeps a replica, and pays storage and every write, in each region.</p>",
+        "<p class=\"small\">Nodes = max(1, ceil(peak bytes / usable bytes per node)) × (1 + {} replica per shard); usable = {} GiB × (1 − {} reserved) × (1 − {} headroom) = {:.3} GiB on a {}. Session bytes in Redis = (payload + {} B overhead) × {} fragmentation. DynamoDB: {} GB stored at steady state{} (measured average {:.3} GB); storage is billed once, as CONTRACT section 4 prices it (AWS bills each replica of a global table: multiply the storage rows by the number of regions for that view); every write is paid again in each other region.</p>",
         r.replicas_per_shard,
         r.node_memory_gib,
         r.reserved_fraction,
