@@ -37,6 +37,10 @@ enum Command {
         /// Overrides the scenario's sample fraction, in (0, 1].
         #[arg(long)]
         sample: Option<f64>,
+        /// Independent shards of the users, simulated on parallel threads (default 2). Results
+        /// depend on the shard count, never on the machine; 1 is the plain sequential run.
+        #[arg(long)]
+        shards: Option<usize>,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -83,8 +87,8 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match cli.command {
-        Command::Simulate { scenario, out, seed, sample, quiet } => {
-            simulate::simulate(&simulate::Args { scenario, out, seed, sample, quiet })
+        Command::Simulate { scenario, out, seed, sample, shards, quiet } => {
+            simulate::simulate(&simulate::Args { scenario, out, seed, sample, shards, quiet })
         }
         Command::Sweep { scenario, out, jobs } => sweep::sweep(&sweep::Args { scenario, out, jobs }),
         Command::Report { run_dir } => report::report(&run_dir),

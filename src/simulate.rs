@@ -19,6 +19,7 @@ pub(crate) struct Args {
     pub(crate) out: Option<PathBuf>,
     pub(crate) seed: Option<u64>,
     pub(crate) sample: Option<f64>,
+    pub(crate) shards: Option<usize>,
     pub(crate) quiet: bool,
 }
 
@@ -45,9 +46,11 @@ pub(crate) fn simulate(args: &Args) -> Result<(), Failure> {
             bar.set_message(format!("{:.2}M events/s", rate / 1e6));
         })
     });
-    let options = RunOptions { seed: args.seed, sample: args.sample, progress };
+    let options = RunOptions { seed: args.seed, sample: args.sample, progress, shards: args.shards };
     let record = hotcold_sim::run(&scenario, &options).map_err(|e| match e {
-        SimError::Scenario(_) | SimError::InvalidOption(_) | SimError::Config(_) => Failure::BadInput(e.into()),
+        SimError::Scenario(_) | SimError::InvalidOption(_) | SimError::Config(_) | SimError::TooLarge(_) => {
+            Failure::BadInput(e.into())
+        }
     })?;
     if let Some(bar) = bar {
         bar.finish_and_clear();

@@ -133,7 +133,7 @@ pub fn run_sweep(scenario: &Scenario, file: &str, out: &Path, jobs: usize) -> Re
 }
 
 fn run_point(scenario: &Scenario, dir: &Path) -> Result<FullSummary, ReportError> {
-    let options = RunOptions { seed: None, sample: None, progress: None };
+    let options = RunOptions::default();
     let record = hotcold_sim::run(scenario, &options).map_err(|e| ReportError::BadInput(e.to_string()))?;
     std::fs::create_dir_all(dir).map_err(|e| ReportError::io(dir, e))?;
     let write = |name: &str, bytes: &[u8]| -> Result<(), ReportError> {

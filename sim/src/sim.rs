@@ -3,7 +3,7 @@
 //! Only users in the middle of a visit have a pending event in the binary heap (tens of thousands
 //! for ShopFlow); users waiting to return sit in a calendar of one-minute buckets and enter the
 //! heap at the minute of their return. System events (arrivals, sync passes, ticks, faults) are a
-//! handful of heap entries. Ties in time are broken by insertion sequence, and every random draw
+//! handful of heap entries. Ties in time are broken by target (users before system events), and every random draw
 //! comes from a seeded stream dedicated to one purpose, so a run is a pure function of the
 //! scenario, the seed and the sample fraction.
 //!
@@ -15,10 +15,10 @@
 //! Peaks (`hot_peak`, Redis peak bytes) are scaled too and slightly overestimate (the peak of a
 //! noisier series); tail percentiles of rare classes (cold promotions) come from fewer values.
 
+use dary_heap::QuaternaryHeap;
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -36,7 +36,9 @@ use crate::record::{
 };
 use crate::rng::SimRng;
 use crate::scenario::{Fault, Scenario, ScenarioError};
-use crate::stores::{EXPIRED_COLD, Shared, SimAudit, SimColdStore, SimHotStore, kind_slot, splitmix};
+use crate::stores::{
+    EXPIRED_COLD, NO_SLOT, Shared, SimAudit, SimColdStore, SimHotStore, kind_slot, prefetch, splitmix,
+};
 use crate::units::FastSampler;
 
 /// Simulated time zero: 2026-01-05T00:00:00Z (a Monday), in ms since the epoch.
@@ -54,6 +56,9 @@ pub enum SimError {
     /// The engine refused the configuration (bad input: exit 2).
     #[error("engine configuration: {0}")]
     Config(#[from] hotcold_engine::ConfigError),
+    /// The scenario needs more than one process can simulate (bad input: exit 2).
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 /// Progress of a running simulation, reported to [`RunOptions::progress`].
@@ -81,7 +86,16 @@ pub struct RunOptions {
     pub sample: Option<f64>,
     /// Called every few hundred thousand events.
     pub progress: Option<ProgressFn>,
+    /// Independent shards of the user population, run on parallel threads ([`DEFAULT_SHARDS`]
+    /// when `None`). Results depend on the number of shards, never on the number of cores.
+    pub shards: Option<usize>,
 }
+
+/// Shards of a run unless told otherwise: one per core of the 2-core machines this is sized for.
+pub const DEFAULT_SHARDS: usize = 2;
+
+/// Most shards a run may have.
+pub const MAX_SHARDS: usize = 64;
 
 impl std::fmt::Debug for RunOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -89,6 +103,7 @@ impl std::fmt::Debug for RunOptions {
             .field("seed", &self.seed)
             .field("sample", &self.sample)
             .field("progress", &self.progress.is_some())
+            .field("shards", &self.shards)
             .finish()
     }
 }
@@ -105,10 +120,49 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunRecord, SimEr
         }
         scenario.sample = sample;
     }
+    let shards = options.shards.unwrap_or(DEFAULT_SHARDS);
+    if !(1..=MAX_SHARDS).contains(&shards) {
+        return Err(SimError::InvalidOption(format!("--shards must be between 1 and {MAX_SHARDS}, got {shards}")));
+    }
     let started = Instant::now();
-    let mut sim = Sim::new(scenario)?;
-    sim.run(options.progress.as_ref());
-    Ok(sim.finish(started))
+    let totals = ProgressTotals::default();
+    let results: Vec<Result<ShardResult, SimError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..shards)
+            .map(|shard| {
+                let (scenario, totals) = (&scenario, &totals);
+                scope.spawn(move || -> Result<ShardResult, SimError> {
+                    let mut sim = Sim::new(scenario.clone(), shard, shards)?;
+                    sim.run(options.progress.as_ref(), totals);
+                    if sim.too_many_users {
+                        return Err(SimError::TooLarge(format!(
+                            "more than {MAX_USER_SLOTS} users would be in a visit at once; lower \
+                             traffic.regions.*.sessions_per_day, shorten visits, or pass --sample"
+                        )));
+                    }
+                    Ok(sim.finish())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    });
+    let results = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok(merge(results, started))
+}
+
+/// Events and requests done by all shards together, for the progress callback.
+#[derive(Debug, Default)]
+struct ProgressTotals {
+    events: AtomicU64,
+    requests: AtomicU64,
+}
+
+/// What one shard measured, with what merging needs beyond its [`RunRecord`].
+struct ShardResult {
+    record: RunRecord,
+    /// Per peak window, the [`PEAK_GAUGES`]-layout highest values (see [`Sim::record_peaks`]).
+    peaks: Vec<u64>,
+    /// Per time-series row, the row's latencies as `(value_us, count)` (for merged percentiles).
+    bucket_values: Vec<Vec<(u64, u64)>>,
 }
 
 type Hot = Arc<SimHotStore>;
@@ -130,13 +184,20 @@ struct User {
     last_access: u64,
     /// Requests left in the current visit; 0 while waiting to return.
     remaining: u32,
+    /// Where the hot tier last held the user's session ([`Shared::hint`]): a cache hint only.
+    hot_hint: u64,
     /// The region whose traffic the user belongs to.
     home: u16,
     /// False until the first create succeeds.
     has_session: bool,
 }
 
-const SYS: u32 = 1 << 31;
+/// Bits of an event key that name its target.
+const TARGET_BITS: u32 = 28;
+/// Marks a system event's target; user slots are below it.
+const SYS: u32 = 1 << 27;
+/// Most users in the middle of a visit at once (slots below [`SYS`]).
+const MAX_USER_SLOTS: usize = 1 << 27;
 const ARRIVAL: u32 = 0;
 const SYNC: u32 = 1;
 const FLUSH: u32 = 2;
@@ -144,6 +205,7 @@ const TICK: u32 = 3;
 const FAULT_START: u32 = 4;
 const FAULT_END: u32 = 5;
 const WARMUP: u32 = 6;
+const PEAK: u32 = 7;
 const MINUTE_MS: u64 = 60_000;
 
 const fn sys(kind: u32, index: usize) -> u32 {
@@ -213,9 +275,12 @@ struct Sim {
     managers: Vec<Manager>,
     sync: SyncService<Hot, Cold, Audit, Clock>,
     flush_ms: Option<u64>,
-    /// `time_ms << 64 | seq << 32 | target`: one integer compare orders by time, then by insertion.
-    heap: BinaryHeap<Reverse<u128>>,
-    seq: u32,
+    /// Pending events as `time_ms << TARGET_BITS | target`: one 8-byte integer orders by time, then
+    /// by target (unique: a user or a system event has at most one event pending), and the heap
+    /// of a shard stays small enough for the L2 cache. 36 bits of milliseconds cover 795 days.
+    heap: QuaternaryHeap<Reverse<u64>>,
+    /// Set when the users in a visit at once outgrow [`MAX_USER_SLOTS`]: the run stops with an error.
+    too_many_users: bool,
     users: Vec<User>,
     free: Vec<u32>,
     /// Users waiting to return, by minute of return, with the ms into that minute. They leave
@@ -258,6 +323,18 @@ struct Sim {
     warm_cold_area: f64,
     warm_cold_bytes_area: f64,
     failover: Failover,
+    shard: usize,
+    shards: usize,
+    /// Length of a peak window, ms.
+    peak_window_ms: u64,
+    /// Highest gauge values per peak window, [`Sim::record_peaks`] layout.
+    peaks: Vec<u64>,
+    /// Highest Redis-only baseline bytes per region in the current peak window.
+    baseline_window_peak: Vec<u64>,
+    /// Latency values of every time-series row (kept only when there are shards to merge).
+    bucket_values: Vec<Vec<(u64, u64)>>,
+    reported_events: u64,
+    reported_requests: u64,
 }
 
 /// Largest latency recorded, microseconds (1 minute); larger values are clamped to it.
@@ -278,7 +355,13 @@ fn stream(seed: u64, purpose: u64) -> SimRng {
 }
 
 impl Sim {
-    fn new(sc: Scenario) -> Result<Self, SimError> {
+    /// Shard `shard` of `shards`: a `1 / shards` share of the users, with random streams of its own
+    /// (shard 0 uses the scenario seed's own streams, so a one-shard run is the classic run).
+    fn new(mut sc: Scenario, shard: usize, shards: usize) -> Result<Self, SimError> {
+        let scenario_seed = sc.seed;
+        if shard > 0 {
+            sc.seed = splitmix(scenario_seed ^ splitmix(0x5348_4152_4400 + shard as u64));
+        }
         let names = sc.session_config.hot_storage.regions.clone();
         let regions = names.len();
         let clock: Clock = Arc::new(ManualClock::new(Timestamp(EPOCH_MS)));
@@ -326,7 +409,7 @@ impl Sim {
         let mut arrival_phase = vec![0.0; regions];
         for (name, traffic) in &sc.traffic.regions {
             if let Some(r) = names.iter().position(|n| n == name) {
-                arrival_base[r] = traffic.sessions_per_day * sc.sample / 86_400_000.0; // per ms
+                arrival_base[r] = traffic.sessions_per_day * sc.sample / shards as f64 / 86_400_000.0; // per ms
                 arrival_amp[r] = (traffic.peak_to_trough - 1.0) / (traffic.peak_to_trough + 1.0);
                 arrival_phase[r] = traffic.utc_offset - traffic.peak_hour;
             }
@@ -356,6 +439,7 @@ impl Sim {
             gap: stream(seed, 3),
             latency: stream(seed, 4),
         };
+        let peak_window_ms = (end_ms.div_ceil(1 << 18)).max(10_000);
         Ok(Self {
             regions,
             end_ms,
@@ -373,8 +457,8 @@ impl Sim {
             managers,
             sync,
             flush_ms,
-            heap: BinaryHeap::new(),
-            seq: 0,
+            heap: QuaternaryHeap::new(),
+            too_many_users: false,
             users: Vec::new(),
             free: Vec::new(),
             calendar: vec![Vec::new(); minutes],
@@ -413,18 +497,26 @@ impl Sim {
             warm_cold_area: 0.0,
             warm_cold_bytes_area: 0.0,
             failover: Failover::default(),
-            sc,
+            shard,
+            shards,
+            peak_window_ms,
+            peaks: Vec::new(),
+            baseline_window_peak: vec![0; regions],
+            bucket_values: Vec::new(),
+            reported_events: 0,
+            reported_requests: 0,
+            sc: Scenario { seed: scenario_seed, ..sc },
         })
     }
 
     fn push(&mut self, at: u64, target: u32) {
-        // The sequence wraps after 2^32 pushes; ties that far apart in insertion order do not
-        // occur within one millisecond, and the order stays deterministic either way.
-        self.seq = self.seq.wrapping_add(1);
-        self.heap.push(Reverse((u128::from(at) << 64) | (u128::from(self.seq) << 32) | u128::from(target)));
+        // Nothing at or after the end runs, so later times all become the end: keys stay in range
+        // (durations are at most 400 days) whatever a distribution's tail draws.
+        let at = at.min(self.end_ms);
+        self.heap.push(Reverse((at << TARGET_BITS) | u64::from(target)));
     }
 
-    fn run(&mut self, progress: Option<&ProgressFn>) {
+    fn run(&mut self, progress: Option<&ProgressFn>, totals: &ProgressTotals) {
         for r in 0..self.regions {
             if self.arrival_base[r] > 0.0 {
                 if let Some(at) = self.next_arrival(r, 0) {
@@ -438,6 +530,7 @@ impl Sim {
             }
         }
         self.push(0, sys(TICK, 0));
+        self.push(self.peak_window_ms, sys(PEAK, 0));
         self.push(self.warmup_ms, sys(WARMUP, 0));
         for (i, fault) in self.sc.faults.clone().iter().enumerate() {
             let (start, end) = fault.window();
@@ -445,36 +538,96 @@ impl Sim {
             self.push(millis(end), sys(FAULT_END, i));
         }
         while let Some(Reverse(key)) = self.heap.pop() {
-            let t = (key >> 64) as u64;
-            let target = key as u32;
+            let t = key >> TARGET_BITS;
+            let target = (key & ((1 << TARGET_BITS) - 1)) as u32;
+            if self.too_many_users {
+                break;
+            }
             if t >= self.end_ms {
                 break;
             }
             self.counts.events += 1;
             self.clock.set(Timestamp(EPOCH_MS + t));
+            self.prefetch_next();
             if target & SYS == 0 {
                 self.user_event(target, t);
             } else {
                 self.system_event(target, t);
             }
             if self.counts.events & 0x3_FFFF == 0 {
-                if let Some(report) = progress {
-                    report(&Progress {
-                        simulated_seconds: t as f64 / 1000.0,
-                        total_seconds: self.end_ms as f64 / 1000.0,
-                        events: self.counts.events,
-                        requests: self.counts.requests,
-                    });
-                }
+                self.report_progress(progress, totals, t);
             }
         }
         self.clock.set(Timestamp(EPOCH_MS + self.end_ms));
         if self.bucket_start_ms < self.end_ms {
             self.close_bucket();
         }
+        self.record_peaks();
         self.hot.iter().for_each(|h| {
             h.count();
         });
+    }
+
+    /// Starts loading what the next events will most likely need, so their cache misses overlap
+    /// this event's work: the hot record of the next event's user (its slot was remembered), and
+    /// the user record of the one after (the smallest of the heap root's children). Only hints:
+    /// the order of events may still change, and nothing here changes a result.
+    #[inline]
+    fn prefetch_next(&self) {
+        let pending = self.heap.as_slice();
+        let Some(&Reverse(next)) = pending.first() else { return };
+        let slot = (next & ((1 << TARGET_BITS) - 1)) as u32;
+        if slot & SYS == 0 {
+            let hint = self.users.get(slot as usize).map_or(NO_SLOT, |u| u.hot_hint);
+            if hint != NO_SLOT {
+                if let Some(hot) = self.hot.get((hint >> 32) as usize) {
+                    hot.prefetch(hint as u32);
+                }
+            }
+        }
+        let after = pending.get(1..pending.len().min(5)).and_then(|children| children.iter().max());
+        if let Some(&Reverse(after)) = after {
+            let slot = (after & ((1 << TARGET_BITS) - 1)) as u32;
+            if slot & SYS == 0 {
+                if let Some(user) = self.users.get(slot as usize) {
+                    prefetch(user);
+                }
+            }
+        }
+    }
+
+    /// Adds this shard's work since the last report to `totals`; shard 0 calls `progress`.
+    fn report_progress(&mut self, progress: Option<&ProgressFn>, totals: &ProgressTotals, t: u64) {
+        totals.events.fetch_add(self.counts.events - self.reported_events, Ordering::Relaxed);
+        totals.requests.fetch_add(self.counts.requests - self.reported_requests, Ordering::Relaxed);
+        self.reported_events = self.counts.events;
+        self.reported_requests = self.counts.requests;
+        if let (0, Some(report)) = (self.shard, progress) {
+            report(&Progress {
+                simulated_seconds: t as f64 / 1000.0,
+                total_seconds: self.end_ms as f64 / 1000.0,
+                events: totals.events.load(Ordering::Relaxed),
+                requests: totals.requests.load(Ordering::Relaxed),
+            });
+        }
+    }
+
+    /// Closes a peak window: appends the highest value each gauge reached in it, in the layout
+    /// `[hot total, cold records, cold bytes, hot sessions per region, hot bytes per region,
+    /// Redis-only baseline bytes per region]`. Shards close windows at the same simulated times,
+    /// so the peak of a sum over shards is the highest window sum (exact for one shard; with more,
+    /// an upper bound within one window's change, as shards may peak at different moments in it).
+    fn record_peaks(&mut self) {
+        self.peaks.push(self.shared.take_hot_total_window_peak());
+        let (cold_count, cold_bytes) = self.cold.take_window_peaks();
+        self.peaks.extend([cold_count, cold_bytes]);
+        let hot: Vec<(u64, u64)> = self.hot.iter().map(|h| h.take_window_peaks()).collect();
+        self.peaks.extend(hot.iter().map(|(count, _)| *count));
+        self.peaks.extend(hot.iter().map(|(_, bytes)| *bytes));
+        for r in 0..self.regions {
+            self.peaks.push(self.baseline_window_peak[r].max(self.baseline_bytes[r]));
+            self.baseline_window_peak[r] = self.baseline_bytes[r];
+        }
     }
 
     /// The next arrival of region `r` after `after` (ms), by thinning a Poisson process at the
@@ -503,7 +656,7 @@ impl Sim {
     }
 
     fn system_event(&mut self, target: u32, t: u64) {
-        let kind = (target >> 24) & 0x7F;
+        let kind = (target >> 24) & 0x7;
         let index = (target & 0x00FF_FFFF) as usize;
         match kind {
             ARRIVAL => {
@@ -535,6 +688,10 @@ impl Sim {
                 }
             }
             TICK => self.tick(t),
+            PEAK => {
+                self.push(t + self.peak_window_ms, sys(PEAK, 0));
+                self.record_peaks();
+            }
             WARMUP => {
                 for r in 0..self.regions {
                     self.warm_hot_area[r] = self.hot[r].count().area;
@@ -560,7 +717,7 @@ impl Sim {
         if let Some(returning) = self.calendar.get_mut(minute as usize) {
             let returning = std::mem::take(returning);
             for (user, offset) in returning {
-                let slot = self.alloc_user(user);
+                let Some(slot) = self.alloc_user(user) else { return };
                 self.push(t + u64::from(offset), slot);
             }
         }
@@ -661,15 +818,20 @@ impl Sim {
         ((seconds * 1e6) as u64 + fixed).max(1)
     }
 
-    fn alloc_user(&mut self, user: User) -> u32 {
+    /// A slot for `user`; `None` (and the run stops) past [`MAX_USER_SLOTS`] users in a visit.
+    fn alloc_user(&mut self, user: User) -> Option<u32> {
         match self.free.pop() {
             Some(slot) => {
                 self.users[slot as usize] = user;
-                slot
+                Some(slot)
+            }
+            None if self.users.len() >= MAX_USER_SLOTS => {
+                self.too_many_users = true;
+                None
             }
             None => {
                 self.users.push(user);
-                (self.users.len() - 1) as u32
+                Some((self.users.len() - 1) as u32)
             }
         }
     }
@@ -689,10 +851,11 @@ impl Sim {
             payload,
             last_access: t,
             remaining: requests,
+            hot_hint: NO_SLOT,
             home: region as u16,
             has_session: false,
         };
-        let slot = self.alloc_user(user);
+        let Some(slot) = self.alloc_user(user) else { return };
         self.active[region] += 1;
         self.baseline_add(region, payload);
         self.request(slot, t);
@@ -713,6 +876,7 @@ impl Sim {
     fn baseline_add(&mut self, region: usize, payload: u32) {
         self.baseline_bytes[region] += u64::from(payload) + self.overhead;
         self.baseline_peak[region] = self.baseline_peak[region].max(self.baseline_bytes[region]);
+        self.baseline_window_peak[region] = self.baseline_window_peak[region].max(self.baseline_bytes[region]);
     }
 
     fn baseline_expire_at(&mut self, region: usize, payload: u32, at: u64) {
@@ -736,6 +900,8 @@ impl Sim {
         }
         let serving = self.route(target);
         self.begin_op(serving);
+        self.shared.hint.store(user.hot_hint, Ordering::Relaxed);
+        self.shared.found_at.store(NO_SLOT, Ordering::Relaxed);
         self.counts.requests += 1;
         self.bucket[serving].requests += 1;
         let manager = &self.managers[serving];
@@ -786,8 +952,10 @@ impl Sim {
                         self.bucket[serving].losses += 1;
                     } else {
                         // The session expired as it should: the user signs in again.
-                        self.baseline_bytes[home] += u64::from(user.payload) + self.overhead;
-                        self.baseline_peak[home] = self.baseline_peak[home].max(self.baseline_bytes[home]);
+                        let bytes = self.baseline_bytes[home] + u64::from(user.payload) + self.overhead;
+                        self.baseline_bytes[home] = bytes;
+                        self.baseline_peak[home] = self.baseline_peak[home].max(bytes);
+                        self.baseline_window_peak[home] = self.baseline_window_peak[home].max(bytes);
                     }
                     user.has_session = false;
                 }
@@ -805,6 +973,10 @@ impl Sim {
                 }
                 Err(_) => failed = true,
             }
+        }
+        let found_at = self.shared.found_at.load(Ordering::Relaxed);
+        if found_at != NO_SLOT {
+            user.hot_hint = found_at;
         }
         let latency = self.drain_latency_us();
         if failed {
@@ -894,6 +1066,10 @@ impl Sim {
                     };
                 }
             }
+            if self.shards > 1 {
+                let values = self.hist_scratch.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value()));
+                self.bucket_values.push(values.collect());
+            }
             let h = &self.hist_scratch;
             let q = |p: f64| if h.is_empty() { 0.0 } else { round3(h.value_at_quantile(p) as f64 / 1000.0) };
             let acc = self.bucket[r];
@@ -927,7 +1103,7 @@ impl Sim {
         self.bucket_start_ms = now;
     }
 
-    fn finish(self, started: Instant) -> RunRecord {
+    fn finish(self) -> ShardResult {
         let names = self.sc.session_config.hot_storage.regions.clone();
         let window_ms = (self.end_ms - self.warmup_ms).max(1) as f64;
         let mut counts = self.counts.clone();
@@ -946,11 +1122,12 @@ impl Sim {
         let hot_avg: f64 =
             hot_gauges.iter().zip(&self.warm_hot_area).map(|((c, _), warm)| (c.area - warm) / window_ms).sum();
         let cold_avg = (cold_count.area - self.warm_cold_area) / window_ms;
-        let tiers = Tiers { hot_avg, hot_peak: self.shared.hot_total_peak.get(), cold_avg, cold_peak: cold_count.peak };
+        // Peaks are filled in by `merge` from the peak windows.
+        let tiers = Tiers { hot_avg, hot_peak: 0, cold_avg, cold_peak: 0 };
         let usage = (0..self.regions)
             .map(|r| {
                 let l = &self.shared.ledger[r];
-                let (count, bytes) = hot_gauges[r];
+                let (count, _) = hot_gauges[r];
                 RegionUsage {
                     region: names[r].clone(),
                     wru: l.wru.get(),
@@ -960,20 +1137,20 @@ impl Sim {
                     dynamo_calls: l.dynamo_calls.get(),
                     dynamo_errors: l.dynamo_errors.get(),
                     redis_calls: l.redis_calls.get(),
-                    redis_peak_bytes: (bytes.peak as f64 * self.fragmentation).round() as u64,
-                    redis_peak_sessions: count.peak,
+                    redis_peak_bytes: 0,
+                    redis_peak_sessions: 0,
                     redis_avg_sessions: (count.area - self.warm_hot_area[r]) / window_ms,
                     sync_invocations: self.sync_invocations[r],
                     sync_seconds: self.sync_us[r] as f64 / 1e6,
                     flush_invocations: self.flush_invocations[r],
                     flush_seconds: self.flush_us[r] as f64 / 1e6,
-                    baseline_redis_only_peak_bytes: (self.baseline_peak[r] as f64 * self.fragmentation).round() as u64,
+                    baseline_redis_only_peak_bytes: 0,
                 }
             })
             .collect();
         let storage = Storage {
             avg_stored_bytes: (cold_bytes.area - self.warm_cold_bytes_area) / window_ms,
-            peak_stored_bytes: cold_bytes.peak,
+            peak_stored_bytes: 0,
             final_stored_bytes: cold_bytes.value,
         };
         let latency = Latencies {
@@ -987,18 +1164,7 @@ impl Sim {
                 })
                 .collect(),
         };
-        let wall = started.elapsed().as_secs_f64().max(1e-9);
-        let peak_rss = peak_rss_bytes();
-        let held = tiers.hot_peak + tiers.cold_peak;
-        let run = RunStats {
-            wall_seconds: wall,
-            events_per_second: counts.events as f64 / wall,
-            requests_per_second: counts.requests as f64 / wall,
-            peak_rss_bytes: peak_rss,
-            peak_sessions_held: held,
-            bytes_per_session_held: if held > 0 { peak_rss as f64 / held as f64 } else { 0.0 },
-        };
-        RunRecord {
+        let record = RunRecord {
             regions: names,
             seed: self.sc.seed,
             sample: self.sc.sample,
@@ -1012,10 +1178,144 @@ impl Sim {
             storage,
             failover: self.failover.clone(),
             timeseries: self.timeseries,
-            run,
+            run: RunStats::default(),
             scenario: self.sc,
+        };
+        ShardResult { record, peaks: self.peaks, bucket_values: self.bucket_values }
+    }
+}
+
+/// Puts the shards of a run together: counts, request units and averages add up; sync passes,
+/// which every shard runs at the same moments, count once; latency histograms merge; peaks are
+/// the highest sum over shards of a peak window (see [`Sim::record_peaks`]).
+fn merge(shards: Vec<ShardResult>, started: Instant) -> RunRecord {
+    let mut shards = shards.into_iter();
+    let Some(first) = shards.next() else { unreachable!("a run has at least one shard") };
+    let ShardResult { record: mut merged, peaks: mut peak_sums, bucket_values: mut values } = first;
+    for ShardResult { record: r, peaks, bucket_values } in shards {
+        let (m, c) = (&mut merged.counts, &r.counts);
+        m.requests += c.requests;
+        m.events += c.events;
+        m.failed_requests += c.failed_requests;
+        m.created += c.created;
+        m.hot_hits += c.hot_hits;
+        m.cold_promotions += c.cold_promotions;
+        m.cold_only += c.cold_only;
+        m.demoted += c.demoted;
+        m.expired_hot += c.expired_hot;
+        m.expired_cold += c.expired_cold;
+        m.logged_out += c.logged_out;
+        m.invalid_lookups += c.invalid_lookups;
+        m.lost += c.lost;
+        m.updates += c.updates;
+        m.failed_updates += c.failed_updates;
+        merged.tiers.hot_avg += r.tiers.hot_avg;
+        merged.tiers.cold_avg += r.tiers.cold_avg;
+        let l = &mut merged.latency;
+        merge_hist(&mut l.hot_access, &r.latency.hot_access);
+        merge_hist(&mut l.cold_promotion, &r.latency.cold_promotion);
+        merge_hist(&mut l.create, &r.latency.create);
+        for (m, o) in l.by_region.iter_mut().zip(&r.latency.by_region) {
+            merge_hist(&mut m.hot_access, &o.hot_access);
+            merge_hist(&mut m.cold_promotion, &o.cold_promotion);
+        }
+        for (m, o) in merged.usage.iter_mut().zip(&r.usage) {
+            m.wru += o.wru;
+            m.rru += o.rru;
+            m.replicated_wru += o.replicated_wru;
+            m.replicated_bytes += o.replicated_bytes;
+            m.dynamo_calls += o.dynamo_calls;
+            m.dynamo_errors += o.dynamo_errors;
+            m.redis_calls += o.redis_calls;
+            m.redis_avg_sessions += o.redis_avg_sessions;
+            m.sync_seconds += o.sync_seconds;
+            m.flush_seconds += o.flush_seconds;
+        }
+        merged.storage.avg_stored_bytes += r.storage.avg_stored_bytes;
+        merged.storage.final_stored_bytes += r.storage.final_stored_bytes;
+        merged.failover.sessions_at_risk += r.failover.sessions_at_risk;
+        merged.failover.sessions_lost += r.failover.sessions_lost;
+        for (m, o) in merged.failover.events.iter_mut().zip(&r.failover.events) {
+            m.sessions_at_risk += o.sessions_at_risk;
+            m.sessions_lost += o.sessions_lost;
+        }
+        for (m, o) in merged.timeseries.iter_mut().zip(&r.timeseries) {
+            m.hot += o.hot;
+            m.cold += o.cold;
+            m.cold_bytes += o.cold_bytes;
+            m.active += o.active;
+            m.requests += o.requests;
+            m.hot_hits += o.hot_hits;
+            m.promotions += o.promotions;
+            m.demotions += o.demotions;
+            m.expiries += o.expiries;
+            m.losses += o.losses;
+            m.failures += o.failures;
+            m.redis_bytes += o.redis_bytes;
+            m.wru += o.wru;
+            m.rru += o.rru;
+        }
+        for (m, o) in values.iter_mut().zip(bucket_values) {
+            m.extend(o);
+        }
+        for (m, o) in peak_sums.iter_mut().zip(peaks) {
+            *m += o;
         }
     }
+    if !values.is_empty() {
+        for (row, values) in merged.timeseries.iter_mut().zip(&values) {
+            let h = histogram_of(values);
+            let q = |p: f64| if h.is_empty() { 0.0 } else { round3(h.value_at_quantile(p) as f64 / 1000.0) };
+            (row.p50_ms, row.p95_ms, row.p99_ms) = (q(0.50), q(0.95), q(0.99));
+        }
+    }
+
+    // Peaks: the highest window of each gauge, summed over shards.
+    let regions = merged.regions.len();
+    let stride = 3 + 3 * regions;
+    let peak = |gauge: usize| peak_sums.chunks_exact(stride).map(|w| w[gauge]).max().unwrap_or(0);
+    let fragmentation = merged.scenario.costs.redis.fragmentation;
+    let redis_bytes = |bytes: u64| (bytes as f64 * fragmentation).round() as u64;
+    merged.tiers.hot_peak = peak(0);
+    merged.tiers.cold_peak = peak(1);
+    merged.storage.peak_stored_bytes = peak(2);
+    for (r, usage) in merged.usage.iter_mut().enumerate() {
+        usage.redis_peak_sessions = peak(3 + r);
+        usage.redis_peak_bytes = redis_bytes(peak(3 + regions + r));
+        usage.baseline_redis_only_peak_bytes = redis_bytes(peak(3 + 2 * regions + r));
+    }
+
+    let wall = started.elapsed().as_secs_f64().max(1e-9);
+    let peak_rss = peak_rss_bytes();
+    let held = merged.tiers.hot_peak + merged.tiers.cold_peak;
+    merged.run = RunStats {
+        wall_seconds: wall,
+        events_per_second: merged.counts.events as f64 / wall,
+        requests_per_second: merged.counts.requests as f64 / wall,
+        peak_rss_bytes: peak_rss,
+        peak_sessions_held: held,
+        bytes_per_session_held: if held > 0 { peak_rss as f64 / held as f64 } else { 0.0 },
+    };
+    merged
+}
+
+/// A histogram holding `(value_us, count)` pairs.
+fn histogram_of(values: &[(u64, u64)]) -> Histogram<u64> {
+    let mut h = new_histogram();
+    for &(value, count) in values {
+        let _ = h.record_n(value.min(HIST_MAX_US), count);
+    }
+    h
+}
+
+/// Adds the values of `other` to `into` and recomputes its summary figures.
+fn merge_hist(into: &mut Hist, other: &Hist) {
+    if other.count == 0 {
+        return;
+    }
+    let mut values = std::mem::take(&mut into.values_us);
+    values.extend_from_slice(&other.values_us);
+    *into = Hist::from_histogram(&histogram_of(&values));
 }
 
 /// Peak resident set size of this process (VmHWM), bytes; 0 where /proc is not available.

@@ -11,7 +11,7 @@
 //! the engine's traits require `Send + Sync`. Counters are updated with plain load/store pairs.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -54,6 +54,9 @@ pub struct Gauge {
     pub value: u64,
     /// Highest value seen.
     pub peak: u64,
+    /// Highest value since the last [`Gauge::take_window_peak`]: shards of a run record these per
+    /// time window so the peak of their sum can be found (the sum of their peaks overstates it).
+    pub window_peak: u64,
     /// Integral of the value over time, in value × milliseconds.
     pub area: f64,
     /// Time of the last change, ms.
@@ -75,6 +78,13 @@ impl Gauge {
         self.advance(now);
         self.value += delta;
         self.peak = self.peak.max(self.value);
+        self.window_peak = self.window_peak.max(self.value);
+    }
+    /// The highest value since the last call (or the start), starting a new window.
+    pub fn take_window_peak(&mut self) -> u64 {
+        let peak = self.window_peak.max(self.value);
+        self.window_peak = self.value;
+        peak
     }
     /// Subtracts `delta` at `now`.
     #[inline]
@@ -143,11 +153,40 @@ pub struct Shared {
     pub seed: u64,
     /// Sessions held in all hot tiers together.
     pub hot_total: Counter,
-    /// Highest value of `hot_total`.
-    pub hot_total_peak: Counter,
+    /// Highest value of `hot_total` since the sim last took it (a peak window).
+    pub hot_total_window_peak: Counter,
+    /// Where the simulator last saw the session of the current request: `region << 32 | slot`
+    /// ([`NO_SLOT`]: nowhere). Hot stores check it before their index; it never changes results.
+    pub hint: AtomicU64,
+    /// Where the current request found or put its session, as `hint` (set by hot stores).
+    pub found_at: AtomicU64,
 }
 
+/// No slot known (see [`Shared::hint`]).
+pub const NO_SLOT: u64 = u64::MAX;
+
 impl Shared {
+    /// The hinted slot, if the hint is for `region`'s tier.
+    #[inline]
+    fn hint_for(&self, region: usize) -> Option<u32> {
+        let hint = self.hint.load(Ordering::Relaxed);
+        (hint != NO_SLOT && (hint >> 32) as usize == region).then_some(hint as u32)
+    }
+
+    /// Notes that the current request's session is in `slot` of `region`'s tier.
+    #[inline]
+    fn found(&self, region: usize, slot: u32) {
+        let at = ((region as u64) << 32) | u64::from(slot);
+        self.found_at.store(at, Ordering::Relaxed);
+        self.hint.store(at, Ordering::Relaxed); // later calls of the same request look there first
+    }
+    /// Highest number of sessions held in all hot tiers together since the last call.
+    pub fn take_hot_total_window_peak(&self) -> u64 {
+        let peak = self.hot_total_window_peak.get().max(self.hot_total.get());
+        self.hot_total_window_peak.0.store(self.hot_total.get(), Ordering::Relaxed);
+        peak
+    }
+
     /// Shared state for `regions` regions.
     pub fn new(clock: Arc<ManualClock>, regions: usize, rtt_us: Vec<u64>, seed: u64) -> Self {
         Self {
@@ -163,7 +202,9 @@ impl Shared {
             throttle_calls: Counter::default(),
             seed,
             hot_total: Counter::default(),
-            hot_total_peak: Counter::default(),
+            hot_total_window_peak: Counter::default(),
+            hint: AtomicU64::new(NO_SLOT),
+            found_at: AtomicU64::new(NO_SLOT),
         }
     }
 
@@ -249,10 +290,99 @@ struct HotRec {
     hot_region: u16,
 }
 
+/// No session: marks a vacant slot (no real session is homed in region `u16::MAX`).
+const VACANT: SessionId = SessionId::from_parts([0; 16], RegionId(u16::MAX));
+
+/// A hot tier's sessions: records in a slab of fixed slots, found by an index from id to slot.
+///
+/// The slot of a session is stable while it stays hot, so the simulator can remember it per user
+/// ([`Shared::hint`]) and ask the CPU to fetch the record one event ahead ([`SimHotStore::prefetch`]):
+/// at full scale a hash probe into the hot tier is a cache miss on almost every request.
+#[derive(Debug, Default)]
+struct HotTable {
+    index: FxHashMap<SessionId, u32>,
+    slots: Vec<(SessionId, HotRec)>,
+    free: Vec<u32>,
+}
+
+impl HotTable {
+    fn slot(&self, id: &SessionId) -> Option<u32> {
+        self.index.get(id).copied()
+    }
+
+    /// `hint` if it is the slot of `id` (checked: a stale hint only costs the index probe).
+    fn hinted(&self, hint: Option<u32>, id: &SessionId) -> Option<u32> {
+        let hint = hint?;
+        self.slots.get(hint as usize).is_some_and(|(held, _)| held == id).then_some(hint)
+    }
+
+    fn get(&self, id: &SessionId) -> Option<&HotRec> {
+        self.slot(id).map(|i| &self.slots[i as usize].1)
+    }
+
+    fn get_mut(&mut self, id: &SessionId) -> Option<&mut HotRec> {
+        self.slot(id).map(|i| &mut self.slots[i as usize].1)
+    }
+
+    /// Stores `rec` for `id`; returns its slot and the record it replaced.
+    fn insert(&mut self, id: SessionId, rec: HotRec) -> (u32, Option<HotRec>) {
+        if let Some(i) = self.slot(&id) {
+            return (i, Some(std::mem::replace(&mut self.slots[i as usize].1, rec)));
+        }
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = (id, rec);
+                i
+            }
+            None => {
+                self.slots.push((id, rec));
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        self.index.insert(id, i);
+        (i, None)
+    }
+
+    fn remove(&mut self, id: &SessionId) -> Option<HotRec> {
+        let i = self.index.remove(id)?;
+        let slot = &mut self.slots[i as usize];
+        slot.0 = VACANT;
+        self.free.push(i);
+        Some(slot.1)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&SessionId, &HotRec)> {
+        self.index.iter().map(|(id, &i)| (id, &self.slots[i as usize].1))
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+}
+
+/// Asks the CPU to start loading `value`'s cache line: a hint with no effect on results.
+#[inline(always)]
+pub fn prefetch<T>(value: &T) {
+    prefetch_address(std::ptr::from_ref(value));
+}
+
+/// [`prefetch`] by address; the address may be stale or dangling, as a prefetch never faults.
+#[inline(always)]
+fn prefetch_address<T>(address: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 only hints the cache hierarchy: it reads nothing into the program and
+    // cannot fault, whatever the address; SSE is part of every x86_64 target.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(address.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
+}
+
 #[derive(Debug)]
 struct HotInner {
     shared: Arc<Shared>,
-    map: FxHashMap<SessionId, HotRec>,
+    map: HotTable,
     /// `(last_access, id)` in access order; stale entries are dropped lazily (as the engine's
     /// in-memory store and Redis's sorted set do).
     idle: VecDeque<(u64, SessionId)>,
@@ -275,6 +405,9 @@ pub struct SimHotStore {
     overhead: u64,
     available: AtomicBool,
     inner: Mutex<HotInner>,
+    /// Address and length of the slab of records, as last published (prefetch hints only).
+    slots_at: AtomicPtr<(SessionId, HotRec)>,
+    slots_len: AtomicUsize,
 }
 
 /// What a hot tier held at one moment (for failover accounting).
@@ -296,14 +429,22 @@ impl SimHotStore {
     pub fn new(region: usize, shared: Arc<Shared>, bytes_overhead: u64, track_dirty: bool) -> Self {
         let inner = HotInner {
             shared: Arc::clone(&shared),
-            map: FxHashMap::default(),
+            map: HotTable::default(),
             idle: VecDeque::new(),
             idle_late: BTreeSet::new(),
             dirty: track_dirty.then(BTreeSet::new),
             count: Gauge::default(),
             bytes: Gauge::default(),
         };
-        Self { region, shared, overhead: bytes_overhead, available: AtomicBool::new(true), inner: Mutex::new(inner) }
+        Self {
+            region,
+            shared,
+            overhead: bytes_overhead,
+            available: AtomicBool::new(true),
+            inner: Mutex::new(inner),
+            slots_at: AtomicPtr::new(std::ptr::null_mut()),
+            slots_len: AtomicUsize::new(0),
+        }
     }
 
     /// Takes the tier down or brings it back; the data stays.
@@ -325,7 +466,8 @@ impl SimHotStore {
                 expires_at: r.expires_at,
             })
             .collect();
-        inner.map = FxHashMap::default();
+        inner.map = HotTable::default();
+        self.publish_slots(&inner);
         inner.idle = VecDeque::new();
         inner.idle_late = BTreeSet::new();
         if let Some(dirty) = &mut inner.dirty {
@@ -349,6 +491,27 @@ impl SimHotStore {
         let mut inner = lock(&self.inner);
         inner.bytes.advance(self.shared.now());
         inner.bytes
+    }
+
+    /// Highest (sessions, bytes) held since the last call: one peak window.
+    pub fn take_window_peaks(&self) -> (u64, u64) {
+        let mut inner = lock(&self.inner);
+        (inner.count.take_window_peak(), inner.bytes.take_window_peak())
+    }
+
+    /// Starts fetching the record in `slot` into the CPU cache (the simulator calls this one event
+    /// ahead). Only a hint: it changes no state and no result, and takes no lock (it reads the
+    /// slab's address as last published, which at worst is stale).
+    pub fn prefetch(&self, slot: u32) {
+        if (slot as usize) < self.slots_len.load(Ordering::Relaxed) {
+            prefetch_address(self.slots_at.load(Ordering::Relaxed).cast_const().wrapping_add(slot as usize));
+        }
+    }
+
+    /// Publishes where the slab is, for [`SimHotStore::prefetch`] (after it may have moved).
+    fn publish_slots(&self, inner: &HotInner) {
+        self.slots_at.store(inner.map.slots.as_ptr().cast_mut(), Ordering::Relaxed);
+        self.slots_len.store(inner.map.slots.len(), Ordering::Relaxed);
     }
 
     /// Entries in the idle index (memory diagnostics).
@@ -421,8 +584,8 @@ impl HotInner {
         self.count.add(now, n);
         let total = &self.shared.hot_total;
         total.add(n);
-        if total.get() > self.shared.hot_total_peak.get() {
-            self.shared.hot_total_peak.0.store(total.get(), Ordering::Relaxed);
+        if total.get() > self.shared.hot_total_window_peak.get() {
+            self.shared.hot_total_window_peak.0.store(total.get(), Ordering::Relaxed);
         }
     }
 
@@ -442,16 +605,16 @@ impl HotInner {
         Some(rec)
     }
 
-    /// The live record, dropping it if its TTL ran out.
-    fn live(&mut self, id: &SessionId, now: u64, overhead: u64) -> Result<&mut HotRec, HotLookup> {
-        match self.map.get(id) {
-            None => Err(HotLookup::Miss),
-            Some(r) if r.expires_at <= now => {
-                self.remove(id, now, overhead);
-                Err(HotLookup::Expired)
-            }
-            Some(_) => self.map.get_mut(id).ok_or(HotLookup::Miss),
+    /// The live record (looked for in the `hint` slot first), dropping it if its TTL ran out.
+    fn live(&mut self, hint: Option<u32>, id: &SessionId, now: u64, overhead: u64) -> Result<&mut HotRec, HotLookup> {
+        let Some(slot) = self.map.hinted(hint, id).or_else(|| self.map.slot(id)) else {
+            return Err(HotLookup::Miss);
+        };
+        if self.map.slots[slot as usize].1.expires_at <= now {
+            self.remove(id, now, overhead);
+            return Err(HotLookup::Expired);
         }
+        Ok(&mut self.map.slots[slot as usize].1)
     }
 }
 
@@ -461,17 +624,19 @@ impl HotStore for SimHotStore {
             return HotLookup::Unavailable(e);
         }
         let mut inner = lock(&self.inner);
-        // One hash lookup on the hot path; the expired case falls through to a removal.
-        match inner.map.get_mut(id) {
-            None => return HotLookup::Miss,
-            Some(rec) if rec.expires_at > now.0 => {
-                rec.last_access = now.0;
-                rec.expires_at = (now + ttl).0;
-                let session = self.session(*id, rec);
-                inner.index_access(now.0, *id);
-                return HotLookup::Hit(session);
-            }
-            Some(_) => {}
+        // The simulator's hint, else one hash lookup; the expired case falls through to a removal.
+        let hint = self.shared.hint_for(self.region);
+        let Some(slot) = inner.map.hinted(hint, id).or_else(|| inner.map.slot(id)) else {
+            return HotLookup::Miss;
+        };
+        let rec = &mut inner.map.slots[slot as usize].1;
+        if rec.expires_at > now.0 {
+            rec.last_access = now.0;
+            rec.expires_at = (now + ttl).0;
+            let session = self.session(*id, rec);
+            inner.index_access(now.0, *id);
+            self.shared.found(self.region, slot);
+            return HotLookup::Hit(session);
         }
         inner.remove(id, now.0, self.overhead);
         HotLookup::Expired
@@ -481,7 +646,7 @@ impl HotStore for SimHotStore {
         self.check()?;
         let now = self.shared.now();
         let mut inner = lock(&self.inner);
-        if let Ok(existing) = inner.live(&session.id, now, self.overhead) {
+        if let Ok(existing) = inner.live(None, &session.id, now, self.overhead) {
             if (u64::from(existing.version), Timestamp(existing.last_access)) > session.freshness() {
                 return Ok(HotWrite::KeptNewer);
             }
@@ -496,7 +661,10 @@ impl HotStore for SimHotStore {
             hot_region: region_of(session.hot_region),
         };
         let size = self.size(&rec);
-        if let Some(old) = inner.map.insert(session.id, rec) {
+        let (slot, old) = inner.map.insert(session.id, rec);
+        self.publish_slots(&inner);
+        self.shared.found(self.region, slot);
+        if let Some(old) = old {
             let old_size = self.size(&old);
             inner.bytes.sub(now, old_size);
         } else {
@@ -525,7 +693,7 @@ impl HotStore for SimHotStore {
         self.check()?;
         let overhead = self.overhead;
         let mut inner = lock(&self.inner);
-        let rec = match inner.live(id, now.0, overhead) {
+        let rec = match inner.live(self.shared.hint_for(self.region), id, now.0, overhead) {
             Ok(rec) => rec,
             Err(_) => return Ok(HotUpdate::Miss),
         };
@@ -554,7 +722,7 @@ impl HotStore for SimHotStore {
         }
         let now = self.shared.now();
         let mut inner = lock(&self.inner);
-        if let Err(answer) = inner.live(id, now, self.overhead) {
+        if let Err(answer) = inner.live(None, id, now, self.overhead) {
             return answer;
         }
         inner.remove(id, now, self.overhead).map_or(HotLookup::Miss, |r| HotLookup::Hit(self.session(*id, &r)))
@@ -745,6 +913,12 @@ impl SimColdStore {
         let mut inner = lock(&self.inner);
         inner.bytes.advance(self.shared.now());
         inner.bytes
+    }
+
+    /// Highest (records, item bytes) held since the last call: one peak window.
+    pub fn take_window_peaks(&self) -> (u64, u64) {
+        let mut inner = lock(&self.inner);
+        (inner.count.take_window_peak(), inner.bytes.take_window_peak())
     }
 
     /// Records and item bytes held per home region.

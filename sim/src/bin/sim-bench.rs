@@ -1,4 +1,4 @@
-//! `sim-bench [SCENARIO] [--sample F]`: runs a scenario (default: the ShopFlow baseline) and
+//! `sim-bench [SCENARIO] [--sample F] [--shards N]`: runs a scenario (default: the ShopFlow baseline) and
 //! prints simulated requests per second, events per second and peak memory per session held.
 //!
 //! `cargo run --release -p hotcold-sim --bin sim-bench -- scenarios/shopflow-baseline.yaml`
@@ -11,6 +11,7 @@ use hotcold_sim::{RunOptions, Scenario, run};
 fn main() -> ExitCode {
     let mut path = PathBuf::from("scenarios/shopflow-baseline.yaml");
     let mut sample = None;
+    let mut shards = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--sample" {
@@ -18,6 +19,14 @@ fn main() -> ExitCode {
                 Some(v) => sample = Some(v),
                 None => {
                     eprintln!("sim-bench: --sample needs a number");
+                    return ExitCode::from(2);
+                }
+            }
+        } else if arg == "--shards" {
+            match args.next().and_then(|v| v.parse::<usize>().ok()) {
+                Some(v) => shards = Some(v),
+                None => {
+                    eprintln!("sim-bench: --shards needs a whole number");
                     return ExitCode::from(2);
                 }
             }
@@ -32,7 +41,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let record = match run(&scenario, &RunOptions { sample, ..RunOptions::default() }) {
+    let record = match run(&scenario, &RunOptions { sample, shards, ..RunOptions::default() }) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("sim-bench: {e}");
@@ -41,7 +50,12 @@ fn main() -> ExitCode {
     };
     let r = &record.run;
     let c = &record.counts;
-    println!("scenario            {} (sample {})", record.scenario.name, record.sample);
+    println!(
+        "scenario            {} (sample {}, shards {})",
+        record.scenario.name,
+        record.sample,
+        shards.unwrap_or(hotcold_sim::sim::DEFAULT_SHARDS)
+    );
     println!("simulated           {:.1} days", record.simulated_seconds / 86_400.0);
     println!("requests            {}", c.requests);
     println!("events              {}", c.events);
