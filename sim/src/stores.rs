@@ -1023,7 +1023,7 @@ impl SimColdStore {
         let wru = item.div_ceil(1024);
         ledger.wru.add(wru);
         if let Some(existing) = inner.map.get(&session.id) {
-            if (u64::from(existing.version), Timestamp(existing.last_access)) >= session.freshness() {
+            if (u64::from(existing.version), Timestamp(existing.last_access)) > session.freshness() {
                 return ColdWrite::Stale; // a failed conditional write still consumes its units
             }
         }
