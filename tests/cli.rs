@@ -128,6 +128,12 @@ fn usage_errors_exit_2() {
     let output = hotcold().args(["simulate", "scenarios/tiny.yaml", "--sample", "0", "--quiet"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("--sample"));
+    for shards in ["0", "65"] {
+        let output =
+            hotcold().args(["simulate", "scenarios/tiny.yaml", "--shards", shards, "--quiet"]).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "--shards {shards}");
+        assert!(stderr(&output).contains("--shards"), "{}", stderr(&output));
+    }
 }
 
 #[test]
