@@ -22,7 +22,9 @@ pub(crate) fn sweep(args: &Args) -> Result<(), Failure> {
     if args.jobs == Some(0) {
         return Err(Failure::BadInput(anyhow!("--jobs must be at least 1")));
     }
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // Each run already simulates its shards on parallel threads: one job per that many cores.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = args.jobs.unwrap_or_else(|| (cores / hotcold_sim::sim::DEFAULT_SHARDS).max(1));
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-sweep", scenario.name)));
     let file = args.scenario.display().to_string();
     let outcome = hotcold_reports::sweep::run_sweep(&scenario, &file, &out, jobs).map_err(failure)?;

@@ -278,16 +278,72 @@ fn clamp32(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
-/// A hot session as the simulated Redis holds it (no payload, only its size).
+/// A hot session as the simulated Redis holds it (no payload, only its size): 64 bytes, one
+/// cache line.
 #[derive(Debug, Clone, Copy)]
 struct HotRec {
+    id: SessionId,
     created_at: u64,
     last_access: u64,
     expires_at: u64,
     version: u32,
     persisted: u32,
     data_len: u32,
+    /// Stamp of this session's current entry in the [`IdleIndex`]; entries with another are stale.
+    listing: u32,
     hot_region: u16,
+}
+
+/// Milliseconds in a minute: the idle index's bucket width.
+const MINUTE_MS: u64 = 60_000;
+
+/// The idle index: hot sessions listed in buckets by the minute of their last access as of when
+/// they were listed, oldest minute first.
+///
+/// Requests do not touch it (Redis's sorted set costs production one write per access; here
+/// that would be the simulator's largest memory stream): a session is listed when it is put, and
+/// a demotion pass that finds a listed session touched since moves it to the bucket of its
+/// current last access. Entries whose session is gone or listed elsewhere are stale and dropped
+/// when a pass reaches them. A pass so looks at about two entries per visit instead of one per
+/// request, and still demotes exactly the sessions whose last access is at or before its cutoff.
+#[derive(Debug, Default)]
+struct IdleIndex {
+    first_minute: u64,
+    buckets: VecDeque<Vec<(SessionId, u32)>>,
+    /// The stamp of the next entry (wraps after 2^32 listings, far beyond any run).
+    next_listing: u32,
+}
+
+/// Most empty buckets added in front for a session older than every bucket held (a week); older
+/// ones go to that oldest bucket, which every pass reaches.
+const MAX_BUCKETS_BEFORE: u64 = 7 * 1440;
+
+impl IdleIndex {
+    /// Lists `id` in the bucket of `minute`; returns the entry's stamp.
+    fn add(&mut self, minute: u64, id: SessionId) -> u32 {
+        if self.buckets.is_empty() {
+            self.first_minute = minute;
+        }
+        if minute < self.first_minute {
+            let minute = minute.max(self.first_minute.saturating_sub(MAX_BUCKETS_BEFORE));
+            for _ in minute..self.first_minute {
+                self.buckets.push_front(Vec::new());
+            }
+            self.first_minute = minute;
+        }
+        let offset = usize::try_from(minute.max(self.first_minute) - self.first_minute).unwrap_or(usize::MAX);
+        while self.buckets.len() <= offset {
+            self.buckets.push_back(Vec::new());
+        }
+        let listing = self.next_listing;
+        self.next_listing = self.next_listing.wrapping_add(1);
+        self.buckets[offset].push((id, listing));
+        listing
+    }
+
+    fn len(&self) -> usize {
+        self.buckets.iter().map(Vec::len).sum()
+    }
 }
 
 /// No session: marks a vacant slot (no real session is homed in region `u16::MAX`).
@@ -301,7 +357,7 @@ const VACANT: SessionId = SessionId::from_parts([0; 16], RegionId(u16::MAX));
 #[derive(Debug, Default)]
 struct HotTable {
     index: FxHashMap<SessionId, u32>,
-    slots: Vec<(SessionId, HotRec)>,
+    slots: Vec<HotRec>,
     free: Vec<u32>,
 }
 
@@ -313,46 +369,47 @@ impl HotTable {
     /// `hint` if it is the slot of `id` (checked: a stale hint only costs the index probe).
     fn hinted(&self, hint: Option<u32>, id: &SessionId) -> Option<u32> {
         let hint = hint?;
-        self.slots.get(hint as usize).is_some_and(|(held, _)| held == id).then_some(hint)
+        self.slots.get(hint as usize).is_some_and(|held| held.id == *id).then_some(hint)
     }
 
     fn get(&self, id: &SessionId) -> Option<&HotRec> {
-        self.slot(id).map(|i| &self.slots[i as usize].1)
+        self.slot(id).map(|i| &self.slots[i as usize])
     }
 
     fn get_mut(&mut self, id: &SessionId) -> Option<&mut HotRec> {
-        self.slot(id).map(|i| &mut self.slots[i as usize].1)
+        self.slot(id).map(|i| &mut self.slots[i as usize])
     }
 
-    /// Stores `rec` for `id`; returns its slot and the record it replaced.
-    fn insert(&mut self, id: SessionId, rec: HotRec) -> (u32, Option<HotRec>) {
-        if let Some(i) = self.slot(&id) {
-            return (i, Some(std::mem::replace(&mut self.slots[i as usize].1, rec)));
+    /// Stores `rec`; returns its slot and the record it replaced.
+    fn insert(&mut self, rec: HotRec) -> (u32, Option<HotRec>) {
+        if let Some(i) = self.slot(&rec.id) {
+            return (i, Some(std::mem::replace(&mut self.slots[i as usize], rec)));
         }
         let i = match self.free.pop() {
             Some(i) => {
-                self.slots[i as usize] = (id, rec);
+                self.slots[i as usize] = rec;
                 i
             }
             None => {
-                self.slots.push((id, rec));
+                self.slots.push(rec);
                 u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
             }
         };
-        self.index.insert(id, i);
+        self.index.insert(rec.id, i);
         (i, None)
     }
 
     fn remove(&mut self, id: &SessionId) -> Option<HotRec> {
         let i = self.index.remove(id)?;
         let slot = &mut self.slots[i as usize];
-        slot.0 = VACANT;
+        let rec = *slot;
+        slot.id = VACANT;
         self.free.push(i);
-        Some(slot.1)
+        Some(rec)
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&SessionId, &HotRec)> {
-        self.index.iter().map(|(id, &i)| (id, &self.slots[i as usize].1))
+    fn iter(&self) -> impl Iterator<Item = &HotRec> {
+        self.index.values().map(|&i| &self.slots[i as usize])
     }
 
     fn len(&self) -> usize {
@@ -383,11 +440,8 @@ fn prefetch_address<T>(address: *const T) {
 struct HotInner {
     shared: Arc<Shared>,
     map: HotTable,
-    /// `(last_access, id)` in access order; stale entries are dropped lazily (as the engine's
-    /// in-memory store and Redis's sorted set do).
-    idle: VecDeque<(u64, SessionId)>,
-    /// Entries older than the newest in `idle` (a session moved in with its own history), sorted.
-    idle_late: BTreeSet<(u64, SessionId)>,
+    /// Sessions by the minute they were last seen idle-listed (see [`IdleIndex`]).
+    idle: IdleIndex,
     /// Sessions the cold tier lacks the newest data of (only kept when a write-behind pass runs),
     /// ordered so each pass takes the first `limit` in O(limit) and in a deterministic order.
     dirty: Option<BTreeSet<SessionId>>,
@@ -406,7 +460,7 @@ pub struct SimHotStore {
     available: AtomicBool,
     inner: Mutex<HotInner>,
     /// Address and length of the slab of records, as last published (prefetch hints only).
-    slots_at: AtomicPtr<(SessionId, HotRec)>,
+    slots_at: AtomicPtr<HotRec>,
     slots_len: AtomicUsize,
 }
 
@@ -430,8 +484,7 @@ impl SimHotStore {
         let inner = HotInner {
             shared: Arc::clone(&shared),
             map: HotTable::default(),
-            idle: VecDeque::new(),
-            idle_late: BTreeSet::new(),
+            idle: IdleIndex::default(),
             dirty: track_dirty.then(BTreeSet::new),
             count: Gauge::default(),
             bytes: Gauge::default(),
@@ -459,8 +512,8 @@ impl SimHotStore {
         let lost = inner
             .map
             .iter()
-            .map(|(id, r)| HotSnapshotEntry {
-                id: *id,
+            .map(|r| HotSnapshotEntry {
+                id: r.id,
                 version: u64::from(r.version),
                 last_access: r.last_access,
                 expires_at: r.expires_at,
@@ -468,8 +521,7 @@ impl SimHotStore {
             .collect();
         inner.map = HotTable::default();
         self.publish_slots(&inner);
-        inner.idle = VecDeque::new();
-        inner.idle_late = BTreeSet::new();
+        inner.idle = IdleIndex::default();
         if let Some(dirty) = &mut inner.dirty {
             *dirty = BTreeSet::new();
         }
@@ -517,7 +569,7 @@ impl SimHotStore {
     /// Entries in the idle index (memory diagnostics).
     pub fn index_len(&self) -> usize {
         let inner = lock(&self.inner);
-        inner.idle.len() + inner.idle_late.len()
+        inner.idle.len()
     }
 
     fn check(&self) -> Result<(), StoreError> {
@@ -547,33 +599,29 @@ impl SimHotStore {
     }
 }
 
-/// What an idle-index entry stands for.
+/// What an idle-index entry stands for, at a demotion pass.
 enum Indexed {
-    /// The session's current last access: a real candidate.
+    /// Idle since the pass's cutoff or longer: a candidate.
     Live(HotRec),
-    /// The session is past its TTL: drop it.
+    /// Past its TTL: drop it.
     Expired,
-    /// The session moved on (touched, removed): drop the entry.
+    /// Touched since it was listed: list it again in the bucket of this minute.
+    Touched(u64),
+    /// Removed, or listed in another bucket: drop the entry.
     Stale,
 }
 
 impl HotInner {
-    fn index_access(&mut self, at: u64, id: SessionId) {
-        match self.idle.back() {
-            Some(&(newest, _)) if at < newest => {
-                self.idle_late.insert((at, id));
-            }
-            _ => self.idle.push_back((at, id)),
-        }
-    }
-
-    fn classify(&self, indexed_at: u64, id: &SessionId, now: u64) -> Indexed {
+    /// What the entry `(id, listing)` stands for at a pass with `cutoff`.
+    fn classify(&self, id: &SessionId, listing: u32, cutoff: u64, now: u64) -> Indexed {
         match self.map.get(id) {
-            Some(rec) if rec.last_access == indexed_at => {
+            Some(rec) if rec.listing == listing => {
                 if rec.expires_at <= now {
                     Indexed::Expired
-                } else {
+                } else if rec.last_access <= cutoff {
                     Indexed::Live(*rec)
+                } else {
+                    Indexed::Touched(rec.last_access / MINUTE_MS)
                 }
             }
             _ => Indexed::Stale,
@@ -610,11 +658,11 @@ impl HotInner {
         let Some(slot) = self.map.hinted(hint, id).or_else(|| self.map.slot(id)) else {
             return Err(HotLookup::Miss);
         };
-        if self.map.slots[slot as usize].1.expires_at <= now {
+        if self.map.slots[slot as usize].expires_at <= now {
             self.remove(id, now, overhead);
             return Err(HotLookup::Expired);
         }
-        Ok(&mut self.map.slots[slot as usize].1)
+        Ok(&mut self.map.slots[slot as usize])
     }
 }
 
@@ -629,12 +677,11 @@ impl HotStore for SimHotStore {
         let Some(slot) = inner.map.hinted(hint, id).or_else(|| inner.map.slot(id)) else {
             return HotLookup::Miss;
         };
-        let rec = &mut inner.map.slots[slot as usize].1;
+        let rec = &mut inner.map.slots[slot as usize];
         if rec.expires_at > now.0 {
             rec.last_access = now.0;
             rec.expires_at = (now + ttl).0;
             let session = self.session(*id, rec);
-            inner.index_access(now.0, *id);
             self.shared.found(self.region, slot);
             return HotLookup::Hit(session);
         }
@@ -651,7 +698,11 @@ impl HotStore for SimHotStore {
                 return Ok(HotWrite::KeptNewer);
             }
         }
+        // A new entry in the bucket of the session's last access; an older one turns stale.
+        let listing = inner.idle.add(session.last_access.0 / MINUTE_MS, session.id);
         let rec = HotRec {
+            id: session.id,
+            listing,
             created_at: session.created_at.0,
             last_access: session.last_access.0,
             expires_at: (session.last_access + ttl).0,
@@ -661,7 +712,7 @@ impl HotStore for SimHotStore {
             hot_region: region_of(session.hot_region),
         };
         let size = self.size(&rec);
-        let (slot, old) = inner.map.insert(session.id, rec);
+        let (slot, old) = inner.map.insert(rec);
         self.publish_slots(&inner);
         self.shared.found(self.region, slot);
         if let Some(old) = old {
@@ -671,7 +722,6 @@ impl HotStore for SimHotStore {
             inner.count_add(now, 1);
         }
         inner.bytes.add(now, size);
-        inner.index_access(rec.last_access, session.id);
         if let Some(dirty) = &mut inner.dirty {
             if session.is_dirty() {
                 dirty.insert(session.id);
@@ -709,7 +759,6 @@ impl HotStore for SimHotStore {
         let session = self.session(*id, rec);
         inner.bytes.sub(now.0, old_len);
         inner.bytes.add(now.0, new_len);
-        inner.index_access(now.0, *id);
         if let Some(dirty) = &mut inner.dirty {
             dirty.insert(*id);
         }
@@ -762,44 +811,47 @@ impl HotStore for SimHotStore {
         let mut inner = lock(&self.inner);
         let inner = &mut *inner;
         let mut found = Vec::new();
-        let latest_id = SessionId::from_parts([u8::MAX; 16], RegionId(u16::MAX));
-        let late: Vec<(u64, SessionId)> = inner.idle_late.range(..=(idle_since.0, latest_id)).copied().collect();
-        for (indexed_at, id) in late {
-            if found.len() >= limit {
+        let (cutoff, now) = (idle_since.0, now.0);
+        let cutoff_minute = cutoff / MINUTE_MS;
+        let mut bucket = 0;
+        while found.len() < limit && bucket < inner.idle.buckets.len() {
+            let minute = inner.idle.first_minute + bucket as u64;
+            if minute > cutoff_minute {
                 break;
             }
-            match inner.classify(indexed_at, &id, now.0) {
-                Indexed::Live(rec) => found.push(IdleEntry::Idle(self.session(id, &rec))),
-                Indexed::Expired => {
-                    inner.remove(&id, now.0, overhead);
-                    inner.idle_late.remove(&(indexed_at, id));
-                    found.push(IdleEntry::Vanished(id));
-                }
-                Indexed::Stale => {
-                    inner.idle_late.remove(&(indexed_at, id));
+            let mut i = 0;
+            while found.len() < limit && i < inner.idle.buckets[bucket].len() {
+                let (id, listing) = inner.idle.buckets[bucket][i];
+                match inner.classify(&id, listing, cutoff, now) {
+                    Indexed::Stale => {
+                        inner.idle.buckets[bucket].swap_remove(i);
+                    }
+                    Indexed::Expired => {
+                        inner.remove(&id, now, overhead);
+                        inner.idle.buckets[bucket].swap_remove(i);
+                        found.push(IdleEntry::Vanished(id));
+                    }
+                    // Kept until the session is gone: a pass that fails leaves it listed.
+                    Indexed::Live(rec) => {
+                        found.push(IdleEntry::Idle(self.session(id, &rec)));
+                        i += 1;
+                    }
+                    // Touched within this very minute, after the cutoff: a later pass decides.
+                    Indexed::Touched(touched) if touched == minute => i += 1,
+                    Indexed::Touched(touched) => {
+                        inner.idle.buckets[bucket].swap_remove(i);
+                        let listing = inner.idle.add(touched, id);
+                        if let Some(rec) = inner.map.get_mut(&id) {
+                            rec.listing = listing;
+                        }
+                    }
                 }
             }
-        }
-        let mut position = 0;
-        while found.len() < limit {
-            let Some(&(indexed_at, id)) = inner.idle.get(position) else { break };
-            let keep = match inner.classify(indexed_at, &id, now.0) {
-                Indexed::Stale => false,
-                Indexed::Live(_) | Indexed::Expired if indexed_at > idle_since.0 => break,
-                Indexed::Live(rec) => {
-                    found.push(IdleEntry::Idle(self.session(id, &rec)));
-                    true
-                }
-                Indexed::Expired => {
-                    inner.remove(&id, now.0, overhead);
-                    found.push(IdleEntry::Vanished(id));
-                    false
-                }
-            };
-            if !keep && position == 0 {
-                inner.idle.pop_front();
+            if bucket == 0 && minute < cutoff_minute && inner.idle.buckets[0].is_empty() {
+                inner.idle.buckets.pop_front();
+                inner.idle.first_minute += 1;
             } else {
-                position += 1;
+                bucket += 1;
             }
         }
         Ok(found)
@@ -837,7 +889,7 @@ impl HotStore for SimHotStore {
         if user != &self.shared.user {
             return Ok(Vec::new());
         }
-        Ok(inner.map.iter().filter(|(_, r)| r.expires_at > now).map(|(id, r)| self.session(*id, r)).collect())
+        Ok(inner.map.iter().filter(|r| r.expires_at > now).map(|r| self.session(r.id, r)).collect())
     }
 
     async fn session_count(&self) -> Result<u64, StoreError> {
