@@ -277,7 +277,41 @@ pub async fn run_hot_store_suite<T: Harness>(harness: &T) {
     assert_eq!(store.remove(&a.id).await, Ok(false), "remove: already gone");
 
     run_idle_index_checks(harness).await;
+    run_idle_once_checks(harness).await;
     run_hot_ttl_checks(harness).await;
+}
+
+/// A demotion pass is offered each session once, even when several accesses share a time stamp
+/// (a request that reads and then updates a session within one millisecond, interleaved with
+/// another session's): offered twice, the sync job would write it twice, and the second,
+/// conditional write would fail and still be charged.
+async fn run_idle_once_checks<T: Harness>(harness: &T) {
+    let clock = harness.clock();
+    let store = harness.hot(2).await;
+    let ttl = Duration::from_secs(3600);
+    let user = test_user("idle-once");
+    let at = clock.now() - Duration::from_secs(600);
+    let (a, b) = (test_id(300, 2), test_id(301, 2));
+    for id in [a, b] {
+        store.put(&session(id, &user, 1, at - Duration::from_secs(1), "{}"), ttl).await.expect("put idle-once");
+    }
+    hit(store.get_and_touch(&a, at, ttl).await, "idle once: touch a");
+    hit(store.get_and_touch(&b, at, ttl).await, "idle once: touch b");
+    hit(store.get_and_touch(&a, at, ttl).await, "idle once: touch a again");
+    let updated = store.update(&a, &json("{}"), 1, at, ttl).await.expect("update");
+    assert!(matches!(updated, HotUpdate::Updated(_)), "idle once: update, got {updated:?}");
+    let offered = store.idle_candidates(at + Duration::from_secs(1), 100, clock.now()).await.expect("idle_candidates");
+    let mut ids: Vec<SessionId> = offered
+        .iter()
+        .map(|e| match e {
+            IdleEntry::Idle(s) => s.id,
+            IdleEntry::Vanished(id) => panic!("idle once: {id} vanished unexpectedly"),
+        })
+        .collect();
+    ids.sort_by_key(SessionId::to_hex);
+    let mut expected = vec![a, b];
+    expected.sort_by_key(SessionId::to_hex);
+    assert_eq!(ids, expected, "idle_candidates: each idle session offered once");
 }
 
 async fn run_idle_index_checks<T: Harness>(harness: &T) {

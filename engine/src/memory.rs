@@ -48,6 +48,8 @@ struct HotInner {
 impl HotInner {
     fn index_access(&mut self, at: Timestamp, id: SessionId) {
         match self.idle.back() {
+            // Read and updated within one millisecond: one entry stands for both.
+            Some(&newest) if newest == (at, id) => {}
             Some(&(newest, _)) if at < newest => {
                 self.idle_late.insert((at, id));
             }
@@ -112,6 +114,11 @@ impl HotInner {
             Some(_) => Ok(self.sessions.get_mut(id).expect("entry checked above")),
         }
     }
+}
+
+/// Whether `id` is already among the candidates of this call.
+fn offered(found: &[IdleEntry], id: &SessionId) -> bool {
+    found.iter().any(|e| matches!(e, IdleEntry::Idle(s) if s.id == *id))
 }
 
 /// What an idle-index entry stands for.
@@ -314,6 +321,9 @@ impl HotStore for MemoryHotStore {
                 break;
             }
             match inner.classify(indexed_at, &id, now) {
+                Indexed::Live if offered(&found, &id) => {
+                    inner.idle_late.remove(&(indexed_at, id));
+                }
                 Indexed::Live => found.push(IdleEntry::Idle(inner.sessions[&id].session.clone())),
                 Indexed::Expired => {
                     inner.remove(&id);
@@ -331,6 +341,8 @@ impl HotStore for MemoryHotStore {
             let keep = match inner.classify(indexed_at, &id, now) {
                 Indexed::Stale => false,
                 Indexed::Live | Indexed::Expired if indexed_at > idle_since => break,
+                // Two accesses at one time stamp with another session's between: offer it once.
+                Indexed::Live if offered(&found, &id) => false,
                 Indexed::Live => {
                     found.push(IdleEntry::Idle(inner.sessions[&id].session.clone()));
                     true
