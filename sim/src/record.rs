@@ -69,10 +69,12 @@ pub struct Counts {
     pub expired_cold: u64,
     /// Sessions ended by logout.
     pub logged_out: u64,
-    /// Lookups of unknown, expired or revoked tokens (lost lookups included).
+    /// Lookups of unknown, expired or revoked tokens, including lost sessions the system no
+    /// longer had at all.
     pub invalid_lookups: u64,
-    /// Lookups of a session the user still held that the system no longer had (or had only in an
-    /// older version than the user last saw).
+    /// Lookups of a session the user still held that the system no longer had (also counted in
+    /// `invalid_lookups`), or had only in an older version than the user last saw (found: also
+    /// counted as a hot hit or cold promotion). So `lost` can exceed `invalid_lookups`.
     pub lost: u64,
     /// Session data changes.
     pub updates: u64,
