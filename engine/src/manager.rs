@@ -116,6 +116,11 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         self.engine.clock().now()
     }
 
+    /// This region, then the session's home if that is another (no allocation: on every update).
+    fn here_then_home(&self, id: &SessionId) -> impl Iterator<Item = RegionId> {
+        std::iter::once(self.region).chain((id.home() != self.region).then_some(id.home()))
+    }
+
     fn check_size(&self, data: &SessionData) -> Result<(), EngineError> {
         let limit = self.engine.engine_config().max_data_bytes;
         if data.len() > limit { Err(EngineError::DataTooLarge { size: data.len(), limit }) } else { Ok(()) }
@@ -284,11 +289,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         let ttl = engine.policy().hot_ttl;
         let now = self.now();
         // Fast path: one round trip where the hot copy usually is.
-        let mut candidates = vec![self.region];
-        if id.home() != self.region {
-            candidates.push(id.home());
-        }
-        for region in candidates {
+        for region in self.here_then_home(id) {
             match engine.hot(region).update(id, &data, expected_version, now, ttl).await {
                 Ok(HotUpdate::Updated(session)) => return self.finish_update(session, region, now).await,
                 Ok(HotUpdate::Conflict { current }) => {
@@ -388,17 +389,15 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         let engine = &*self.engine;
         let now = self.now();
         let mut known: Option<Session> = None;
-        let mut regions = vec![self.region];
-        if id.home() != self.region {
-            regions.push(id.home());
-        }
-        for region in &regions {
-            if let HotLookup::Hit(session) = engine.hot(*region).take(id).await {
+        for region in self.here_then_home(id) {
+            if let HotLookup::Hit(session) = engine.hot(region).take(id).await {
                 known = Some(session);
             }
         }
         if let Some(cold) = engine.cold().delete(id, self.region, now).await? {
-            if let Some(holder) = cold.hot_region.filter(|r| !regions.contains(r) && engine.has_region(*r)) {
+            if let Some(holder) =
+                cold.hot_region.filter(|r| !self.here_then_home(id).any(|seen| seen == *r) && engine.has_region(*r))
+            {
                 if let HotLookup::Hit(session) = engine.hot(holder).take(id).await {
                     known = Some(session);
                 }
