@@ -47,6 +47,9 @@ fn hot_sessions_follow_littles_law() {
     assert!(c.created - c.demoted < 2 * 660, "{} created, {} demoted", c.created, c.demoted);
     assert_eq!(c.lost, 0);
     assert_eq!(c.expired_hot, 0, "the sync job demotes before the hot TTL");
+    // A pass every minute of the 6 hours, the one due at the very end included (it runs before
+    // the last bucket closes, as each bucket's closing pass does).
+    assert_eq!(c.sync_invocations, 6 * 60);
     // The same count in the per-region figure.
     assert!((record.usage[0].redis_avg_sessions - hot_avg).abs() < 1e-6);
 }
