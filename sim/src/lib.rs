@@ -11,6 +11,7 @@ pub mod stores;
 pub mod units;
 
 pub use scenario::{Scenario, ScenarioError};
+pub mod queue;
 pub mod record;
 pub mod rng;
 pub mod sim;

@@ -1,10 +1,10 @@
 //! The event loop: simulated time driving the real engine over the simulated stores.
 //!
-//! Only users in the middle of a visit have a pending event in the event heap (tens of thousands
-//! for ShopFlow); users waiting to return sit in a calendar of one-minute buckets and enter the
-//! heap at the minute of their return. System events (arrivals, sync passes, ticks, faults) are a
-//! handful of heap entries. Ties in time are broken by target (users before system events), and
-//! every random draw comes from a seeded stream dedicated to one purpose, so a run is a pure
+//! Only users in the middle of a visit have a pending event in the event queue (tens of thousands
+//! for ShopFlow, on a timing wheel: [`EventQueue`]); users waiting to return sit in a calendar of
+//! one-minute buckets and enter the queue at the minute of their return. System events (arrivals,
+//! sync passes, ticks, faults) are a handful of entries. Ties in time are broken by fixed rules
+//! (users before system events; see [`EventQueue`]), and every random draw comes from a seeded stream dedicated to one purpose, so a run is a pure
 //! function of the scenario, the seed, the sample fraction and the number of shards.
 //!
 //! # Shards (`--shards N`, default 2)
@@ -30,11 +30,10 @@
 //!
 //! # Speed
 //! At full scale the loop is bound by memory latency, so it works ahead: each user remembers the
-//! slab slot of its hot record, and while one event runs the next event's record and the user
-//! record of the one after are prefetched (hints only: they never change a result).
+//! slab slot of its hot record, and while one event runs the next event's record, the user
+//! record of the one after and the wheel slot of the user's next request are prefetched (hints
+//! only: they never change a result).
 
-use dary_heap::QuaternaryHeap;
-use std::cmp::Reverse;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -48,6 +47,7 @@ use hotcold_engine::{
 };
 use rand::{Rng, SeedableRng};
 
+use crate::queue::{EventQueue, Links, NIL, SYS};
 use crate::record::{
     BucketRow, Counts, Failover, Hist, Latencies, OutageRecord, RegionLatency, RegionUsage, RunRecord, RunStats,
     Storage, Tiers, round3,
@@ -55,7 +55,7 @@ use crate::record::{
 use crate::rng::SimRng;
 use crate::scenario::{Fault, Scenario, ScenarioError};
 use crate::stores::{
-    EXPIRED_COLD, NO_SLOT, Shared, SimAudit, SimColdStore, SimHotStore, kind_slot, prefetch, splitmix,
+    EXPIRED_COLD, NO_SLOT, Shared, SimAudit, SimColdStore, SimHotStore, kind_slot, prefetch, prefetch_address, splitmix,
 };
 use crate::units::FastSampler;
 
@@ -208,12 +208,23 @@ struct User {
     home: u16,
     /// False until the first create succeeds.
     has_session: bool,
+    /// The next user in this user's millisecond of the event wheel (see [`Links`]).
+    next_event: u32,
 }
 
-/// Bits of an event key that name its target.
-const TARGET_BITS: u32 = 28;
-/// Marks a system event's target; user slots are below it.
-const SYS: u32 = 1 << 27;
+/// The event wheel threads its lists through the user records.
+impl Links for Vec<User> {
+    #[inline]
+    fn link(&self, user: u32) -> u32 {
+        self[user as usize].next_event
+    }
+
+    #[inline]
+    fn set_link(&mut self, user: u32, next: u32) {
+        self[user as usize].next_event = next;
+    }
+}
+
 /// Most users in the middle of a visit at once (slots below [`SYS`]).
 const MAX_USER_SLOTS: usize = 1 << 27;
 const ARRIVAL: u32 = 0;
@@ -293,10 +304,8 @@ struct Sim {
     managers: Vec<Manager>,
     sync: SyncService<Hot, Cold, Audit, Clock>,
     flush_ms: Option<u64>,
-    /// Pending events as `time_ms << TARGET_BITS | target`: one 8-byte integer orders by time, then
-    /// by target (unique: a user or a system event has at most one event pending), and the heap
-    /// of a shard stays small enough for the L2 cache. 36 bits of milliseconds cover 795 days.
-    heap: QuaternaryHeap<Reverse<u64>>,
+    /// Pending events (a timing wheel; see [`EventQueue`]).
+    events: EventQueue,
     /// Set when the users in a visit at once outgrow [`MAX_USER_SLOTS`]: the run stops with an error.
     too_many_users: bool,
     users: Vec<User>,
@@ -474,7 +483,7 @@ impl Sim {
             managers,
             sync,
             flush_ms,
-            heap: QuaternaryHeap::new(),
+            events: EventQueue::new(),
             too_many_users: false,
             users: Vec::new(),
             free: Vec::new(),
@@ -529,7 +538,7 @@ impl Sim {
         // Nothing at or after the end runs, so later times all become the end: keys stay in range
         // (durations are at most 400 days) whatever a distribution's tail draws.
         let at = at.min(self.end_ms);
-        self.heap.push(Reverse((at << TARGET_BITS) | u64::from(target)));
+        self.events.push(at, target, &mut self.users);
     }
 
     fn run(&mut self, progress: Option<&ProgressFn>, totals: &ProgressTotals) {
@@ -553,9 +562,7 @@ impl Sim {
             self.push(millis(start), sys(FAULT_START, i));
             self.push(millis(end), sys(FAULT_END, i));
         }
-        while let Some(Reverse(key)) = self.heap.pop() {
-            let t = key >> TARGET_BITS;
-            let target = (key & ((1 << TARGET_BITS) - 1)) as u32;
+        while let Some((t, target)) = self.events.pop(&self.users) {
             if self.too_many_users {
                 break;
             }
@@ -595,29 +602,20 @@ impl Sim {
 
     /// Starts loading what the next events will most likely need, so their cache misses overlap
     /// this event's work: the hot record of the next event's user (its slot was remembered), and
-    /// the user record of the one after (the smallest of the heap root's children). Only hints:
-    /// the order of events may still change, and nothing here changes a result.
+    /// the user record of the one after. Only hints: nothing here changes a result.
     #[inline]
     fn prefetch_next(&self) {
-        let pending = self.heap.as_slice();
-        let Some(&Reverse(next)) = pending.first() else { return };
-        let slot = (next & ((1 << TARGET_BITS) - 1)) as u32;
-        if slot & SYS == 0 {
-            let hint = self.users.get(slot as usize).map_or(NO_SLOT, |u| u.hot_hint);
+        let (next, after) = self.events.upcoming_users(&self.users);
+        if let Some(user) = next.and_then(|slot| self.users.get(slot as usize)) {
+            let hint = user.hot_hint;
             if hint != NO_SLOT {
                 if let Some(hot) = self.hot.get((hint >> 32) as usize) {
                     hot.prefetch(hint as u32);
                 }
             }
         }
-        let after = pending.get(1..pending.len().min(5)).and_then(|children| children.iter().max());
-        if let Some(&Reverse(after)) = after {
-            let slot = (after & ((1 << TARGET_BITS) - 1)) as u32;
-            if slot & SYS == 0 {
-                if let Some(user) = self.users.get(slot as usize) {
-                    prefetch(user);
-                }
-            }
+        if let Some(user) = after.and_then(|slot| self.users.get(slot as usize)) {
+            prefetch(user);
         }
     }
 
@@ -889,6 +887,7 @@ impl Sim {
             hot_hint: NO_SLOT,
             home: region as u16,
             has_session: false,
+            next_event: NIL,
         };
         let Some(slot) = self.alloc_user(user) else { return };
         self.active[region] += 1;
@@ -923,6 +922,15 @@ impl Sim {
     /// One request of a user at `t`.
     fn request(&mut self, slot: u32, t: u64) {
         let mut user = self.users[slot as usize];
+        // The think time before the next request is drawn now (the same draw from the same
+        // stream as after the request) so the wheel slot it lands in loads while the request runs.
+        let next_at = (user.remaining > 1).then(|| {
+            let think = self.samplers.think.sample(&mut self.rngs.visit);
+            let think_ms = if think.is_finite() { ((think * 1000.0 + 0.5) as u64).max(1) } else { 1 };
+            let at = t.saturating_add(think_ms);
+            prefetch_address(self.events.slot_address(at));
+            at
+        });
         let home = usize::from(user.home);
         let mut target = home;
         if self.regions > 1 && self.sc.traffic.travel_probability > 0.0 {
@@ -1020,11 +1028,9 @@ impl Sim {
         let _ = self.hist_bucket[serving][class as usize].record(latency.min(HIST_MAX_US));
         user.last_access = t;
         user.remaining = user.remaining.saturating_sub(1);
-        if user.remaining > 0 {
+        if let Some(at) = next_at {
             self.users[slot as usize] = user;
-            let think = self.samplers.think.sample(&mut self.rngs.visit);
-            let think_ms = if think.is_finite() { ((think * 1000.0 + 0.5) as u64).max(1) } else { 1 };
-            self.push(t + think_ms, slot);
+            self.push(at, slot);
             return;
         }
         self.end_visit(slot, user, serving, t);

@@ -425,7 +425,7 @@ pub fn prefetch<T>(value: &T) {
 
 /// [`prefetch`] by address; the address may be stale or dangling, as a prefetch never faults.
 #[inline(always)]
-fn prefetch_address<T>(address: *const T) {
+pub fn prefetch_address<T>(address: *const T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: PREFETCHT0 only hints the cache hierarchy: it reads nothing into the program and
     // cannot fault, whatever the address; SSE is part of every x86_64 target.
