@@ -306,21 +306,28 @@ const MINUTE_MS: u64 = 60_000;
 /// current last access. Entries whose session is gone or listed elsewhere are stale and dropped
 /// when a pass reaches them. A pass so looks at about two entries per visit instead of one per
 /// request, and still demotes exactly the sessions whose last access is at or before its cutoff.
+///
+/// An entry names the session's slab slot and the stamp it was listed with (8 bytes): a pass reads
+/// the slot's record directly, prefetching a few entries ahead, with no index probe. A slot freed
+/// or reused since holds another stamp (or no session), so its entry is stale.
 #[derive(Debug, Default)]
 struct IdleIndex {
     first_minute: u64,
-    buckets: VecDeque<Vec<(SessionId, u32)>>,
+    buckets: VecDeque<Vec<(u32, u32)>>,
     /// The stamp of the next entry (wraps after 2^32 listings, far beyond any run).
     next_listing: u32,
 }
+
+/// Idle-index entries a pass looks ahead to prefetch slab records.
+const IDLE_PREFETCH_AHEAD: usize = 8;
 
 /// Most empty buckets added in front for a session older than every bucket held (a week); older
 /// ones go to that oldest bucket, which every pass reaches.
 const MAX_BUCKETS_BEFORE: u64 = 7 * 1440;
 
 impl IdleIndex {
-    /// Lists `id` in the bucket of `minute`; returns the entry's stamp.
-    fn add(&mut self, minute: u64, id: SessionId) -> u32 {
+    /// Lists the session in `slot` in the bucket of `minute`; returns the entry's stamp.
+    fn add(&mut self, minute: u64, slot: u32) -> u32 {
         if self.buckets.is_empty() {
             self.first_minute = minute;
         }
@@ -337,7 +344,7 @@ impl IdleIndex {
         }
         let listing = self.next_listing;
         self.next_listing = self.next_listing.wrapping_add(1);
-        self.buckets[offset].push((id, listing));
+        self.buckets[offset].push((slot, listing));
         listing
     }
 
@@ -604,7 +611,7 @@ enum Indexed {
     /// Idle since the pass's cutoff or longer: a candidate.
     Live(HotRec),
     /// Past its TTL: drop it.
-    Expired,
+    Expired(SessionId),
     /// Touched since it was listed: list it again in the bucket of this minute.
     Touched(u64),
     /// Removed, or listed in another bucket: drop the entry.
@@ -612,12 +619,12 @@ enum Indexed {
 }
 
 impl HotInner {
-    /// What the entry `(id, listing)` stands for at a pass with `cutoff`.
-    fn classify(&self, id: &SessionId, listing: u32, cutoff: u64, now: u64) -> Indexed {
-        match self.map.get(id) {
-            Some(rec) if rec.listing == listing => {
+    /// What the entry `(slot, listing)` stands for at a pass with `cutoff`.
+    fn classify(&self, slot: u32, listing: u32, cutoff: u64, now: u64) -> Indexed {
+        match self.map.slots.get(slot as usize) {
+            Some(rec) if rec.listing == listing && rec.id != VACANT => {
                 if rec.expires_at <= now {
-                    Indexed::Expired
+                    Indexed::Expired(rec.id)
                 } else if rec.last_access <= cutoff {
                     Indexed::Live(*rec)
                 } else {
@@ -698,11 +705,9 @@ impl HotStore for SimHotStore {
                 return Ok(HotWrite::KeptNewer);
             }
         }
-        // A new entry in the bucket of the session's last access; an older one turns stale.
-        let listing = inner.idle.add(session.last_access.0 / MINUTE_MS, session.id);
         let rec = HotRec {
             id: session.id,
-            listing,
+            listing: 0,
             created_at: session.created_at.0,
             last_access: session.last_access.0,
             expires_at: (session.last_access + ttl).0,
@@ -713,6 +718,9 @@ impl HotStore for SimHotStore {
         };
         let size = self.size(&rec);
         let (slot, old) = inner.map.insert(rec);
+        // A new entry in the bucket of the session's last access; an older one turns stale.
+        let listing = inner.idle.add(session.last_access.0 / MINUTE_MS, slot);
+        inner.map.slots[slot as usize].listing = listing;
         self.publish_slots(&inner);
         self.shared.found(self.region, slot);
         if let Some(old) = old {
@@ -819,34 +827,48 @@ impl HotStore for SimHotStore {
             if minute > cutoff_minute {
                 break;
             }
-            let mut i = 0;
-            while found.len() < limit && i < inner.idle.buckets[bucket].len() {
-                let (id, listing) = inner.idle.buckets[bucket][i];
-                match inner.classify(&id, listing, cutoff, now) {
-                    Indexed::Stale => {
-                        inner.idle.buckets[bucket].swap_remove(i);
+            // Entries kept are compacted in place, in order, so the prefetch distance holds.
+            let mut entries = std::mem::take(&mut inner.idle.buckets[bucket]);
+            let (mut read, mut kept) = (0, 0);
+            while read < entries.len() {
+                if found.len() >= limit {
+                    entries.copy_within(read.., kept);
+                    kept += entries.len() - read;
+                    break;
+                }
+                if let Some(&(ahead, _)) = entries.get(read + IDLE_PREFETCH_AHEAD) {
+                    if let Some(rec) = inner.map.slots.get(ahead as usize) {
+                        prefetch(rec);
                     }
-                    Indexed::Expired => {
+                }
+                let (slot, listing) = entries[read];
+                read += 1;
+                match inner.classify(slot, listing, cutoff, now) {
+                    Indexed::Stale => {}
+                    Indexed::Expired(id) => {
                         inner.remove(&id, now, overhead);
-                        inner.idle.buckets[bucket].swap_remove(i);
                         found.push(IdleEntry::Vanished(id));
                     }
                     // Kept until the session is gone: a pass that fails leaves it listed.
                     Indexed::Live(rec) => {
-                        found.push(IdleEntry::Idle(self.session(id, &rec)));
-                        i += 1;
+                        found.push(IdleEntry::Idle(self.session(rec.id, &rec)));
+                        entries[kept] = (slot, listing);
+                        kept += 1;
                     }
                     // Touched within this very minute, after the cutoff: a later pass decides.
-                    Indexed::Touched(touched) if touched == minute => i += 1,
+                    Indexed::Touched(touched) if touched == minute => {
+                        entries[kept] = (slot, listing);
+                        kept += 1;
+                    }
+                    // A later minute (last access never goes back), so never this bucket.
                     Indexed::Touched(touched) => {
-                        inner.idle.buckets[bucket].swap_remove(i);
-                        let listing = inner.idle.add(touched, id);
-                        if let Some(rec) = inner.map.get_mut(&id) {
-                            rec.listing = listing;
-                        }
+                        let listing = inner.idle.add(touched, slot);
+                        inner.map.slots[slot as usize].listing = listing;
                     }
                 }
             }
+            entries.truncate(kept);
+            inner.idle.buckets[bucket] = entries;
             if bucket == 0 && minute < cutoff_minute && inner.idle.buckets[0].is_empty() {
                 inner.idle.buckets.pop_front();
                 inner.idle.first_minute += 1;
