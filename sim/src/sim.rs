@@ -42,8 +42,8 @@ use hdrhistogram::Histogram;
 use hotcold_engine::Clock as _;
 use hotcold_engine::ready::now_or_panic;
 use hotcold_engine::{
-    Durability, Engine, EngineError, Lookup, ManualClock, RegionId, Served, SessionData, SessionId, SessionManager,
-    SyncService, Timestamp,
+    Durability, Engine, EngineError, Lookup, RegionId, Served, SessionData, SessionId, SessionManager, SyncService,
+    Timestamp,
 };
 use rand::{Rng, SeedableRng};
 
@@ -55,7 +55,8 @@ use crate::record::{
 use crate::rng::SimRng;
 use crate::scenario::{Fault, Scenario, ScenarioError};
 use crate::stores::{
-    EXPIRED_COLD, NO_SLOT, Shared, SimAudit, SimColdStore, SimHotStore, kind_slot, prefetch, prefetch_address, splitmix,
+    EXPIRED_COLD, NO_SLOT, Shared, SimAudit, SimClock, SimColdStore, SimHotStore, kind_slot, prefetch,
+    prefetch_address, splitmix,
 };
 use crate::units::FastSampler;
 
@@ -186,7 +187,7 @@ struct ShardResult {
 type Hot = Arc<SimHotStore>;
 type Cold = Arc<SimColdStore>;
 type Audit = Arc<SimAudit>;
-type Clock = Arc<ManualClock>;
+type Clock = Arc<SimClock>;
 type Manager = SessionManager<Hot, Cold, Audit, Clock>;
 
 /// What a simulated user holds and is doing.
@@ -390,7 +391,7 @@ impl Sim {
         }
         let names = sc.session_config.hot_storage.regions.clone();
         let regions = names.len();
-        let clock: Clock = Arc::new(ManualClock::new(Timestamp(EPOCH_MS)));
+        let clock: Clock = Arc::new(SimClock::new(Timestamp(EPOCH_MS)));
         let mut rtt_us = vec![0u64; regions * regions];
         for (a, name_a) in names.iter().enumerate() {
             for (b, name_b) in names.iter().enumerate() {

@@ -18,7 +18,7 @@ use std::time::Duration;
 use hotcold_engine::store::IdleEntry;
 use hotcold_engine::{
     AuditEvent, AuditKind, AuditSink, Clock, ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotUpdate,
-    HotWrite, ManualClock, RegionId, Session, SessionData, SessionId, StoreError, Timestamp, UserId,
+    HotWrite, RegionId, Session, SessionData, SessionId, StoreError, Timestamp, UserId,
 };
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -126,11 +126,47 @@ pub struct RegionLedger {
     pub redis_calls: Counter,
 }
 
+/// Simulated time: moved by one thread only (a shard's event loop), read by the engine and the
+/// stores. With one writer a move is a plain load and store, where the engine's
+/// [`hotcold_engine::ManualClock`] pays a locked compare-and-swap on every event.
+#[derive(Debug)]
+pub struct SimClock {
+    now_ms: AtomicU64,
+}
+
+impl SimClock {
+    /// A clock standing at `start`.
+    pub fn new(start: Timestamp) -> Self {
+        Self { now_ms: AtomicU64::new(start.0) }
+    }
+
+    /// Moves the clock to `to`; a move backwards is ignored. Only one thread may move a clock.
+    #[inline]
+    pub fn set(&self, to: Timestamp) {
+        if to.0 > self.now_ms.load(Ordering::Relaxed) {
+            self.now_ms.store(to.0, Ordering::Relaxed);
+        }
+    }
+
+    /// Moves the clock forward by `by`. Only one thread may move a clock.
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.now_ms.store(self.now_ms.load(Ordering::Relaxed).saturating_add(by), Ordering::Relaxed);
+    }
+}
+
+impl Clock for SimClock {
+    #[inline]
+    fn now(&self) -> Timestamp {
+        Timestamp(self.now_ms.load(Ordering::Relaxed))
+    }
+}
+
 /// State every simulated store shares: the clock, who is calling, the meter and the ledger.
 #[derive(Debug)]
 pub struct Shared {
     /// Simulated time.
-    pub clock: Arc<ManualClock>,
+    pub clock: Arc<SimClock>,
     /// Index of the region whose manager (or sync job) is calling now.
     pub serving: AtomicUsize,
     /// Calls of the current operation.
@@ -188,7 +224,7 @@ impl Shared {
     }
 
     /// Shared state for `regions` regions.
-    pub fn new(clock: Arc<ManualClock>, regions: usize, rtt_us: Vec<u64>, seed: u64) -> Self {
+    pub fn new(clock: Arc<SimClock>, regions: usize, rtt_us: Vec<u64>, seed: u64) -> Self {
         Self {
             clock,
             serving: AtomicUsize::new(0),

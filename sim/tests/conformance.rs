@@ -8,16 +8,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hotcold_engine::Timestamp;
 use hotcold_engine::conformance::{self, Fidelity, Harness};
 use hotcold_engine::ready::now_or_panic;
-use hotcold_engine::{ManualClock, Timestamp};
-use hotcold_sim::stores::{Shared, SimAudit, SimColdStore, SimHotStore};
+use hotcold_sim::stores::{Shared, SimAudit, SimClock, SimColdStore, SimHotStore};
 
 /// Regions the suite uses (hot stores 0, 1 and 2).
 const REGIONS: usize = 3;
 
 struct SimHarness {
-    clock: Arc<ManualClock>,
+    clock: Arc<SimClock>,
     shared: Arc<Shared>,
     track_dirty: bool,
 }
@@ -26,7 +26,7 @@ impl SimHarness {
     /// Fresh shared state; `track_dirty` keeps the hot tiers' write-behind work list (the
     /// simulator turns it on for every durability but `OnDemotion`).
     fn new(track_dirty: bool) -> Self {
-        let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_000_000)));
+        let clock = Arc::new(SimClock::new(Timestamp(1_700_000_000_000)));
         let rtt_us = (0..REGIONS * REGIONS).map(|i| if i % (REGIONS + 1) == 0 { 0 } else { 70_000 }).collect();
         let shared = Arc::new(Shared::new(Arc::clone(&clock), REGIONS, rtt_us, 7));
         Self { clock, shared, track_dirty }
@@ -37,7 +37,7 @@ impl Harness for SimHarness {
     type Hot = SimHotStore;
     type Cold = SimColdStore;
     type Audit = SimAudit;
-    type Clock = Arc<ManualClock>;
+    type Clock = Arc<SimClock>;
 
     async fn hot(&self, region: u16) -> SimHotStore {
         SimHotStore::new(usize::from(region), Arc::clone(&self.shared), 120, self.track_dirty)
@@ -52,7 +52,7 @@ impl Harness for SimHarness {
         SimAudit::new(REGIONS)
     }
 
-    fn clock(&self) -> Arc<ManualClock> {
+    fn clock(&self) -> Arc<SimClock> {
         Arc::clone(&self.clock)
     }
 
