@@ -19,9 +19,11 @@ use bytes::Bytes;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::config::{Durability, EngineConfig, SessionConfig};
 use crate::engine::Engine;
-use crate::manager::{Lookup, Served, SessionManager};
+use crate::manager::{Lookup, Served, SessionManager, Touched};
 use crate::session::{RegionId, Session, SessionData, SessionId, UserId};
-use crate::store::{AuditSink, ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotUpdate, HotWrite, IdleEntry};
+use crate::store::{
+    AuditSink, ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotTouch, HotUpdate, HotWrite, IdleEntry,
+};
 use crate::sync::SyncService;
 use crate::time::{Clock, Timestamp};
 
@@ -201,6 +203,8 @@ pub async fn run_hot_store_suite<T: Harness>(harness: &T) {
     let got = hit(store.get_and_touch(&a.id, now, ttl).await, "put: newer kept");
     assert_eq!(got.version, 2, "put: the newer state survives");
     assert_data(fidelity, &got.data, &json(r#"{"v":2}"#), "put: the newer state survives");
+    assert_eq!(store.touch(&a.id, now, ttl).await, HotTouch::Hit { version: 2 }, "touch: answers the version");
+    assert_eq!(store.touch(&test_id(2, 0), now, ttl).await, HotTouch::Miss, "touch: unknown id is a miss");
 
     // compare-and-set update
     let new_data = json(r#"{"v":3}"#);
@@ -327,6 +331,8 @@ async fn run_idle_index_checks<T: Harness>(harness: &T) {
     }
     // Session 2 is touched now: no longer idle.
     hit(store.get_and_touch(&ids[2], clock.now(), ttl).await, "touch idle session");
+    // Session 3 too, by the version-only touch: it must record the access just the same.
+    assert_eq!(store.touch(&ids[3], clock.now(), ttl).await, HotTouch::Hit { version: 1 }, "touch idle session");
     let cutoff = base + Duration::from_secs(45); // sessions 0..=4 were last accessed at or before it
     let first = store.idle_candidates(cutoff, 2, clock.now()).await.expect("idle_candidates");
     let first_ids: Vec<SessionId> = first
@@ -345,11 +351,7 @@ async fn run_idle_index_checks<T: Harness>(harness: &T) {
             IdleEntry::Vanished(_) => None,
         })
         .collect();
-    assert_eq!(
-        all_ids,
-        vec![ids[0], ids[1], ids[3], ids[4]],
-        "idle_candidates: touched and recent sessions are not idle"
-    );
+    assert_eq!(all_ids, vec![ids[0], ids[1], ids[4]], "idle_candidates: touched and recent sessions are not idle");
     for id in &all_ids[..2] {
         let s = store.get_and_touch(id, clock.now(), ttl).await;
         let s = hit(s, "idle session");
@@ -357,7 +359,7 @@ async fn run_idle_index_checks<T: Harness>(harness: &T) {
         store.remove(&s.id).await.expect("remove");
     }
     let rest = store.idle_candidates(cutoff, 100, clock.now()).await.expect("idle_candidates");
-    assert_eq!(rest.len(), 2, "idle_candidates: removed sessions leave the index");
+    assert_eq!(rest.len(), 1, "idle_candidates: removed sessions leave the index");
 }
 
 async fn run_hot_ttl_checks<T: Harness>(harness: &T) {
@@ -367,12 +369,20 @@ async fn run_hot_ttl_checks<T: Harness>(harness: &T) {
     let user = test_user("ttl");
     let kept = session(test_id(200, 2), &user, 1, clock.now(), "{}");
     let dropped = session(test_id(201, 2), &user, 1, clock.now(), "{}");
-    store.put(&kept, ttl).await.expect("put");
-    store.put(&dropped, ttl).await.expect("put");
+    let touched = session(test_id(202, 2), &user, 1, clock.now(), "{}");
+    for s in [&kept, &dropped, &touched] {
+        store.put(s, ttl).await.expect("put");
+    }
     harness.elapse(ttl * 6 / 10).await;
     hit(store.get_and_touch(&kept.id, clock.now(), ttl).await, "ttl: alive before its TTL");
+    assert_eq!(store.touch(&touched.id, clock.now(), ttl).await, HotTouch::Hit { version: 1 }, "ttl: touch");
     harness.elapse(ttl * 6 / 10).await;
     hit(store.get_and_touch(&kept.id, clock.now(), ttl).await, "ttl: a touch refreshed the TTL");
+    hit(store.get_and_touch(&touched.id, clock.now(), ttl).await, "ttl: a version-only touch refreshed the TTL");
+    assert!(
+        matches!(store.touch(&dropped.id, clock.now(), ttl).await, HotTouch::Miss | HotTouch::Expired),
+        "ttl: touch finds no session past its TTL"
+    );
     assert!(
         matches!(store.get_and_touch(&dropped.id, clock.now(), ttl).await, HotLookup::Miss | HotLookup::Expired),
         "ttl: an untouched session is gone after its TTL"
@@ -593,6 +603,31 @@ pub async fn run_engine_suite<T: Harness>(harness: &T) {
             }
             other => panic!("engine: travel lookup, got {other:?}"),
         }
+
+        // The version-only lookup: a hot hit from another region, then a promotion.
+        assert_eq!(
+            managers[2].touch(&id).await,
+            Ok(Touched { version: 2, served: Served::Hot, hot_region: Some(RegionId(0)) }),
+            "engine: touch from another region reads the home hot tier"
+        );
+        let mut aged = match engine.hot(RegionId(0)).take(&id).await {
+            HotLookup::Hit(s) => s,
+            other => panic!("engine: session hot before the second demotion, got {other:?}"),
+        };
+        aged.last_access = engine.clock().now() - Duration::from_secs(1801);
+        engine.hot(RegionId(0)).put(&aged, Duration::from_secs(7200)).await.expect("put aged");
+        let report = sync.run_once(RegionId(0)).await;
+        assert_eq!((report.demoted, report.error.clone()), (1, None), "engine ({durability:?}): demoted again");
+        assert_eq!(
+            managers[0].touch(&id).await,
+            Ok(Touched { version: 2, served: Served::Promoted, hot_region: Some(RegionId(0)) }),
+            "engine ({durability:?}): touch promotes a cold session"
+        );
+        assert_eq!(
+            managers[0].touch(&test_id(999, 0)).await,
+            Err(crate::EngineError::NotFound),
+            "engine: touch of an unknown session"
+        );
 
         // Listing, revoking, erasing.
         let second = managers[1].create(user.clone(), json("{}")).await.expect("create second");

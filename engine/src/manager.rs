@@ -18,7 +18,7 @@ use crate::engine::Engine;
 use crate::error::{EngineError, StoreError};
 use crate::lifecycle::{ColdState, HotState};
 use crate::session::{RegionId, Session, SessionData, SessionId, SessionToken, UserId};
-use crate::store::{AuditSink, ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotUpdate, HotWrite};
+use crate::store::{AuditSink, ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotTouch, HotUpdate, HotWrite};
 use crate::time::{Clock, Timestamp};
 
 /// A new session and the token to hand to its client.
@@ -68,6 +68,36 @@ impl Lookup {
             Self::Found { session, .. } => Some(session),
             _ => None,
         }
+    }
+}
+
+/// What [`SessionManager::touch`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Touched {
+    /// The session's version.
+    pub version: u64,
+    /// How it was served.
+    pub served: Served,
+    /// The region whose hot tier now holds it (`None` when served cold-only).
+    pub hot_region: Option<RegionId>,
+}
+
+/// What a lookup learnt from hot tiers that had no live copy.
+#[derive(Debug, Default, Clone, Copy)]
+struct HotMisses {
+    /// The serving region's hot tier is down.
+    here_down: bool,
+    /// The session's home hot tier is down.
+    home_down: bool,
+    /// A hot tier held the session past its TTL.
+    expired: bool,
+}
+
+impl HotMisses {
+    /// Notes that `region`'s hot tier could not answer.
+    fn down(&mut self, region: RegionId, here: RegionId, home: RegionId) {
+        self.here_down |= region == here;
+        self.home_down |= region == home;
     }
 }
 
@@ -173,32 +203,57 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         if !self.engine.has_region(id.home()) {
             return Lookup::Miss;
         }
-        let engine = &*self.engine;
         let now = self.now();
+        let ttl = self.engine.policy().hot_ttl;
+        let mut missed = HotMisses::default();
+        for region in self.here_then_home(id) {
+            match self.engine.hot(region).get_and_touch(id, now, ttl).await {
+                HotLookup::Hit(session) => return found(session, Served::Hot, Some(region)),
+                HotLookup::Miss => {}
+                HotLookup::Expired => missed.expired = true,
+                HotLookup::Unavailable(_) => missed.down(region, self.region, id.home()),
+            }
+        }
+        self.look_in_cold(id, now, missed).await
+    }
+
+    /// Refreshes a session's last access and answers its version and where it was served, without
+    /// building the session on a hot hit: the lookup of callers that do not need the data (an
+    /// authentication check, the simulator's requests). Otherwise the same as [`Self::get`],
+    /// promotion included. A session that is expired or unknown is [`EngineError::NotFound`].
+    pub async fn touch(&self, id: &SessionId) -> Result<Touched, EngineError> {
+        if !self.engine.has_region(id.home()) {
+            return Err(EngineError::NotFound);
+        }
+        let now = self.now();
+        let ttl = self.engine.policy().hot_ttl;
+        let mut missed = HotMisses::default();
+        for region in self.here_then_home(id) {
+            match self.engine.hot(region).touch(id, now, ttl).await {
+                HotTouch::Hit { version } => {
+                    return Ok(Touched { version, served: Served::Hot, hot_region: Some(region) });
+                }
+                HotTouch::Miss => {}
+                HotTouch::Expired => missed.expired = true,
+                HotTouch::Unavailable(_) => missed.down(region, self.region, id.home()),
+            }
+        }
+        match self.look_in_cold(id, now, missed).await {
+            Lookup::Found { session, served, hot_region } => {
+                Ok(Touched { version: session.version, served, hot_region })
+            }
+            Lookup::Expired | Lookup::Miss => Err(EngineError::NotFound),
+            Lookup::Unavailable(e) => Err(e.into()),
+        }
+    }
+
+    /// The rest of a lookup once the hot tiers had no live copy: the cold tier, with promotion.
+    async fn look_in_cold(&self, id: &SessionId, now: Timestamp, missed: HotMisses) -> Lookup {
+        let engine = &*self.engine;
         let ttl = engine.policy().hot_ttl;
         let here = self.region;
         let home = id.home();
-        let mut home_down = false;
-        let mut here_down = false;
-        let mut expired_hot = false;
-
-        match engine.hot(here).get_and_touch(id, now, ttl).await {
-            HotLookup::Hit(session) => return found(session, Served::Hot, Some(here)),
-            HotLookup::Miss => {}
-            HotLookup::Expired => expired_hot = true,
-            HotLookup::Unavailable(_) => {
-                here_down = true;
-                home_down = home == here;
-            }
-        }
-        if home != here {
-            match engine.hot(home).get_and_touch(id, now, ttl).await {
-                HotLookup::Hit(session) => return found(session, Served::Hot, Some(home)),
-                HotLookup::Miss => {}
-                HotLookup::Expired => expired_hot = true,
-                HotLookup::Unavailable(_) => home_down = true,
-            }
-        }
+        let HotMisses { here_down, home_down, expired: expired_hot } = missed;
         if expired_hot {
             engine.record(AuditKind::Expired, here, *id, None, 0, now).await;
         }
@@ -259,15 +314,6 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         }
         engine.record(AuditKind::Promoted, target, *id, Some(session.user_id.clone()), session.version, now).await;
         found(session, Served::Promoted, Some(target))
-    }
-
-    /// Refreshes a session's last access (a lookup whose data the caller does not need).
-    pub async fn touch(&self, id: &SessionId) -> Result<(), EngineError> {
-        match self.get(id).await {
-            Lookup::Found { .. } => Ok(()),
-            Lookup::Expired | Lookup::Miss => Err(EngineError::NotFound),
-            Lookup::Unavailable(e) => Err(e.into()),
-        }
     }
 
     /// Replaces a session's data if its current version is `expected_version` (optimistic

@@ -16,7 +16,9 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::error::StoreError;
 use crate::session::{RegionId, Session, SessionData, SessionId, UserId};
-use crate::store::{AuditSink, ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotUpdate, HotWrite, IdleEntry};
+use crate::store::{
+    AuditSink, ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotTouch, HotUpdate, HotWrite, IdleEntry,
+};
 use crate::time::Timestamp;
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: every store operation
@@ -225,6 +227,23 @@ impl HotStore for MemoryHotStore {
         let session = entry.session.clone();
         inner.index_access(now, *id);
         HotLookup::Hit(session)
+    }
+
+    async fn touch(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> HotTouch {
+        if let Err(e) = self.check() {
+            return HotTouch::Unavailable(e);
+        }
+        let now = self.observe(now);
+        let mut inner = lock(&self.inner);
+        let entry = match inner.live(id, now) {
+            Ok(entry) => entry,
+            Err(answer) => return HotTouch::from(answer),
+        };
+        entry.session.last_access = now;
+        entry.expires_at = now + ttl;
+        let version = entry.session.version;
+        inner.index_access(now, *id);
+        HotTouch::Hit { version }
     }
 
     async fn put(&self, session: &Session, ttl: Duration) -> Result<HotWrite, StoreError> {

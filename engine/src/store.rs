@@ -30,6 +30,34 @@ pub enum HotLookup {
     Unavailable(StoreError),
 }
 
+/// The answer of a hot-tier touch: a lookup for callers that need only to know the session is
+/// live and at which version (most requests), so no session is decoded or copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HotTouch {
+    /// Found; `last_access` already moved to now. The version stored.
+    Hit {
+        /// The session's version.
+        version: u64,
+    },
+    /// Not in this hot tier.
+    Miss,
+    /// Was here but past its hot TTL (stores that can tell; Redis answers `Miss`).
+    Expired,
+    /// The hot tier could not answer.
+    Unavailable(StoreError),
+}
+
+impl From<HotLookup> for HotTouch {
+    fn from(lookup: HotLookup) -> Self {
+        match lookup {
+            HotLookup::Hit(session) => Self::Hit { version: session.version },
+            HotLookup::Miss => Self::Miss,
+            HotLookup::Expired => Self::Expired,
+            HotLookup::Unavailable(e) => Self::Unavailable(e),
+        }
+    }
+}
+
 /// The answer of a conditional hot write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HotWrite {
@@ -93,6 +121,13 @@ pub trait HotStore: Send + Sync {
     /// Reads a session and, in the same round trip, sets its `last_access` to `now`, refreshes its
     /// TTL to `ttl` and moves it in the idle index.
     fn get_and_touch(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> impl Future<Output = HotLookup> + Send;
+
+    /// [`HotStore::get_and_touch`] answering only the version. The default asks `get_and_touch`
+    /// (right for stores that keep a session as one value, like Redis); stores holding records in
+    /// memory skip building the session.
+    fn touch(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> impl Future<Output = HotTouch> + Send {
+        async move { HotTouch::from(self.get_and_touch(id, now, ttl).await) }
+    }
 
     /// Stores a session (create, promotion) unless the store holds a fresher state of it.
     fn put(&self, session: &Session, ttl: Duration) -> impl Future<Output = Result<HotWrite, StoreError>> + Send;
@@ -197,6 +232,9 @@ pub trait AuditSink: Send + Sync {
 impl<T: HotStore + ?Sized> HotStore for Arc<T> {
     fn get_and_touch(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> impl Future<Output = HotLookup> + Send {
         (**self).get_and_touch(id, now, ttl)
+    }
+    fn touch(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> impl Future<Output = HotTouch> + Send {
+        (**self).touch(id, now, ttl)
     }
     fn put(&self, session: &Session, ttl: Duration) -> impl Future<Output = Result<HotWrite, StoreError>> + Send {
         (**self).put(session, ttl)

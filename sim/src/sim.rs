@@ -42,8 +42,8 @@ use hdrhistogram::Histogram;
 use hotcold_engine::Clock as _;
 use hotcold_engine::ready::now_or_panic;
 use hotcold_engine::{
-    Durability, Engine, EngineError, Lookup, RegionId, Served, SessionData, SessionId, SessionManager, SyncService,
-    Timestamp,
+    Durability, Engine, EngineError, RegionId, Served, SessionData, SessionId, SessionManager, SyncService, Timestamp,
+    Touched,
 };
 use rand::{Rng, SeedableRng};
 
@@ -951,8 +951,8 @@ impl Sim {
         let mut class = Class::None;
         let mut failed = false;
         if user.has_session {
-            match now_or_panic(manager.get(&user.id)) {
-                Lookup::Found { session, served, .. } => {
+            match now_or_panic(manager.touch(&user.id)) {
+                Ok(Touched { version: found_version, served, .. }) => {
                     match served {
                         Served::Hot => {
                             self.counts.hot_hits += 1;
@@ -966,7 +966,7 @@ impl Sim {
                             class = Class::Cold;
                         }
                     }
-                    let version = u32::try_from(session.version).unwrap_or(u32::MAX);
+                    let version = u32::try_from(found_version).unwrap_or(u32::MAX);
                     if version < user.version {
                         self.counts.lost += 1;
                         self.bucket[serving].losses += 1;
@@ -975,7 +975,7 @@ impl Sim {
                     let update: f64 = self.rngs.decide.random();
                     if update < self.sc.traffic.visit.update_fraction {
                         let data = SessionData::opaque(user.payload as usize);
-                        match now_or_panic(manager.update(&user.id, data, session.version)) {
+                        match now_or_panic(manager.update(&user.id, data, found_version)) {
                             Ok(updated) => {
                                 self.counts.updates += 1;
                                 user.version = u32::try_from(updated.version).unwrap_or(u32::MAX);
@@ -987,7 +987,7 @@ impl Sim {
                         }
                     }
                 }
-                Lookup::Expired | Lookup::Miss => {
+                Err(EngineError::NotFound) => {
                     self.counts.invalid_lookups += 1;
                     let expected_live = t < user.last_access.saturating_add(self.cold_ttl_ms);
                     if expected_live {
@@ -1001,7 +1001,7 @@ impl Sim {
                     }
                     user.has_session = false;
                 }
-                Lookup::Unavailable(_) => failed = true,
+                Err(_) => failed = true,
             }
         }
         if !user.has_session && !failed {

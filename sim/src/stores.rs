@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use hotcold_engine::store::IdleEntry;
 use hotcold_engine::{
-    AuditEvent, AuditKind, AuditSink, Clock, ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotUpdate,
-    HotWrite, RegionId, Session, SessionData, SessionId, StoreError, Timestamp, UserId,
+    AuditEvent, AuditKind, AuditSink, Clock, ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotTouch,
+    HotUpdate, HotWrite, RegionId, Session, SessionData, SessionId, StoreError, Timestamp, UserId,
 };
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -615,6 +615,7 @@ impl SimHotStore {
         inner.idle.len()
     }
 
+    #[inline]
     fn check(&self) -> Result<(), StoreError> {
         self.shared.redis_call(self.region);
         if self.available.load(Ordering::Relaxed) {
@@ -622,6 +623,25 @@ impl SimHotStore {
         } else {
             Err(StoreError::unavailable("redis (simulated)", "region outage"))
         }
+    }
+
+    /// A hot access: finds the live record of `id` (the simulator's hint first, else one hash
+    /// lookup), moves its last access and TTL; a record past its TTL is removed.
+    #[inline]
+    fn touch_record(&self, inner: &mut HotInner, id: &SessionId, now: Timestamp, ttl: Duration) -> Touch {
+        let hint = self.shared.hint_for(self.region);
+        let Some(slot) = inner.map.hinted(hint, id).or_else(|| inner.map.slot(id)) else {
+            return Touch::Miss;
+        };
+        let rec = &mut inner.map.slots[slot as usize];
+        if rec.expires_at > now.0 {
+            rec.last_access = now.0;
+            rec.expires_at = (now + ttl).0;
+            self.shared.found(self.region, slot);
+            return Touch::Live(slot);
+        }
+        inner.remove(id, now.0, self.overhead);
+        Touch::Expired
     }
 
     fn session(&self, id: SessionId, r: &HotRec) -> Session {
@@ -640,6 +660,16 @@ impl SimHotStore {
     fn size(&self, r: &HotRec) -> u64 {
         u64::from(r.data_len) + self.overhead
     }
+}
+
+/// The outcome of [`SimHotStore::touch_record`].
+enum Touch {
+    /// Live, in this slot; its access is recorded.
+    Live(u32),
+    /// Not held.
+    Miss,
+    /// Held past its TTL; now removed.
+    Expired,
 }
 
 /// What an idle-index entry stands for, at a demotion pass.
@@ -715,21 +745,23 @@ impl HotStore for SimHotStore {
             return HotLookup::Unavailable(e);
         }
         let mut inner = lock(&self.inner);
-        // The simulator's hint, else one hash lookup; the expired case falls through to a removal.
-        let hint = self.shared.hint_for(self.region);
-        let Some(slot) = inner.map.hinted(hint, id).or_else(|| inner.map.slot(id)) else {
-            return HotLookup::Miss;
-        };
-        let rec = &mut inner.map.slots[slot as usize];
-        if rec.expires_at > now.0 {
-            rec.last_access = now.0;
-            rec.expires_at = (now + ttl).0;
-            let session = self.session(*id, rec);
-            self.shared.found(self.region, slot);
-            return HotLookup::Hit(session);
+        match self.touch_record(&mut inner, id, now, ttl) {
+            Touch::Live(slot) => HotLookup::Hit(self.session(*id, &inner.map.slots[slot as usize])),
+            Touch::Miss => HotLookup::Miss,
+            Touch::Expired => HotLookup::Expired,
         }
-        inner.remove(id, now.0, self.overhead);
-        HotLookup::Expired
+    }
+
+    async fn touch(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> HotTouch {
+        if let Err(e) = self.check() {
+            return HotTouch::Unavailable(e);
+        }
+        let mut inner = lock(&self.inner);
+        match self.touch_record(&mut inner, id, now, ttl) {
+            Touch::Live(slot) => HotTouch::Hit { version: u64::from(inner.map.slots[slot as usize].version) },
+            Touch::Miss => HotTouch::Miss,
+            Touch::Expired => HotTouch::Expired,
+        }
     }
 
     async fn put(&self, session: &Session, ttl: Duration) -> Result<HotWrite, StoreError> {
