@@ -10,6 +10,7 @@
 //! The simulator is single-threaded; the stores use atomics and uncontended mutexes only because
 //! the engine's traits require `Send + Sync`. Counters are updated with plain load/store pairs.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -1000,12 +1001,21 @@ struct ColdRec {
     hot_region: u16,
 }
 
+/// A cold record as it was before the write at `by` replaced it.
+#[derive(Debug, Clone, Copy)]
+struct Superseded {
+    rec: ColdRec,
+    /// `written_at` of the replacing write: pruning matches its order entry against this, so it
+    /// never probes the (large, mostly uncached) main table.
+    by: u64,
+}
+
 #[derive(Debug, Default)]
 struct ColdInner {
     map: FxHashMap<SessionId, ColdRec>,
     /// The state before the latest write, for records written within the longest replication
     /// delay: what a replica that has not yet seen the latest write returns.
-    previous: FxHashMap<SessionId, ColdRec>,
+    previous: FxHashMap<SessionId, Superseded>,
     /// `(written_at, id)` of entries in `previous`, oldest first, for pruning.
     previous_order: VecDeque<(u64, SessionId)>,
     count: Gauge,
@@ -1153,7 +1163,8 @@ impl SimColdStore {
                 break;
             }
             inner.previous_order.pop_front();
-            if inner.map.get(&id).is_none_or(|r| r.written_at == at) {
+            // Only if no later write replaced the record again (its own entry comes later).
+            if inner.previous.get(&id).is_some_and(|p| p.by == at) {
                 inner.previous.remove(&id);
             }
         }
@@ -1164,14 +1175,6 @@ impl SimColdStore {
         let item = self.item_bytes(session.data.len() as u64);
         let wru = item.div_ceil(1024);
         ledger.wru.add(wru);
-        if let Some(existing) = inner.map.get(&session.id) {
-            if (u64::from(existing.version), Timestamp(existing.last_access)) > session.freshness() {
-                return ColdWrite::Stale; // a failed conditional write still consumes its units
-            }
-        }
-        let others = self.shared.regions() as u64 - 1;
-        ledger.replicated_wru.add(wru * others);
-        ledger.replicated_bytes.add(item * others);
         let rec = ColdRec {
             created_at: session.created_at.0,
             last_access: session.last_access.0,
@@ -1181,15 +1184,32 @@ impl SimColdStore {
             writer: u16::try_from(writer).unwrap_or(u16::MAX),
             hot_region: region_of(session.hot_region),
         };
+        // One probe of the table for the check and the write.
+        let replaced = match inner.map.entry(session.id) {
+            Entry::Occupied(mut stored) => {
+                let existing = stored.get();
+                if (u64::from(existing.version), Timestamp(existing.last_access)) > session.freshness() {
+                    return ColdWrite::Stale; // a failed conditional write still consumes its units
+                }
+                Some(stored.insert(rec))
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(rec);
+                None
+            }
+        };
+        let others = self.shared.regions() as u64 - 1;
+        ledger.replicated_wru.add(wru * others);
+        ledger.replicated_bytes.add(item * others);
         let home = &mut inner.by_home[session.id.home().index()];
         home.1 += item;
-        match inner.map.insert(session.id, rec) {
+        match replaced {
             Some(old) => {
                 let old_item = self.item_bytes(u64::from(old.data_len));
                 inner.bytes.sub(now, old_item);
                 inner.by_home[session.id.home().index()].1 -= old_item;
                 if self.mean_delay_ms > 0.0 && self.shared.regions() > 1 {
-                    inner.previous.insert(session.id, old);
+                    inner.previous.insert(session.id, Superseded { rec: old, by: now });
                     inner.previous_order.push_back((now, session.id));
                 }
             }
@@ -1214,7 +1234,7 @@ impl ColdStore for SimColdStore {
         let ledger = &self.shared.ledger[region];
         let visible = match inner.map.get(id) {
             Some(r) if self.visible_to(id, r, region, now) => Some(*r),
-            Some(_) => inner.previous.get(id).copied(),
+            Some(_) => inner.previous.get(id).map(|p| p.rec),
             None => None,
         };
         match visible {
