@@ -315,9 +315,11 @@ fn clamp32(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
-/// A hot session as the simulated Redis holds it (no payload, only its size): 64 bytes, one
-/// cache line.
+/// A hot session as the simulated Redis holds it (no payload, only its size): 64 bytes, aligned
+/// to one cache line, so reading or prefetching a record is one line (a large `Vec` from malloc
+/// starts 16 bytes past a line, and every unaligned record would straddle two).
 #[derive(Debug, Clone, Copy)]
+#[repr(align(64))]
 struct HotRec {
     id: SessionId,
     created_at: u64,
@@ -330,6 +332,8 @@ struct HotRec {
     listing: u32,
     hot_region: u16,
 }
+
+const _: () = assert!(size_of::<HotRec>() == 64, "a hot record is one cache line");
 
 /// Milliseconds in a minute: the idle index's bucket width.
 const MINUTE_MS: u64 = 60_000;
