@@ -2,9 +2,10 @@
 //!
 //! Exit codes (CONTRACT section 1): 0 success; 1 the run failed (I/O error, backend down), with one
 //! line saying what and where; 2 bad input (unknown command or flag, unreadable or invalid
-//! scenario).
+//! scenario or config).
 
 mod report;
+mod serve;
 mod simulate;
 mod sweep;
 mod validate;
@@ -66,6 +67,13 @@ enum Command {
         /// The scenario file (YAML).
         scenario: PathBuf,
     },
+    /// Run the production Session Manager of one region: the HTTP API, the sync job and
+    /// /metrics, against live Redis and DynamoDB.
+    Serve {
+        /// The service configuration (YAML; CONTRACT section 5).
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 /// How a command failed, which decides the exit code.
@@ -93,6 +101,7 @@ fn main() -> ExitCode {
         Command::Sweep { scenario, out, jobs } => sweep::sweep(&sweep::Args { scenario, out, jobs }),
         Command::Report { run_dir } => report::report(&run_dir),
         Command::Validate { scenario } => validate::validate(&scenario),
+        Command::Serve { config } => serve::serve(&serve::Args { config }),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,6 +28,9 @@ pub struct Created {
     pub token: SessionToken,
     /// The session as stored.
     pub session: Session,
+    /// False when this region's hot tier was down and the session went to the cold tier only
+    /// (it is promoted on first use).
+    pub hot: bool,
 }
 
 /// Where a found session was served from.
@@ -186,7 +189,9 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             engine.cold().put(&session, self.region, now).await?;
             session.persisted_version = 1;
         }
-        if let Err(hot_error) = engine.hot(self.region).put(&session, engine.policy().hot_ttl).await {
+        let put = engine.hot(self.region).put(&session, engine.policy().hot_ttl).await;
+        let hot = put.is_ok();
+        if let Err(hot_error) = put {
             if session.persisted_version == 0 {
                 match engine.cold().put(&session, self.region, now).await {
                     Ok(_) => session.persisted_version = 1,
@@ -195,7 +200,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             }
         }
         engine.record(AuditKind::Created, self.region, session.id, Some(session.user_id.clone()), 1, now).await;
-        Ok(Created { token, session })
+        Ok(Created { token, session, hot })
     }
 
     /// Looks a session up: local hot tier, then home hot tier, then cold tier with promotion.

@@ -418,6 +418,34 @@ mod defaults {
 const DEFAULT_MULTIPLIER: [(&str, f64); 3] = [("us-east-1", 1.0), ("eu-west-1", 1.08), ("ap-southeast-1", 1.12)];
 const DEFAULT_TRANSFER: [(&str, f64); 3] = [("us-east-1", 0.02), ("eu-west-1", 0.02), ("ap-southeast-1", 0.09)];
 
+/// Deserializes YAML text into `T`; a failure names `file`, the line and column, and the key path
+/// (`traffic.regions.eu-west-1.sessions_per_day`). Shared by scenarios and `hotcold serve`'s config.
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<T, ScenarioError> {
+    let deserializer = serde_yaml::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let location = inner.location();
+        let mut message = inner.to_string();
+        if let Some(cut) = message.rfind(" at line ") {
+            message.truncate(cut);
+        }
+        // serde_yaml already prefixes some messages with the path; say it once.
+        if let Some((head, rest)) = message.split_once(": ") {
+            if !head.is_empty() && !head.contains(' ') && path.starts_with(head) {
+                message = rest.to_string();
+            }
+        }
+        ScenarioError {
+            file: file.to_string(),
+            line: location.as_ref().map(serde_yaml::Location::line),
+            column: location.as_ref().map(serde_yaml::Location::column),
+            path: (path != "." && !path.is_empty()).then_some(path),
+            message,
+        }
+    })
+}
+
 impl Scenario {
     /// Reads, parses, resolves and validates a scenario file.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
@@ -434,29 +462,7 @@ impl Scenario {
 
     /// Parses, resolves and validates scenario text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Self, ScenarioError> {
-        let deserializer = serde_yaml::Deserializer::from_str(text);
-        let mut scenario: Self = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let location = inner.location();
-            let mut message = inner.to_string();
-            if let Some(cut) = message.rfind(" at line ") {
-                message.truncate(cut);
-            }
-            // serde_yaml already prefixes some messages with the path; say it once.
-            if let Some((head, rest)) = message.split_once(": ") {
-                if !head.is_empty() && !head.contains(' ') && path.starts_with(head) {
-                    message = rest.to_string();
-                }
-            }
-            ScenarioError {
-                file: file.to_string(),
-                line: location.as_ref().map(serde_yaml::Location::line),
-                column: location.as_ref().map(serde_yaml::Location::column),
-                path: (path != "." && !path.is_empty()).then_some(path),
-                message,
-            }
-        })?;
+        let mut scenario: Self = parse_yaml(text, file)?;
         scenario.resolve(file)?;
         Ok(scenario)
     }

@@ -280,6 +280,20 @@ impl DynamoColdStore {
         &self.client
     }
 
+    /// `DescribeTable` of the sessions table: is DynamoDB reachable and the table there
+    /// (readiness probes)? Answers the table's item count, which DynamoDB refreshes about every
+    /// six hours: a gauge for dashboards, not a figure to reconcile.
+    pub async fn item_count(&self) -> Result<u64, StoreError> {
+        let described = self
+            .client
+            .describe_table()
+            .table_name(&self.config.sessions_table)
+            .send()
+            .await
+            .map_err(|e| sdk_error(self.label(), &e))?;
+        Ok(described.table().and_then(|t| t.item_count()).map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+    }
+
     fn label(&self) -> &str {
         &self.config.label
     }

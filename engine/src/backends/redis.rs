@@ -458,6 +458,12 @@ impl RedisHotStore {
         self.timed(async move { cmd.query_async::<()>(&mut conn).await }).await
     }
 
+    /// `PING` over the store's own connection: is the server reachable now (readiness probes)?
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        self.timed(async move { ::redis::cmd("PING").query_async::<()>(&mut conn).await }).await
+    }
+
     /// The keys of a session: its hash, its shard's idle index and its shard's dirty set, all in
     /// one Cluster slot (for tools and tests).
     pub fn keys_of(&self, id: &SessionId) -> [String; 3] {

@@ -1,0 +1,299 @@
+//! `--config FILE` of `hotcold serve` (CONTRACT section 5): which region this instance serves, the
+//! ADR block, and how to reach every region's Redis and the DynamoDB tables.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use hotcold_engine::backends::dynamodb::DynamoConfig;
+use hotcold_engine::backends::redis::RedisHotConfig;
+use hotcold_engine::{EngineConfig, RegionId, SessionConfig};
+use hotcold_sim::ScenarioError;
+use hotcold_sim::scenario::parse_yaml;
+use serde::Deserialize;
+
+/// The whole file. Unknown keys are rejected (a typo must not silently fall back to a default).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServeConfig {
+    /// The region this instance serves; one of `session_config.hot_storage.regions`.
+    pub(crate) region: String,
+    /// The ADR's `session_config` block. Default: the ADR's values.
+    #[serde(default)]
+    pub(crate) session_config: SessionConfig,
+    /// Durability and limits. Default: `on_demotion`, 350 KiB of data.
+    #[serde(default)]
+    pub(crate) engine: EngineConfig,
+    /// Address of the HTTP API. Default: `127.0.0.1:8080`.
+    #[serde(default = "default_listen")]
+    pub(crate) listen: SocketAddr,
+    /// Every region's Redis (the engine reads other regions' hot tiers for sessions homed there).
+    pub(crate) redis: BTreeMap<String, RedisEntry>,
+    /// The DynamoDB tables (one global table for sessions, one for the audit trail).
+    #[serde(default)]
+    pub(crate) dynamodb: DynamoEntry,
+}
+
+/// One region's Redis.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RedisEntry {
+    /// `redis://host:port` of the server, or of one node of a Cluster.
+    pub(crate) url: String,
+    /// True for a Redis Cluster. Default: false.
+    #[serde(default)]
+    pub(crate) cluster: bool,
+    /// Prefix of every key, so several deployments can share a server. Default: `hotcold`.
+    #[serde(default = "default_prefix")]
+    pub(crate) key_prefix: String,
+}
+
+/// The DynamoDB tables.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DynamoEntry {
+    /// Endpoint override (DynamoDB Local); absent for AWS, with credentials from the usual chain.
+    #[serde(default)]
+    pub(crate) endpoint: Option<String>,
+    /// AWS region of the client. Default: `us-east-1`.
+    #[serde(default = "default_aws_region")]
+    pub(crate) region: String,
+    /// Default: `hotcold-sessions`.
+    #[serde(default = "default_sessions_table")]
+    pub(crate) sessions_table: String,
+    /// Default: `hotcold-audit`.
+    #[serde(default = "default_audit_table")]
+    pub(crate) audit_table: String,
+    /// Create the tables when they are missing. Default: false (production tables are provisioned
+    /// by infrastructure code, not by the service).
+    #[serde(default)]
+    pub(crate) create_tables: bool,
+}
+
+impl Default for DynamoEntry {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            region: default_aws_region(),
+            sessions_table: default_sessions_table(),
+            audit_table: default_audit_table(),
+            create_tables: false,
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_prefix() -> String {
+    "hotcold".into()
+}
+
+fn default_aws_region() -> String {
+    "us-east-1".into()
+}
+
+fn default_sessions_table() -> String {
+    "hotcold-sessions".into()
+}
+
+fn default_audit_table() -> String {
+    "hotcold-audit".into()
+}
+
+impl ServeConfig {
+    /// Reads, parses and checks a config file; errors name the file, line and column or the key.
+    pub(crate) fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: file.clone(),
+            line: None,
+            column: None,
+            path: None,
+            message: format!("cannot read the config: {e}"),
+        })?;
+        Self::parse(&text, &file)
+    }
+
+    /// Parses and checks config text; `file` names it in errors.
+    pub(crate) fn parse(text: &str, file: &str) -> Result<Self, ScenarioError> {
+        let config: Self = parse_yaml(text, file)?;
+        let invalid = |path: &str, message: String| ScenarioError {
+            file: file.to_string(),
+            line: None,
+            column: None,
+            path: Some(path.to_string()),
+            message,
+        };
+        if let Err(e) = config.session_config.validate() {
+            return Err(invalid(&e.key, e.message));
+        }
+        if let Err(e) = config.engine.validate() {
+            return Err(invalid(&e.key, e.message));
+        }
+        let regions = &config.session_config.hot_storage.regions;
+        if !regions.contains(&config.region) {
+            return Err(invalid(
+                "region",
+                format!(
+                    "`{}` is not one of session_config.hot_storage.regions ({})",
+                    config.region,
+                    regions.join(", ")
+                ),
+            ));
+        }
+        if let Some(missing) = regions.iter().find(|r| !config.redis.contains_key(*r)) {
+            return Err(invalid(
+                "redis",
+                format!("no entry for region `{missing}` (every configured region needs one)"),
+            ));
+        }
+        if let Some(extra) = config.redis.keys().find(|r| !regions.contains(r)) {
+            return Err(invalid(&format!("redis.{extra}"), "not one of session_config.hot_storage.regions".into()));
+        }
+        for (region, entry) in &config.redis {
+            if !entry.url.starts_with("redis://") && !entry.url.starts_with("rediss://") {
+                return Err(invalid(
+                    &format!("redis.{region}.url"),
+                    format!("expected redis://host:port or rediss://host:port, got `{}`", entry.url),
+                ));
+            }
+            if entry.key_prefix.is_empty() || entry.key_prefix.contains(['{', '}']) {
+                return Err(invalid(
+                    &format!("redis.{region}.key_prefix"),
+                    "must be non-empty and contain no `{` or `}` (they mark Cluster hash tags)".into(),
+                ));
+            }
+        }
+        for (key, table) in [
+            ("dynamodb.sessions_table", &config.dynamodb.sessions_table),
+            ("dynamodb.audit_table", &config.dynamodb.audit_table),
+        ] {
+            let valid = (3..=255).contains(&table.len())
+                && table.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            if !valid {
+                return Err(invalid(
+                    key,
+                    format!("`{table}` is not a DynamoDB table name (3 to 255 of a-z A-Z 0-9 _ - .)"),
+                ));
+            }
+        }
+        Ok(config)
+    }
+
+    /// The id of the served region.
+    pub(crate) fn region_id(&self) -> RegionId {
+        self.session_config.region_id(&self.region).unwrap_or(RegionId(0))
+    }
+
+    /// The hot store settings of every configured region, in region order.
+    pub(crate) fn redis_configs(&self) -> Vec<RedisHotConfig> {
+        self.session_config
+            .hot_storage
+            .regions
+            .iter()
+            .filter_map(|region| {
+                let entry = self.redis.get(region)?;
+                let base = if entry.cluster {
+                    RedisHotConfig::cluster([entry.url.clone()])
+                } else {
+                    RedisHotConfig::standalone(entry.url.clone())
+                };
+                Some(base.with_prefix(entry.key_prefix.clone()).with_label(format!("redis {region}")))
+            })
+            .collect()
+    }
+
+    /// The DynamoDB settings, retention periods taken from the ADR block.
+    pub(crate) fn dynamo_config(&self) -> DynamoConfig {
+        let cold = &self.session_config.cold_storage;
+        DynamoConfig {
+            endpoint: self.dynamodb.endpoint.clone(),
+            region: self.dynamodb.region.clone(),
+            sessions_table: self.dynamodb.sessions_table.clone(),
+            audit_table: self.dynamodb.audit_table.clone(),
+            cold_ttl: cold.ttl,
+            compliance_retention: cold.compliance_retention,
+            ..DynamoConfig::default()
+        }
+    }
+
+    /// How long the served region's sync job waits between passes.
+    pub(crate) fn sync_interval(&self) -> Duration {
+        self.session_config.sync.sync_interval
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "\
+region: us-east-1
+session_config:
+  hot_storage: { regions: [us-east-1, eu-west-1] }
+engine: { durability: write_through }
+listen: 127.0.0.1:9090
+redis:
+  us-east-1: { url: redis://127.0.0.1:6379, cluster: false }
+  eu-west-1: { url: redis://127.0.0.1:6380, cluster: true, key_prefix: shop }
+dynamodb:
+  endpoint: http://127.0.0.1:8000
+  create_tables: true
+";
+
+    fn error_of(text: &str) -> String {
+        match ServeConfig::parse(text, "serve.yaml") {
+            Ok(config) => panic!("accepted a bad config: {config:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_contract_example_parses_with_defaults_filled() {
+        let config = ServeConfig::parse(GOOD, "serve.yaml").expect("valid");
+        assert_eq!(config.region_id(), RegionId(0));
+        assert_eq!(config.listen, "127.0.0.1:9090".parse().expect("address"));
+        let redis = config.redis_configs();
+        assert_eq!(redis.len(), 2);
+        assert!(!redis[0].cluster && redis[1].cluster);
+        assert_eq!(redis[1].key_prefix, "shop");
+        assert_eq!(redis[0].label, "redis us-east-1");
+        let dynamo = config.dynamo_config();
+        assert_eq!(dynamo.sessions_table, "hotcold-sessions");
+        assert_eq!(dynamo.endpoint.as_deref(), Some("http://127.0.0.1:8000"));
+        assert_eq!(dynamo.cold_ttl, Duration::from_secs(2_592_000));
+        assert!(config.dynamodb.create_tables);
+        assert_eq!(config.sync_interval(), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn bad_configs_name_the_place() {
+        let cases: [(&str, &str); 10] = [
+            ("region: [", "serve.yaml:1:"),
+            (&GOOD.replace("listen: 127.0.0.1:9090", "listen: nowhere"), "listen"),
+            (&GOOD.replace("create_tables: true", "create_table: true"), "create_table"),
+            (&GOOD.replace("region: us-east-1\nsession", "region: mars-1\nsession"), "region: `mars-1`"),
+            (
+                &GOOD.replace("  eu-west-1: { url: redis://127.0.0.1:6380, cluster: true, key_prefix: shop }\n", ""),
+                "`eu-west-1`",
+            ),
+            (&GOOD.replace("redis://127.0.0.1:6379", "127.0.0.1:6379"), "redis.us-east-1.url"),
+            (&GOOD.replace("key_prefix: shop", "key_prefix: \"{shop}\""), "redis.eu-west-1.key_prefix"),
+            (
+                &GOOD.replace("create_tables: true", "create_tables: true\n  sessions_table: x"),
+                "dynamodb.sessions_table",
+            ),
+            (&GOOD.replace("write_through", "write_sometimes"), "engine.durability"),
+            (&GOOD.replace("regions: [us-east-1, eu-west-1]", "regions: [us-east-1, eu-west-1], ttl: 60"), "ttl"),
+        ];
+        for (text, expected) in cases {
+            let message = error_of(text);
+            assert!(message.contains(expected), "{message:?} should mention {expected:?}");
+        }
+        let missing = ServeConfig::load(Path::new("/nonexistent/serve.yaml")).expect_err("missing file");
+        assert!(missing.to_string().contains("cannot read the config"), "{missing}");
+    }
+}

@@ -1,0 +1,298 @@
+//! `GET /metrics`: Prometheus text. Requests by operation and outcome, hot and cold gauges,
+//! promotions, demotions, sync lag, and the latency of every backend call (the stores are wrapped
+//! in [`Timed`], so the engine itself stays free of metrics code).
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use hotcold_engine::store::IdleEntry;
+use hotcold_engine::{
+    ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotTouch, HotUpdate, HotWrite, RegionId, Session,
+    SessionData, SessionId, StoreError, SyncReport, Timestamp, UserId,
+};
+use prometheus::{
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+/// Latency buckets, seconds: 100 us to 10 s (Redis answers in about 0.2 ms on loopback, DynamoDB
+/// in milliseconds, a timed-out call in 250 ms to 3 s).
+const LATENCY_BUCKETS: [f64; 16] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// Every metric the service exports, in one registry of its own.
+#[derive(Clone)]
+pub(crate) struct Metrics {
+    registry: Registry,
+    /// `hotcold_requests_total{op, outcome}`.
+    requests: IntCounterVec,
+    /// `hotcold_request_duration_seconds{op}`.
+    request_seconds: HistogramVec,
+    /// `hotcold_backend_call_duration_seconds{backend, call, result}`.
+    backend_seconds: HistogramVec,
+    /// `hotcold_promotions_total`: lookups served from DynamoDB and made hot again.
+    promotions: IntCounter,
+    /// `hotcold_sync_sessions_total{what}`: demoted, kept_hot, expired_hot, stale_dropped, copied.
+    sync_sessions: IntCounterVec,
+    /// `hotcold_sync_passes_total{result}`.
+    sync_passes: IntCounterVec,
+    /// `hotcold_sync_lag_seconds`: time since the last sync pass that completed without error.
+    sync_lag: Gauge,
+    /// `hotcold_sessions{tier, region}`: hot sessions per region, cold items (DynamoDB's count).
+    sessions: GaugeVec,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub(crate) fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("hotcold_requests_total", "API requests by operation and outcome"),
+            &["op", "outcome"],
+        )?;
+        let request_seconds = HistogramVec::new(
+            HistogramOpts::new("hotcold_request_duration_seconds", "API request latency by operation")
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            &["op"],
+        )?;
+        let backend_seconds = HistogramVec::new(
+            HistogramOpts::new("hotcold_backend_call_duration_seconds", "Latency of calls to Redis and DynamoDB")
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            &["backend", "call", "result"],
+        )?;
+        let promotions =
+            IntCounter::new("hotcold_promotions_total", "Lookups served from DynamoDB and made hot again")?;
+        let sync_sessions = IntCounterVec::new(
+            Opts::new("hotcold_sync_sessions_total", "Sessions handled by the sync job"),
+            &["what"],
+        )?;
+        let sync_passes =
+            IntCounterVec::new(Opts::new("hotcold_sync_passes_total", "Sync passes by result"), &["result"])?;
+        let sync_lag = Gauge::new(
+            "hotcold_sync_lag_seconds",
+            "Seconds since the last sync pass that completed without error (grows while DynamoDB or Redis is down)",
+        )?;
+        let sessions = GaugeVec::new(
+            Opts::new(
+                "hotcold_sessions",
+                "Sessions held: tier=hot per region (Redis), tier=cold (DynamoDB's item count, refreshed by AWS about every 6 h)",
+            ),
+            &["tier", "region"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(request_seconds.clone()))?;
+        registry.register(Box::new(backend_seconds.clone()))?;
+        registry.register(Box::new(promotions.clone()))?;
+        registry.register(Box::new(sync_sessions.clone()))?;
+        registry.register(Box::new(sync_passes.clone()))?;
+        registry.register(Box::new(sync_lag.clone()))?;
+        registry.register(Box::new(sessions.clone()))?;
+        Ok(Self {
+            registry,
+            requests,
+            request_seconds,
+            backend_seconds,
+            promotions,
+            sync_sessions,
+            sync_passes,
+            sync_lag,
+            sessions,
+        })
+    }
+
+    /// One API request done.
+    pub(crate) fn request(&self, op: &str, outcome: &str, took: Duration) {
+        self.requests.with_label_values(&[op, outcome]).inc();
+        self.request_seconds.with_label_values(&[op]).observe(took.as_secs_f64());
+    }
+
+    /// A lookup promoted a cold session.
+    pub(crate) fn promotion(&self) {
+        self.promotions.inc();
+    }
+
+    /// One sync pass (demotion or write-behind) done.
+    pub(crate) fn sync_pass(&self, report: &SyncReport) {
+        for (what, n) in [
+            ("demoted", report.demoted),
+            ("kept_hot", report.kept_hot),
+            ("expired_hot", report.expired_hot),
+            ("stale_dropped", report.stale_dropped),
+            ("copied", report.copied),
+        ] {
+            self.sync_sessions.with_label_values(&[what]).inc_by(n);
+        }
+        let result = if report.error.is_some() { "error" } else { "ok" };
+        self.sync_passes.with_label_values(&[result]).inc();
+    }
+
+    /// Seconds since the last clean sync pass.
+    pub(crate) fn set_sync_lag(&self, lag: Duration) {
+        self.sync_lag.set(lag.as_secs_f64());
+    }
+
+    /// Sessions held by a tier (`region` is empty for the global cold table).
+    pub(crate) fn set_sessions(&self, tier: &str, region: &str, count: u64) {
+        self.sessions.with_label_values(&[tier, region]).set(count as f64);
+    }
+
+    /// Every metric in Prometheus text format.
+    pub(crate) fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+            return format!("# encoding the metrics failed: {e}\n");
+        }
+        String::from_utf8(buffer).unwrap_or_else(|e| format!("# metrics were not UTF-8: {e}\n"))
+    }
+
+    fn observe_backend(&self, backend: &str, call: &str, ok: bool, started: Instant) {
+        let result = if ok { "ok" } else { "error" };
+        self.backend_seconds.with_label_values(&[backend, call, result]).observe(started.elapsed().as_secs_f64());
+    }
+}
+
+/// A store whose every call is timed into [`Metrics`] (`backend` labels the series).
+#[derive(Debug)]
+pub(crate) struct Timed<S> {
+    inner: S,
+    backend: &'static str,
+    metrics: Metrics,
+}
+
+impl<S> Timed<S> {
+    pub(crate) const fn new(inner: S, backend: &'static str, metrics: Metrics) -> Self {
+        Self { inner, backend, metrics }
+    }
+
+    pub(crate) const fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    async fn time<T>(&self, call: &'static str, ok: impl Fn(&T) -> bool, work: impl Future<Output = T>) -> T {
+        let started = Instant::now();
+        let answer = work.await;
+        self.metrics.observe_backend(self.backend, call, ok(&answer), started);
+        answer
+    }
+}
+
+const fn hot_ok(lookup: &HotLookup) -> bool {
+    !matches!(lookup, HotLookup::Unavailable(_))
+}
+
+const fn result_ok<T>(result: &Result<T, StoreError>) -> bool {
+    result.is_ok()
+}
+
+impl<H: HotStore> HotStore for Timed<H> {
+    async fn get_and_touch(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> HotLookup {
+        self.time("get_and_touch", hot_ok, self.inner.get_and_touch(id, now, ttl)).await
+    }
+    async fn touch(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> HotTouch {
+        self.time("touch", |t| !matches!(t, HotTouch::Unavailable(_)), self.inner.touch(id, now, ttl)).await
+    }
+    async fn put(&self, session: &Session, ttl: Duration) -> Result<HotWrite, StoreError> {
+        self.time("put", result_ok, self.inner.put(session, ttl)).await
+    }
+    async fn update(
+        &self,
+        id: &SessionId,
+        data: &SessionData,
+        expected_version: u64,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<HotUpdate, StoreError> {
+        self.time("update", result_ok, self.inner.update(id, data, expected_version, now, ttl)).await
+    }
+    async fn take(&self, id: &SessionId) -> HotLookup {
+        self.time("take", hot_ok, self.inner.take(id)).await
+    }
+    async fn remove(&self, id: &SessionId) -> Result<bool, StoreError> {
+        self.time("remove", result_ok, self.inner.remove(id)).await
+    }
+    async fn remove_if_unchanged(
+        &self,
+        id: &SessionId,
+        version: u64,
+        last_access: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.time("remove_if_unchanged", result_ok, self.inner.remove_if_unchanged(id, version, last_access)).await
+    }
+    async fn idle_candidates(
+        &self,
+        idle_since: Timestamp,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<Vec<IdleEntry>, StoreError> {
+        self.time("idle_candidates", result_ok, self.inner.idle_candidates(idle_since, limit, now)).await
+    }
+    async fn dirty(&self, limit: usize) -> Result<Vec<Session>, StoreError> {
+        self.time("dirty", result_ok, self.inner.dirty(limit)).await
+    }
+    async fn mark_persisted(&self, id: &SessionId, version: u64) -> Result<(), StoreError> {
+        self.time("mark_persisted", result_ok, self.inner.mark_persisted(id, version)).await
+    }
+    async fn sessions_of_user(&self, user: &UserId) -> Result<Vec<Session>, StoreError> {
+        self.time("sessions_of_user", result_ok, self.inner.sessions_of_user(user)).await
+    }
+    async fn session_count(&self) -> Result<u64, StoreError> {
+        self.time("session_count", result_ok, self.inner.session_count()).await
+    }
+}
+
+impl<C: ColdStore> ColdStore for Timed<C> {
+    async fn get(&self, id: &SessionId, reader: RegionId) -> ColdLookup {
+        self.time("get", |l| !matches!(l, ColdLookup::Unavailable(_)), self.inner.get(id, reader)).await
+    }
+    async fn put(&self, session: &Session, writer: RegionId, now: Timestamp) -> Result<ColdWrite, StoreError> {
+        self.time("put", result_ok, self.inner.put(session, writer, now)).await
+    }
+    async fn put_batch(
+        &self,
+        sessions: &[Session],
+        writer: RegionId,
+        now: Timestamp,
+    ) -> Result<Vec<ColdWrite>, StoreError> {
+        self.time("put_batch", result_ok, self.inner.put_batch(sessions, writer, now)).await
+    }
+    async fn delete(&self, id: &SessionId, writer: RegionId, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        self.time("delete", result_ok, self.inner.delete(id, writer, now)).await
+    }
+    async fn sessions_of_user(&self, user: &UserId, reader: RegionId) -> Result<Vec<Session>, StoreError> {
+        self.time("sessions_of_user", result_ok, self.inner.sessions_of_user(user, reader)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_renders_once_observed() {
+        let metrics = Metrics::new().expect("registry");
+        metrics.request("get", "ok", Duration::from_millis(2));
+        metrics.promotion();
+        metrics.sync_pass(&SyncReport { demoted: 3, ..SyncReport::default() });
+        metrics.set_sync_lag(Duration::from_secs(4));
+        metrics.set_sessions("hot", "us-east-1", 7);
+        metrics.observe_backend("redis", "touch", true, Instant::now());
+        let text = metrics.render();
+        for line in [
+            "hotcold_requests_total{op=\"get\",outcome=\"ok\"} 1",
+            "hotcold_promotions_total 1",
+            "hotcold_sync_sessions_total{what=\"demoted\"} 3",
+            "hotcold_sync_passes_total{result=\"ok\"} 1",
+            "hotcold_sync_lag_seconds 4",
+            "hotcold_sessions{region=\"us-east-1\",tier=\"hot\"} 7",
+            "hotcold_backend_call_duration_seconds_count{backend=\"redis\",call=\"touch\",result=\"ok\"} 1",
+            "hotcold_request_duration_seconds_count{op=\"get\"} 1",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in:\n{text}");
+        }
+    }
+}

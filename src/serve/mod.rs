@@ -1,0 +1,159 @@
+//! `hotcold serve --config FILE`: the production Session Manager of one region. The HTTP API
+//! (CONTRACT section 5) and `/metrics` over the engine on live Redis and DynamoDB, plus the region's
+//! sync job on a tokio interval (DESIGN: "a tokio loop calls `run_once` every `sync_interval`").
+//!
+//! Start-up needs every backend once (exit 1 naming the one that is down); after that an outage
+//! answers 503 for what needs the missing backend, `/readyz` says which, and the stores reconnect
+//! on their own. SIGINT or SIGTERM stops accepting, lets requests in flight finish, then exits 0.
+
+mod api;
+mod config;
+mod metrics;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use hotcold_engine::backends::dynamodb::{DynamoAudit, DynamoColdStore};
+use hotcold_engine::backends::redis::RedisHotStore;
+use hotcold_engine::{Engine, RegionId, SessionManager, SyncService, SystemClock};
+use tokio::sync::watch;
+
+use crate::Failure;
+use api::{AppState, LiveEngine};
+use config::ServeConfig;
+use metrics::{Metrics, Timed};
+
+/// Arguments of `hotcold serve`.
+#[derive(Debug)]
+pub(crate) struct Args {
+    pub(crate) config: PathBuf,
+}
+
+/// Runs the service until SIGINT or SIGTERM.
+pub(crate) fn serve(args: &Args) -> Result<(), Failure> {
+    let config = ServeConfig::load(&args.config).map_err(|e| Failure::BadInput(anyhow!(e)))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(Failure::Failed)?;
+    runtime.block_on(run(config))
+}
+
+async fn run(config: ServeConfig) -> Result<(), Failure> {
+    let metrics = Metrics::new().context("cannot register the metrics").map_err(Failure::Failed)?;
+    let engine = Arc::new(connect(&config, &metrics).await.map_err(Failure::Failed)?);
+    let region = config.region_id();
+    let manager = SessionManager::new(Arc::clone(&engine), region);
+    let state = Arc::new(AppState { engine: Arc::clone(&engine), manager, metrics: metrics.clone() });
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))
+        .map_err(Failure::Failed)?;
+    let address = listener.local_addr().map_or_else(|_| config.listen.to_string(), |a| a.to_string());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let sync = tokio::spawn(sync_loop(Arc::clone(&engine), region, config.sync_interval(), metrics, stop_rx));
+    // One line a supervisor or a test can wait for; it names no session.
+    eprintln!("hotcold serve: region {} listening on http://{address}", config.region);
+    let served = axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal()).await;
+    let _ = stop_tx.send(true);
+    let _ = sync.await;
+    served.context("the HTTP server failed").map_err(Failure::Failed)?;
+    eprintln!("hotcold serve: stopped");
+    Ok(())
+}
+
+/// Connects every region's Redis and DynamoDB (creating the tables when configured to).
+async fn connect(config: &ServeConfig, metrics: &Metrics) -> anyhow::Result<LiveEngine> {
+    let mut hot = Vec::new();
+    for redis in config.redis_configs() {
+        let label = redis.label.clone();
+        let store = RedisHotStore::connect(redis).await.with_context(|| format!("cannot start: {label}"))?;
+        hot.push(Timed::new(store, "redis", metrics.clone()));
+    }
+    let dynamo = config.dynamo_config();
+    let cold = DynamoColdStore::connect(dynamo.clone(), config.dynamodb.create_tables)
+        .await
+        .context("cannot start: DynamoDB")?;
+    // Reachable and the table exists: a wrong table name must stop start-up, not the first request.
+    cold.item_count().await.with_context(|| format!("cannot start: DynamoDB table `{}`", dynamo.sessions_table))?;
+    let audit = DynamoAudit::new(cold.client().clone(), dynamo);
+    let cold = Timed::new(cold, "dynamodb", metrics.clone());
+    Engine::new(config.session_config.clone(), config.engine.clone(), hot, cold, audit, SystemClock)
+        .context("the engine refused the configuration")
+}
+
+/// The region's sync job: a demotion pass every `sync_interval`, write-behind copies on their own
+/// interval, and the gauges refreshed after each pass. Stops when `stop` turns true.
+async fn sync_loop(
+    engine: Arc<LiveEngine>,
+    region: RegionId,
+    interval: Duration,
+    metrics: Metrics,
+    mut stop: watch::Receiver<bool>,
+) {
+    let sync = SyncService::new(Arc::clone(&engine));
+    let flush_every = sync.flush_interval();
+    let mut demotions = tokio::time::interval(interval);
+    demotions.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut flushes = tokio::time::interval(flush_every.unwrap_or(Duration::from_secs(3600)));
+    flushes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_clean = Instant::now();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = demotions.tick() => {
+                let report = sync.run_once(region).await;
+                metrics.sync_pass(&report);
+                if report.error.is_none() {
+                    last_clean = Instant::now();
+                }
+                refresh_gauges(&engine, &metrics).await;
+            }
+            _ = flushes.tick(), if flush_every.is_some() => {
+                let report = sync.flush_dirty(region).await;
+                metrics.sync_pass(&report);
+            }
+        }
+        metrics.set_sync_lag(last_clean.elapsed());
+    }
+}
+
+/// Hot sessions per region and the cold table's item count; a backend that is down keeps its
+/// last value (its outage shows in the backend latency series and in `/readyz`).
+async fn refresh_gauges(engine: &LiveEngine, metrics: &Metrics) {
+    use hotcold_engine::HotStore as _;
+    let config = engine.session_config();
+    for (region, hot) in engine.hot_stores() {
+        if let Ok(count) = hot.session_count().await {
+            metrics.set_sessions("hot", config.region_name(region), count);
+        }
+    }
+    if let Ok(count) = engine.cold().inner().item_count().await {
+        metrics.set_sessions("cold", "", count);
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}
