@@ -36,6 +36,22 @@ struct Server {
     address: String,
 }
 
+impl Server {
+    /// Sends SIGTERM and waits for the process: the graceful stop a supervisor asks for.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for hotcold serve") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "hotcold serve did not stop within 30 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -225,7 +241,16 @@ fn a_session_lives_its_whole_life_through_the_api() {
             "hotcold_backend_call_duration_seconds_count{backend=\"redis\",call=\"get_and_touch\",result=\"ok\"}"
         ) >= 2.0
     );
-    assert!(metric(&server, "hotcold_sessions{region=\"us-east-1\",tier=\"hot\"}") >= 0.0);
+    let (_, text) = http(&server, "GET", "/metrics", None);
+    for gauge in [
+        "hotcold_sessions{region=\"us-east-1\",tier=\"hot\"}",
+        "hotcold_sessions{region=\"\",tier=\"cold\"}",
+        "hotcold_sync_lag_seconds",
+    ] {
+        assert!(text.contains(gauge), "{gauge} missing from /metrics");
+    }
+    let status = server.terminate();
+    assert_eq!(status.code(), Some(0), "SIGTERM is a clean stop");
 }
 
 #[test]
