@@ -4,6 +4,7 @@
 //! line saying what and where; 2 bad input (unknown command or flag, unreadable or invalid
 //! scenario or config).
 
+mod load;
 mod report;
 mod serve;
 mod simulate;
@@ -67,6 +68,21 @@ enum Command {
         /// The scenario file (YAML).
         scenario: PathBuf,
     },
+    /// Drive the scenario's synthetic traffic against live Redis and DynamoDB (the backends of a
+    /// serve config), time compressed, and write a run directory like `simulate`.
+    Load {
+        /// The scenario file (YAML); `faults:` are refused (they cannot be injected live).
+        scenario: PathBuf,
+        /// The service configuration whose `redis:` and `dynamodb:` entries to use.
+        #[arg(long)]
+        config: PathBuf,
+        /// Time compression: every duration of the scenario and the engine is divided by X.
+        #[arg(long, default_value_t = 1.0)]
+        speedup: f64,
+        /// Run directory. Default: runs/<scenario name>-<seed>-load.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run the production Session Manager of one region: the HTTP API, the sync job and
     /// /metrics, against live Redis and DynamoDB.
     Serve {
@@ -102,6 +118,7 @@ fn main() -> ExitCode {
         Command::Report { run_dir } => report::report(&run_dir),
         Command::Validate { scenario } => validate::validate(&scenario),
         Command::Serve { config } => serve::serve(&serve::Args { config }),
+        Command::Load { scenario, config, speedup, out } => load::load(&load::Args { scenario, config, speedup, out }),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

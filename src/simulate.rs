@@ -59,7 +59,7 @@ pub(crate) fn simulate(args: &Args) -> Result<(), Failure> {
     write_run_directory(&out, &record, &summary).map_err(Failure::Failed)?;
     // The reports (complete summary.json, costs, tables, charts, report.html): hotcold-reports.
     let full = hotcold_reports::write_reports(&out, &record).map_err(|e| Failure::Failed(e.into()))?;
-    print!("{}", one_screen(&record, &summary, &out));
+    print!("{}", one_screen("simulate", &record, &summary, &out));
     print!("{}", crate::report::verdict_lines(&full));
     Ok(())
 }
@@ -76,7 +76,7 @@ fn progress_bar(scenario: &Scenario) -> ProgressBar {
     bar
 }
 
-fn write_run_directory(out: &Path, record: &RunRecord, summary: &Summary) -> anyhow::Result<()> {
+pub(crate) fn write_run_directory(out: &Path, record: &RunRecord, summary: &Summary) -> anyhow::Result<()> {
     let write = |name: &str, bytes: &[u8]| {
         let path = out.join(name);
         std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
@@ -95,11 +95,11 @@ fn mib(bytes: u64) -> f64 {
 }
 
 /// The one-screen summary printed after a run.
-fn one_screen(record: &RunRecord, s: &Summary, out: &Path) -> String {
+pub(crate) fn one_screen(command: &str, record: &RunRecord, s: &Summary, out: &Path) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "hotcold simulate: {} (seed {}, sample {}), {:.1} simulated days",
+        "hotcold {command}: {} (seed {}, sample {}), {:.1} simulated days",
         s.scenario,
         s.seed,
         s.sample,

@@ -1,6 +1,6 @@
-//! `hotcold serve` end to end: the binary against the real Redis servers and DynamoDB Local that
-//! `scripts/test.sh` starts (a missing server fails the test with a message saying so), spoken
-//! to over HTTP/1.1 on a loopback socket.
+//! `hotcold serve` and `hotcold load` end to end: the binary against the real Redis servers and
+//! DynamoDB Local that `scripts/test.sh` starts (a missing server fails the test with a message
+//! saying so); `serve` is spoken to over HTTP/1.1 on a loopback socket.
 
 mod common;
 
@@ -422,4 +422,85 @@ fn a_bad_config_exits_2_naming_the_key() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("region") && stderr.contains("mars-1"), "{stderr}");
+}
+
+fn write_config(label: &str, text: &str) -> std::path::PathBuf {
+    let path = common::scratch_dir("load", label).join("config.yaml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+fn summary_of(dir: &std::path::Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("summary.json")).expect("summary.json written");
+    json_of(&text)
+}
+
+#[test]
+fn load_drives_the_scenario_against_live_backends_and_agrees_with_simulate() {
+    let config =
+        write_config("run", &config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion"));
+    let live_dir = common::scratch_dir("load", "live");
+    let output = common::hotcold()
+        .args(["load", "scenarios/load-smoke.yaml", "--speedup", "60", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&live_dir)
+        .output()
+        .expect("run hotcold load");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("hotcold load: load-smoke"), "{stdout}");
+    for file in ["summary.json", "run.json", "report.html", "costs.csv", "timeseries.csv", "scenario.resolved.yaml"] {
+        assert!(live_dir.join(file).is_file(), "{file} missing from the run directory");
+    }
+    let sim_dir = common::scratch_dir("load", "sim");
+    let output = common::hotcold()
+        .args(["simulate", "scenarios/load-smoke.yaml", "--quiet", "--out"])
+        .arg(&sim_dir)
+        .output()
+        .expect("run hotcold simulate");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let (live, sim) = (summary_of(&live_dir), summary_of(&sim_dir));
+    let number = |v: &Value, path: &[&str]| path.iter().fold(v, |v, k| &v[*k]).as_f64().unwrap_or(f64::NAN);
+    // Same traffic model, other random draws and real timing: the counts agree within sampling
+    // noise (about 1,200 requests and 150 sessions, so a few percent; 35 % is a wide margin that
+    // still catches a driver that loses or doubles events).
+    for path in [&["requests"][..], &["sessions", "created"], &["sessions", "demoted"]] {
+        let (l, s) = (number(&live, path), number(&sim, path));
+        assert!(l > 0.0 && (l - s).abs() <= 0.35 * s, "{path:?}: load {l}, simulate {s}");
+    }
+    assert!(number(&live, &["sessions", "cold_promotions"]) > 0.0, "{live}");
+    assert_eq!(number(&live, &["sessions", "lost"]), 0.0, "{live}");
+    assert_eq!(number(&live, &["availability"]), 1.0, "{live}");
+    assert!(number(&live, &["hot_cold", "hot_avg"]) > 0.0, "{live}");
+    assert!(number(&live, &["dynamodb", "wru"]) > 0.0, "{live}");
+    assert!(number(&live, &["latency_ms", "hot_access", "p50"]) > 0.0, "{live}");
+}
+
+#[test]
+fn load_refuses_what_it_cannot_do_with_exit_2() {
+    let text = config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion");
+    let config = write_config("refuse", &text);
+    let two_regions = write_config(
+        "refuse-2",
+        &text
+            .replace("  ap-southeast-1:", "  # ap-southeast-1:")
+            .replace("regions: [us-east-1, eu-west-1, ap-southeast-1]", "regions: [us-east-1, eu-west-1]"),
+    );
+    let cases: [(&str, &str, &std::path::Path, &str); 4] = [
+        ("scenarios/tiny.yaml", "60", &config, "faults"),
+        ("scenarios/load-smoke.yaml", "0", &config, "--speedup"),
+        ("scenarios/load-smoke.yaml", "1000", &config, "at --speedup 1000"),
+        ("scenarios/load-smoke.yaml", "60", &two_regions, "redis.ap-southeast-1"),
+    ];
+    for (scenario, speedup, config, words) in cases {
+        let output = common::hotcold()
+            .args(["load", scenario, "--speedup", speedup, "--config"])
+            .arg(config)
+            .output()
+            .expect("run hotcold load");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{scenario} at {speedup}: {stderr}");
+        assert!(stderr.contains(words), "{scenario} at {speedup}: {stderr:?} should mention {words:?}");
+    }
 }

@@ -190,20 +190,18 @@ impl ServeConfig {
 
     /// The hot store settings of every configured region, in region order.
     pub(crate) fn redis_configs(&self) -> Vec<RedisHotConfig> {
-        self.session_config
-            .hot_storage
-            .regions
-            .iter()
-            .filter_map(|region| {
-                let entry = self.redis.get(region)?;
-                let base = if entry.cluster {
-                    RedisHotConfig::cluster([entry.url.clone()])
-                } else {
-                    RedisHotConfig::standalone(entry.url.clone())
-                };
-                Some(base.with_prefix(entry.key_prefix.clone()).with_label(format!("redis {region}")))
-            })
-            .collect()
+        self.session_config.hot_storage.regions.iter().filter_map(|region| self.redis_config_for(region)).collect()
+    }
+
+    /// The hot store settings of `region`, if the file has a Redis entry for it.
+    pub(crate) fn redis_config_for(&self, region: &str) -> Option<RedisHotConfig> {
+        let entry = self.redis.get(region)?;
+        let base = if entry.cluster {
+            RedisHotConfig::cluster([entry.url.clone()])
+        } else {
+            RedisHotConfig::standalone(entry.url.clone())
+        };
+        Some(base.with_prefix(entry.key_prefix.clone()).with_label(format!("redis {region}")))
     }
 
     /// The DynamoDB settings, retention periods taken from the ADR block.

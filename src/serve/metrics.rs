@@ -3,6 +3,7 @@
 //! in [`Timed`], so the engine itself stays free of metrics code).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hotcold_engine::store::IdleEntry;
@@ -156,27 +157,37 @@ impl Metrics {
     }
 }
 
-/// A store whose every call is timed into [`Metrics`] (`backend` labels the series).
+/// A store whose every call is timed into [`Metrics`] (`backend` labels the series) and counted.
 #[derive(Debug)]
 pub(crate) struct Timed<S> {
     inner: S,
     backend: &'static str,
     metrics: Metrics,
+    calls: AtomicU64,
+    errors: AtomicU64,
 }
 
 impl<S> Timed<S> {
     pub(crate) const fn new(inner: S, backend: &'static str, metrics: Metrics) -> Self {
-        Self { inner, backend, metrics }
+        Self { inner, backend, metrics, calls: AtomicU64::new(0), errors: AtomicU64::new(0) }
     }
 
     pub(crate) const fn inner(&self) -> &S {
         &self.inner
     }
 
+    /// Calls made through this store, and how many of them failed.
+    pub(crate) fn calls(&self) -> (u64, u64) {
+        (self.calls.load(Ordering::Relaxed), self.errors.load(Ordering::Relaxed))
+    }
+
     async fn time<T>(&self, call: &'static str, ok: impl Fn(&T) -> bool, work: impl Future<Output = T>) -> T {
         let started = Instant::now();
         let answer = work.await;
-        self.metrics.observe_backend(self.backend, call, ok(&answer), started);
+        let ok = ok(&answer);
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.errors.fetch_add(u64::from(!ok), Ordering::Relaxed);
+        self.metrics.observe_backend(self.backend, call, ok, started);
         answer
     }
 }

@@ -7,16 +7,16 @@
 //! on their own. SIGINT or SIGTERM stops accepting, lets requests in flight finish, then exits 0.
 
 mod api;
-mod config;
-mod metrics;
+pub(crate) mod config;
+pub(crate) mod metrics;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use hotcold_engine::backends::dynamodb::{DynamoAudit, DynamoColdStore};
-use hotcold_engine::backends::redis::RedisHotStore;
+use hotcold_engine::backends::dynamodb::{DynamoAudit, DynamoColdStore, DynamoConfig};
+use hotcold_engine::backends::redis::{RedisHotConfig, RedisHotStore};
 use hotcold_engine::{Engine, RegionId, SessionManager, SyncService, SystemClock};
 use tokio::sync::watch;
 
@@ -67,22 +67,30 @@ async fn run(config: ServeConfig) -> Result<(), Failure> {
 
 /// Connects every region's Redis and DynamoDB (creating the tables when configured to).
 async fn connect(config: &ServeConfig, metrics: &Metrics) -> anyhow::Result<LiveEngine> {
-    let mut hot = Vec::new();
-    for redis in config.redis_configs() {
-        let label = redis.label.clone();
-        let store = RedisHotStore::connect(redis).await.with_context(|| format!("cannot start: {label}"))?;
-        hot.push(Timed::new(store, "redis", metrics.clone()));
-    }
-    let dynamo = config.dynamo_config();
-    let cold = DynamoColdStore::connect(dynamo.clone(), config.dynamodb.create_tables)
-        .await
-        .context("cannot start: DynamoDB")?;
-    // Reachable and the table exists: a wrong table name must stop start-up, not the first request.
-    cold.item_count().await.with_context(|| format!("cannot start: DynamoDB table `{}`", dynamo.sessions_table))?;
-    let audit = DynamoAudit::new(cold.client().clone(), dynamo);
+    let (hot, cold, audit) =
+        connect_backends(config.redis_configs(), config.dynamo_config(), config.dynamodb.create_tables).await?;
+    let hot = hot.into_iter().map(|store| Timed::new(store, "redis", metrics.clone())).collect();
     let cold = Timed::new(cold, "dynamodb", metrics.clone());
     Engine::new(config.session_config.clone(), config.engine.clone(), hot, cold, audit, SystemClock)
         .context("the engine refused the configuration")
+}
+
+/// Connects the given Redis tiers (in region order) and DynamoDB; every one must answer once.
+pub(crate) async fn connect_backends(
+    redis: Vec<RedisHotConfig>,
+    dynamo: DynamoConfig,
+    create_tables: bool,
+) -> anyhow::Result<(Vec<RedisHotStore>, DynamoColdStore, DynamoAudit)> {
+    let mut hot = Vec::new();
+    for config in redis {
+        let label = config.label.clone();
+        hot.push(RedisHotStore::connect(config).await.with_context(|| format!("cannot start: {label}"))?);
+    }
+    let cold = DynamoColdStore::connect(dynamo.clone(), create_tables).await.context("cannot start: DynamoDB")?;
+    // Reachable and the table exists: a wrong table name must stop start-up, not the first request.
+    cold.item_count().await.with_context(|| format!("cannot start: DynamoDB table `{}`", dynamo.sessions_table))?;
+    let audit = DynamoAudit::new(cold.client().clone(), dynamo);
+    Ok((hot, cold, audit))
 }
 
 /// The region's sync job: a demotion pass every `sync_interval`, write-behind copies on their own
