@@ -1,0 +1,857 @@
+//! The event loop of `hotcold load`: the simulator's traffic model on compressed wall time.
+//!
+//! One task owns every user and all the bookkeeping; each request runs as a task of its own (users
+//! are concurrent, as in production) and reports an [`Outcome`] back over a channel, and each
+//! region's sync job runs as a task reporting its passes. Random draws happen in the owning task
+//! only, so a request task needs none.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use hotcold_engine::{
+    EngineError, HotStore as _, RegionId, Served, SessionData, SessionId, SessionManager, SyncService, SystemClock,
+    Touched, UserId,
+};
+use hotcold_sim::RunRecord;
+use hotcold_sim::record::{
+    BucketRow, Counts, Failover, Hist, Latencies, RegionLatency, RegionUsage, RunStats, Storage, Tiers, round3,
+};
+use hotcold_sim::rng::SimRng;
+use hotcold_sim::units::FastSampler;
+use rand::{Rng, SeedableRng};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::ledger::Ledger;
+use super::{LoadEngine, Manager, Plan};
+
+/// Largest latency recorded, microseconds; larger values are clamped to it.
+const HIST_MAX_US: u64 = 60_000_000;
+/// Most time the run waits for requests still in flight when the scenario's time is up.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How late events started against their scheduled wall time.
+#[derive(Debug, Default)]
+pub(super) struct Lateness {
+    pub(super) p99_ms: f64,
+    pub(super) max_ms: f64,
+}
+
+/// A simulated user, as `hotcold simulate` models one.
+#[derive(Debug, Clone)]
+struct User {
+    id: Option<SessionId>,
+    user_id: UserId,
+    version: u64,
+    payload: u32,
+    /// Scenario ms of the last request.
+    last_access: u64,
+    /// Requests left in the current visit; 0 while away.
+    remaining: u32,
+    home: usize,
+}
+
+/// Which latency histogram a request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Hot,
+    Promoted,
+    ColdOnly,
+    Create,
+    Failed,
+}
+
+/// One request's random draws.
+#[derive(Debug, Clone, Copy)]
+struct Draws {
+    serving: usize,
+    update: bool,
+    /// Ends the visit with a logout (drawn only for a visit's last request).
+    logout: bool,
+}
+
+/// What one request did.
+#[derive(Debug)]
+struct Outcome {
+    slot: usize,
+    user: User,
+    t: u64,
+    draws: Draws,
+    class: Class,
+    latency_us: u64,
+    lost: bool,
+    invalid: bool,
+    updated: Option<bool>,
+    logged_out: bool,
+}
+
+/// One pass of a region's sync job.
+struct SyncDone {
+    region: usize,
+    demoted: u64,
+    expired_hot: u64,
+    seconds: f64,
+    flush: bool,
+}
+
+/// One request of `user` at scenario time `t`, as `hotcold simulate` makes it: touch (promoting a
+/// cold session), maybe update, create when the session is gone, log out after a visit's last
+/// request if drawn.
+async fn run_request(
+    managers: Arc<Vec<Manager>>,
+    slot: usize,
+    mut user: User,
+    t: u64,
+    draws: Draws,
+    cold_ttl_ms: u64,
+) -> Outcome {
+    let manager = &managers[draws.serving];
+    let started = Instant::now();
+    let mut class = Class::Failed;
+    let (mut lost, mut invalid, mut updated, mut failed) = (false, false, None, false);
+    if let Some(id) = user.id {
+        match manager.touch(&id).await {
+            Ok(Touched { version, served, .. }) => {
+                class = match served {
+                    Served::Hot => Class::Hot,
+                    Served::Promoted => Class::Promoted,
+                    Served::ColdOnly => Class::ColdOnly,
+                };
+                lost = version < user.version;
+                user.version = version;
+                if draws.update {
+                    match manager.update(&id, SessionData::opaque(user.payload as usize), version).await {
+                        Ok(session) => {
+                            user.version = session.version;
+                            updated = Some(true);
+                        }
+                        Err(e) => {
+                            updated = Some(false);
+                            failed |= matches!(e, EngineError::Store(_));
+                        }
+                    }
+                }
+            }
+            Err(EngineError::NotFound) => {
+                invalid = true;
+                lost = t < user.last_access.saturating_add(cold_ttl_ms);
+                user.id = None;
+            }
+            Err(_) => failed = true,
+        }
+    }
+    if user.id.is_none() && !failed {
+        match manager.create(user.user_id.clone(), SessionData::opaque(user.payload as usize)).await {
+            Ok(created) => {
+                user.id = Some(created.session.id);
+                user.version = 1;
+                class = Class::Create;
+            }
+            Err(_) => failed = true,
+        }
+    }
+    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
+    let mut logged_out = false;
+    if draws.logout {
+        if let Some(id) = user.id {
+            logged_out = manager.logout(&id).await.is_ok();
+        }
+    }
+    user.last_access = t;
+    user.remaining = user.remaining.saturating_sub(1);
+    let class = if failed { Class::Failed } else { class };
+    Outcome { slot, user, t, draws, class, latency_us, lost, invalid, updated, logged_out }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // As `hotcold simulate`: 1 us to 1 minute at 2 significant digits (constant, valid bounds).
+    Histogram::new_with_bounds(1, HIST_MAX_US, 2)
+        .unwrap_or_else(|_| Histogram::new(2).unwrap_or_else(|_| unreachable!()))
+}
+
+pub(super) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The engine's clock, ms since the epoch (the time DynamoDB's TTL is measured against).
+fn wall_now_ms() -> u64 {
+    use hotcold_engine::Clock as _;
+    SystemClock.now().0
+}
+
+fn mean(values: &[f64]) -> f64 {
+    if values.is_empty() { 0.0 } else { values.iter().sum::<f64>() / values.len() as f64 }
+}
+
+/// The traffic model: arrivals per region following the diurnal curve, visit and return draws.
+struct Traffic {
+    rng: SimRng,
+    requests: FastSampler,
+    think: FastSampler,
+    payload: FastSampler,
+    gap: FastSampler,
+    /// Per region: base rate per ms, diurnal amplitude, phase in hours.
+    arrival: Vec<(f64, f64, f64)>,
+    end_ms: u64,
+}
+
+impl Traffic {
+    fn new(plan: &Plan) -> Self {
+        let sc = &plan.scenario;
+        let t = &sc.traffic;
+        let arrival = sc
+            .session_config
+            .hot_storage
+            .regions
+            .iter()
+            .map(|name| {
+                t.regions.get(name).map_or((0.0, 0.0, 0.0), |r| {
+                    let base = r.sessions_per_day * sc.sample / 86_400_000.0;
+                    let amp = (r.peak_to_trough - 1.0) / (r.peak_to_trough + 1.0);
+                    (base, amp, r.utc_offset - r.peak_hour)
+                })
+            })
+            .collect();
+        Self {
+            rng: SimRng::seed_from_u64(sc.seed),
+            requests: t.visit.requests.fast_sampler(),
+            think: t.visit.think_time.fast_sampler(),
+            payload: t.visit.payload_bytes.fast_sampler(),
+            gap: t.returns.gap.fast_sampler(),
+            arrival,
+            end_ms: millis(sc.duration),
+        }
+    }
+
+    /// The next arrival in region `r` after `after` (scenario ms): a Poisson process thinned to the
+    /// diurnal curve, as `hotcold simulate` draws it.
+    fn next_arrival(&mut self, r: usize, after: u64) -> Option<u64> {
+        let (base, amp, phase) = self.arrival[r];
+        if base <= 0.0 {
+            return None;
+        }
+        let peak = base * (1.0 + amp);
+        let mut t = after as f64;
+        loop {
+            t += -(1.0 - self.rng.random::<f64>()).ln() / peak;
+            if t >= self.end_ms as f64 {
+                return None;
+            }
+            let rate = base * (1.0 + amp * (std::f64::consts::TAU * (t / 3_600_000.0 + phase) / 24.0).cos());
+            if self.rng.random::<f64>() * peak < rate {
+                return Some(t as u64);
+            }
+        }
+    }
+
+    fn requests(&mut self) -> u32 {
+        let n = self.requests.sample(&mut self.rng).round();
+        if n.is_finite() { (n as u32).max(1) } else { 1 }
+    }
+
+    fn millis_of(sampler: &FastSampler, rng: &mut SimRng) -> u64 {
+        let seconds = sampler.sample(rng);
+        if seconds.is_finite() { ((seconds * 1000.0 + 0.5) as u64).max(1) } else { u64::MAX }
+    }
+
+    fn think_ms(&mut self) -> u64 {
+        Self::millis_of(&self.think, &mut self.rng)
+    }
+
+    fn gap_ms(&mut self) -> u64 {
+        Self::millis_of(&self.gap, &mut self.rng)
+    }
+
+    fn payload(&mut self, max: u32) -> u32 {
+        let bytes = self.payload.sample(&mut self.rng).round();
+        if bytes.is_finite() { (bytes.max(0.0) as u32).min(max) } else { 0 }
+    }
+
+    fn chance(&mut self, probability: f64) -> bool {
+        self.rng.random::<f64>() < probability
+    }
+}
+
+/// Per-region accumulators of the current time-series bucket.
+#[derive(Debug, Default, Clone, Copy)]
+struct Bucket {
+    requests: u64,
+    hot_hits: u64,
+    promotions: u64,
+    losses: u64,
+    failures: u64,
+    demotions: u64,
+    expiries: u64,
+}
+
+/// Per-region sync totals.
+#[derive(Debug, Default, Clone, Copy)]
+struct SyncTotals {
+    passes: u64,
+    seconds: f64,
+    flushes: u64,
+    flush_seconds: f64,
+}
+
+/// Everything measured, folded into a [`RunRecord`] at the end.
+struct Measure {
+    counts: Counts,
+    active: Vec<u64>,
+    /// Hot access, cold promotion, create (after warmup).
+    latency: [Histogram<u64>; 3],
+    /// Per region: hot access, cold promotion (after warmup).
+    region_latency: Vec<[Histogram<u64>; 2]>,
+    /// Per region, every request of the current bucket.
+    bucket_latency: Vec<Histogram<u64>>,
+    bucket: Vec<Bucket>,
+    /// WRU and RRU at the last bucket boundary, per region.
+    marks: Vec<(u64, u64)>,
+    timeseries: Vec<BucketRow>,
+    sync: Vec<SyncTotals>,
+    /// Redis-only baseline: bytes held per region, their peak, and bytes leaving at a time.
+    baseline: Vec<u64>,
+    baseline_peak: Vec<u64>,
+    baseline_expiries: BTreeMap<u64, Vec<(usize, u64)>>,
+    /// After warmup, one sample per bucket: hot sessions (all regions), cold items, stored bytes.
+    hot_samples: Vec<f64>,
+    cold_samples: Vec<f64>,
+    stored_samples: Vec<f64>,
+    region_hot_samples: Vec<Vec<f64>>,
+    hot_peak: u64,
+    cold_peak: u64,
+    stored_peak: u64,
+    /// Per region: peak Redis bytes (estimated) and peak hot sessions.
+    redis_peak: Vec<(u64, u64)>,
+    /// Last hot count read from each region's Redis (kept when a count fails).
+    last_hot: Vec<u64>,
+    payload_sum: u64,
+    payload_n: u64,
+    lateness: Histogram<u64>,
+}
+
+impl Measure {
+    fn new(regions: usize) -> Self {
+        Self {
+            counts: Counts::default(),
+            active: vec![0; regions],
+            latency: [new_histogram(), new_histogram(), new_histogram()],
+            region_latency: (0..regions).map(|_| [new_histogram(), new_histogram()]).collect(),
+            bucket_latency: (0..regions).map(|_| new_histogram()).collect(),
+            bucket: vec![Bucket::default(); regions],
+            marks: vec![(0, 0); regions],
+            timeseries: Vec::new(),
+            sync: vec![SyncTotals::default(); regions],
+            baseline: vec![0; regions],
+            baseline_peak: vec![0; regions],
+            baseline_expiries: BTreeMap::new(),
+            hot_samples: Vec::new(),
+            cold_samples: Vec::new(),
+            stored_samples: Vec::new(),
+            region_hot_samples: vec![Vec::new(); regions],
+            hot_peak: 0,
+            cold_peak: 0,
+            stored_peak: 0,
+            redis_peak: vec![(0, 0); regions],
+            last_hot: vec![0; regions],
+            payload_sum: 0,
+            payload_n: 0,
+            lateness: new_histogram(),
+        }
+    }
+
+    fn baseline_add(&mut self, region: usize, bytes: u64) {
+        self.baseline[region] += bytes;
+        self.baseline_peak[region] = self.baseline_peak[region].max(self.baseline[region]);
+    }
+}
+
+/// What is due next.
+enum Due {
+    Bucket(u64),
+    Arrival(usize, u64),
+    User(u64),
+}
+
+/// The run: users, their pending events, and the measurements.
+pub(super) struct Driver<'a> {
+    plan: &'a Plan,
+    engine: Arc<LoadEngine>,
+    managers: Arc<Vec<Manager>>,
+    ledger: Arc<Mutex<Ledger>>,
+    traffic: Traffic,
+    regions: usize,
+    end_ms: u64,
+    warmup_ms: u64,
+    bucket_ms: u64,
+    bucket_start: u64,
+    cold_ttl_ms: u64,
+    overhead: u64,
+    users: Vec<Option<User>>,
+    free: Vec<usize>,
+    /// Pending user events: (scenario ms, sequence number, user slot).
+    queue: BinaryHeap<Reverse<(u64, u64, usize)>>,
+    seq: u64,
+    arrivals: Vec<Option<u64>>,
+    arrivals_started: u64,
+    in_flight: usize,
+    measure: Measure,
+    start: tokio::time::Instant,
+}
+
+impl<'a> Driver<'a> {
+    pub(super) fn new(plan: &'a Plan, engine: Arc<LoadEngine>, ledger: Arc<Mutex<Ledger>>) -> Self {
+        let sc = &plan.scenario;
+        let regions = sc.session_config.hot_storage.regions.len();
+        let managers =
+            Arc::new((0..regions).map(|r| SessionManager::new(Arc::clone(&engine), RegionId(r as u16))).collect());
+        let end_ms = millis(sc.duration);
+        // Time-series buckets as `hotcold simulate` sizes them (at most 4,000).
+        let bucket_minutes =
+            [1u64, 5, 15, 60, 360, 1440].into_iter().find(|m| end_ms.div_ceil(m * 60_000) <= 4000).unwrap_or(1440);
+        let mut traffic = Traffic::new(plan);
+        let arrivals = (0..regions).map(|r| traffic.next_arrival(r, 0)).collect();
+        Self {
+            plan,
+            engine,
+            managers,
+            ledger,
+            traffic,
+            regions,
+            end_ms,
+            warmup_ms: millis(sc.warmup),
+            bucket_ms: bucket_minutes * 60_000,
+            bucket_start: 0,
+            cold_ttl_ms: millis(sc.session_config.cold_storage.ttl),
+            overhead: sc.costs.redis.bytes_overhead_per_session,
+            users: Vec::new(),
+            free: Vec::new(),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            arrivals,
+            arrivals_started: 0,
+            in_flight: 0,
+            measure: Measure::new(regions),
+            start: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Runs the scenario to its end; answers the record and how late events started.
+    pub(super) async fn run(mut self) -> anyhow::Result<(RunRecord, Lateness)> {
+        let (sync_tx, mut sync_rx) = mpsc::unbounded_channel();
+        let sync_tasks: Vec<JoinHandle<()>> =
+            (0..self.regions).map(|r| tokio::spawn(sync_loop(Arc::clone(&self.engine), r, sync_tx.clone()))).collect();
+        drop(sync_tx);
+        let (out_tx, mut out_rx) = mpsc::unbounded_channel();
+        let wall_started = Instant::now();
+        self.start = tokio::time::Instant::now();
+        loop {
+            let due = self.next_due();
+            let at = match due {
+                Due::Bucket(t) | Due::Arrival(_, t) | Due::User(t) => t,
+            };
+            tokio::select! {
+                Some(outcome) = out_rx.recv() => self.on_outcome(outcome),
+                Some(done) = sync_rx.recv() => self.on_sync(&done),
+                () = tokio::time::sleep_until(self.wall_of(at)) => {
+                    let late_us = (self.scenario_now().saturating_sub(at) as f64 / self.plan.speedup * 1000.0).max(1.0);
+                    let _ = self.measure.lateness.record(late_us as u64);
+                    match due {
+                        Due::Bucket(end) => {
+                            self.close_bucket(end).await;
+                            if end >= self.end_ms {
+                                break;
+                            }
+                        }
+                        Due::Arrival(region, t) => self.arrive(region, t, &out_tx)?,
+                        Due::User(_) => {
+                            if let Some(Reverse((t, _, slot))) = self.queue.pop() {
+                                self.start_request(slot, t, &out_tx);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Requests still in flight finish and count; nothing new is scheduled.
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        while self.in_flight > 0 && Instant::now() < deadline {
+            match tokio::time::timeout(Duration::from_secs(1), out_rx.recv()).await {
+                Ok(Some(outcome)) => {
+                    self.in_flight -= 1;
+                    self.count(&outcome);
+                }
+                Ok(None) => break,
+                Err(_) => {}
+            }
+        }
+        sync_tasks.iter().for_each(JoinHandle::abort);
+        let wall_seconds = wall_started.elapsed().as_secs_f64();
+        Ok(self.finish(wall_seconds))
+    }
+
+    /// Wall time of scenario time `ms`.
+    fn wall_of(&self, ms: u64) -> tokio::time::Instant {
+        self.start + Duration::from_secs_f64(ms as f64 / 1000.0 / self.plan.speedup)
+    }
+
+    /// Scenario time now, ms.
+    fn scenario_now(&self) -> u64 {
+        (self.start.elapsed().as_secs_f64() * 1000.0 * self.plan.speedup) as u64
+    }
+
+    fn next_due(&self) -> Due {
+        let bucket_end = (self.bucket_start + self.bucket_ms).min(self.end_ms);
+        let mut due = Due::Bucket(bucket_end);
+        let mut at = bucket_end;
+        if let Some((region, t)) =
+            self.arrivals.iter().enumerate().filter_map(|(r, t)| t.map(|t| (r, t))).min_by_key(|(_, t)| *t)
+        {
+            if t < at {
+                (due, at) = (Due::Arrival(region, t), t);
+            }
+        }
+        if let Some(Reverse((t, _, _))) = self.queue.peek() {
+            if *t < at {
+                due = Due::User(*t);
+            }
+        }
+        due
+    }
+
+    /// A new user arrives in `region` and makes the first request of its visit.
+    fn arrive(&mut self, region: usize, t: u64, out: &mpsc::UnboundedSender<Outcome>) -> anyhow::Result<()> {
+        self.arrivals[region] = self.traffic.next_arrival(region, t);
+        let max_payload = u32::try_from(self.plan.scenario.engine.max_data_bytes).unwrap_or(u32::MAX);
+        let payload = self.traffic.payload(max_payload);
+        self.arrivals_started += 1;
+        let user_id = UserId::new(&format!("load-{}", self.arrivals_started))?;
+        let user = User { id: None, user_id, version: 0, payload, last_access: t, remaining: 0, home: region };
+        self.measure.payload_sum += u64::from(payload);
+        self.measure.payload_n += 1;
+        self.measure.baseline_add(region, u64::from(payload) + self.overhead);
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.users.push(None);
+            self.users.len() - 1
+        });
+        self.users[slot] = Some(user);
+        self.start_request(slot, t, out);
+        Ok(())
+    }
+
+    /// Starts a request of the user in `slot` (a new visit when the user was away).
+    fn start_request(&mut self, slot: usize, t: u64, out: &mpsc::UnboundedSender<Outcome>) {
+        let Some(mut user) = self.users.get_mut(slot).and_then(Option::take) else { return };
+        if user.remaining == 0 {
+            user.remaining = self.traffic.requests();
+            self.measure.active[user.home] += 1;
+        }
+        let scenario = &self.plan.scenario.traffic;
+        let mut serving = user.home;
+        if self.regions > 1 && self.traffic.chance(scenario.travel_probability) {
+            let other = self.traffic.rng.random_range(0..self.regions - 1);
+            serving = if other >= user.home { other + 1 } else { other };
+        }
+        let update = self.traffic.chance(scenario.visit.update_fraction);
+        let logout = user.remaining <= 1 && self.traffic.chance(scenario.visit.logout_probability);
+        let draws = Draws { serving, update, logout };
+        self.in_flight += 1;
+        let (managers, out, cold_ttl_ms) = (Arc::clone(&self.managers), out.clone(), self.cold_ttl_ms);
+        tokio::spawn(async move {
+            let _ = out.send(run_request(managers, slot, user, t, draws, cold_ttl_ms).await);
+        });
+    }
+
+    /// Counts a finished request.
+    fn count(&mut self, o: &Outcome) {
+        let m = &mut self.measure;
+        let serving = o.draws.serving;
+        m.counts.requests += 1;
+        let acc = &mut m.bucket[serving];
+        acc.requests += 1;
+        match o.class {
+            Class::Hot => {
+                m.counts.hot_hits += 1;
+                acc.hot_hits += 1;
+            }
+            Class::Promoted | Class::ColdOnly => {
+                m.counts.cold_promotions += 1;
+                m.counts.cold_only += u64::from(o.class == Class::ColdOnly);
+                acc.promotions += 1;
+            }
+            Class::Create => m.counts.created += 1,
+            Class::Failed => {
+                m.counts.failed_requests += 1;
+                acc.failures += 1;
+            }
+        }
+        m.counts.lost += u64::from(o.lost);
+        acc.losses += u64::from(o.lost);
+        m.counts.invalid_lookups += u64::from(o.invalid);
+        match o.updated {
+            Some(true) => m.counts.updates += 1,
+            Some(false) => m.counts.failed_updates += 1,
+            None => {}
+        }
+        m.counts.logged_out += u64::from(o.logged_out);
+        let latency = o.latency_us.min(HIST_MAX_US);
+        let _ = m.bucket_latency[serving].record(latency);
+        if o.t >= self.warmup_ms {
+            let index = match o.class {
+                Class::Hot => Some(0),
+                Class::Promoted | Class::ColdOnly => Some(1),
+                Class::Create => Some(2),
+                Class::Failed => None,
+            };
+            if let Some(i) = index {
+                let _ = m.latency[i].record(latency);
+                if let Some(h) = m.region_latency[serving].get_mut(i) {
+                    let _ = h.record(latency);
+                }
+            }
+        }
+    }
+
+    /// A request finished: count it, then schedule the user's next request, return or departure.
+    fn on_outcome(&mut self, outcome: Outcome) {
+        self.in_flight -= 1;
+        self.count(&outcome);
+        let Outcome { slot, mut user, t, draws, invalid, lost, .. } = outcome;
+        let bytes = u64::from(user.payload) + self.overhead;
+        if invalid && !lost {
+            // Expired as it should: the user signs in again, and Redis-only would hold that too.
+            self.measure.baseline_add(user.home, bytes);
+        }
+        if user.remaining > 0 {
+            let next = t.saturating_add(self.traffic.think_ms());
+            self.schedule(slot, user, next);
+            return;
+        }
+        let home = user.home;
+        self.measure.active[home] = self.measure.active[home].saturating_sub(1);
+        if draws.logout {
+            self.measure.baseline[home] = self.measure.baseline[home].saturating_sub(bytes);
+            self.free.push(slot);
+            return;
+        }
+        let expires_at = t.saturating_add(self.cold_ttl_ms);
+        if self.traffic.chance(self.plan.scenario.traffic.returns.probability) {
+            let at = t.saturating_add(self.traffic.gap_ms());
+            if at >= expires_at {
+                self.measure.baseline_expiries.entry(expires_at).or_default().push((home, bytes));
+            }
+            if at < self.end_ms {
+                user.remaining = 0;
+                self.schedule(slot, user, at);
+                return;
+            }
+        } else {
+            self.measure.baseline_expiries.entry(expires_at).or_default().push((home, bytes));
+        }
+        self.free.push(slot);
+    }
+
+    fn schedule(&mut self, slot: usize, user: User, at: u64) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq, slot)));
+        self.users[slot] = Some(user);
+    }
+
+    fn on_sync(&mut self, done: &SyncDone) {
+        let totals = &mut self.measure.sync[done.region];
+        if done.flush {
+            totals.flushes += 1;
+            totals.flush_seconds += done.seconds;
+        } else {
+            totals.passes += 1;
+            totals.seconds += done.seconds;
+        }
+        self.measure.counts.demoted += done.demoted;
+        self.measure.counts.expired_hot += done.expired_hot;
+        self.measure.bucket[done.region].demotions += done.demoted;
+        self.measure.bucket[done.region].expiries += done.expired_hot;
+    }
+
+    /// Ends the time-series bucket at `end`: hot sessions counted in Redis, the rest metered.
+    async fn close_bucket(&mut self, end: u64) {
+        let m = &mut self.measure;
+        let leaving: Vec<(usize, u64)> = m.baseline_expiries.range(..=end).flat_map(|(_, e)| e.clone()).collect();
+        for (home, bytes) in leaving {
+            m.baseline[home] = m.baseline[home].saturating_sub(bytes);
+        }
+        m.baseline_expiries = m.baseline_expiries.split_off(&(end + 1));
+        let warm = self.bucket_start >= self.warmup_ms;
+        let per_region: Vec<((u64, u64), u64, u64)> = {
+            let mut ledger = self.ledger.lock().unwrap_or_else(PoisonError::into_inner);
+            ledger.purge(wall_now_ms(), millis(self.plan.session_config.cold_storage.ttl));
+            let (items, bytes) = ledger.stored();
+            m.cold_peak = m.cold_peak.max(items);
+            m.stored_peak = m.stored_peak.max(bytes);
+            if warm {
+                m.cold_samples.push(items as f64);
+                m.stored_samples.push(bytes as f64);
+            }
+            (0..self.regions).map(|r| (ledger.by_home(r), ledger.usage[r].wru, ledger.usage[r].rru)).collect()
+        };
+        let mean_payload = if m.payload_n == 0 { 0.0 } else { m.payload_sum as f64 / m.payload_n as f64 };
+        let costs = &self.plan.scenario.costs.redis;
+        let mut hot_total = 0;
+        for (r, ((cold, cold_bytes), wru, rru)) in per_region.into_iter().enumerate() {
+            if let Ok(n) = self.engine.hot(RegionId(r as u16)).session_count().await {
+                m.last_hot[r] = n;
+            }
+            let hot = m.last_hot[r];
+            hot_total += hot;
+            let redis_bytes =
+                (hot as f64 * (mean_payload + costs.bytes_overhead_per_session as f64) * costs.fragmentation).round()
+                    as u64;
+            m.redis_peak[r] = (m.redis_peak[r].0.max(redis_bytes), m.redis_peak[r].1.max(hot));
+            if warm {
+                m.region_hot_samples[r].push(hot as f64);
+            }
+            let h = &m.bucket_latency[r];
+            let q = |p: f64| if h.is_empty() { 0.0 } else { round3(h.value_at_quantile(p) as f64 / 1000.0) };
+            let acc = m.bucket[r];
+            m.timeseries.push(BucketRow {
+                t: self.bucket_start / 1000,
+                region: r as u16,
+                hot,
+                cold,
+                cold_bytes,
+                active: m.active[r],
+                requests: acc.requests,
+                hot_hits: acc.hot_hits,
+                promotions: acc.promotions,
+                demotions: acc.demotions,
+                expiries: acc.expiries,
+                losses: acc.losses,
+                failures: acc.failures,
+                p50_ms: q(0.50),
+                p95_ms: q(0.95),
+                p99_ms: q(0.99),
+                redis_bytes,
+                wru: wru - m.marks[r].0,
+                rru: rru - m.marks[r].1,
+            });
+            m.marks[r] = (wru, rru);
+            m.bucket[r] = Bucket::default();
+            m.bucket_latency[r].reset();
+        }
+        m.hot_peak = m.hot_peak.max(hot_total);
+        if warm {
+            m.hot_samples.push(hot_total as f64);
+        }
+        self.bucket_start = end;
+    }
+
+    /// The run's record, in the format `hotcold simulate` writes.
+    fn finish(self, wall_seconds: f64) -> (RunRecord, Lateness) {
+        let sc = &self.plan.scenario;
+        let m = self.measure;
+        let mut counts = m.counts;
+        counts.events = counts.requests + self.arrivals_started;
+        counts.sync_invocations = m.sync.iter().map(|s| s.passes + s.flushes).sum();
+        let ledger = self.ledger.lock().unwrap_or_else(PoisonError::into_inner);
+        counts.expired_cold = ledger.purged;
+        let fragmentation = sc.costs.redis.fragmentation;
+        let usage: Vec<RegionUsage> = (0..self.regions)
+            .map(|r| RegionUsage {
+                redis_calls: self.engine.hot(RegionId(r as u16)).calls().0,
+                redis_peak_bytes: m.redis_peak[r].0,
+                redis_peak_sessions: m.redis_peak[r].1,
+                redis_avg_sessions: mean(&m.region_hot_samples[r]),
+                sync_invocations: m.sync[r].passes,
+                sync_seconds: m.sync[r].seconds,
+                flush_invocations: m.sync[r].flushes,
+                flush_seconds: m.sync[r].flush_seconds,
+                baseline_redis_only_peak_bytes: (m.baseline_peak[r] as f64 * fragmentation).round() as u64,
+                ..ledger.usage[r].clone()
+            })
+            .collect();
+        let final_stored = ledger.stored().1;
+        drop(ledger);
+        let peak_rss = hotcold_sim::sim::peak_rss_bytes();
+        let held = m.hot_peak + m.cold_peak;
+        let [hot, cold, create] = &m.latency;
+        let record = RunRecord {
+            scenario: sc.clone(),
+            regions: sc.session_config.hot_storage.regions.clone(),
+            seed: sc.seed,
+            sample: sc.sample,
+            simulated_seconds: self.end_ms as f64 / 1000.0,
+            warmup_seconds: self.warmup_ms as f64 / 1000.0,
+            bucket_seconds: self.bucket_ms / 1000,
+            tiers: Tiers {
+                hot_avg: mean(&m.hot_samples),
+                hot_peak: m.hot_peak,
+                cold_avg: mean(&m.cold_samples),
+                cold_peak: m.cold_peak,
+            },
+            latency: Latencies {
+                hot_access: Hist::from_histogram(hot),
+                cold_promotion: Hist::from_histogram(cold),
+                create: Hist::from_histogram(create),
+                by_region: m
+                    .region_latency
+                    .iter()
+                    .map(|[h, c]| RegionLatency {
+                        hot_access: Hist::from_histogram(h),
+                        cold_promotion: Hist::from_histogram(c),
+                    })
+                    .collect(),
+            },
+            usage,
+            storage: Storage {
+                avg_stored_bytes: mean(&m.stored_samples),
+                peak_stored_bytes: m.stored_peak,
+                final_stored_bytes: final_stored,
+            },
+            failover: Failover::default(),
+            timeseries: m.timeseries,
+            run: RunStats {
+                wall_seconds,
+                events_per_second: counts.events as f64 / wall_seconds.max(1e-9),
+                requests_per_second: counts.requests as f64 / wall_seconds.max(1e-9),
+                peak_rss_bytes: peak_rss,
+                peak_sessions_held: held,
+                bytes_per_session_held: peak_rss as f64 / held.max(1) as f64,
+            },
+            counts,
+        };
+        let lateness = Lateness {
+            p99_ms: m.lateness.value_at_quantile(0.99) as f64 / 1000.0,
+            max_ms: m.lateness.max() as f64 / 1000.0,
+        };
+        (record, lateness)
+    }
+}
+
+/// A region's sync job on the compressed interval (and write-behind copies, when configured),
+/// reporting every pass until the receiver is gone.
+async fn sync_loop(engine: Arc<LoadEngine>, region: usize, out: mpsc::UnboundedSender<SyncDone>) {
+    let sync = SyncService::new(engine);
+    let id = RegionId(region as u16);
+    let flush_every = sync.flush_interval();
+    let mut demotions = tokio::time::interval(sync.demotion_interval());
+    let mut flushes = tokio::time::interval(flush_every.unwrap_or(Duration::from_secs(3600)));
+    loop {
+        let flush = tokio::select! {
+            _ = demotions.tick() => false,
+            _ = flushes.tick(), if flush_every.is_some() => true,
+        };
+        let started = Instant::now();
+        let report = if flush { sync.flush_dirty(id).await } else { sync.run_once(id).await };
+        let done = SyncDone {
+            region,
+            demoted: report.demoted,
+            expired_hot: report.expired_hot,
+            seconds: started.elapsed().as_secs_f64(),
+            flush,
+        };
+        if out.send(done).is_err() {
+            return;
+        }
+    }
+}
