@@ -465,11 +465,17 @@ fn load_drives_the_scenario_against_live_backends_and_agrees_with_simulate() {
     // Same traffic model, other random draws and real timing: the counts agree within sampling
     // noise (about 1,200 requests and 150 sessions, so a few percent; 35 % is a wide margin that
     // still catches a driver that loses or doubles events).
-    for path in [&["requests"][..], &["sessions", "created"], &["sessions", "demoted"]] {
+    // Promotions are rarer (about 60), hence the wider margin; a Redis that recorded accesses
+    // coarser than the compressed threshold made them 60 % too many, and this catches that.
+    for (path, margin) in [
+        (&["requests"][..], 0.35),
+        (&["sessions", "created"], 0.35),
+        (&["sessions", "demoted"], 0.35),
+        (&["sessions", "cold_promotions"], 0.5),
+    ] {
         let (l, s) = (number(&live, path), number(&sim, path));
-        assert!(l > 0.0 && (l - s).abs() <= 0.35 * s, "{path:?}: load {l}, simulate {s}");
+        assert!(l > 0.0 && (l - s).abs() <= margin * s, "{path:?}: load {l}, simulate {s}");
     }
-    assert!(number(&live, &["sessions", "cold_promotions"]) > 0.0, "{live}");
     assert_eq!(number(&live, &["sessions", "lost"]), 0.0, "{live}");
     assert_eq!(number(&live, &["availability"]), 1.0, "{live}");
     assert!(number(&live, &["hot_cold", "hot_avg"]) > 0.0, "{live}");

@@ -110,9 +110,10 @@ impl Plan {
             ));
         }
         let regions = &scenario.session_config.hot_storage.regions;
+        let threshold = scaled(scenario.session_config.hot_storage.promotion_threshold, speedup);
         let mut redis = Vec::new();
         for region in regions {
-            let entry = config.redis_config_for(region).ok_or_else(|| {
+            let entry = config.redis_config_for(region, threshold).ok_or_else(|| {
                 anyhow!("the config has no `redis.{region}` entry, and the scenario has traffic for that region")
             })?;
             redis.push(entry);

@@ -190,18 +190,34 @@ impl ServeConfig {
 
     /// The hot store settings of every configured region, in region order.
     pub(crate) fn redis_configs(&self) -> Vec<RedisHotConfig> {
-        self.session_config.hot_storage.regions.iter().filter_map(|region| self.redis_config_for(region)).collect()
+        let threshold = self.session_config.hot_storage.promotion_threshold;
+        self.session_config
+            .hot_storage
+            .regions
+            .iter()
+            .filter_map(|region| self.redis_config_for(region, threshold))
+            .collect()
     }
 
-    /// The hot store settings of `region`, if the file has a Redis entry for it.
-    pub(crate) fn redis_config_for(&self, region: &str) -> Option<RedisHotConfig> {
+    /// The hot store settings of `region`, if the file has a Redis entry for it, for a deployment
+    /// demoting sessions idle for `promotion_threshold`.
+    ///
+    /// Redis records an access in full (last access, idle index) at most once per touch
+    /// granularity, which must stay far below the threshold: the store's 10 s against the ADR's
+    /// 30 minutes, so 1/180 of the threshold when that is shorter (tests, compressed `load` runs).
+    pub(crate) fn redis_config_for(&self, region: &str, promotion_threshold: Duration) -> Option<RedisHotConfig> {
         let entry = self.redis.get(region)?;
         let base = if entry.cluster {
             RedisHotConfig::cluster([entry.url.clone()])
         } else {
             RedisHotConfig::standalone(entry.url.clone())
         };
-        Some(base.with_prefix(entry.key_prefix.clone()).with_label(format!("redis {region}")))
+        let granularity = base.touch_granularity.min(promotion_threshold / 180);
+        Some(
+            base.with_prefix(entry.key_prefix.clone())
+                .with_label(format!("redis {region}"))
+                .with_touch_granularity(granularity),
+        )
     }
 
     /// The DynamoDB settings, retention periods taken from the ADR block.
@@ -259,6 +275,9 @@ dynamodb:
         assert!(!redis[0].cluster && redis[1].cluster);
         assert_eq!(redis[1].key_prefix, "shop");
         assert_eq!(redis[0].label, "redis us-east-1");
+        assert_eq!(redis[0].touch_granularity, Duration::from_secs(10), "the store's default at the ADR's 30 minutes");
+        let short = config.redis_config_for("eu-west-1", Duration::from_secs(90)).expect("configured region");
+        assert_eq!(short.touch_granularity, Duration::from_millis(500), "1/180 of a shorter threshold");
         let dynamo = config.dynamo_config();
         assert_eq!(dynamo.sessions_table, "hotcold-sessions");
         assert_eq!(dynamo.endpoint.as_deref(), Some("http://127.0.0.1:8000"));
