@@ -30,6 +30,10 @@ use super::{LoadEngine, Manager, Plan};
 
 /// Largest latency recorded, microseconds; larger values are clamped to it.
 const HIST_MAX_US: u64 = 60_000_000;
+/// Reads of the hot counts per sync pass (see [`Measure::hot_reads`]).
+const HOT_READS_PER_PASS: u32 = 8;
+/// Fastest pace of those reads.
+const MIN_HOT_READ_INTERVAL: Duration = Duration::from_millis(50);
 /// A scenario day, ms.
 const DAY_MS: u64 = 86_400_000;
 /// Most time the run waits for requests still in flight when the scenario's time is up.
@@ -329,6 +333,13 @@ struct Measure {
     redis_peak: Vec<(u64, u64)>,
     /// Last hot count read from each region's Redis (kept when a count fails).
     last_hot: Vec<u64>,
+    /// Per region, hot counts read in the current bucket: sum and number of reads. The count is
+    /// a sawtooth (it grows between sync passes), so it is read several times per pass and
+    /// averaged; read once at the bucket's end, in step with the passes, it overstated the
+    /// average by half a pass's demotions.
+    hot_reads: Vec<(u64, u64)>,
+    /// Highest total of one round of reads.
+    hot_read_peak: u64,
     payload_sum: u64,
     payload_n: u64,
     lateness: Histogram<u64>,
@@ -358,6 +369,8 @@ impl Measure {
             stored_peak: 0,
             redis_peak: vec![(0, 0); regions],
             last_hot: vec![0; regions],
+            hot_reads: vec![(0, 0); regions],
+            hot_read_peak: 0,
             payload_sum: 0,
             payload_n: 0,
             lateness: new_histogram(),
@@ -449,6 +462,9 @@ impl<'a> Driver<'a> {
         let (out_tx, mut out_rx) = mpsc::unbounded_channel();
         let wall_started = Instant::now();
         self.start = tokio::time::Instant::now();
+        let pass = self.plan.session_config.sync.sync_interval;
+        let mut hot_reads = tokio::time::interval((pass / HOT_READS_PER_PASS).max(MIN_HOT_READ_INTERVAL));
+        hot_reads.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let due = self.next_due();
             let at = match due {
@@ -457,6 +473,7 @@ impl<'a> Driver<'a> {
             tokio::select! {
                 Some(outcome) = out_rx.recv() => self.on_outcome(outcome),
                 Some(done) = sync_rx.recv() => self.on_sync(&done),
+                _ = hot_reads.tick() => self.read_hot_counts().await,
                 () = tokio::time::sleep_until(self.wall_of(at)) => {
                     let late_us = (self.scenario_now().saturating_sub(at) as f64 / self.plan.speedup * 1000.0).max(1.0);
                     let _ = self.measure.lateness.record(late_us as u64);
@@ -676,8 +693,26 @@ impl<'a> Driver<'a> {
         self.measure.bucket[done.region].expiries += done.expired_hot;
     }
 
-    /// Ends the time-series bucket at `end`: hot sessions counted in Redis, the rest metered.
+    /// Reads every region's hot session count from Redis (a region that does not answer keeps its
+    /// last count).
+    async fn read_hot_counts(&mut self) {
+        let m = &mut self.measure;
+        let mut total = 0;
+        for r in 0..self.regions {
+            if let Ok(n) = self.engine.hot(RegionId(r as u16)).session_count().await {
+                m.last_hot[r] = n;
+            }
+            let (sum, reads) = &mut m.hot_reads[r];
+            *sum += m.last_hot[r];
+            *reads += 1;
+            total += m.last_hot[r];
+        }
+        m.hot_read_peak = m.hot_read_peak.max(total);
+    }
+
+    /// Ends the time-series bucket at `end`: hot sessions as read during it, the rest metered.
     async fn close_bucket(&mut self, end: u64) {
+        self.read_hot_counts().await;
         let m = &mut self.measure;
         let leaving: Vec<(usize, u64)> = m.baseline_expiries.range(..=end).flat_map(|(_, e)| e.clone()).collect();
         for (home, bytes) in leaving {
@@ -704,10 +739,8 @@ impl<'a> Driver<'a> {
         let costs = &self.plan.scenario.costs.redis;
         let mut hot_total = 0;
         for (r, ((cold, cold_bytes), wru, rru)) in per_region.into_iter().enumerate() {
-            if let Ok(n) = self.engine.hot(RegionId(r as u16)).session_count().await {
-                m.last_hot[r] = n;
-            }
-            let hot = m.last_hot[r];
+            let (sum, reads) = std::mem::take(&mut m.hot_reads[r]);
+            let hot = if reads == 0 { m.last_hot[r] } else { (sum as f64 / reads as f64).round() as u64 };
             hot_total += hot;
             let redis_bytes =
                 (hot as f64 * (mean_payload + costs.bytes_overhead_per_session as f64) * costs.fragmentation).round()
@@ -744,7 +777,7 @@ impl<'a> Driver<'a> {
             m.bucket[r] = Bucket::default();
             m.bucket_latency[r].reset();
         }
-        m.hot_peak = m.hot_peak.max(hot_total);
+        m.hot_peak = m.hot_peak.max(hot_total).max(m.hot_read_peak);
         if warm {
             m.hot_samples.push(hot_total as f64);
         }
