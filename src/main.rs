@@ -5,6 +5,7 @@
 //! scenario or config).
 
 mod load;
+mod pass_timer;
 mod report;
 mod serve;
 mod simulate;
@@ -54,7 +55,7 @@ enum Command {
         /// Output directory. Default: runs/<scenario name>-sweep.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Runs at once (threads). Default: the number of cores.
+        /// Points run at once. Default: one per 2 cores (each run already simulates 2 shards in parallel).
         #[arg(long)]
         jobs: Option<usize>,
     },

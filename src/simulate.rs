@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use hotcold_sim::{RunOptions, RunRecord, Scenario, SimError, Summary};
+use hotcold_model::{RunRecord, Scenario, Summary};
+use hotcold_sim::{RunOptions, SimError};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::Failure;
@@ -55,11 +56,9 @@ pub(crate) fn simulate(args: &Args) -> Result<(), Failure> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let summary = record.summary();
-    write_run_directory(&out, &record, &summary).map_err(Failure::Failed)?;
-    // The reports (complete summary.json, costs, tables, charts, report.html): hotcold-reports.
-    let full = hotcold_reports::write_reports(&out, &record).map_err(|e| Failure::Failed(e.into()))?;
-    print!("{}", one_screen("simulate", &record, &summary, &out));
+    // run.json, the resolved scenario and the reports (summary.json, costs, tables, charts, report.html).
+    let full = hotcold_reports::write_run_directory(&out, &record).map_err(|e| Failure::Failed(e.into()))?;
+    print!("{}", one_screen("simulate", &record, &record.summary(), &out));
     print!("{}", crate::report::verdict_lines(&full));
     Ok(())
 }
@@ -74,20 +73,6 @@ fn progress_bar(scenario: &Scenario) -> ProgressBar {
     bar.set_style(style);
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
-}
-
-pub(crate) fn write_run_directory(out: &Path, record: &RunRecord, summary: &Summary) -> anyhow::Result<()> {
-    let write = |name: &str, bytes: &[u8]| {
-        let path = out.join(name);
-        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
-    };
-    let mut summary_json = serde_json::to_vec_pretty(summary).context("cannot serialize summary.json")?;
-    summary_json.push(b'\n');
-    write("summary.json", &summary_json)?;
-    write("scenario.resolved.yaml", record.scenario.to_yaml().as_bytes())?;
-    let run_json = serde_json::to_vec(record).context("cannot serialize run.json")?;
-    write("run.json", &run_json)?;
-    Ok(())
 }
 
 fn mib(bytes: u64) -> f64 {

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::anyhow;
-use hotcold_sim::Scenario;
+use hotcold_model::Scenario;
+use hotcold_sim::RunOptions;
 
 use crate::Failure;
 use crate::report::failure;
@@ -24,10 +25,11 @@ pub(crate) fn sweep(args: &Args) -> Result<(), Failure> {
     }
     // Each run already simulates its shards on parallel threads: one job per that many cores.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let jobs = args.jobs.unwrap_or_else(|| (cores / hotcold_sim::sim::DEFAULT_SHARDS).max(1));
+    let jobs = args.jobs.unwrap_or_else(|| (cores / hotcold_sim::DEFAULT_SHARDS).max(1));
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-sweep", scenario.name)));
     let file = args.scenario.display().to_string();
-    let outcome = hotcold_reports::sweep::run_sweep(&scenario, &file, &out, jobs).map_err(failure)?;
+    let simulate = |point: &Scenario| hotcold_sim::run(point, &RunOptions::default()).map_err(|e| e.to_string());
+    let outcome = hotcold_reports::sweep::run_sweep(&scenario, &file, &out, jobs, simulate).map_err(failure)?;
     println!("hotcold sweep: {} ({} points, {} jobs)", scenario.name, outcome.points.len(), jobs);
     println!(
         "  {:>5}  {:>10}  {:>10}  {:>9}  {:>12}  {:>9}  {:>5}  parameters",

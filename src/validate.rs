@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use hotcold_sim::Scenario;
+use hotcold_model::Scenario;
 
 use crate::Failure;
 

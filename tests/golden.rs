@@ -22,7 +22,8 @@ fn golden_file(name: &str) -> PathBuf {
 /// Runs `hotcold simulate` with `args` and compares its summary with the golden file `name`.
 fn assert_pinned(name: &str, args: &[&str]) {
     let out = common::scratch_dir("golden", name);
-    let output = hotcold().arg("simulate").args(args).arg("--out").arg(&out).arg("--quiet").output().expect("run hotcold");
+    let output =
+        hotcold().arg("simulate").args(args).arg("--out").arg(&out).arg("--quiet").output().expect("run hotcold");
     assert!(output.status.success(), "hotcold simulate failed: {}", String::from_utf8_lossy(&output.stderr));
     let summary = std::fs::read_to_string(out.join("summary.json")).expect("summary.json");
     let actual = pinned_part(&summary);
@@ -34,7 +35,8 @@ fn assert_pinned(name: &str, args: &[&str]) {
     let expected = std::fs::read_to_string(&golden)
         .unwrap_or_else(|e| panic!("{}: {e} (run with HOTCOLD_BLESS=1 to create it)", golden.display()));
     if actual != expected {
-        let first = actual.bytes().zip(expected.bytes()).position(|(a, b)| a != b).unwrap_or(actual.len().min(expected.len()));
+        let first =
+            actual.bytes().zip(expected.bytes()).position(|(a, b)| a != b).unwrap_or(actual.len().min(expected.len()));
         let from = first.saturating_sub(120);
         panic!(
             "{name}: summary.json differs from the pinned one at byte {first}\n  now:    ...{}...\n  pinned: ...{}...",
@@ -51,5 +53,8 @@ fn tiny_gives_the_pinned_summary() {
 
 #[test]
 fn the_shopflow_baseline_at_five_percent_gives_the_pinned_summary() {
-    assert_pinned("shopflow-baseline-sample-0.05.summary.json", &["scenarios/shopflow-baseline.yaml", "--sample", "0.05"]);
+    assert_pinned(
+        "shopflow-baseline-sample-0.05.summary.json",
+        &["scenarios/shopflow-baseline.yaml", "--sample", "0.05"],
+    );
 }

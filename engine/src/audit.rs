@@ -4,14 +4,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::session::{RegionId, SessionId, UserId};
+use crate::session::{RegionId, Session, SessionId, UserId};
 use crate::time::Timestamp;
 
 /// What happened to a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditKind {
-    /// Created in the hot tier.
+    /// Created (in the hot tier, or in the cold tier only when the hot tier was down).
     Created,
     /// Read from the cold tier and put back into a hot tier.
     Promoted,
@@ -57,6 +57,26 @@ impl AuditKind {
     }
 }
 
+/// The tier an audit event happened in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// A region's hot tier (Redis).
+    Hot,
+    /// The cold table (DynamoDB).
+    Cold,
+}
+
+impl Tier {
+    /// The snake_case name used in audit records (the `tier` attribute of the audit table).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Hot => "hot",
+            Self::Cold => "cold",
+        }
+    }
+}
+
 /// One audit record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
@@ -64,12 +84,43 @@ pub struct AuditEvent {
     pub at: Timestamp,
     /// What happened.
     pub kind: AuditKind,
+    /// Where it happened, by kind:
+    /// - `created`: [`Tier::Hot`]; [`Tier::Cold`] when the region's hot tier was down and the
+    ///   session was stored in the cold tier only;
+    /// - `promoted`: [`Tier::Hot`], the tier it was promoted into;
+    /// - `demoted`: [`Tier::Cold`], the tier it was demoted into;
+    /// - `updated`: the tier the change was written to: [`Tier::Hot`], or [`Tier::Cold`] when no
+    ///   hot tier could take the session and its cold record was changed directly (a write-through
+    ///   copy of a hot update does not make it `Cold`);
+    /// - `expired`: the tier whose copy was found past its TTL: [`Tier::Hot`] for a hot copy gone
+    ///   or expired in a hot tier (found by a lookup or by the sync job), [`Tier::Cold`] for a
+    ///   cold record past `cold_storage.ttl`;
+    /// - `logged_out`, `revoked`, `erased`: [`Tier::Hot`] when a hot copy was removed, else
+    ///   [`Tier::Cold`] (the cold record, if any, is removed either way).
+    pub tier: Tier,
     /// The region whose engine did it.
     pub region: RegionId,
     /// Which session.
     pub session: SessionId,
-    /// Whose session; `None` when the store no longer knew (a hot copy that expired in Redis).
+    /// Whose session; `None` when the store no longer knew (a hot copy that expired in Redis,
+    /// so always with [`Tier::Hot`]); the user's pseudonym once the user is erased.
     pub user_id: Option<UserId>,
     /// The session's version after the event (0 when unknown).
     pub version: u64,
+}
+
+impl AuditEvent {
+    /// The event of `kind` about `session` as it stands (its user and version), in `tier`, by
+    /// `region`'s engine at `at`.
+    pub(crate) fn about(session: &Session, kind: AuditKind, tier: Tier, region: RegionId, at: Timestamp) -> Self {
+        Self {
+            at,
+            kind,
+            tier,
+            region,
+            session: session.id,
+            user_id: Some(session.user_id.clone()),
+            version: session.version,
+        }
+    }
 }

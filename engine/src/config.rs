@@ -10,6 +10,24 @@ use serde::{Deserialize, Serialize};
 use crate::error::ConfigError;
 use crate::session::RegionId;
 
+/// Longest region name, in bytes: real region names are far shorter, and the name travels in
+/// every token, key and metric label.
+const MAX_REGION_NAME_BYTES: usize = 64;
+
+/// Largest `sync.batch_size`: a batch is held in memory and written in one go (in chunks of 25
+/// for DynamoDB), so this bounds a pass's memory and the time between reading a session and
+/// removing it from the hot tier.
+const MAX_SYNC_BATCH_SIZE: usize = 10_000;
+
+/// Largest `engine.max_data_bytes`: 390 KiB leaves room for a session's other attributes under
+/// DynamoDB's limit of 400 KB per item.
+const MAX_DATA_BYTES_CEILING: usize = 390 * 1024;
+
+/// Shortest hot TTL, sync interval and write-behind interval: anything shorter is most likely a
+/// unit mistake (the ADR's values are minutes to hours), and shorter sync intervals would run the
+/// sync job back to back.
+const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The ADR's `session_config` block.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -106,12 +124,12 @@ impl SessionConfig {
         let mut seen = HashSet::new();
         for (i, name) in hot.regions.iter().enumerate() {
             let valid = !name.is_empty()
-                && name.len() <= 64
+                && name.len() <= MAX_REGION_NAME_BYTES
                 && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
             if !valid {
                 return Err(ConfigError::new(
                     key(&format!("hot_storage.regions[{i}]")),
-                    format!("region name {name:?} must be 1 to 64 characters of a-z, 0-9 and '-'"),
+                    format!("region name {name:?} must be 1 to {MAX_REGION_NAME_BYTES} characters of a-z, 0-9 and '-'"),
                 ));
             }
             if !seen.insert(name.as_str()) {
@@ -121,8 +139,8 @@ impl SessionConfig {
                 ));
             }
         }
-        if hot.ttl < Duration::from_secs(1) {
-            return Err(ConfigError::new(key("hot_storage.ttl"), "must be at least 1 s"));
+        if hot.ttl < MIN_INTERVAL {
+            return Err(ConfigError::new(key("hot_storage.ttl"), at_least_min_interval()));
         }
         if hot.promotion_threshold.is_zero() {
             return Err(ConfigError::new(key("hot_storage.promotion_threshold"), "must be greater than 0"));
@@ -149,11 +167,14 @@ impl SessionConfig {
         if cold.analytics_retention.is_zero() {
             return Err(ConfigError::new(key("cold_storage.analytics_retention"), "must be greater than 0"));
         }
-        if self.sync.batch_size == 0 || self.sync.batch_size > 10_000 {
-            return Err(ConfigError::new(key("sync.batch_size"), "must be between 1 and 10000"));
+        if self.sync.batch_size == 0 || self.sync.batch_size > MAX_SYNC_BATCH_SIZE {
+            return Err(ConfigError::new(
+                key("sync.batch_size"),
+                format!("must be between 1 and {MAX_SYNC_BATCH_SIZE}"),
+            ));
         }
-        if self.sync.sync_interval < Duration::from_secs(1) {
-            return Err(ConfigError::new(key("sync.sync_interval"), "must be at least 1 s"));
+        if self.sync.sync_interval < MIN_INTERVAL {
+            return Err(ConfigError::new(key("sync.sync_interval"), at_least_min_interval()));
         }
         Ok(())
     }
@@ -221,17 +242,22 @@ impl Default for EngineConfig {
 impl EngineConfig {
     /// Checks the block; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.write_behind_interval < Duration::from_secs(1) {
-            return Err(ConfigError::new("engine.write_behind_interval", "must be at least 1 s"));
+        if self.write_behind_interval < MIN_INTERVAL {
+            return Err(ConfigError::new("engine.write_behind_interval", at_least_min_interval()));
         }
-        if self.max_data_bytes == 0 || self.max_data_bytes > 390 * 1024 {
+        if self.max_data_bytes == 0 || self.max_data_bytes > MAX_DATA_BYTES_CEILING {
             return Err(ConfigError::new(
                 "engine.max_data_bytes",
-                "must be between 1 and 399360 (DynamoDB items are limited to 400 KB)",
+                format!("must be between 1 and {MAX_DATA_BYTES_CEILING} (DynamoDB items are limited to 400 KB)"),
             ));
         }
         Ok(())
     }
+}
+
+/// The message for an interval below [`MIN_INTERVAL`].
+fn at_least_min_interval() -> String {
+    format!("must be at least {} s", MIN_INTERVAL.as_secs())
 }
 
 /// Serde support for durations written as integer seconds or strings with units.
@@ -285,11 +311,15 @@ pub mod duration {
         from_seconds_f64(total_ms / 1000.0)
     }
 
+    /// Longest duration accepted, in seconds (about 31,700 years): anything longer is a typo, and
+    /// its milliseconds still fit a `u64`.
+    const MAX_SECONDS: f64 = 1.0e12;
+
     fn from_seconds_f64(seconds: f64) -> Result<Duration, String> {
         if !seconds.is_finite() || seconds < 0.0 {
             return Err(format!("duration must be a non-negative number of seconds, got {seconds}"));
         }
-        if seconds > 1.0e12 {
+        if seconds > MAX_SECONDS {
             return Err(format!("duration of {seconds} s is too long"));
         }
         Ok(Duration::from_millis((seconds * 1000.0).round() as u64))

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::audit::{AuditEvent, AuditKind};
+use crate::audit::{AuditEvent, AuditKind, Tier};
 use crate::config::{Durability, EngineConfig, SessionConfig};
 use crate::engine::Engine;
 use crate::manager::{Lookup, Served, SessionManager, Touched};
@@ -493,6 +493,7 @@ pub async fn run_audit_suite<T: Harness>(harness: &T) {
         let event = AuditEvent {
             at,
             kind: *kind,
+            tier: if i % 2 == 0 { Tier::Hot } else { Tier::Cold },
             region: RegionId(0),
             session: test_id(500 + i as u64, 0),
             user_id: Some(user.clone()),
@@ -503,6 +504,7 @@ pub async fn run_audit_suite<T: Harness>(harness: &T) {
     let event = AuditEvent {
         at,
         kind: AuditKind::Created,
+        tier: Tier::Hot,
         region: RegionId(1),
         session: test_id(600, 1),
         user_id: Some(other),

@@ -3,13 +3,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::audit::{AuditEvent, AuditKind};
+use crate::audit::AuditEvent;
 use crate::config::{EngineConfig, SessionConfig};
 use crate::error::ConfigError;
 use crate::lifecycle::LifecyclePolicy;
-use crate::session::{RegionId, SessionId, UserId};
+use crate::session::RegionId;
 use crate::store::{AuditSink, ColdStore, HotStore};
-use crate::time::{Clock, Timestamp};
+use crate::time::Clock;
 
 /// Everything the managers and the sync job of one deployment share.
 #[derive(Debug)]
@@ -106,16 +106,9 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> Engine<H, C, A, K> {
         region.index() < self.hot.len()
     }
 
-    pub(crate) async fn record(
-        &self,
-        kind: AuditKind,
-        region: RegionId,
-        session: SessionId,
-        user_id: Option<UserId>,
-        version: u64,
-        at: Timestamp,
-    ) {
-        let event = AuditEvent { at, kind, region, session, user_id, version };
+    /// Appends `event` to the audit trail; a failure is counted (see [`Self::audit_failures`]),
+    /// never returned.
+    pub(crate) async fn record(&self, event: AuditEvent) {
         if self.audit.append(event).await.is_err() {
             self.audit_failures.fetch_add(1, Ordering::Relaxed);
         }

@@ -89,6 +89,12 @@ pub enum EngineError {
         /// The version the store holds.
         current: u64,
     },
+    /// An update found the session, but each time it went to change it where it lived the copy
+    /// had moved on: a demotion, or a promotion by a concurrent request, took the session to
+    /// another tier in between, three times in a row. Nothing was changed. Not fatal: answer 503
+    /// and retry (by then the session has settled in one tier).
+    #[error("the session kept moving between tiers; retry")]
+    Contention,
     /// A store needed for this operation is down. Not fatal: answer 503 and retry.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -60,16 +60,6 @@ impl LifecyclePolicy {
         if now.since(last_access) >= self.cold_ttl { ColdState::Expired } else { ColdState::Live }
     }
 
-    /// Every deadline of a session last accessed at `last_access`.
-    pub fn deadlines(&self, last_access: Timestamp) -> Deadlines {
-        Deadlines {
-            inactive_at: last_access + self.active_window,
-            demotion_due_at: last_access + self.promotion_threshold,
-            hot_expires_at: last_access + self.hot_ttl,
-            cold_expires_at: last_access + self.cold_ttl,
-        }
-    }
-
     /// Latest last access that makes a session due for demotion at `now`: the sync job's cutoff.
     pub fn demotion_cutoff(&self, now: Timestamp) -> Timestamp {
         now - self.promotion_threshold
@@ -96,19 +86,6 @@ pub enum ColdState {
     Live,
     /// Past `cold_storage.ttl`: never returned.
     Expired,
-}
-
-/// The instants at which a session changes state if nobody touches it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Deadlines {
-    /// Active becomes Inactive.
-    pub inactive_at: Timestamp,
-    /// The sync job may demote it.
-    pub demotion_due_at: Timestamp,
-    /// Redis drops the hot copy.
-    pub hot_expires_at: Timestamp,
-    /// The session is gone for good.
-    pub cold_expires_at: Timestamp,
 }
 
 #[cfg(test)]
@@ -160,16 +137,14 @@ mod tests {
     }
 
     #[test]
-    fn deadlines_agree_with_states() {
+    fn the_demotion_cutoff_is_the_last_access_that_makes_a_session_due() {
         let p = policy();
         let last = at(3, 17);
-        let d = p.deadlines(last);
-        assert_eq!(p.hot_state(last, d.inactive_at), HotState::Inactive);
-        assert_eq!(p.hot_state(last, d.demotion_due_at), HotState::DueForDemotion);
-        assert_eq!(p.hot_state(last, d.hot_expires_at), HotState::Expired);
-        assert_eq!(p.cold_state(last, d.cold_expires_at), ColdState::Expired);
-        assert_eq!(p.cold_state(last, d.cold_expires_at - Duration::from_millis(1)), ColdState::Live);
-        assert_eq!(p.demotion_cutoff(d.demotion_due_at), last);
+        let due_at = last + p.promotion_threshold;
+        assert_eq!(p.demotion_cutoff(due_at), last);
+        assert_eq!(p.hot_state(p.demotion_cutoff(due_at), due_at), HotState::DueForDemotion);
+        let just_after = p.demotion_cutoff(due_at) + Duration::from_millis(1);
+        assert_eq!(p.hot_state(just_after, due_at), HotState::Inactive);
     }
 
     #[test]

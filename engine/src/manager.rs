@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-use crate::audit::AuditKind;
+use crate::audit::{AuditEvent, AuditKind, Tier};
 use crate::config::Durability;
 use crate::engine::Engine;
 use crate::error::{EngineError, StoreError};
@@ -20,6 +20,12 @@ use crate::lifecycle::{ColdState, HotState};
 use crate::session::{RegionId, Session, SessionData, SessionId, SessionToken, UserId};
 use crate::store::{AuditSink, ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotTouch, HotUpdate, HotWrite};
 use crate::time::{Clock, Timestamp};
+
+/// How many times the slow path of [`SessionManager::update`] finds the session and tries to
+/// change it where it lives before answering [`EngineError::Contention`]. Each miss means the sync
+/// job or a concurrent request moved the session in between, a rare race: a second attempt almost
+/// always finds it settled, and the third is the margin, keeping the call bounded.
+const UPDATE_ATTEMPTS: usize = 3;
 
 /// A new session and the token to hand to its client.
 #[derive(Debug, Clone)]
@@ -135,16 +141,6 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         Self { engine, region, token_rng: Mutex::new(rng) }
     }
 
-    /// The region this manager serves.
-    pub const fn region(&self) -> RegionId {
-        self.region
-    }
-
-    /// The shared engine.
-    pub const fn engine(&self) -> &Arc<Engine<H, C, A, K>> {
-        &self.engine
-    }
-
     fn now(&self) -> Timestamp {
         self.engine.clock().now()
     }
@@ -199,7 +195,8 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
                 }
             }
         }
-        engine.record(AuditKind::Created, self.region, session.id, Some(session.user_id.clone()), 1, now).await;
+        let tier = if hot { Tier::Hot } else { Tier::Cold };
+        engine.record(AuditEvent::about(&session, AuditKind::Created, tier, self.region, now)).await;
         Ok(Created { token, session, hot })
     }
 
@@ -260,7 +257,16 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         let home = id.home();
         let HotMisses { here_down, home_down, expired: expired_hot } = missed;
         if expired_hot {
-            engine.record(AuditKind::Expired, here, *id, None, 0, now).await;
+            let event = AuditEvent {
+                at: now,
+                kind: AuditKind::Expired,
+                tier: Tier::Hot,
+                region: here,
+                session: *id,
+                user_id: None,
+                version: 0,
+            };
+            engine.record(event).await;
         }
 
         let mut session = match engine.cold().get(id, here).await {
@@ -273,7 +279,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             // Enforced on read: DynamoDB's TTL deletion may lag by days. Deleting here is a
             // best-effort tidy-up; the record is never returned either way.
             let _ = engine.cold().delete(id, here, now).await;
-            engine.record(AuditKind::Expired, here, *id, Some(session.user_id.clone()), session.version, now).await;
+            engine.record(AuditEvent::about(&session, AuditKind::Expired, Tier::Cold, here, now)).await;
             return Lookup::Expired;
         }
         session.persisted_version = session.version;
@@ -317,7 +323,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             // Record where the hot copy went, so home takes the newest state back after failover.
             let _ = engine.cold().put(&session, here, now).await;
         }
-        engine.record(AuditKind::Promoted, target, *id, Some(session.user_id.clone()), session.version, now).await;
+        engine.record(AuditEvent::about(&session, AuditKind::Promoted, Tier::Hot, target, now)).await;
         found(session, Served::Promoted, Some(target))
     }
 
@@ -351,7 +357,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         }
         // Slow path: find (and promote) it, then update where it now lives. A demotion racing
         // this update can remove the hot copy in between; a few attempts settle it.
-        for _ in 0..3 {
+        for _ in 0..UPDATE_ATTEMPTS {
             match self.get(id).await {
                 Lookup::Found { session, hot_region: Some(region), .. } => {
                     if session.version != expected_version {
@@ -384,14 +390,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
                     match engine.cold().put(&session, self.region, now).await? {
                         ColdWrite::Written => {
                             engine
-                                .record(
-                                    AuditKind::Updated,
-                                    self.region,
-                                    *id,
-                                    Some(session.user_id.clone()),
-                                    session.version,
-                                    now,
-                                )
+                                .record(AuditEvent::about(&session, AuditKind::Updated, Tier::Cold, self.region, now))
                                 .await;
                             return Ok(session);
                         }
@@ -402,7 +401,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
                 Lookup::Unavailable(e) => return Err(e.into()),
             }
         }
-        Err(EngineError::Store(StoreError::unavailable("engine", "the session kept moving between tiers; retry")))
+        Err(EngineError::Contention)
     }
 
     async fn finish_update(
@@ -412,9 +411,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         now: Timestamp,
     ) -> Result<Session, EngineError> {
         let engine = &*self.engine;
-        engine
-            .record(AuditKind::Updated, self.region, session.id, Some(session.user_id.clone()), session.version, now)
-            .await;
+        engine.record(AuditEvent::about(&session, AuditKind::Updated, Tier::Hot, self.region, now)).await;
         if self.write_through() {
             engine.cold().put(&session, self.region, now).await?;
             // Best effort: if this fails the session stays marked dirty and is copied again.
@@ -439,10 +436,11 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         }
         let engine = &*self.engine;
         let now = self.now();
-        let mut known: Option<Session> = None;
+        // The session as the audit event reports it, and the tier it was removed from.
+        let mut known: Option<(Session, Tier)> = None;
         for region in self.here_then_home(id) {
             if let HotLookup::Hit(session) = engine.hot(region).take(id).await {
-                known = Some(session);
+                known = Some((session, Tier::Hot));
             }
         }
         if let Some(cold) = engine.cold().delete(id, self.region, now).await? {
@@ -450,16 +448,16 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
                 cold.hot_region.filter(|r| !self.here_then_home(id).any(|seen| seen == *r) && engine.has_region(*r))
             {
                 if let HotLookup::Hit(session) = engine.hot(holder).take(id).await {
-                    known = Some(session);
+                    known = Some((session, Tier::Hot));
                 }
             }
             if known.is_none() && engine.policy().cold_state(cold.last_access, now) == ColdState::Live {
-                known = Some(cold);
+                known = Some((cold, Tier::Cold));
             }
         }
         match known {
-            Some(session) => {
-                engine.record(kind, self.region, *id, Some(session.user_id.clone()), session.version, now).await;
+            Some((session, tier)) => {
+                engine.record(AuditEvent::about(&session, kind, tier, self.region, now)).await;
                 Ok(true)
             }
             None => Ok(false),
@@ -525,13 +523,18 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         let records = self.all_records_of_user(user, true).await?;
         let pseudonym = user.pseudonym();
         for session in &records {
+            let mut tier = Tier::Cold;
             for (_, store) in engine.hot_stores() {
-                store.remove(&session.id).await?;
+                if store.remove(&session.id).await? {
+                    tier = Tier::Hot;
+                }
             }
             engine.cold().delete(&session.id, self.region, now).await?;
-            engine
-                .record(AuditKind::Erased, self.region, session.id, Some(pseudonym.clone()), session.version, now)
-                .await;
+            let event = AuditEvent {
+                user_id: Some(pseudonym.clone()),
+                ..AuditEvent::about(session, AuditKind::Erased, tier, self.region, now)
+            };
+            engine.record(event).await;
         }
         engine.audit().pseudonymise_user(user).await?;
         Ok(records.len() as u64)
@@ -540,4 +543,239 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
 
 fn found(session: Session, served: Served, hot_region: Option<RegionId>) -> Lookup {
     Lookup::Found { session, served, hot_region }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::{EngineConfig, SessionConfig};
+    use crate::memory::{MemoryAudit, MemoryColdStore, MemoryHotStore};
+    use crate::ready::now_or_panic;
+    use crate::store::IdleEntry;
+    use crate::sync::{SyncReport, SyncService};
+    use crate::time::ManualClock;
+
+    type Cold = Arc<MemoryColdStore>;
+    type Audit = Arc<MemoryAudit>;
+    type TestClock = Arc<ManualClock>;
+
+    /// One region over in-memory stores, with handles on everything a test switches or reads.
+    struct World<H> {
+        engine: Arc<Engine<H, Cold, Audit, TestClock>>,
+        manager: SessionManager<H, Cold, Audit, TestClock>,
+        cold: Cold,
+        audit: Audit,
+        clock: TestClock,
+    }
+
+    impl<H: HotStore> World<H> {
+        fn new(hot: H) -> Self {
+            let mut session_config = SessionConfig::default();
+            session_config.hot_storage.regions = vec!["test-1".into()];
+            let cold = Arc::new(MemoryColdStore::new("cold"));
+            let audit = Arc::new(MemoryAudit::new());
+            let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_000_000)));
+            let engine = Arc::new(
+                Engine::new(
+                    session_config,
+                    EngineConfig::default(),
+                    vec![hot],
+                    Arc::clone(&cold),
+                    Arc::clone(&audit),
+                    Arc::clone(&clock),
+                )
+                .expect("valid engine"),
+            );
+            let manager = SessionManager::with_token_seed(Arc::clone(&engine), RegionId(0), 1);
+            Self { engine, manager, cold, audit, clock }
+        }
+
+        fn create(&self, user: &str) -> SessionId {
+            let user = UserId::new(user).expect("user id");
+            now_or_panic(self.manager.create(user, data("{}"))).expect("create").session.id
+        }
+
+        /// Lets every session go idle past the promotion threshold and runs a demotion pass.
+        fn demote_idle(&self) -> SyncReport {
+            let threshold = self.engine.policy().promotion_threshold;
+            self.clock.advance(threshold + Duration::from_secs(1));
+            now_or_panic(SyncService::new(Arc::clone(&self.engine)).run_once(RegionId(0)))
+        }
+
+        /// Kind and tier of every audit event so far, in order.
+        fn trail(&self) -> Vec<(AuditKind, Tier)> {
+            self.audit.events().iter().map(|e| (e.kind, e.tier)).collect()
+        }
+
+        fn last_event(&self) -> AuditEvent {
+            self.audit.events().pop().expect("an audit event")
+        }
+    }
+
+    fn data(json: &str) -> SessionData {
+        SessionData::from_json(&serde_json::from_str(json).expect("JSON"), 1024).expect("data")
+    }
+
+    /// A hot tier whose updates always miss, as if the sync job took the session away between
+    /// every lookup and every update.
+    struct SlipperyHot(MemoryHotStore);
+
+    impl HotStore for SlipperyHot {
+        async fn get_and_touch(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> HotLookup {
+            self.0.get_and_touch(id, now, ttl).await
+        }
+        async fn put(&self, session: &Session, ttl: Duration) -> Result<HotWrite, StoreError> {
+            self.0.put(session, ttl).await
+        }
+        async fn update(
+            &self,
+            _id: &SessionId,
+            _data: &SessionData,
+            _expected_version: u64,
+            _now: Timestamp,
+            _ttl: Duration,
+        ) -> Result<HotUpdate, StoreError> {
+            Ok(HotUpdate::Miss)
+        }
+        async fn take(&self, id: &SessionId) -> HotLookup {
+            self.0.take(id).await
+        }
+        async fn remove(&self, id: &SessionId) -> Result<bool, StoreError> {
+            self.0.remove(id).await
+        }
+        async fn remove_if_unchanged(
+            &self,
+            id: &SessionId,
+            version: u64,
+            last_access: Timestamp,
+        ) -> Result<bool, StoreError> {
+            self.0.remove_if_unchanged(id, version, last_access).await
+        }
+        async fn idle_candidates(
+            &self,
+            idle_since: Timestamp,
+            limit: usize,
+            now: Timestamp,
+        ) -> Result<Vec<IdleEntry>, StoreError> {
+            self.0.idle_candidates(idle_since, limit, now).await
+        }
+        async fn dirty(&self, limit: usize) -> Result<Vec<Session>, StoreError> {
+            self.0.dirty(limit).await
+        }
+        async fn mark_persisted(&self, id: &SessionId, version: u64) -> Result<(), StoreError> {
+            self.0.mark_persisted(id, version).await
+        }
+        async fn sessions_of_user(&self, user: &UserId) -> Result<Vec<Session>, StoreError> {
+            self.0.sessions_of_user(user).await
+        }
+        async fn session_count(&self) -> Result<u64, StoreError> {
+            self.0.session_count().await
+        }
+    }
+
+    #[test]
+    fn a_hot_expiry_is_a_hot_event_and_a_cold_expiry_a_cold_one() {
+        let world = World::new(Arc::new(MemoryHotStore::new("hot")));
+
+        // Past the hot TTL with no sync pass: the hot copy expires, and the cold tier never had it.
+        let lost = world.create("alice");
+        world.clock.advance(world.engine.policy().hot_ttl + Duration::from_secs(1));
+        assert_eq!(now_or_panic(world.manager.get(&lost)), Lookup::Expired);
+        let event = world.last_event();
+        assert_eq!((event.kind, event.tier, event.session), (AuditKind::Expired, Tier::Hot, lost));
+        assert_eq!(event.user_id, None, "Redis forgets whose a session was when it expires");
+
+        // Demoted, then past the cold TTL: the cold record expires.
+        let demoted = world.create("bob");
+        assert_eq!(world.demote_idle().demoted, 1);
+        world.clock.advance(world.engine.policy().cold_ttl);
+        assert_eq!(now_or_panic(world.manager.get(&demoted)), Lookup::Expired);
+        let event = world.last_event();
+        assert_eq!((event.kind, event.tier, event.session), (AuditKind::Expired, Tier::Cold, demoted));
+        assert_eq!(event.user_id, Some(UserId::new("bob").unwrap()));
+    }
+
+    #[test]
+    fn every_event_names_the_tier_it_happened_in() {
+        let hot = Arc::new(MemoryHotStore::new("hot"));
+        let world = World::new(Arc::clone(&hot));
+        let manager = &world.manager;
+
+        let first = world.create("alice");
+        now_or_panic(manager.update(&first, data(r#"{"a":1}"#), 1)).expect("hot update");
+        world.demote_idle();
+        assert!(matches!(now_or_panic(manager.get(&first)), Lookup::Found { served: Served::Promoted, .. }));
+        assert_eq!(now_or_panic(manager.logout(&first)), Ok(true));
+        assert_eq!(
+            world.trail(),
+            [
+                (AuditKind::Created, Tier::Hot),
+                (AuditKind::Updated, Tier::Hot),
+                (AuditKind::Demoted, Tier::Cold),
+                (AuditKind::Promoted, Tier::Hot),
+                (AuditKind::LoggedOut, Tier::Hot),
+            ]
+        );
+
+        // Ended while cold: the event is about the cold record.
+        let second = world.create("alice");
+        world.demote_idle();
+        assert_eq!(now_or_panic(manager.logout(&second)), Ok(true));
+        assert_eq!(world.last_event().tier, Tier::Cold, "logged out from the cold tier");
+
+        // The hot tier down: created and changed in the cold tier only.
+        hot.set_available(false);
+        let created = now_or_panic(manager.create(UserId::new("bob").unwrap(), data("{}"))).expect("create");
+        assert!(!created.hot);
+        assert_eq!((world.last_event().kind, world.last_event().tier), (AuditKind::Created, Tier::Cold));
+        now_or_panic(manager.update(&created.session.id, data(r#"{"b":2}"#), 1)).expect("cold update");
+        assert_eq!((world.last_event().kind, world.last_event().tier), (AuditKind::Updated, Tier::Cold));
+        hot.set_available(true);
+        assert_eq!(now_or_panic(manager.erase_user(&UserId::new("bob").unwrap())), Ok(1));
+        assert_eq!((world.last_event().kind, world.last_event().tier), (AuditKind::Erased, Tier::Cold));
+
+        // Ended while hot.
+        world.create("carol");
+        assert_eq!(now_or_panic(manager.revoke_user(&UserId::new("carol").unwrap())), Ok(1));
+        assert_eq!((world.last_event().kind, world.last_event().tier), (AuditKind::Revoked, Tier::Hot));
+        world.create("dave");
+        assert_eq!(now_or_panic(manager.erase_user(&UserId::new("dave").unwrap())), Ok(1));
+        let erased = world.last_event();
+        assert_eq!((erased.kind, erased.tier), (AuditKind::Erased, Tier::Hot));
+        assert_eq!(erased.user_id, Some(UserId::new("dave").unwrap().pseudonym()), "erased under a pseudonym");
+    }
+
+    #[test]
+    fn an_update_that_keeps_missing_the_moving_session_is_contention() {
+        let world = World::new(SlipperyHot(MemoryHotStore::new("hot")));
+        let id = world.create("alice");
+        assert_eq!(now_or_panic(world.manager.update(&id, data(r#"{"a":1}"#), 1)), Err(EngineError::Contention));
+        match now_or_panic(world.manager.get(&id)) {
+            Lookup::Found { session, .. } => assert_eq!(session.version, 1, "nothing was changed"),
+            other => panic!("the session is still there, got {other:?}"),
+        }
+        assert!(world.audit.events().iter().all(|e| e.kind != AuditKind::Updated), "no update was recorded");
+    }
+
+    #[test]
+    fn an_audit_trail_that_is_down_is_counted_not_returned() {
+        let world = World::new(Arc::new(MemoryHotStore::new("hot")));
+        world.audit.set_available(false);
+        world.create("alice");
+        assert_eq!(world.engine.audit_failures(), 1);
+    }
+
+    #[test]
+    fn a_logout_that_cannot_reach_the_cold_tier_fails() {
+        let world = World::new(Arc::new(MemoryHotStore::new("hot")));
+        let id = world.create("alice");
+        world.cold.set_available(false);
+        assert!(matches!(
+            now_or_panic(world.manager.logout(&id)),
+            Err(EngineError::Store(StoreError::Unavailable { .. }))
+        ));
+        assert!(world.audit.events().iter().all(|e| e.kind != AuditKind::LoggedOut), "not reported as done");
+    }
 }

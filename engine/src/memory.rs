@@ -1,10 +1,11 @@
 //! In-memory implementations of the three store traits.
 //!
-//! They serve tests (the conformance suite's reference), single-process use, and the simulator,
-//! which wraps them with latency and cost accounting; so they are compact and fast: one hash map
-//! keyed by [`SessionId`] (already a uniform hash), a FIFO idle index with lazy invalidation
-//! (every access appends `(last_access, id)`; entries whose session moved on are dropped when
-//! met), no timers. Each has an availability switch so tests can take a store down.
+//! They serve the engine's tests and benchmarks, the conformance suite (as its reference), and
+//! single-process use of the engine without Redis or DynamoDB. (The simulator has its own stores,
+//! with latency, capacity and cost accounting.) They are compact and fast: one hash map keyed by
+//! [`SessionId`] (already a uniform hash), a FIFO idle index with lazy invalidation (every access
+//! appends `(last_access, id)`; entries whose session moved on are dropped when met), no timers.
+//! Each has an availability switch so tests can take a store down.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -150,7 +151,7 @@ impl MemoryHotStore {
     }
 
     /// An empty store without the per-user index: less memory, and user queries scan every
-    /// session. The simulator uses this.
+    /// session (benchmarks and large single-process runs that never list a user's sessions).
     pub fn without_user_index(label: impl Into<String>) -> Self {
         Self::build(label.into(), false)
     }
@@ -173,23 +174,7 @@ impl MemoryHotStore {
         *inner = HotInner { by_user: user_index.then(FxHashMap::default), ..HotInner::default() };
     }
 
-    /// Number of sessions held, expired ones not yet dropped included.
-    pub fn held(&self) -> usize {
-        lock(&self.inner).sessions.len()
-    }
-
-    /// Entries in the idle and dirty indexes (for memory accounting).
-    pub fn index_entries(&self) -> usize {
-        let inner = lock(&self.inner);
-        inner.idle.len() + inner.idle_late.len() + inner.dirty.len()
-    }
-
-    /// Sum of the data sizes of the sessions held.
-    pub fn data_bytes(&self) -> u64 {
-        lock(&self.inner).sessions.values().map(|e| e.session.data.len() as u64).sum()
-    }
-
-    /// Every session held, in no particular order (tests and reports).
+    /// Every session held, in no particular order (tests compare it with a model).
     pub fn snapshot(&self) -> Vec<Session> {
         lock(&self.inner).sessions.values().map(|e| e.session.clone()).collect()
     }
@@ -435,8 +420,8 @@ struct ColdInner {
     by_user: Option<FxHashMap<UserId, Vec<SessionId>>>,
 }
 
-/// The global cold table in memory: one strongly consistent map (no replication delay; the
-/// simulator models that on top).
+/// The global cold table in memory: one strongly consistent map, so every region reads what any
+/// region wrote at once (no replication delay).
 #[derive(Debug)]
 pub struct MemoryColdStore {
     label: String,
@@ -465,24 +450,9 @@ impl MemoryColdStore {
         self.available.store(available, Ordering::Relaxed);
     }
 
-    /// Number of records held, expired ones included.
-    pub fn held(&self) -> usize {
-        lock(&self.inner).sessions.len()
-    }
-
     /// Every record held, in no particular order.
     pub fn snapshot(&self) -> Vec<Session> {
         lock(&self.inner).sessions.values().cloned().collect()
-    }
-
-    /// Drops records for which `expired` is true (DynamoDB's TTL deletion); returns how many.
-    pub fn purge(&self, mut expired: impl FnMut(&Session) -> bool) -> usize {
-        let mut inner = lock(&self.inner);
-        let doomed: Vec<SessionId> = inner.sessions.values().filter(|s| expired(s)).map(|s| s.id).collect();
-        for id in &doomed {
-            inner.remove(id);
-        }
-        doomed.len()
     }
 
     fn check(&self) -> Result<(), StoreError> {
@@ -562,7 +532,7 @@ impl ColdStore for MemoryColdStore {
     }
 }
 
-/// The audit trail in memory: every record, or (for long simulations) counts only.
+/// The audit trail in memory: every record, or (for benchmarks and long runs) counts only.
 #[derive(Debug)]
 pub struct MemoryAudit {
     keep_records: bool,
@@ -611,14 +581,6 @@ impl MemoryAudit {
     pub fn count(&self, kind: AuditKind) -> u64 {
         let index = AuditKind::ALL.iter().position(|k| *k == kind).expect("every kind is in ALL");
         self.counts[index].load(Ordering::Relaxed)
-    }
-
-    /// Drops records older than `before` (compliance retention); returns how many.
-    pub fn prune(&self, before: Timestamp) -> usize {
-        let mut records = lock(&self.records);
-        let old = records.len();
-        records.retain(|e| e.at >= before);
-        old - records.len()
     }
 }
 

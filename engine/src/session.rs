@@ -258,11 +258,6 @@ impl SessionData {
         &self.0
     }
 
-    /// The underlying buffer (cheap clone).
-    pub fn bytes(&self) -> Bytes {
-        self.0.clone()
-    }
-
     /// Size in bytes.
     pub fn len(&self) -> usize {
         self.0.len()

@@ -1,17 +1,29 @@
 //! [`SyncService`]: the background job that demotes idle hot sessions to the cold tier, and (with
-//! write-behind) copies changed hot sessions. It does one pass per call; a driver calls it on a
-//! schedule (a tokio interval in production, the event loop in the simulator).
+//! write-behind) copies changed hot sessions. It does one pass per call; a driver calls it when
+//! its [`SyncSchedule`] says a pass is due (a tokio loop in production, the event loop in the
+//! simulator).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::audit::AuditKind;
-use crate::config::Durability;
+use crate::audit::{AuditEvent, AuditKind, Tier};
+use crate::config::{Durability, EngineConfig, SessionConfig};
 use crate::engine::Engine;
 use crate::error::StoreError;
 use crate::session::{RegionId, Session};
 use crate::store::{AuditSink, ColdStore, ColdWrite, HotStore, IdleEntry};
 use crate::time::Clock;
+
+/// Batches in a row a demotion pass may write without demoting anything before it stops: a store
+/// whose idle index keeps naming sessions it will not let go of must not keep the pass spinning.
+/// Three tells a persistent pattern from one unlucky batch; the sessions stay hot and the next
+/// pass tries again.
+const MAX_FRUITLESS_BATCHES: u32 = 3;
+
+/// Batches one write-behind pass writes at most, so a pass ends even if the store keeps naming
+/// the same dirty sessions: a million batches is far beyond any real backlog (at the default
+/// batch size, a hundred million sessions).
+const MAX_FLUSH_BATCHES: u64 = 1_000_000;
 
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,20 +56,9 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SyncService<H, C, A, K> 
         Self { engine }
     }
 
-    /// How often [`SyncService::run_once`] should run in each region: `sync.sync_interval`.
-    pub fn demotion_interval(&self) -> Duration {
-        self.engine.session_config().sync.sync_interval
-    }
-
-    /// How often [`SyncService::flush_dirty`] should run: `write_behind_interval` with
-    /// write-behind, `sync_interval` with write-through (to repair failed write-throughs), never
-    /// with on-demotion.
-    pub fn flush_interval(&self) -> Option<Duration> {
-        match self.engine.engine_config().durability {
-            Durability::OnDemotion => None,
-            Durability::WriteBehind => Some(self.engine.engine_config().write_behind_interval),
-            Durability::WriteThrough => Some(self.engine.session_config().sync.sync_interval),
-        }
+    /// When each pass of this job is due, from the engine's configuration.
+    pub fn schedule(&self) -> SyncSchedule {
+        SyncSchedule::new(self.engine.session_config(), self.engine.engine_config())
     }
 
     /// One demotion pass over `region`: every hot session idle for at least
@@ -74,7 +75,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SyncService<H, C, A, K> 
         let now = engine.clock().now();
         let cutoff = engine.policy().demotion_cutoff(now);
         let batch_size = engine.session_config().sync.batch_size;
-        let mut idle_passes = 0;
+        let mut fruitless_batches = 0;
         loop {
             let entries = match hot.idle_candidates(cutoff, batch_size, now).await {
                 Ok(entries) if entries.is_empty() => break,
@@ -93,7 +94,16 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SyncService<H, C, A, K> 
                     }
                     IdleEntry::Vanished(id) => {
                         report.expired_hot += 1;
-                        engine.record(AuditKind::Expired, region, id, None, 0, now).await;
+                        let event = AuditEvent {
+                            at: now,
+                            kind: AuditKind::Expired,
+                            tier: Tier::Hot,
+                            region,
+                            session: id,
+                            user_id: None,
+                            version: 0,
+                        };
+                        engine.record(event).await;
                     }
                 }
             }
@@ -116,16 +126,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SyncService<H, C, A, K> 
                         if outcome == ColdWrite::Stale {
                             report.stale_dropped += 1;
                         }
-                        engine
-                            .record(
-                                AuditKind::Demoted,
-                                region,
-                                session.id,
-                                Some(session.user_id.clone()),
-                                session.version,
-                                now,
-                            )
-                            .await;
+                        engine.record(AuditEvent::about(session, AuditKind::Demoted, Tier::Cold, region, now)).await;
                     }
                     Ok(false) => report.kept_hot += 1,
                     Err(e) => {
@@ -135,8 +136,8 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SyncService<H, C, A, K> 
                 }
             }
             // A store whose index keeps naming sessions it will not let go of must not spin.
-            idle_passes = if report.demoted == before { idle_passes + 1 } else { 0 };
-            if idle_passes >= 3 {
+            fruitless_batches = if report.demoted == before { fruitless_batches + 1 } else { 0 };
+            if fruitless_batches >= MAX_FRUITLESS_BATCHES {
                 break;
             }
         }
@@ -154,7 +155,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SyncService<H, C, A, K> 
         let hot = engine.hot(region);
         let now = engine.clock().now();
         let batch_size = engine.session_config().sync.batch_size;
-        let mut idle_passes = 0;
+        let mut batches = 0;
         loop {
             let batch = match hot.dirty(batch_size).await {
                 Ok(batch) if batch.is_empty() => break,
@@ -176,11 +177,220 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SyncService<H, C, A, K> 
                 }
                 report.copied += 1;
             }
-            idle_passes += 1;
-            if idle_passes > 1_000_000 {
+            batches += 1;
+            if batches >= MAX_FLUSH_BATCHES {
                 break;
             }
         }
         report
+    }
+}
+
+/// A pass of the sync job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pass {
+    /// [`SyncService::run_once`]: demote idle hot sessions to the cold tier.
+    Demotion,
+    /// [`SyncService::flush_dirty`]: copy changed hot sessions to the cold tier (write-behind, and
+    /// the repair of failed write-throughs).
+    Flush,
+}
+
+impl Pass {
+    /// Every pass, in the order a driver runs them when both are due at the same instant.
+    pub const ALL: [Self; 2] = [Self::Demotion, Self::Flush];
+}
+
+/// When the passes of a region's sync job are due: every positive multiple of the pass's interval
+/// since the schedule's start (CONTRACT: "The sync job runs in each region at every multiple of
+/// `sync_interval` from the start of the run"), never at the start itself.
+///
+/// - Demotion: every `session_config.sync.sync_interval`.
+/// - Flush: every `engine.write_behind_interval` with `write_behind`; every `sync_interval` with
+///   `write_through` (to repair write-throughs that failed); never with `on_demotion`.
+///
+/// Times are durations since the start of the schedule, so the type is pure: a driver adds them
+/// to its own start instant (a tokio `Instant` in production, event time in the simulator). An
+/// interval of zero, which configuration validation rejects, is a pass that never runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncSchedule {
+    demotion: Duration,
+    flush: Option<Duration>,
+}
+
+impl SyncSchedule {
+    /// The schedule the configuration asks for.
+    pub fn new(session_config: &SessionConfig, engine_config: &EngineConfig) -> Self {
+        let sync_interval = session_config.sync.sync_interval;
+        let flush = match engine_config.durability {
+            Durability::OnDemotion => None,
+            Durability::WriteBehind => Some(engine_config.write_behind_interval),
+            Durability::WriteThrough => Some(sync_interval),
+        };
+        Self { demotion: sync_interval, flush }
+    }
+
+    /// How often `pass` runs; `None` for a pass that never runs.
+    pub fn interval(&self, pass: Pass) -> Option<Duration> {
+        let interval = match pass {
+            Pass::Demotion => Some(self.demotion),
+            Pass::Flush => self.flush,
+        };
+        interval.filter(|interval| !interval.is_zero())
+    }
+
+    /// The passes that run, in the order a driver runs them when both are due at once.
+    pub fn passes(&self) -> impl Iterator<Item = Pass> + '_ {
+        Pass::ALL.into_iter().filter(|pass| self.interval(*pass).is_some())
+    }
+
+    /// The first instant strictly after `after` at which `pass` is due; `None` for a pass that
+    /// never runs.
+    pub fn next_due(&self, pass: Pass, after: Duration) -> Option<Duration> {
+        let interval = self.interval(pass)?.as_nanos();
+        let multiples_done = after.as_nanos() / interval;
+        Some(duration_from_nanos((multiples_done + 1) * interval))
+    }
+
+    /// The first instant strictly after `after` at which any pass is due; `None` if none runs.
+    pub fn next_any_due(&self, after: Duration) -> Option<Duration> {
+        self.passes().filter_map(|pass| self.next_due(pass, after)).min()
+    }
+
+    /// True if `pass` is due at `at`: `at` is a positive multiple of its interval.
+    pub fn is_due(&self, pass: Pass, at: Duration) -> bool {
+        self.interval(pass).is_some_and(|interval| !at.is_zero() && at.as_nanos() % interval.as_nanos() == 0)
+    }
+}
+
+/// `nanos` as a duration, saturating at [`Duration::MAX`] (a multiple beyond it is never reached).
+fn duration_from_nanos(nanos: u128) -> Duration {
+    const NANOS_PER_SECOND: u128 = 1_000_000_000;
+    let seconds = u64::try_from(nanos / NANOS_PER_SECOND);
+    // The remainder is below a billion, so it always fits.
+    let subsec_nanos = u32::try_from(nanos % NANOS_PER_SECOND).unwrap_or(0);
+    seconds.map_or(Duration::MAX, |seconds| Duration::new(seconds, subsec_nanos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule(durability: Durability, sync_ms: u64, write_behind_ms: u64) -> SyncSchedule {
+        let mut session_config = SessionConfig::default();
+        session_config.sync.sync_interval = Duration::from_millis(sync_ms);
+        let engine_config = EngineConfig {
+            durability,
+            write_behind_interval: Duration::from_millis(write_behind_ms),
+            ..EngineConfig::default()
+        };
+        SyncSchedule::new(&session_config, &engine_config)
+    }
+
+    fn secs(seconds: u64) -> Duration {
+        Duration::from_secs(seconds)
+    }
+
+    #[test]
+    fn intervals_follow_the_durability() {
+        let on_demotion = schedule(Durability::OnDemotion, 300_000, 60_000);
+        assert_eq!(on_demotion.interval(Pass::Demotion), Some(secs(300)));
+        assert_eq!(on_demotion.interval(Pass::Flush), None);
+        assert_eq!(on_demotion.passes().collect::<Vec<_>>(), [Pass::Demotion]);
+
+        let write_behind = schedule(Durability::WriteBehind, 300_000, 60_000);
+        assert_eq!(write_behind.interval(Pass::Demotion), Some(secs(300)));
+        assert_eq!(write_behind.interval(Pass::Flush), Some(secs(60)));
+        assert_eq!(write_behind.passes().collect::<Vec<_>>(), [Pass::Demotion, Pass::Flush]);
+
+        let write_through = schedule(Durability::WriteThrough, 300_000, 60_000);
+        assert_eq!(write_through.interval(Pass::Flush), Some(secs(300)), "write-through repairs every sync");
+        assert_eq!(write_through.passes().collect::<Vec<_>>(), [Pass::Demotion, Pass::Flush]);
+    }
+
+    #[test]
+    fn the_defaults_demote_every_five_minutes_and_never_flush() {
+        let schedule = SyncSchedule::new(&SessionConfig::default(), &EngineConfig::default());
+        assert_eq!(schedule.next_due(Pass::Demotion, Duration::ZERO), Some(secs(300)));
+        assert_eq!(schedule.next_due(Pass::Flush, Duration::ZERO), None);
+    }
+
+    #[test]
+    fn next_due_is_the_first_multiple_strictly_after() {
+        let schedule = schedule(Durability::WriteBehind, 300_000, 60_000);
+        let cases = [
+            // (after, next demotion, next flush)
+            (Duration::ZERO, secs(300), secs(60)),
+            (Duration::from_nanos(1), secs(300), secs(60)),
+            (secs(59), secs(300), secs(60)),
+            (secs(60), secs(300), secs(120)),
+            (secs(299), secs(300), secs(300)),
+            (secs(300), secs(600), secs(360)),
+            (secs(300) - Duration::from_nanos(1), secs(300), secs(300)),
+            (secs(301), secs(600), secs(360)),
+            (secs(86_400), secs(86_700), secs(86_460)),
+        ];
+        for (after, demotion, flush) in cases {
+            assert_eq!(schedule.next_due(Pass::Demotion, after), Some(demotion), "demotion after {after:?}");
+            assert_eq!(schedule.next_due(Pass::Flush, after), Some(flush), "flush after {after:?}");
+            assert_eq!(schedule.next_any_due(after), Some(demotion.min(flush)), "any after {after:?}");
+        }
+    }
+
+    #[test]
+    fn is_due_exactly_at_positive_multiples() {
+        let schedule = schedule(Durability::WriteBehind, 300_000, 60_000);
+        assert!(!schedule.is_due(Pass::Demotion, Duration::ZERO), "never at the start");
+        assert!(!schedule.is_due(Pass::Flush, Duration::ZERO), "never at the start");
+        assert!(schedule.is_due(Pass::Demotion, secs(300)));
+        assert!(schedule.is_due(Pass::Demotion, secs(3000)));
+        assert!(!schedule.is_due(Pass::Demotion, secs(60)));
+        assert!(!schedule.is_due(Pass::Demotion, secs(300) + Duration::from_nanos(1)));
+        assert!(!schedule.is_due(Pass::Demotion, secs(300) - Duration::from_nanos(1)));
+        assert!(schedule.is_due(Pass::Flush, secs(60)));
+        assert!(schedule.is_due(Pass::Flush, secs(300)), "both passes due at once");
+        assert!(!schedule.is_due(Pass::Flush, secs(90)));
+    }
+
+    #[test]
+    fn on_demotion_has_no_flush_pass() {
+        let schedule = schedule(Durability::OnDemotion, 300_000, 60_000);
+        for at in [Duration::ZERO, secs(60), secs(300), secs(600)] {
+            assert!(!schedule.is_due(Pass::Flush, at), "{at:?}");
+            assert_eq!(schedule.next_due(Pass::Flush, at), None);
+        }
+        assert_eq!(schedule.next_any_due(secs(60)), Some(secs(300)));
+    }
+
+    #[test]
+    fn sub_second_intervals_are_exact() {
+        let schedule = schedule(Durability::WriteBehind, 1_500, 250);
+        assert_eq!(schedule.next_due(Pass::Demotion, Duration::ZERO), Some(Duration::from_millis(1_500)));
+        assert_eq!(schedule.next_due(Pass::Demotion, Duration::from_millis(1_500)), Some(secs(3)));
+        assert_eq!(schedule.next_due(Pass::Demotion, Duration::from_millis(2_999)), Some(secs(3)));
+        assert_eq!(schedule.next_due(Pass::Flush, Duration::from_millis(1_000)), Some(Duration::from_millis(1_250)));
+        assert_eq!(
+            schedule.next_due(Pass::Flush, Duration::from_micros(1_249_999)),
+            Some(Duration::from_millis(1_250))
+        );
+        assert!(schedule.is_due(Pass::Demotion, Duration::from_millis(4_500)));
+        assert!(!schedule.is_due(Pass::Demotion, Duration::from_millis(4_000)));
+        assert!(schedule.is_due(Pass::Flush, Duration::from_millis(750)));
+        assert!(!schedule.is_due(Pass::Flush, Duration::from_millis(760)));
+    }
+
+    #[test]
+    fn a_zero_interval_never_runs() {
+        let schedule = schedule(Durability::WriteBehind, 0, 0);
+        assert_eq!(schedule.passes().count(), 0);
+        assert_eq!(schedule.next_any_due(Duration::ZERO), None);
+        assert_eq!(schedule.next_due(Pass::Demotion, secs(10)), None);
+        assert!(!schedule.is_due(Pass::Demotion, secs(10)));
+    }
+
+    #[test]
+    fn multiples_beyond_the_largest_duration_saturate() {
+        let schedule = schedule(Durability::OnDemotion, 300_000, 60_000);
+        assert_eq!(schedule.next_due(Pass::Demotion, Duration::MAX), Some(Duration::MAX));
     }
 }

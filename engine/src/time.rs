@@ -1,7 +1,7 @@
 //! Time as the engine sees it: milliseconds since the Unix epoch, read from a [`Clock`].
 //!
-//! The engine never reads the OS clock itself; production passes [`SystemClock`], tests and the
-//! simulator a [`ManualClock`] they move by hand.
+//! The engine never reads the OS clock itself; production passes [`SystemClock`], tests a
+//! [`ManualClock`] they move by hand, and the simulator its own clock of event time.
 
 use std::fmt;
 use std::ops::{Add, Sub};
@@ -71,7 +71,7 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock moved by hand: tests and the simulator's event time.
+/// A clock moved by hand: tests, benchmarks and the conformance suite's in-memory harness.
 #[derive(Debug, Default)]
 pub struct ManualClock {
     now_ms: AtomicU64,

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
 use bytes::Bytes;
 use hotcold_engine::backends::dynamodb::{DynamoColdStore, DynamoConfig, MAX_BATCH, USER_INDEX};
 use hotcold_engine::store::{AuditSink, ColdLookup, ColdStore, ColdWrite};
-use hotcold_engine::{AuditEvent, AuditKind, RegionId, Session, SessionData, StoreError, Timestamp, UserId};
+use hotcold_engine::{AuditEvent, AuditKind, RegionId, Session, SessionData, StoreError, Tier, Timestamp, UserId};
 use live_support::{dynamo_config, dynamo_stores, dynamodb_endpoint};
 
 fn session(n: u64, user: &UserId, at: Timestamp) -> Session {
@@ -77,6 +77,7 @@ async fn tables_carry_the_user_index_and_ttl_attributes() {
         let event = AuditEvent {
             at,
             kind: AuditKind::Created,
+            tier: Tier::Hot,
             region: RegionId(0),
             session: s.id,
             user_id: Some(user),
@@ -90,6 +91,11 @@ async fn tables_carry_the_user_index_and_ttl_attributes() {
             scanned.items()[0].get("expires_at"),
             Some(&AttributeValue::N(expected.to_string())),
             "audit records expire after compliance_retention"
+        );
+        assert_eq!(
+            scanned.items()[0].get("tier"),
+            Some(&AttributeValue::S("hot".into())),
+            "audit records name their tier"
         );
     })
     .await;

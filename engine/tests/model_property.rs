@@ -10,7 +10,7 @@
 //! - an expired, logged-out or revoked session is never returned;
 //! - versions only grow; a stale update never overwrites a newer state;
 //! - every lifecycle event (created, updated, promoted, demoted, logged out, revoked) is in the
-//!   audit trail.
+//!   audit trail, naming a tier that fits it (promoted: hot; demoted: cold; no user: hot).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,8 +20,8 @@ use bytes::Bytes;
 use hotcold_engine::memory::{MemoryAudit, MemoryColdStore, MemoryHotStore};
 use hotcold_engine::ready::now_or_panic;
 use hotcold_engine::{
-    AuditKind, Durability, Engine, EngineConfig, EngineError, Lookup, ManualClock, RegionId, Served, SessionConfig,
-    SessionData, SessionId, SessionManager, SyncService, Timestamp, UserId,
+    AuditKind, Durability, Engine, EngineConfig, EngineError, Lookup, ManualClock, Pass, RegionId, Served,
+    SessionConfig, SessionData, SessionId, SessionManager, SyncService, Tier, Timestamp, UserId,
 };
 use proptest::prelude::*;
 
@@ -339,7 +339,7 @@ impl World {
                     prop_assert_eq!(&report.error, &None, "sync failed with every store up");
                 }
                 self.demoted += report.demoted;
-                if self.sync.flush_interval().is_some() {
+                if self.sync.schedule().interval(Pass::Flush).is_some() {
                     let flushed = now_or_panic(self.sync.flush_dirty(RegionId(region)));
                     if !self.down[usize::from(region)] {
                         prop_assert_eq!(&flushed.error, &None, "write-behind failed with every store up");
@@ -373,6 +373,13 @@ impl World {
         let mut recorded: HashMap<(AuditKind, SessionId, u64), usize> = HashMap::new();
         for event in &events {
             *recorded.entry((event.kind, event.session, event.version)).or_default() += 1;
+            let tier_fits = match event.kind {
+                AuditKind::Promoted => event.tier == Tier::Hot,
+                AuditKind::Demoted => event.tier == Tier::Cold,
+                // Only a hot tier forgets whose a session was.
+                _ => event.user_id.is_some() || event.tier == Tier::Hot,
+            };
+            prop_assert!(tier_fits, "an event names the wrong tier: {:?}", event);
         }
         for expected in &self.expected_events {
             let count = recorded.get_mut(expected);

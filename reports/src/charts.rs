@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Once;
 
-use hotcold_sim::RunRecord;
+use hotcold_model::RunRecord;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -138,7 +138,7 @@ fn scale_of(record: &RunRecord) -> f64 {
 fn series(
     record: &RunRecord,
     region: Option<u16>,
-    f: impl Fn(&hotcold_sim::record::BucketRow) -> f64,
+    f: impl Fn(&hotcold_model::record::BucketRow) -> f64,
 ) -> Vec<(f64, f64)> {
     let mut out: Vec<(f64, f64)> = Vec::new();
     for row in &record.timeseries {
@@ -666,7 +666,7 @@ impl Plot for FailoverTimeline<'_> {
         let root = root.titled(&title, font(20)).map_err(err)?;
         let panels = root.split_evenly((3, 1));
         type Lines = Vec<Line>;
-        let per_region = |f: &dyn Fn(&hotcold_sim::record::BucketRow) -> f64| -> Lines {
+        let per_region = |f: &dyn Fn(&hotcold_model::record::BucketRow) -> f64| -> Lines {
             r.regions
                 .iter()
                 .enumerate()
@@ -680,7 +680,7 @@ impl Plot for FailoverTimeline<'_> {
                 })
                 .collect()
         };
-        let all = |f: &dyn Fn(&hotcold_sim::record::BucketRow) -> f64| -> Vec<(f64, f64)> {
+        let all = |f: &dyn Fn(&hotcold_model::record::BucketRow) -> f64| -> Vec<(f64, f64)> {
             series(r, None, f).into_iter().filter(|(t, _)| in_window(*t as u64)).map(|(t, v)| (minutes(t), v)).collect()
         };
         let specs: [(&str, &str, Lines); 3] = [

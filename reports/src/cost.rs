@@ -4,8 +4,8 @@
 //! Everything here is a pure function of a [`RunRecord`], so `hotcold report` rebuilds the same
 //! figures from `run.json`.
 
-use hotcold_sim::RunRecord;
-use hotcold_sim::record::BucketRow;
+use hotcold_model::RunRecord;
+use hotcold_model::record::BucketRow;
 
 /// Hours in a billing month.
 pub const MONTH_HOURS: f64 = 730.0;

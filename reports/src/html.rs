@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use hotcold_sim::RunRecord;
+use hotcold_model::RunRecord;
 
 use crate::charts::Chart;
 use crate::cost::{CostModel, GB, GIB};

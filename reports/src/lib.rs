@@ -16,7 +16,7 @@ pub mod tables;
 use std::path::{Path, PathBuf};
 
 pub use cost::{CostModel, CostRow, cost_model};
-use hotcold_sim::RunRecord;
+use hotcold_model::RunRecord;
 pub use summary::{FullSummary, SloResult, full_summary};
 
 /// Why a report could not be written or read.
@@ -58,6 +58,20 @@ pub fn summary_json(summary: &FullSummary) -> Result<String, ReportError> {
         serde_json::to_string_pretty(summary).map_err(|e| ReportError::Table(format!("summary.json: {e}")))?;
     text.push('\n');
     Ok(text)
+}
+
+/// Writes a whole run directory into `out` (which must exist): the run's record (`run.json`), the
+/// scenario as run (`scenario.resolved.yaml`) and every report file ([`write_reports`]). Returns the
+/// complete summary.
+pub fn write_run_directory(out: &Path, record: &RunRecord) -> Result<FullSummary, ReportError> {
+    let write = |name: &str, bytes: &[u8]| -> Result<(), ReportError> {
+        let path = out.join(name);
+        std::fs::write(&path, bytes).map_err(|e| ReportError::io(&path, e))
+    };
+    write("scenario.resolved.yaml", record.scenario.to_yaml().as_bytes())?;
+    let run = serde_json::to_vec(record).map_err(|e| ReportError::Table(format!("run.json: {e}")))?;
+    write("run.json", &run)?;
+    write_reports(out, record)
 }
 
 /// Writes every report file of a run into `out` (which must exist): `summary.json`, `costs.csv`,

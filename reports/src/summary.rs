@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use hotcold_sim::RunRecord;
-use hotcold_sim::record::{
+use hotcold_model::RunRecord;
+use hotcold_model::record::{
     FailoverSummary, HotCold, LatencySummary, RunSummary, SessionCounts, Summary, round3, round6,
 };
 use serde::{Deserialize, Serialize};

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use hotcold_sim::{RunOptions, Scenario};
+use hotcold_model::{RunRecord, Scenario};
 use polars::prelude::*;
 
 use crate::charts::{Frontier, FrontierPoint, render};
-use crate::{FullSummary, ReportError, tables, write_reports};
+use crate::{FullSummary, ReportError, tables, write_run_directory};
 
 /// One point of a sweep, as run.
 #[derive(Debug, Clone)]
@@ -55,8 +55,19 @@ fn dir_name(index: usize, params: &[(String, String)]) -> String {
 }
 
 /// Runs every point of `scenario`'s grid with `jobs` threads, writing one run directory per point
-/// under `out`, then `out/sweep.csv` and `out/frontier.svg` (and `.png`).
-pub fn run_sweep(scenario: &Scenario, file: &str, out: &Path, jobs: usize) -> Result<SweepOutcome, ReportError> {
+/// under `out`, then `out/sweep.csv` and `out/frontier.svg` (and `.png`). `run` runs one point's
+/// scenario (the simulator, given by the caller: the reports do not depend on it) and says what
+/// was wrong when it cannot.
+pub fn run_sweep<R>(
+    scenario: &Scenario,
+    file: &str,
+    out: &Path,
+    jobs: usize,
+    run: R,
+) -> Result<SweepOutcome, ReportError>
+where
+    R: Fn(&Scenario) -> Result<RunRecord, String> + Sync,
+{
     if scenario.sweep.is_empty() {
         return Err(ReportError::BadInput(format!("{file}: the scenario has no sweep: grid")));
     }
@@ -83,7 +94,7 @@ pub fn run_sweep(scenario: &Scenario, file: &str, out: &Path, jobs: usize) -> Re
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some((index, params, dir, sc)) = points.get(i) else { break };
-                    let result = run_point(sc, dir).map(|summary| SweepPoint {
+                    let result = run_point(sc, dir, &run).map(|summary| SweepPoint {
                         index: *index,
                         params: params.clone(),
                         dir: dir.clone(),
@@ -132,18 +143,13 @@ pub fn run_sweep(scenario: &Scenario, file: &str, out: &Path, jobs: usize) -> Re
     Ok(outcome)
 }
 
-fn run_point(scenario: &Scenario, dir: &Path) -> Result<FullSummary, ReportError> {
-    let options = RunOptions::default();
-    let record = hotcold_sim::run(scenario, &options).map_err(|e| ReportError::BadInput(e.to_string()))?;
+fn run_point<R>(scenario: &Scenario, dir: &Path, run: &R) -> Result<FullSummary, ReportError>
+where
+    R: Fn(&Scenario) -> Result<RunRecord, String>,
+{
+    let record = run(scenario).map_err(ReportError::BadInput)?;
     std::fs::create_dir_all(dir).map_err(|e| ReportError::io(dir, e))?;
-    let write = |name: &str, bytes: &[u8]| -> Result<(), ReportError> {
-        let path = dir.join(name);
-        std::fs::write(&path, bytes).map_err(|e| ReportError::io(&path, e))
-    };
-    write("scenario.resolved.yaml", record.scenario.to_yaml().as_bytes())?;
-    let run = serde_json::to_vec(&record).map_err(|e| ReportError::Table(format!("run.json: {e}")))?;
-    write("run.json", &run)?;
-    write_reports(dir, &record)
+    write_run_directory(dir, &record)
 }
 
 /// `sweep.csv` as a frame: one row per point.

@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use hotcold_sim::RunRecord;
+use hotcold_model::RunRecord;
 use polars::prelude::*;
 
 use crate::ReportError;
@@ -21,7 +21,7 @@ pub fn timeseries_frame(record: &RunRecord) -> Result<DataFrame, ReportError> {
     let scale = if record.sample > 0.0 { 1.0 / record.sample } else { 1.0 };
     let rows = &record.timeseries;
     let region = |i: u16| record.regions.get(usize::from(i)).cloned().unwrap_or_else(|| format!("region-{i}"));
-    let u = |f: &dyn Fn(&hotcold_sim::record::BucketRow) -> u64| -> Vec<u64> {
+    let u = |f: &dyn Fn(&hotcold_model::record::BucketRow) -> u64| -> Vec<u64> {
         rows.iter().map(|r| scaled(f(r), scale)).collect()
     };
     let cols = vec![

@@ -1,10 +1,10 @@
 //! Cost model against cases worked out on paper: one region, constant traffic.
 #![allow(missing_docs)]
 
+use hotcold_model::record::{BucketRow, Counts, Failover, Latencies, RegionUsage, RunStats, Storage, Tiers};
+use hotcold_model::{RunRecord, Scenario};
 use hotcold_reports::cost::{CostModel, cost_model, nodes_for};
 use hotcold_reports::full_summary;
-use hotcold_sim::record::{BucketRow, Counts, Failover, Latencies, RegionUsage, RunStats, Storage, Tiers};
-use hotcold_sim::{RunRecord, Scenario};
 
 /// One region, constant visits of one request (so a session lives 0 s between creation and last
 /// access), payload 1500 bytes, never returning. `cold_ttl` decides whether a 2-day run reaches

@@ -3,18 +3,36 @@
 //! The real [`hotcold_engine::SessionManager`] (one per region) and
 //! [`hotcold_engine::SyncService`] run on simulated time over simulated stores: per-region Redis
 //! tiers with latency and memory accounting, one DynamoDB global table with per-region
-//! replication visibility and request-unit accounting, synthetic multi-region traffic and
-//! injected faults. [`run`] produces a [`RunRecord`] from a [`Scenario`].
+//! replication visibility and request-unit accounting, the model's synthetic multi-region
+//! traffic ([`hotcold_model::TrafficGenerator`]) and injected faults. [`run()`] produces a
+//! [`hotcold_model::RunRecord`] from a [`hotcold_model::Scenario`].
+//!
+//! # Map
+//! - `run.rs`: [`run()`], its options and errors, shards on threads; `merge.rs` puts the shards'
+//!   records together.
+//! - `sim.rs`: one shard's event loop; `event.rs` what can happen; `queue.rs` when (a timing
+//!   wheel).
+//! - A shard's state: `population.rs` (the users), `backends.rs` (the engine over the stores),
+//!   `fault.rs` (faults in force, and their start and end), `measure.rs` (what it measures, time
+//!   series and peaks), `baseline.rs` (what Redis alone would hold).
+//! - What events do: `request.rs` (arrivals, requests, ends of visits), `periodic.rs` (the
+//!   minute tick and the sync passes), `fault.rs`; `finish.rs` writes the shard's record.
+//! - [`stores`]: the simulated Redis, DynamoDB and audit trail; `prefetch.rs`: CPU cache hints.
 
-pub mod scenario;
+mod backends;
+mod baseline;
+mod event;
+mod fault;
+mod finish;
+mod measure;
+mod merge;
+mod periodic;
+mod population;
+mod prefetch;
+mod queue;
+mod request;
+mod run;
+mod sim;
 pub mod stores;
-pub mod units;
 
-pub use scenario::{Scenario, ScenarioError};
-pub mod queue;
-pub mod record;
-pub mod rng;
-pub mod sim;
-
-pub use record::{RunRecord, Summary};
-pub use sim::{Progress, ProgressFn, RunOptions, SimError, run};
+pub use run::{DEFAULT_SHARDS, MAX_SHARDS, Progress, ProgressFn, RunOptions, SimError, run};

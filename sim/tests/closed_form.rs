@@ -1,6 +1,7 @@
 //! The simulator against answers known in closed form, and its determinism.
 
-use hotcold_sim::{RunOptions, Scenario, run};
+use hotcold_model::Scenario;
+use hotcold_sim::{RunOptions, run};
 
 /// One region, Poisson arrivals at a constant `rate` per second, single-request visits.
 fn scenario(rate: f64, extra: &str) -> Scenario {

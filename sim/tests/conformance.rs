@@ -11,25 +11,25 @@ use std::time::Duration;
 use hotcold_engine::Timestamp;
 use hotcold_engine::conformance::{self, Fidelity, Harness};
 use hotcold_engine::ready::now_or_panic;
-use hotcold_sim::stores::{Shared, SimAudit, SimClock, SimColdStore, SimHotStore};
+use hotcold_sim::stores::{SimAudit, SimClock, SimColdStore, SimHotStore, StoreContext};
 
 /// Regions the suite uses (hot stores 0, 1 and 2).
 const REGIONS: usize = 3;
 
 struct SimHarness {
     clock: Arc<SimClock>,
-    shared: Arc<Shared>,
+    context: Arc<StoreContext>,
     track_dirty: bool,
 }
 
 impl SimHarness {
-    /// Fresh shared state; `track_dirty` keeps the hot tiers' write-behind work list (the
+    /// A fresh store context; `track_dirty` keeps the hot tiers' write-behind work list (the
     /// simulator turns it on for every durability but `OnDemotion`).
     fn new(track_dirty: bool) -> Self {
         let clock = Arc::new(SimClock::new(Timestamp(1_700_000_000_000)));
         let rtt_us = (0..REGIONS * REGIONS).map(|i| if i % (REGIONS + 1) == 0 { 0 } else { 70_000 }).collect();
-        let shared = Arc::new(Shared::new(Arc::clone(&clock), REGIONS, rtt_us, 7));
-        Self { clock, shared, track_dirty }
+        let context = Arc::new(StoreContext::new(Arc::clone(&clock), REGIONS, rtt_us, 7));
+        Self { clock, context, track_dirty }
     }
 }
 
@@ -40,12 +40,12 @@ impl Harness for SimHarness {
     type Clock = Arc<SimClock>;
 
     async fn hot(&self, region: u16) -> SimHotStore {
-        SimHotStore::new(usize::from(region), Arc::clone(&self.shared), 120, self.track_dirty)
+        SimHotStore::new(usize::from(region), Arc::clone(&self.context), 120, self.track_dirty)
     }
 
     async fn cold(&self) -> SimColdStore {
         // No cross-region replication delay: the suite expects a write to be visible everywhere.
-        SimColdStore::new(Arc::clone(&self.shared), 100, Duration::ZERO)
+        SimColdStore::new(Arc::clone(&self.context), 100, Duration::ZERO)
     }
 
     async fn audit(&self) -> SimAudit {

@@ -1,6 +1,7 @@
 //! Runs split into shards of the user population: what must hold whatever the shard count.
 
-use hotcold_sim::{RunOptions, RunRecord, Scenario, SimError, run};
+use hotcold_model::{RunRecord, Scenario};
+use hotcold_sim::{RunOptions, SimError, run};
 
 fn tiny() -> Scenario {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/tiny.yaml")).unwrap();
@@ -20,7 +21,7 @@ fn merged_records_add_up() {
     for shards in [1, 2, 3] {
         let r = run_with(shards);
         let c = &r.counts;
-        let sum = |f: fn(&hotcold_sim::record::BucketRow) -> u64| r.timeseries.iter().map(f).sum::<u64>();
+        let sum = |f: fn(&hotcold_model::record::BucketRow) -> u64| r.timeseries.iter().map(f).sum::<u64>();
         assert_eq!(sum(|b| b.requests), c.requests, "{shards} shards");
         assert_eq!(sum(|b| b.hot_hits), c.hot_hits, "{shards} shards");
         assert_eq!(sum(|b| b.losses), c.lost, "{shards} shards");
@@ -77,7 +78,7 @@ fn same_shards_same_record() {
 
 #[test]
 fn shard_counts_out_of_range_are_refused() {
-    for shards in [0, hotcold_sim::sim::MAX_SHARDS + 1] {
+    for shards in [0, hotcold_sim::MAX_SHARDS + 1] {
         let error = run(&tiny(), &RunOptions { shards: Some(shards), ..RunOptions::default() }).unwrap_err();
         assert!(matches!(error, SimError::InvalidOption(_)), "{shards}: {error}");
         assert!(error.to_string().contains("--shards"), "{error}");

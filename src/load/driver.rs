@@ -1,9 +1,11 @@
-//! The event loop of `hotcold load`: the simulator's traffic model on compressed wall time.
+//! The event loop of `hotcold load`: the model's traffic ([`TrafficGenerator`]) on compressed wall
+//! time.
 //!
 //! One task owns every user and all the bookkeeping; each request runs as a task of its own (users
 //! are concurrent, as in production) and reports an [`Outcome`] back over a channel, and each
-//! region's sync job runs as a task reporting its passes. Random draws happen in the owning task
-//! only, so a request task needs none.
+//! region's sync job runs as a task reporting its passes. Every random draw of a request is made in
+//! the owning task when the request is due, in the order `hotcold simulate` makes it (see
+//! [`hotcold_model::traffic`]), so the same scenario and seed give the same traffic in both.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -12,24 +14,20 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use hotcold_engine::{
-    EngineError, HotStore as _, RegionId, Served, SessionData, SessionId, SessionManager, SyncService, SystemClock,
-    Touched, UserId,
+    EngineError, HotStore as _, Pass, RegionId, Served, SessionData, SessionId, SessionManager, SyncService,
+    SystemClock, Touched, UserId,
 };
-use hotcold_sim::RunRecord;
-use hotcold_sim::record::{
-    BucketRow, Counts, Failover, Hist, Latencies, RegionLatency, RegionUsage, RunStats, Storage, Tiers, round3,
-};
-use hotcold_sim::rng::SimRng;
-use hotcold_sim::units::FastSampler;
-use rand::{Rng, SeedableRng};
+use hotcold_model::RunRecord;
+use hotcold_model::record::{BucketRow, Counts, Failover, RegionUsage, RunStats, Storage, Tiers};
+use hotcold_model::tally::{LatencyTally, RequestClass, bucket_ms, latency_histogram, peak_rss_bytes};
+use hotcold_model::traffic::{TrafficGenerator, Visitor};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::ledger::Ledger;
 use super::{LoadEngine, Manager, Plan};
+use crate::pass_timer::PassTimer;
 
-/// Largest latency recorded, microseconds; larger values are clamped to it.
-const HIST_MAX_US: u64 = 60_000_000;
 /// Reads of the hot counts per sync pass (see [`Measure::hot_reads`]).
 const HOT_READS_PER_PASS: u32 = 8;
 /// Fastest pace of those reads.
@@ -60,7 +58,7 @@ struct User {
     home: usize,
 }
 
-/// Which latency histogram a request goes to.
+/// What a request found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Class {
     Hot,
@@ -70,13 +68,44 @@ enum Class {
     Failed,
 }
 
+impl Class {
+    /// The latency histogram it goes to.
+    const fn latency_class(self) -> RequestClass {
+        match self {
+            Self::Hot => RequestClass::HotAccess,
+            Self::Promoted | Self::ColdOnly => RequestClass::ColdPromotion,
+            Self::Create => RequestClass::Create,
+            Self::Failed => RequestClass::Other,
+        }
+    }
+}
+
+/// What the user does after a request, drawn when the request is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// The visit goes on: the next request this long after this one.
+    Request { think_ms: u64 },
+    /// The visit ends with a logout.
+    Logout,
+    /// The visit ends; the user comes back this long after this request.
+    Return { gap_ms: u64 },
+    /// The visit ends and the user never comes back.
+    Leave,
+}
+
 /// One request's random draws.
 #[derive(Debug, Clone, Copy)]
 struct Draws {
     serving: usize,
     update: bool,
-    /// Ends the visit with a logout (drawn only for a visit's last request).
-    logout: bool,
+    next: Next,
+}
+
+impl Draws {
+    /// Whether the request ends the visit with a logout.
+    fn logout(&self) -> bool {
+        self.next == Next::Logout
+    }
 }
 
 /// What one request did.
@@ -161,7 +190,7 @@ async fn run_request(
     }
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
     let mut logged_out = false;
-    if draws.logout {
+    if draws.logout() {
         if let Some(id) = user.id {
             logged_out = manager.logout(&id).await.is_ok();
         }
@@ -170,12 +199,6 @@ async fn run_request(
     user.remaining = user.remaining.saturating_sub(1);
     let class = if failed { Class::Failed } else { class };
     Outcome { slot, user, t, draws, class, latency_us, lost, invalid, updated, logged_out }
-}
-
-fn new_histogram() -> Histogram<u64> {
-    // As `hotcold simulate`: 1 us to 1 minute at 2 significant digits (constant, valid bounds).
-    Histogram::new_with_bounds(1, HIST_MAX_US, 2)
-        .unwrap_or_else(|_| Histogram::new(2).unwrap_or_else(|_| unreachable!()))
 }
 
 pub(super) fn millis(d: Duration) -> u64 {
@@ -190,95 +213,6 @@ fn wall_now_ms() -> u64 {
 
 fn mean(values: &[f64]) -> f64 {
     if values.is_empty() { 0.0 } else { values.iter().sum::<f64>() / values.len() as f64 }
-}
-
-/// The traffic model: arrivals per region following the diurnal curve, visit and return draws.
-struct Traffic {
-    rng: SimRng,
-    requests: FastSampler,
-    think: FastSampler,
-    payload: FastSampler,
-    gap: FastSampler,
-    /// Per region: base rate per ms, diurnal amplitude, phase in hours.
-    arrival: Vec<(f64, f64, f64)>,
-    end_ms: u64,
-}
-
-impl Traffic {
-    fn new(plan: &Plan) -> Self {
-        let sc = &plan.scenario;
-        let t = &sc.traffic;
-        let arrival = sc
-            .session_config
-            .hot_storage
-            .regions
-            .iter()
-            .map(|name| {
-                t.regions.get(name).map_or((0.0, 0.0, 0.0), |r| {
-                    let base = r.sessions_per_day * sc.sample / 86_400_000.0;
-                    let amp = (r.peak_to_trough - 1.0) / (r.peak_to_trough + 1.0);
-                    (base, amp, r.utc_offset - r.peak_hour)
-                })
-            })
-            .collect();
-        Self {
-            rng: SimRng::seed_from_u64(sc.seed),
-            requests: t.visit.requests.fast_sampler(),
-            think: t.visit.think_time.fast_sampler(),
-            payload: t.visit.payload_bytes.fast_sampler(),
-            gap: t.returns.gap.fast_sampler(),
-            arrival,
-            end_ms: millis(sc.duration),
-        }
-    }
-
-    /// The next arrival in region `r` after `after` (scenario ms): a Poisson process thinned to the
-    /// diurnal curve, as `hotcold simulate` draws it.
-    fn next_arrival(&mut self, r: usize, after: u64) -> Option<u64> {
-        let (base, amp, phase) = self.arrival[r];
-        if base <= 0.0 {
-            return None;
-        }
-        let peak = base * (1.0 + amp);
-        let mut t = after as f64;
-        loop {
-            t += -(1.0 - self.rng.random::<f64>()).ln() / peak;
-            if t >= self.end_ms as f64 {
-                return None;
-            }
-            let rate = base * (1.0 + amp * (std::f64::consts::TAU * (t / 3_600_000.0 + phase) / 24.0).cos());
-            if self.rng.random::<f64>() * peak < rate {
-                return Some(t as u64);
-            }
-        }
-    }
-
-    fn requests(&mut self) -> u32 {
-        let n = self.requests.sample(&mut self.rng).round();
-        if n.is_finite() { (n as u32).max(1) } else { 1 }
-    }
-
-    fn millis_of(sampler: &FastSampler, rng: &mut SimRng) -> u64 {
-        let seconds = sampler.sample(rng);
-        if seconds.is_finite() { ((seconds * 1000.0 + 0.5) as u64).max(1) } else { u64::MAX }
-    }
-
-    fn think_ms(&mut self) -> u64 {
-        Self::millis_of(&self.think, &mut self.rng)
-    }
-
-    fn gap_ms(&mut self) -> u64 {
-        Self::millis_of(&self.gap, &mut self.rng)
-    }
-
-    fn payload(&mut self, max: u32) -> u32 {
-        let bytes = self.payload.sample(&mut self.rng).round();
-        if bytes.is_finite() { (bytes.max(0.0) as u32).min(max) } else { 0 }
-    }
-
-    fn chance(&mut self, probability: f64) -> bool {
-        self.rng.random::<f64>() < probability
-    }
 }
 
 /// Per-region accumulators of the current time-series bucket.
@@ -306,12 +240,8 @@ struct SyncTotals {
 struct Measure {
     counts: Counts,
     active: Vec<u64>,
-    /// Hot access, cold promotion, create (after warmup).
-    latency: [Histogram<u64>; 3],
-    /// Per region: hot access, cold promotion (after warmup).
-    region_latency: Vec<[Histogram<u64>; 2]>,
-    /// Per region, every request of the current bucket.
-    bucket_latency: Vec<Histogram<u64>>,
+    /// Every request's latency, by region and class (the time series and the run's totals).
+    latency: LatencyTally,
     bucket: Vec<Bucket>,
     /// WRU and RRU at the last bucket boundary, per region.
     marks: Vec<(u64, u64)>,
@@ -350,9 +280,7 @@ impl Measure {
         Self {
             counts: Counts::default(),
             active: vec![0; regions],
-            latency: [new_histogram(), new_histogram(), new_histogram()],
-            region_latency: (0..regions).map(|_| [new_histogram(), new_histogram()]).collect(),
-            bucket_latency: (0..regions).map(|_| new_histogram()).collect(),
+            latency: LatencyTally::new(regions, false),
             bucket: vec![Bucket::default(); regions],
             marks: vec![(0, 0); regions],
             timeseries: Vec::new(),
@@ -373,7 +301,7 @@ impl Measure {
             hot_read_peak: 0,
             payload_sum: 0,
             payload_n: 0,
-            lateness: new_histogram(),
+            lateness: latency_histogram(),
         }
     }
 
@@ -396,7 +324,7 @@ pub(super) struct Driver<'a> {
     engine: Arc<LoadEngine>,
     managers: Arc<Vec<Manager>>,
     ledger: Arc<Mutex<Ledger>>,
-    traffic: Traffic,
+    traffic: TrafficGenerator,
     regions: usize,
     end_ms: u64,
     warmup_ms: u64,
@@ -423,10 +351,7 @@ impl<'a> Driver<'a> {
         let managers =
             Arc::new((0..regions).map(|r| SessionManager::new(Arc::clone(&engine), RegionId(r as u16))).collect());
         let end_ms = millis(sc.duration);
-        // Time-series buckets as `hotcold simulate` sizes them (at most 4,000).
-        let bucket_minutes =
-            [1u64, 5, 15, 60, 360, 1440].into_iter().find(|m| end_ms.div_ceil(m * 60_000) <= 4000).unwrap_or(1440);
-        let mut traffic = Traffic::new(plan);
+        let mut traffic = TrafficGenerator::new(sc, sc.seed, 1.0);
         let arrivals = (0..regions).map(|r| traffic.next_arrival(r, 0)).collect();
         Self {
             plan,
@@ -437,7 +362,7 @@ impl<'a> Driver<'a> {
             regions,
             end_ms,
             warmup_ms: millis(sc.warmup),
-            bucket_ms: bucket_minutes * 60_000,
+            bucket_ms: bucket_ms(sc.duration),
             bucket_start: 0,
             cold_ttl_ms: millis(sc.session_config.cold_storage.ttl),
             overhead: sc.costs.redis.bytes_overhead_per_session,
@@ -543,11 +468,11 @@ impl<'a> Driver<'a> {
     /// A new user arrives in `region` and makes the first request of its visit.
     fn arrive(&mut self, region: usize, t: u64, out: &mpsc::UnboundedSender<Outcome>) -> anyhow::Result<()> {
         self.arrivals[region] = self.traffic.next_arrival(region, t);
-        let max_payload = u32::try_from(self.plan.scenario.engine.max_data_bytes).unwrap_or(u32::MAX);
-        let payload = self.traffic.payload(max_payload);
+        let Visitor { requests, payload } = self.traffic.new_visitor();
         self.arrivals_started += 1;
         let user_id = UserId::new(&format!("load-{}", self.arrivals_started))?;
-        let user = User { id: None, user_id, version: 0, payload, last_access: t, remaining: 0, home: region };
+        let user = User { id: None, user_id, version: 0, payload, last_access: t, remaining: requests, home: region };
+        self.measure.active[region] += 1;
         self.measure.payload_sum += u64::from(payload);
         self.measure.payload_n += 1;
         self.measure.baseline_add(region, u64::from(payload) + self.overhead);
@@ -560,22 +485,24 @@ impl<'a> Driver<'a> {
         Ok(())
     }
 
-    /// Starts a request of the user in `slot` (a new visit when the user was away).
+    /// Starts a request of the user in `slot` (a new visit when the user was away), making the
+    /// request's draws in the simulator's order.
     fn start_request(&mut self, slot: usize, t: u64, out: &mpsc::UnboundedSender<Outcome>) {
         let Some(mut user) = self.users.get_mut(slot).and_then(Option::take) else { return };
         if user.remaining == 0 {
-            user.remaining = self.traffic.requests();
+            user.remaining = self.traffic.visit_requests();
             self.measure.active[user.home] += 1;
         }
-        let scenario = &self.plan.scenario.traffic;
-        let mut serving = user.home;
-        if self.regions > 1 && self.traffic.chance(scenario.travel_probability) {
-            let other = self.traffic.rng.random_range(0..self.regions - 1);
-            serving = if other >= user.home { other + 1 } else { other };
-        }
-        let update = self.traffic.chance(scenario.visit.update_fraction);
-        let logout = user.remaining <= 1 && self.traffic.chance(scenario.visit.logout_probability);
-        let draws = Draws { serving, update, logout };
+        let think_ms = (user.remaining > 1).then(|| self.traffic.think_ms());
+        let serving = self.traffic.serving_region(user.home);
+        let update = user.id.is_some() && self.traffic.updates();
+        let next = match think_ms {
+            Some(think_ms) => Next::Request { think_ms },
+            None if self.traffic.logs_out() => Next::Logout,
+            None if self.traffic.returns() => Next::Return { gap_ms: self.traffic.return_gap_ms() },
+            None => Next::Leave,
+        };
+        let draws = Draws { serving, update, next };
         self.in_flight += 1;
         let (managers, out, cold_ttl_ms) = (Arc::clone(&self.managers), out.clone(), self.cold_ttl_ms);
         tokio::spawn(async move {
@@ -615,22 +542,7 @@ impl<'a> Driver<'a> {
             None => {}
         }
         m.counts.logged_out += u64::from(o.logged_out);
-        let latency = o.latency_us.min(HIST_MAX_US);
-        let _ = m.bucket_latency[serving].record(latency);
-        if o.t >= self.warmup_ms {
-            let index = match o.class {
-                Class::Hot => Some(0),
-                Class::Promoted | Class::ColdOnly => Some(1),
-                Class::Create => Some(2),
-                Class::Failed => None,
-            };
-            if let Some(i) = index {
-                let _ = m.latency[i].record(latency);
-                if let Some(h) = m.region_latency[serving].get_mut(i) {
-                    let _ = h.record(latency);
-                }
-            }
-        }
+        m.latency.record(serving, o.class.latency_class(), o.latency_us);
     }
 
     /// A request finished: count it, then schedule the user's next request, return or departure.
@@ -643,31 +555,31 @@ impl<'a> Driver<'a> {
             // Expired as it should: the user signs in again, and Redis-only would hold that too.
             self.measure.baseline_add(user.home, bytes);
         }
-        if user.remaining > 0 {
-            let next = t.saturating_add(self.traffic.think_ms());
-            self.schedule(slot, user, next);
+        if let Next::Request { think_ms } = draws.next {
+            self.schedule(slot, user, t.saturating_add(think_ms));
             return;
         }
         let home = user.home;
         self.measure.active[home] = self.measure.active[home].saturating_sub(1);
-        if draws.logout {
-            self.measure.baseline[home] = self.measure.baseline[home].saturating_sub(bytes);
-            self.free.push(slot);
-            return;
-        }
         let expires_at = t.saturating_add(self.cold_ttl_ms);
-        if self.traffic.chance(self.plan.scenario.traffic.returns.probability) {
-            let at = t.saturating_add(self.traffic.gap_ms());
-            if at >= expires_at {
+        match draws.next {
+            Next::Logout => {
+                self.measure.baseline[home] = self.measure.baseline[home].saturating_sub(bytes);
+            }
+            Next::Return { gap_ms } => {
+                let at = t.saturating_add(gap_ms);
+                if at >= expires_at {
+                    self.measure.baseline_expiries.entry(expires_at).or_default().push((home, bytes));
+                }
+                if at < self.end_ms {
+                    user.remaining = 0;
+                    self.schedule(slot, user, at);
+                    return;
+                }
+            }
+            Next::Leave | Next::Request { .. } => {
                 self.measure.baseline_expiries.entry(expires_at).or_default().push((home, bytes));
             }
-            if at < self.end_ms {
-                user.remaining = 0;
-                self.schedule(slot, user, at);
-                return;
-            }
-        } else {
-            self.measure.baseline_expiries.entry(expires_at).or_default().push((home, bytes));
         }
         self.free.push(slot);
     }
@@ -749,8 +661,7 @@ impl<'a> Driver<'a> {
             if warm {
                 m.region_hot_samples[r].push(hot as f64);
             }
-            let h = &m.bucket_latency[r];
-            let q = |p: f64| if h.is_empty() { 0.0 } else { round3(h.value_at_quantile(p) as f64 / 1000.0) };
+            let percentiles = m.latency.close_bucket(r, warm);
             let acc = m.bucket[r];
             m.timeseries.push(BucketRow {
                 t: self.bucket_start / 1000,
@@ -766,16 +677,15 @@ impl<'a> Driver<'a> {
                 expiries: acc.expiries,
                 losses: acc.losses,
                 failures: acc.failures,
-                p50_ms: q(0.50),
-                p95_ms: q(0.95),
-                p99_ms: q(0.99),
+                p50_ms: percentiles.p50_ms,
+                p95_ms: percentiles.p95_ms,
+                p99_ms: percentiles.p99_ms,
                 redis_bytes,
                 wru: wru - m.marks[r].0,
                 rru: rru - m.marks[r].1,
             });
             m.marks[r] = (wru, rru);
             m.bucket[r] = Bucket::default();
-            m.bucket_latency[r].reset();
         }
         m.hot_peak = m.hot_peak.max(hot_total).max(m.hot_read_peak);
         if warm {
@@ -810,9 +720,8 @@ impl<'a> Driver<'a> {
             .collect();
         let final_stored = ledger.stored().1;
         drop(ledger);
-        let peak_rss = hotcold_sim::sim::peak_rss_bytes();
+        let peak_rss = peak_rss_bytes();
         let held = m.hot_peak + m.cold_peak;
-        let [hot, cold, create] = &m.latency;
         let record = RunRecord {
             scenario: sc.clone(),
             regions: sc.session_config.hot_storage.regions.clone(),
@@ -827,19 +736,7 @@ impl<'a> Driver<'a> {
                 cold_avg: mean(&m.cold_samples),
                 cold_peak: m.cold_peak,
             },
-            latency: Latencies {
-                hot_access: Hist::from_histogram(hot),
-                cold_promotion: Hist::from_histogram(cold),
-                create: Hist::from_histogram(create),
-                by_region: m
-                    .region_latency
-                    .iter()
-                    .map(|[h, c]| RegionLatency {
-                        hot_access: Hist::from_histogram(h),
-                        cold_promotion: Hist::from_histogram(c),
-                    })
-                    .collect(),
-            },
+            latency: m.latency.latencies(),
             usage,
             storage: Storage {
                 avg_stored_bytes: mean(&m.stored_samples),
@@ -866,30 +763,29 @@ impl<'a> Driver<'a> {
     }
 }
 
-/// A region's sync job on the compressed interval (and write-behind copies, when configured),
-/// reporting every pass until the receiver is gone.
+/// A region's sync job on the compressed schedule (and write-behind copies, when configured),
+/// reporting every pass until the receiver is gone: the same [`PassTimer`] as `hotcold serve`.
 async fn sync_loop(engine: Arc<LoadEngine>, region: usize, out: mpsc::UnboundedSender<SyncDone>) {
     let sync = SyncService::new(engine);
     let id = RegionId(region as u16);
-    let flush_every = sync.flush_interval();
-    let mut demotions = tokio::time::interval(sync.demotion_interval());
-    let mut flushes = tokio::time::interval(flush_every.unwrap_or(Duration::from_secs(3600)));
-    loop {
-        let flush = tokio::select! {
-            _ = demotions.tick() => false,
-            _ = flushes.tick(), if flush_every.is_some() => true,
-        };
-        let started = Instant::now();
-        let report = if flush { sync.flush_dirty(id).await } else { sync.run_once(id).await };
-        let done = SyncDone {
-            region,
-            demoted: report.demoted,
-            expired_hot: report.expired_hot,
-            seconds: started.elapsed().as_secs_f64(),
-            flush,
-        };
-        if out.send(done).is_err() {
-            return;
+    let mut timer = PassTimer::new(sync.schedule());
+    while let Some(passes) = timer.next().await {
+        for pass in passes {
+            let started = Instant::now();
+            let report = match pass {
+                Pass::Demotion => sync.run_once(id).await,
+                Pass::Flush => sync.flush_dirty(id).await,
+            };
+            let done = SyncDone {
+                region,
+                demoted: report.demoted,
+                expired_hot: report.expired_hot,
+                seconds: started.elapsed().as_secs_f64(),
+                flush: pass == Pass::Flush,
+            };
+            if out.send(done).is_err() {
+                return;
+            }
         }
     }
 }

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use hotcold_engine::{ColdLookup, ColdStore, ColdWrite, RegionId, Session, SessionId, StoreError, Timestamp, UserId};
-use hotcold_sim::record::RegionUsage;
+use hotcold_model::metering::{Charge, Metering};
+use hotcold_model::record::RegionUsage;
 
 /// DynamoDB usage of this run, metered at the engine's calls (CONTRACT section 4).
 #[derive(Debug, Default)]
@@ -30,6 +31,15 @@ impl Ledger {
         (self.items.len() as u64, self.items.values().map(|(bytes, _, _)| bytes).sum())
     }
 
+    /// Adds what one call cost `region`.
+    fn charge(&mut self, region: usize, charge: Charge) {
+        let usage = &mut self.usage[region];
+        usage.wru += charge.wru;
+        usage.rru += charge.rru;
+        usage.replicated_wru += charge.replicated_wru;
+        usage.replicated_bytes += charge.replicated_bytes;
+    }
+
     /// Drops items whose last access is at least `ttl_ms` before `now_ms`.
     pub(super) fn purge(&mut self, now_ms: u64, ttl_ms: u64) {
         let before = self.items.len();
@@ -42,8 +52,8 @@ impl Ledger {
 pub(super) struct Metered<C> {
     pub(super) inner: C,
     pub(super) ledger: Arc<Mutex<Ledger>>,
-    pub(super) item_overhead: u64,
-    pub(super) regions: u64,
+    /// How calls are charged (CONTRACT section 4), as the simulated table charges them.
+    pub(super) metering: Metering,
 }
 
 impl<C> Metered<C> {
@@ -51,17 +61,12 @@ impl<C> Metered<C> {
         f(&mut self.ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
-    fn item_bytes(&self, session: &Session) -> u64 {
-        session.data.len() as u64 + self.item_overhead
-    }
-
     fn written(&self, ledger: &mut Ledger, session: &Session, writer: usize, outcome: ColdWrite) {
-        let item = self.item_bytes(session);
-        let usage = &mut ledger.usage[writer];
-        usage.wru += item.div_ceil(1024); // a failed conditional write still consumes its units
-        if outcome == ColdWrite::Written {
-            usage.replicated_wru += item.div_ceil(1024) * (self.regions - 1);
-            usage.replicated_bytes += item * (self.regions - 1);
+        let data_len = session.data.len() as u64;
+        let took_effect = outcome == ColdWrite::Written;
+        ledger.charge(writer, self.metering.write(data_len, took_effect));
+        if took_effect {
+            let item = self.metering.item_bytes(data_len);
             ledger.items.insert(session.id, (item, session.last_access.0, usize::from(session.id.home().0)));
         }
     }
@@ -78,11 +83,13 @@ impl<C: ColdStore> ColdStore for Metered<C> {
         self.with(|ledger| {
             let region = usize::from(reader.0);
             self.called(ledger, region, 1, matches!(lookup, ColdLookup::Unavailable(_)));
-            ledger.usage[region].rru += match &lookup {
-                ColdLookup::Found(session) => self.item_bytes(session).div_ceil(4096),
-                ColdLookup::Miss => 1,
-                ColdLookup::Unavailable(_) => 0,
-            };
+            match &lookup {
+                ColdLookup::Found(session) => {
+                    ledger.charge(region, self.metering.read(Some(session.data.len() as u64)))
+                }
+                ColdLookup::Miss => ledger.charge(region, self.metering.read(None)),
+                ColdLookup::Unavailable(_) => {}
+            }
         });
         lookup
     }
@@ -108,7 +115,7 @@ impl<C: ColdStore> ColdStore for Metered<C> {
         let answer = self.inner.put_batch(sessions, writer, now).await;
         self.with(|ledger| {
             let region = usize::from(writer.0);
-            self.called(ledger, region, sessions.len().div_ceil(25) as u64, answer.is_err());
+            self.called(ledger, region, Metering::batch_calls(sessions.len()), answer.is_err());
             if let Ok(outcomes) = &answer {
                 for (session, outcome) in sessions.iter().zip(outcomes) {
                     self.written(ledger, session, region, *outcome);
@@ -125,12 +132,10 @@ impl<C: ColdStore> ColdStore for Metered<C> {
             self.called(ledger, region, 1, answer.is_err());
             match &answer {
                 Ok(Some(session)) => {
-                    let wru = self.item_bytes(session).div_ceil(1024);
-                    ledger.usage[region].wru += wru;
-                    ledger.usage[region].replicated_wru += wru * (self.regions - 1);
+                    ledger.charge(region, self.metering.delete(Some(session.data.len() as u64)));
                     ledger.items.remove(id);
                 }
-                Ok(None) => ledger.usage[region].wru += 1,
+                Ok(None) => ledger.charge(region, self.metering.delete(None)),
                 Err(_) => {}
             }
         });

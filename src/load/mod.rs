@@ -23,7 +23,8 @@ use anyhow::{Context, anyhow};
 use hotcold_engine::backends::dynamodb::{DynamoAudit, DynamoColdStore};
 use hotcold_engine::backends::redis::{RedisHotConfig, RedisHotStore};
 use hotcold_engine::{Engine, EngineConfig, SessionConfig, SessionManager, SystemClock};
-use hotcold_sim::{RunRecord, Scenario};
+use hotcold_model::metering::Metering;
+use hotcold_model::{RunRecord, Scenario};
 
 use crate::Failure;
 use crate::serve::config::ServeConfig;
@@ -71,10 +72,8 @@ pub(crate) fn load(args: &Args) -> Result<(), Failure> {
         .context("cannot start the async runtime")
         .map_err(Failure::Failed)?;
     let (record, lateness) = runtime.block_on(drive(&plan, &config)).map_err(Failure::Failed)?;
-    let summary = record.summary();
-    crate::simulate::write_run_directory(&out, &record, &summary).map_err(Failure::Failed)?;
-    let full = hotcold_reports::write_reports(&out, &record).map_err(|e| Failure::Failed(e.into()))?;
-    print!("{}", crate::simulate::one_screen("load", &record, &summary, &out));
+    let full = hotcold_reports::write_run_directory(&out, &record).map_err(|e| Failure::Failed(e.into()))?;
+    print!("{}", crate::simulate::one_screen("load", &record, &record.summary(), &out));
     println!(
         "  schedule        events started {:.1} ms late at p99 (wall time; max {:.1} ms){}",
         lateness.p99_ms,
@@ -155,8 +154,10 @@ async fn drive(plan: &Plan, config: &ServeConfig) -> anyhow::Result<(RunRecord, 
     let cold = Metered {
         inner: Timed::new(cold, "dynamodb", metrics),
         ledger: Arc::clone(&ledger),
-        item_overhead: sc.costs.dynamodb.item_overhead_bytes,
-        regions: sc.session_config.hot_storage.regions.len() as u64,
+        metering: Metering {
+            item_overhead: sc.costs.dynamodb.item_overhead_bytes,
+            replicas: sc.session_config.hot_storage.regions.len() as u64,
+        },
     };
     let engine = Engine::new(plan.session_config.clone(), plan.engine_config.clone(), hot, cold, audit, SystemClock)
         .context("the engine refused the configuration")?;

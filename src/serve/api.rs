@@ -2,8 +2,9 @@
 //!
 //! Every error is JSON (`{"error": "..."}`): bad input is 400 (malformed JSON, token, user id, data
 //! over `engine.max_data_bytes`, a body over that plus 64 KiB), unknown sessions 404, stale
-//! versions 409, a backend that is down 503. No handler panics on input, and no token is ever
-//! logged or echoed: errors and metrics name operations, not sessions.
+//! versions 409, a backend that is down (or a session that kept moving between tiers under an
+//! update) 503. No handler panics on input, and no token is ever logged or echoed: errors and
+//! metrics name operations, not sessions.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -97,7 +98,9 @@ impl From<EngineError> for ApiError {
             | EngineError::DataTooLarge { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
             EngineError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             EngineError::VersionConflict { .. } => (StatusCode::CONFLICT, "conflict"),
-            EngineError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            // A store that is down, or a session moving between tiers under an update: both pass,
+            // so the client retries.
+            EngineError::Store(_) | EngineError::Contention => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
         let (message, current_version) = match error {
             EngineError::VersionConflict { expected, current } => (

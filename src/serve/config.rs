@@ -9,9 +9,14 @@ use std::time::Duration;
 use hotcold_engine::backends::dynamodb::DynamoConfig;
 use hotcold_engine::backends::redis::RedisHotConfig;
 use hotcold_engine::{EngineConfig, RegionId, SessionConfig};
-use hotcold_sim::ScenarioError;
-use hotcold_sim::scenario::parse_yaml;
+use hotcold_model::yaml::{YamlError, parse_yaml};
 use serde::Deserialize;
+
+/// A config file that cannot be used: the file, the line and column or the key path, and what
+/// was expected. Fatal at start-up (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct ConfigFileError(#[from] YamlError);
 
 /// The whole file. Unknown keys are rejected (a typo must not silently fall back to a default).
 #[derive(Debug, Clone, Deserialize)]
@@ -105,28 +110,17 @@ fn default_audit_table() -> String {
 
 impl ServeConfig {
     /// Reads, parses and checks a config file; errors name the file, line and column or the key.
-    pub(crate) fn load(path: &Path) -> Result<Self, ScenarioError> {
+    pub(crate) fn load(path: &Path) -> Result<Self, ConfigFileError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-            file: file.clone(),
-            line: None,
-            column: None,
-            path: None,
-            message: format!("cannot read the config: {e}"),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| YamlError::whole_file(&file, format!("cannot read the config: {e}")))?;
         Self::parse(&text, &file)
     }
 
     /// Parses and checks config text; `file` names it in errors.
-    pub(crate) fn parse(text: &str, file: &str) -> Result<Self, ScenarioError> {
+    pub(crate) fn parse(text: &str, file: &str) -> Result<Self, ConfigFileError> {
         let config: Self = parse_yaml(text, file)?;
-        let invalid = |path: &str, message: String| ScenarioError {
-            file: file.to_string(),
-            line: None,
-            column: None,
-            path: Some(path.to_string()),
-            message,
-        };
+        let invalid = |path: &str, message: String| ConfigFileError(YamlError::at_path(file, path, message));
         if let Err(e) = config.session_config.validate() {
             return Err(invalid(&e.key, e.message));
         }
@@ -233,11 +227,6 @@ impl ServeConfig {
             ..DynamoConfig::default()
         }
     }
-
-    /// How long the served region's sync job waits between passes.
-    pub(crate) fn sync_interval(&self) -> Duration {
-        self.session_config.sync.sync_interval
-    }
 }
 
 #[cfg(test)]
@@ -283,7 +272,7 @@ dynamodb:
         assert_eq!(dynamo.endpoint.as_deref(), Some("http://127.0.0.1:8000"));
         assert_eq!(dynamo.cold_ttl, Duration::from_secs(2_592_000));
         assert!(config.dynamodb.create_tables);
-        assert_eq!(config.sync_interval(), Duration::from_secs(300));
+        assert_eq!(config.session_config.sync.sync_interval, Duration::from_secs(300));
     }
 
     #[test]

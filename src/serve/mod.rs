@@ -1,6 +1,7 @@
 //! `hotcold serve --config FILE`: the production Session Manager of one region. The HTTP API
 //! (CONTRACT section 5) and `/metrics` over the engine on live Redis and DynamoDB, plus the region's
-//! sync job on a tokio interval (DESIGN: "a tokio loop calls `run_once` every `sync_interval`").
+//! sync job in a tokio loop on the engine's [`hotcold_engine::SyncSchedule`] (DESIGN: "a tokio
+//! loop calls `run_once` every `sync_interval`").
 //!
 //! Start-up needs every backend once (exit 1 naming the one that is down); after that an outage
 //! answers 503 for what needs the missing backend, `/readyz` says which, and the stores reconnect
@@ -12,15 +13,16 @@ pub(crate) mod metrics;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, anyhow};
 use hotcold_engine::backends::dynamodb::{DynamoAudit, DynamoColdStore, DynamoConfig};
 use hotcold_engine::backends::redis::{RedisHotConfig, RedisHotStore};
-use hotcold_engine::{Engine, RegionId, SessionManager, SyncService, SystemClock};
+use hotcold_engine::{Engine, Pass, RegionId, SessionManager, SyncService, SystemClock};
 use tokio::sync::watch;
 
 use crate::Failure;
+use crate::pass_timer::PassTimer;
 use api::{AppState, LiveEngine};
 use config::ServeConfig;
 use metrics::{Metrics, Timed};
@@ -54,7 +56,7 @@ async fn run(config: ServeConfig) -> Result<(), Failure> {
         .map_err(Failure::Failed)?;
     let address = listener.local_addr().map_or_else(|_| config.listen.to_string(), |a| a.to_string());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let sync = tokio::spawn(sync_loop(Arc::clone(&engine), region, config.sync_interval(), metrics, stop_rx));
+    let sync = tokio::spawn(sync_loop(Arc::clone(&engine), region, metrics, stop_rx));
     // One line a supervisor or a test can wait for; it names no session.
     eprintln!("hotcold serve: region {} listening on http://{address}", config.region);
     let served = axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal()).await;
@@ -93,36 +95,35 @@ pub(crate) async fn connect_backends(
     Ok((hot, cold, audit))
 }
 
-/// The region's sync job: a demotion pass every `sync_interval`, write-behind copies on their own
-/// interval, and the gauges refreshed after each pass. Stops when `stop` turns true.
-async fn sync_loop(
-    engine: Arc<LiveEngine>,
-    region: RegionId,
-    interval: Duration,
-    metrics: Metrics,
-    mut stop: watch::Receiver<bool>,
-) {
+/// The region's sync job on the engine's [`hotcold_engine::SyncSchedule`]: a demotion pass at
+/// every multiple of `sync_interval` since start-up and write-behind copies at every multiple of
+/// theirs (demotion first when both fall due at once), the gauges refreshed at start-up and after
+/// each demotion pass. A pass that overruns the next due instant skips it rather than making up
+/// for it in a burst. Stops when `stop` turns true.
+async fn sync_loop(engine: Arc<LiveEngine>, region: RegionId, metrics: Metrics, mut stop: watch::Receiver<bool>) {
     let sync = SyncService::new(Arc::clone(&engine));
-    let flush_every = sync.flush_interval();
-    let mut demotions = tokio::time::interval(interval);
-    demotions.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut flushes = tokio::time::interval(flush_every.unwrap_or(Duration::from_secs(3600)));
-    flushes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut timer = PassTimer::new(sync.schedule());
     let mut last_clean = Instant::now();
+    refresh_gauges(&engine, &metrics).await;
     loop {
-        tokio::select! {
+        let passes = tokio::select! {
             _ = stop.changed() => return,
-            _ = demotions.tick() => {
-                let report = sync.run_once(region).await;
-                metrics.sync_pass(&report);
-                if report.error.is_none() {
-                    last_clean = Instant::now();
+            passes = timer.next() => match passes {
+                Some(passes) => passes,
+                None => return,
+            },
+        };
+        for pass in passes {
+            match pass {
+                Pass::Demotion => {
+                    let report = sync.run_once(region).await;
+                    metrics.sync_pass(&report);
+                    if report.error.is_none() {
+                        last_clean = Instant::now();
+                    }
+                    refresh_gauges(&engine, &metrics).await;
                 }
-                refresh_gauges(&engine, &metrics).await;
-            }
-            _ = flushes.tick(), if flush_every.is_some() => {
-                let report = sync.flush_dirty(region).await;
-                metrics.sync_pass(&report);
+                Pass::Flush => metrics.sync_pass(&sync.flush_dirty(region).await),
             }
         }
         metrics.set_sync_lag(last_clean.elapsed());

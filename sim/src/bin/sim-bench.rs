@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use hotcold_sim::{RunOptions, Scenario, run};
+use hotcold_model::Scenario;
+use hotcold_sim::{RunOptions, run};
 
 fn main() -> ExitCode {
     let mut path = PathBuf::from("scenarios/shopflow-baseline.yaml");
@@ -54,7 +55,7 @@ fn main() -> ExitCode {
         "scenario            {} (sample {}, shards {})",
         record.scenario.name,
         record.sample,
-        shards.unwrap_or(hotcold_sim::sim::DEFAULT_SHARDS)
+        shards.unwrap_or(hotcold_sim::DEFAULT_SHARDS)
     );
     println!("simulated           {:.1} days", record.simulated_seconds / 86_400.0);
     println!("requests            {}", c.requests);

@@ -1,4 +1,5 @@
-//! [`SimRng`]: the simulator's random streams, xoshiro256++ seeded through SplitMix64.
+//! Random streams: [`StreamRng`] (xoshiro256++ seeded through SplitMix64), one stream per
+//! purpose ([`Stream`]), so that adding a draw for one purpose never shifts the draws of another.
 //!
 //! Simulation needs fast, portable, reproducible numbers, not cryptographic ones (session tokens
 //! come from the engine's own ChaCha20 stream). xoshiro256++ is a fixed, documented algorithm, so
@@ -6,15 +7,56 @@
 
 use rand::{RngCore, SeedableRng};
 
-use crate::stores::splitmix;
+/// What a random stream is for. Each purpose has a stream of its own, seeded from the run's seed
+/// and the purpose's number; the numbers are fixed (changing one changes every result).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Visit lengths, payload sizes, think times.
+    Visit,
+    /// Travel, update, logout and return decisions.
+    Decide,
+    /// Gaps before a return.
+    ReturnGap,
+    /// Simulated backend latencies (the simulator only).
+    Latency,
+    /// One region's arrivals, by the region's index.
+    Arrivals(usize),
+}
+
+impl Stream {
+    /// The purpose's fixed number.
+    pub const fn number(self) -> u64 {
+        match self {
+            Self::Visit => 1,
+            Self::Decide => 2,
+            Self::ReturnGap => 3,
+            Self::Latency => 4,
+            Self::Arrivals(region) => 100 + region as u64,
+        }
+    }
+
+    /// This purpose's stream for a run seeded with `seed`.
+    pub fn rng(self, seed: u64) -> StreamRng {
+        StreamRng::seed_from_u64(splitmix(seed ^ splitmix(self.number())))
+    }
+}
+
+/// SplitMix64: a fast, well-mixed hash of a counter (seeds, deterministic store-side randomness).
+#[inline]
+pub const fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
 
 /// xoshiro256++ (Blackman and Vigna).
 #[derive(Debug, Clone)]
-pub struct SimRng {
+pub struct StreamRng {
     s: [u64; 4],
 }
 
-impl RngCore for SimRng {
+impl RngCore for StreamRng {
     #[inline]
     fn next_u32(&mut self) -> u32 {
         (self.next_u64() >> 32) as u32
@@ -42,7 +84,7 @@ impl RngCore for SimRng {
     }
 }
 
-impl SeedableRng for SimRng {
+impl SeedableRng for StreamRng {
     type Seed = [u8; 32];
 
     fn from_seed(seed: [u8; 32]) -> Self {
@@ -77,12 +119,12 @@ mod tests {
 
     #[test]
     fn streams_are_reproducible_and_uniform() {
-        let mut a = SimRng::seed_from_u64(5);
-        let mut b = SimRng::seed_from_u64(5);
+        let mut a = StreamRng::seed_from_u64(5);
+        let mut b = StreamRng::seed_from_u64(5);
         let xs: Vec<u64> = (0..100).map(|_| a.next_u64()).collect();
         let ys: Vec<u64> = (0..100).map(|_| b.next_u64()).collect();
         assert_eq!(xs, ys);
-        assert_ne!(SimRng::seed_from_u64(6).next_u64(), xs[0]);
+        assert_ne!(StreamRng::seed_from_u64(6).next_u64(), xs[0]);
         let mean = (0..100_000).map(|_| a.random::<f64>()).sum::<f64>() / 100_000.0;
         assert!((mean - 0.5).abs() < 0.01, "{mean}");
     }

@@ -13,9 +13,12 @@
 //! | `hot_region` | N | failover holder, absent when none |
 //! | `expires_at` | N | TTL attribute: `last_access + cold_ttl`, epoch seconds |
 //!
-//! Audit table (`audit_table`): partition key `event` (unique per record), `at`, `kind`,
-//! `region`, `session`, `user_id` (GSI `by_user`, keys only), `version`, and `expires_at` =
+//! Audit table (`audit_table`): partition key `event` (unique per record), `at`, `kind`, `tier`
+//! (`hot` or `cold`, see [`AuditEvent::tier`]), `region`, `session`, `user_id` (GSI `by_user`, keys
+//! only; absent when the store no longer knew the user), `version`, and `expires_at` =
 //! `at + compliance_retention` (the TTL attribute), so DynamoDB drops records after retention.
+//!
+//! The item codec (both layouts) is in `codec.rs`.
 //!
 //! # Writes
 //! Every session write is a conditional PutItem: it succeeds only if no record exists or the
@@ -34,6 +37,8 @@
 //! an item that does not decode is [`StoreError::Corrupt`]. Nothing panics on what DynamoDB
 //! returns.
 
+mod codec;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -43,25 +48,43 @@ use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ReturnValue, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
 };
-use bytes::Bytes;
 use futures_util::future::join_all;
 
 use crate::audit::AuditEvent;
 use crate::error::StoreError;
-use crate::session::{RegionId, Session, SessionData, SessionId, UserId};
+use crate::session::{RegionId, Session, SessionId, UserId};
 use crate::store::{AuditSink, ColdLookup, ColdStore, ColdWrite};
 use crate::time::Timestamp;
+use codec::{audit_item, decode_session, key_of, session_item};
 
 /// DynamoDB's limit of items per batch; `put_batch` never has more in flight.
 pub const MAX_BATCH: usize = 25;
 
 /// Name of the user index on both tables.
 pub const USER_INDEX: &str = "by_user";
+
+/// Attempts of one conditional put while DynamoDB throttles it (each attempt is itself retried by
+/// the SDK up to `max_attempts` times). With the backoff below that waits 375 ms in all before the
+/// put reports [`StoreError::Throttled`]: long enough for on-demand capacity to catch a burst, short
+/// enough for a request's time budget.
+const THROTTLED_PUT_ATTEMPTS: u32 = 5;
+
+/// The first wait before a throttled put is tried again; it doubles after every throttled attempt.
+const THROTTLE_FIRST_BACKOFF: Duration = Duration::from_millis(25);
+
+/// The longest wait between throttled attempts, should the attempts above grow.
+const THROTTLE_MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// How often [`DynamoConfig::create_tables`] asks whether a new table is active.
+const TABLE_POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How many times it asks (30 s in all: DynamoDB Local is active at once, AWS within seconds)
+/// before it goes on regardless.
+const TABLE_POLLS: u32 = 300;
 
 /// How to reach DynamoDB and which tables to use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,7 +219,7 @@ async fn create_table(
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
         Err(e) => return Err(format!("create table {table}: {}", sdk_error("dynamodb", &e))),
     }
-    for _ in 0..300 {
+    for _ in 0..TABLE_POLLS {
         let described = client
             .describe_table()
             .table_name(table)
@@ -206,7 +229,7 @@ async fn create_table(
         if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(TABLE_POLL_INTERVAL).await;
     }
     let ttl = TimeToLiveSpecification::builder().attribute_name("expires_at").enabled(true).build().map_err(build)?;
     if let Err(e) = client.update_time_to_live().table_name(table).time_to_live_specification(ttl).send().await {
@@ -270,11 +293,6 @@ impl DynamoColdStore {
         Ok(Self { client, config })
     }
 
-    /// The configuration in force.
-    pub const fn config(&self) -> &DynamoConfig {
-        &self.config
-    }
-
     /// The SDK client (for tests and tools).
     pub const fn client(&self) -> &Client {
         &self.client
@@ -302,69 +320,20 @@ impl DynamoColdStore {
         StoreError::Corrupt { backend: self.config.label.clone(), detail: detail.into() }
     }
 
-    fn item(&self, session: &Session) -> HashMap<String, AttributeValue> {
-        let expires_at = (session.last_access + self.config.cold_ttl).0 / 1000;
-        let mut item = HashMap::from([
-            ("id".to_string(), AttributeValue::S(key_of(&session.id))),
-            ("user_id".to_string(), AttributeValue::S(session.user_id.as_str().to_string())),
-            ("payload".to_string(), AttributeValue::B(Blob::new(session.data.as_bytes().to_vec()))),
-            ("version".to_string(), AttributeValue::N(session.version.to_string())),
-            ("created_at".to_string(), AttributeValue::N(session.created_at.0.to_string())),
-            ("last_access".to_string(), AttributeValue::N(session.last_access.0.to_string())),
-            ("expires_at".to_string(), AttributeValue::N(expires_at.to_string())),
-        ]);
-        if let Some(region) = session.hot_region {
-            item.insert("hot_region".to_string(), AttributeValue::N(region.0.to_string()));
-        }
-        item
-    }
-
     fn decode(&self, item: &HashMap<String, AttributeValue>) -> Result<Session, StoreError> {
-        let text = |name: &str| match item.get(name) {
-            Some(AttributeValue::S(s)) => Ok(s.as_str()),
-            _ => Err(self.corrupt(format!("attribute {name} missing or not a string"))),
-        };
-        let number = |name: &str| match item.get(name) {
-            Some(AttributeValue::N(n)) => {
-                n.parse::<u64>().map_err(|_| self.corrupt(format!("attribute {name} is not a u64")))
-            }
-            _ => Err(self.corrupt(format!("attribute {name} missing or not a number"))),
-        };
-        let id = parse_key(text("id")?).ok_or_else(|| self.corrupt("attribute id is not <hex>.<region>"))?;
-        let user_id = UserId::new(text("user_id")?).map_err(|_| self.corrupt("attribute user_id is not a user id"))?;
-        let data = match item.get("payload") {
-            Some(AttributeValue::B(blob)) => SessionData::from_stored(Bytes::copy_from_slice(blob.as_ref())),
-            _ => return Err(self.corrupt("attribute payload missing or not binary")),
-        };
-        let hot_region = match item.get("hot_region") {
-            None | Some(AttributeValue::Null(_)) => None,
-            Some(_) => Some(RegionId(
-                u16::try_from(number("hot_region")?).map_err(|_| self.corrupt("attribute hot_region out of range"))?,
-            )),
-        };
-        let version = number("version")?;
-        Ok(Session {
-            id,
-            user_id,
-            data,
-            version,
-            created_at: Timestamp(number("created_at")?),
-            last_access: Timestamp(number("last_access")?),
-            persisted_version: version,
-            hot_region,
-        })
+        decode_session(item).map_err(|detail| self.corrupt(detail))
     }
 
     /// One conditional PutItem, retried with backoff while throttled.
     async fn put_one(&self, session: &Session) -> Result<ColdWrite, StoreError> {
-        let mut delay = Duration::from_millis(25);
+        let mut delay = THROTTLE_FIRST_BACKOFF;
         let mut attempt = 0;
         loop {
             let sent = self
                 .client
                 .put_item()
                 .table_name(&self.config.sessions_table)
-                .set_item(Some(self.item(session)))
+                .set_item(Some(session_item(session, self.config.cold_ttl)))
                 .condition_expression("attribute_not_exists(#id) OR #v < :v OR (#v = :v AND #a <= :a)")
                 .expression_attribute_names("#id", "id")
                 .expression_attribute_names("#v", "version")
@@ -381,25 +350,15 @@ impl DynamoColdStore {
                 Err(e) => {
                     let error = sdk_error(self.label(), &e);
                     attempt += 1;
-                    if !matches!(error, StoreError::Throttled { .. }) || attempt >= 5 {
+                    if !matches!(error, StoreError::Throttled { .. }) || attempt >= THROTTLED_PUT_ATTEMPTS {
                         return Err(error);
                     }
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(1));
+                    delay = (delay * 2).min(THROTTLE_MAX_BACKOFF);
                 }
             }
         }
     }
-}
-
-/// The partition key of a session: `<id hex>.<home>`.
-fn key_of(id: &SessionId) -> String {
-    format!("{}.{}", id.to_hex(), id.home().0)
-}
-
-fn parse_key(key: &str) -> Option<SessionId> {
-    let (hex, home) = key.split_once('.')?;
-    SessionId::from_hex(hex, RegionId(home.parse().ok()?))
 }
 
 impl ColdStore for DynamoColdStore {
@@ -505,23 +464,8 @@ impl DynamoAudit {
 
 impl AuditSink for DynamoAudit {
     async fn append(&self, event: AuditEvent) -> Result<(), StoreError> {
-        let session = key_of(&event.session);
-        let key = format!("{session}#{}#{}#{:016x}", event.at.0, event.kind.as_str(), rand::random::<u64>());
-        let expires_at = (event.at + self.config.compliance_retention).0 / 1000;
-        let mut request = self
-            .client
-            .put_item()
-            .table_name(&self.config.audit_table)
-            .item("event", AttributeValue::S(key))
-            .item("at", AttributeValue::N(event.at.0.to_string()))
-            .item("kind", AttributeValue::S(event.kind.as_str().to_string()))
-            .item("region", AttributeValue::N(event.region.0.to_string()))
-            .item("session", AttributeValue::S(session))
-            .item("version", AttributeValue::N(event.version.to_string()))
-            .item("expires_at", AttributeValue::N(expires_at.to_string()));
-        if let Some(user) = &event.user_id {
-            request = request.item("user_id", AttributeValue::S(user.as_str().to_string()));
-        }
+        let item = audit_item(&event, self.config.compliance_retention, rand::random::<u64>());
+        let request = self.client.put_item().table_name(&self.config.audit_table).set_item(Some(item));
         request.send().await.map_err(|e| sdk_error(self.label(), &e))?;
         Ok(())
     }
@@ -580,6 +524,8 @@ impl AuditSink for DynamoAudit {
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_dynamodb::primitives::Blob;
+
     use super::*;
 
     #[test]
@@ -593,13 +539,6 @@ mod tests {
         for code in [Some("ResourceNotFoundException"), Some("InternalServerError"), None] {
             assert!(matches!(service_error("dynamodb", code, Some("x")), StoreError::Unavailable { .. }), "{code:?}");
         }
-    }
-
-    #[test]
-    fn keys_round_trip() {
-        let id = SessionId::from_parts([9; 16], RegionId(1));
-        assert_eq!(parse_key(&key_of(&id)), Some(id));
-        assert_eq!(parse_key("nope"), None);
     }
 
     #[test]

@@ -134,6 +134,16 @@ impl Hist {
             values_us: h.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect(),
         }
     }
+
+    /// Adds the values of `other` and recomputes the summary figures (merging shards' runs).
+    pub fn merge(&mut self, other: &Self) {
+        if other.count == 0 {
+            return;
+        }
+        let mut values = std::mem::take(&mut self.values_us);
+        values.extend_from_slice(&other.values_us);
+        *self = Self::from_histogram(&crate::tally::histogram_of(&values));
+    }
 }
 
 /// Rounds to 3 decimals (stable JSON output).

@@ -5,7 +5,6 @@
 //! (`traffic.regions.eu-west-1.sessions_per_day`) of the offending value.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -14,36 +13,11 @@ use hotcold_engine::{EngineConfig, SessionConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::units::{Bytes, Count, DistSpec, Quantity, Seconds};
+use crate::yaml::{YamlError, parse_yaml};
 
-/// A scenario file that cannot be used: where, and what was expected. Fatal for the run (exit 2).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScenarioError {
-    /// The file (or `<string>` for text given directly).
-    pub file: String,
-    /// 1-based line, when the parser knows it.
-    pub line: Option<usize>,
-    /// 1-based column, when the parser knows it.
-    pub column: Option<usize>,
-    /// Dotted key path of the offending value, when known.
-    pub path: Option<String>,
-    /// What was wrong or expected.
-    pub message: String,
-}
-
-impl fmt::Display for ScenarioError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
-        if let (Some(line), Some(column)) = (self.line, self.column) {
-            write!(f, ":{line}:{column}")?;
-        }
-        if let Some(path) = &self.path {
-            write!(f, ": {path}")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-impl std::error::Error for ScenarioError {}
+/// A scenario file that cannot be used: where (file, line and column, key path) and what was
+/// expected. Fatal for the run (exit 2).
+pub type ScenarioError = YamlError;
 
 /// A whole scenario, every default filled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -417,34 +391,6 @@ mod defaults {
 
 const DEFAULT_MULTIPLIER: [(&str, f64); 3] = [("us-east-1", 1.0), ("eu-west-1", 1.08), ("ap-southeast-1", 1.12)];
 const DEFAULT_TRANSFER: [(&str, f64); 3] = [("us-east-1", 0.02), ("eu-west-1", 0.02), ("ap-southeast-1", 0.09)];
-
-/// Deserializes YAML text into `T`; a failure names `file`, the line and column, and the key path
-/// (`traffic.regions.eu-west-1.sessions_per_day`). Shared by scenarios and `hotcold serve`'s config.
-pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<T, ScenarioError> {
-    let deserializer = serde_yaml::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let location = inner.location();
-        let mut message = inner.to_string();
-        if let Some(cut) = message.rfind(" at line ") {
-            message.truncate(cut);
-        }
-        // serde_yaml already prefixes some messages with the path; say it once.
-        if let Some((head, rest)) = message.split_once(": ") {
-            if !head.is_empty() && !head.contains(' ') && path.starts_with(head) {
-                message = rest.to_string();
-            }
-        }
-        ScenarioError {
-            file: file.to_string(),
-            line: location.as_ref().map(serde_yaml::Location::line),
-            column: location.as_ref().map(serde_yaml::Location::column),
-            path: (path != "." && !path.is_empty()).then_some(path),
-            message,
-        }
-    })
-}
 
 impl Scenario {
     /// Reads, parses, resolves and validates a scenario file.

@@ -13,12 +13,11 @@
 //! | `{P:u:<16 hex of SHA-256(user)>}` | set | the user's sessions (list, revoke, erase) |
 //!
 //! The record is one string so that a hot access can be a single `GETEX`: a fixed-width ASCII
-//! header `hc1|<version>|<created>|<last access>|<persisted>|<holder>|<user length>|` (numbers
-//! zero-padded to 20 digits, so scripts compare them as strings; holder 5 digits or `-----`),
-//! then the user id, then the data bytes.
+//! header, then the user id, then the data bytes (`codec.rs` has the layout).
 //!
 //! A session's record and its idle and dirty entries share a slot, so every change to them is
-//! one atomic Lua script; the index is spread over `idle_shards` slots so no single slot is hot.
+//! one atomic Lua script (`scripts.rs`, their text in `lua/`); the index is spread over
+//! `idle_shards` slots so no single slot is hot.
 //! The user set lives in the user's own slot and is written beside the script (in flight
 //! together) and pruned lazily: entries whose session is gone are dropped when the user's
 //! sessions are listed.
@@ -54,6 +53,9 @@
 //! restarted server is used again without restarting the process. Scripts missing after a
 //! restart (NOSCRIPT) are loaded again transparently.
 
+mod codec;
+mod scripts;
+
 use std::fmt;
 use std::future::Future;
 use std::sync::Mutex;
@@ -63,15 +65,16 @@ use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use ::redis::cluster::ClusterClientBuilder;
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::{Cmd, RedisError, RedisFuture, RedisResult, Script, Value};
-use bytes::Bytes;
 use futures_util::future::join_all;
 use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 
 use crate::error::StoreError;
-use crate::session::{RegionId, Session, SessionData, SessionId, UserId};
+use crate::session::{Session, SessionData, SessionId, UserId};
 use crate::store::{HotLookup, HotStore, HotUpdate, HotWrite, IdleEntry};
 use crate::time::Timestamp;
+use codec::{MEMBER_CAPACITY, decode_record, encode_record, member, padded, parse_member, push_member};
+use scripts::Scripts;
 
 /// How to reach and lay out one region's hot tier.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,174 +191,6 @@ impl ConnectionLike for Conn {
     }
 }
 
-/// Byte offsets (0-based) of the record header's fields: `hc1|` then version, created, last
-/// access, persisted version (20 digits each), holder (5), user length (3), each followed by `|`.
-mod record {
-    pub(super) const MAGIC: &[u8] = b"hc1|";
-    pub(super) const VERSION: usize = 4;
-    pub(super) const CREATED: usize = 25;
-    pub(super) const ACCESS: usize = 46;
-    pub(super) const PERSISTED: usize = 67;
-    pub(super) const HOLDER: usize = 88;
-    pub(super) const USER_LEN: usize = 94;
-    pub(super) const HEADER: usize = 98;
-}
-
-/// Full touch: GETEX (TTL), last access := now if later, ZADD. KEYS: record, idle. ARGV: now
-/// (20 digits), ttl ms, member, now (plain). Returns the record, or nil.
-const TOUCH_LUA: &str = r"
-local b = redis.call('GETEX', KEYS[1], 'PX', ARGV[2])
-if not b then return false end
-if ARGV[1] > string.sub(b, 47, 66) then
-  b = string.sub(b, 1, 46) .. ARGV[1] .. string.sub(b, 67)
-  redis.call('SET', KEYS[1], b, 'KEEPTTL')
-  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
-end
-return b
-";
-
-/// Stores a record unless the stored one is fresher. KEYS: record, idle, dirty. ARGV: member,
-/// record, ttl ms, last access (plain), dirty ('1' or '0'). Returns 1 written, 0 kept newer.
-const PUT_LUA: &str = r"
-local cur = redis.call('GETRANGE', KEYS[1], 0, 97)
-if cur ~= '' then
-  local cv, nv = string.sub(cur, 5, 24), string.sub(ARGV[2], 5, 24)
-  if cv > nv or (cv == nv and string.sub(cur, 47, 66) > string.sub(ARGV[2], 47, 66)) then return 0 end
-end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
-if ARGV[5] == '1' then
-  redis.call('SADD', KEYS[3], ARGV[1])
-else
-  redis.call('SREM', KEYS[3], ARGV[1])
-end
-return 1
-";
-
-/// Compare-and-set of the data. KEYS: record, idle, dirty. ARGV: data, expected version, next
-/// version, now (20 digits each), ttl ms, member. Returns {0} miss, {1, current version} conflict,
-/// {2, record} updated.
-const UPDATE_LUA: &str = r"
-local b = redis.call('GET', KEYS[1])
-if not b then return {0} end
-local v = string.sub(b, 5, 24)
-if v ~= ARGV[2] then return {1, v} end
-local a = string.sub(b, 47, 66)
-if ARGV[4] > a then a = ARGV[4] end
-local user_end = 98 + tonumber(string.sub(b, 95, 97))
-b = 'hc1|' .. ARGV[3] .. string.sub(b, 25, 46) .. a .. string.sub(b, 67, user_end) .. ARGV[1]
-redis.call('SET', KEYS[1], b, 'PX', ARGV[5])
-redis.call('ZADD', KEYS[2], tonumber(a), ARGV[6])
-redis.call('SADD', KEYS[3], ARGV[6])
-return {2, b}
-";
-
-/// Removes and returns a record. KEYS: record, idle, dirty. ARGV: member.
-const TAKE_LUA: &str = r"
-local b = redis.call('GET', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('SREM', KEYS[3], ARGV[1])
-if not b then return false end
-redis.call('DEL', KEYS[1])
-return b
-";
-
-/// Removes a record only if version and last access are unchanged. KEYS: record, idle, dirty.
-/// ARGV: version, last access (20 digits), member. Returns the removed record, or nil.
-const REMOVE_IF_UNCHANGED_LUA: &str = r"
-local b = redis.call('GET', KEYS[1])
-if b and string.sub(b, 5, 24) == ARGV[1] and string.sub(b, 47, 66) == ARGV[2] then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[3])
-  redis.call('SREM', KEYS[3], ARGV[3])
-  return b
-end
-return false
-";
-
-/// Checks one idle-index entry. KEYS: record, idle, dirty. ARGV: member, idle since (20
-/// digits). Returns {0} vanished (entry dropped), {1} no longer idle, {2, record} idle.
-const IDLE_FETCH_LUA: &str = r"
-local b = redis.call('GET', KEYS[1])
-if not b then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  redis.call('SREM', KEYS[3], ARGV[1])
-  return {0}
-end
-local a = string.sub(b, 47, 66)
-if a > ARGV[2] then
-  redis.call('ZADD', KEYS[2], tonumber(a), ARGV[1])
-  return {1}
-end
-return {2, b}
-";
-
-/// Reads one dirty-set entry. KEYS: record, dirty. ARGV: member. Returns the record, or nil (and
-/// drops the entry) when the session is gone or clean.
-const DIRTY_FETCH_LUA: &str = r"
-local b = redis.call('GET', KEYS[1])
-if not b or string.sub(b, 68, 87) >= string.sub(b, 5, 24) then
-  redis.call('SREM', KEYS[2], ARGV[1])
-  return false
-end
-return b
-";
-
-/// Records a persisted version. KEYS: record, dirty. ARGV: version (20 digits), member.
-const MARK_PERSISTED_LUA: &str = r"
-local b = redis.call('GET', KEYS[1])
-if not b then
-  redis.call('SREM', KEYS[2], ARGV[2])
-  return 0
-end
-local p = string.sub(b, 68, 87)
-if ARGV[1] > p then
-  p = ARGV[1]
-  redis.call('SET', KEYS[1], string.sub(b, 1, 67) .. p .. string.sub(b, 88), 'KEEPTTL')
-end
-if p >= string.sub(b, 5, 24) then redis.call('SREM', KEYS[2], ARGV[2]) end
-return 1
-";
-
-struct Scripts {
-    touch: Script,
-    put: Script,
-    update: Script,
-    take: Script,
-    remove_if_unchanged: Script,
-    idle_fetch: Script,
-    dirty_fetch: Script,
-    mark_persisted: Script,
-}
-
-impl Scripts {
-    fn new() -> Self {
-        Self {
-            touch: Script::new(TOUCH_LUA),
-            put: Script::new(PUT_LUA),
-            update: Script::new(UPDATE_LUA),
-            take: Script::new(TAKE_LUA),
-            remove_if_unchanged: Script::new(REMOVE_IF_UNCHANGED_LUA),
-            idle_fetch: Script::new(IDLE_FETCH_LUA),
-            dirty_fetch: Script::new(DIRTY_FETCH_LUA),
-            mark_persisted: Script::new(MARK_PERSISTED_LUA),
-        }
-    }
-
-    fn all(&self) -> [&Script; 8] {
-        [
-            &self.touch,
-            &self.put,
-            &self.update,
-            &self.take,
-            &self.remove_if_unchanged,
-            &self.idle_fetch,
-            &self.dirty_fetch,
-            &self.mark_persisted,
-        ]
-    }
-}
-
 /// One region's hot tier on Redis (standalone or Cluster). See the module documentation for
 /// the key layout and the round-trip budget.
 pub struct RedisHotStore {
@@ -369,6 +204,29 @@ pub struct RedisHotStore {
 
 /// Bound of the recent-touch hint map; it is cleared when full (it is only a hint).
 const RECENT_CAPACITY: usize = 1 << 20;
+
+/// Retries the redis client makes by itself within one call (reconnecting, following a Cluster
+/// slot that moved): enough to ride out a dropped connection or a failover, few enough that the
+/// call's `timeout` still bounds them.
+const CLIENT_RETRIES: u32 = 2;
+
+/// The client's first wait before a retry, in ms; the waits grow up to [`RETRY_MAX_WAIT_MS`].
+const RETRY_MIN_WAIT_MS: u64 = 10;
+
+/// The client's longest wait before a retry, in ms: below the default call timeout (250 ms), so a
+/// retry can still answer in time.
+const RETRY_MAX_WAIT_MS: u64 = 200;
+
+/// The first connection may take this many `connect_timeout`s: the first attempt and the retries.
+const FIRST_CONNECTION_ATTEMPTS: u32 = CLIENT_RETRIES + 1;
+
+/// Room in a record key beyond the prefix and the member: `{`, `:`, a shard number of up to 5
+/// digits and `}:s:`, rounded up.
+const KEY_TAG_CAPACITY: usize = 12;
+
+/// Bytes of SHA-256(user id) in a user-set key (16 hex digits). Two users sharing a key only share
+/// a set, and listing filters it by user, so a collision costs a read, never a wrong answer.
+const USER_KEY_DIGEST_BYTES: usize = 8;
 
 impl fmt::Debug for RedisHotStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -401,9 +259,9 @@ impl RedisHotStore {
                 let client = ClusterClientBuilder::new(config.urls.clone())
                     .connection_timeout(config.connect_timeout)
                     .response_timeout(config.timeout)
-                    .retries(2)
-                    .min_retry_wait(10)
-                    .max_retry_wait(200)
+                    .retries(CLIENT_RETRIES)
+                    .min_retry_wait(RETRY_MIN_WAIT_MS)
+                    .max_retry_wait(RETRY_MAX_WAIT_MS)
                     .build()?;
                 Ok::<_, RedisError>(Conn::Cluster(client.get_async_connection().await?))
             } else {
@@ -411,16 +269,17 @@ impl RedisHotStore {
                 let manager_config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(config.connect_timeout))
                     .set_response_timeout(Some(config.timeout))
-                    .set_number_of_retries(2)
-                    .set_min_delay(Duration::from_millis(10))
-                    .set_max_delay(Duration::from_millis(200));
+                    .set_number_of_retries(CLIENT_RETRIES as usize)
+                    .set_min_delay(Duration::from_millis(RETRY_MIN_WAIT_MS))
+                    .set_max_delay(Duration::from_millis(RETRY_MAX_WAIT_MS));
                 Ok(Conn::Single(ConnectionManager::new_with_config(client, manager_config).await?))
             }
         };
-        let conn = match tokio::time::timeout(config.connect_timeout * 3, connecting).await {
+        let first_connection_budget = config.connect_timeout * FIRST_CONNECTION_ATTEMPTS;
+        let conn = match tokio::time::timeout(first_connection_budget, connecting).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => return Err(bad(e.to_string())),
-            Err(_) => return Err(bad(format!("no connection within {:?}", config.connect_timeout * 3))),
+            Err(_) => return Err(bad(format!("no connection within {first_connection_budget:?}"))),
         };
         let store = Self { config, conn, scripts: Scripts::new(), recent: Mutex::new(FxHashMap::default()) };
         store.load_scripts().await?;
@@ -429,18 +288,13 @@ impl RedisHotStore {
 
     /// Loads every Lua script (on every primary of a Cluster), so the first hot access is a
     /// single EVALSHA. Scripts lost later (server restart) are reloaded on demand.
-    pub async fn load_scripts(&self) -> Result<(), StoreError> {
+    async fn load_scripts(&self) -> Result<(), StoreError> {
         for script in self.scripts.all() {
             let mut conn = self.conn.clone();
             let loading = async move { script.prepare_invoke().load_async(&mut conn).await };
             self.timed(loading).await?;
         }
         Ok(())
-    }
-
-    /// The configuration in force.
-    pub const fn config(&self) -> &RedisHotConfig {
-        &self.config
     }
 
     /// A bare `GET key` over the store's own connection: the benchmark's baseline.
@@ -464,7 +318,7 @@ impl RedisHotStore {
         self.timed(async move { ::redis::cmd("PING").query_async::<()>(&mut conn).await }).await
     }
 
-    /// The keys of a session: its hash, its shard's idle index and its shard's dirty set, all in
+    /// The keys of a session: its record, its shard's idle index and its shard's dirty set, all in
     /// one Cluster slot (for tools and tests).
     pub fn keys_of(&self, id: &SessionId) -> [String; 3] {
         let keys = self.keys(id);
@@ -490,7 +344,7 @@ impl RedisHotStore {
     /// The record key alone (the bare-GETEX path needs nothing else).
     fn session_key(&self, id: &SessionId) -> String {
         use std::fmt::Write as _;
-        let mut key = String::with_capacity(self.config.key_prefix.len() + 52);
+        let mut key = String::with_capacity(self.config.key_prefix.len() + KEY_TAG_CAPACITY + MEMBER_CAPACITY);
         let _ = write!(key, "{{{}:{}}}:s:", self.config.key_prefix, self.shard(id));
         push_member(&mut key, id);
         key
@@ -509,7 +363,7 @@ impl RedisHotStore {
 
     fn user_key(&self, user: &UserId) -> String {
         let digest = Sha256::digest(user.as_str().as_bytes());
-        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = digest[..USER_KEY_DIGEST_BYTES].iter().map(|b| format!("{b:02x}")).collect();
         format!("{{{}:u:{hex}}}", self.config.key_prefix)
     }
 
@@ -791,7 +645,7 @@ impl HotStore for RedisHotStore {
         indexed.sort();
         indexed.truncate(limit);
 
-        // Phase 2: check each candidate atomically with its hash (all in flight together).
+        // Phase 2: check each candidate atomically with its record (all in flight together).
         let idle_since_arg = padded(idle_since.0);
         let checks = indexed.iter().map(|(_, member)| {
             let idle_since_arg = idle_since_arg.clone();
@@ -912,89 +766,6 @@ impl HotStore for RedisHotStore {
     }
 }
 
-/// The idle-index and user-set member of a session: `<id hex>.<home>`.
-fn member(id: &SessionId) -> String {
-    let mut member = String::with_capacity(40);
-    push_member(&mut member, id);
-    member
-}
-
-/// Appends the member form of `id`; on the hot path, so no per-byte formatting.
-fn push_member(out: &mut String, id: &SessionId) {
-    use std::fmt::Write as _;
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for byte in id.hash_bytes() {
-        out.push(char::from(HEX[usize::from(byte >> 4)]));
-        out.push(char::from(HEX[usize::from(byte & 0xf)]));
-    }
-    let _ = write!(out, ".{}", id.home().0);
-}
-
-fn parse_member(member: &str) -> Option<SessionId> {
-    let (hex, home) = member.split_once('.')?;
-    SessionId::from_hex(hex, RegionId(home.parse().ok()?))
-}
-
-/// A number as the record and the scripts hold it: 20 zero-padded digits, so string order is
-/// numeric order.
-fn padded(n: u64) -> String {
-    format!("{n:020}")
-}
-
-/// The record of a session (see the module documentation).
-fn encode_record(session: &Session) -> Vec<u8> {
-    let user = session.user_id.as_str().as_bytes();
-    let holder = session.hot_region.map_or_else(|| "-----".to_string(), |r| format!("{:05}", r.0));
-    let mut record = Vec::with_capacity(record::HEADER + user.len() + session.data.len());
-    record.extend_from_slice(record::MAGIC);
-    for number in [session.version, session.created_at.0, session.last_access.0, session.persisted_version] {
-        record.extend_from_slice(padded(number).as_bytes());
-        record.push(b'|');
-    }
-    record.extend_from_slice(holder.as_bytes());
-    record.push(b'|');
-    // User ids are at most 128 bytes (UserId enforces it).
-    record.extend_from_slice(format!("{:03}|", user.len()).as_bytes());
-    record.extend_from_slice(user);
-    record.extend_from_slice(session.data.as_bytes());
-    record
-}
-
-/// Parses a record; the error names what is wrong (never the content: it may be personal data).
-fn decode_record(id: SessionId, record: impl Into<Bytes>) -> Result<Session, &'static str> {
-    // The data is a slice of the reply buffer: no copy on the hot path.
-    let record: Bytes = record.into();
-    if record.len() < record::HEADER || !record.starts_with(record::MAGIC) {
-        return Err("not an hc1 record");
-    }
-    let number = |at: usize, width: usize| -> Result<u64, &'static str> {
-        let digits = &record[at..at + width];
-        if !digits.iter().all(u8::is_ascii_digit) || record[at + width] != b'|' {
-            return Err("malformed header number");
-        }
-        std::str::from_utf8(digits).ok().and_then(|d| d.parse().ok()).ok_or("header number out of range")
-    };
-    let hot_region = if &record[record::HOLDER..record::HOLDER + 5] == b"-----" {
-        None
-    } else {
-        Some(RegionId(u16::try_from(number(record::HOLDER, 5)?).map_err(|_| "holder out of range")?))
-    };
-    let user_len = usize::try_from(number(record::USER_LEN, 3)?).map_err(|_| "user length")?;
-    let user_end = record::HEADER + user_len;
-    let user = record.get(record::HEADER..user_end).ok_or("record shorter than its user id")?;
-    let user_id = std::str::from_utf8(user).ok().and_then(|u| UserId::new(u).ok()).ok_or("invalid user id")?;
-    Ok(Session {
-        id,
-        user_id,
-        data: SessionData::from_stored(record.slice(user_end..)),
-        version: number(record::VERSION, 20)?,
-        created_at: Timestamp(number(record::CREATED, 20)?),
-        last_access: Timestamp(number(record::ACCESS, 20)?),
-        persisted_version: number(record::PERSISTED, 20)?,
-        hot_region,
-    })
-}
-
 fn ttl_ms(ttl: Duration) -> String {
     ttl.as_millis().max(1).to_string()
 }
@@ -1023,47 +794,5 @@ fn kind(value: &Value) -> &'static str {
         Value::BulkString(_) => "a string",
         Value::Array(_) => "an array",
         _ => "another type",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn records_round_trip_and_reject_garbage() {
-        let id = SessionId::from_parts([3; 16], RegionId(1));
-        let mut session = Session {
-            id,
-            user_id: UserId::new("ü-user|with|bars").unwrap(),
-            data: SessionData::from_stored(Bytes::from_static(b"{\"a\":\"|hc1|\"}")),
-            version: 7,
-            created_at: Timestamp(1_700_000_000_000),
-            last_access: Timestamp(1_700_000_000_123),
-            persisted_version: 6,
-            hot_region: None,
-        };
-        let record = encode_record(&session);
-        assert_eq!(&record[record::ACCESS..record::ACCESS + 20], padded(1_700_000_000_123).as_bytes());
-        assert_eq!(decode_record(id, record.clone()), Ok(session.clone()));
-        session.hot_region = Some(RegionId(2));
-        assert_eq!(decode_record(id, encode_record(&session)), Ok(session.clone()));
-        let mut short = encode_record(&session);
-        short.truncate(record::HEADER + 2);
-        for garbage in [&b""[..], b"hc1|", b"not a record at all, not at all, really not, no", &short] {
-            assert!(decode_record(id, Bytes::copy_from_slice(garbage)).is_err());
-        }
-        let mut bad = encode_record(&session);
-        bad[record::VERSION] = b'x';
-        assert!(decode_record(id, bad).is_err());
-    }
-
-    #[test]
-    fn members_round_trip() {
-        let id = SessionId::from_parts([7; 16], RegionId(2));
-        assert_eq!(parse_member(&member(&id)), Some(id));
-        assert_eq!(member(&id), format!("{}.2", id.to_hex()));
-        assert_eq!(parse_member("zz.1"), None);
-        assert_eq!(parse_member("nodot"), None);
     }
 }

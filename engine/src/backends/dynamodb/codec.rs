@@ -1,0 +1,182 @@
+//! The DynamoDB item codec: a session as an item of the sessions table, an audit event as an item
+//! of the audit table (the layouts are in the module documentation of [`super`]).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use bytes::Bytes;
+
+use crate::audit::AuditEvent;
+use crate::session::{RegionId, Session, SessionData, SessionId, UserId};
+use crate::time::Timestamp;
+
+/// Milliseconds per second: DynamoDB's TTL attribute is in epoch seconds, the engine's times in
+/// milliseconds.
+const MS_PER_SECOND: u64 = 1000;
+
+/// The partition key of a session: `<id hex>.<home>`.
+pub(super) fn key_of(id: &SessionId) -> String {
+    format!("{}.{}", id.to_hex(), id.home().0)
+}
+
+/// The session id a partition key names; `None` for anything else.
+pub(super) fn parse_key(key: &str) -> Option<SessionId> {
+    let (hex, home) = key.split_once('.')?;
+    SessionId::from_hex(hex, RegionId(home.parse().ok()?))
+}
+
+/// The item of a session, expiring (`expires_at`) `cold_ttl` after its last access.
+pub(super) fn session_item(session: &Session, cold_ttl: Duration) -> HashMap<String, AttributeValue> {
+    let expires_at = (session.last_access + cold_ttl).0 / MS_PER_SECOND;
+    let mut item = HashMap::from([
+        ("id".to_string(), AttributeValue::S(key_of(&session.id))),
+        ("user_id".to_string(), AttributeValue::S(session.user_id.as_str().to_string())),
+        ("payload".to_string(), AttributeValue::B(Blob::new(session.data.as_bytes().to_vec()))),
+        ("version".to_string(), AttributeValue::N(session.version.to_string())),
+        ("created_at".to_string(), AttributeValue::N(session.created_at.0.to_string())),
+        ("last_access".to_string(), AttributeValue::N(session.last_access.0.to_string())),
+        ("expires_at".to_string(), AttributeValue::N(expires_at.to_string())),
+    ]);
+    if let Some(region) = session.hot_region {
+        item.insert("hot_region".to_string(), AttributeValue::N(region.0.to_string()));
+    }
+    item
+}
+
+/// Parses a session item; the error names the attribute that is wrong (never its content: it may
+/// be personal data). The cold copy is persisted by definition, so `persisted_version` is its
+/// version.
+pub(super) fn decode_session(item: &HashMap<String, AttributeValue>) -> Result<Session, String> {
+    let text = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(s)) => Ok(s.as_str()),
+        _ => Err(format!("attribute {name} missing or not a string")),
+    };
+    let number = |name: &str| match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse::<u64>().map_err(|_| format!("attribute {name} is not a u64")),
+        _ => Err(format!("attribute {name} missing or not a number")),
+    };
+    let id = parse_key(text("id")?).ok_or("attribute id is not <hex>.<region>")?;
+    let user_id = UserId::new(text("user_id")?).map_err(|_| "attribute user_id is not a user id")?;
+    let data = match item.get("payload") {
+        Some(AttributeValue::B(blob)) => SessionData::from_stored(Bytes::copy_from_slice(blob.as_ref())),
+        _ => return Err("attribute payload missing or not binary".into()),
+    };
+    let hot_region = match item.get("hot_region") {
+        None | Some(AttributeValue::Null(_)) => None,
+        Some(_) => {
+            Some(RegionId(u16::try_from(number("hot_region")?).map_err(|_| "attribute hot_region out of range")?))
+        }
+    };
+    let version = number("version")?;
+    Ok(Session {
+        id,
+        user_id,
+        data,
+        version,
+        created_at: Timestamp(number("created_at")?),
+        last_access: Timestamp(number("last_access")?),
+        persisted_version: version,
+        hot_region,
+    })
+}
+
+/// The item of an audit event, expiring (`expires_at`) `retention` after the event. Its key
+/// `<session key>#<at>#<kind>#<nonce>` is unique per record: `nonce` is a random draw, so two
+/// events of one kind in the same millisecond stay two records.
+pub(super) fn audit_item(event: &AuditEvent, retention: Duration, nonce: u64) -> HashMap<String, AttributeValue> {
+    let session = key_of(&event.session);
+    let key = format!("{session}#{}#{}#{nonce:016x}", event.at.0, event.kind.as_str());
+    let expires_at = (event.at + retention).0 / MS_PER_SECOND;
+    let mut item = HashMap::from([
+        ("event".to_string(), AttributeValue::S(key)),
+        ("at".to_string(), AttributeValue::N(event.at.0.to_string())),
+        ("kind".to_string(), AttributeValue::S(event.kind.as_str().to_string())),
+        ("tier".to_string(), AttributeValue::S(event.tier.as_str().to_string())),
+        ("region".to_string(), AttributeValue::N(event.region.0.to_string())),
+        ("session".to_string(), AttributeValue::S(session)),
+        ("version".to_string(), AttributeValue::N(event.version.to_string())),
+        ("expires_at".to_string(), AttributeValue::N(expires_at.to_string())),
+    ]);
+    if let Some(user) = &event.user_id {
+        item.insert("user_id".to_string(), AttributeValue::S(user.as_str().to_string()));
+    }
+    item
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{AuditKind, Tier};
+
+    fn session(hot_region: Option<RegionId>) -> Session {
+        Session {
+            id: SessionId::from_parts([4; 16], RegionId(2)),
+            user_id: UserId::new("alice").unwrap(),
+            data: SessionData::from_stored(Bytes::from_static(b"{\"cart\":[1,2]}")),
+            version: 5,
+            created_at: Timestamp(1_700_000_000_000),
+            last_access: Timestamp(1_700_000_360_500),
+            persisted_version: 4,
+            hot_region,
+        }
+    }
+
+    #[test]
+    fn keys_round_trip() {
+        let id = SessionId::from_parts([9; 16], RegionId(1));
+        assert_eq!(parse_key(&key_of(&id)), Some(id));
+        assert_eq!(parse_key("nope"), None);
+    }
+
+    #[test]
+    fn session_items_round_trip_as_persisted() {
+        for hot_region in [None, Some(RegionId(1))] {
+            let session = session(hot_region);
+            let item = session_item(&session, Duration::from_secs(60));
+            assert_eq!(item.get("expires_at"), Some(&AttributeValue::N("1700000420".into())), "TTL in seconds");
+            assert_eq!(item.contains_key("hot_region"), hot_region.is_some());
+            let decoded = decode_session(&item).unwrap();
+            assert_eq!(decoded, Session { persisted_version: session.version, ..session });
+        }
+    }
+
+    #[test]
+    fn malformed_session_items_name_the_attribute() {
+        let mut item = session_item(&session(None), Duration::from_secs(60));
+        item.insert("version".into(), AttributeValue::N("-1".into()));
+        assert_eq!(decode_session(&item), Err("attribute version is not a u64".to_string()));
+        item.insert("payload".into(), AttributeValue::S("not binary".into()));
+        assert_eq!(decode_session(&item), Err("attribute payload missing or not binary".to_string()));
+        item.remove("id");
+        assert_eq!(decode_session(&item), Err("attribute id missing or not a string".to_string()));
+    }
+
+    #[test]
+    fn audit_items_carry_every_field_and_the_tier() {
+        let event = AuditEvent {
+            at: Timestamp(1_700_000_000_000),
+            kind: AuditKind::Expired,
+            tier: Tier::Cold,
+            region: RegionId(1),
+            session: SessionId::from_parts([4; 16], RegionId(2)),
+            user_id: Some(UserId::new("alice").unwrap()),
+            version: 5,
+        };
+        let item = audit_item(&event, Duration::from_secs(90), 0xab);
+        let key = format!("{}#1700000000000#expired#00000000000000ab", key_of(&event.session));
+        assert_eq!(item.get("event"), Some(&AttributeValue::S(key)));
+        assert_eq!(item.get("tier"), Some(&AttributeValue::S("cold".into())));
+        assert_eq!(item.get("kind"), Some(&AttributeValue::S("expired".into())));
+        assert_eq!(item.get("region"), Some(&AttributeValue::N("1".into())));
+        assert_eq!(item.get("version"), Some(&AttributeValue::N("5".into())));
+        assert_eq!(item.get("user_id"), Some(&AttributeValue::S("alice".into())));
+        assert_eq!(item.get("expires_at"), Some(&AttributeValue::N("1700000090".into())));
+
+        let hot = AuditEvent { tier: Tier::Hot, user_id: None, ..event };
+        let item = audit_item(&hot, Duration::from_secs(90), 1);
+        assert_eq!(item.get("tier"), Some(&AttributeValue::S("hot".into())));
+        assert!(!item.contains_key("user_id"), "no user id attribute when the store no longer knew it");
+    }
+}

@@ -1,0 +1,189 @@
+//! The hot tier's record codec: a session as the one Redis string that holds it, and a session
+//! id as the member the idle index, the dirty set and the user sets hold.
+//!
+//! The record is a fixed-width ASCII header
+//! `hc1|<version>|<created>|<last access>|<persisted>|<holder>|<user length>|` (numbers
+//! zero-padded to 20 digits, so the Lua scripts compare them as strings; holder 5 digits or
+//! `-----`), then the user id, then the data bytes. The scripts read the header at the offsets in
+//! [`record`], so a change here is a change of the wire format and of every script.
+
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+
+use crate::session::{RegionId, Session, SessionData, SessionId, UserId};
+use crate::time::Timestamp;
+
+/// Byte offsets (0-based) and widths of the record header's fields: `hc1|` then version,
+/// created, last access, persisted version (20 digits each), holder (5), user length (3), each
+/// followed by `|`.
+mod record {
+    pub(super) const MAGIC: &[u8] = b"hc1|";
+    pub(super) const VERSION: usize = 4;
+    pub(super) const CREATED: usize = 25;
+    pub(super) const ACCESS: usize = 46;
+    pub(super) const PERSISTED: usize = 67;
+    pub(super) const HOLDER: usize = 88;
+    pub(super) const USER_LEN: usize = 94;
+    pub(super) const HEADER: usize = 98;
+    /// Digits of every number: `u64::MAX` has 20.
+    pub(super) const NUMBER_WIDTH: usize = 20;
+    /// Digits of the holder region: `u16::MAX` has 5.
+    pub(super) const HOLDER_WIDTH: usize = 5;
+    /// The holder field of a session no failover region holds.
+    pub(super) const NO_HOLDER: &[u8] = b"-----";
+    /// Digits of the user id's length: user ids are at most 128 bytes.
+    pub(super) const USER_LEN_WIDTH: usize = 3;
+}
+
+/// Room for a member: 32 hex digits, `.` and a home region of up to 5 digits, rounded up.
+pub(super) const MEMBER_CAPACITY: usize = 40;
+
+/// The idle-index and user-set member of a session: `<id hex>.<home>`.
+pub(super) fn member(id: &SessionId) -> String {
+    let mut member = String::with_capacity(MEMBER_CAPACITY);
+    push_member(&mut member, id);
+    member
+}
+
+/// Appends the member form of `id`; on the hot path, so no per-byte formatting.
+pub(super) fn push_member(out: &mut String, id: &SessionId) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for byte in id.hash_bytes() {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    let _ = write!(out, ".{}", id.home().0);
+}
+
+/// The session id a member names; `None` for anything that is not a member.
+pub(super) fn parse_member(member: &str) -> Option<SessionId> {
+    let (hex, home) = member.split_once('.')?;
+    SessionId::from_hex(hex, RegionId(home.parse().ok()?))
+}
+
+/// A number as the record and the scripts hold it: 20 zero-padded digits, so string order is
+/// numeric order.
+pub(super) fn padded(n: u64) -> String {
+    format!("{n:0width$}", width = record::NUMBER_WIDTH)
+}
+
+/// The record of a session (see the module documentation).
+pub(super) fn encode_record(session: &Session) -> Vec<u8> {
+    let user = session.user_id.as_str().as_bytes();
+    let mut record = Vec::with_capacity(record::HEADER + user.len() + session.data.len());
+    record.extend_from_slice(record::MAGIC);
+    for number in [session.version, session.created_at.0, session.last_access.0, session.persisted_version] {
+        record.extend_from_slice(padded(number).as_bytes());
+        record.push(b'|');
+    }
+    match session.hot_region {
+        Some(region) => {
+            record.extend_from_slice(format!("{:0width$}", region.0, width = record::HOLDER_WIDTH).as_bytes());
+        }
+        None => record.extend_from_slice(record::NO_HOLDER),
+    }
+    record.push(b'|');
+    // User ids are at most 128 bytes (UserId enforces it), so three digits always hold the length.
+    record.extend_from_slice(format!("{:0width$}|", user.len(), width = record::USER_LEN_WIDTH).as_bytes());
+    record.extend_from_slice(user);
+    record.extend_from_slice(session.data.as_bytes());
+    record
+}
+
+/// Parses a record; the error names what is wrong (never the content: it may be personal data).
+pub(super) fn decode_record(id: SessionId, record: impl Into<Bytes>) -> Result<Session, &'static str> {
+    // The data is a slice of the reply buffer: no copy on the hot path.
+    let record: Bytes = record.into();
+    if record.len() < record::HEADER || !record.starts_with(record::MAGIC) {
+        return Err("not an hc1 record");
+    }
+    let number = |at: usize, width: usize| -> Result<u64, &'static str> {
+        let digits = &record[at..at + width];
+        if !digits.iter().all(u8::is_ascii_digit) || record[at + width] != b'|' {
+            return Err("malformed header number");
+        }
+        std::str::from_utf8(digits).ok().and_then(|d| d.parse().ok()).ok_or("header number out of range")
+    };
+    let hot_region = if &record[record::HOLDER..record::HOLDER + record::HOLDER_WIDTH] == record::NO_HOLDER {
+        None
+    } else {
+        let holder = number(record::HOLDER, record::HOLDER_WIDTH)?;
+        Some(RegionId(u16::try_from(holder).map_err(|_| "holder out of range")?))
+    };
+    let user_len = usize::try_from(number(record::USER_LEN, record::USER_LEN_WIDTH)?).map_err(|_| "user length")?;
+    let user_end = record::HEADER + user_len;
+    let user = record.get(record::HEADER..user_end).ok_or("record shorter than its user id")?;
+    let user_id = std::str::from_utf8(user).ok().and_then(|u| UserId::new(u).ok()).ok_or("invalid user id")?;
+    Ok(Session {
+        id,
+        user_id,
+        data: SessionData::from_stored(record.slice(user_end..)),
+        version: number(record::VERSION, record::NUMBER_WIDTH)?,
+        created_at: Timestamp(number(record::CREATED, record::NUMBER_WIDTH)?),
+        last_access: Timestamp(number(record::ACCESS, record::NUMBER_WIDTH)?),
+        persisted_version: number(record::PERSISTED, record::NUMBER_WIDTH)?,
+        hot_region,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_reject_garbage() {
+        let id = SessionId::from_parts([3; 16], RegionId(1));
+        let mut session = Session {
+            id,
+            user_id: UserId::new("ü-user|with|bars").unwrap(),
+            data: SessionData::from_stored(Bytes::from_static(b"{\"a\":\"|hc1|\"}")),
+            version: 7,
+            created_at: Timestamp(1_700_000_000_000),
+            last_access: Timestamp(1_700_000_000_123),
+            persisted_version: 6,
+            hot_region: None,
+        };
+        let record = encode_record(&session);
+        assert_eq!(&record[record::ACCESS..record::ACCESS + 20], padded(1_700_000_000_123).as_bytes());
+        assert_eq!(decode_record(id, record.clone()), Ok(session.clone()));
+        session.hot_region = Some(RegionId(2));
+        assert_eq!(decode_record(id, encode_record(&session)), Ok(session.clone()));
+        let mut short = encode_record(&session);
+        short.truncate(record::HEADER + 2);
+        for garbage in [&b""[..], b"hc1|", b"not a record at all, not at all, really not, no", &short] {
+            assert!(decode_record(id, Bytes::copy_from_slice(garbage)).is_err());
+        }
+        let mut bad = encode_record(&session);
+        bad[record::VERSION] = b'x';
+        assert!(decode_record(id, bad).is_err());
+    }
+
+    #[test]
+    fn the_header_is_the_layout_the_scripts_read() {
+        let session = Session {
+            id: SessionId::from_parts([5; 16], RegionId(0)),
+            user_id: UserId::new("bob").unwrap(),
+            data: SessionData::from_stored(Bytes::from_static(b"{}")),
+            version: 12,
+            created_at: Timestamp(1),
+            last_access: Timestamp(2),
+            persisted_version: 11,
+            hot_region: Some(RegionId(65_535)),
+        };
+        let expected = format!("hc1|{}|{}|{}|{}|65535|003|bob{{}}", padded(12), padded(1), padded(2), padded(11));
+        assert_eq!(String::from_utf8(encode_record(&session)).unwrap(), expected);
+        assert_eq!(expected.find("bob"), Some(record::HEADER));
+    }
+
+    #[test]
+    fn members_round_trip() {
+        let id = SessionId::from_parts([7; 16], RegionId(2));
+        assert_eq!(parse_member(&member(&id)), Some(id));
+        assert_eq!(member(&id), format!("{}.2", id.to_hex()));
+        assert_eq!(parse_member("zz.1"), None);
+        assert_eq!(parse_member("nodot"), None);
+        let farthest = SessionId::from_parts([0xff; 16], RegionId(u16::MAX));
+        assert!(member(&farthest).len() <= MEMBER_CAPACITY);
+    }
+}

@@ -1,0 +1,85 @@
+//! The hot tier's Lua scripts, one file each under `lua/`, and what each takes and answers.
+//!
+//! A script runs atomically on the server, so every change to a session's record together with
+//! its idle-index and dirty-set entries (all in one Cluster slot) is one script call. The scripts
+//! read the record header (see `codec.rs`) at fixed 1-based positions: version 5..24, last
+//! access 47..66, persisted version 68..87, user length 95..97, header end 98. Numbers are 20
+//! zero-padded digits, so the scripts compare them as strings.
+//!
+//! Each file starts with an empty line, as the text did when it was an inline Rust string: the
+//! same bytes give the same SHA1, the name EVALSHA calls a script by, so processes built before
+//! and after the move share the loaded scripts.
+
+use ::redis::Script;
+
+/// Full touch: GETEX (TTL), last access := now if later, ZADD. KEYS: record, idle. ARGV: now
+/// (20 digits), ttl ms, member, now (plain). Returns the record, or nil.
+const TOUCH_LUA: &str = include_str!("lua/touch.lua");
+
+/// Stores a record unless the stored one is fresher. KEYS: record, idle, dirty. ARGV: member,
+/// record, ttl ms, last access (plain), dirty ('1' or '0'). Returns 1 written, 0 kept newer.
+const PUT_LUA: &str = include_str!("lua/put.lua");
+
+/// Compare-and-set of the data. KEYS: record, idle, dirty. ARGV: data, expected version, next
+/// version, now (20 digits each), ttl ms, member. Returns {0} miss, {1, current version} conflict,
+/// {2, record} updated.
+const UPDATE_LUA: &str = include_str!("lua/update.lua");
+
+/// Removes and returns a record. KEYS: record, idle, dirty. ARGV: member.
+const TAKE_LUA: &str = include_str!("lua/take.lua");
+
+/// Removes a record only if version and last access are unchanged. KEYS: record, idle, dirty.
+/// ARGV: version, last access (20 digits), member. Returns the removed record, or nil.
+const REMOVE_IF_UNCHANGED_LUA: &str = include_str!("lua/remove_if_unchanged.lua");
+
+/// Checks one idle-index entry. KEYS: record, idle, dirty. ARGV: member, idle since (20
+/// digits). Returns {0} vanished (entry dropped), {1} no longer idle, {2, record} idle.
+const IDLE_FETCH_LUA: &str = include_str!("lua/idle_fetch.lua");
+
+/// Reads one dirty-set entry. KEYS: record, dirty. ARGV: member. Returns the record, or nil (and
+/// drops the entry) when the session is gone or clean.
+const DIRTY_FETCH_LUA: &str = include_str!("lua/dirty_fetch.lua");
+
+/// Records a persisted version. KEYS: record, dirty. ARGV: version (20 digits), member.
+const MARK_PERSISTED_LUA: &str = include_str!("lua/mark_persisted.lua");
+
+/// Every script, its SHA1 computed once.
+pub(super) struct Scripts {
+    pub(super) touch: Script,
+    pub(super) put: Script,
+    pub(super) update: Script,
+    pub(super) take: Script,
+    pub(super) remove_if_unchanged: Script,
+    pub(super) idle_fetch: Script,
+    pub(super) dirty_fetch: Script,
+    pub(super) mark_persisted: Script,
+}
+
+impl Scripts {
+    pub(super) fn new() -> Self {
+        Self {
+            touch: Script::new(TOUCH_LUA),
+            put: Script::new(PUT_LUA),
+            update: Script::new(UPDATE_LUA),
+            take: Script::new(TAKE_LUA),
+            remove_if_unchanged: Script::new(REMOVE_IF_UNCHANGED_LUA),
+            idle_fetch: Script::new(IDLE_FETCH_LUA),
+            dirty_fetch: Script::new(DIRTY_FETCH_LUA),
+            mark_persisted: Script::new(MARK_PERSISTED_LUA),
+        }
+    }
+
+    /// Every script, to load them all at start-up.
+    pub(super) fn all(&self) -> [&Script; 8] {
+        [
+            &self.touch,
+            &self.put,
+            &self.update,
+            &self.take,
+            &self.remove_if_unchanged,
+            &self.idle_fetch,
+            &self.dirty_fetch,
+            &self.mark_persisted,
+        ]
+    }
+}

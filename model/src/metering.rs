@@ -1,0 +1,134 @@
+//! DynamoDB request units and bytes per call, by the formulas of CONTRACT section 4: one place
+//! for the simulated cold store and for `hotcold load`'s meter at the live engine's calls.
+//!
+//! - An item is the session's data plus `item_overhead_bytes` (attribute names, keys, times).
+//! - A write costs `ceil(item / 1 KiB)` write request units (WRU), a strongly consistent read
+//!   `ceil(item / 4 KiB)` read request units (RRU). A read that finds nothing costs 1 RRU and a
+//!   delete of nothing 1 WRU (DynamoDB's minimum charge).
+//! - A conditional write that fails its condition still consumes its units, but replicates
+//!   nothing.
+//! - In a global table every write (and delete) that takes effect is paid again in each other
+//!   replica region, and its bytes cross to each of them.
+
+/// Bytes per write request unit.
+pub const WRITE_UNIT_BYTES: u64 = 1024;
+/// Bytes per read request unit (strongly consistent read).
+pub const READ_UNIT_BYTES: u64 = 4096;
+/// Most items one DynamoDB `BatchWriteItem` call takes.
+pub const BATCH_WRITE_MAX_ITEMS: usize = 25;
+/// Units charged for a read that finds no item, or a delete of no item.
+pub const MINIMUM_UNITS: u64 = 1;
+
+/// What one call costs the region that makes it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Charge {
+    /// Write request units paid by the calling region.
+    pub wru: u64,
+    /// Read request units paid by the calling region.
+    pub rru: u64,
+    /// Write request units paid again in the other replica regions, all together.
+    pub replicated_wru: u64,
+    /// Bytes replicated to the other replica regions, all together.
+    pub replicated_bytes: u64,
+}
+
+/// How a table's calls are charged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metering {
+    /// Bytes an item takes beyond the session's data (`costs.dynamodb.item_overhead_bytes`).
+    pub item_overhead: u64,
+    /// Regions holding a replica of the table (1 for a table in one region).
+    pub replicas: u64,
+}
+
+impl Metering {
+    /// The size of the item holding `data_len` bytes of session data.
+    pub const fn item_bytes(&self, data_len: u64) -> u64 {
+        data_len + self.item_overhead
+    }
+
+    /// A strongly consistent read that found the item holding `data_len` bytes, or nothing.
+    pub const fn read(&self, found_data_len: Option<u64>) -> Charge {
+        let rru = match found_data_len {
+            Some(len) => self.item_bytes(len).div_ceil(READ_UNIT_BYTES),
+            None => MINIMUM_UNITS,
+        };
+        Charge { wru: 0, rru, replicated_wru: 0, replicated_bytes: 0 }
+    }
+
+    /// A (conditional) write of an item holding `data_len` bytes; `took_effect` is false when the
+    /// condition failed.
+    pub const fn write(&self, data_len: u64, took_effect: bool) -> Charge {
+        let item = self.item_bytes(data_len);
+        let wru = item.div_ceil(WRITE_UNIT_BYTES);
+        let others = if took_effect { self.replicas.saturating_sub(1) } else { 0 };
+        Charge { wru, rru: 0, replicated_wru: wru * others, replicated_bytes: item * others }
+    }
+
+    /// A delete that removed the item holding `data_len` bytes, or found nothing. A delete
+    /// replicates as a write of the item's units; no data crosses.
+    pub const fn delete(&self, removed_data_len: Option<u64>) -> Charge {
+        match removed_data_len {
+            Some(len) => {
+                let wru = self.item_bytes(len).div_ceil(WRITE_UNIT_BYTES);
+                Charge { wru, rru: 0, replicated_wru: wru * self.replicas.saturating_sub(1), replicated_bytes: 0 }
+            }
+            None => Charge { wru: MINIMUM_UNITS, rru: 0, replicated_wru: 0, replicated_bytes: 0 },
+        }
+    }
+
+    /// `BatchWriteItem` calls needed to write `items` items.
+    pub const fn batch_calls(items: usize) -> u64 {
+        items.div_ceil(BATCH_WRITE_MAX_ITEMS) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const THREE_REGIONS: Metering = Metering { item_overhead: 100, replicas: 3 };
+
+    #[test]
+    fn writes_cost_one_unit_per_started_kib_and_replicate_to_every_other_region() {
+        // 924 + 100 = 1,024 bytes: exactly 1 WRU; one byte more: 2.
+        assert_eq!(
+            THREE_REGIONS.write(924, true),
+            Charge { wru: 1, rru: 0, replicated_wru: 2, replicated_bytes: 2_048 }
+        );
+        assert_eq!(
+            THREE_REGIONS.write(925, true),
+            Charge { wru: 2, rru: 0, replicated_wru: 4, replicated_bytes: 2_050 }
+        );
+        // A failed condition pays its units and replicates nothing.
+        assert_eq!(THREE_REGIONS.write(925, false), Charge { wru: 2, ..Charge::default() });
+        // One region: nothing to replicate.
+        let alone = Metering { item_overhead: 100, replicas: 1 };
+        assert_eq!(alone.write(5_000, true), Charge { wru: 5, ..Charge::default() });
+    }
+
+    #[test]
+    fn reads_cost_one_unit_per_started_4_kib_and_a_miss_costs_one() {
+        assert_eq!(THREE_REGIONS.read(Some(3_996)).rru, 1); // 4,096 bytes
+        assert_eq!(THREE_REGIONS.read(Some(3_997)).rru, 2);
+        assert_eq!(THREE_REGIONS.read(Some(0)).rru, 1);
+        assert_eq!(THREE_REGIONS.read(None), Charge { rru: 1, ..Charge::default() });
+    }
+
+    #[test]
+    fn deletes_pay_the_item_units_everywhere_and_a_miss_pays_one_unit_here() {
+        assert_eq!(
+            THREE_REGIONS.delete(Some(2_000)),
+            Charge { wru: 3, rru: 0, replicated_wru: 6, replicated_bytes: 0 }
+        );
+        assert_eq!(THREE_REGIONS.delete(None), Charge { wru: 1, ..Charge::default() });
+    }
+
+    #[test]
+    fn batches_hold_25_items() {
+        assert_eq!(Metering::batch_calls(0), 0);
+        assert_eq!(Metering::batch_calls(25), 1);
+        assert_eq!(Metering::batch_calls(26), 2);
+        assert_eq!(Metering::batch_calls(100), 4);
+    }
+}

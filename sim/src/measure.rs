@@ -1,0 +1,210 @@
+//! What a shard measures as it runs: counts, latencies, the time series by bucket, sync work,
+//! warm-up marks and peak windows.
+
+use hotcold_engine::AuditKind;
+use hotcold_model::record::{BucketRow, Counts};
+use hotcold_model::tally::LatencyTally;
+
+use crate::sim::Sim;
+
+/// A shard's measurements so far (beyond what the stores meter themselves).
+pub(crate) struct Meters {
+    /// The run's counts (`created`, `demoted`, expiries and the like are taken from the audit
+    /// trail at the end).
+    pub(crate) counts: Counts,
+    /// Every request's latency, by region and class (the time series and the run's totals).
+    pub(crate) latency: LatencyTally,
+    /// Per serving region, counts of the current time-series bucket.
+    pub(crate) bucket: Vec<BucketCounts>,
+    /// Per region, cumulative counters as they stood when the current bucket began.
+    marks: Vec<BucketMarks>,
+    /// Start of the current bucket, ms.
+    bucket_start_ms: u64,
+    /// The closed buckets, by bucket then region.
+    pub(crate) timeseries: Vec<BucketRow>,
+    /// Per region, the sync job's passes and their time.
+    pub(crate) passes: Vec<PassTotals>,
+    /// Cold records dropped by DynamoDB's TTL deletion.
+    pub(crate) purged_cold: u64,
+    /// Gauge areas at the end of the warm-up, which averages leave out.
+    pub(crate) warmup: WarmupAreas,
+    /// Per closed peak window, the highest value of each gauge, laid out as [`PeakLayout`] says.
+    pub(crate) peaks: Vec<u64>,
+}
+
+/// Per-region counts of the current time-series bucket.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct BucketCounts {
+    pub(crate) requests: u64,
+    pub(crate) hot_hits: u64,
+    pub(crate) promotions: u64,
+    pub(crate) losses: u64,
+    pub(crate) failures: u64,
+}
+
+/// Per-region cumulative counters at the last bucket boundary: a bucket's row shows the
+/// difference.
+#[derive(Debug, Default, Clone, Copy)]
+struct BucketMarks {
+    demotions: u64,
+    expiries: u64,
+    wru: u64,
+    rru: u64,
+}
+
+/// One region's sync passes: how many, and their summed latency.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct PassTotals {
+    pub(crate) sync_invocations: u64,
+    pub(crate) sync_us: u64,
+    pub(crate) flush_invocations: u64,
+    pub(crate) flush_us: u64,
+}
+
+/// Gauge areas (value × ms) at the end of the warm-up.
+#[derive(Debug, Default)]
+pub(crate) struct WarmupAreas {
+    /// Hot sessions, per region.
+    pub(crate) hot: Vec<f64>,
+    /// Cold records.
+    pub(crate) cold: f64,
+    /// Cold item bytes.
+    pub(crate) cold_bytes: f64,
+}
+
+/// Where each gauge's highest value sits in a peak window's row of [`Meters::peaks`]: hot
+/// sessions of all regions together, cold records, cold bytes, then per region its hot sessions,
+/// its hot bytes and its Redis-only baseline bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PeakLayout {
+    pub(crate) regions: usize,
+}
+
+impl PeakLayout {
+    pub(crate) const HOT_TOTAL: usize = 0;
+    pub(crate) const COLD_RECORDS: usize = 1;
+    pub(crate) const COLD_BYTES: usize = 2;
+    /// Gauges of the whole shard, before the per-region ones.
+    const SHARD_GAUGES: usize = 3;
+    /// Gauges of each region.
+    const REGION_GAUGES: usize = 3;
+
+    /// Values in one window's row.
+    pub(crate) fn row_len(self) -> usize {
+        Self::SHARD_GAUGES + Self::REGION_GAUGES * self.regions
+    }
+
+    pub(crate) fn hot_sessions(self, region: usize) -> usize {
+        Self::SHARD_GAUGES + region
+    }
+
+    pub(crate) fn hot_bytes(self, region: usize) -> usize {
+        Self::SHARD_GAUGES + self.regions + region
+    }
+
+    pub(crate) fn baseline_bytes(self, region: usize) -> usize {
+        Self::SHARD_GAUGES + 2 * self.regions + region
+    }
+}
+
+impl Meters {
+    /// Nothing measured yet in `regions` regions; `keep_bucket_values` keeps each bucket's
+    /// latencies for merging shards.
+    pub(crate) fn new(regions: usize, keep_bucket_values: bool) -> Self {
+        Self {
+            counts: Counts::default(),
+            latency: LatencyTally::new(regions, keep_bucket_values),
+            bucket: vec![BucketCounts::default(); regions],
+            marks: vec![BucketMarks::default(); regions],
+            bucket_start_ms: 0,
+            timeseries: Vec::new(),
+            passes: vec![PassTotals::default(); regions],
+            purged_cold: 0,
+            warmup: WarmupAreas { hot: vec![0.0; regions], ..WarmupAreas::default() },
+            peaks: Vec::new(),
+        }
+    }
+}
+
+impl Sim {
+    /// Closes the current time-series bucket: a row per region, and a new bucket from now.
+    pub(crate) fn close_bucket(&mut self) {
+        let now = self.backends.time();
+        let regions = self.regions();
+        let fragmentation = self.scenario.costs.redis.fragmentation;
+        let backends = &self.backends;
+        let meters = &mut self.meters;
+        let by_home = backends.cold.by_home();
+        for r in 0..regions {
+            let ledger = backends.context.ledger(r);
+            let (wru, rru) = (ledger.wru.get(), ledger.rru.get());
+            let demotions = backends.audit.count(r, AuditKind::Demoted);
+            let expiries = backends.audit.count(r, AuditKind::Expired);
+            let warm = meters.bucket_start_ms >= self.timing.warmup_ms;
+            let percentiles = meters.latency.close_bucket(r, warm);
+            let counts = meters.bucket[r];
+            let marks = meters.marks[r];
+            let (cold, cold_bytes) = by_home.get(r).copied().unwrap_or((0, 0));
+            meters.timeseries.push(BucketRow {
+                t: meters.bucket_start_ms / 1000,
+                region: r as u16,
+                hot: backends.hot[r].count().value,
+                cold,
+                cold_bytes,
+                active: self.population.active[r],
+                requests: counts.requests,
+                hot_hits: counts.hot_hits,
+                promotions: counts.promotions,
+                demotions: demotions - marks.demotions,
+                expiries: expiries - marks.expiries,
+                losses: counts.losses,
+                failures: counts.failures,
+                p50_ms: percentiles.p50_ms,
+                p95_ms: percentiles.p95_ms,
+                p99_ms: percentiles.p99_ms,
+                redis_bytes: (backends.hot[r].bytes().value as f64 * fragmentation).round() as u64,
+                wru: wru - marks.wru,
+                rru: rru - marks.rru,
+            });
+            meters.marks[r] = BucketMarks { demotions, expiries, wru, rru };
+            meters.bucket[r] = BucketCounts::default();
+        }
+        meters.bucket_start_ms = now;
+    }
+
+    /// Closes the bucket in progress when the run ends, if it began before the end.
+    pub(crate) fn close_last_bucket(&mut self) {
+        if self.meters.bucket_start_ms < self.timing.end_ms {
+            self.close_bucket();
+        }
+    }
+
+    /// Closes a peak window: appends the highest value each gauge reached in it, as
+    /// [`PeakLayout`] lays them out. Shards close windows at the same simulated times, so the peak
+    /// of a sum over shards is the highest window sum (exact for one shard; with more, an upper
+    /// bound within one window's change, as shards may peak at different moments in it).
+    pub(crate) fn record_peaks(&mut self) {
+        let regions = self.regions();
+        let backends = &self.backends;
+        let peaks = &mut self.meters.peaks;
+        peaks.push(backends.context.take_hot_total_window_peak());
+        let (cold_count, cold_bytes) = backends.cold.take_window_peaks();
+        peaks.extend([cold_count, cold_bytes]);
+        let hot: Vec<(u64, u64)> = backends.hot.iter().map(|hot| hot.take_window_peaks()).collect();
+        peaks.extend(hot.iter().map(|(count, _)| *count));
+        peaks.extend(hot.iter().map(|(_, bytes)| *bytes));
+        for r in 0..regions {
+            peaks.push(self.baseline.take_window_peak(r));
+        }
+    }
+
+    /// The warm-up ends: averages count from now.
+    pub(crate) fn end_warmup(&mut self) {
+        let warmup = &mut self.meters.warmup;
+        for (area, hot) in warmup.hot.iter_mut().zip(&self.backends.hot) {
+            *area = hot.count().area;
+        }
+        warmup.cold = self.backends.cold.count().area;
+        warmup.cold_bytes = self.backends.cold.bytes().area;
+    }
+}

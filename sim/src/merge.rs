@@ -1,0 +1,149 @@
+//! Puts the shards of a run together into one [`RunRecord`].
+
+use std::time::Instant;
+
+use hotcold_model::record::{BucketRow, Counts, Latencies, RegionUsage, RunRecord, RunStats};
+use hotcold_model::tally::{BucketPercentiles, histogram_of, peak_rss_bytes};
+
+use crate::measure::PeakLayout;
+
+/// What one shard measured, with what merging needs beyond its [`RunRecord`].
+pub(crate) struct ShardResult {
+    pub(crate) record: RunRecord,
+    /// Per peak window, the highest value of each gauge, as [`PeakLayout`] lays them out.
+    pub(crate) peaks: Vec<u64>,
+    /// Per time-series row, the row's latencies as `(value_us, count)` (for merged percentiles).
+    pub(crate) bucket_values: Vec<Vec<(u64, u64)>>,
+}
+
+/// Puts the shards of a run together: counts, request units and averages add up; sync passes,
+/// which every shard runs at the same moments, count once; latency histograms merge; peaks are
+/// the highest sum over shards of a peak window (see [`PeakLayout`]). `started` is when the run
+/// began, for its wall-clock figures.
+pub(crate) fn merge(shards: Vec<ShardResult>, started: Instant) -> RunRecord {
+    let mut shards = shards.into_iter();
+    let Some(first) = shards.next() else { unreachable!("a run has at least one shard") };
+    let ShardResult { record: mut merged, peaks: mut peak_sums, bucket_values: mut values } = first;
+    for ShardResult { record: shard, peaks, bucket_values } in shards {
+        add_counts(&mut merged.counts, &shard.counts);
+        merged.tiers.hot_avg += shard.tiers.hot_avg;
+        merged.tiers.cold_avg += shard.tiers.cold_avg;
+        add_latencies(&mut merged.latency, &shard.latency);
+        for (sum, part) in merged.usage.iter_mut().zip(&shard.usage) {
+            add_usage(sum, part);
+        }
+        merged.storage.avg_stored_bytes += shard.storage.avg_stored_bytes;
+        merged.storage.final_stored_bytes += shard.storage.final_stored_bytes;
+        merged.failover.sessions_at_risk += shard.failover.sessions_at_risk;
+        merged.failover.sessions_lost += shard.failover.sessions_lost;
+        for (sum, part) in merged.failover.events.iter_mut().zip(&shard.failover.events) {
+            sum.sessions_at_risk += part.sessions_at_risk;
+            sum.sessions_lost += part.sessions_lost;
+        }
+        for (sum, part) in merged.timeseries.iter_mut().zip(&shard.timeseries) {
+            add_bucket_row(sum, part);
+        }
+        for (sum, part) in values.iter_mut().zip(bucket_values) {
+            sum.extend(part);
+        }
+        for (sum, part) in peak_sums.iter_mut().zip(peaks) {
+            *sum += part;
+        }
+    }
+    if !values.is_empty() {
+        for (row, values) in merged.timeseries.iter_mut().zip(&values) {
+            let percentiles = BucketPercentiles::of(&histogram_of(values));
+            (row.p50_ms, row.p95_ms, row.p99_ms) = (percentiles.p50_ms, percentiles.p95_ms, percentiles.p99_ms);
+        }
+    }
+
+    // Peaks: the highest window of each gauge, summed over shards.
+    let layout = PeakLayout { regions: merged.regions.len() };
+    let peak = |gauge: usize| peak_sums.chunks_exact(layout.row_len()).map(|w| w[gauge]).max().unwrap_or(0);
+    let fragmentation = merged.scenario.costs.redis.fragmentation;
+    let redis_bytes = |bytes: u64| (bytes as f64 * fragmentation).round() as u64;
+    merged.tiers.hot_peak = peak(PeakLayout::HOT_TOTAL);
+    merged.tiers.cold_peak = peak(PeakLayout::COLD_RECORDS);
+    merged.storage.peak_stored_bytes = peak(PeakLayout::COLD_BYTES);
+    for (r, usage) in merged.usage.iter_mut().enumerate() {
+        usage.redis_peak_sessions = peak(layout.hot_sessions(r));
+        usage.redis_peak_bytes = redis_bytes(peak(layout.hot_bytes(r)));
+        usage.baseline_redis_only_peak_bytes = redis_bytes(peak(layout.baseline_bytes(r)));
+    }
+
+    let wall = started.elapsed().as_secs_f64().max(1e-9);
+    let peak_rss = peak_rss_bytes();
+    let held = merged.tiers.hot_peak + merged.tiers.cold_peak;
+    merged.run = RunStats {
+        wall_seconds: wall,
+        events_per_second: merged.counts.events as f64 / wall,
+        requests_per_second: merged.counts.requests as f64 / wall,
+        peak_rss_bytes: peak_rss,
+        peak_sessions_held: held,
+        bytes_per_session_held: if held > 0 { peak_rss as f64 / held as f64 } else { 0.0 },
+    };
+    merged
+}
+
+/// Adds a shard's counts to `sum`, all but the sync invocations (every shard runs the same passes).
+fn add_counts(sum: &mut Counts, part: &Counts) {
+    sum.requests += part.requests;
+    sum.events += part.events;
+    sum.failed_requests += part.failed_requests;
+    sum.created += part.created;
+    sum.hot_hits += part.hot_hits;
+    sum.cold_promotions += part.cold_promotions;
+    sum.cold_only += part.cold_only;
+    sum.demoted += part.demoted;
+    sum.expired_hot += part.expired_hot;
+    sum.expired_cold += part.expired_cold;
+    sum.logged_out += part.logged_out;
+    sum.invalid_lookups += part.invalid_lookups;
+    sum.lost += part.lost;
+    sum.updates += part.updates;
+    sum.failed_updates += part.failed_updates;
+}
+
+/// Merges a shard's latency histograms into `sum`.
+fn add_latencies(sum: &mut Latencies, part: &Latencies) {
+    sum.hot_access.merge(&part.hot_access);
+    sum.cold_promotion.merge(&part.cold_promotion);
+    sum.create.merge(&part.create);
+    for (sum, part) in sum.by_region.iter_mut().zip(&part.by_region) {
+        sum.hot_access.merge(&part.hot_access);
+        sum.cold_promotion.merge(&part.cold_promotion);
+    }
+}
+
+/// Adds a shard's usage of one region to `sum`, but its sync invocations (counted once) and its
+/// peaks (found from the peak windows).
+fn add_usage(sum: &mut RegionUsage, part: &RegionUsage) {
+    sum.wru += part.wru;
+    sum.rru += part.rru;
+    sum.replicated_wru += part.replicated_wru;
+    sum.replicated_bytes += part.replicated_bytes;
+    sum.dynamo_calls += part.dynamo_calls;
+    sum.dynamo_errors += part.dynamo_errors;
+    sum.redis_calls += part.redis_calls;
+    sum.redis_avg_sessions += part.redis_avg_sessions;
+    sum.sync_seconds += part.sync_seconds;
+    sum.flush_seconds += part.flush_seconds;
+}
+
+/// Adds a shard's time-series row to `sum`, but its percentiles (merged from the values).
+fn add_bucket_row(sum: &mut BucketRow, part: &BucketRow) {
+    sum.hot += part.hot;
+    sum.cold += part.cold;
+    sum.cold_bytes += part.cold_bytes;
+    sum.active += part.active;
+    sum.requests += part.requests;
+    sum.hot_hits += part.hot_hits;
+    sum.promotions += part.promotions;
+    sum.demotions += part.demotions;
+    sum.expiries += part.expiries;
+    sum.losses += part.losses;
+    sum.failures += part.failures;
+    sum.redis_bytes += part.redis_bytes;
+    sum.wru += part.wru;
+    sum.rru += part.rru;
+}

@@ -1,0 +1,340 @@
+//! [`SimColdStore`]: the simulated DynamoDB global table.
+
+use std::collections::VecDeque;
+use std::collections::hash_map::Entry;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hotcold_engine::{
+    ColdLookup, ColdStore, ColdWrite, RegionId, Session, SessionData, SessionId, StoreError, Timestamp, UserId,
+};
+use hotcold_model::metering::Metering;
+use hotcold_model::rng::splitmix;
+use rustc_hash::FxHashMap;
+
+use super::meter::Gauge;
+use super::{StoreContext, clamp32, lock, region_from, region_of};
+
+/// Replication delays are capped at this many times their mean (the tail of the exponential
+/// beyond it is cut), so superseded records older than that are never read again.
+const MAX_DELAY_IN_MEANS: f64 = 10.0;
+
+/// A cold record (no payload, only its size) and when and where it was written.
+#[derive(Debug, Clone, Copy)]
+struct ColdRec {
+    created_at: u64,
+    last_access: u64,
+    written_at: u64,
+    version: u32,
+    data_len: u32,
+    writer: u16,
+    hot_region: u16,
+}
+
+/// A cold record as it was before the write at `by` replaced it.
+#[derive(Debug, Clone, Copy)]
+struct Superseded {
+    rec: ColdRec,
+    /// `written_at` of the replacing write: pruning matches its order entry against this, so it
+    /// never probes the (large, mostly uncached) main table.
+    by: u64,
+}
+
+/// The table's records and gauges, behind the store's lock.
+#[derive(Debug, Default)]
+struct ColdState {
+    map: FxHashMap<SessionId, ColdRec>,
+    /// The record before the latest write, for records written within the longest replication
+    /// delay: what a replica that has not yet seen the latest write returns.
+    previous: FxHashMap<SessionId, Superseded>,
+    /// `(written_at, id)` of entries in `previous`, oldest first, for pruning.
+    previous_order: VecDeque<(u64, SessionId)>,
+    count: Gauge,
+    /// Stored item bytes (payload + item overhead).
+    bytes: Gauge,
+    /// Records and item bytes per home region (for the time series).
+    by_home: Vec<(u64, u64)>,
+}
+
+/// The DynamoDB global table: one table, per-region visibility after a replication delay.
+///
+/// A write from region A becomes visible in region B at `written_at + delay`, where the delay is
+/// drawn (exponential, mean `cross_region_delay`, capped at 10 times the mean) from a hash of the
+/// session, the write time and the reader, so it is computed when read and costs no memory. Until
+/// then B sees the state before that write (or nothing, for a first write). Deletes are visible
+/// everywhere at once.
+#[derive(Debug)]
+pub struct SimColdStore {
+    context: Arc<StoreContext>,
+    /// How calls are charged (CONTRACT section 4).
+    metering: Metering,
+    mean_delay_ms: f64,
+    available: AtomicBool,
+    state: Mutex<ColdState>,
+}
+
+impl SimColdStore {
+    /// An empty table.
+    pub fn new(context: Arc<StoreContext>, item_overhead: u64, mean_delay: Duration) -> Self {
+        Self {
+            metering: Metering { item_overhead, replicas: context.regions() as u64 },
+            mean_delay_ms: mean_delay.as_secs_f64() * 1000.0,
+            available: AtomicBool::new(true),
+            state: Mutex::new(ColdState { by_home: vec![(0, 0); context.regions()], ..ColdState::default() }),
+            context,
+        }
+    }
+
+    /// Records held (a gauge over time).
+    pub(crate) fn count(&self) -> Gauge {
+        let mut state = lock(&self.state);
+        state.count.advance(self.context.now());
+        state.count
+    }
+
+    /// Item bytes stored (a gauge over time).
+    pub(crate) fn bytes(&self) -> Gauge {
+        let mut state = lock(&self.state);
+        state.bytes.advance(self.context.now());
+        state.bytes
+    }
+
+    /// Highest (records, item bytes) held since the last call: one peak window.
+    pub(crate) fn take_window_peaks(&self) -> (u64, u64) {
+        let mut state = lock(&self.state);
+        (state.count.take_window_peak(), state.bytes.take_window_peak())
+    }
+
+    /// Records and item bytes held per home region.
+    pub(crate) fn by_home(&self) -> Vec<(u64, u64)> {
+        lock(&self.state).by_home.clone()
+    }
+
+    /// The newest version held of a session (any region's view), if any.
+    pub(crate) fn newest_version(&self, id: &SessionId) -> Option<u64> {
+        lock(&self.state).map.get(id).map(|r| u64::from(r.version))
+    }
+
+    /// Drops records idle past `ttl` (DynamoDB's TTL deletion); returns how many.
+    pub(crate) fn purge_expired(&self, ttl: Duration) -> u64 {
+        let now = self.context.now();
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let mut state = lock(&self.state);
+        let overhead = self.metering.item_overhead;
+        let mut purged = 0u64;
+        let mut bytes = 0u64;
+        let state = &mut *state;
+        let by_home = &mut state.by_home;
+        state.map.retain(|id, r| {
+            let keep = r.last_access.saturating_add(ttl_ms) > now;
+            if !keep {
+                purged += 1;
+                let item = u64::from(r.data_len) + overhead;
+                bytes += item;
+                if let Some(home) = by_home.get_mut(id.home().index()) {
+                    home.0 -= 1;
+                    home.1 -= item;
+                }
+            }
+            keep
+        });
+        state.count.sub(now, purged);
+        state.bytes.sub(now, bytes);
+        // Grow-only maps would keep their peak capacity; give memory back after large purges.
+        if purged > 0 && state.map.capacity() > 4 * state.map.len().max(1024) {
+            state.map.shrink_to_fit();
+        }
+        purged
+    }
+
+    fn check(&self, region: usize) -> Result<(), StoreError> {
+        self.context.dynamo_call(region)?;
+        if self.available.load(Ordering::Relaxed) {
+            Ok(())
+        } else {
+            self.context.ledger[region].dynamo_errors.add(1);
+            Err(StoreError::unavailable("dynamodb (simulated)", "switched off"))
+        }
+    }
+
+    fn item_bytes(&self, data_len: u64) -> u64 {
+        self.metering.item_bytes(data_len)
+    }
+
+    /// True when region `reader` sees the write that made `r` at `now`: its own writes at once,
+    /// another region's after a replication delay drawn from a hash of the session, the write
+    /// time, the reader and the seed (so it needs no memory and is the same on every read).
+    fn visible_to(&self, id: &SessionId, r: &ColdRec, reader: usize, now: u64) -> bool {
+        if usize::from(r.writer) == reader || self.mean_delay_ms <= 0.0 {
+            return true;
+        }
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&id.hash_bytes()[..8]);
+        let hash = splitmix(
+            u64::from_le_bytes(first) ^ r.written_at.rotate_left(17) ^ (reader as u64) << 56 ^ self.context.seed,
+        );
+        // 53 random bits as a uniform draw in (0, 1), then an exponential delay.
+        let unit = ((hash >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        let delay = (-unit.ln() * self.mean_delay_ms).min(MAX_DELAY_IN_MEANS * self.mean_delay_ms);
+        now as f64 >= r.written_at as f64 + delay
+    }
+
+    fn session(&self, id: SessionId, r: &ColdRec) -> Session {
+        Session {
+            id,
+            user_id: self.context.user.clone(),
+            data: SessionData::opaque(r.data_len as usize),
+            version: u64::from(r.version),
+            created_at: Timestamp(r.created_at),
+            last_access: Timestamp(r.last_access),
+            persisted_version: u64::from(r.version),
+            hot_region: region_from(r.hot_region),
+        }
+    }
+
+    fn prune_previous(&self, state: &mut ColdState, now: u64) {
+        let horizon = (MAX_DELAY_IN_MEANS * self.mean_delay_ms) as u64 + 1;
+        while let Some(&(at, id)) = state.previous_order.front() {
+            if at.saturating_add(horizon) > now {
+                break;
+            }
+            state.previous_order.pop_front();
+            // Only if no later write replaced the record again (its own entry comes later).
+            if state.previous.get(&id).is_some_and(|p| p.by == at) {
+                state.previous.remove(&id);
+            }
+        }
+    }
+
+    fn write(&self, state: &mut ColdState, session: &Session, writer: usize, now: u64) -> ColdWrite {
+        let ledger = &self.context.ledger[writer];
+        let data_len = session.data.len() as u64;
+        let item = self.item_bytes(data_len);
+        let rec = ColdRec {
+            created_at: session.created_at.0,
+            last_access: session.last_access.0,
+            written_at: now,
+            version: clamp32(session.version),
+            data_len: clamp32(session.data.len() as u64),
+            writer: u16::try_from(writer).unwrap_or(u16::MAX),
+            hot_region: region_of(session.hot_region),
+        };
+        // One probe of the table for the check and the write.
+        let replaced = match state.map.entry(session.id) {
+            Entry::Occupied(mut stored) => {
+                let existing = stored.get();
+                if (u64::from(existing.version), Timestamp(existing.last_access)) > session.freshness() {
+                    ledger.charge(self.metering.write(data_len, false));
+                    return ColdWrite::Stale;
+                }
+                Some(stored.insert(rec))
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(rec);
+                None
+            }
+        };
+        ledger.charge(self.metering.write(data_len, true));
+        let home = &mut state.by_home[session.id.home().index()];
+        home.1 += item;
+        match replaced {
+            Some(old) => {
+                let old_item = self.item_bytes(u64::from(old.data_len));
+                state.bytes.sub(now, old_item);
+                state.by_home[session.id.home().index()].1 -= old_item;
+                if self.mean_delay_ms > 0.0 && self.context.regions() > 1 {
+                    state.previous.insert(session.id, Superseded { rec: old, by: now });
+                    state.previous_order.push_back((now, session.id));
+                }
+            }
+            None => {
+                state.count.add(now, 1);
+                state.by_home[session.id.home().index()].0 += 1;
+            }
+        }
+        state.bytes.add(now, item);
+        ColdWrite::Written
+    }
+}
+
+impl ColdStore for SimColdStore {
+    async fn get(&self, id: &SessionId, reader: RegionId) -> ColdLookup {
+        let region = reader.index();
+        if let Err(e) = self.check(region) {
+            return ColdLookup::Unavailable(e);
+        }
+        let now = self.context.now();
+        let state = lock(&self.state);
+        let ledger = &self.context.ledger[region];
+        let visible = match state.map.get(id) {
+            Some(r) if self.visible_to(id, r, region, now) => Some(*r),
+            Some(_) => state.previous.get(id).map(|p| p.rec),
+            None => None,
+        };
+        match visible {
+            Some(r) => {
+                ledger.charge(self.metering.read(Some(u64::from(r.data_len))));
+                ColdLookup::Found(self.session(*id, &r))
+            }
+            None => {
+                ledger.charge(self.metering.read(None));
+                ColdLookup::Miss
+            }
+        }
+    }
+
+    async fn put(&self, session: &Session, writer: RegionId, now: Timestamp) -> Result<ColdWrite, StoreError> {
+        self.check(writer.index())?;
+        let mut state = lock(&self.state);
+        self.prune_previous(&mut state, now.0);
+        Ok(self.write(&mut state, session, writer.index(), now.0))
+    }
+
+    async fn put_batch(
+        &self,
+        sessions: &[Session],
+        writer: RegionId,
+        now: Timestamp,
+    ) -> Result<Vec<ColdWrite>, StoreError> {
+        // One BatchWriteItem call per chunk of at most 25 items.
+        for _ in 0..Metering::batch_calls(sessions.len()) {
+            self.check(writer.index())?;
+        }
+        let mut state = lock(&self.state);
+        self.prune_previous(&mut state, now.0);
+        Ok(sessions.iter().map(|s| self.write(&mut state, s, writer.index(), now.0)).collect())
+    }
+
+    async fn delete(&self, id: &SessionId, writer: RegionId, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        self.check(writer.index())?;
+        let mut state = lock(&self.state);
+        state.previous.remove(id);
+        let ledger = &self.context.ledger[writer.index()];
+        match state.map.remove(id) {
+            Some(r) => {
+                let item = self.item_bytes(u64::from(r.data_len));
+                ledger.charge(self.metering.delete(Some(u64::from(r.data_len))));
+                state.count.sub(now.0, 1);
+                state.bytes.sub(now.0, item);
+                let home = &mut state.by_home[id.home().index()];
+                home.0 -= 1;
+                home.1 -= item;
+                Ok(Some(self.session(*id, &r)))
+            }
+            None => {
+                ledger.charge(self.metering.delete(None));
+                Ok(None)
+            }
+        }
+    }
+
+    async fn sessions_of_user(&self, user: &UserId, _reader: RegionId) -> Result<Vec<Session>, StoreError> {
+        self.check(self.context.serving())?;
+        if user != &self.context.user {
+            return Ok(Vec::new());
+        }
+        let state = lock(&self.state);
+        Ok(state.map.iter().map(|(id, r)| self.session(*id, r)).collect())
+    }
+}

@@ -1,0 +1,254 @@
+//! Simulated backends: a Redis tier per region ([`SimHotStore`]), the DynamoDB global table
+//! ([`SimColdStore`]) and a counting audit trail ([`SimAudit`]), all implementing the engine's
+//! store traits so the real `SessionManager` and `SyncService` run on them.
+//!
+//! Records are compact (no payload is stored: a session's data is rebuilt on read as
+//! [`SessionData::opaque`](hotcold_engine::SessionData::opaque) of the recorded size) and every
+//! call is metered in the [`StoreContext`] the stores of a run share: the calls a request makes
+//! (the simulator samples their latencies) and each region's request units and replicated bytes
+//! (for the cost model).
+//!
+//! The simulator is single-threaded; the stores use atomics and uncontended mutexes only because
+//! the engine's traits require `Send + Sync`. Counters are updated with plain load/store pairs.
+
+mod audit;
+mod clock;
+mod cold;
+mod hot;
+mod meter;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use hotcold_engine::{Clock as _, RegionId, StoreError, UserId};
+use hotcold_model::rng::splitmix;
+
+pub use audit::SimAudit;
+pub use clock::SimClock;
+pub use cold::SimColdStore;
+pub use hot::SimHotStore;
+
+use meter::{Counter, Meter, RegionLedger};
+
+/// The unit of a throttle's failure probability.
+const PARTS_PER_MILLION: u64 = 1_000_000;
+
+/// No hot slot known (see [`StoreContext::begin_request`]).
+pub(crate) const NO_SLOT: u64 = u64::MAX;
+
+/// What the simulated stores of one run share: the clock, which region's engine is calling, the
+/// meter of the current operation, each region's ledger, the inter-region round trips, DynamoDB
+/// throttling, the sessions held hot in all regions, and where the current request's hot record
+/// is. The simulator sets who is calling and reads the meter around every operation.
+#[derive(Debug)]
+pub struct StoreContext {
+    /// Simulated time.
+    clock: Arc<SimClock>,
+    /// Index of the region whose manager (or sync job) is calling now.
+    serving: AtomicUsize,
+    /// Calls of the current operation.
+    meter: Meter,
+    /// Per-region usage.
+    ledger: Vec<RegionLedger>,
+    /// Round trips between regions, microseconds, `rtt_us[a * n + b]`.
+    rtt_us: Vec<u64>,
+    /// The one user id every simulated session carries (users are tracked by the simulator).
+    user: UserId,
+    /// DynamoDB throttling, as the faults in force set it.
+    throttle: Throttle,
+    /// Seed of hash-derived randomness in the stores (throttling, replication delays).
+    seed: u64,
+    /// Sessions held in all hot tiers together.
+    hot_total: Counter,
+    /// Highest value of `hot_total` since the simulator last took it (a peak window).
+    hot_total_window_peak: Counter,
+    /// Where the simulator last saw the session of the current request: `region << 32 | slot`
+    /// ([`NO_SLOT`]: nowhere). Hot stores check it before their index; it never changes results.
+    hint: AtomicU64,
+    /// Where the current request found or put its session, as `hint` (set by hot stores).
+    found_at: AtomicU64,
+}
+
+/// DynamoDB throttling: while `active`, every call takes `extra_us` longer and fails with a
+/// probability of `error_ppm` millionths, decided by a hash of the call's number (so the same run
+/// fails the same calls).
+#[derive(Debug, Default)]
+struct Throttle {
+    active: AtomicBool,
+    extra_us: AtomicU64,
+    error_ppm: AtomicU64,
+    /// Throttled calls so far, feeding the decisions.
+    calls: Counter,
+}
+
+impl StoreContext {
+    /// The context of `regions` regions on `clock`, with round trips `rtt_us[a * regions + b]`
+    /// between regions `a` and `b` in microseconds, and hash-derived randomness from `seed`.
+    pub fn new(clock: Arc<SimClock>, regions: usize, rtt_us: Vec<u64>, seed: u64) -> Self {
+        Self {
+            clock,
+            serving: AtomicUsize::new(0),
+            meter: Meter::default(),
+            ledger: (0..regions).map(|_| RegionLedger::default()).collect(),
+            rtt_us,
+            user: UserId::new("simulated-user").unwrap_or_else(|_| unreachable_user()),
+            throttle: Throttle::default(),
+            seed,
+            hot_total: Counter::default(),
+            hot_total_window_peak: Counter::default(),
+            hint: AtomicU64::new(NO_SLOT),
+            found_at: AtomicU64::new(NO_SLOT),
+        }
+    }
+
+    /// Starts an operation of region `serving`'s engine (a request or a sync pass).
+    #[inline]
+    pub(crate) fn begin(&self, serving: usize) {
+        self.serving.store(serving, Ordering::Relaxed);
+    }
+
+    /// Starts a request of region `serving`'s engine about a session whose hot record the
+    /// simulator last saw at `hot_hint` (`region << 32 | slot`, or [`NO_SLOT`]).
+    #[inline]
+    pub(crate) fn begin_request(&self, serving: usize, hot_hint: u64) {
+        self.begin(serving);
+        self.hint.store(hot_hint, Ordering::Relaxed);
+        self.found_at.store(NO_SLOT, Ordering::Relaxed);
+    }
+
+    /// Where the current request found or put its session in a hot tier, as the hint of
+    /// [`StoreContext::begin_request`] ([`NO_SLOT`]: in no hot tier).
+    #[inline]
+    pub(crate) fn found_at(&self) -> u64 {
+        self.found_at.load(Ordering::Relaxed)
+    }
+
+    /// The one user id every simulated session carries.
+    pub(crate) fn user(&self) -> &UserId {
+        &self.user
+    }
+
+    /// The calls of the current operation.
+    #[inline]
+    pub(crate) fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    /// Region `region`'s usage so far.
+    pub(crate) fn ledger(&self, region: usize) -> &RegionLedger {
+        &self.ledger[region]
+    }
+
+    /// Sets what a throttled DynamoDB call costs: `extra_us` more latency and a failure
+    /// probability of `error_ppm` millionths.
+    pub(crate) fn set_throttle(&self, extra_us: u64, error_ppm: u64) {
+        self.throttle.extra_us.store(extra_us, Ordering::Relaxed);
+        self.throttle.error_ppm.store(error_ppm, Ordering::Relaxed);
+    }
+
+    /// Turns DynamoDB throttling on or off.
+    pub(crate) fn set_throttled(&self, active: bool) {
+        self.throttle.active.store(active, Ordering::Relaxed);
+    }
+
+    /// Highest number of sessions held in all hot tiers together since the last call.
+    pub(crate) fn take_hot_total_window_peak(&self) -> u64 {
+        let peak = self.hot_total_window_peak.get().max(self.hot_total.get());
+        self.hot_total_window_peak.set(self.hot_total.get());
+        peak
+    }
+
+    /// Counts `n` sessions more held hot.
+    fn hot_added(&self, n: u64) {
+        let total = &self.hot_total;
+        total.add(n);
+        if total.get() > self.hot_total_window_peak.get() {
+            self.hot_total_window_peak.set(total.get());
+        }
+    }
+
+    /// Counts `n` sessions fewer held hot.
+    fn hot_removed(&self, n: u64) {
+        let total = &self.hot_total;
+        total.set(total.get().saturating_sub(n));
+    }
+
+    /// The hinted slot, if the hint is for `region`'s tier.
+    #[inline]
+    fn hint_for(&self, region: usize) -> Option<u32> {
+        let hint = self.hint.load(Ordering::Relaxed);
+        (hint != NO_SLOT && (hint >> 32) as usize == region).then_some(hint as u32)
+    }
+
+    /// Notes that the current request's session is in `slot` of `region`'s tier.
+    #[inline]
+    fn found(&self, region: usize, slot: u32) {
+        let at = ((region as u64) << 32) | u64::from(slot);
+        self.found_at.store(at, Ordering::Relaxed);
+        self.hint.store(at, Ordering::Relaxed); // later calls of the same request look there first
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now().0
+    }
+
+    fn serving(&self) -> usize {
+        self.serving.load(Ordering::Relaxed)
+    }
+
+    fn regions(&self) -> usize {
+        self.ledger.len()
+    }
+
+    /// Meters one Redis call against `region`'s tier.
+    #[inline]
+    fn redis_call(&self, region: usize) {
+        self.meter.redis_calls.add(1);
+        self.ledger[region].redis_calls.add(1);
+        let from = self.serving();
+        if from != region {
+            self.meter.rtt_us.add(self.rtt_us[from * self.regions() + region]);
+        }
+    }
+
+    /// Meters one DynamoDB call by `region`; `Err` when throttling makes it fail.
+    fn dynamo_call(&self, region: usize) -> Result<(), StoreError> {
+        self.meter.dynamo_calls.add(1);
+        self.ledger[region].dynamo_calls.add(1);
+        let throttle = &self.throttle;
+        if throttle.active.load(Ordering::Relaxed) {
+            self.meter.throttle_us.add(throttle.extra_us.load(Ordering::Relaxed));
+            throttle.calls.add(1);
+            let draw = splitmix(self.seed ^ throttle.calls.get()) % PARTS_PER_MILLION;
+            if draw < throttle.error_ppm.load(Ordering::Relaxed) {
+                self.ledger[region].dynamo_errors.add(1);
+                return Err(StoreError::Throttled { backend: "dynamodb".into() });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unreachable_user() -> UserId {
+    // "simulated-user" is a valid id; this keeps the constructor panic-free all the same.
+    UserId::new("u").unwrap_or_else(|_| unreachable_user())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A record's `hot_region` as stored: [`u16::MAX`] for none.
+fn region_of(id: Option<RegionId>) -> u16 {
+    id.map_or(u16::MAX, |r| r.0)
+}
+
+/// The inverse of [`region_of`].
+fn region_from(raw: u16) -> Option<RegionId> {
+    (raw != u16::MAX).then_some(RegionId(raw))
+}
+
+/// `v` in a compact record's 32-bit field, saturating.
+fn clamp32(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
