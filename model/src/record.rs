@@ -49,6 +49,10 @@ pub struct RunRecord {
 pub struct Counts {
     /// Requests (creates and lookups).
     pub requests: u64,
+    /// Visits begun (arrivals and returns): with `requests` and `created`, what says two runs had
+    /// the same traffic.
+    #[serde(default)]
+    pub visits: u64,
     /// Events processed by the event loop.
     pub events: u64,
     /// Requests that failed because a store needed was down or throttled.

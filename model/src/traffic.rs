@@ -9,9 +9,12 @@
 //!
 //! Per request, in this order: [`TrafficGenerator::visit_requests`] when a returning user starts a
 //! visit; [`TrafficGenerator::think_ms`] when more requests follow in the visit;
-//! [`TrafficGenerator::serving_region`]; [`TrafficGenerator::updates`] when the user holds a
-//! session; then, after a visit's last request, [`TrafficGenerator::logs_out`], unless it does
-//! [`TrafficGenerator::returns`], and if it does [`TrafficGenerator::return_gap_ms`].
+//! [`TrafficGenerator::serving_region`]; [`TrafficGenerator::updates`] (drawn for every request,
+//! used only by a lookup that finds the session); then, for a visit's last request,
+//! [`TrafficGenerator::logs_out`], unless it does [`TrafficGenerator::returns`], and if it does
+//! [`TrafficGenerator::return_gap_ms`]. No draw depends on what the backends answered, so a live
+//! driver whose requests run concurrently makes the same draws as the simulator, as long as it
+//! makes them in scenario-time order.
 
 use rand::Rng;
 

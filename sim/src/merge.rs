@@ -88,6 +88,7 @@ pub(crate) fn merge(shards: Vec<ShardResult>, started: Instant) -> RunRecord {
 /// Adds a shard's counts to `sum`, all but the sync invocations (every shard runs the same passes).
 fn add_counts(sum: &mut Counts, part: &Counts) {
     sum.requests += part.requests;
+    sum.visits += part.visits;
     sum.events += part.events;
     sum.failed_requests += part.failed_requests;
     sum.created += part.created;

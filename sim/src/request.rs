@@ -30,6 +30,7 @@ impl Sim {
         };
         let Some(slot) = self.population.alloc(user) else { return };
         self.population.active[region] += 1;
+        self.meters.counts.visits += 1;
         self.baseline.add(region, payload);
         self.request(slot, t);
     }
@@ -43,6 +44,7 @@ impl Sim {
             let requests = self.traffic.visit_requests();
             self.population.users[slot as usize].remaining = requests;
             self.population.active[home] += 1;
+            self.meters.counts.visits += 1;
         }
         self.request(slot, t);
     }
@@ -59,6 +61,9 @@ impl Sim {
         });
         let home = usize::from(user.home);
         let target = self.traffic.serving_region(home);
+        // Drawn for every request, used only by a lookup that finds the session: no draw depends
+        // on what the backends answered, so `hotcold load` makes the same draws.
+        let updates = self.traffic.updates();
         let serving = self.faults.route(target);
         self.backends.context.begin_request(serving, user.hot_hint);
         let counts = &mut self.meters.counts;
@@ -90,7 +95,7 @@ impl Sim {
                         bucket.losses += 1;
                     }
                     user.version = version;
-                    if self.traffic.updates() {
+                    if updates {
                         let data = SessionData::opaque(user.payload as usize);
                         match now_or_panic(manager.update(&user.id, data, found_version)) {
                             Ok(updated) => {

@@ -412,6 +412,15 @@ impl<'a> Driver<'a> {
                         Due::Arrival(region, t) => self.arrive(region, t, &out_tx)?,
                         Due::User(_) => {
                             if let Some(Reverse((t, _, slot))) = self.queue.pop() {
+                                // A user whose previous request is still running waits for its
+                                // answer (a user does not send the next request before), and so
+                                // does every later event: draws stay in scenario-time order.
+                                while self.users.get(slot).is_some_and(Option::is_none) {
+                                    match out_rx.recv().await {
+                                        Some(outcome) => self.on_outcome(outcome),
+                                        None => break,
+                                    }
+                                }
                                 self.start_request(slot, t, &out_tx);
                             }
                         }
@@ -457,8 +466,9 @@ impl<'a> Driver<'a> {
                 (due, at) = (Due::Arrival(region, t), t);
             }
         }
+        // Users first at the same millisecond, as in the simulator.
         if let Some(Reverse((t, _, _))) = self.queue.peek() {
-            if *t < at {
+            if *t <= at {
                 due = Due::User(*t);
             }
         }
@@ -473,6 +483,7 @@ impl<'a> Driver<'a> {
         let user_id = UserId::new(&format!("load-{}", self.arrivals_started))?;
         let user = User { id: None, user_id, version: 0, payload, last_access: t, remaining: requests, home: region };
         self.measure.active[region] += 1;
+        self.measure.counts.visits += 1;
         self.measure.payload_sum += u64::from(payload);
         self.measure.payload_n += 1;
         self.measure.baseline_add(region, u64::from(payload) + self.overhead);
@@ -492,10 +503,11 @@ impl<'a> Driver<'a> {
         if user.remaining == 0 {
             user.remaining = self.traffic.visit_requests();
             self.measure.active[user.home] += 1;
+            self.measure.counts.visits += 1;
         }
         let think_ms = (user.remaining > 1).then(|| self.traffic.think_ms());
         let serving = self.traffic.serving_region(user.home);
-        let update = user.id.is_some() && self.traffic.updates();
+        let update = self.traffic.updates();
         let next = match think_ms {
             Some(think_ms) => Next::Request { think_ms },
             None if self.traffic.logs_out() => Next::Logout,
@@ -503,6 +515,14 @@ impl<'a> Driver<'a> {
             None => Next::Leave,
         };
         let draws = Draws { serving, update, next };
+        // The user's next event is queued now, in draw order, not when the answer comes back.
+        match next {
+            Next::Request { think_ms } => self.enqueue(slot, t.saturating_add(think_ms)),
+            Next::Return { gap_ms } if t.saturating_add(gap_ms) < self.end_ms => {
+                self.enqueue(slot, t.saturating_add(gap_ms));
+            }
+            Next::Return { .. } | Next::Logout | Next::Leave => {}
+        }
         self.in_flight += 1;
         let (managers, out, cold_ttl_ms) = (Arc::clone(&self.managers), out.clone(), self.cold_ttl_ms);
         tokio::spawn(async move {
@@ -555,8 +575,8 @@ impl<'a> Driver<'a> {
             // Expired as it should: the user signs in again, and Redis-only would hold that too.
             self.measure.baseline_add(user.home, bytes);
         }
-        if let Next::Request { think_ms } = draws.next {
-            self.schedule(slot, user, t.saturating_add(think_ms));
+        if let Next::Request { .. } = draws.next {
+            self.users[slot] = Some(user);
             return;
         }
         let home = user.home;
@@ -573,7 +593,7 @@ impl<'a> Driver<'a> {
                 }
                 if at < self.end_ms {
                     user.remaining = 0;
-                    self.schedule(slot, user, at);
+                    self.users[slot] = Some(user);
                     return;
                 }
             }
@@ -584,10 +604,11 @@ impl<'a> Driver<'a> {
         self.free.push(slot);
     }
 
-    fn schedule(&mut self, slot: usize, user: User, at: u64) {
+    /// Queues the next event of the user in `slot` (whose record comes back with its answer).
+    /// Users due at the same millisecond go last-queued first, as on the simulator's timing wheel.
+    fn enqueue(&mut self, slot: usize, at: u64) {
         self.seq += 1;
-        self.queue.push(Reverse((at, self.seq, slot)));
-        self.users[slot] = Some(user);
+        self.queue.push(Reverse((at, u64::MAX - self.seq, slot)));
     }
 
     fn on_sync(&mut self, done: &SyncDone) {
