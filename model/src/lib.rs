@@ -10,10 +10,12 @@
 //! - [`rng`]: the random streams, one seeded stream per purpose.
 //! - [`traffic`]: the traffic generator (arrivals on the daily curve, visits, returns, travel),
 //!   the same draws for `hotcold simulate` and `hotcold load`.
-//! - [`metering`]: DynamoDB request units and bytes per call (CONTRACT section 4).
+//! - [`metering`]: DynamoDB request units and bytes per call (CONTRACT section 4);
+//!   [`baseline`]: what Redis alone would hold, for the cost comparison.
 //! - [`record`]: the run record both worlds write and the reports read, and [`tally`], the pieces
 //!   that build it (latency histograms, time-series buckets).
 
+pub mod baseline;
 pub mod metering;
 pub mod record;
 pub mod rng;

@@ -14,13 +14,12 @@
 //!   wheel).
 //! - A shard's state: `population.rs` (the users), `backends.rs` (the engine over the stores),
 //!   `fault.rs` (faults in force, and their start and end), `measure.rs` (what it measures, time
-//!   series and peaks), `baseline.rs` (what Redis alone would hold).
+//!   series and peaks); what Redis alone would hold is the model's `RedisOnlyBaseline`.
 //! - What events do: `request.rs` (arrivals, requests, ends of visits), `periodic.rs` (the
 //!   minute tick and the sync passes), `fault.rs`; `finish.rs` writes the shard's record.
 //! - [`stores`]: the simulated Redis, DynamoDB and audit trail; `prefetch.rs`: CPU cache hints.
 
 mod backends;
-mod baseline;
 mod event;
 mod fault;
 mod finish;

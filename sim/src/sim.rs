@@ -19,12 +19,12 @@
 use std::time::Duration;
 
 use hotcold_engine::Pass;
+use hotcold_model::baseline::RedisOnlyBaseline;
 use hotcold_model::scenario::{Fault, Scenario};
 use hotcold_model::tally::bucket_ms;
 use hotcold_model::traffic::TrafficGenerator;
 
 use crate::backends::Backends;
-use crate::baseline::RedisOnlyBaseline;
 use crate::event::Event;
 use crate::fault::Faults;
 use crate::measure::Meters;

@@ -8,7 +8,7 @@
 //! [`hotcold_model::traffic`]), so the same scenario and seed give the same traffic in both.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use hotcold_engine::{
     SystemClock, Touched, UserId,
 };
 use hotcold_model::RunRecord;
+use hotcold_model::baseline::RedisOnlyBaseline;
 use hotcold_model::record::{BucketRow, Counts, Failover, RegionUsage, RunStats, Storage, Tiers};
 use hotcold_model::tally::{LatencyTally, RequestClass, bucket_ms, latency_histogram, peak_rss_bytes};
 use hotcold_model::traffic::{TrafficGenerator, Visitor};
@@ -32,6 +33,8 @@ use crate::pass_timer::PassTimer;
 const HOT_READS_PER_PASS: u32 = 8;
 /// Fastest pace of those reads.
 const MIN_HOT_READ_INTERVAL: Duration = Duration::from_millis(50);
+/// A minute, ms (the Redis-only baseline's expiry step).
+const MINUTE_MS: u64 = 60_000;
 /// A scenario day, ms.
 const DAY_MS: u64 = 86_400_000;
 /// Most time the run waits for requests still in flight when the scenario's time is up.
@@ -247,10 +250,12 @@ struct Measure {
     marks: Vec<(u64, u64)>,
     timeseries: Vec<BucketRow>,
     sync: Vec<SyncTotals>,
-    /// Redis-only baseline: bytes held per region, their peak, and bytes leaving at a time.
-    baseline: Vec<u64>,
+    /// What Redis alone would hold, as the simulator keeps it.
+    baseline: RedisOnlyBaseline,
+    /// Highest Redis-only bytes per region.
     baseline_peak: Vec<u64>,
-    baseline_expiries: BTreeMap<u64, Vec<(usize, u64)>>,
+    /// Minutes whose Redis-only expiries are done.
+    baseline_minutes_done: u64,
     /// After warmup, one sample per bucket: hot sessions (all regions), cold items, stored bytes.
     hot_samples: Vec<f64>,
     cold_samples: Vec<f64>,
@@ -276,7 +281,9 @@ struct Measure {
 }
 
 impl Measure {
-    fn new(regions: usize) -> Self {
+    /// Nothing measured yet, for `regions` regions and a run of `minutes` minutes whose sessions
+    /// take `overhead` bytes each in Redis beyond their data.
+    fn new(regions: usize, minutes: usize, overhead: u64) -> Self {
         Self {
             counts: Counts::default(),
             active: vec![0; regions],
@@ -285,9 +292,9 @@ impl Measure {
             marks: vec![(0, 0); regions],
             timeseries: Vec::new(),
             sync: vec![SyncTotals::default(); regions],
-            baseline: vec![0; regions],
+            baseline: RedisOnlyBaseline::new(regions, minutes, overhead),
             baseline_peak: vec![0; regions],
-            baseline_expiries: BTreeMap::new(),
+            baseline_minutes_done: 0,
             hot_samples: Vec::new(),
             cold_samples: Vec::new(),
             stored_samples: Vec::new(),
@@ -303,11 +310,6 @@ impl Measure {
             payload_n: 0,
             lateness: latency_histogram(),
         }
-    }
-
-    fn baseline_add(&mut self, region: usize, bytes: u64) {
-        self.baseline[region] += bytes;
-        self.baseline_peak[region] = self.baseline_peak[region].max(self.baseline[region]);
     }
 }
 
@@ -331,10 +333,10 @@ pub(super) struct Driver<'a> {
     bucket_ms: u64,
     bucket_start: u64,
     cold_ttl_ms: u64,
-    overhead: u64,
     users: Vec<Option<User>>,
     free: Vec<usize>,
-    /// Pending user events: (scenario ms, sequence number, user slot).
+    /// Pending user events: (scenario ms, `u64::MAX` - sequence number so that users due at one
+    /// millisecond go last-queued first, user slot).
     queue: BinaryHeap<Reverse<(u64, u64, usize)>>,
     seq: u64,
     arrivals: Vec<Option<u64>>,
@@ -365,7 +367,6 @@ impl<'a> Driver<'a> {
             bucket_ms: bucket_ms(sc.duration),
             bucket_start: 0,
             cold_ttl_ms: millis(sc.session_config.cold_storage.ttl),
-            overhead: sc.costs.redis.bytes_overhead_per_session,
             users: Vec::new(),
             free: Vec::new(),
             queue: BinaryHeap::new(),
@@ -373,7 +374,11 @@ impl<'a> Driver<'a> {
             arrivals,
             arrivals_started: 0,
             in_flight: 0,
-            measure: Measure::new(regions),
+            measure: Measure::new(
+                regions,
+                end_ms.div_ceil(MINUTE_MS) as usize + 1,
+                sc.costs.redis.bytes_overhead_per_session,
+            ),
             start: tokio::time::Instant::now(),
         }
     }
@@ -486,7 +491,7 @@ impl<'a> Driver<'a> {
         self.measure.counts.visits += 1;
         self.measure.payload_sum += u64::from(payload);
         self.measure.payload_n += 1;
-        self.measure.baseline_add(region, u64::from(payload) + self.overhead);
+        self.measure.baseline.add(region, payload);
         let slot = self.free.pop().unwrap_or_else(|| {
             self.users.push(None);
             self.users.len() - 1
@@ -570,10 +575,9 @@ impl<'a> Driver<'a> {
         self.in_flight -= 1;
         self.count(&outcome);
         let Outcome { slot, mut user, t, draws, invalid, lost, .. } = outcome;
-        let bytes = u64::from(user.payload) + self.overhead;
         if invalid && !lost {
             // Expired as it should: the user signs in again, and Redis-only would hold that too.
-            self.measure.baseline_add(user.home, bytes);
+            self.measure.baseline.add(user.home, user.payload);
         }
         if let Next::Request { .. } = draws.next {
             self.users[slot] = Some(user);
@@ -584,12 +588,12 @@ impl<'a> Driver<'a> {
         let expires_at = t.saturating_add(self.cold_ttl_ms);
         match draws.next {
             Next::Logout => {
-                self.measure.baseline[home] = self.measure.baseline[home].saturating_sub(bytes);
+                self.measure.baseline.remove(home, user.payload);
             }
             Next::Return { gap_ms } => {
                 let at = t.saturating_add(gap_ms);
                 if at >= expires_at {
-                    self.measure.baseline_expiries.entry(expires_at).or_default().push((home, bytes));
+                    self.measure.baseline.expire_at(home, user.payload, expires_at);
                 }
                 if at < self.end_ms {
                     user.remaining = 0;
@@ -598,7 +602,7 @@ impl<'a> Driver<'a> {
                 }
             }
             Next::Leave | Next::Request { .. } => {
-                self.measure.baseline_expiries.entry(expires_at).or_default().push((home, bytes));
+                self.measure.baseline.expire_at(home, user.payload, expires_at);
             }
         }
         self.free.push(slot);
@@ -647,11 +651,15 @@ impl<'a> Driver<'a> {
     async fn close_bucket(&mut self, end: u64) {
         self.read_hot_counts().await;
         let m = &mut self.measure;
-        let leaving: Vec<(usize, u64)> = m.baseline_expiries.range(..=end).flat_map(|(_, e)| e.clone()).collect();
-        for (home, bytes) in leaving {
-            m.baseline[home] = m.baseline[home].saturating_sub(bytes);
+        // The Redis-only baseline's expiries, minute by minute as the simulator's tick does them,
+        // and its peak over the bucket.
+        while m.baseline_minutes_done <= end / MINUTE_MS {
+            m.baseline.expire_due(m.baseline_minutes_done);
+            m.baseline_minutes_done += 1;
         }
-        m.baseline_expiries = m.baseline_expiries.split_off(&(end + 1));
+        for (peak, r) in m.baseline_peak.iter_mut().zip(0..) {
+            *peak = (*peak).max(m.baseline.take_window_peak(r));
+        }
         let warm = self.bucket_start >= self.warmup_ms;
         let per_region: Vec<((u64, u64), u64, u64)> = {
             let mut ledger = self.ledger.lock().unwrap_or_else(PoisonError::into_inner);
