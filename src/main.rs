@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use hotcold_model::Setting;
 
 /// Plan and run a hybrid hot/cold (Redis + DynamoDB) session store.
 #[derive(Debug, Parser)]
@@ -47,8 +48,14 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Sets a scenario key by its dotted path, as in `sweep:`, to a YAML value
+        /// (`session_config.hot_storage.promotion_threshold=900`); repeatable; applied before
+        /// validation.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<Setting>,
     },
-    /// Run every point of the scenario's `sweep:` grid in parallel; write sweep.csv and frontier.svg.
+    /// Run every point of the scenario's `sweep:` grid in parallel; write sweep.csv, frontier.svg and
+    /// frontier-lookup.svg.
     Sweep {
         /// The scenario file (YAML) with a `sweep:` block.
         scenario: PathBuf,
@@ -58,6 +65,11 @@ enum Command {
         /// Points run at once. Default: one per 2 cores (each run already simulates 2 shards in parallel).
         #[arg(long)]
         jobs: Option<usize>,
+        /// Sets a scenario key by its dotted path, as in `sweep:`, to a YAML value
+        /// (`session_config.hot_storage.promotion_threshold=900`); repeatable; applied before
+        /// validation.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<Setting>,
     },
     /// Rebuild report.html, charts and tables of a run directory from its run.json.
     Report {
@@ -68,6 +80,11 @@ enum Command {
     Validate {
         /// The scenario file (YAML).
         scenario: PathBuf,
+        /// Sets a scenario key by its dotted path, as in `sweep:`, to a YAML value
+        /// (`session_config.hot_storage.promotion_threshold=900`); repeatable; applied before
+        /// validation.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<Setting>,
     },
     /// Drive the scenario's synthetic traffic against live Redis and DynamoDB (the backends of a
     /// serve config), time compressed, and write a run directory like `simulate`.
@@ -112,12 +129,14 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match cli.command {
-        Command::Simulate { scenario, out, seed, sample, shards, quiet } => {
-            simulate::simulate(&simulate::Args { scenario, out, seed, sample, shards, quiet })
+        Command::Simulate { scenario, out, seed, sample, shards, quiet, set } => {
+            simulate::simulate(&simulate::Args { scenario, out, seed, sample, shards, quiet, settings: set })
         }
-        Command::Sweep { scenario, out, jobs } => sweep::sweep(&sweep::Args { scenario, out, jobs }),
+        Command::Sweep { scenario, out, jobs, set } => {
+            sweep::sweep(&sweep::Args { scenario, out, jobs, settings: set })
+        }
         Command::Report { run_dir } => report::report(&run_dir),
-        Command::Validate { scenario } => validate::validate(&scenario),
+        Command::Validate { scenario, set } => validate::validate(&scenario, &set),
         Command::Serve { config } => serve::serve(&serve::Args { config }),
         Command::Load { scenario, config, speedup, out } => load::load(&load::Args { scenario, config, speedup, out }),
     };

@@ -26,14 +26,17 @@ pub(crate) fn verdict_lines(s: &FullSummary) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "  cost            {:.2} USD/month (Redis {:.2}, DynamoDB {:.2}, sync {:.2}, transfer {:.2}); Redis-only {:.2}; saving {:.1}%",
-        s.cost_usd_month.total,
+        "  cost            session storage {:.2} USD/month (Redis {:.2}, DynamoDB {:.2}, sync {:.2}, transfer {:.2}) against Redis-only {:.2}: saving {:.1}%; with audit {:.2} and analytics {:.2}, total {:.2}",
+        s.cost_usd_month.session_storage,
         s.cost_usd_month.redis,
         s.cost_usd_month.dynamodb,
         s.cost_usd_month.sync,
         s.cost_usd_month.transfer,
         s.baseline_redis_only.cost_usd_month.total,
-        s.cost_usd_month.saving_vs_redis_only * 100.0
+        s.cost_usd_month.saving_vs_redis_only * 100.0,
+        s.cost_usd_month.audit,
+        s.cost_usd_month.analytics,
+        s.cost_usd_month.total
     );
     let failed: Vec<&str> = s.slo.iter().filter(|r| !r.pass).map(|r| r.name.as_str()).collect();
     if failed.is_empty() {

@@ -1,4 +1,4 @@
-//! `hotcold simulate SCENARIO [--out DIR] [--seed N] [--sample F] [--quiet]`.
+//! `hotcold simulate SCENARIO [--out DIR] [--seed N] [--sample F] [--quiet] [--set KEY=VALUE]...`.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use hotcold_model::{RunRecord, Scenario, Summary};
+use hotcold_model::{RunRecord, Scenario, Setting, Summary};
 use hotcold_sim::{RunOptions, SimError};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -22,11 +22,12 @@ pub(crate) struct Args {
     pub(crate) sample: Option<f64>,
     pub(crate) shards: Option<usize>,
     pub(crate) quiet: bool,
+    pub(crate) settings: Vec<Setting>,
 }
 
 /// Runs the scenario and writes the run directory.
 pub(crate) fn simulate(args: &Args) -> Result<(), Failure> {
-    let scenario = Scenario::load(&args.scenario).map_err(|e| Failure::BadInput(e.into()))?;
+    let scenario = crate::validate::load(&args.scenario, &args.settings)?;
     if let Some(sample) = args.sample {
         if !(sample > 0.0 && sample <= 1.0) {
             return Err(Failure::BadInput(anyhow!("--sample must be in (0, 1], got {sample}")));

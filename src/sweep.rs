@@ -1,9 +1,10 @@
-//! `hotcold sweep SCENARIO [--out DIR] [--jobs N]`.
+//! `hotcold sweep SCENARIO [--out DIR] [--jobs N] [--set KEY=VALUE]...`: the `--set` values change
+//! the base scenario; its `sweep:` grid is kept and run over it.
 
 use std::path::PathBuf;
 
 use anyhow::anyhow;
-use hotcold_model::Scenario;
+use hotcold_model::{Scenario, Setting};
 use hotcold_sim::RunOptions;
 
 use crate::Failure;
@@ -15,11 +16,12 @@ pub(crate) struct Args {
     pub(crate) scenario: PathBuf,
     pub(crate) out: Option<PathBuf>,
     pub(crate) jobs: Option<usize>,
+    pub(crate) settings: Vec<Setting>,
 }
 
 /// Runs every point of the scenario's grid and writes the sweep directory.
 pub(crate) fn sweep(args: &Args) -> Result<(), Failure> {
-    let scenario = Scenario::load(&args.scenario).map_err(|e| Failure::BadInput(e.into()))?;
+    let scenario = crate::validate::load(&args.scenario, &args.settings)?;
     if args.jobs == Some(0) {
         return Err(Failure::BadInput(anyhow!("--jobs must be at least 1")));
     }
@@ -32,17 +34,29 @@ pub(crate) fn sweep(args: &Args) -> Result<(), Failure> {
     let outcome = hotcold_reports::sweep::run_sweep(&scenario, &file, &out, jobs, simulate).map_err(failure)?;
     println!("hotcold sweep: {} ({} points, {} jobs)", scenario.name, outcome.points.len(), jobs);
     println!(
-        "  {:>5}  {:>10}  {:>10}  {:>9}  {:>12}  {:>9}  {:>5}  parameters",
-        "point", "hot p95", "cold p95", "hot ratio", "USD/month", "loss", "SLOs"
+        "  {:>5}  {:>10}  {:>10}  {:>11}  {:>11}  {:>8}  {:>9}  {:>12}  {:>9}  {:>5}  parameters",
+        "point",
+        "hot p95",
+        "cold p95",
+        "lookup mean",
+        "lookup p99",
+        "promo/1k",
+        "hot ratio",
+        "USD/month",
+        "loss",
+        "SLOs"
     );
     for (i, p) in outcome.points.iter().enumerate() {
         let s = &p.summary;
         let params: Vec<String> = p.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!(
-            "  {:>5}  {:>7.3} ms  {:>7.3} ms  {:>9.4}  {:>12.2}  {:>9.5}  {:>5}  {}{}",
+            "  {:>5}  {:>7.3} ms  {:>7.3} ms  {:>8.3} ms  {:>8.3} ms  {:>8.2}  {:>9.4}  {:>12.2}  {:>9.5}  {:>5}  {}{}",
             p.index,
             s.latency_ms.hot_access.p95,
             s.latency_ms.cold_promotion.p95,
+            s.latency_ms.lookup.mean,
+            s.latency_ms.lookup.p99,
+            s.promotions_per_1k_requests,
             s.hot_cold.hot_ratio_avg,
             s.cost_usd_month.total,
             s.failover.loss_ratio,
@@ -54,6 +68,6 @@ pub(crate) fn sweep(args: &Args) -> Result<(), Failure> {
     if outcome.cheapest_passing.is_none() {
         println!("  no point passes every SLO");
     }
-    println!("  written to      {} (sweep.csv, frontier.svg)", out.display());
+    println!("  written to      {} (sweep.csv, frontier.svg, frontier-lookup.svg)", out.display());
     Ok(())
 }

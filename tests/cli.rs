@@ -1,4 +1,5 @@
-//! End-to-end tests of the `hotcold` binary: `validate` and `simulate` on good and bad scenarios.
+//! End-to-end tests of the `hotcold` binary: `validate` and `simulate` on good and bad scenarios,
+//! and `--set KEY=VALUE` on `validate`, `simulate` and `sweep`.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -257,4 +258,124 @@ fn sample_scales_counts_back() {
     assert_eq!(half["sample"], 0.5);
     let (f, h) = (full["requests"].as_f64().unwrap(), half["requests"].as_f64().unwrap());
     assert!((h - f).abs() / f < 0.1, "scaled requests {h} vs {f}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// --set KEY=VALUE
+
+#[test]
+fn set_overrides_show_in_validate_and_in_the_resolved_scenario() {
+    let sets = [
+        "--set",
+        "session_config.hot_storage.promotion_threshold=4m",
+        "--set",
+        "costs.redis.node_type=cache.m7g.large",
+        "--set",
+        "session_config.hot_storage.regions=[eu-west-1, us-east-1]",
+    ];
+    let output = hotcold().args(["validate", "scenarios/tiny.yaml"]).args(sets).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let resolved = String::from_utf8(output.stdout).unwrap();
+    for line in ["promotion_threshold: 240", "node_type: cache.m7g.large", "- eu-west-1\n    - us-east-1"] {
+        assert!(resolved.contains(line), "validate does not show {line:?}:\n{resolved}");
+    }
+    let dir = scratch_dir("set-resolved");
+    simulate(&dir, &sets);
+    let written = std::fs::read_to_string(dir.join("scenario.resolved.yaml")).unwrap();
+    assert_eq!(written, resolved, "the run's resolved scenario is what validate printed");
+}
+
+#[test]
+fn a_numeric_set_changes_the_result() {
+    let plain = simulate(&scratch_dir("set-plain"), &[]);
+    let shorter =
+        simulate(&scratch_dir("set-shorter"), &["--set", "session_config.hot_storage.promotion_threshold=90"]);
+    let promotions = |s: &serde_json::Value| s["sessions"]["cold_promotions"].as_u64().unwrap();
+    let per_1k = |s: &serde_json::Value| s["promotions_per_1k_requests"].as_f64().unwrap();
+    // Demoted after 90 s idle instead of 5 min: more lookups find their session cold.
+    assert!(promotions(&shorter) > promotions(&plain), "{} vs {}", promotions(&shorter), promotions(&plain));
+    assert!(per_1k(&shorter) > per_1k(&plain));
+    assert_eq!(shorter["requests"], plain["requests"], "the same traffic");
+}
+
+#[test]
+fn bad_sets_exit_2_naming_the_key_and_value() {
+    let out = scratch_dir("set-bad");
+    let cases: [(&str, &[&str]); 4] = [
+        ("session_config.hot_storage.no_such_key=3", &["session_config.hot_storage.no_such_key"]),
+        ("no.such.section=1", &["no.such.section"]),
+        ("session_config.hot_storage.promotion_threshold=soon", &["promotion_threshold", "soon"]),
+        ("costs.redis.headroom=1.5", &["costs.redis.headroom", "1.5"]),
+    ];
+    for (set, fragments) in cases {
+        for command in ["validate", "simulate", "sweep"] {
+            let output = hotcold()
+                .args([command, "scenarios/tiny.yaml", "--set", set])
+                .args(if command == "validate" { vec![] } else { vec!["--out".into(), out.join(command)] })
+                .output()
+                .unwrap();
+            let err = stderr(&output);
+            assert_eq!(output.status.code(), Some(2), "{command} --set {set}: {err}");
+            for fragment in fragments {
+                assert!(err.contains(fragment), "{command} --set {set}: {err:?} does not name {fragment:?}");
+            }
+            assert!(err.contains("scenarios/tiny.yaml") && !err.contains("panicked"), "{err}");
+            assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        }
+    }
+    assert!(!out.join("simulate").join("summary.json").exists(), "nothing is run");
+    // Without `=`, or with nothing usable on either side: a usage error.
+    for set in ["session_config.hot_storage.promotion_threshold", "=5", "costs..redis=1", "seed=", "seed=[1,"] {
+        for command in ["validate", "simulate", "sweep"] {
+            let output = hotcold().args([command, "scenarios/tiny.yaml", "--set", set]).output().unwrap();
+            let err = stderr(&output);
+            assert_eq!(output.status.code(), Some(2), "{command} --set {set}: {err}");
+            assert!(err.contains("--set") && !err.contains("panicked"), "{command} --set {set}: {err}");
+        }
+    }
+}
+
+#[test]
+fn sweep_with_set_keeps_the_grid() {
+    let dir = scratch_dir("set-sweep");
+    let tiny = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tiny.yaml")).unwrap();
+    let scenario = dir.join("grid.yaml");
+    std::fs::write(
+        &scenario,
+        format!("{tiny}\nsweep:\n  session_config.hot_storage.promotion_threshold: [120, 600]\n"),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let output = hotcold()
+        .arg("sweep")
+        .arg(&scenario)
+        .args(["--set", "traffic.travel_probability=0.02", "--set", "costs.redis.node_type=cache.m7g.large"])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("2 points"));
+    let mut thresholds = Vec::new();
+    for entry in std::fs::read_dir(&out).unwrap().flatten().filter(|e| e.path().is_dir()) {
+        let resolved = std::fs::read_to_string(entry.path().join("scenario.resolved.yaml")).unwrap();
+        assert!(resolved.contains("travel_probability: 0.02"), "{resolved}");
+        assert!(resolved.contains("node_type: cache.m7g.large"));
+        let threshold = resolved.lines().find(|l| l.trim_start().starts_with("promotion_threshold:")).unwrap();
+        thresholds.push(threshold.trim().to_string());
+    }
+    thresholds.sort();
+    assert_eq!(thresholds, ["promotion_threshold: 120", "promotion_threshold: 600"]);
+    // A setting that makes a grid point invalid (a TTL shorter than a swept threshold) is bad input.
+    let output = hotcold()
+        .arg("sweep")
+        .arg(&scenario)
+        .args(["--set", "session_config.hot_storage.ttl=8m", "--out"])
+        .arg(dir.join("out-bad"))
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("sweep.session_config.hot_storage.promotion_threshold[1]"), "{err}");
+    assert!(err.contains("--set session_config.hot_storage.ttl=8m"), "{err}");
 }

@@ -36,7 +36,7 @@ fn json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
-const CHARTS: [&str; 5] = ["latency-cdf", "hot-cold", "lifecycle", "cost", "failover-1"];
+const CHARTS: [&str; 6] = ["latency-cdf", "hot-cold", "lifecycle", "cost", "cost-growth", "failover-1"];
 
 #[test]
 fn run_directory_is_complete_and_costs_add_up() {
@@ -65,9 +65,21 @@ fn run_directory_is_complete_and_costs_add_up() {
         assert!(s["baseline_redis_only"]["redis_nodes"][region].as_u64().unwrap() >= 2);
     }
     let cost = &s["cost_usd_month"];
-    let parts: f64 = ["redis", "dynamodb", "sync", "transfer"].iter().map(|k| cost[k].as_f64().unwrap()).sum();
+    let parts: f64 =
+        ["redis", "dynamodb", "sync", "transfer", "audit", "analytics"].iter().map(|k| cost[k].as_f64().unwrap()).sum();
     let total = cost["total"].as_f64().unwrap();
     assert!((parts - total).abs() < 0.005, "components {parts} vs total {total}");
+    let session: f64 = ["redis", "dynamodb", "sync", "transfer"].iter().map(|k| cost[k].as_f64().unwrap()).sum();
+    let session_storage = cost["session_storage"].as_f64().unwrap();
+    assert!((session - session_storage).abs() < 0.005, "session storage {session_storage} vs its parts {session}");
+    assert!(cost["audit"].as_f64().unwrap() > 0.0, "every lifecycle event is an audit item");
+    assert!(cost["analytics"].as_f64().unwrap() > 0.0);
+    let baseline = s["baseline_redis_only"]["cost_usd_month"]["total"].as_f64().unwrap();
+    let saving = cost["saving_vs_redis_only"].as_f64().unwrap();
+    assert!((saving - (1.0 - session_storage / baseline)).abs() < 1e-6, "the saving is on session storage");
+    for key in ["unit_costs", "redis_options", "growth"] {
+        assert!(s.get(key).is_some(), "summary.json lacks {key}");
+    }
     assert!(s["dynamodb"]["avg_stored_bytes"].as_f64().unwrap() > 0.0);
     let slo = s["slo"].as_array().unwrap();
     let names: Vec<&str> = slo.iter().map(|x| x["name"].as_str().unwrap()).collect();
@@ -100,7 +112,7 @@ fn run_directory_is_complete_and_costs_add_up() {
     let sum: f64 = column_f64(&frame, "usd_month").unwrap().iter().sum();
     assert!((sum - total).abs() < 0.005, "costs.csv sums to {sum}, summary total {total}");
     let components = column_str(&frame, "component").unwrap();
-    for c in ["redis", "dynamodb", "sync", "transfer"] {
+    for c in ["redis", "dynamodb", "sync", "transfer", "audit", "analytics"] {
         assert!(components.iter().any(|x| x == c), "no {c} row");
     }
     // Each redis row: quantity x unit price = USD.
@@ -229,6 +241,9 @@ fn sweep_writes_one_row_and_one_run_per_point() {
         "engine.durability",
         "hot_access_p95_ms",
         "cold_promotion_p95_ms",
+        "lookup_p99_ms",
+        "lookup_mean_ms",
+        "promotions_per_1k_requests",
         "hot_ratio",
         "cost_usd_month",
         "failover_loss_ratio",
@@ -240,6 +255,14 @@ fn sweep_writes_one_row_and_one_run_per_point() {
     }
     let svg = std::fs::read_to_string(out_dir.join("frontier.svg")).unwrap();
     assert!(svg.contains("<svg") && svg.contains("#4"), "frontier.svg has a marker label per point");
+    let lookup_svg = std::fs::read_to_string(out_dir.join("frontier-lookup.svg")).unwrap();
+    assert!(
+        lookup_svg.contains("<svg") && lookup_svg.contains("120") && lookup_svg.contains("600"),
+        "threshold labels"
+    );
+    assert!(lookup_svg.contains("promotions per 1,000 requests"));
+    let png = std::fs::read(out_dir.join("frontier-lookup.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     // Each point's run directory exists with its summary; the csv matches it.
     let col_f64 = |name: &str| column_f64(&frame, name).unwrap();
     let col_str = |name: &str| column_str(&frame, name).unwrap();
@@ -252,6 +275,28 @@ fn sweep_writes_one_row_and_one_run_per_point() {
         assert_eq!(*cost, s["cost_usd_month"]["total"].as_f64().unwrap(), "{run_dir}");
         assert_eq!(s["seed"], 7);
     }
+    // The lookup columns, recomputed from each point's run.json.
+    let (lookup_p99, lookup_mean, per_1k) =
+        (col_f64("lookup_p99_ms"), col_f64("lookup_mean_ms"), col_f64("promotions_per_1k_requests"));
+    for (i, run_dir) in dirs.iter().enumerate() {
+        let record = json(&out_dir.join(run_dir).join("run.json"));
+        let (p99, mean, promotions) = lookups_of(&record);
+        assert_eq!((lookup_p99[i], lookup_mean[i], per_1k[i]), (p99, mean, promotions), "{run_dir}");
+        let s = json(&out_dir.join(run_dir).join("summary.json"));
+        assert_eq!(s["latency_ms"]["lookup"]["p99"].as_f64(), Some(p99), "{run_dir}");
+        assert_eq!(s["promotions_per_1k_requests"].as_f64(), Some(promotions), "{run_dir}");
+        // A weighted average of the two classes' means.
+        let hot = record["latency"]["hot_access"]["mean"].as_f64().unwrap();
+        let cold = record["latency"]["cold_promotion"]["mean"].as_f64().unwrap();
+        assert!(hot < mean && mean < cold, "{run_dir}: the lookup mean {mean} is not between {hot} and {cold}");
+    }
+    // A shorter threshold makes more requests pay a promotion.
+    let thresholds = col_str("session_config.hot_storage.promotion_threshold");
+    let per_1k_at = |t: &str, d: &str| {
+        let durability = col_str("engine.durability");
+        (0..4).find(|&i| thresholds[i] == t && durability[i] == d).map(|i| per_1k[i]).unwrap()
+    };
+    assert!(per_1k_at("120", "on_demotion") > per_1k_at("600", "on_demotion"));
     let marked: Vec<usize> = (0..4).filter(|&i| cheapest[i]).collect();
     if pass.iter().any(|&p| p) {
         assert_eq!(marked.len(), 1, "exactly one cheapest passing point");
@@ -278,6 +323,35 @@ fn sweep_writes_one_row_and_one_run_per_point() {
     // Same seed, same point: a sweep point equals the same scenario simulated alone.
     let stdout = text(&out.stdout);
     assert!(stdout.contains("4 points"), "{stdout}");
+}
+
+/// Lookup p99 and mean (ms) and promotions per 1,000 requests of a run, recomputed from its
+/// run.json: the hot-access and cold-promotion histograms' `(value_us, count)` pairs recorded into
+/// one histogram; the time-series rows from the warmup on.
+fn lookups_of(record: &Value) -> (f64, f64, f64) {
+    let pairs = |class: &str| -> Vec<(u64, u64)> {
+        record["latency"][class]["values_us"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|pair| (pair[0].as_u64().unwrap(), pair[1].as_u64().unwrap()))
+            .collect()
+    };
+    let mut values = pairs("hot_access");
+    values.extend(pairs("cold_promotion"));
+    let histogram = hotcold_model::tally::histogram_of(&values);
+    let round = |x: f64, digits: f64| (x * digits).round() / digits;
+    let p99 = round(histogram.value_at_quantile(0.99) as f64 / 1000.0, 1e3);
+    let mean = round(histogram.mean() / 1000.0, 1e3);
+    let warmup = record["warmup_seconds"].as_f64().unwrap();
+    let (mut promotions, mut requests) = (0, 0);
+    for row in record["timeseries"].as_array().unwrap() {
+        if row["t"].as_f64().unwrap() >= warmup {
+            promotions += row["promotions"].as_u64().unwrap();
+            requests += row["requests"].as_u64().unwrap();
+        }
+    }
+    (p99, mean, round(promotions as f64 * 1000.0 / requests as f64, 1e6))
 }
 
 #[test]

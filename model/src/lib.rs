@@ -26,6 +26,6 @@ pub mod units;
 pub mod yaml;
 
 pub use record::{RunRecord, Summary};
-pub use scenario::{Scenario, ScenarioError};
+pub use scenario::{Scenario, ScenarioError, Setting};
 pub use traffic::TrafficGenerator;
 pub use yaml::YamlError;

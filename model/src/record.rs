@@ -168,6 +168,17 @@ pub struct Latencies {
     pub by_region: Vec<RegionLatency>,
 }
 
+impl Latencies {
+    /// Every session lookup a user made, hot hits and cold promotions together: the latency a
+    /// user feels, which a promotion threshold moves (the hot-access percentiles alone hardly
+    /// move with it).
+    pub fn lookups(&self) -> Hist {
+        let mut all = self.hot_access.clone();
+        all.merge(&self.cold_promotion);
+        all
+    }
+}
+
 /// One region's latency histograms.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RegionLatency {
@@ -213,6 +224,15 @@ pub struct RegionUsage {
     /// Redis-only baseline: most bytes this region's Redis would hold if every session stayed hot
     /// until `cold_storage.ttl` after its last access ((payload + overhead) × fragmentation).
     pub baseline_redis_only_peak_bytes: u64,
+    /// Audit events written by this region's engine: every lifecycle event (created, promoted,
+    /// demoted, updated, expired, logged out, revoked, erased). Default: 0 (older run.json).
+    #[serde(default)]
+    pub audit_events: u64,
+    /// Analytics summary items written by this region: one per session each time it changes tier
+    /// or ends (demotions, promotions, logouts, hot and cold expiries, revokes, erases).
+    /// Default: 0 (older run.json).
+    #[serde(default)]
+    pub analytics_writes: u64,
 }
 
 /// DynamoDB storage, raw.
@@ -297,6 +317,17 @@ pub struct BucketRow {
     pub wru: u64,
     /// DynamoDB RRU read in this region in the bucket.
     pub rru: u64,
+    /// Sessions created by this region (their home) in the bucket. Default: 0 (older run.json).
+    #[serde(default)]
+    pub created: u64,
+    /// Audit events written by this region in the bucket (see [`RegionUsage::audit_events`]).
+    /// Default: 0 (older run.json).
+    #[serde(default)]
+    pub audit_events: u64,
+    /// Analytics items written by this region in the bucket (see
+    /// [`RegionUsage::analytics_writes`]). Default: 0 (older run.json).
+    #[serde(default)]
+    pub analytics_writes: u64,
 }
 
 /// How the run went on this machine.
@@ -334,6 +365,9 @@ pub struct Summary {
     pub events: u64,
     /// Session lifecycle counts.
     pub sessions: SessionCounts,
+    /// Cold promotions per 1,000 requests after warmup ([`RunRecord::promotions_per_1k_requests`]).
+    #[serde(default)]
+    pub promotions_per_1k_requests: f64,
     /// Tier sizes.
     pub hot_cold: HotCold,
     /// Latencies, ms.
@@ -400,12 +434,26 @@ pub struct RegionP95 {
     pub cold_promotion: P95,
 }
 
+/// Percentiles and mean of one latency, ms.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct PercentilesMean {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub mean: f64,
+    pub max: f64,
+}
+
 /// `latency_ms`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[allow(missing_docs)]
 pub struct LatencySummary {
     pub hot_access: Percentiles,
     pub cold_promotion: Percentiles,
+    /// Every session lookup, hot hits and cold promotions together ([`Latencies::lookups`]).
+    #[serde(default)]
+    pub lookup: PercentilesMean,
     pub create: Percentiles,
     pub by_region: std::collections::BTreeMap<String, RegionP95>,
 }
@@ -447,6 +495,13 @@ pub struct RunSummary {
 }
 
 impl RunRecord {
+    /// Cold promotions per 1,000 requests after warmup (the time-series buckets the latency
+    /// histograms cover): what a promotion threshold trades against the hot tier's size. 0
+    /// without requests.
+    pub fn promotions_per_1k_requests(&self) -> f64 {
+        promotions_per_1k(&self.timeseries, self.warmup_seconds)
+    }
+
     /// The `summary.json` figures, counts scaled by 1/sample.
     pub fn summary(&self) -> Summary {
         let scale = 1.0 / self.sample;
@@ -463,6 +518,7 @@ impl RunRecord {
             simulated_seconds: self.simulated_seconds,
             requests: s(c.requests),
             events: c.events,
+            promotions_per_1k_requests: self.promotions_per_1k_requests(),
             sessions: SessionCounts {
                 created: s(c.created),
                 hot_hits: s(c.hot_hits),
@@ -483,6 +539,10 @@ impl RunRecord {
             latency_ms: LatencySummary {
                 hot_access: p(&self.latency.hot_access),
                 cold_promotion: p(&self.latency.cold_promotion),
+                lookup: {
+                    let h = self.latency.lookups();
+                    PercentilesMean { p50: h.p50, p95: h.p95, p99: h.p99, mean: h.mean, max: h.max }
+                },
                 create: p(&self.latency.create),
                 by_region: self
                     .regions
@@ -528,7 +588,51 @@ impl RunRecord {
     }
 }
 
+/// Cold promotions per 1,000 requests in the time-series rows starting at or after the warmup.
+fn promotions_per_1k(rows: &[BucketRow], warmup_seconds: f64) -> f64 {
+    let after = rows.iter().filter(|row| row.t as f64 >= warmup_seconds);
+    let (promotions, requests) = after.fold((0u64, 0u64), |(p, r), row| (p + row.promotions, r + row.requests));
+    if requests == 0 { 0.0 } else { round6(promotions as f64 * 1000.0 / requests as f64) }
+}
+
 /// Rounds to 6 decimals.
 pub fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tally::histogram_of;
+
+    #[test]
+    fn lookups_merge_hot_hits_and_promotions_exactly() {
+        // Values under 256 us are exact at the histograms' precision, so the merge is checked by
+        // hand: hot 100 us x3, 200 us x1; cold 200 us x1, 250 us x5.
+        let hot = Hist::from_histogram(&histogram_of(&[(100, 3), (200, 1)]));
+        let cold = Hist::from_histogram(&histogram_of(&[(200, 1), (250, 5)]));
+        let latency = Latencies { hot_access: hot.clone(), cold_promotion: cold, ..Latencies::default() };
+        let all = latency.lookups();
+        assert_eq!(all.values_us, vec![(100, 3), (200, 2), (250, 5)]);
+        assert_eq!(all.count, 10);
+        // Mean (3 x 100 + 2 x 200 + 5 x 250) / 10 = 195 us; the 5th of 10 values is 200 us; the
+        // 10th (p95 and p99 of 10 values) and the largest are 250 us.
+        assert_eq!((all.mean, all.p50, all.p95, all.p99, all.max), (0.195, 0.2, 0.25, 0.25, 0.25));
+        // The hot histogram alone is unchanged by the merge, and no promotion leaves it as it is.
+        assert_eq!(latency.hot_access.values_us, hot.values_us);
+        let hot_only = Latencies { hot_access: hot.clone(), ..Latencies::default() }.lookups();
+        assert_eq!((hot_only.values_us, hot_only.mean), (hot.values_us, hot.mean));
+        assert_eq!(Latencies::default().lookups().count, 0);
+    }
+
+    #[test]
+    fn promotions_per_1k_requests_counts_after_warmup_only() {
+        let row =
+            |t: u64, requests: u64, promotions: u64| BucketRow { t, requests, promotions, ..BucketRow::default() };
+        let rows = [row(0, 1000, 500), row(60, 400, 2), row(60, 100, 1), row(120, 500, 9)];
+        // After a 60 s warmup: 12 promotions in 1,000 requests.
+        assert_eq!(promotions_per_1k(&rows, 60.0), 12.0);
+        assert_eq!(promotions_per_1k(&rows, 0.0), 512.0 * 1000.0 / 2000.0);
+        assert_eq!(promotions_per_1k(&rows, 180.0), 0.0, "no request after warmup");
+    }
 }

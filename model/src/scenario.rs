@@ -78,6 +78,10 @@ pub struct Traffic {
     /// region). Default: 0.01.
     #[serde(default = "defaults::travel")]
     pub travel_probability: f64,
+    /// Traffic growth per month (0.05: 5 % more each month; greater than -1); the report projects
+    /// the monthly cost at +3, +6 and +12 months. Default: 0.0.
+    #[serde(default)]
+    pub growth_per_month: f64,
 }
 
 /// `traffic.regions.<name>`.
@@ -263,7 +267,51 @@ pub struct RedisCosts {
     pub fragmentation: f64,
     /// Regional price multiplier. Default: 1.0, 1.08, 1.12 for the ADR's regions, 1.0 for others.
     pub region_multiplier: BTreeMap<String, f64>,
+    /// Node types the report prices the same peak on (the cheapest is marked). Default:
+    /// cache.m7g.large (0.158 USD/h, 6.38 GiB), cache.r7g.large (0.219, 13.07), cache.r7g.xlarge
+    /// (0.437, 26.32).
+    pub catalogue: Vec<NodeOption>,
+    /// ElastiCache Serverless, compared with the node types. Default: 0.125 USD per GB-hour,
+    /// 0.0034 USD per million ECPUs, 1 GB minimum.
+    pub serverless: ServerlessCosts,
 }
+
+/// One entry of `costs.redis.catalogue`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeOption {
+    /// Node type, e.g. `cache.m7g.large`. Required.
+    pub node_type: String,
+    /// USD per node-hour (us-east-1; `region_multiplier` applies). Required.
+    pub node_usd_per_hour: f64,
+    /// Memory per node, GiB. Required.
+    pub node_memory_gib: f64,
+}
+
+/// `costs.redis.serverless`: ElastiCache Serverless for Redis OSS / Valkey.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerlessCosts {
+    /// USD per GB-hour of data stored. Default: 0.125.
+    pub usd_per_gb_hour: f64,
+    /// USD per million ElastiCache Processing Units (one per request per KiB transferred).
+    /// Default: 0.0034.
+    pub usd_per_million_ecpu: f64,
+    /// Smallest amount of data billed, GB. Default: 1.
+    pub min_gb: f64,
+}
+
+impl Default for ServerlessCosts {
+    // AWS ElastiCache pricing page (Serverless for Redis OSS, us-east-1), list prices as of 2026-11.
+    fn default() -> Self {
+        Self { usd_per_gb_hour: 0.125, usd_per_million_ecpu: 0.0034, min_gb: 1.0 }
+    }
+}
+
+/// The default node catalogue: AWS ElastiCache on-demand pricing page (us-east-1), list prices as of
+/// 2026-11; memory from the ElastiCache node-type table.
+const DEFAULT_CATALOGUE: [(&str, f64, f64); 3] =
+    [("cache.m7g.large", 0.158, 6.38), ("cache.r7g.large", 0.219, 13.07), ("cache.r7g.xlarge", 0.437, 26.32)];
 
 impl Default for RedisCosts {
     fn default() -> Self {
@@ -277,6 +325,15 @@ impl Default for RedisCosts {
             bytes_overhead_per_session: 200,
             fragmentation: 1.2,
             region_multiplier: BTreeMap::new(),
+            catalogue: DEFAULT_CATALOGUE
+                .iter()
+                .map(|(node_type, usd, gib)| NodeOption {
+                    node_type: (*node_type).into(),
+                    node_usd_per_hour: *usd,
+                    node_memory_gib: *gib,
+                })
+                .collect(),
+            serverless: ServerlessCosts::default(),
         }
     }
 }
@@ -295,6 +352,21 @@ pub struct DynamoCosts {
     pub item_overhead_bytes: u64,
     /// Global table: every write is also paid in each other region. Default: true.
     pub replicated_writes: bool,
+    /// List-price ratio of each region to us-east-1 (requests and storage). Default: 1.0, 1.13,
+    /// 1.14 for the ADR's regions, 1.0 for others.
+    pub region_multiplier: BTreeMap<String, f64>,
+    /// Bytes of one audit table item (one per lifecycle event, kept `compliance_retention`).
+    /// Default: 300.
+    pub audit_item_bytes: u64,
+    /// Bytes of one analytics table item (one per session summary write, kept
+    /// `analytics_retention`). Default: 400.
+    pub analytics_item_bytes: u64,
+    /// The audit table is a global table: its writes are paid again, and its storage billed, in
+    /// every other region. Default: true.
+    pub audit_replicated: bool,
+    /// The analytics table is a global table too; otherwise it lives in the first region of
+    /// `hot_storage.regions`. Default: false.
+    pub analytics_replicated: bool,
 }
 
 impl Default for DynamoCosts {
@@ -305,6 +377,11 @@ impl Default for DynamoCosts {
             storage_usd_per_gb_month: 0.25,
             item_overhead_bytes: 100,
             replicated_writes: true,
+            region_multiplier: BTreeMap::new(),
+            audit_item_bytes: 300,
+            analytics_item_bytes: 400,
+            audit_replicated: true,
+            analytics_replicated: false,
         }
     }
 }
@@ -390,6 +467,10 @@ mod defaults {
 }
 
 const DEFAULT_MULTIPLIER: [(&str, f64); 3] = [("us-east-1", 1.0), ("eu-west-1", 1.08), ("ap-southeast-1", 1.12)];
+/// DynamoDB list-price ratios to us-east-1, from the AWS DynamoDB on-demand pricing page, list
+/// prices as of 2026-11: per million WRU, us-east-1 0.625 USD, eu-west-1 0.7063 (1.13),
+/// ap-southeast-1 0.7125 (1.14).
+const DEFAULT_DYNAMO_MULTIPLIER: [(&str, f64); 3] = [("us-east-1", 1.0), ("eu-west-1", 1.13), ("ap-southeast-1", 1.14)];
 const DEFAULT_TRANSFER: [(&str, f64); 3] = [("us-east-1", 0.02), ("eu-west-1", 0.02), ("ap-southeast-1", 0.09)];
 
 impl Scenario {
@@ -443,7 +524,9 @@ impl Scenario {
         };
         check_keys(&self.costs.redis.region_multiplier, "costs.redis.region_multiplier")?;
         check_keys(&self.costs.transfer_usd_per_gb, "costs.transfer_usd_per_gb")?;
+        check_keys(&self.costs.dynamodb.region_multiplier, "costs.dynamodb.region_multiplier")?;
         fill(&mut self.costs.redis.region_multiplier, &DEFAULT_MULTIPLIER, 1.0);
+        fill(&mut self.costs.dynamodb.region_multiplier, &DEFAULT_DYNAMO_MULTIPLIER, 1.0);
         fill(&mut self.costs.transfer_usd_per_gb, &DEFAULT_TRANSFER, 0.02);
 
         // Round trips: validate what was written, keep only configured pairs, fill known defaults.
@@ -617,6 +700,33 @@ impl Scenario {
         for (name, value) in &redis.region_multiplier {
             non_negative(file, &format!("costs.redis.region_multiplier.{name}"), *value)?;
         }
+        for (name, value) in &self.costs.dynamodb.region_multiplier {
+            non_negative(file, &format!("costs.dynamodb.region_multiplier.{name}"), *value)?;
+        }
+        for (i, option) in redis.catalogue.iter().enumerate() {
+            let key = |k: &str| format!("costs.redis.catalogue[{i}].{k}");
+            if option.node_type.is_empty() {
+                return err(&key("node_type"), "must not be empty".into());
+            }
+            non_negative(file, &key("node_usd_per_hour"), option.node_usd_per_hour)?;
+            if !(option.node_memory_gib.is_finite() && option.node_memory_gib > 0.0) {
+                return err(&key("node_memory_gib"), "must be greater than 0".into());
+            }
+        }
+        let serverless = &redis.serverless;
+        for (key, value) in [
+            ("costs.redis.serverless.usd_per_gb_hour", serverless.usd_per_gb_hour),
+            ("costs.redis.serverless.usd_per_million_ecpu", serverless.usd_per_million_ecpu),
+            ("costs.redis.serverless.min_gb", serverless.min_gb),
+        ] {
+            non_negative(file, key, value)?;
+        }
+        if !(traffic.growth_per_month.is_finite() && traffic.growth_per_month > -1.0) {
+            return err(
+                "traffic.growth_per_month",
+                format!("must be a number greater than -1, got {}", traffic.growth_per_month),
+            );
+        }
         for (name, value) in &self.costs.transfer_usd_per_gb {
             non_negative(file, &format!("costs.transfer_usd_per_gb.{name}"), *value)?;
         }
@@ -651,26 +761,48 @@ impl Scenario {
         Self { sweep: BTreeMap::new(), ..self.clone() }
     }
 
-    /// This scenario with values replaced at dotted key paths (a sweep point), re-validated.
+    /// This scenario with values replaced at dotted key paths (a sweep point), re-validated; the
+    /// point has no `sweep:` grid of its own.
     pub fn with_overrides(&self, overrides: &[(String, serde_yaml::Value)], file: &str) -> Result<Self, ScenarioError> {
-        let mut tree = serde_yaml::to_value(self.without_sweep())
+        let mut point = self.without_sweep().overridden(overrides, file)?;
+        point.sweep = BTreeMap::new();
+        Ok(point)
+    }
+
+    /// This scenario with the command line's `--set` values applied (CONTRACT section 1),
+    /// re-resolved and re-validated. Unlike [`Scenario::with_overrides`] the `sweep:` grid is kept:
+    /// `hotcold sweep --set` changes the base scenario and runs the grid over it (each point is
+    /// validated against the changed base). An error names the setting as typed, and has no line
+    /// or column: they would point into generated text, not the file.
+    pub fn with_settings(&self, settings: &[Setting], file: &str) -> Result<Self, ScenarioError> {
+        if settings.is_empty() {
+            return Ok(self.clone());
+        }
+        let overrides: Vec<(String, serde_yaml::Value)> =
+            settings.iter().map(|s| (s.key.clone(), s.value.clone())).collect();
+        self.overridden(&overrides, file).map_err(|e| {
+            // Name the settings the error is about; all of them when it is about another key
+            // (two settings can be invalid only together, as a threshold above a new TTL).
+            let about = |s: &&Setting| e.path.as_deref().is_some_and(|path| keys_overlap(path, &s.key));
+            let named: Vec<&Setting> = match settings.iter().filter(about).collect::<Vec<_>>() {
+                named if named.is_empty() => settings.iter().collect(),
+                named => named,
+            };
+            let typed: Vec<String> = named.iter().map(|s| format!("--set {}={}", s.key, s.text)).collect();
+            ScenarioError { line: None, column: None, message: format!("{} ({})", e.message, typed.join(", ")), ..e }
+        })
+    }
+
+    /// This scenario (with its grid, if any) with `overrides` applied, parsed and validated again.
+    fn overridden(&self, overrides: &[(String, serde_yaml::Value)], file: &str) -> Result<Self, ScenarioError> {
+        let mut tree = serde_yaml::to_value(self)
             .map_err(|e| invalid(file, String::new(), format!("cannot serialize the scenario: {e}")))?;
         for (path, value) in overrides {
-            let mut node = &mut tree;
-            for part in path.split('.') {
-                let next = node.as_mapping_mut().and_then(|m| m.get_mut(part));
-                match next {
-                    Some(child) => node = child,
-                    None => return Err(invalid(file, path.clone(), "not a key of the resolved scenario")),
-                }
-            }
-            *node = value.clone();
+            set_at_path(&mut tree, path, value, file)?;
         }
         let text = serde_yaml::to_string(&tree)
             .map_err(|e| invalid(file, String::new(), format!("cannot serialize the scenario: {e}")))?;
-        let mut point = Self::parse(&text, file)?;
-        point.sweep = BTreeMap::new();
-        Ok(point)
+        Self::parse(&text, file)
     }
 
     /// Every point of the `sweep:` grid (cartesian product, keys in sorted order), each as the
@@ -704,6 +836,93 @@ impl Scenario {
             .copied()
             .unwrap_or(0.0)
     }
+}
+
+/// One `--set KEY=VALUE` of the command line (CONTRACT section 1): a scenario key by its dotted
+/// path, as in `sweep:`, and a value parsed as YAML, so `900`, `15m`, `cache.m7g.large` and
+/// `[us-east-1, eu-west-1]` mean what they mean in a scenario file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setting {
+    /// Dotted key path, e.g. `session_config.hot_storage.promotion_threshold`; a number indexes
+    /// a list (`faults.0.at`).
+    pub key: String,
+    /// The value.
+    pub value: serde_yaml::Value,
+    /// The value as typed, for messages.
+    pub text: String,
+}
+
+impl std::str::FromStr for Setting {
+    type Err = String;
+
+    /// Parses `KEY=VALUE`, splitting at the first `=`.
+    fn from_str(setting: &str) -> Result<Self, String> {
+        let Some((key, text)) = setting.split_once('=') else {
+            return Err(format!(
+                "{setting:?}: expected KEY=VALUE, a dotted scenario key and a YAML value \
+                 (session_config.hot_storage.promotion_threshold=900)"
+            ));
+        };
+        let key = key.trim();
+        if key.is_empty() || key.split('.').any(str::is_empty) {
+            return Err(format!("{key:?}: not a dotted scenario key (costs.redis.node_type, say)"));
+        }
+        // YAML reads an empty value as null, which a string key would take as the text "null".
+        if text.trim().is_empty() {
+            return Err(format!("{key}=: no value (write {key}='\"\"' for an empty string)"));
+        }
+        let value =
+            serde_yaml::from_str(text).map_err(|e| format!("{key}={text}: the value is not a YAML value: {e}"))?;
+        Ok(Self { key: key.to_string(), value, text: text.to_string() })
+    }
+}
+
+/// Whether an error at key path `path` is about the setting of `key`: the same key, a key inside
+/// it (`traffic.regions.x.sessions_per_day` for `traffic.regions.x`), or one containing it.
+fn keys_overlap(path: &str, key: &str) -> bool {
+    let inside = |long: &str, short: &str| {
+        long.strip_prefix(short).is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+    };
+    inside(path, key) || inside(key, path)
+}
+
+/// Puts `value` at the dotted key path `path` of a scenario's YAML tree. Every part but the last
+/// must exist (a number indexes a list); the last may be new in a mapping (a region added to
+/// `traffic.regions`, a `p99` added to a distribution), and parsing the tree then refuses a key
+/// the scenario does not have.
+fn set_at_path(
+    tree: &mut serde_yaml::Value,
+    path: &str,
+    value: &serde_yaml::Value,
+    file: &str,
+) -> Result<(), ScenarioError> {
+    use serde_yaml::Value;
+    let not_a_key = || invalid(file, path.to_string(), "not a key of the resolved scenario");
+    let parts: Vec<&str> = path.split('.').collect();
+    let Some((last, parents)) = parts.split_last() else { return Err(not_a_key()) };
+    if parts.iter().any(|part| part.is_empty()) {
+        return Err(not_a_key());
+    }
+    let mut node = tree;
+    for part in parents {
+        node = match node {
+            Value::Mapping(map) => map.get_mut(*part),
+            Value::Sequence(items) => part.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
+            _ => None,
+        }
+        .ok_or_else(not_a_key)?;
+    }
+    match node {
+        Value::Mapping(map) => {
+            map.insert(Value::String((*last).to_string()), value.clone());
+        }
+        Value::Sequence(items) => {
+            let item = last.parse::<usize>().ok().and_then(|i| items.get_mut(i)).ok_or_else(not_a_key)?;
+            *item = value.clone();
+        }
+        _ => return Err(not_a_key()),
+    }
+    Ok(())
 }
 
 fn invalid(file: &str, path: String, message: impl Into<String>) -> ScenarioError {
@@ -749,6 +968,9 @@ mod tests {
         assert_eq!(s.duration, Duration::from_secs(604_800));
         assert_eq!(s.traffic.returns.probability, 0.45);
         assert_eq!(s.costs.redis.region_multiplier["eu-west-1"], 1.08);
+        assert_eq!(s.costs.dynamodb.region_multiplier["us-east-1"], 1.0);
+        assert_eq!(s.costs.redis.catalogue.len(), 3);
+        assert_eq!(s.traffic.growth_per_month, 0.0);
         assert_eq!(s.rtt_ms("ap-southeast-1", "us-east-1"), 212.0);
         let again = Scenario::parse(&s.to_yaml(), "resolved.yaml").unwrap();
         assert_eq!(again, s);
@@ -765,6 +987,43 @@ mod tests {
     }
 
     #[test]
+    fn cost_keys_have_defaults_and_are_validated() {
+        let s = Scenario::parse(MINIMAL, "t.yaml").unwrap();
+        let d = &s.costs.dynamodb;
+        assert_eq!((d.region_multiplier["eu-west-1"], d.region_multiplier["ap-southeast-1"]), (1.13, 1.14));
+        assert_eq!(
+            (d.audit_item_bytes, d.analytics_item_bytes, d.audit_replicated, d.analytics_replicated),
+            (300, 400, true, false)
+        );
+        assert_eq!(
+            s.costs.redis.serverless,
+            ServerlessCosts { usd_per_gb_hour: 0.125, usd_per_million_ecpu: 0.0034, min_gb: 1.0 }
+        );
+        let bad = [
+            ("  growth_per_month: -1.0\n", "traffic.growth_per_month"), // under MINIMAL's traffic
+            (
+                "costs:\n  dynamodb:\n    region_multiplier: { mars-north-1: 1.2 }\n",
+                "costs.dynamodb.region_multiplier.mars-north-1",
+            ),
+            (
+                "costs:\n  dynamodb:\n    region_multiplier: { eu-west-1: -1 }\n",
+                "costs.dynamodb.region_multiplier.eu-west-1",
+            ),
+            (
+                "costs:\n  redis:\n    catalogue: [{ node_type: x, node_usd_per_hour: 1, node_memory_gib: 0 }]\n",
+                "costs.redis.catalogue[0].node_memory_gib",
+            ),
+            ("costs:\n  redis:\n    serverless: { min_gb: -1 }\n", "costs.redis.serverless.min_gb"),
+        ];
+        for (extra, path) in bad {
+            let e = Scenario::parse(&format!("{MINIMAL}{extra}"), "c.yaml").unwrap_err();
+            assert_eq!(e.path.as_deref(), Some(path), "{e}");
+        }
+        let e = Scenario::parse(&format!("{MINIMAL}costs:\n  dynamodb:\n    audit_bytes: 3\n"), "c.yaml").unwrap_err();
+        assert!(e.to_string().contains("audit_bytes"), "unknown keys stay errors: {e}");
+    }
+
+    #[test]
     fn sweep_points_apply_and_validate() {
         let text = format!(
             "{MINIMAL}sweep:\n  session_config.hot_storage.promotion_threshold: [600, 1200]\n  engine.durability: [on_demotion, write_through]\n"
@@ -777,5 +1036,45 @@ mod tests {
         let bad = format!("{MINIMAL}sweep:\n  session_config.hot_storage.promotion_threshold: [600, 9000]\n");
         let e = Scenario::parse(&bad, "s.yaml").unwrap_err();
         assert_eq!(e.path.as_deref(), Some("sweep.session_config.hot_storage.promotion_threshold[1]"), "{e}");
+    }
+
+    fn setting(text: &str) -> Setting {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn settings_parse_as_yaml_and_refuse_what_is_not_key_equals_value() {
+        let s = setting("session_config.hot_storage.promotion_threshold=15m");
+        assert_eq!(s.key, "session_config.hot_storage.promotion_threshold");
+        assert_eq!(s.value, serde_yaml::Value::String("15m".into()));
+        assert_eq!(setting("seed=9").value, serde_yaml::to_value(9).unwrap());
+        assert!(setting("session_config.hot_storage.regions=[us-east-1, eu-west-1]").value.is_sequence());
+        for bad in ["seed", "=3", "a..b=1", "seed=", "seed=[1,"] {
+            assert!(bad.parse::<Setting>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn settings_apply_keep_the_grid_and_name_what_is_wrong() {
+        let text = format!("{MINIMAL}sweep:\n  engine.durability: [on_demotion, write_through]\n");
+        let s = Scenario::parse(&text, "s.yaml").unwrap();
+        let set = s
+            .with_settings(
+                &[setting("session_config.hot_storage.promotion_threshold=900"), setting("costs.redis.headroom=0.3")],
+                "s.yaml",
+            )
+            .unwrap();
+        assert_eq!(set.session_config.hot_storage.promotion_threshold, Duration::from_secs(900));
+        assert_eq!(set.costs.redis.headroom, 0.3);
+        assert_eq!(set.sweep, s.sweep, "the grid is kept");
+        assert_eq!(set.with_overrides(&set.sweep_points()[1], "s.yaml").unwrap().costs.redis.headroom, 0.3);
+
+        let e = s.with_settings(&[setting("session_config.hot_storage.nope=1")], "s.yaml").unwrap_err();
+        assert_eq!(e.path.as_deref(), Some("session_config.hot_storage.nope"), "{e}");
+        assert!(e.line.is_none() && e.to_string().contains("--set session_config.hot_storage.nope=1"), "{e}");
+        let e = s.with_settings(&[setting("no.such=1")], "s.yaml").unwrap_err();
+        assert_eq!(e.path.as_deref(), Some("no.such"), "{e}");
+        let e = s.with_settings(&[setting("seed=3"), setting("costs.redis.headroom=lots")], "s.yaml").unwrap_err();
+        assert!(e.to_string().contains("--set costs.redis.headroom=lots") && !e.to_string().contains("seed=3"), "{e}");
     }
 }

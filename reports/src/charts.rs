@@ -38,7 +38,7 @@ pub(crate) const PALETTE: [RGBColor; 8] = [
     RGBColor(240, 228, 66),
 ];
 /// Minor grid lines: barely visible.
-const LIGHT_MESH: RGBColor = RGBColor(243, 243, 243);
+pub(crate) const LIGHT_MESH: RGBColor = RGBColor(243, 243, 243);
 /// The Redis-only bar.
 const BASELINE_BAR: RGBColor = RGBColor(120, 160, 200);
 const GREY_BAND: RGBColor = RGBColor(200, 200, 200);
@@ -55,11 +55,11 @@ pub struct Chart {
     pub svg: String,
 }
 
-fn err<E: std::fmt::Display>(e: E) -> String {
+pub(crate) fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
-type DrawResult = Result<(), String>;
+pub(crate) type DrawResult = Result<(), String>;
 
 /// A named, coloured line: (legend, points, colour).
 type Line = (String, Vec<(f64, f64)>, RGBColor);
@@ -96,7 +96,7 @@ pub(crate) fn render<P: Plot>(plot: &P, png: Option<&Path>) -> Result<String, Re
     Ok(svg)
 }
 
-fn font(size: u32) -> TextStyle<'static> {
+pub(crate) fn font(size: u32) -> TextStyle<'static> {
     (FAMILY, size).into_font().into()
 }
 
@@ -528,7 +528,7 @@ impl Plot for Lifecycle<'_> {
 
 /// Monthly cost stacked by component, hybrid against the Redis-only baseline.
 pub(crate) struct CostBars {
-    hybrid: [(String, f64); 4],
+    hybrid: [(String, f64); 6],
     baseline: f64,
     saving: f64,
 }
@@ -542,6 +542,8 @@ impl CostBars {
                 ("DynamoDB".into(), t.dynamodb),
                 ("sync job (Lambda)".into(), t.sync),
                 ("cross-region transfer".into(), t.transfer),
+                ("audit table".into(), t.audit),
+                ("analytics table".into(), t.analytics),
             ],
             baseline: model.baseline.total,
             saving: model.saving,
@@ -584,7 +586,7 @@ impl Plot for CostBars {
             .draw()
             .map_err(err)?;
         let mut base = 0.0;
-        let colors = [PALETTE[0], PALETTE[5], PALETTE[2], PALETTE[3]];
+        let colors = [PALETTE[0], PALETTE[5], PALETTE[2], PALETTE[3], PALETTE[6], PALETTE[4]];
         for ((name, usd), color) in self.hybrid.iter().zip(colors) {
             chart
                 .draw_series(std::iter::once(Rectangle::new([(0.2, base), (0.8, base + usd)], color.filled())))
@@ -605,9 +607,9 @@ impl Plot for CostBars {
             ])
             .map_err(err)?;
         let verdict = if self.saving >= 0.0 {
-            format!("hybrid saves {:.1}%", self.saving * 100.0)
+            format!("hybrid session storage saves {:.1}%", self.saving * 100.0)
         } else {
-            format!("hybrid costs {:.1}% more", -self.saving * 100.0)
+            format!("hybrid session storage costs {:.1}% more", -self.saving * 100.0)
         };
         chart
             .draw_series(std::iter::once(Text::new(verdict, (0.05, y_max * 0.96), font(20).color(&BLACK))))
@@ -615,6 +617,77 @@ impl Plot for CostBars {
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK.mix(0.4))
+            .label_font(font(13))
+            .draw()
+            .map_err(err)?;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cost growth
+
+/// The monthly cost now and after +3, +6 and +12 months of traffic growth: hybrid total, its
+/// session storage, and the Redis-only baseline.
+pub(crate) struct CostGrowth {
+    growth_per_month: f64,
+    lines: Vec<Line>,
+}
+
+impl CostGrowth {
+    pub(crate) fn new(model: &CostModel) -> Self {
+        let points = &model.growth.points;
+        let line = |name: &str, f: &dyn Fn(&crate::options::GrowthPoint) -> f64, color: RGBColor| -> Line {
+            (name.into(), points.iter().map(|p| (f64::from(p.months), f(p))).collect(), color)
+        };
+        Self {
+            growth_per_month: model.growth.growth_per_month,
+            lines: vec![
+                line("hybrid total", &|p| p.total, PALETTE[0]),
+                line("hybrid session storage", &|p| p.session_storage, PALETTE[2]),
+                line("Redis-only", &|p| p.baseline_total, BASELINE_BAR),
+            ],
+        }
+    }
+}
+
+impl Plot for CostGrowth {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
+        let y_max = nice_max(self.lines.iter().flat_map(|l| l.1.iter().map(|p| p.1)).fold(0.0, f64::max)) * 1.15;
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                format!("Monthly cost with traffic growing {:.1}% a month", self.growth_per_month * 100.0),
+                font(22),
+            )
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(90)
+            .build_cartesian_2d(0.0..12.5, 0.0..y_max.max(1.0))
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .light_line_style(LIGHT_MESH)
+            .x_desc("months from now")
+            .y_desc("USD per month")
+            .y_label_formatter(&|v| format!("${}", human(*v)))
+            .axis_desc_style(font(16))
+            .label_style(font(14))
+            .draw()
+            .map_err(err)?;
+        for (name, points, color) in &self.lines {
+            let color = *color;
+            chart
+                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
+                .map_err(err)?
+                .label(format!("{name}: {}", points.last().map_or_else(String::new, |p| money(p.1))))
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
+            chart.draw_series(points.iter().map(|p| Circle::new(*p, 4, color.filled()))).map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK.mix(0.4))
             .label_font(font(13))
@@ -883,6 +956,11 @@ pub fn run_charts(record: &RunRecord, model: &CostModel, dir: &Path) -> Result<V
     add("hot-cold".into(), "Hot and cold sessions".into(), render(&HotCold::new(record), Some(&png("hot-cold")))?)?;
     add("lifecycle".into(), "Lifecycle transitions".into(), render(&Lifecycle::new(record), Some(&png("lifecycle")))?)?;
     add("cost".into(), "Monthly cost".into(), render(&CostBars::new(model), Some(&png("cost")))?)?;
+    add(
+        "cost-growth".into(),
+        "Monthly cost with traffic growth".into(),
+        render(&CostGrowth::new(model), Some(&png("cost-growth")))?,
+    )?;
     for i in 0..record.failover.events.len() {
         let name = format!("failover-{}", i + 1);
         let svg = render(&FailoverTimeline::new(record, i), Some(&png(&name)))?;

@@ -1,11 +1,15 @@
 //! The cost model of CONTRACT section 4: monthly (730-hour) USD per (region, component), the
-//! steady-state projection of stored amounts (Little's law) and the Redis-only baseline.
+//! steady-state projection of stored amounts (Little's law), the Redis-only baseline, the audit and
+//! analytics tables, and (in [`crate::options`]) the node catalogue, ElastiCache Serverless, unit
+//! costs and the growth projection.
 //!
 //! Everything here is a pure function of a [`RunRecord`], so `hotcold report` rebuilds the same
 //! figures from `run.json`.
 
 use hotcold_model::RunRecord;
 use hotcold_model::record::BucketRow;
+
+use crate::options::{Growth, RedisOptions, UnitCosts, growth, redis_options, unit_costs};
 
 /// Hours in a billing month.
 pub const MONTH_HOURS: f64 = 730.0;
@@ -21,7 +25,7 @@ pub const GB: f64 = 1e9;
 pub struct CostRow {
     /// Region that pays.
     pub region: String,
-    /// `redis`, `dynamodb`, `sync` or `transfer`.
+    /// `redis`, `dynamodb`, `sync`, `transfer`, `audit` or `analytics`.
     pub component: &'static str,
     /// What is billed, e.g. `nodes`, `writes`, `replicated writes`, `storage`.
     pub item: &'static str,
@@ -48,7 +52,14 @@ pub struct ComponentTotals {
     pub sync: f64,
     /// Cross-region replication traffic.
     pub transfer: f64,
-    /// Sum of the above.
+    /// The audit table: writes, replicated writes and storage.
+    pub audit: f64,
+    /// The analytics table: writes and storage.
+    pub analytics: f64,
+    /// What stores the sessions: total − audit − analytics (what the Redis-only baseline, which
+    /// has neither table, is compared with).
+    pub session_storage: f64,
+    /// Sum of every component.
     pub total: f64,
 }
 
@@ -92,8 +103,20 @@ pub struct CostModel {
     pub stored_bytes: Steady,
     /// The Redis-only baseline.
     pub baseline: Baseline,
-    /// 1 − total / baseline total (0 when the baseline costs nothing).
+    /// 1 − session storage / baseline total (0 when the baseline costs nothing): the ADR's
+    /// comparison, without the audit and analytics tables the baseline does not have.
     pub saving: f64,
+    /// Audit and analytics items written per month, as costed (projected to steady state).
+    pub tables: TableVolumes,
+    /// Per region (record order): post-warmup figures behind the other projections.
+    pub windows: Vec<RegionWindow>,
+    /// Every node type of the catalogue and ElastiCache Serverless, for the hybrid and the
+    /// Redis-only baseline.
+    pub redis_options: RedisOptions,
+    /// USD per 1,000 sessions created, overall and per region.
+    pub unit_costs: UnitCosts,
+    /// The monthly cost at +3, +6 and +12 months of `traffic.growth_per_month`.
+    pub growth: Growth,
     /// Mean time from a session's creation to its last access, seconds (estimated from the
     /// scenario's visit and return distributions); used in the projections.
     pub mean_session_lifetime_s: f64,
@@ -105,19 +128,60 @@ pub struct CostModel {
     pub month_factor: f64,
 }
 
+/// Audit and analytics items per month (full population), as the rows cost them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TableVolumes {
+    /// Per region (record order): audit events written there per month.
+    pub audit_events: Vec<f64>,
+    /// Per region: analytics items written from there per month.
+    pub analytics_writes: Vec<f64>,
+    /// Session ends added per created session because the run ended before they happened (every
+    /// session ends once at steady state: logout or expiry); 0 when the run outlives the cold TTL.
+    pub ends_added_per_session: f64,
+}
+
+/// One region's post-warmup sums from the time series (raw, not scaled).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RegionWindow {
+    /// Write request units written from the region.
+    pub wru: u64,
+    /// Read request units read in the region.
+    pub rru: u64,
+    /// Requests served by the region.
+    pub requests: u64,
+    /// Sessions created (homed) in the region.
+    pub created: u64,
+    /// Audit events written by the region.
+    pub audit_events: u64,
+    /// Analytics items written by the region.
+    pub analytics_writes: u64,
+    /// Average Redis bytes held in the region (mean of the buckets' end values).
+    pub redis_avg_bytes: f64,
+}
+
 /// Rounds to cents.
-fn cents(x: f64) -> f64 {
+pub(crate) fn cents(x: f64) -> f64 {
     if x.is_finite() { (x * 100.0).round() / 100.0 } else { 0.0 }
 }
 
-fn finite(x: f64) -> f64 {
+pub(crate) fn finite(x: f64) -> f64 {
     if x.is_finite() { x } else { 0.0 }
 }
 
 /// Usable bytes of one Redis node: node_memory_gib × 2^30 × (1 − reserved) × (1 − headroom).
 pub fn node_capacity_bytes(record: &RunRecord) -> f64 {
+    capacity_of(record, record.scenario.costs.redis.node_memory_gib)
+}
+
+/// Usable bytes of a node of `memory_gib`: memory × 2^30 × (1 − reserved) × (1 − headroom).
+pub fn capacity_of(record: &RunRecord, memory_gib: f64) -> f64 {
     let r = &record.scenario.costs.redis;
-    r.node_memory_gib * GIB * (1.0 - r.reserved_fraction) * (1.0 - r.headroom)
+    memory_gib * GIB * (1.0 - r.reserved_fraction) * (1.0 - r.headroom)
+}
+
+/// Request units of one item: ceil(bytes / unit), at least 1.
+pub fn units_per_item(item_bytes: u64, unit_bytes: u64) -> u64 {
+    item_bytes.div_ceil(unit_bytes.max(1)).max(1)
 }
 
 /// Nodes for a peak: max(1, ceil(peak / capacity)) × (1 + replicas_per_shard).
@@ -145,6 +209,46 @@ pub fn mean_session_lifetime(record: &RunRecord) -> f64 {
     let p = ((1.0 - t.visit.logout_probability) * t.returns.probability).clamp(0.0, 0.999);
     let n = p / (1.0 - p);
     finite((1.0 + n) * (requests - 1.0) * think + n * gap)
+}
+
+/// Per region, the post-warmup sums of the time series.
+pub fn region_windows(record: &RunRecord) -> Vec<RegionWindow> {
+    let n = record.regions.len();
+    let mut windows = vec![RegionWindow::default(); n];
+    let mut buckets = vec![0u64; n];
+    for row in post_warmup(record) {
+        let i = usize::from(row.region);
+        let Some(w) = windows.get_mut(i) else { continue };
+        w.wru = w.wru.saturating_add(row.wru);
+        w.rru = w.rru.saturating_add(row.rru);
+        w.requests = w.requests.saturating_add(row.requests);
+        w.created = w.created.saturating_add(row.created);
+        w.audit_events = w.audit_events.saturating_add(row.audit_events);
+        w.analytics_writes = w.analytics_writes.saturating_add(row.analytics_writes);
+        w.redis_avg_bytes += row.redis_bytes as f64;
+        buckets[i] += 1;
+    }
+    for (w, b) in windows.iter_mut().zip(buckets) {
+        if b > 0 {
+            w.redis_avg_bytes /= b as f64;
+        }
+    }
+    windows
+}
+
+/// Session ends the run did not see, per session created: at steady state every session ends
+/// once (logout or expiry) and ends come as fast as creations, but a run shorter than the cold TTL
+/// ends before most unattended sessions expire. The shortfall (created − logged out − expired,
+/// over the whole run, as a share of created) is added to the audit and analytics volumes as
+/// expiry events; 0 when the run outlives the cold TTL.
+pub fn ends_added_per_session(record: &RunRecord) -> f64 {
+    let cold_ttl = record.scenario.session_config.cold_storage.ttl.as_secs_f64();
+    let c = &record.counts;
+    if record.simulated_seconds >= cold_ttl || c.created == 0 {
+        return 0.0;
+    }
+    let ended = c.logged_out.saturating_add(c.expired_hot).saturating_add(c.expired_cold);
+    c.created.saturating_sub(ended) as f64 / c.created as f64
 }
 
 /// Rows of the time series after warmup.
@@ -175,28 +279,45 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
     let replicas = costs.redis.replicas_per_shard;
     let multiplier = |region: &str| costs.redis.region_multiplier.get(region).copied().unwrap_or(1.0);
     let node_month = |region: &str| costs.redis.node_usd_per_hour * multiplier(region) * MONTH_HOURS;
+    let d = &costs.dynamodb;
+    let dynamo_multiplier = |region: &str| d.region_multiplier.get(region).copied().unwrap_or(1.0);
 
-    // Post-warmup per-region sums from the time series.
-    let mut wru_post = vec![0u64; n_regions];
-    let mut rru_post = vec![0u64; n_regions];
-    for row in post_warmup(record) {
-        let i = usize::from(row.region);
-        if i < n_regions {
-            wru_post[i] = wru_post[i].saturating_add(row.wru);
-            rru_post[i] = rru_post[i].saturating_add(row.rru);
-        }
-    }
-    let wru_post_all: u64 = wru_post.iter().sum();
+    let windows = region_windows(record);
+    let wru_post_all: u64 = windows.iter().map(|w| w.wru).sum();
 
     let stored = stored_bytes(record, scale, residence);
-    // Share of the stored bytes homed in each region (for a table without replicas).
-    let homed = homed_share(record);
+
+    // Audit and analytics volumes per month, projected to steady state.
+    let ends_added = ends_added_per_session(record);
+    let tables = TableVolumes {
+        audit_events: windows
+            .iter()
+            .map(|w| (w.audit_events as f64 + w.created as f64 * ends_added) * month_factor)
+            .collect(),
+        analytics_writes: windows
+            .iter()
+            .map(|w| (w.analytics_writes as f64 + w.created as f64 * ends_added) * month_factor)
+            .collect(),
+        ends_added_per_session: ends_added,
+    };
+    let audit_wru_each = units_per_item(d.audit_item_bytes, 1024) as f64;
+    let analytics_wru_each = units_per_item(d.analytics_item_bytes, 1024) as f64;
+    let audit_all: f64 = tables.audit_events.iter().sum();
+    let analytics_all: f64 = tables.analytics_writes.iter().sum();
+    let ends_note = if ends_added > 0.0 {
+        format!(" (with {ends_added:.3} expiry events per session created added: the run ended before they came)")
+    } else {
+        String::new()
+    };
 
     let mut rows = Vec::new();
     let mut redis_nodes = Vec::with_capacity(n_regions);
     let mut redis_peak_bytes = Vec::with_capacity(n_regions);
     for (i, region) in record.regions.iter().enumerate() {
         let usage = record.usage.get(i).cloned().unwrap_or_default();
+        let w = windows.get(i).copied().unwrap_or_default();
+        let dm = dynamo_multiplier(region);
+        let wru_price = d.wru_usd_per_million * dm;
         // Redis.
         let peak = usage.redis_peak_bytes as f64 * scale;
         let nodes = nodes_for(peak, capacity, replicas);
@@ -224,38 +345,41 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
                 multiplier(region)
             ),
         });
-        // DynamoDB writes and reads.
-        let d = &costs.dynamodb;
-        let wru = wru_post[i] as f64 * month_factor;
+        // DynamoDB writes and reads, at this region's price.
+        let wru = w.wru as f64 * month_factor;
         rows.push(CostRow {
             region: region.clone(),
             component: "dynamodb",
             item: "writes",
             quantity: wru / 1e6,
             unit: "million WRU".into(),
-            unit_price_usd: d.wru_usd_per_million,
-            usd_month: cents(wru / 1e6 * d.wru_usd_per_million),
+            unit_price_usd: wru_price,
+            usd_month: cents(wru / 1e6 * wru_price),
             basis: format!(
-                "{} WRU (ceil(item/1 KiB) each) in {:.0} s after warmup x 2628000/{:.0} x 1/sample",
-                wru_post[i], window_s, window_s
+                "{} WRU (ceil(item/1 KiB) each) in {:.0} s after warmup x 2628000/{:.0} x 1/sample; {} USD x {dm} ({region})",
+                w.wru, window_s, window_s, d.wru_usd_per_million
             ),
         });
-        let rru = rru_post[i] as f64 * month_factor;
+        let rru = w.rru as f64 * month_factor;
+        let rru_price = d.rru_usd_per_million * dm;
         rows.push(CostRow {
             region: region.clone(),
             component: "dynamodb",
             item: "reads",
             quantity: rru / 1e6,
             unit: "million RRU".into(),
-            unit_price_usd: d.rru_usd_per_million,
-            usd_month: cents(rru / 1e6 * d.rru_usd_per_million),
+            unit_price_usd: rru_price,
+            usd_month: cents(rru / 1e6 * rru_price),
             basis: format!(
-                "{} RRU (ceil(item/4 KiB) each, strongly consistent) in {:.0} s after warmup x 2628000/{:.0} x 1/sample",
-                rru_post[i], window_s, window_s
+                "{} RRU (ceil(item/4 KiB) each, strongly consistent) in {:.0} s after warmup x 2628000/{:.0} x 1/sample; {} USD x {dm} ({region})",
+                w.rru, window_s, window_s, d.rru_usd_per_million
             ),
         });
         if d.replicated_writes && n_regions > 1 {
-            let others = wru_post_all.saturating_sub(wru_post[i]);
+            // Each region's writes are written again in every other replica and paid there: this
+            // replica pays the other regions' writes (each region's replicated WRU, split evenly
+            // over its n − 1 other regions), at this region's price.
+            let others = wru_post_all.saturating_sub(w.wru);
             let rep = others as f64 * month_factor;
             rows.push(CostRow {
                 region: region.clone(),
@@ -263,37 +387,40 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
                 item: "replicated writes",
                 quantity: rep / 1e6,
                 unit: "million replicated WRU".into(),
-                unit_price_usd: d.wru_usd_per_million,
-                usd_month: cents(rep / 1e6 * d.wru_usd_per_million),
-                basis: format!("the other regions' {others} WRU after warmup, written again in this replica"),
+                unit_price_usd: wru_price,
+                usd_month: cents(rep / 1e6 * wru_price),
+                basis: format!(
+                    "the other regions' {others} WRU after warmup, written again in this replica (each region's replicated writes split evenly over its {} other regions); {} USD x {dm} ({region})",
+                    n_regions - 1,
+                    d.wru_usd_per_million
+                ),
             });
         }
-        // Storage: CONTRACT section 4 bills the average stored bytes once (AWS bills each replica of
-        // a global table; the contract's formula, which finance audits, does not), split across
-        // regions by where the items are homed.
-        let (share, how) = (homed.get(i).copied().unwrap_or(0.0), "share of the items homed here");
-        let gb = stored.steady * share / GB;
+        // Storage: AWS bills a global table's storage in every replica region, at its price.
+        let gb = stored.steady / GB;
+        let storage_price = d.storage_usd_per_gb_month * dm;
         rows.push(CostRow {
             region: region.clone(),
             component: "dynamodb",
             item: "storage",
             quantity: gb,
             unit: "GB-month".into(),
-            unit_price_usd: d.storage_usd_per_gb_month,
-            usd_month: cents(gb * d.storage_usd_per_gb_month),
+            unit_price_usd: storage_price,
+            usd_month: cents(gb * storage_price),
             basis: format!(
-                "{how}: average stored {:.3} GB ({}; measured {:.3} GB)",
+                "this replica holds the whole table: average stored {:.3} GB ({}; measured {:.3} GB); {} USD x {dm} ({region})",
                 stored.steady / GB,
                 if stored.projected {
                     format!("projected: inflow x (cold TTL + mean session lifetime = {:.1} d)", residence / 86_400.0)
                 } else {
                     "measured after warmup".into()
                 },
-                stored.measured / GB
+                stored.measured / GB,
+                d.storage_usd_per_gb_month
             ),
         });
         // Transfer: replicated bytes out of this region, post-warmup share (in proportion to writes).
-        let share_post = if usage.wru > 0 { (wru_post[i] as f64 / usage.wru as f64).min(1.0) } else { 0.0 };
+        let share_post = if usage.wru > 0 { (w.wru as f64 / usage.wru as f64).min(1.0) } else { 0.0 };
         let bytes = usage.replicated_bytes as f64 * share_post * month_factor;
         let price = costs.transfer_usd_per_gb.get(region).copied().unwrap_or(0.0);
         if n_regions > 1 {
@@ -346,6 +473,120 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
                 s.memory_gb
             ),
         });
+        // The audit table: one item of audit_item_bytes per lifecycle event.
+        let events = tables.audit_events.get(i).copied().unwrap_or(0.0);
+        let audit_wru = events * audit_wru_each;
+        rows.push(CostRow {
+            region: region.clone(),
+            component: "audit",
+            item: "audit writes",
+            quantity: audit_wru / 1e6,
+            unit: "million WRU".into(),
+            unit_price_usd: wru_price,
+            usd_month: cents(audit_wru / 1e6 * wru_price),
+            basis: format!(
+                "{} audit events after warmup{ends_note}, per month x 1/sample = {events:.0} items x ceil({}/1024) = {audit_wru_each} WRU; {} USD x {dm} ({region})",
+                w.audit_events, d.audit_item_bytes, d.wru_usd_per_million
+            ),
+        });
+        if d.audit_replicated && n_regions > 1 {
+            let other_wru = (audit_all - events) * audit_wru_each;
+            rows.push(CostRow {
+                region: region.clone(),
+                component: "audit",
+                item: "audit replicated writes",
+                quantity: other_wru / 1e6,
+                unit: "million replicated WRU".into(),
+                unit_price_usd: wru_price,
+                usd_month: cents(other_wru / 1e6 * wru_price),
+                basis: format!(
+                    "the other regions' {:.0} audit items per month, written again in this replica (global table); {} USD x {dm} ({region})",
+                    audit_all - events,
+                    d.wru_usd_per_million
+                ),
+            });
+        }
+        // Steady state: what arrives per second, kept compliance_retention.
+        let retention = sc.session_config.cold_storage.compliance_retention.as_secs_f64();
+        let held_events = if d.audit_replicated { audit_all } else { events };
+        let audit_gb = held_events / MONTH_SECONDS * retention * d.audit_item_bytes as f64 / GB;
+        rows.push(CostRow {
+            region: region.clone(),
+            component: "audit",
+            item: "audit storage",
+            quantity: audit_gb,
+            unit: "GB-month".into(),
+            unit_price_usd: storage_price,
+            usd_month: cents(audit_gb * storage_price),
+            basis: format!(
+                "{} {held_events:.0} items per month / 2628000 s x {retention:.0} s retention x {} bytes; {} USD x {dm} ({region})",
+                if d.audit_replicated { "every region's (global table):" } else { "this region's:" },
+                d.audit_item_bytes,
+                d.storage_usd_per_gb_month
+            ),
+        });
+        // The analytics table: one item of analytics_item_bytes per summary write; in the first
+        // region only unless it is a global table.
+        let analytics_retention = sc.session_config.cold_storage.analytics_retention.as_secs_f64();
+        if d.analytics_replicated || i == 0 {
+            let own = tables.analytics_writes.get(i).copied().unwrap_or(0.0);
+            let (written, how) = if d.analytics_replicated {
+                (own, format!("{} summary writes after warmup{ends_note}", w.analytics_writes))
+            } else {
+                (
+                    analytics_all,
+                    format!(
+                        "every region's summary writes ({} after warmup{ends_note}), sent to the one table in {region} (transfer not costed)",
+                        windows.iter().map(|w| w.analytics_writes).sum::<u64>()
+                    ),
+                )
+            };
+            let analytics_wru = written * analytics_wru_each;
+            rows.push(CostRow {
+                region: region.clone(),
+                component: "analytics",
+                item: "analytics writes",
+                quantity: analytics_wru / 1e6,
+                unit: "million WRU".into(),
+                unit_price_usd: wru_price,
+                usd_month: cents(analytics_wru / 1e6 * wru_price),
+                basis: format!(
+                    "{how}, per month x 1/sample = {written:.0} items x ceil({}/1024) = {analytics_wru_each} WRU; {} USD x {dm} ({region})",
+                    d.analytics_item_bytes, d.wru_usd_per_million
+                ),
+            });
+            if d.analytics_replicated && n_regions > 1 {
+                let other_wru = (analytics_all - own) * analytics_wru_each;
+                rows.push(CostRow {
+                    region: region.clone(),
+                    component: "analytics",
+                    item: "analytics replicated writes",
+                    quantity: other_wru / 1e6,
+                    unit: "million replicated WRU".into(),
+                    unit_price_usd: wru_price,
+                    usd_month: cents(other_wru / 1e6 * wru_price),
+                    basis: format!(
+                        "the other regions' {:.0} analytics items per month, written again in this replica (global table); {} USD x {dm} ({region})",
+                        analytics_all - own,
+                        d.wru_usd_per_million
+                    ),
+                });
+            }
+            let analytics_gb = analytics_all / MONTH_SECONDS * analytics_retention * d.analytics_item_bytes as f64 / GB;
+            rows.push(CostRow {
+                region: region.clone(),
+                component: "analytics",
+                item: "analytics storage",
+                quantity: analytics_gb,
+                unit: "GB-month".into(),
+                unit_price_usd: storage_price,
+                usd_month: cents(analytics_gb * storage_price),
+                basis: format!(
+                    "every region's {analytics_all:.0} items per month / 2628000 s x {analytics_retention:.0} s retention x {} bytes; {} USD x {dm} ({region})",
+                    d.analytics_item_bytes, d.storage_usd_per_gb_month
+                ),
+            });
+        }
     }
     let totals = totals_of(&rows);
 
@@ -368,8 +609,8 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
         baseline.usd_month.push(usd);
     }
     baseline.total = cents(baseline.usd_month.iter().sum());
-    let saving = if baseline.total > 0.0 { 1.0 - totals.total / baseline.total } else { 0.0 };
-    CostModel {
+    let saving = if baseline.total > 0.0 { 1.0 - totals.session_storage / baseline.total } else { 0.0 };
+    let mut model = CostModel {
         rows,
         totals,
         redis_nodes,
@@ -377,32 +618,47 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
         stored_bytes: stored,
         baseline,
         saving: finite(saving),
+        tables,
+        windows,
+        redis_options: RedisOptions::default(),
+        unit_costs: UnitCosts::default(),
+        growth: Growth::default(),
         mean_session_lifetime_s: lifetime,
         residence_s: residence,
         window_s,
         month_factor,
-    }
+    };
+    model.redis_options = redis_options(record, &model);
+    model.unit_costs = unit_costs(record, &model);
+    model.growth = growth(record, &model);
+    model
 }
 
 /// Sums rows by component, in whole cents so that the rows add up exactly to the total.
 pub fn totals_of(rows: &[CostRow]) -> ComponentTotals {
-    let mut c = [0i64; 4];
+    let mut c = [0i64; 6];
     for row in rows {
         let k = match row.component {
             "redis" => 0,
             "dynamodb" => 1,
             "sync" => 2,
-            _ => 3,
+            "transfer" => 3,
+            "audit" => 4,
+            _ => 5,
         };
         c[k] += (row.usd_month * 100.0).round() as i64;
     }
     let usd = |x: i64| x as f64 / 100.0;
+    let total: i64 = c.iter().sum();
     ComponentTotals {
         redis: usd(c[0]),
         dynamodb: usd(c[1]),
         sync: usd(c[2]),
         transfer: usd(c[3]),
-        total: usd(c.iter().sum()),
+        audit: usd(c[4]),
+        analytics: usd(c[5]),
+        session_storage: usd(total - c[4] - c[5]),
+        total: usd(total),
     }
 }
 
@@ -426,20 +682,4 @@ fn stored_bytes(record: &RunRecord, scale: f64, residence: f64) -> Steady {
     };
     let steady = if inflow > 0.0 { (inflow * residence).max(measured) } else { measured };
     Steady { measured, steady: finite(steady), projected: inflow > 0.0 }
-}
-
-/// Share of the cold bytes homed in each region over the post-warmup window.
-fn homed_share(record: &RunRecord) -> Vec<f64> {
-    let mut by = vec![0f64; record.regions.len()];
-    for row in post_warmup(record) {
-        if let Some(b) = by.get_mut(usize::from(row.region)) {
-            *b += row.cold_bytes as f64;
-        }
-    }
-    let total: f64 = by.iter().sum();
-    if total > 0.0 {
-        by.iter().map(|b| b / total).collect()
-    } else {
-        vec![1.0 / record.regions.len().max(1) as f64; record.regions.len()]
-    }
 }

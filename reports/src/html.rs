@@ -194,18 +194,24 @@ pub(crate) fn report_html(record: &RunRecord, s: &FullSummary, model: &CostModel
         format!("<b class=\"big\">{} of {} SLOs fail:</b> {}.", failed.len(), s.slo.len(), esc(&failed.join(", ")))
     };
     let saving = s.cost_usd_month.saving_vs_redis_only;
+    let tables_line = format!(
+        " With the audit ({}) and analytics ({}) tables, which Redis-only does not have, the hybrid costs <b>{}</b> per month.",
+        usd(s.cost_usd_month.audit),
+        usd(s.cost_usd_month.analytics),
+        usd(s.cost_usd_month.total)
+    );
     let cost_line = if saving >= 0.0 {
         format!(
-            "The hybrid store costs <b>{}</b> per month against <b>{}</b> for Redis only: a saving of <b>{:.1}%</b> ({} per month).",
-            usd(s.cost_usd_month.total),
+            "The hybrid store's session storage costs <b>{}</b> per month against <b>{}</b> for Redis only: a saving of <b>{:.1}%</b> ({} per month).{tables_line}",
+            usd(s.cost_usd_month.session_storage),
             usd(s.baseline_redis_only.cost_usd_month.total),
             saving * 100.0,
-            usd(s.baseline_redis_only.cost_usd_month.total - s.cost_usd_month.total)
+            usd(s.baseline_redis_only.cost_usd_month.total - s.cost_usd_month.session_storage)
         )
     } else {
         format!(
-            "The hybrid store costs <b>{}</b> per month against <b>{}</b> for Redis only: <b>{:.1}% more</b>.",
-            usd(s.cost_usd_month.total),
+            "The hybrid store's session storage costs <b>{}</b> per month against <b>{}</b> for Redis only: <b>{:.1}% more</b>.{tables_line}",
+            usd(s.cost_usd_month.session_storage),
             usd(s.baseline_redis_only.cost_usd_month.total),
             -saving * 100.0
         )
@@ -348,7 +354,14 @@ pub(crate) fn report_html(record: &RunRecord, s: &FullSummary, model: &CostModel
         chart_block(
             &mut h,
             c,
-            "Left: the hybrid store stacked by component. Right: the same traffic with every session kept in Redis until the cold TTL after its last access.",
+            "Left: the hybrid store stacked by component (the audit and analytics tables on top). Right: the same traffic with every session kept in Redis until the cold TTL after its last access.",
+        );
+    }
+    if let Some(c) = chart("cost-growth") {
+        chart_block(
+            &mut h,
+            c,
+            "The monthly cost now and after 3, 6 and 12 months of traffic growth (traffic.growth_per_month): Redis nodes in whole steps, request units and storage with the traffic.",
         );
     }
 
@@ -406,16 +419,19 @@ pub(crate) fn report_html(record: &RunRecord, s: &FullSummary, model: &CostModel
 
 fn cost_section(h: &mut String, record: &RunRecord, s: &FullSummary, model: &CostModel) {
     let t = &s.cost_usd_month;
+    let baseline_total = s.baseline_redis_only.cost_usd_month.total;
     h.push_str("<h2 id=\"cost\">Monthly cost</h2>\n");
     let _ = writeln!(
         h,
-        "<p>On-demand list prices from the scenario's <code>costs:</code> block, for a 730-hour month. Request units are counted after warmup ({}) and scaled to a month and to the full population.</p>",
+        "<p>On-demand list prices from the scenario's <code>costs:</code> block, for a 730-hour month; DynamoDB requests and storage at each paying region's price (<code>costs.dynamodb.region_multiplier</code>). Request units are counted after warmup ({}) and scaled to a month and to the full population.</p>",
         duration(model.window_s)
     );
+    // 1. The ADR's comparison: session storage against Redis-only.
+    h.push_str("<h3>Session storage against Redis-only (the ADR's comparison)</h3>\n");
     h.push_str("<table id=\"cost-summary\"><thead><tr><th>component</th><th class=\"n\">hybrid (USD/month)</th><th class=\"n\">Redis-only (USD/month)</th></tr></thead><tbody>\n");
     let rows = [
-        ("Redis nodes", t.redis, s.baseline_redis_only.cost_usd_month.total),
-        ("DynamoDB (writes, reads, replicated writes, storage)", t.dynamodb, 0.0),
+        ("Redis nodes", t.redis, baseline_total),
+        ("DynamoDB sessions table (writes, reads, replicated writes, storage in every replica)", t.dynamodb, 0.0),
         ("sync job (Lambda invocations and compute)", t.sync, 0.0),
         ("cross-region transfer", t.transfer, 0.0),
     ];
@@ -424,10 +440,52 @@ fn cost_section(h: &mut String, record: &RunRecord, s: &FullSummary, model: &Cos
     }
     let _ = writeln!(
         h,
-        "<tr><th>total</th><th class=\"n\">{}</th><th class=\"n\">{}</th></tr></tbody></table>",
-        usd(t.total),
-        usd(s.baseline_redis_only.cost_usd_month.total)
+        "<tr><th>session storage</th><th class=\"n\">{}</th><th class=\"n\">{}</th></tr><tr><td>saving against Redis-only (SLO <code>cost_reduction_vs_redis_only</code>)</td><td class=\"n\" colspan=\"2\">{:.1}%</td></tr></tbody></table>",
+        usd(t.session_storage),
+        usd(baseline_total),
+        t.saving_vs_redis_only * 100.0
     );
+    // 2. What the hybrid adds: the audit and analytics tables; then the total.
+    let d = &record.scenario.costs.dynamodb;
+    let cold = &record.scenario.session_config.cold_storage;
+    let (audit_month, analytics_month): (f64, f64) =
+        (model.tables.audit_events.iter().sum(), model.tables.analytics_writes.iter().sum());
+    h.push_str("<h3>Audit and analytics tables, and the total</h3>\n<table id=\"cost-tables\"><thead><tr><th>table</th><th class=\"n\">items per month</th><th>kept</th><th class=\"n\">USD/month</th></tr></thead><tbody>\n");
+    let _ = writeln!(
+        h,
+        "<tr><td>audit ({} B per lifecycle event, {})</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+        d.audit_item_bytes,
+        if d.audit_replicated { "global table: written and stored in every region" } else { "one table per region" },
+        int(audit_month),
+        duration(cold.compliance_retention.as_secs_f64()),
+        usd(t.audit)
+    );
+    let _ = writeln!(
+        h,
+        "<tr><td>analytics ({} B per session summary, {})</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+        d.analytics_item_bytes,
+        if d.analytics_replicated {
+            "global table".to_string()
+        } else {
+            format!("one table in {}", esc(record.regions.first().map_or("", String::as_str)))
+        },
+        int(analytics_month),
+        duration(cold.analytics_retention.as_secs_f64()),
+        usd(t.analytics)
+    );
+    let _ = writeln!(
+        h,
+        "<tr><th colspan=\"3\">hybrid total (session storage + audit + analytics)</th><th class=\"n\">{}</th></tr></tbody></table>",
+        usd(t.total)
+    );
+    if model.tables.ends_added_per_session > 0.0 {
+        let _ = writeln!(
+            h,
+            "<p class=\"small\">Every session ends once at steady state (logout or expiry), but the run ended before {:.1}% of the sessions it created did (the cold TTL is longer than the run): their expiry events are added to the audit and analytics volumes.</p>",
+            model.tables.ends_added_per_session * 100.0
+        );
+    }
+    // Redis nodes per region.
     h.push_str("<h3>Redis nodes per region</h3><table><thead><tr><th>region</th><th class=\"n\">hybrid peak</th><th class=\"n\">hybrid nodes</th><th class=\"n\">Redis-only peak</th><th class=\"n\">Redis-only nodes</th></tr></thead><tbody>\n");
     for (i, region) in record.regions.iter().enumerate() {
         let b = model.baseline.peak_bytes.get(i).copied().unwrap_or_default();
@@ -450,7 +508,7 @@ fn cost_section(h: &mut String, record: &RunRecord, s: &FullSummary, model: &Cos
     let r = &record.scenario.costs.redis;
     let _ = writeln!(
         h,
-        "<p class=\"small\">Nodes = max(1, ceil(peak bytes / usable bytes per node)) × (1 + {} replica per shard); usable = {} GiB × (1 − {} reserved) × (1 − {} headroom) = {:.3} GiB on a {}. Session bytes in Redis = (payload + {} B overhead) × {} fragmentation. DynamoDB: {} GB stored at steady state{} (measured average {:.3} GB); storage is billed once, as CONTRACT section 4 prices it (AWS bills each replica of a global table: multiply the storage rows by the number of regions for that view); every write is paid again in each other region.</p>",
+        "<p class=\"small\">Nodes = max(1, ceil(peak bytes / usable bytes per node)) × (1 + {} replica per shard); usable = {} GiB × (1 − {} reserved) × (1 − {} headroom) = {:.3} GiB on a {}. Session bytes in Redis = (payload + {} B overhead) × {} fragmentation. DynamoDB: {} GB stored at steady state{} (measured average {:.3} GB), billed in each of the {} replica regions; every write is paid again in each other region.</p>",
         r.replicas_per_shard,
         r.node_memory_gib,
         r.reserved_fraction,
@@ -461,8 +519,76 @@ fn cost_section(h: &mut String, record: &RunRecord, s: &FullSummary, model: &Cos
         r.fragmentation,
         format_args!("{:.3}", model.stored_bytes.steady / GB),
         if model.stored_bytes.projected { " (projected)" } else { "" },
-        model.stored_bytes.measured / GB
+        model.stored_bytes.measured / GB,
+        record.regions.len()
     );
+    // The node-type table.
+    h.push_str("<h3>Node types and ElastiCache Serverless</h3><table id=\"redis-options\"><thead><tr><th>option</th><th class=\"n\">hybrid nodes</th><th class=\"n\">hybrid (USD/month)</th><th class=\"n\">Redis-only nodes</th><th class=\"n\">Redis-only (USD/month)</th></tr></thead><tbody>\n");
+    let nodes_text = |nodes: &[u64]| {
+        if nodes.is_empty() {
+            "serverless".to_string()
+        } else {
+            nodes.iter().map(u64::to_string).collect::<Vec<_>>().join(" + ")
+        }
+    };
+    let mark = |cheapest: bool| if cheapest { " <b>(cheapest)</b>" } else { "" };
+    for (a, b) in model.redis_options.hybrid.iter().zip(&model.redis_options.baseline) {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}{}<div class=\"basis\">{}</div></td><td class=\"n\">{}</td><td class=\"n\">{}{}</td><td class=\"n\">{}</td><td class=\"n\">{}{}</td></tr>",
+            esc(&a.name),
+            if a.name == r.node_type { " (priced above)" } else { "" },
+            esc(&a.basis),
+            nodes_text(&a.nodes),
+            usd(a.total),
+            mark(a.cheapest),
+            nodes_text(&b.nodes),
+            usd(b.total),
+            mark(b.cheapest)
+        );
+    }
+    h.push_str("</tbody></table>\n<p class=\"small\">Nodes per region in <code>hot_storage.regions</code> order. Serverless: the hybrid's average Redis bytes per region; the Redis-only baseline's steady-state peak stands for its average (a population kept for the cold TTL barely moves within a day). The cost rows above keep <code>costs.redis.node_type</code>.</p>\n");
+    // Unit costs.
+    h.push_str("<h3>Cost per 1,000 sessions created</h3><table id=\"unit-costs\"><thead><tr><th>region</th><th class=\"n\">sessions created per month</th><th class=\"n\">USD/month (its rows)</th><th class=\"n\">USD per 1,000 sessions</th></tr></thead><tbody>\n");
+    for (region, u) in record.regions.iter().zip(&model.unit_costs.by_region) {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            esc(region),
+            int(u.created_month),
+            usd(u.usd_month),
+            format_args!("${:.4}", u.usd_per_1k_sessions_created)
+        );
+    }
+    let _ = writeln!(
+        h,
+        "<tr><th>all regions</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th></tr></tbody></table>",
+        int(model.unit_costs.created_month),
+        usd(t.total),
+        format_args!("${:.4}", model.unit_costs.usd_per_1k_sessions_created)
+    );
+    // Growth.
+    let _ = writeln!(
+        h,
+        "<h3>Growth projection ({:.1}% a month)</h3><table id=\"cost-growth\"><thead><tr><th class=\"n\">months from now</th><th class=\"n\">traffic</th><th class=\"n\">Redis nodes</th><th class=\"n\">session storage</th><th class=\"n\">audit</th><th class=\"n\">analytics</th><th class=\"n\">total</th><th class=\"n\">Redis-only</th></tr></thead><tbody>",
+        model.growth.growth_per_month * 100.0
+    );
+    for p in &model.growth.points {
+        let _ = writeln!(
+            h,
+            "<tr><td class=\"n\">+{}</td><td class=\"n\">×{:.3}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            p.months,
+            p.factor,
+            p.redis_nodes,
+            usd(p.session_storage),
+            usd(p.audit),
+            usd(p.analytics),
+            usd(p.total),
+            usd(p.baseline_total)
+        );
+    }
+    h.push_str("</tbody></table>\n<p class=\"small\">Traffic × (1 + growth)^months: Redis nodes recomputed in whole steps from the peak, request units and transfer with the traffic, storage with the inflow it holds over its retention, sync invocations unchanged (a schedule).</p>\n");
+    // Every line item.
     h.push_str("<h3>Every line item (<code>costs.csv</code>)</h3><table id=\"cost-rows\"><thead><tr><th>region</th><th>component</th><th>item</th><th class=\"n\">quantity</th><th>unit</th><th class=\"n\">unit price</th><th class=\"n\">USD/month</th></tr></thead><tbody>\n");
     for row in &model.rows {
         let _ = writeln!(
@@ -483,7 +609,7 @@ fn cost_section(h: &mut String, record: &RunRecord, s: &FullSummary, model: &Cos
         "<tr><th colspan=\"6\">total (the rows add up to it)</th><th class=\"n\">{}</th></tr></tbody></table>",
         usd(t.total)
     );
-    h.push_str("<p class=\"small\">Not costed: the audit trail (kept <code>compliance_retention</code>) and analytics records, NAT/ELB and backups; they are the same order for both designs or outside the ADR's comparison.</p>\n");
+    h.push_str("<p class=\"small\">Not costed: NAT/ELB, backups, and the transfer of analytics items to the analytics table's region.</p>\n");
 }
 
 fn fmt_qty(x: f64) -> String {

@@ -8,7 +8,9 @@
 
 pub mod charts;
 pub mod cost;
+pub mod frontier;
 mod html;
+pub mod options;
 pub mod summary;
 pub mod sweep;
 pub mod tables;

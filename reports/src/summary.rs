@@ -10,6 +10,7 @@ use hotcold_model::record::{
 use serde::{Deserialize, Serialize};
 
 use crate::cost::{CostModel, cost_model};
+use crate::options::RedisOption;
 
 /// `summary.json`, complete, in CONTRACT order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -22,12 +23,25 @@ pub struct FullSummary {
     pub requests: u64,
     pub events: u64,
     pub sessions: SessionCounts,
+    /// Cold promotions per 1,000 requests after warmup.
+    #[serde(default)]
+    pub promotions_per_1k_requests: f64,
     pub hot_cold: HotCold,
     pub latency_ms: LatencySummary,
     pub redis: RedisOut,
     pub dynamodb: DynamoOut,
     pub cost_usd_month: CostOut,
+    /// USD per 1,000 sessions created, overall and per region.
+    #[serde(default)]
+    pub unit_costs: UnitCostsOut,
     pub baseline_redis_only: BaselineOut,
+    /// The Redis tier on every node type of the catalogue and on ElastiCache Serverless, for the
+    /// hybrid and the Redis-only baseline.
+    #[serde(default)]
+    pub redis_options: RedisOptionsOut,
+    /// The monthly cost at +3, +6 and +12 months of `traffic.growth_per_month`.
+    #[serde(default)]
+    pub growth: GrowthOut,
     pub failover: FailoverSummary,
     pub availability: f64,
     pub slo: Vec<SloResult>,
@@ -80,9 +94,86 @@ pub struct CostOut {
     pub dynamodb: f64,
     pub sync: f64,
     pub transfer: f64,
+    /// The audit table (writes, replicated writes, storage).
+    #[serde(default)]
+    pub audit: f64,
+    /// The analytics table (writes, storage).
+    #[serde(default)]
+    pub analytics: f64,
+    /// Total − audit − analytics: what the Redis-only baseline is compared with.
+    #[serde(default)]
+    pub session_storage: f64,
     pub total: f64,
-    /// 1 − total / Redis-only total.
+    /// 1 − session_storage / Redis-only total.
     pub saving_vs_redis_only: f64,
+}
+
+/// `unit_costs`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UnitCostsOut {
+    /// Total USD per month / sessions created per month × 1000.
+    pub usd_per_1k_sessions_created: f64,
+    /// Sessions created per month, all regions.
+    pub sessions_created_per_month: f64,
+    /// Per region: its cost rows over the sessions homed there.
+    pub by_region: BTreeMap<String, RegionUnitCostOut>,
+}
+
+/// `unit_costs.by_region.<region>`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RegionUnitCostOut {
+    /// The region's USD per month / its sessions created per month × 1000.
+    pub usd_per_1k_sessions_created: f64,
+    /// Sessions created (homed) in the region per month.
+    pub sessions_created_per_month: f64,
+    /// The region's cost rows, USD per month.
+    pub usd_month: f64,
+}
+
+/// `redis_options`: option name => its cost, for each design.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RedisOptionsOut {
+    /// The hybrid's Redis tier.
+    pub hybrid: BTreeMap<String, RedisOptionOut>,
+    /// The Redis-only baseline.
+    pub baseline: BTreeMap<String, RedisOptionOut>,
+}
+
+/// One Redis option.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RedisOptionOut {
+    /// USD per month, all regions.
+    pub total: f64,
+    /// Whether it is the cheapest option of its design.
+    pub cheapest: bool,
+    /// Nodes per region, replicas included (absent for Serverless).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub nodes: BTreeMap<String, u64>,
+}
+
+/// `growth`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GrowthOut {
+    /// `traffic.growth_per_month`.
+    pub growth_per_month: f64,
+    /// Now, then +3, +6 and +12 months.
+    pub months: Vec<GrowthPointOut>,
+}
+
+/// One month of `growth.months`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct GrowthPointOut {
+    pub months: u32,
+    /// (1 + growth_per_month)^months.
+    pub traffic_factor: f64,
+    pub redis_nodes: u64,
+    pub session_storage: f64,
+    pub audit: f64,
+    pub analytics: f64,
+    pub total: f64,
+    /// The Redis-only baseline at the same traffic.
+    pub baseline_redis_only: f64,
 }
 
 /// `baseline_redis_only`.
@@ -156,6 +247,17 @@ pub fn slos(record: &RunRecord, summary: &Summary, model: &CostModel) -> Vec<Slo
     ]
 }
 
+/// The Redis options of one design, keyed by name.
+fn options_out(record: &RunRecord, options: &[RedisOption]) -> BTreeMap<String, RedisOptionOut> {
+    options
+        .iter()
+        .map(|o| {
+            let nodes = record.regions.iter().cloned().zip(o.nodes.iter().copied()).collect();
+            (o.name.clone(), RedisOptionOut { total: o.total, cheapest: o.cheapest, nodes })
+        })
+        .collect()
+}
+
 /// The complete summary of a run, with its cost model.
 pub fn full_summary(record: &RunRecord) -> (FullSummary, CostModel) {
     let model = cost_model(record);
@@ -174,6 +276,7 @@ pub fn full_summary(record: &RunRecord) -> (FullSummary, CostModel) {
         "requests",
         "events",
         "sessions",
+        "promotions_per_1k_requests",
         "hot_cold",
         "latency_ms",
         "redis",
@@ -194,6 +297,7 @@ pub fn full_summary(record: &RunRecord) -> (FullSummary, CostModel) {
         requests: s.requests,
         events: s.events,
         sessions: s.sessions.clone(),
+        promotions_per_1k_requests: s.promotions_per_1k_requests,
         hot_cold: s.hot_cold.clone(),
         latency_ms: s.latency_ms.clone(),
         redis: RedisOut { peak_bytes: s.redis.peak_bytes.clone(), nodes: by_region(&model.redis_nodes) },
@@ -209,8 +313,53 @@ pub fn full_summary(record: &RunRecord) -> (FullSummary, CostModel) {
             dynamodb: t.dynamodb,
             sync: t.sync,
             transfer: t.transfer,
+            audit: t.audit,
+            analytics: t.analytics,
+            session_storage: t.session_storage,
             total: t.total,
             saving_vs_redis_only: round6(model.saving),
+        },
+        unit_costs: UnitCostsOut {
+            usd_per_1k_sessions_created: round6(model.unit_costs.usd_per_1k_sessions_created),
+            sessions_created_per_month: model.unit_costs.created_month.round(),
+            by_region: record
+                .regions
+                .iter()
+                .cloned()
+                .zip(&model.unit_costs.by_region)
+                .map(|(name, r)| {
+                    (
+                        name,
+                        RegionUnitCostOut {
+                            usd_per_1k_sessions_created: round6(r.usd_per_1k_sessions_created),
+                            sessions_created_per_month: r.created_month.round(),
+                            usd_month: r.usd_month,
+                        },
+                    )
+                })
+                .collect(),
+        },
+        redis_options: RedisOptionsOut {
+            hybrid: options_out(record, &model.redis_options.hybrid),
+            baseline: options_out(record, &model.redis_options.baseline),
+        },
+        growth: GrowthOut {
+            growth_per_month: model.growth.growth_per_month,
+            months: model
+                .growth
+                .points
+                .iter()
+                .map(|p| GrowthPointOut {
+                    months: p.months,
+                    traffic_factor: round6(p.factor),
+                    redis_nodes: p.redis_nodes,
+                    session_storage: p.session_storage,
+                    audit: p.audit,
+                    analytics: p.analytics,
+                    total: p.total,
+                    baseline_redis_only: p.baseline_total,
+                })
+                .collect(),
         },
         baseline_redis_only: BaselineOut {
             redis_nodes: by_region(&model.baseline.nodes),

@@ -1,5 +1,6 @@
 //! `hotcold sweep`: every point of a scenario's `sweep:` grid, run in parallel (threads, each run
-//! single-threaded), one run directory per point, `sweep.csv` and `frontier.svg`.
+//! single-threaded), one run directory per point, `sweep.csv`, `frontier.svg` (cost against
+//! hot-access p95) and `frontier-lookup.svg` (cost and promotions against the latency of a lookup).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -9,6 +10,7 @@ use hotcold_model::{RunRecord, Scenario};
 use polars::prelude::*;
 
 use crate::charts::{Frontier, FrontierPoint, render};
+use crate::frontier::{LookupFrontier, LookupPoint};
 use crate::{FullSummary, ReportError, tables, write_run_directory};
 
 /// One point of a sweep, as run.
@@ -55,9 +57,9 @@ fn dir_name(index: usize, params: &[(String, String)]) -> String {
 }
 
 /// Runs every point of `scenario`'s grid with `jobs` threads, writing one run directory per point
-/// under `out`, then `out/sweep.csv` and `out/frontier.svg` (and `.png`). `run` runs one point's
-/// scenario (the simulator, given by the caller: the reports do not depend on it) and says what
-/// was wrong when it cannot.
+/// under `out`, then `out/sweep.csv`, `out/frontier.svg` and `out/frontier-lookup.svg` (and
+/// `.png`s). `run` runs one point's scenario (the simulator, given by the caller: the reports do
+/// not depend on it) and says what was wrong when it cannot.
 pub fn run_sweep<R>(
     scenario: &Scenario,
     file: &str,
@@ -140,7 +142,58 @@ where
     let svg = render(&plot, Some(&out.join("frontier.png")))?;
     let path = out.join("frontier.svg");
     std::fs::write(&path, svg).map_err(|e| ReportError::io(&path, e))?;
+    write_lookup_frontier(&outcome, out)?;
     Ok(outcome)
+}
+
+/// `frontier-lookup.svg` and `.png`: each point labelled with the value of the parameter that
+/// varies most, points sharing every other parameter joined in one series.
+fn write_lookup_frontier(outcome: &SweepOutcome, out: &Path) -> Result<(), ReportError> {
+    let keys: Vec<&str> =
+        outcome.points.first().map(|p| p.params.iter().map(|(k, _)| k.as_str()).collect()).unwrap_or_default();
+    // A parameter's (whether every value is a number, how many values it has).
+    let shape = |k: usize| {
+        let mut values: Vec<&str> =
+            outcome.points.iter().filter_map(|p| p.params.get(k).map(|v| v.1.as_str())).collect();
+        values.sort_unstable();
+        values.dedup();
+        (values.iter().all(|v| v.parse::<f64>().is_ok()), values.len())
+    };
+    // A number (a threshold) draws a curve, a mode (a durability) is a series: the first
+    // numeric parameter with the most values, else the first with the most values (grid order).
+    let varying = (0..keys.len()).rev().max_by_key(|&k| shape(k)).unwrap_or(0);
+    let short = |key: &str| key.rsplit('.').next().unwrap_or(key).to_string();
+    let points: Vec<LookupPoint> = outcome
+        .points
+        .iter()
+        .map(|p| {
+            let others: Vec<&str> =
+                p.params.iter().enumerate().filter(|(k, _)| *k != varying).map(|(_, (_, v))| v.as_str()).collect();
+            LookupPoint {
+                label: p.params.get(varying).map_or_else(|| format!("#{}", p.index), |(_, v)| v.clone()),
+                series: others.join(", "),
+                lookup_mean_ms: p.summary.latency_ms.lookup.mean,
+                cost_usd: p.summary.cost_usd_month.total,
+                promotions_per_1k: p.summary.promotions_per_1k_requests,
+                pass: p.summary.slo_pass,
+            }
+        })
+        .collect();
+    let plot = LookupFrontier {
+        points: &points,
+        cheapest: outcome.cheapest_passing,
+        label_key: keys.get(varying).map_or_else(|| "point".to_string(), |k| short(k)),
+        series_key: keys
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| *k != varying)
+            .map(|(_, key)| short(key))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let svg = render(&plot, Some(&out.join("frontier-lookup.png")))?;
+    let path = out.join("frontier-lookup.svg");
+    std::fs::write(&path, svg).map_err(|e| ReportError::io(&path, e))
 }
 
 fn run_point<R>(scenario: &Scenario, dir: &Path, run: &R) -> Result<FullSummary, ReportError>
@@ -168,6 +221,9 @@ pub fn sweep_frame(outcome: &SweepOutcome) -> Result<DataFrame, ReportError> {
     cols.extend([
         Column::new("hot_access_p95_ms".into(), f(&|s| s.latency_ms.hot_access.p95)),
         Column::new("cold_promotion_p95_ms".into(), f(&|s| s.latency_ms.cold_promotion.p95)),
+        Column::new("lookup_p99_ms".into(), f(&|s| s.latency_ms.lookup.p99)),
+        Column::new("lookup_mean_ms".into(), f(&|s| s.latency_ms.lookup.mean)),
+        Column::new("promotions_per_1k_requests".into(), f(&|s| s.promotions_per_1k_requests)),
         Column::new("hot_ratio".into(), f(&|s| s.hot_cold.hot_ratio_avg)),
         Column::new("cost_usd_month".into(), f(&|s| s.cost_usd_month.total)),
         Column::new("redis_only_usd_month".into(), f(&|s| s.baseline_redis_only.cost_usd_month.total)),

@@ -59,6 +59,8 @@ impl Sim {
                     flush_invocations: passes.flush_invocations,
                     flush_seconds: passes.flush_us as f64 / 1e6,
                     baseline_redis_only_peak_bytes: 0,
+                    audit_events: audit.total(r),
+                    analytics_writes: audit.analytics_writes(r),
                 }
             })
             .collect();

@@ -50,6 +50,9 @@ struct BucketMarks {
     expiries: u64,
     wru: u64,
     rru: u64,
+    created: u64,
+    audit_events: u64,
+    analytics_writes: u64,
 }
 
 /// One region's sync passes: how many, and their summed latency.
@@ -140,6 +143,9 @@ impl Sim {
             let (wru, rru) = (ledger.wru.get(), ledger.rru.get());
             let demotions = backends.audit.count(r, AuditKind::Demoted);
             let expiries = backends.audit.count(r, AuditKind::Expired);
+            let created = backends.audit.count(r, AuditKind::Created);
+            let audit_events = backends.audit.total(r);
+            let analytics_writes = backends.audit.analytics_writes(r);
             let warm = meters.bucket_start_ms >= self.timing.warmup_ms;
             let percentiles = meters.latency.close_bucket(r, warm);
             let counts = meters.bucket[r];
@@ -165,8 +171,11 @@ impl Sim {
                 redis_bytes: (backends.hot[r].bytes().value as f64 * fragmentation).round() as u64,
                 wru: wru - marks.wru,
                 rru: rru - marks.rru,
+                created: created - marks.created,
+                audit_events: audit_events - marks.audit_events,
+                analytics_writes: analytics_writes - marks.analytics_writes,
             });
-            meters.marks[r] = BucketMarks { demotions, expiries, wru, rru };
+            meters.marks[r] = BucketMarks { demotions, expiries, wru, rru, created, audit_events, analytics_writes };
             meters.bucket[r] = BucketCounts::default();
         }
         meters.bucket_start_ms = now;

@@ -129,6 +129,8 @@ fn add_usage(sum: &mut RegionUsage, part: &RegionUsage) {
     sum.redis_avg_sessions += part.redis_avg_sessions;
     sum.sync_seconds += part.sync_seconds;
     sum.flush_seconds += part.flush_seconds;
+    sum.audit_events += part.audit_events;
+    sum.analytics_writes += part.analytics_writes;
 }
 
 /// Adds a shard's time-series row to `sum`, but its percentiles (merged from the values).
@@ -147,4 +149,7 @@ fn add_bucket_row(sum: &mut BucketRow, part: &BucketRow) {
     sum.redis_bytes += part.redis_bytes;
     sum.wru += part.wru;
     sum.rru += part.rru;
+    sum.created += part.created;
+    sum.audit_events += part.audit_events;
+    sum.analytics_writes += part.analytics_writes;
 }

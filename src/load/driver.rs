@@ -219,6 +219,13 @@ fn mean(values: &[f64]) -> f64 {
 }
 
 /// Per-region accumulators of the current time-series bucket.
+///
+/// Audit events and analytics writes are counted from the driver's own outcomes, per serving
+/// region, as the simulator's audit trail would have them: a create, a promotion, a successful
+/// update and a logout in the region that served the request, a demotion and a hot expiry in the
+/// region whose sync pass did it. An approximation: expiries the engine finds on a lookup (which
+/// the simulator's audit counts) are not seen by the driver, and cold items DynamoDB's TTL purges
+/// are not audited in either world.
 #[derive(Debug, Default, Clone, Copy)]
 struct Bucket {
     requests: u64,
@@ -228,6 +235,9 @@ struct Bucket {
     failures: u64,
     demotions: u64,
     expiries: u64,
+    created: u64,
+    audit_events: u64,
+    analytics_writes: u64,
 }
 
 /// Per-region sync totals.
@@ -551,8 +561,15 @@ impl<'a> Driver<'a> {
                 m.counts.cold_promotions += 1;
                 m.counts.cold_only += u64::from(o.class == Class::ColdOnly);
                 acc.promotions += 1;
+                let promoted = u64::from(o.class == Class::Promoted);
+                acc.audit_events += promoted;
+                acc.analytics_writes += promoted;
             }
-            Class::Create => m.counts.created += 1,
+            Class::Create => {
+                m.counts.created += 1;
+                acc.created += 1;
+                acc.audit_events += 1;
+            }
             Class::Failed => {
                 m.counts.failed_requests += 1;
                 acc.failures += 1;
@@ -561,6 +578,8 @@ impl<'a> Driver<'a> {
         m.counts.lost += u64::from(o.lost);
         acc.losses += u64::from(o.lost);
         m.counts.invalid_lookups += u64::from(o.invalid);
+        acc.audit_events += u64::from(o.updated == Some(true)) + u64::from(o.logged_out);
+        acc.analytics_writes += u64::from(o.logged_out);
         match o.updated {
             Some(true) => m.counts.updates += 1,
             Some(false) => m.counts.failed_updates += 1,
@@ -628,6 +647,8 @@ impl<'a> Driver<'a> {
         self.measure.counts.expired_hot += done.expired_hot;
         self.measure.bucket[done.region].demotions += done.demoted;
         self.measure.bucket[done.region].expiries += done.expired_hot;
+        self.measure.bucket[done.region].audit_events += done.demoted + done.expired_hot;
+        self.measure.bucket[done.region].analytics_writes += done.demoted + done.expired_hot;
     }
 
     /// Reads every region's hot session count from Redis (a region that does not answer keeps its
@@ -712,6 +733,9 @@ impl<'a> Driver<'a> {
                 redis_bytes,
                 wru: wru - m.marks[r].0,
                 rru: rru - m.marks[r].1,
+                created: acc.created,
+                audit_events: acc.audit_events,
+                analytics_writes: acc.analytics_writes,
             });
             m.marks[r] = (wru, rru);
             m.bucket[r] = Bucket::default();
@@ -733,6 +757,7 @@ impl<'a> Driver<'a> {
         let ledger = self.ledger.lock().unwrap_or_else(PoisonError::into_inner);
         counts.expired_cold = ledger.purged;
         let fragmentation = sc.costs.redis.fragmentation;
+        let region_rows = |r: usize| m.timeseries.iter().filter(move |row| usize::from(row.region) == r);
         let usage: Vec<RegionUsage> = (0..self.regions)
             .map(|r| RegionUsage {
                 redis_calls: self.engine.hot(RegionId(r as u16)).calls().0,
@@ -744,6 +769,8 @@ impl<'a> Driver<'a> {
                 flush_invocations: m.sync[r].flushes,
                 flush_seconds: m.sync[r].flush_seconds,
                 baseline_redis_only_peak_bytes: (m.baseline_peak[r] as f64 * fragmentation).round() as u64,
+                audit_events: region_rows(r).map(|row| row.audit_events).sum(),
+                analytics_writes: region_rows(r).map(|row| row.analytics_writes).sum(),
                 ..ledger.usage[r].clone()
             })
             .collect();

@@ -26,6 +26,21 @@ impl SimAudit {
         self.count_in(region, kind, Tier::Hot) + self.count_in(region, kind, Tier::Cold)
     }
 
+    /// Every event in `region`: the audit table's items written there.
+    pub(crate) fn total(&self, region: usize) -> u64 {
+        AuditKind::ALL.iter().map(|kind| self.count(region, *kind)).sum()
+    }
+
+    /// Analytics summary writes of `region`: one per session each time it changes tier or ends
+    /// (promoted, demoted, expired, logged out, revoked, erased; creates and updates are not).
+    pub(crate) fn analytics_writes(&self, region: usize) -> u64 {
+        AuditKind::ALL
+            .iter()
+            .filter(|kind| !matches!(kind, AuditKind::Created | AuditKind::Updated))
+            .map(|kind| self.count(region, *kind))
+            .sum()
+    }
+
     /// Events of `kind` in `tier` in `region`.
     pub(crate) fn count_in(&self, region: usize, kind: AuditKind, tier: Tier) -> u64 {
         self.counts.get(region).map_or(0, |by_kind| by_kind[kind_index(kind)][tier_index(tier)].get())
@@ -102,5 +117,9 @@ mod tests {
         assert_eq!(audit.count(1, AuditKind::Created), 1);
         assert_eq!(audit.count(1, AuditKind::Expired), 0);
         assert_eq!(audit.count(9, AuditKind::Created), 0);
+        assert_eq!(audit.total(0), 3);
+        assert_eq!(audit.analytics_writes(0), 3);
+        assert_eq!(audit.total(1), 1);
+        assert_eq!(audit.analytics_writes(1), 0);
     }
 }
