@@ -369,7 +369,17 @@ impl HotStore for MemoryHotStore {
     async fn dirty(&self, limit: usize) -> Result<Vec<Session>, StoreError> {
         self.check()?;
         let inner = lock(&self.inner);
-        Ok(inner.dirty.iter().filter_map(|id| inner.sessions.get(id)).take(limit).map(|e| e.session.clone()).collect())
+        // A copy past its TTL is gone (Redis has dropped the key): flushing it would bring an
+        // expired session back from the cold tier.
+        let now = self.latest();
+        Ok(inner
+            .dirty
+            .iter()
+            .filter_map(|id| inner.sessions.get(id))
+            .filter(|e| e.expires_at > now)
+            .take(limit)
+            .map(|e| e.session.clone())
+            .collect())
     }
 
     async fn mark_persisted(&self, id: &SessionId, version: u64) -> Result<(), StoreError> {

@@ -80,7 +80,17 @@ impl Acked {
     }
 }
 
-/// Reads and (optionally) updates the sessions from `tasks` concurrent tasks until `stop`.
+/// What the traffic tasks saw: operations, lookups that missed, and lookups that returned a
+/// version older than one already acknowledged before they began (stale).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    operations: u64,
+    misses: u64,
+    stale: u64,
+}
+
+/// Reads and (optionally) updates the sessions from `tasks` concurrent tasks until `stop`,
+/// counting misses and stale reads (a test where neither may happen asserts both are zero).
 fn spawn_traffic(
     manager: Arc<Manager>,
     ids: Arc<Vec<SessionId>>,
@@ -89,19 +99,27 @@ fn spawn_traffic(
     tasks: usize,
     updates: bool,
     pause: Duration,
-) -> Vec<tokio::task::JoinHandle<u64>> {
+) -> Vec<tokio::task::JoinHandle<Seen>> {
     (0..tasks)
         .map(|task| {
             let (manager, ids, acked, stop) = (manager.clone(), ids.clone(), acked.clone(), stop.clone());
             tokio::spawn(async move {
-                let mut operations = 0;
+                let mut seen = Seen::default();
                 let mut i = task;
                 while !stop.load(Ordering::Relaxed) {
                     let n = i % ids.len();
                     i += tasks + 1;
-                    operations += 1;
-                    let Lookup::Found { session, .. } = manager.get(&ids[n]).await else { continue };
-                    if updates && operations % 3 == 0 {
+                    seen.operations += 1;
+                    // Acknowledged before this lookup began: a linearizable store returns at least it.
+                    let floor = acked.get(n);
+                    let Lookup::Found { session, .. } = manager.get(&ids[n]).await else {
+                        seen.misses += 1;
+                        continue;
+                    };
+                    if session.version < floor {
+                        seen.stale += 1;
+                    }
+                    if updates && seen.operations % 3 == 0 {
                         if let Ok(updated) =
                             manager.update(&ids[n], data(n, session.version + 1), session.version).await
                         {
@@ -114,17 +132,20 @@ fn spawn_traffic(
                         tokio::time::sleep(pause).await;
                     }
                 }
-                operations
+                seen
             })
         })
         .collect()
 }
 
-async fn stop_traffic(stop: &AtomicBool, tasks: Vec<tokio::task::JoinHandle<u64>>) -> u64 {
+async fn stop_traffic(stop: &AtomicBool, tasks: Vec<tokio::task::JoinHandle<Seen>>) -> Seen {
     stop.store(true, Ordering::Relaxed);
-    let mut total = 0;
+    let mut total = Seen::default();
     for task in tasks {
-        total += task.await.expect("traffic task");
+        let seen = task.await.expect("traffic task");
+        total.operations += seen.operations;
+        total.misses += seen.misses;
+        total.stale += seen.stale;
     }
     total
 }
@@ -189,7 +210,8 @@ async fn region_killed(durability: Durability) {
     tokio::time::sleep(Duration::from_millis(400)).await;
     server.kill();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let operations = stop_traffic(&stop, tasks).await;
+    // Misses and older versions are expected here: the region's hot copies died with it.
+    let operations = stop_traffic(&stop, tasks).await.operations;
 
     // Lookups now fall back to DynamoDB, from home (cold-only) and from another region
     // (promoted there: failover).
@@ -349,11 +371,22 @@ async fn touches_racing_demotion_lose_nothing_and_serve_nothing_stale() {
         let ids = Arc::new(ids);
         let stop = Arc::new(AtomicBool::new(false));
         // Each session is touched every ~250 ms: some passes demote it, some find it touched.
-        let tasks =
-            spawn_traffic(manager.clone(), ids.clone(), acked.clone(), stop.clone(), 4, true, Duration::from_millis(40));
+        let tasks = spawn_traffic(
+            manager.clone(),
+            ids.clone(),
+            acked.clone(),
+            stop.clone(),
+            4,
+            true,
+            Duration::from_millis(40),
+        );
+        // Race until both outcomes of a pass were seen: sessions demoted, and sessions touched
+        // between the pass's scan and its conditional removal (kept hot). Time-boxed generously:
+        // a loaded machine only makes the race longer, not the check weaker.
         let (mut demoted, mut kept_hot, mut passes) = (0, 0, 0);
-        let until = Instant::now() + Duration::from_secs(4);
-        while Instant::now() < until {
+        let least = Instant::now() + Duration::from_secs(4);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < least || (kept_hot == 0 || demoted == 0) && Instant::now() < deadline {
             clock.advance(IDLE); // everything not touched since the last pass is due
             let report = sync.run_once(RegionId(0)).await;
             assert_eq!(report.error, None, "sync pass");
@@ -361,11 +394,13 @@ async fn touches_racing_demotion_lose_nothing_and_serve_nothing_stale() {
             kept_hot += report.kept_hot;
             passes += 1;
         }
-        let operations = stop_traffic(&stop, tasks).await;
+        let seen = stop_traffic(&stop, tasks).await;
         println!(
-            "race: {operations} operations, {passes} sync passes, {demoted} demotions, {kept_hot} kept hot (touched mid-demotion)"
+            "race: {seen:?}, {passes} sync passes, {demoted} demotions, {kept_hot} kept hot (touched mid-demotion)"
         );
         assert!(demoted > 0, "the race exercised demotion");
+        assert!(kept_hot > 0, "the race exercised a touch landing mid-demotion");
+        assert_eq!((seen.misses, seen.stale), (0, 0), "during the race: nothing lost, nothing stale ({seen:?})");
 
         let check = |n: usize, lookup: Lookup, when: &str| match lookup {
             Lookup::Found { session, .. } => {

@@ -1,68 +1,158 @@
-//! Property test: random interleavings of create, get, update (fresh and stale), logout, revoke,
-//! sync runs, clock jumps and region outages across three regions, checked against a simple
-//! reference model of what each user holds.
+//! Property test: random interleavings of every session operation (create, get, touch, update
+//! fresh and stale, logout, list, revoke, erase), sync passes, clock jumps, and outages of a
+//! region's hot tier, of the cold table and of the audit trail, across three regions and every
+//! durability, run against the engine over in-memory stores and against a reference model.
 //!
-//! Invariants:
-//! - a session the user still holds, not expired, not logged out or revoked, is found with the
-//!   newest version the user saw — unless its newest state existed only in a hot tier that was
-//!   lost (region outage, or hot TTL expiry with no sync run), which the model tracks by looking
-//!   at the stores when it happens: then the lookup may fail or return an older version (lost);
-//! - an expired, logged-out or revoked session is never returned;
-//! - versions only grow; a stale update never overwrites a newer state;
-//! - every lifecycle event (created, updated, promoted, demoted, logged out, revoked) is in the
-//!   audit trail, naming a tier that fits it (promoted: hot; demoted: cold; no user: hot).
+//! The model ([`model::Model`]) keeps, as plain data, where every copy of every session is (each
+//! region's hot tier, the cold table), which stores are up, and the audit trail. From that alone
+//! it decides what each call must answer and what each store must hold afterwards: which sessions
+//! a demotion pass demotes (hot copies idle for at least the promotion threshold), which ones
+//! write-behind copies (hot copies whose version the cold tier lacks), that write-through writes
+//! every create and update to the cold tier before answering, what is lost with a region. It
+//! never reads a store to decide; the harness reads stores only to check them against it.
+//!
+//! Checked at the moment each is due, after every operation:
+//! - every answer is exactly the model's (version, data, last access, where it was served, the
+//!   error and the backend that caused it);
+//! - write-through: every version a create or update acknowledged is in the cold table, so a
+//!   region outage right then loses nothing acknowledged (also checked as the region goes down);
+//! - right after a demotion pass, the demoted sessions are in the cold table at the version and
+//!   last access they had hot, and gone from the hot tier; right after a write-behind pass, the
+//!   region holds no session the cold table lacks;
+//! - every hot tier and the cold table hold exactly what the model says (so touches, promotions,
+//!   removals and the failover marker are all checked, not only what answers reveal);
+//! - the audit trail holds exactly the model's events (kind, tier, region, session, user or
+//!   pseudonym, version), and `audit_failures` counts exactly the events dropped while it was down.
+//!
+//! Known engine defect, left failing on purpose (see
+//! [`a_flush_never_brings_back_a_session_expired_in_the_hot_tier`]): `MemoryHotStore::dirty` names
+//! copies past their hot TTL, so a flush pass that runs before the demotion pass has dropped them
+//! brings an expired session back. Minimal failing input of the property test (shrinking leaves
+//! one to three extra creates, by run): `durability = WriteBehind, ops = [Create { region: 0,
+//! user: 0 }, Create { region: 0, user: 0 }, Advance { seconds: 7200 }, Flush { region: 0 }]`;
+//! the test below is the same case with one create.
 
-use std::collections::HashMap;
+#[path = "model_property/model.rs"]
+mod model;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use hotcold_engine::memory::{MemoryAudit, MemoryColdStore, MemoryHotStore};
 use hotcold_engine::ready::now_or_panic;
 use hotcold_engine::{
-    AuditKind, Durability, Engine, EngineConfig, EngineError, Lookup, ManualClock, Pass, RegionId, Served,
-    SessionConfig, SessionData, SessionId, SessionManager, SyncService, Tier, Timestamp, UserId,
+    AuditEvent, AuditKind, Durability, Engine, EngineConfig, EngineError, HotStore, Lookup, ManualClock, Pass,
+    RegionId, Session, SessionConfig, SessionId, SessionManager, SyncService, Timestamp,
 };
+use model::{Model, REGIONS};
 use proptest::prelude::*;
 
-type TestEngine = Engine<Arc<MemoryHotStore>, Arc<MemoryColdStore>, Arc<MemoryAudit>, Arc<ManualClock>>;
-type Manager = SessionManager<Arc<MemoryHotStore>, Arc<MemoryColdStore>, Arc<MemoryAudit>, Arc<ManualClock>>;
+type Hot = Arc<MemoryHotStore>;
+type Cold = Arc<MemoryColdStore>;
+type Audit = Arc<MemoryAudit>;
+type Clock = Arc<ManualClock>;
+type TestEngine = Engine<Hot, Cold, Audit, Clock>;
 
-const REGIONS: u16 = 3;
+/// Users the sessions belong to: few, so lists, revokes and erasures meet several sessions.
 const USERS: u8 = 3;
+
+/// Cases per run: keeps the test near 20 s in a debug build.
+const CASES: u32 = 1_500;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Create { region: u16, user: u8 },
-    Get { session: usize, region: u16 },
-    Update { session: usize, region: u16, stale: bool },
-    Logout { session: usize, region: u16 },
-    RevokeUser { user: u8, region: u16 },
-    Sync { region: u16 },
-    Advance { seconds: u64 },
-    Outage { region: u16 },
-    Recover { region: u16 },
+    Create {
+        region: usize,
+        user: u8,
+    },
+    Get {
+        session: usize,
+        region: usize,
+    },
+    /// The light access path every simulated and load request takes.
+    Touch {
+        session: usize,
+        region: usize,
+    },
+    Update {
+        session: usize,
+        region: usize,
+        stale: bool,
+    },
+    Logout {
+        session: usize,
+        region: usize,
+    },
+    List {
+        user: u8,
+        region: usize,
+    },
+    RevokeUser {
+        user: u8,
+        region: usize,
+    },
+    EraseUser {
+        user: u8,
+        region: usize,
+    },
+    /// One tick of the region's sync job: the demotion pass, then the flush pass if the
+    /// durability has one.
+    Sync {
+        region: usize,
+    },
+    /// A tick of the sync job in every region, as the schedule runs it.
+    SyncAll,
+    /// The flush pass alone, as the schedule runs it between demotion passes (write-behind
+    /// flushes every minute, demotion runs every five). Exposes the known defect above: minimal
+    /// failing input `[Create, Create, Advance { seconds: 7200 }, Flush { region: 0 }]` with
+    /// write-behind (the flush reports `copied: 2`, the model 0: both copies expired).
+    Flush {
+        region: usize,
+    },
+    Advance {
+        seconds: u64,
+    },
+    Outage {
+        region: usize,
+    },
+    Recover {
+        region: usize,
+    },
+    ColdDown,
+    ColdUp,
+    AuditDown,
+    AuditUp,
 }
 
 fn op() -> impl Strategy<Value = Op> {
     let region = 0..REGIONS;
+    let session = any::<usize>();
     prop_oneof![
         3 => (region.clone(), 0..USERS).prop_map(|(region, user)| Op::Create { region, user }),
-        6 => (any::<usize>(), region.clone()).prop_map(|(session, region)| Op::Get { session, region }),
-        3 => (any::<usize>(), region.clone(), prop::bool::weighted(0.25))
+        4 => (session, region.clone()).prop_map(|(session, region)| Op::Get { session, region }),
+        4 => (session, region.clone()).prop_map(|(session, region)| Op::Touch { session, region }),
+        4 => (session, region.clone(), prop::bool::weighted(0.25))
             .prop_map(|(session, region, stale)| Op::Update { session, region, stale }),
-        1 => (any::<usize>(), region.clone()).prop_map(|(session, region)| Op::Logout { session, region }),
+        1 => (session, region.clone()).prop_map(|(session, region)| Op::Logout { session, region }),
+        1 => (0..USERS, region.clone()).prop_map(|(user, region)| Op::List { user, region }),
         1 => (0..USERS, region.clone()).prop_map(|(user, region)| Op::RevokeUser { user, region }),
-        3 => region.clone().prop_map(|region| Op::Sync { region }),
-        4 => prop_oneof![
+        1 => (0..USERS, region.clone()).prop_map(|(user, region)| Op::EraseUser { user, region }),
+        2 => region.clone().prop_map(|region| Op::Sync { region }),
+        3 => Just(Op::SyncAll),
+        2 => region.clone().prop_map(|region| Op::Flush { region }),
+        5 => prop_oneof![
             4 => 1u64..600,
-            3 => 1_500u64..2_500,
+            4 => 1_500u64..2_500,
             2 => 3_600u64..9_000,
             1 => 2_500_000u64..2_700_000,
         ]
         .prop_map(|seconds| Op::Advance { seconds }),
         1 => region.clone().prop_map(|region| Op::Outage { region }),
-        1 => region.prop_map(|region| Op::Recover { region }),
+        2 => region.prop_map(|region| Op::Recover { region }),
+        1 => Just(Op::ColdDown),
+        2 => Just(Op::ColdUp),
+        1 => Just(Op::AuditDown),
+        2 => Just(Op::AuditUp),
     ]
 }
 
@@ -70,336 +160,316 @@ fn durability() -> impl Strategy<Value = Durability> {
     prop_oneof![Just(Durability::OnDemotion), Just(Durability::WriteBehind), Just(Durability::WriteThrough)]
 }
 
-/// What a user holds, and what the model knows about it.
-#[derive(Debug)]
-struct Held {
-    id: SessionId,
-    user: u8,
-    /// Newest version the user saw.
-    version: u64,
-    /// Earliest last access the engine may hold.
-    last_access: Timestamp,
-    /// Latest last access the engine may hold (a conflicting update may or may not count as an
-    /// access, depending on the path it took).
-    last_access_max: Timestamp,
-    /// Logged out, revoked, or given up as lost: no longer held.
-    ended: bool,
-    /// Its newest state existed only in a hot tier that was lost.
-    at_risk: bool,
-}
-
+/// The engine over in-memory stores, with the model beside it.
 struct World {
-    clock: Arc<ManualClock>,
-    hot: Vec<Arc<MemoryHotStore>>,
-    cold: Arc<MemoryColdStore>,
-    audit: Arc<MemoryAudit>,
+    clock: Clock,
+    hot: Vec<Hot>,
+    cold: Cold,
+    audit: Audit,
     engine: Arc<TestEngine>,
-    managers: Vec<Manager>,
-    sync: SyncService<Arc<MemoryHotStore>, Arc<MemoryColdStore>, Arc<MemoryAudit>, Arc<ManualClock>>,
-    held: Vec<Held>,
-    down: [bool; REGIONS as usize],
-    expected_events: Vec<(AuditKind, SessionId, u64)>,
-    demoted: u64,
+    managers: Vec<SessionManager<Hot, Cold, Audit, Clock>>,
+    sync: SyncService<Hot, Cold, Audit, Clock>,
+    model: Model,
 }
 
 impl World {
     fn new(durability: Durability) -> Self {
-        let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_000_000)));
-        let hot: Vec<_> = (0..REGIONS).map(|r| Arc::new(MemoryHotStore::new(format!("hot {r}")))).collect();
-        let cold = Arc::new(MemoryColdStore::new("cold"));
+        let start = Timestamp(1_700_000_000_000);
+        let clock = Arc::new(ManualClock::new(start));
+        let hot: Vec<Hot> = (0..REGIONS).map(|r| Arc::new(MemoryHotStore::new(model::hot_label(r)))).collect();
+        let cold = Arc::new(MemoryColdStore::new(model::COLD_LABEL));
         let audit = Arc::new(MemoryAudit::new());
+        let session_config = SessionConfig::default();
+        assert_eq!(session_config.hot_storage.regions.len(), REGIONS, "the default deployment has three regions");
         let engine_config = EngineConfig { durability, ..EngineConfig::default() };
+        // The model takes the durations from the configuration, not from the engine's policy.
+        let model = Model::new(
+            durability,
+            start,
+            session_config.hot_storage.ttl,
+            session_config.hot_storage.promotion_threshold,
+            session_config.cold_storage.ttl,
+        );
         let engine = Arc::new(
-            Engine::new(
-                SessionConfig::default(),
-                engine_config,
-                hot.clone(),
-                cold.clone(),
-                audit.clone(),
-                clock.clone(),
-            )
-            .expect("valid engine"),
+            Engine::new(session_config, engine_config, hot.clone(), cold.clone(), audit.clone(), clock.clone())
+                .expect("valid engine"),
         );
         let managers =
-            (0..REGIONS).map(|r| SessionManager::with_token_seed(engine.clone(), RegionId(r), u64::from(r))).collect();
+            (0..REGIONS).map(|r| SessionManager::with_token_seed(engine.clone(), region_id(r), r as u64)).collect();
         let sync = SyncService::new(engine.clone());
-        Self {
-            clock,
-            hot,
-            cold,
-            audit,
-            engine,
-            managers,
-            sync,
-            held: Vec::new(),
-            down: [false; REGIONS as usize],
-            expected_events: Vec::new(),
-            demoted: 0,
+        Self { clock, hot, cold, audit, engine, managers, sync, model }
+    }
+
+    /// Redis expires keys in real time; the in-memory hot store only learns the time from calls
+    /// that pass it. Telling every reachable hot store the time after the clock moves makes its
+    /// TTLs real-time too, as the model assumes. (A touch of an id no session has.)
+    fn tell_hot_stores_the_time(&self) {
+        let probe = SessionId::from_parts([0xA5; 16], RegionId(0));
+        for (_, store) in self.hot.iter().enumerate().filter(|(r, _)| self.model.hot_up[*r]) {
+            let _ = now_or_panic(store.touch(&probe, self.model.now, Duration::from_secs(1)));
         }
     }
 
-    fn now(&self) -> Timestamp {
-        use hotcold_engine::Clock;
-        self.clock.now()
-    }
-
-    fn cold_ttl(&self) -> Duration {
-        self.engine.policy().cold_ttl
-    }
-
-    /// Surely expired: past the TTL even from the latest possible access.
-    fn expired(&self, held: &Held) -> bool {
-        self.now() >= held.last_access_max + self.cold_ttl()
-    }
-
-    /// Possibly expired: past the TTL from the earliest possible access.
-    fn maybe_expired(&self, held: &Held) -> bool {
-        self.now() >= held.last_access + self.cold_ttl()
-    }
-
-    /// Before hot copies are lost (outage of `region`, or TTL expiry by `until`), mark the
-    /// sessions whose newest state the cold tier lacks.
-    fn mark_losses(&mut self, lost_region: Option<usize>, until: Timestamp) {
-        let cold: HashMap<SessionId, _> = self.cold.snapshot().into_iter().map(|s| (s.id, s)).collect();
-        let hot_ttl = self.engine.policy().hot_ttl;
-        for (index, store) in self.hot.iter().enumerate() {
-            for hot in store.snapshot() {
-                let lost = lost_region == Some(index) || hot.last_access + hot_ttl <= until;
-                if !lost {
-                    continue;
-                }
-                let Some(held) = self.held.iter_mut().find(|h| h.id == hot.id) else { continue };
-                match cold.get(&hot.id) {
-                    Some(c) if c.version >= hot.version => {
-                        // Only touches are lost: expiry now counts from the cold copy's access.
-                        if c.last_access < held.last_access && c.version == held.version {
-                            held.last_access = c.last_access;
-                        }
-                        held.last_access_max = held.last_access_max.max(held.last_access);
-                    }
-                    _ => held.at_risk = true,
-                }
-            }
-        }
+    /// The session op `session` names, if any exists.
+    fn pick(&self, session: usize) -> Option<usize> {
+        (!self.model.sessions.is_empty()).then(|| session % self.model.sessions.len())
     }
 
     fn apply(&mut self, op: &Op) -> Result<(), TestCaseError> {
+        let trail_before = self.model.trail.len();
         match *op {
             Op::Create { region, user } => {
-                let user_id = UserId::new(&format!("user-{user}")).expect("user id");
-                let created = now_or_panic(self.managers[usize::from(region)].create(user_id, data(0)));
-                let created = created.map_err(|e| TestCaseError::fail(format!("create failed: {e}")))?;
-                prop_assert_eq!(created.session.version, 1);
-                self.expected_events.push((AuditKind::Created, created.session.id, 1));
-                self.held.push(Held {
-                    id: created.session.id,
-                    user,
-                    version: 1,
-                    last_access: self.now(),
-                    last_access_max: self.now(),
-                    ended: false,
-                    at_risk: false,
-                });
+                let expected = self.model.create(region);
+                let data = model::data(self.model.sessions.len(), 1);
+                let answer = now_or_panic(self.managers[region].create(model::user_id(user), data));
+                match (expected, answer) {
+                    (Ok(hot), Ok(created)) => {
+                        prop_assert_eq!(created.hot, hot, "created in the hot tier or not");
+                        let (_, session) = self.model.add_session(created.session.id, user, region, hot);
+                        prop_assert_eq!(created.session, session);
+                    }
+                    (expected, answer) => {
+                        prop_assert_eq!(answer.map(|c| c.hot), expected, "create answered otherwise");
+                    }
+                }
             }
             Op::Get { session, region } => {
-                if self.held.is_empty() {
-                    return Ok(());
+                let Some(index) = self.pick(session) else { return Ok(()) };
+                let expected = self.model.get(index, region);
+                let answer = now_or_panic(self.managers[region].get(&self.model.sessions[index].id));
+                prop_assert_eq!(&answer, &expected, "get answered otherwise");
+                if let Lookup::Found { session, .. } = answer {
+                    self.model.sessions[index].seen = session.version;
                 }
-                let index = session % self.held.len();
-                let answer = now_or_panic(self.managers[usize::from(region)].get(&self.held[index].id));
-                let expired = self.expired(&self.held[index]);
-                let maybe_expired = self.maybe_expired(&self.held[index]);
-                let now = self.now();
-                let held = &mut self.held[index];
-                if held.ended || expired {
-                    prop_assert!(answer.session().is_none(), "an ended or expired session was returned: {:?}", answer);
-                    if matches!(answer, Lookup::Expired) {
-                        held.ended = true;
-                    }
-                    return Ok(());
-                }
-                match answer {
-                    Lookup::Found { session, served, .. } => {
-                        prop_assert_eq!(session.last_access, now);
-                        if held.at_risk {
-                            prop_assert!(session.version <= held.version, "a version from nowhere");
-                            held.at_risk = false;
-                        } else {
-                            prop_assert_eq!(session.version, held.version, "lookup lost the newest version");
-                        }
-                        if served == Served::Promoted {
-                            self.expected_events.push((AuditKind::Promoted, held.id, session.version));
-                        }
-                        held.version = session.version;
-                        held.last_access = now;
-                        held.last_access_max = now;
-                    }
-                    Lookup::Miss | Lookup::Expired if held.at_risk || maybe_expired => held.ended = true,
-                    other => prop_assert!(false, "a held live session was not found: {:?}", other),
+            }
+            Op::Touch { session, region } => {
+                let Some(index) = self.pick(session) else { return Ok(()) };
+                let expected = self.model.touch(index, region);
+                let answer = now_or_panic(self.managers[region].touch(&self.model.sessions[index].id));
+                prop_assert_eq!(&answer, &expected, "touch answered otherwise");
+                if let Ok(touched) = answer {
+                    self.model.sessions[index].seen = touched.version;
                 }
             }
             Op::Update { session, region, stale } => {
-                if self.held.is_empty() {
-                    return Ok(());
-                }
-                let index = session % self.held.len();
-                let expired = self.expired(&self.held[index]);
-                let maybe_expired = self.maybe_expired(&self.held[index]);
-                let now = self.now();
-                let held = &mut self.held[index];
-                let expected = if stale && held.version > 1 { held.version - 1 } else { held.version };
-                let new_data = data(expected + 1);
-                let answer =
-                    now_or_panic(self.managers[usize::from(region)].update(&held.id, new_data.clone(), expected));
-                if held.ended || expired {
-                    prop_assert!(
-                        matches!(answer, Err(EngineError::NotFound) | Err(EngineError::VersionConflict { .. })),
-                        "update of an ended or expired session: {:?}",
-                        answer
-                    );
-                    if matches!(answer, Err(EngineError::NotFound)) {
-                        held.ended = true;
-                    }
-                    return Ok(());
-                }
+                let Some(index) = self.pick(session) else { return Ok(()) };
+                let seen = self.model.sessions[index].seen;
+                let expected_version = if stale && seen > 1 { seen - 1 } else { seen };
+                let expected = self.model.update(index, region, expected_version);
+                let data = model::data(index, expected_version + 1);
+                let id = self.model.sessions[index].id;
+                let answer = now_or_panic(self.managers[region].update(&id, data, expected_version));
+                prop_assert_eq!(&answer, &expected, "update answered otherwise");
                 match answer {
                     Ok(updated) => {
-                        prop_assert!(
-                            expected == held.version || held.at_risk,
-                            "a stale update overwrote a newer state"
-                        );
-                        prop_assert_eq!(updated.version, expected + 1);
-                        prop_assert_eq!(&updated.data, &new_data);
-                        self.expected_events.push((AuditKind::Updated, held.id, updated.version));
-                        held.version = updated.version;
-                        held.last_access = now;
-                        held.last_access_max = now;
-                        held.at_risk = false;
+                        let s = &mut self.model.sessions[index];
+                        s.seen = updated.version;
+                        s.acked = updated.version;
                     }
-                    Err(EngineError::VersionConflict { current, .. }) => {
-                        held.last_access_max = now;
-                        if held.at_risk {
-                            prop_assert!(current <= held.version);
-                            held.version = current;
-                        } else {
-                            prop_assert!(expected < held.version, "a fresh update conflicted");
-                            prop_assert_eq!(current, held.version);
-                        }
-                    }
-                    Err(EngineError::NotFound) if held.at_risk || maybe_expired => held.ended = true,
-                    Err(e) => prop_assert!(false, "update of a held live session failed: {}", e),
+                    Err(EngineError::VersionConflict { current, .. }) => self.model.sessions[index].seen = current,
+                    Err(_) => {}
                 }
             }
             Op::Logout { session, region } => {
-                if self.held.is_empty() {
-                    return Ok(());
-                }
-                let index = session % self.held.len();
-                let maybe_expired = self.maybe_expired(&self.held[index]);
-                let held = &mut self.held[index];
-                let answer = now_or_panic(self.managers[usize::from(region)].logout(&held.id));
-                let existed = answer.map_err(|e| TestCaseError::fail(format!("logout failed: {e}")))?;
-                if !held.ended && !maybe_expired && !held.at_risk {
-                    prop_assert!(existed, "logout of a live session said it did not exist");
-                    self.expected_events.push((AuditKind::LoggedOut, held.id, held.version));
-                }
-                held.ended = true;
+                let Some(index) = self.pick(session) else { return Ok(()) };
+                let expected = self.model.end(index, region, AuditKind::LoggedOut);
+                let answer = now_or_panic(self.managers[region].logout(&self.model.sessions[index].id));
+                prop_assert_eq!(answer, expected, "logout answered otherwise");
+            }
+            Op::List { user, region } => {
+                let expected = self.model.sessions_of_user(user);
+                let answer = now_or_panic(self.managers[region].sessions_of_user(&model::user_id(user)));
+                prop_assert_eq!(answer, expected, "the list of a user's sessions differs");
             }
             Op::RevokeUser { user, region } => {
-                let user_id = UserId::new(&format!("user-{user}")).expect("user id");
-                let answer = now_or_panic(self.managers[usize::from(region)].revoke_user(&user_id));
-                let revoked = answer.map_err(|e| TestCaseError::fail(format!("revoke failed: {e}")))?;
-                let now = self.now();
-                let cold_ttl = self.cold_ttl();
-                let mut sure = 0;
-                let mut possible = 0;
-                for held in self.held.iter_mut().filter(|h| h.user == user) {
-                    let surely_live = !held.ended && !held.at_risk && now < held.last_access + cold_ttl;
-                    let maybe_live = !held.ended && now < held.last_access_max + cold_ttl;
-                    if surely_live {
-                        sure += 1;
-                        self.expected_events.push((AuditKind::Revoked, held.id, held.version));
-                    }
-                    if maybe_live {
-                        possible += 1;
-                    }
-                    held.ended = true;
-                }
-                prop_assert!(
-                    (sure..=possible).contains(&revoked),
-                    "revoked {} sessions, expected between {} and {}",
-                    revoked,
-                    sure,
-                    possible
-                );
+                let expected = self.model.revoke_user(user, region);
+                let answer = now_or_panic(self.managers[region].revoke_user(&model::user_id(user)));
+                prop_assert_eq!(answer, expected, "revoke answered otherwise");
             }
-            Op::Sync { region } => {
-                let report = now_or_panic(self.sync.run_once(RegionId(region)));
-                if !self.down[usize::from(region)] {
-                    prop_assert_eq!(&report.error, &None, "sync failed with every store up");
-                }
-                self.demoted += report.demoted;
-                if self.sync.schedule().interval(Pass::Flush).is_some() {
-                    let flushed = now_or_panic(self.sync.flush_dirty(RegionId(region)));
-                    if !self.down[usize::from(region)] {
-                        prop_assert_eq!(&flushed.error, &None, "write-behind failed with every store up");
-                    }
+            Op::EraseUser { user, region } => {
+                let expected = self.model.erase_user(user, region);
+                let answer = now_or_panic(self.managers[region].erase_user(&model::user_id(user)));
+                prop_assert_eq!(answer, expected, "erase answered otherwise");
+                self.check_whole_trail()?;
+            }
+            Op::Sync { region } => self.sync_tick(region)?,
+            Op::Flush { region } => self.flush(region)?,
+            Op::SyncAll => {
+                for region in 0..REGIONS {
+                    self.sync_tick(region)?;
                 }
             }
             Op::Advance { seconds } => {
-                let until = self.now() + Duration::from_secs(seconds);
-                self.mark_losses(None, until);
-                self.clock.set(until);
+                self.model.now = self.model.now + Duration::from_secs(seconds);
+                self.clock.set(self.model.now);
+                self.tell_hot_stores_the_time();
             }
             Op::Outage { region } => {
-                let index = usize::from(region);
-                if !self.down[index] {
-                    self.mark_losses(Some(index), self.now());
-                    self.hot[index].wipe();
-                    self.hot[index].set_available(false);
-                    self.down[index] = true;
+                if self.model.hot_up[region] {
+                    self.check_region_loss(region)?;
+                    self.hot[region].wipe();
+                    self.hot[region].set_available(false);
+                    self.model.outage(region);
                 }
             }
             Op::Recover { region } => {
-                self.hot[usize::from(region)].set_available(true);
-                self.down[usize::from(region)] = false;
+                self.hot[region].set_available(true);
+                self.model.hot_up[region] = true;
+                self.tell_hot_stores_the_time();
+            }
+            Op::ColdDown | Op::ColdUp => {
+                let up = matches!(op, Op::ColdUp);
+                self.cold.set_available(up);
+                self.model.cold_up = up;
+            }
+            Op::AuditDown | Op::AuditUp => {
+                let up = matches!(op, Op::AuditUp);
+                self.audit.set_available(up);
+                self.model.audit_up = up;
+            }
+        }
+        self.check_acknowledged_writes_are_cold()?;
+        self.check_stores()?;
+        self.check_new_events(trail_before)
+    }
+
+    /// One tick of `region`'s sync job, checking each pass's guarantee right after it ran.
+    fn sync_tick(&mut self, region: usize) -> Result<(), TestCaseError> {
+        let expected = self.model.demote(region);
+        let report = now_or_panic(self.sync.run_once(region_id(region)));
+        prop_assert_eq!(&report, &expected.report, "demotion pass reported otherwise");
+        // Demoted: in the cold table as it was hot, and no longer hot.
+        let cold = self.cold.snapshot();
+        let hot = self.hot[region].snapshot();
+        for index in &expected.moved {
+            let s = &self.model.sessions[*index];
+            let record = cold.iter().find(|c| c.id == s.id);
+            let want = s.cold.expect("the model demoted it to the cold tier");
+            prop_assert_eq!(
+                record.map(|r| (r.version, r.last_access)),
+                Some((want.version, want.last_access)),
+                "a demoted session is not in the cold table as it was hot"
+            );
+            prop_assert!(hot.iter().all(|h| h.id != s.id), "a demoted session is still hot");
+        }
+        self.flush(region)
+    }
+
+    /// The flush pass of `region`, if the durability has one, checked right after it ran.
+    fn flush(&mut self, region: usize) -> Result<(), TestCaseError> {
+        if self.sync.schedule().interval(Pass::Flush).is_none() {
+            return Ok(());
+        }
+        let expected = self.model.flush(region);
+        let report = now_or_panic(self.sync.flush_dirty(region_id(region)));
+        prop_assert_eq!(&report, &expected.report, "flush pass reported otherwise");
+        if report.error.is_none() {
+            // Nothing in this region is newer than the cold table now.
+            let cold = self.cold.snapshot();
+            for session in self.hot[region].snapshot().into_iter().filter(|s| self.model.hot_live(s.last_access)) {
+                let record = cold.iter().find(|c| c.id == session.id);
+                prop_assert!(
+                    record.is_some_and(|r| r.version >= session.version),
+                    "after a flush, v{} of a hot session is not in the cold table",
+                    session.version
+                );
+                prop_assert_eq!(session.persisted_version, session.version, "still marked dirty after a flush");
             }
         }
         Ok(())
     }
 
-    fn check_audit(&self) -> Result<(), TestCaseError> {
+    /// Before `region`'s hot tier is lost: with write-through, no version it holds that a call
+    /// acknowledged is missing from the cold table (only a failed write-through may be lost).
+    fn check_region_loss(&self, region: usize) -> Result<(), TestCaseError> {
+        if self.model.durability != Durability::WriteThrough {
+            return Ok(());
+        }
+        let cold = self.cold.snapshot();
+        for session in self.hot[region].snapshot() {
+            let cold_version = cold.iter().find(|c| c.id == session.id).map_or(0, |c| c.version);
+            let acked = self.model.sessions[self.model.index_of(&session.id)].acked;
+            prop_assert!(
+                cold_version >= acked,
+                "write-through: the outage loses acknowledged v{} (cold table has v{})",
+                acked,
+                cold_version
+            );
+        }
+        Ok(())
+    }
+
+    /// Write-through: every session still held (a live hot copy or a live cold record) has its
+    /// newest acknowledged version in the cold table, at every moment.
+    fn check_acknowledged_writes_are_cold(&self) -> Result<(), TestCaseError> {
+        if self.model.durability != Durability::WriteThrough {
+            return Ok(());
+        }
+        let cold = self.cold.snapshot();
+        let model = &self.model;
+        let held = |s: &&model::Tracked| {
+            s.cold.is_some_and(|c| model.cold_live(c.last_access))
+                || s.hot.iter().flatten().any(|h| model.hot_live(h.last_access))
+        };
+        for s in self.model.sessions.iter().filter(held) {
+            let cold_version = cold.iter().find(|c| c.id == s.id).map_or(0, |c| c.version);
+            prop_assert!(
+                cold_version >= s.acked,
+                "write-through: acknowledged v{} is not in the cold table (v{})",
+                s.acked,
+                cold_version
+            );
+        }
+        Ok(())
+    }
+
+    /// Every hot tier and the cold table hold exactly what the model says.
+    fn check_stores(&self) -> Result<(), TestCaseError> {
+        for (region, store) in self.hot.iter().enumerate() {
+            prop_assert_eq!(sorted(store.snapshot()), sorted(self.model.hot_contents(region)), "hot tier {}", region);
+        }
+        prop_assert_eq!(sorted(self.cold.snapshot()), sorted(self.model.cold_contents()), "cold table");
+        Ok(())
+    }
+
+    /// The events this operation appended are exactly the model's (in any order within the
+    /// operation), and the dropped ones are counted.
+    fn check_new_events(&self, before: usize) -> Result<(), TestCaseError> {
         let events = self.audit.events();
-        let mut recorded: HashMap<(AuditKind, SessionId, u64), usize> = HashMap::new();
-        for event in &events {
-            *recorded.entry((event.kind, event.session, event.version)).or_default() += 1;
-            let tier_fits = match event.kind {
-                AuditKind::Promoted => event.tier == Tier::Hot,
-                AuditKind::Demoted => event.tier == Tier::Cold,
-                // Only a hot tier forgets whose a session was.
-                _ => event.user_id.is_some() || event.tier == Tier::Hot,
-            };
-            prop_assert!(tier_fits, "an event names the wrong tier: {:?}", event);
-        }
-        for expected in &self.expected_events {
-            let count = recorded.get_mut(expected);
-            prop_assert!(count.as_ref().is_some_and(|c| **c > 0), "audit trail lacks {:?}", expected);
-            if let Some(count) = count {
-                *count -= 1;
-            }
-        }
-        prop_assert_eq!(self.audit.count(AuditKind::Demoted), self.demoted, "every demotion is audited");
-        prop_assert_eq!(self.engine.audit_failures(), 0);
+        prop_assert_eq!(self.engine.audit_failures(), self.model.audit_failures, "audit failures counted");
+        prop_assert_eq!(events.len(), self.model.trail.len(), "audit trail length");
+        prop_assert_eq!(by_key(&events[before..]), by_key(&self.model.trail[before..]), "audit events of this op");
+        Ok(())
+    }
+
+    /// The whole trail is the model's: after an erasure, the user's older events name the pseudonym.
+    fn check_whole_trail(&self) -> Result<(), TestCaseError> {
+        prop_assert_eq!(by_key(&self.audit.events()), by_key(&self.model.trail), "the audit trail");
         Ok(())
     }
 }
 
-fn data(version: u64) -> SessionData {
-    SessionData::from_json_bytes(Bytes::from(format!("{{\"v\":{version}}}")), 1024).expect("valid JSON")
+fn region_id(region: usize) -> RegionId {
+    RegionId(u16::try_from(region).expect("few regions"))
+}
+
+fn sorted(mut sessions: Vec<Session>) -> Vec<Session> {
+    sessions.sort_by_key(|s| s.id);
+    sessions
+}
+
+/// Events in a canonical order: several events of one operation may come in any order.
+fn by_key(events: &[AuditEvent]) -> Vec<AuditEvent> {
+    let mut events = events.to_vec();
+    events.sort_by(|a, b| {
+        (a.at, a.kind, a.session, a.version, a.tier, a.region, &a.user_id)
+            .cmp(&(b.at, b.kind, b.session, b.version, b.tier, b.region, &b.user_id))
+    });
+    events
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 10_000, max_shrink_iters: 2_000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: CASES, max_shrink_iters: 4_000, ..ProptestConfig::default() })]
 
     #[test]
     fn engine_keeps_its_promises(durability in durability(), ops in prop::collection::vec(op(), 1..60)) {
@@ -407,9 +477,27 @@ proptest! {
         for op in &ops {
             world.apply(op)?;
         }
-        world.check_audit()?;
-        if durability == Durability::WriteThrough {
-            prop_assert!(world.held.iter().all(|h| h.ended || !h.at_risk), "write-through lost a version");
-        }
+        world.check_whole_trail()?;
     }
+}
+
+/// Engine defect found by the property test (minimal failing input: write-behind, `[Create,
+/// Create, Advance 7200 s, Flush]`): `MemoryHotStore::dirty` names hot copies past their TTL, so
+/// the flush pass copies a session that has expired in the hot tier to the cold table, and the
+/// next lookup serves it again. Redis drops the key and its `dirty` skips it. Fails until
+/// `MemoryHotStore::dirty` leaves out expired copies.
+#[test]
+fn a_flush_never_brings_back_a_session_expired_in_the_hot_tier() {
+    let mut world = World::new(Durability::WriteBehind);
+    let ops = [Op::Create { region: 0, user: 0 }, Op::Advance { seconds: 7_200 }];
+    for op in &ops {
+        world.apply(op).expect("the engine agrees with the model");
+    }
+    let report = now_or_panic(world.sync.flush_dirty(region_id(0)));
+    let answer = now_or_panic(world.managers[0].get(&world.model.sessions[0].id));
+    assert!(
+        report.copied == 0 && matches!(answer, Lookup::Expired | Lookup::Miss),
+        "a session past its hot TTL must not be copied nor served again; copied {}, then get answered {answer:?}",
+        report.copied
+    );
 }

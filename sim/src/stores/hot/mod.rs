@@ -390,7 +390,14 @@ impl HotStore for SimHotStore {
         self.check()?;
         let state = lock(&self.state);
         let Some(dirty) = &state.dirty else { return Ok(Vec::new()) };
-        Ok(dirty.iter().take(limit).filter_map(|id| state.map.get(id).map(|r| self.session(*id, r))).collect())
+        // A copy past its TTL is gone (Redis has dropped the key): flushing it would bring an
+        // expired session back from the cold tier.
+        let now = self.context.now();
+        Ok(dirty
+            .iter()
+            .filter_map(|id| state.map.get(id).filter(|r| r.expires_at > now).map(|r| self.session(*id, r)))
+            .take(limit)
+            .collect())
     }
 
     async fn mark_persisted(&self, id: &SessionId, version: u64) -> Result<(), StoreError> {

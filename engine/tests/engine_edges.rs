@@ -1,0 +1,268 @@
+//! Edge cases of the session manager that the broad suites (conformance, model property) reach
+//! only by chance: where a lookup puts a promoted session when a hot tier is down, the payload
+//! size limit at its boundary, and the small accessors callers rely on. Each test was written
+//! against a mutant that `cargo mutants` found surviving the other engine tests (see
+//! docs/validation.md, "Mutation testing").
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hotcold_engine::memory::{MemoryAudit, MemoryColdStore, MemoryHotStore};
+use hotcold_engine::ready::now_or_panic;
+use hotcold_engine::{
+    Engine, EngineConfig, EngineError, Lookup, ManualClock, RegionId, Served, SessionConfig, SessionData, SessionId,
+    SessionManager, SyncService, Timestamp, UserId,
+};
+
+type Manager = SessionManager<Arc<MemoryHotStore>, Arc<MemoryColdStore>, Arc<MemoryAudit>, Arc<ManualClock>>;
+type Sync = SyncService<Arc<MemoryHotStore>, Arc<MemoryColdStore>, Arc<MemoryAudit>, Arc<ManualClock>>;
+
+/// Three regions on memory stores, one manager per region, a sync service and the clock.
+struct World {
+    clock: Arc<ManualClock>,
+    hot: Vec<Arc<MemoryHotStore>>,
+    cold: Arc<MemoryColdStore>,
+    managers: Vec<Manager>,
+    sync: Sync,
+    config: SessionConfig,
+}
+
+impl World {
+    fn new(engine_config: EngineConfig) -> Self {
+        let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_000_000)));
+        let hot: Vec<_> = (0..3).map(|r| Arc::new(MemoryHotStore::new(format!("hot {r}")))).collect();
+        let config = SessionConfig::default();
+        let cold = Arc::new(MemoryColdStore::new("cold"));
+        let engine = Arc::new(
+            Engine::new(
+                config.clone(),
+                engine_config,
+                hot.clone(),
+                cold.clone(),
+                Arc::new(MemoryAudit::new()),
+                clock.clone(),
+            )
+            .expect("valid engine"),
+        );
+        let managers = (0..3).map(|r| SessionManager::with_token_seed(engine.clone(), RegionId(r), r.into())).collect();
+        Self { clock, hot, cold, managers, sync: SyncService::new(engine), config }
+    }
+
+    /// A session homed in region 0, demoted to the cold tier (its hot copy gone).
+    fn cold_session(&self) -> SessionId {
+        let created =
+            now_or_panic(self.managers[0].create(UserId::new("edge-user").unwrap(), data(b"{}"))).expect("create");
+        self.clock.advance(self.config.hot_storage.promotion_threshold + Duration::from_secs(1));
+        let report = now_or_panic(self.sync.run_once(RegionId(0)));
+        assert_eq!((report.demoted, report.error), (1, None), "the session was demoted");
+        created.session.id
+    }
+
+    /// Brings every hot tier back and demotes a fresh session.
+    fn cold_session_after_recovery(&self) -> SessionId {
+        for hot in &self.hot {
+            hot.set_available(true);
+        }
+        self.cold_session()
+    }
+}
+
+fn data(bytes: &'static [u8]) -> SessionData {
+    SessionData::from_stored(bytes::Bytes::from_static(bytes))
+}
+
+/// Where the promoted copy went: (how it was served, the region now holding it).
+fn placed(lookup: &Lookup) -> (Served, Option<RegionId>) {
+    match lookup {
+        Lookup::Found { served, hot_region, .. } => (*served, *hot_region),
+        other => panic!("expected the session, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_lookup_promotes_to_home_when_only_the_serving_regions_hot_tier_is_down() {
+    let world = World::new(EngineConfig::default());
+    let id = world.cold_session();
+    world.hot[1].set_available(false);
+    let lookup = now_or_panic(world.managers[1].get(&id));
+    assert_eq!(placed(&lookup), (Served::Promoted, Some(RegionId(0))), "home takes it");
+}
+
+#[test]
+fn a_lookup_fails_over_to_the_serving_region_when_home_is_down() {
+    let world = World::new(EngineConfig::default());
+    let id = world.cold_session();
+    world.hot[0].set_available(false);
+    let lookup = now_or_panic(world.managers[1].get(&id));
+    assert_eq!(placed(&lookup), (Served::Promoted, Some(RegionId(1))), "the serving region takes it");
+    assert_eq!(lookup.session().map(|s| s.hot_region), Some(Some(RegionId(1))), "the copy names its holder");
+    // The touch path makes the same choice.
+    let id = world.cold_session_after_recovery();
+    world.hot[0].set_available(false);
+    let touched = now_or_panic(world.managers[2].touch(&id)).expect("touch");
+    assert_eq!((touched.served, touched.hot_region), (Served::Promoted, Some(RegionId(2))));
+}
+
+#[test]
+fn a_lookup_serves_from_cold_when_no_hot_tier_can_take_it() {
+    let world = World::new(EngineConfig::default());
+    let id = world.cold_session();
+    world.hot[0].set_available(false);
+    let lookup = now_or_panic(world.managers[0].get(&id));
+    assert_eq!(placed(&lookup), (Served::ColdOnly, None), "home is here and down");
+    world.hot[1].set_available(false);
+    let lookup = now_or_panic(world.managers[1].get(&id));
+    assert_eq!(placed(&lookup), (Served::ColdOnly, None), "home and here both down");
+}
+
+#[test]
+fn lookup_session_is_the_found_session_and_nothing_otherwise() {
+    let world = World::new(EngineConfig::default());
+    let created = now_or_panic(world.managers[0].create(UserId::new("edge-user").unwrap(), data(b"[1]"))).unwrap();
+    let lookup = now_or_panic(world.managers[0].get(&created.session.id));
+    let session = lookup.session().expect("found");
+    assert_eq!((session.id, session.version, session.data.as_bytes()), (created.session.id, 1, &b"[1]"[..]));
+    assert_eq!(Lookup::Miss.session(), None);
+    assert_eq!(Lookup::Expired.session(), None);
+}
+
+#[test]
+fn the_payload_limit_admits_its_size_and_refuses_one_byte_more() {
+    let limit = 8;
+    let world = World::new(EngineConfig { max_data_bytes: limit, ..EngineConfig::default() });
+    let user = || UserId::new("edge-user").unwrap();
+    let at_limit = data(b"12345678");
+    let over = data(b"123456789");
+    let created = now_or_panic(world.managers[0].create(user(), at_limit.clone())).expect("a payload at the limit");
+    let refused = now_or_panic(world.managers[0].create(user(), over.clone())).expect_err("one byte over");
+    assert!(matches!(refused, EngineError::DataTooLarge { size: 9, limit: 8 }), "{refused:?}");
+    let id = created.session.id;
+    let updated = now_or_panic(world.managers[0].update(&id, at_limit, 1)).expect("an update at the limit");
+    assert_eq!(updated.version, 2);
+    let refused = now_or_panic(world.managers[0].update(&id, over, 2)).expect_err("an update one byte over");
+    assert!(matches!(refused, EngineError::DataTooLarge { size: 9, limit: 8 }), "{refused:?}");
+    let small = now_or_panic(world.managers[0].create(user(), data(b"1"))).expect("a small payload");
+    assert_eq!(small.session.version, 1);
+}
+
+/// A cold record may name a failover holder this deployment does not have (written by a
+/// deployment with more regions, or damaged): the lookup serves the record and never asks a hot
+/// tier that does not exist.
+#[test]
+fn a_cold_record_naming_an_unknown_holder_region_is_served_and_promoted_home() {
+    use hotcold_engine::{ColdStore, Session};
+    let world = World::new(EngineConfig::default());
+    let now = hotcold_engine::Clock::now(&world.clock);
+    let id = SessionId::from_parts([7; 16], RegionId(0));
+    let session = Session {
+        id,
+        user_id: UserId::new("edge-user").unwrap(),
+        data: data(b"{}"),
+        version: 3,
+        created_at: now,
+        last_access: now,
+        persisted_version: 3,
+        hot_region: Some(RegionId(9)),
+    };
+    now_or_panic(world.cold.put(&session, RegionId(1), now)).expect("cold put");
+    let lookup = now_or_panic(world.managers[1].get(&id));
+    assert_eq!(placed(&lookup), (Served::Promoted, Some(RegionId(0))), "promoted home");
+    assert_eq!(lookup.session().map(|s| s.version), Some(3));
+}
+
+/// Ending a session whose cold record names a holder region this deployment does not have
+/// removes it without asking a hot tier that does not exist.
+#[test]
+fn logout_of_a_session_whose_record_names_an_unknown_holder_region() {
+    use hotcold_engine::{ColdStore, Session};
+    let world = World::new(EngineConfig::default());
+    let now = hotcold_engine::Clock::now(&world.clock);
+    let id = SessionId::from_parts([8; 16], RegionId(0));
+    let session = Session {
+        id,
+        user_id: UserId::new("edge-user").unwrap(),
+        data: data(b"{}"),
+        version: 1,
+        created_at: now,
+        last_access: now,
+        persisted_version: 1,
+        hot_region: Some(RegionId(9)),
+    };
+    now_or_panic(world.cold.put(&session, RegionId(1), now)).expect("cold put");
+    assert_eq!(now_or_panic(world.managers[1].logout(&id)), Ok(true), "it existed");
+    assert_eq!(now_or_panic(world.managers[1].get(&id)), Lookup::Miss, "and is gone");
+}
+
+/// A user's listing holds each session once, at its freshest state: a promoted and updated
+/// session's hot copy wins over the older cold record it was promoted from.
+#[test]
+fn a_users_listing_shows_the_freshest_copy_of_each_session() {
+    let world = World::new(EngineConfig::default());
+    let id = world.cold_session();
+    let promoted = now_or_panic(world.managers[0].get(&id));
+    assert_eq!(placed(&promoted), (Served::Promoted, Some(RegionId(0))));
+    let updated = now_or_panic(world.managers[0].update(&id, data(b"[2]"), 1)).expect("update");
+    assert_eq!(updated.version, 2);
+    let listed = now_or_panic(world.managers[2].sessions_of_user(&UserId::new("edge-user").unwrap())).expect("list");
+    let versions: Vec<(SessionId, u64)> = listed.iter().map(|s| (s.id, s.version)).collect();
+    assert_eq!(versions, vec![(id, 2)], "one entry, the hot copy's version");
+    assert_eq!(listed[0].data.as_bytes(), b"[2]");
+}
+
+/// Erase must reach every store: with one region's hot tier down it fails (and can be repeated)
+/// rather than leave that region's copies behind.
+#[test]
+fn erase_fails_while_any_hot_tier_is_down_and_succeeds_once_it_is_back() {
+    let world = World::new(EngineConfig::default());
+    let user = UserId::new("edge-user").unwrap();
+    let created = now_or_panic(world.managers[2].create(user.clone(), data(b"{}"))).expect("create");
+    world.hot[2].set_available(false);
+    let refused = now_or_panic(world.managers[0].erase_user(&user)).expect_err("a hot tier is down");
+    assert!(matches!(refused, EngineError::Store(_)), "{refused:?}");
+    world.hot[2].set_available(true);
+    assert_eq!(now_or_panic(world.managers[0].erase_user(&user)), Ok(1));
+    assert_eq!(now_or_panic(world.managers[2].get(&created.session.id)), Lookup::Miss);
+}
+
+/// An audit sink that keeps every event exactly as appended (pseudonymisation does not rewrite
+/// them), to check what the engine itself writes.
+#[derive(Default)]
+struct AsAppended(std::sync::Mutex<Vec<hotcold_engine::AuditEvent>>);
+
+impl hotcold_engine::AuditSink for AsAppended {
+    async fn append(&self, event: hotcold_engine::AuditEvent) -> Result<(), hotcold_engine::StoreError> {
+        self.0.lock().unwrap().push(event);
+        Ok(())
+    }
+    async fn pseudonymise_user(&self, _user: &UserId) -> Result<u64, hotcold_engine::StoreError> {
+        Ok(0)
+    }
+}
+
+/// The erase event itself is written under the pseudonym, never the user id: if the
+/// pseudonymisation that follows fails, no record of the erasure names the user.
+#[test]
+fn the_erase_event_is_written_under_the_pseudonym() {
+    let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_000_000)));
+    let audit = Arc::new(AsAppended::default());
+    let hot: Vec<_> = (0..3).map(|r| Arc::new(MemoryHotStore::new(format!("hot {r}")))).collect();
+    let engine = Arc::new(
+        Engine::new(
+            SessionConfig::default(),
+            EngineConfig::default(),
+            hot,
+            Arc::new(MemoryColdStore::new("cold")),
+            audit.clone(),
+            clock,
+        )
+        .expect("valid engine"),
+    );
+    let manager = SessionManager::with_token_seed(engine, RegionId(0), 5);
+    let user = UserId::new("edge-user").unwrap();
+    now_or_panic(manager.create(user.clone(), data(b"{}"))).expect("create");
+    assert_eq!(now_or_panic(manager.erase_user(&user)), Ok(1));
+    let events = audit.0.lock().unwrap();
+    let erased: Vec<_> = events.iter().filter(|e| e.kind == hotcold_engine::AuditKind::Erased).collect();
+    assert_eq!(erased.len(), 1);
+    assert_eq!(erased[0].user_id, Some(user.pseudonym()), "written under the pseudonym");
+}

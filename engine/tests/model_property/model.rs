@@ -1,0 +1,606 @@
+//! The reference model: where every copy of every session is (each region's hot tier, the cold
+//! table), which stores are up, and what the audit trail holds, as plain data. Each operation of
+//! the engine has a model twin that says, from this data alone, what the call must answer and how
+//! the tiers and the trail must look afterwards. The model never reads a store.
+//!
+//! It follows the engine's documented contract (manager.rs, sync.rs, audit.rs) step by step, so a
+//! difference between the two is either an engine defect or a contract change to mirror here.
+//! Hot expiry is real-time here, as in Redis: the harness keeps every in-memory hot store's clock
+//! current. A hot copy past its TTL that nothing has touched since still sits in the in-memory
+//! store (lazy expiry) and is modelled as such: the next access finds it expired.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use hotcold_engine::{
+    AuditEvent, AuditKind, Durability, EngineError, Lookup, RegionId, Served, Session, SessionData, SessionId,
+    StoreError, SyncReport, Tier, Timestamp, Touched, UserId,
+};
+
+/// Regions of the deployment under test.
+pub(crate) const REGIONS: usize = 3;
+/// Backend label of the cold table (as `MemoryColdStore::new` is given it).
+pub(crate) const COLD_LABEL: &str = "cold";
+/// Backend label `MemoryAudit` reports.
+pub(crate) const AUDIT_LABEL: &str = "memory audit";
+/// What every in-memory store says when switched off.
+const DOWN_DETAIL: &str = "switched off";
+
+/// Backend label of region `region`'s hot tier.
+pub(crate) fn hot_label(region: usize) -> String {
+    format!("hot {region}")
+}
+
+fn down(backend: &str) -> StoreError {
+    StoreError::unavailable(backend, DOWN_DETAIL)
+}
+
+/// The user id of model user `user`.
+pub(crate) fn user_id(user: u8) -> UserId {
+    UserId::new(&format!("user-{user}")).expect("valid user id")
+}
+
+/// The data of session `index` at `version`: every version's data is distinct and predictable.
+pub(crate) fn data(index: usize, version: u64) -> SessionData {
+    SessionData::from_json_bytes(Bytes::from(format!("{{\"s\":{index},\"v\":{version}}}")), 1024).expect("JSON")
+}
+
+fn region_id(region: usize) -> RegionId {
+    RegionId(u16::try_from(region).expect("few regions"))
+}
+
+/// A session's state in one tier: what a store holds, and what the engine carries between steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct State {
+    pub(crate) version: u64,
+    pub(crate) last_access: Timestamp,
+    /// `Session::persisted_version` (only compared for hot copies, where it drives write-behind).
+    pub(crate) persisted: u64,
+    /// `Session::hot_region`: the failover marker.
+    pub(crate) marker: Option<usize>,
+}
+
+impl State {
+    fn freshness(&self) -> (u64, Timestamp) {
+        (self.version, self.last_access)
+    }
+}
+
+/// One session ever created, and where its copies are.
+#[derive(Debug, Clone)]
+pub(crate) struct Tracked {
+    pub(crate) id: SessionId,
+    pub(crate) user: u8,
+    pub(crate) home: usize,
+    pub(crate) created_at: Timestamp,
+    /// The copy in each region's hot tier.
+    pub(crate) hot: [Option<State>; REGIONS],
+    /// The cold record.
+    pub(crate) cold: Option<State>,
+    /// The newest version the client saw (what its next update names).
+    pub(crate) seen: u64,
+    /// The newest version an Ok answer promised (create, update).
+    pub(crate) acked: u64,
+}
+
+/// What one demotion or flush pass must report, and which sessions it moved.
+#[derive(Debug, Default)]
+pub(crate) struct PassOutcome {
+    pub(crate) report: SyncReport,
+    /// Indexes of the sessions written to the cold tier (demoted, or copied by write-behind).
+    pub(crate) moved: Vec<usize>,
+}
+
+/// The whole deployment as the model sees it.
+#[derive(Debug)]
+pub(crate) struct Model {
+    pub(crate) durability: Durability,
+    pub(crate) now: Timestamp,
+    hot_ttl: Duration,
+    promotion_threshold: Duration,
+    cold_ttl: Duration,
+    pub(crate) hot_up: [bool; REGIONS],
+    pub(crate) cold_up: bool,
+    pub(crate) audit_up: bool,
+    pub(crate) sessions: Vec<Tracked>,
+    /// The audit trail as it must be, in append order.
+    pub(crate) trail: Vec<AuditEvent>,
+    /// Events the engine had to drop because the trail was down.
+    pub(crate) audit_failures: u64,
+}
+
+impl Model {
+    pub(crate) fn new(
+        durability: Durability,
+        now: Timestamp,
+        hot_ttl: Duration,
+        promotion_threshold: Duration,
+        cold_ttl: Duration,
+    ) -> Self {
+        Self {
+            durability,
+            now,
+            hot_ttl,
+            promotion_threshold,
+            cold_ttl,
+            hot_up: [true; REGIONS],
+            cold_up: true,
+            audit_up: true,
+            sessions: Vec::new(),
+            trail: Vec::new(),
+            audit_failures: 0,
+        }
+    }
+
+    fn write_through(&self) -> bool {
+        self.durability == Durability::WriteThrough
+    }
+
+    /// A hot copy last accessed at `last_access` is still in its TTL.
+    pub(crate) fn hot_live(&self, last_access: Timestamp) -> bool {
+        self.now.since(last_access) < self.hot_ttl
+    }
+
+    /// Idle for at least the promotion threshold: the demotion pass takes it.
+    fn due(&self, last_access: Timestamp) -> bool {
+        self.now.since(last_access) >= self.promotion_threshold
+    }
+
+    /// A cold record last accessed at `last_access` may still be returned.
+    pub(crate) fn cold_live(&self, last_access: Timestamp) -> bool {
+        self.now.since(last_access) < self.cold_ttl
+    }
+
+    /// The marker a hot copy in `region` carries: set only on a failover copy.
+    fn hot_marker(home: usize, region: usize) -> Option<usize> {
+        (region != home).then_some(region)
+    }
+
+    fn here_then_home(here: usize, home: usize) -> impl Iterator<Item = usize> {
+        std::iter::once(here).chain((home != here).then_some(home))
+    }
+
+    /// The session as a store or an answer carries it in `state`.
+    pub(crate) fn session(&self, index: usize, state: State) -> Session {
+        let s = &self.sessions[index];
+        Session {
+            id: s.id,
+            user_id: user_id(s.user),
+            data: data(index, state.version),
+            version: state.version,
+            created_at: s.created_at,
+            last_access: state.last_access,
+            persisted_version: state.persisted,
+            hot_region: state.marker.map(region_id),
+        }
+    }
+
+    /// Appends an event to the trail, or counts it lost while the trail is down.
+    fn record(&mut self, kind: AuditKind, tier: Tier, region: usize, index: usize, about: Option<u64>) {
+        let s = &self.sessions[index];
+        let (user_id, version) = match about {
+            Some(version) => (Some(user_id(s.user)), version),
+            // A hot copy that expired: the store no longer knows whose it was.
+            None => (None, 0),
+        };
+        let event = AuditEvent { at: self.now, kind, tier, region: region_id(region), session: s.id, user_id, version };
+        if self.audit_up {
+            self.trail.push(event);
+        } else {
+            self.audit_failures += 1;
+        }
+    }
+
+    /// A conditional cold write: an older state never replaces a fresher one. True if written.
+    fn cold_write(&mut self, index: usize, state: State) -> bool {
+        debug_assert!(self.cold_up, "the engine writes to the cold tier only after it answered");
+        let s = &mut self.sessions[index];
+        if s.cold.is_some_and(|c| c.freshness() > state.freshness()) {
+            return false;
+        }
+        s.cold = Some(state);
+        true
+    }
+
+    /// `HotStore::take`: removes the copy in `region`; returns it if it was live.
+    fn take(&mut self, index: usize, region: usize) -> Option<State> {
+        if !self.hot_up[region] {
+            return None;
+        }
+        let copy = self.sessions[index].hot[region].take()?;
+        self.hot_live(copy.last_access).then_some(copy)
+    }
+
+    // ---- operations -------------------------------------------------------------------------
+
+    /// `SessionManager::create` in `here`. On success the caller adds the session with
+    /// [`Self::add_session`] once it knows the id.
+    pub(crate) fn create(&self, here: usize) -> Result<bool, EngineError> {
+        if self.write_through() && !self.cold_up {
+            return Err(down(COLD_LABEL).into());
+        }
+        if self.hot_up[here] {
+            return Ok(true);
+        }
+        if self.write_through() || self.cold_up {
+            Ok(false)
+        } else {
+            // The hot tier's error is the one reported.
+            Err(down(&hot_label(here)).into())
+        }
+    }
+
+    /// The state after a successful create (`hot`: it went to the hot tier); returns the new
+    /// session's index and the session `create` must answer.
+    pub(crate) fn add_session(&mut self, id: SessionId, user: u8, here: usize, hot: bool) -> (usize, Session) {
+        let persisted = u64::from(self.write_through() || !hot);
+        let state = State { version: 1, last_access: self.now, persisted, marker: None };
+        let mut s =
+            Tracked { id, user, home: here, created_at: self.now, hot: [None; REGIONS], cold: None, seen: 1, acked: 1 };
+        if hot {
+            s.hot[here] = Some(state);
+        }
+        if persisted == 1 {
+            s.cold = Some(State { persisted: 0, ..state });
+        }
+        self.sessions.push(s);
+        let index = self.sessions.len() - 1;
+        let tier = if hot { Tier::Hot } else { Tier::Cold };
+        self.record(AuditKind::Created, tier, here, index, Some(1));
+        (index, self.session(index, state))
+    }
+
+    /// `SessionManager::get` of session `index` in `here`.
+    pub(crate) fn get(&mut self, index: usize, here: usize) -> Lookup {
+        let home = self.sessions[index].home;
+        let (mut here_down, mut home_down, mut expired) = (false, false, false);
+        for region in Self::here_then_home(here, home) {
+            if !self.hot_up[region] {
+                here_down |= region == here;
+                home_down |= region == home;
+                continue;
+            }
+            let Some(copy) = self.sessions[index].hot[region] else { continue };
+            if self.hot_live(copy.last_access) {
+                let touched = State { last_access: self.now, ..copy };
+                self.sessions[index].hot[region] = Some(touched);
+                let session = self.session(index, touched);
+                return Lookup::Found { session, served: Served::Hot, hot_region: Some(region_id(region)) };
+            }
+            // Found past its TTL: the store drops it.
+            self.sessions[index].hot[region] = None;
+            expired = true;
+        }
+        self.look_in_cold(index, here, here_down, home_down, expired)
+    }
+
+    /// `SessionManager::touch`: the same lookup, answering only the version.
+    pub(crate) fn touch(&mut self, index: usize, here: usize) -> Result<Touched, EngineError> {
+        match self.get(index, here) {
+            Lookup::Found { session, served, hot_region } => {
+                Ok(Touched { version: session.version, served, hot_region })
+            }
+            Lookup::Expired | Lookup::Miss => Err(EngineError::NotFound),
+            Lookup::Unavailable(e) => Err(e.into()),
+        }
+    }
+
+    fn look_in_cold(&mut self, index: usize, here: usize, here_down: bool, home_down: bool, expired: bool) -> Lookup {
+        let home = self.sessions[index].home;
+        if expired {
+            self.record(AuditKind::Expired, Tier::Hot, here, index, None);
+        }
+        if !self.cold_up {
+            return Lookup::Unavailable(down(COLD_LABEL));
+        }
+        let Some(record) = self.sessions[index].cold else {
+            return if expired { Lookup::Expired } else { Lookup::Miss };
+        };
+        if !self.cold_live(record.last_access) {
+            self.sessions[index].cold = None;
+            self.record(AuditKind::Expired, Tier::Cold, here, index, Some(record.version));
+            return Lookup::Expired;
+        }
+        let mut state = State { persisted: record.version, ..record };
+        // A failover copy elsewhere may be newer: it is taken back either way.
+        if let Some(holder) = record.marker.filter(|r| *r != here && *r != home) {
+            if let Some(newer) = self.take(index, holder) {
+                if newer.freshness() > state.freshness() {
+                    state = newer;
+                }
+            }
+        }
+        let target = if home_down { here } else { home };
+        state.last_access = self.now;
+        if target == here && here_down {
+            self.cold_write(index, state);
+            let session = self.session(index, state);
+            return Lookup::Found { session, served: Served::ColdOnly, hot_region: None };
+        }
+        state.marker = Self::hot_marker(home, target);
+        if !self.hot_up[target] {
+            state.marker = None;
+            self.cold_write(index, state);
+            let session = self.session(index, state);
+            return Lookup::Found { session, served: Served::ColdOnly, hot_region: None };
+        }
+        self.sessions[index].hot[target] = Some(state);
+        if target != home {
+            self.cold_write(index, state);
+        }
+        self.record(AuditKind::Promoted, Tier::Hot, target, index, Some(state.version));
+        let session = self.session(index, state);
+        Lookup::Found { session, served: Served::Promoted, hot_region: Some(region_id(target)) }
+    }
+
+    /// `SessionManager::update` of session `index` in `here`, naming `expected`.
+    pub(crate) fn update(&mut self, index: usize, here: usize, expected: u64) -> Result<Session, EngineError> {
+        let home = self.sessions[index].home;
+        let conflict = |current| Err(EngineError::VersionConflict { expected, current });
+        for region in Self::here_then_home(here, home) {
+            if !self.hot_up[region] {
+                continue;
+            }
+            let Some(copy) = self.sessions[index].hot[region] else { continue };
+            if !self.hot_live(copy.last_access) {
+                // The store drops it silently: an update is not a lookup.
+                self.sessions[index].hot[region] = None;
+                continue;
+            }
+            if copy.version != expected {
+                return conflict(copy.version);
+            }
+            return self.change_hot(index, here, region);
+        }
+        match self.get(index, here) {
+            Lookup::Found { session, hot_region: Some(region), .. } => {
+                if session.version != expected {
+                    return conflict(session.version);
+                }
+                self.change_hot(index, here, usize::from(region.0))
+            }
+            Lookup::Found { session, hot_region: None, .. } => {
+                if session.version != expected {
+                    return conflict(session.version);
+                }
+                let version = expected + 1;
+                let state = State {
+                    version,
+                    last_access: self.now,
+                    persisted: version,
+                    marker: session.hot_region.map(|r| usize::from(r.0)),
+                };
+                self.cold_write(index, state);
+                self.record(AuditKind::Updated, Tier::Cold, here, index, Some(version));
+                Ok(self.session(index, state))
+            }
+            Lookup::Expired | Lookup::Miss => Err(EngineError::NotFound),
+            Lookup::Unavailable(e) => Err(e.into()),
+        }
+    }
+
+    /// The change of a live hot copy in `region`, then (write-through) its cold copy.
+    fn change_hot(&mut self, index: usize, here: usize, region: usize) -> Result<Session, EngineError> {
+        let copy = self.sessions[index].hot[region].expect("a live hot copy");
+        let mut state = State { version: copy.version + 1, last_access: self.now, ..copy };
+        self.sessions[index].hot[region] = Some(state);
+        self.record(AuditKind::Updated, Tier::Hot, here, index, Some(state.version));
+        if self.write_through() {
+            if !self.cold_up {
+                // Reported as failed; the hot copy keeps the change (dirty) for the flush pass.
+                return Err(down(COLD_LABEL).into());
+            }
+            self.cold_write(index, state);
+            state.persisted = state.version;
+            self.sessions[index].hot[region] = Some(state);
+        }
+        Ok(self.session(index, state))
+    }
+
+    /// `SessionManager::logout` (`Revoked`: one session of `revoke_user`).
+    pub(crate) fn end(&mut self, index: usize, here: usize, kind: AuditKind) -> Result<bool, EngineError> {
+        let home = self.sessions[index].home;
+        let mut known: Option<(u64, Tier)> = None;
+        for region in Self::here_then_home(here, home) {
+            if let Some(copy) = self.take(index, region) {
+                known = Some((copy.version, Tier::Hot));
+            }
+        }
+        if !self.cold_up {
+            // The engine's contract: the call fails so the caller retries. The hot copies taken
+            // above stay gone, so until the retry the session answers from its cold record, which
+            // (on_demotion, write_behind) may be older than what the client last saw.
+            return Err(down(COLD_LABEL).into());
+        }
+        if let Some(record) = self.sessions[index].cold.take() {
+            if let Some(holder) = record.marker.filter(|r| *r != here && *r != home) {
+                if let Some(copy) = self.take(index, holder) {
+                    known = Some((copy.version, Tier::Hot));
+                }
+            }
+            if known.is_none() && self.cold_live(record.last_access) {
+                known = Some((record.version, Tier::Cold));
+            }
+        }
+        match known {
+            Some((version, tier)) => {
+                self.record(kind, tier, here, index, Some(version));
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Every record of `user`, freshest state per session, oldest session first: the cold
+    /// records (expired ones too), then every live hot copy that is fresher. `strict`: a hot tier
+    /// that is down is an error.
+    fn records_of_user(&self, user: u8, strict: bool) -> Result<Vec<(usize, State)>, EngineError> {
+        if !self.cold_up {
+            return Err(down(COLD_LABEL).into());
+        }
+        if let Some(region) = (0..REGIONS).find(|r| strict && !self.hot_up[*r]) {
+            return Err(down(&hot_label(region)).into());
+        }
+        let mut records = Vec::new();
+        for (index, s) in self.sessions.iter().enumerate().filter(|(_, s)| s.user == user) {
+            let mut freshest = s.cold;
+            for region in (0..REGIONS).filter(|r| self.hot_up[*r]) {
+                if let Some(copy) = s.hot[region].filter(|c| self.hot_live(c.last_access)) {
+                    if freshest.is_none_or(|f| copy.freshness() > f.freshness()) {
+                        freshest = Some(copy);
+                    }
+                }
+            }
+            if let Some(state) = freshest {
+                records.push((index, state));
+            }
+        }
+        records.sort_by_key(|(index, _)| (self.sessions[*index].created_at, self.sessions[*index].id));
+        Ok(records)
+    }
+
+    /// `SessionManager::sessions_of_user`: the live ones.
+    pub(crate) fn sessions_of_user(&self, user: u8) -> Result<Vec<Session>, EngineError> {
+        let records = self.records_of_user(user, false)?;
+        Ok(records
+            .into_iter()
+            .filter(|(_, state)| self.cold_live(state.last_access))
+            .map(|(index, state)| self.session(index, state))
+            .collect())
+    }
+
+    /// `SessionManager::revoke_user`.
+    pub(crate) fn revoke_user(&mut self, user: u8, here: usize) -> Result<u64, EngineError> {
+        let mut revoked = 0;
+        for session in self.sessions_of_user(user)? {
+            let index = self.index_of(&session.id);
+            if self.end(index, here, AuditKind::Revoked)? {
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
+    }
+
+    /// `SessionManager::erase_user`: every record removed everywhere, events under the pseudonym,
+    /// then the trail pseudonymised (which fails the call, after the removals, if it is down).
+    pub(crate) fn erase_user(&mut self, user: u8, here: usize) -> Result<u64, EngineError> {
+        let records = self.records_of_user(user, true)?;
+        let real = user_id(user);
+        let pseudonym = real.pseudonym();
+        for (index, state) in &records {
+            let s = &mut self.sessions[*index];
+            // Every hot tier drops its copy, a lingering expired one too.
+            let tier = if s.hot.iter_mut().filter_map(Option::take).count() > 0 { Tier::Hot } else { Tier::Cold };
+            s.cold = None;
+            let before = self.trail.len();
+            self.record(AuditKind::Erased, tier, here, *index, Some(state.version));
+            if let Some(event) = self.trail.get_mut(before) {
+                event.user_id = Some(pseudonym.clone());
+            }
+        }
+        if !self.audit_up {
+            return Err(down(AUDIT_LABEL).into());
+        }
+        for event in &mut self.trail {
+            if event.user_id.as_ref() == Some(&real) {
+                event.user_id = Some(pseudonym.clone());
+            }
+        }
+        Ok(records.len() as u64)
+    }
+
+    /// `SyncService::run_once(region)`: every hot copy idle for at least the promotion threshold
+    /// goes to the cold tier; copies past their TTL are dropped as expired.
+    pub(crate) fn demote(&mut self, region: usize) -> PassOutcome {
+        let mut outcome = PassOutcome::default();
+        if !self.hot_up[region] {
+            outcome.report.error = Some(down(&hot_label(region)));
+            return outcome;
+        }
+        let mut candidates = Vec::new();
+        for index in 0..self.sessions.len() {
+            let Some(copy) = self.sessions[index].hot[region] else { continue };
+            if !self.hot_live(copy.last_access) {
+                self.sessions[index].hot[region] = None;
+                outcome.report.expired_hot += 1;
+                self.record(AuditKind::Expired, Tier::Hot, region, index, None);
+            } else if self.due(copy.last_access) {
+                candidates.push((index, copy));
+            }
+        }
+        if candidates.is_empty() {
+            return outcome;
+        }
+        if !self.cold_up {
+            outcome.report.error = Some(down(COLD_LABEL));
+            return outcome;
+        }
+        outcome.report.batches = 1;
+        for (index, copy) in candidates {
+            if !self.cold_write(index, State { marker: None, ..copy }) {
+                outcome.report.stale_dropped += 1;
+            }
+            self.sessions[index].hot[region] = None;
+            outcome.report.demoted += 1;
+            outcome.moved.push(index);
+            self.record(AuditKind::Demoted, Tier::Cold, region, index, Some(copy.version));
+        }
+        outcome
+    }
+
+    /// `SyncService::flush_dirty(region)`: every hot copy whose version the cold tier lacks is
+    /// copied there and marked persisted.
+    pub(crate) fn flush(&mut self, region: usize) -> PassOutcome {
+        let mut outcome = PassOutcome::default();
+        if !self.hot_up[region] {
+            outcome.report.error = Some(down(&hot_label(region)));
+            return outcome;
+        }
+        let dirty: Vec<usize> = (0..self.sessions.len())
+            .filter(|i| {
+                self.sessions[*i].hot[region].is_some_and(|c| c.version > c.persisted && self.hot_live(c.last_access))
+            })
+            .collect();
+        if dirty.is_empty() {
+            return outcome;
+        }
+        if !self.cold_up {
+            outcome.report.error = Some(down(COLD_LABEL));
+            return outcome;
+        }
+        outcome.report.batches = 1;
+        for index in dirty {
+            let copy = self.sessions[index].hot[region].expect("dirty copy");
+            self.cold_write(index, copy);
+            self.sessions[index].hot[region] = Some(State { persisted: copy.version, ..copy });
+            outcome.report.copied += 1;
+            outcome.moved.push(index);
+        }
+        outcome
+    }
+
+    /// A region's hot tier is lost with everything in it and stays down until recovered.
+    pub(crate) fn outage(&mut self, region: usize) {
+        self.hot_up[region] = false;
+        for s in &mut self.sessions {
+            s.hot[region] = None;
+        }
+    }
+
+    /// The index of the session with `id`.
+    pub(crate) fn index_of(&self, id: &SessionId) -> usize {
+        self.sessions.iter().position(|s| s.id == *id).expect("a session the model knows")
+    }
+
+    /// The hot copies the model expects in `region`, as the store holds them.
+    pub(crate) fn hot_contents(&self, region: usize) -> Vec<Session> {
+        (0..self.sessions.len())
+            .filter_map(|i| self.sessions[i].hot[region].map(|state| self.session(i, state)))
+            .collect()
+    }
+
+    /// The cold records the model expects.
+    pub(crate) fn cold_contents(&self) -> Vec<Session> {
+        (0..self.sessions.len()).filter_map(|i| self.sessions[i].cold.map(|state| self.session(i, state))).collect()
+    }
+}
