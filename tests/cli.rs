@@ -100,7 +100,12 @@ fn malformed() -> Vec<(&'static str, String, &'static str)> {
 fn malformed_scenarios_exit_2_naming_the_place() {
     let dir = scratch_dir("bad");
     let cases = malformed();
-    assert!(cases.len() >= 12);
+    assert_eq!(cases.len(), 24);
+    // Each case has a directory of its own: no label may be used twice.
+    let mut labels: Vec<&str> = cases.iter().map(|(label, _, _)| *label).collect();
+    labels.sort_unstable();
+    labels.dedup();
+    assert_eq!(labels.len(), cases.len(), "duplicate labels");
     for (label, text, place) in cases {
         let path = dir.join(label).join("t.yaml");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -105,22 +105,58 @@ fn run_directory_is_complete_and_costs_add_up() {
     // The hot-access SLO compares the summary's own p95.
     assert_eq!(slo[0]["actual"], s["latency_ms"]["hot_access"]["p95"]);
 
-    // costs.csv: one row per (region, component item), and the rows sum to the total.
+    // costs.csv: one row per (region, component item), and the rows sum to the total. tiny has
+    // two regions and the default tables (DynamoDB and audit global tables, analytics in the
+    // first region only): per region nodes, writes, reads, replicated writes, storage,
+    // replication out, invocations, compute, audit writes, audit replicated writes and audit
+    // storage (11), plus analytics writes and storage in us-east-1: 24 rows.
     let csv = std::fs::read_to_string(dir.join("costs.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().starts_with("region,component,item,quantity,unit,unit_price_usd,usd_month"));
     let frame = hotcold_reports::tables::read_csv(&dir.join("costs.csv")).unwrap();
     assert_eq!(frame.height(), csv.lines().count() - 1);
-    let sum: f64 = column_f64(&frame, "usd_month").unwrap().iter().sum();
+    assert_eq!(frame.height(), 24);
+    let regions = column_str(&frame, "region").unwrap();
+    let items = column_str(&frame, "item").unwrap();
+    let mut keys: Vec<(&str, &str)> =
+        regions.iter().map(String::as_str).zip(items.iter().map(String::as_str)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), 24, "one row per (region, item)");
+    let usd = column_f64(&frame, "usd_month").unwrap();
+    let sum: f64 = usd.iter().sum();
     assert!((sum - total).abs() < 0.005, "costs.csv sums to {sum}, summary total {total}");
     let components = column_str(&frame, "component").unwrap();
     for c in ["redis", "dynamodb", "sync", "transfer", "audit", "analytics"] {
         assert!(components.iter().any(|x| x == c), "no {c} row");
     }
-    // Each redis row: quantity x unit price = USD.
-    assert!(csv.lines().next().unwrap().starts_with("region,component,item,quantity,unit,unit_price_usd,usd_month"));
+    // Each row, in costs.csv and baseline_costs.csv: quantity x unit price = USD, to the cent.
+    for file in ["costs.csv", "baseline_costs.csv"] {
+        let frame = hotcold_reports::tables::read_csv(&dir.join(file)).unwrap();
+        let (quantity, price, usd) = (
+            column_f64(&frame, "quantity").unwrap(),
+            column_f64(&frame, "unit_price_usd").unwrap(),
+            column_f64(&frame, "usd_month").unwrap(),
+        );
+        let items = column_str(&frame, "item").unwrap();
+        assert!(!usd.is_empty(), "{file} has rows");
+        for i in 0..usd.len() {
+            let cents = |x: f64| (x * 100.0).round() as i64;
+            assert_eq!(
+                cents(usd[i]),
+                cents(quantity[i] * price[i]),
+                "{file} row {i} ({}): {} x {} vs {}",
+                items[i],
+                quantity[i],
+                price[i],
+                usd[i]
+            );
+        }
+    }
 
     // Time series: one row per (bucket, region), in CSV and Parquet alike.
     let run_json = json(&dir.join("run.json"));
     let rows = run_json["timeseries"].as_array().unwrap().len();
+    assert_eq!(rows, 120 * 2, "2 h of 1-minute buckets, 2 regions");
     let parquet = hotcold_reports::tables::read_parquet(&dir.join("timeseries.parquet")).unwrap();
     let csv_ts = hotcold_reports::tables::read_csv(&dir.join("timeseries.csv")).unwrap();
     assert_eq!(parquet.height(), rows);
@@ -320,9 +356,27 @@ fn sweep_writes_one_row_and_one_run_per_point() {
         json(&dir.join("summary.json"))["failover"]["loss_ratio"].as_f64().unwrap()
     };
     assert!(loss("write_through", "600") <= loss("on_demotion", "600"));
-    // Same seed, same point: a sweep point equals the same scenario simulated alone.
     let stdout = text(&out.stdout);
     assert!(stdout.contains("4 points"), "{stdout}");
+    // Same seed, same point: a sweep point equals the same scenario simulated alone (tiny.yaml
+    // with the point's values set), summary (but for the wall-clock "run" figures) and costs.
+    let point = (0..4)
+        .find(|&i| thresholds[i] == "120" && col_str("engine.durability")[i] == "write_through")
+        .map(|i| out_dir.join(&dirs[i]))
+        .unwrap();
+    let alone = dir.join("alone");
+    let solo = run(hotcold()
+        .args(["simulate", "scenarios/tiny.yaml", "--quiet", "--out"])
+        .arg(&alone)
+        .args(["--set", "session_config.hot_storage.promotion_threshold=120"])
+        .args(["--set", "engine.durability=write_through"]));
+    assert!(solo.status.success(), "simulate failed: {}", text(&solo.stderr));
+    let strip = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("run");
+        v
+    };
+    assert_eq!(strip(json(&point.join("summary.json"))), strip(json(&alone.join("summary.json"))));
+    assert_eq!(std::fs::read(point.join("costs.csv")).unwrap(), std::fs::read(alone.join("costs.csv")).unwrap());
 }
 
 /// Lookup p99 and mean (ms) and promotions per 1,000 requests of a run, recomputed from its

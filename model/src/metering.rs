@@ -124,9 +124,71 @@ mod tests {
         assert_eq!(THREE_REGIONS.delete(None), Charge { wru: 1, ..Charge::default() });
     }
 
+    /// Items of exactly the given size (no overhead), at every unit boundary: a write costs one
+    /// WRU per started 1,024 bytes, a read one RRU per started 4,096 bytes, a delete of the item
+    /// the same WRU as its write.
+    #[test]
+    fn units_at_every_boundary() {
+        let bare = Metering { item_overhead: 0, replicas: 1 };
+        // (item bytes, WRU = ceil(bytes / 1024), RRU = ceil(bytes / 4096)), worked by hand.
+        let cases = [
+            (1, 1, 1),
+            (1_023, 1, 1),
+            (1_024, 1, 1),
+            (1_025, 2, 1),
+            (2_047, 2, 1),
+            (2_048, 2, 1),
+            (2_049, 3, 1),
+            (4_095, 4, 1),
+            (4_096, 4, 1),
+            (4_097, 5, 2),
+            (8_192, 8, 2),
+            (8_193, 9, 3),
+            (409_599, 400, 100),
+            (409_600, 400, 100), // DynamoDB's largest item, 400 KB
+        ];
+        for (bytes, wru, rru) in cases {
+            assert_eq!(bare.item_bytes(bytes), bytes);
+            assert_eq!(bare.write(bytes, true), Charge { wru, ..Charge::default() }, "write of {bytes} B");
+            assert_eq!(bare.write(bytes, false), Charge { wru, ..Charge::default() }, "refused write of {bytes} B");
+            assert_eq!(bare.read(Some(bytes)), Charge { rru, ..Charge::default() }, "read of {bytes} B");
+            assert_eq!(bare.delete(Some(bytes)), Charge { wru, ..Charge::default() }, "delete of {bytes} B");
+        }
+    }
+
+    /// The same boundaries reached through the item overhead: data of 0 bytes is an item of the
+    /// overhead alone; 924 + 100 = 1,024; 925 + 100 = 1,025; 3,996 + 100 = 4,096; 3,997 + 100 =
+    /// 4,097. In two regions each write that takes effect is paid once more in the other region
+    /// with its item bytes; a delete once more without data.
+    #[test]
+    fn boundaries_through_the_overhead_in_two_regions() {
+        let two = Metering { item_overhead: 100, replicas: 2 };
+        // (data bytes, item bytes, WRU, RRU)
+        let cases = [
+            (0, 100, 1, 1),
+            (1, 101, 1, 1),
+            (924, 1_024, 1, 1),
+            (925, 1_025, 2, 1),
+            (3_996, 4_096, 4, 1),
+            (3_997, 4_097, 5, 2),
+        ];
+        for (data, item, wru, rru) in cases {
+            assert_eq!(two.item_bytes(data), item);
+            assert_eq!(two.write(data, true), Charge { wru, rru: 0, replicated_wru: wru, replicated_bytes: item });
+            assert_eq!(two.write(data, false), Charge { wru, ..Charge::default() });
+            assert_eq!(two.read(Some(data)), Charge { rru, ..Charge::default() });
+            assert_eq!(two.delete(Some(data)), Charge { wru, rru: 0, replicated_wru: wru, replicated_bytes: 0 });
+        }
+        // Finding nothing costs the minimum, here only, whatever the table's size.
+        assert_eq!(two.read(None), Charge { rru: 1, ..Charge::default() });
+        assert_eq!(two.delete(None), Charge { wru: 1, ..Charge::default() });
+    }
+
     #[test]
     fn batches_hold_25_items() {
         assert_eq!(Metering::batch_calls(0), 0);
+        assert_eq!(Metering::batch_calls(1), 1);
+        assert_eq!(Metering::batch_calls(24), 1);
         assert_eq!(Metering::batch_calls(25), 1);
         assert_eq!(Metering::batch_calls(26), 2);
         assert_eq!(Metering::batch_calls(100), 4);

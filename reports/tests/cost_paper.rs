@@ -371,3 +371,225 @@ fn a_run_shorter_than_the_cold_ttl_adds_the_missing_session_ends() {
     assert!(close(model.tables.audit_events[1], 23_652_000.0, 1e-3));
     check(&model, "us-east-1", "audit writes", 11.826, 0.625, 7.39);
 }
+
+/// A second two-region case, for what the first leaves out: a sampled run (sample 0.5, so every
+/// count is doubled), replication transfer, the sync job, an audit table in each region only
+/// (`audit_replicated: false`) and a global analytics table (`analytics_replicated: true`). The
+/// regions are eu-west-1 (first) and ap-southeast-1, at their default prices: DynamoDB multipliers
+/// 1.13 and 1.14 (0.625 USD per million WRU, 0.125 per million RRU, 0.25 per GB-month), Redis
+/// cache.r7g.large at 0.219 USD/h x 1.08 and x 1.12, transfer 0.02 and 0.09 USD per GB, the sync
+/// job 0.20 USD per million invocations and 0.0000166667 USD per GB-second at 0.5 GB; audit items
+/// 300 bytes kept 90 d (7,776,000 s), analytics items 400 bytes kept 365 d (31,536,000 s). The
+/// cold TTL (1 d) is shorter than the run (2 d): nothing is projected.
+fn sampled_scenario() -> Scenario {
+    let yaml = r"
+name: paper-two-regions-sampled
+duration: 2d
+warmup: 1d
+sample: 0.5
+session_config:
+  hot_storage: { regions: [eu-west-1, ap-southeast-1] }
+  cold_storage: { ttl: 1d }
+traffic:
+  regions:
+    eu-west-1: { sessions_per_day: 86400, peak_to_trough: 1.0 }
+    ap-southeast-1: { sessions_per_day: 86400, peak_to_trough: 1.0 }
+  visit:
+    requests: { dist: constant, value: 10 }
+    payload_bytes: { dist: constant, value: 1500 }
+  returns: { probability: 0.0 }
+costs:
+  dynamodb: { audit_replicated: false, analytics_replicated: true }
+";
+    match Scenario::parse(yaml, "paper-sampled.yaml") {
+        Ok(s) => s,
+        Err(e) => panic!("test scenario: {e}"),
+    }
+}
+
+/// Raw (sampled) rates per second, constant over a 2-day run in 1-hour buckets:
+///
+/// | per second        | eu-west-1 | ap-southeast-1 |
+/// |-------------------|-----------|----------------|
+/// | WRU               | 10        | 5              |
+/// | RRU               | 4         | 2              |
+/// | requests          | 8         | 4              |
+/// | sessions created  | 1         | 1              |
+/// | audit events      | 3         | 2              |
+/// | analytics writes  | 2         | 1              |
+///
+/// Whole run (raw): replicated bytes 1.2e10 and 0.48e10; sync passes 2,880 and 2,880 (+ 1,440
+/// write-behind passes in ap-southeast-1) lasting 14,400 s and 2,880 s (+ 2,880 s); Redis peaks
+/// 4e9 and 5e9 bytes, Redis-only peaks 10e9 and 15e9; DynamoDB average stored 20e9 bytes.
+///
+/// The window after warmup is 86,400 s; a month is 2,628,000 s; 1/sample = 2. So a raw rate of
+/// r per second is r x 86,400 x 2,628,000 / 86,400 x 2 = r x 5,256,000 a month, and a raw amount
+/// is doubled.
+fn sampled_record() -> RunRecord {
+    let per_hour = |per_second: u64| per_second * 3600;
+    let timeseries: Vec<BucketRow> = (0..48u64)
+        .flat_map(|h| {
+            [(0u16, 10, 4, 8, 1, 3, 2), (1, 5, 2, 4, 1, 2, 1)].map(
+                |(region, wru, rru, requests, created, audit, analytics)| BucketRow {
+                    t: h * 3600,
+                    region,
+                    wru: per_hour(wru),
+                    rru: per_hour(rru),
+                    requests: per_hour(requests),
+                    created: per_hour(created),
+                    audit_events: per_hour(audit),
+                    analytics_writes: per_hour(analytics),
+                    redis_bytes: 1_000_000_000,
+                    ..BucketRow::default()
+                },
+            )
+        })
+        .collect();
+    let usage = |region: &str, wru: u64, replicated_bytes: u64, passes: (u64, u64), seconds: (f64, f64)| RegionUsage {
+        region: region.into(),
+        wru: 48 * per_hour(wru),
+        replicated_bytes,
+        sync_invocations: passes.0,
+        flush_invocations: passes.1,
+        sync_seconds: seconds.0,
+        flush_seconds: seconds.1,
+        ..RegionUsage::default()
+    };
+    let mut eu = usage("eu-west-1", 10, 12_000_000_000, (2_880, 0), (14_400.0, 0.0));
+    (eu.redis_peak_bytes, eu.baseline_redis_only_peak_bytes) = (4_000_000_000, 10_000_000_000);
+    let mut ap = usage("ap-southeast-1", 5, 4_800_000_000, (2_880, 1_440), (2_880.0, 2_880.0));
+    (ap.redis_peak_bytes, ap.baseline_redis_only_peak_bytes) = (5_000_000_000, 15_000_000_000);
+    RunRecord {
+        scenario: sampled_scenario(),
+        regions: vec!["eu-west-1".into(), "ap-southeast-1".into()],
+        seed: 42,
+        sample: 0.5,
+        simulated_seconds: 172_800.0,
+        warmup_seconds: 86_400.0,
+        bucket_seconds: 3600,
+        counts: Counts::default(),
+        tiers: Tiers::default(),
+        latency: Latencies::default(),
+        usage: vec![eu, ap],
+        storage: Storage { avg_stored_bytes: 20e9, peak_stored_bytes: 0, final_stored_bytes: 0 },
+        failover: Failover::default(),
+        timeseries,
+        run: RunStats::default(),
+    }
+}
+
+#[test]
+fn two_regions_sampled_with_transfer_sync_and_global_analytics_worked_on_paper() {
+    let model = cost_model(&sampled_record());
+    let (eu, ap) = ("eu-west-1", "ap-southeast-1");
+
+    // Redis (cache.r7g.large, 8,420,283,383.8 usable bytes per node), peaks x 2:
+    //   eu-west-1: 8e9 / 8.42e9 = 0.95 -> 1 shard x 2 = 2 nodes x (0.219 x 1.08 x 730 = 172.6596)
+    //     = 345.3192 -> 345.32 USD.
+    //   ap-southeast-1: 10e9 / 8.42e9 = 1.19 -> 2 shards x 2 = 4 nodes x (0.219 x 1.12 x 730
+    //     = 179.0544) = 716.2176 -> 716.22 USD.
+    check(&model, eu, "nodes", 2.0, 0.219 * 1.08 * 730.0, 345.32);
+    check(&model, ap, "nodes", 4.0, 0.219 * 1.12 * 730.0, 716.22);
+
+    // DynamoDB requests, at the paying region's price (eu 0.625 x 1.13 = 0.70625 per million WRU,
+    // 0.125 x 1.13 = 0.14125 per million RRU; ap 0.7125 and 0.1425):
+    //   eu writes: 10/s x 5,256,000 = 52.56 M WRU x 0.70625 = 37.1205 -> 37.12 USD.
+    //   eu reads:   4/s -> 21.024 M RRU x 0.14125 = 2.96964 -> 2.97 USD.
+    //   eu replicated writes: ap's 5/s -> 26.28 M x 0.70625 = 18.56025 -> 18.56 USD.
+    //   ap writes:  5/s -> 26.28 M WRU x 0.7125 = 18.7245 -> 18.72 USD.
+    //   ap reads:   2/s -> 10.512 M RRU x 0.1425 = 1.49796 -> 1.50 USD.
+    //   ap replicated writes: eu's 52.56 M x 0.7125 = 37.449 -> 37.45 USD.
+    check(&model, eu, "writes", 52.56, 0.625 * 1.13, 37.12);
+    check(&model, eu, "reads", 21.024, 0.125 * 1.13, 2.97);
+    check(&model, eu, "replicated writes", 26.28, 0.625 * 1.13, 18.56);
+    check(&model, ap, "writes", 26.28, 0.625 * 1.14, 18.72);
+    check(&model, ap, "reads", 10.512, 0.125 * 1.14, 1.5);
+    check(&model, ap, "replicated writes", 52.56, 0.625 * 1.14, 37.45);
+    // Storage, the whole table in each replica: 20e9 x 2 = 40 GB; eu x 0.2825 = 11.30 USD,
+    //   ap x 0.285 = 11.40 USD.
+    check(&model, eu, "storage", 40.0, 0.25 * 1.13, 11.3);
+    check(&model, ap, "storage", 40.0, 0.25 * 1.14, 11.4);
+
+    // Transfer: replicated bytes x the post-warmup share of the run's writes (half: 24 of 48
+    // equal hours) x 2,628,000 / 86,400 x 2, at the source region's price:
+    //   eu: 1.2e10 x 0.5 x 60.8333 = 365e9 = 365 GB x 0.02 = 7.30 USD.
+    //   ap: 0.48e10 x 0.5 x 60.8333 = 146e9 = 146 GB x 0.09 = 13.14 USD.
+    check(&model, eu, "replication out", 365.0, 0.02, 7.3);
+    check(&model, ap, "replication out", 146.0, 0.09, 13.14);
+
+    // Sync job: passes on a schedule (not scaled by 1/sample), x 2,628,000 / 172,800 = 15.2083
+    // per month; their seconds x 15.2083 x 2 (scaled) x 0.5 GB:
+    //   eu: 2,880 passes -> 43,800 = 0.0438 M x 0.20 = 0.00876 -> 0.01 USD;
+    //       14,400 s -> 438,000 s x 0.5 = 219,000 GB-s x 0.0000166667 = 3.6500073 -> 3.65 USD.
+    //   ap: 2,880 + 1,440 = 4,320 passes -> 65,700 = 0.0657 M x 0.20 = 0.01314 -> 0.01 USD;
+    //       2,880 + 2,880 = 5,760 s -> 175,200 s x 0.5 = 87,600 GB-s x 0.0000166667 = 1.46000292
+    //       -> 1.46 USD.
+    check(&model, eu, "invocations", 0.0438, 0.20, 0.01);
+    check(&model, eu, "compute", 219_000.0, 0.000_016_666_7, 3.65);
+    check(&model, ap, "invocations", 0.0657, 0.20, 0.01);
+    check(&model, ap, "compute", 87_600.0, 0.000_016_666_7, 1.46);
+
+    // Audit table in each region only: one 300-byte item (1 WRU) per event, no replicated rows;
+    // each region stores its own events (full-population rate = raw x 2):
+    //   eu writes: 3/s -> 15.768 M WRU x 0.70625 = 11.13615 -> 11.14 USD.
+    //   eu storage: 6/s x 7,776,000 s x 300 B = 13.9968 GB x 0.2825 = 3.954096 -> 3.95 USD.
+    //   ap writes: 2/s -> 10.512 M WRU x 0.7125 = 7.4898 -> 7.49 USD.
+    //   ap storage: 4/s x 7,776,000 s x 300 B = 9.3312 GB x 0.285 = 2.659392 -> 2.66 USD.
+    check(&model, eu, "audit writes", 15.768, 0.625 * 1.13, 11.14);
+    check(&model, eu, "audit storage", 13.9968, 0.25 * 1.13, 3.95);
+    check(&model, ap, "audit writes", 10.512, 0.625 * 1.14, 7.49);
+    check(&model, ap, "audit storage", 9.3312, 0.25 * 1.14, 2.66);
+    assert!(!model.rows.iter().any(|r| r.item == "audit replicated writes"), "the audit tables are regional");
+
+    // Analytics, a global table: one 400-byte item (1 WRU) per summary write, each region's paid
+    // again in the other; every replica stores all (2 + 1) x 2 = 6/s x 31,536,000 s x 400 B
+    // = 75.6864 GB:
+    //   eu writes: 2/s -> 10.512 M x 0.70625 = 7.4241 -> 7.42 USD; replicated: ap's 1/s ->
+    //     5.256 M x 0.70625 = 3.71205 -> 3.71 USD; storage 75.6864 x 0.2825 = 21.381408
+    //     -> 21.38 USD.
+    //   ap writes: 1/s -> 5.256 M x 0.7125 = 3.7449 -> 3.74 USD; replicated: eu's 10.512 M
+    //     x 0.7125 = 7.4898 -> 7.49 USD; storage 75.6864 x 0.285 = 21.570624 -> 21.57 USD.
+    check(&model, eu, "analytics writes", 10.512, 0.625 * 1.13, 7.42);
+    check(&model, eu, "analytics replicated writes", 5.256, 0.625 * 1.13, 3.71);
+    check(&model, eu, "analytics storage", 75.6864, 0.25 * 1.13, 21.38);
+    check(&model, ap, "analytics writes", 5.256, 0.625 * 1.14, 3.74);
+    check(&model, ap, "analytics replicated writes", 10.512, 0.625 * 1.14, 7.49);
+    check(&model, ap, "analytics storage", 75.6864, 0.25 * 1.14, 21.57);
+
+    // Every row was checked above: 13 in each region.
+    assert_eq!(model.rows.len(), 26);
+    for r in &model.rows {
+        let product = r.quantity * r.unit_price_usd;
+        assert!((r.usd_month - product).abs() <= 0.005 + 1e-9, "{} {}: {} vs {product}", r.region, r.item, r.usd_month);
+    }
+
+    // Totals.
+    //   redis = 345.32 + 716.22 = 1061.54
+    //   dynamodb = (37.12 + 2.97 + 18.56 + 11.30) + (18.72 + 1.50 + 37.45 + 11.40) = 69.95 + 69.07
+    //     = 139.02
+    //   transfer = 7.30 + 13.14 = 20.44
+    //   sync = 0.01 + 3.65 + 0.01 + 1.46 = 5.13
+    //   audit = 11.14 + 3.95 + 7.49 + 2.66 = 25.24
+    //   analytics = (7.42 + 3.71 + 21.38) + (3.74 + 7.49 + 21.57) = 32.51 + 32.80 = 65.31
+    //   session storage = 1061.54 + 139.02 + 20.44 + 5.13 = 1226.13
+    //   total = 1226.13 + 25.24 + 65.31 = 1316.68
+    let t = model.totals;
+    assert_eq!(t.redis, 1061.54);
+    assert_eq!(t.dynamodb, 139.02);
+    assert_eq!(t.transfer, 20.44);
+    assert_eq!(t.sync, 5.13);
+    assert_eq!(t.audit, 25.24);
+    assert_eq!(t.analytics, 65.31);
+    assert_eq!(t.session_storage, 1226.13);
+    assert_eq!(t.total, 1316.68);
+    let cents: i64 = model.rows.iter().map(|r| (r.usd_month * 100.0).round() as i64).sum();
+    assert_eq!(cents, 131_668, "the rows add up to the total");
+
+    // Redis-only, peaks x 2: 20e9 / 8.42e9 = 2.38 -> 3 shards x 2 = 6 x 172.6596 = 1035.9576
+    //   -> 1035.96; 30e9 / 8.42e9 = 3.56 -> 4 shards x 2 = 8 x 179.0544 = 1432.4352 -> 1432.44;
+    //   total 2468.40. Saving on session storage: 1 - 1226.13 / 2468.40.
+    assert_eq!(model.baseline.nodes, [6, 8]);
+    assert_eq!(model.baseline.usd_month, [1035.96, 1432.44]);
+    assert_eq!(model.baseline.total, 2468.4);
+    assert!((model.saving - (1.0 - 1226.13 / 2468.4)).abs() < 1e-12, "{}", model.saving);
+}

@@ -159,7 +159,127 @@ impl Ledger {
 
 #[cfg(test)]
 mod tests {
+    use hotcold_engine::memory::MemoryColdStore;
+    use hotcold_engine::ready::now_or_panic;
+    use hotcold_engine::{SessionData, UserId};
+
     use super::*;
+
+    /// The meter over an in-memory table of `regions` replica regions, item overhead 100 bytes.
+    fn metered(regions: &[&str]) -> Metered<MemoryColdStore> {
+        let names: Vec<String> = regions.iter().map(|r| (*r).to_string()).collect();
+        Metered {
+            inner: MemoryColdStore::new("cold"),
+            ledger: Arc::new(Mutex::new(Ledger::new(&names))),
+            metering: Metering { item_overhead: 100, replicas: regions.len() as u64 },
+        }
+    }
+
+    /// Session `n`, homed in region 0, holding `data_len` bytes, at `version` (also its last
+    /// access, so a lower version is an older state).
+    fn session(n: u8, data_len: usize, version: u64) -> Session {
+        Session {
+            id: SessionId::from_parts([n; 16], RegionId(0)),
+            user_id: UserId::new("u").unwrap(),
+            data: SessionData::opaque(data_len),
+            version,
+            created_at: Timestamp(0),
+            last_access: Timestamp(version),
+            persisted_version: 0,
+            hot_region: None,
+        }
+    }
+
+    /// (WRU, RRU, replicated WRU, replicated bytes, calls, failed calls) of region `i`.
+    fn units(cold: &Metered<MemoryColdStore>, i: usize) -> (u64, u64, u64, u64, u64, u64) {
+        let ledger = cold.ledger.lock().unwrap();
+        let u = &ledger.usage[i];
+        (u.wru, u.rru, u.replicated_wru, u.replicated_bytes, u.dynamo_calls, u.dynamo_errors)
+    }
+
+    const T: Timestamp = Timestamp(1);
+
+    /// Items are data + 100 bytes; a write costs ceil(item / 1024) WRU, a read ceil(item / 4096)
+    /// RRU, a read or delete that finds nothing 1 unit; one region replicates nothing.
+    #[test]
+    fn one_region_pays_exact_units_per_call() {
+        let cold = metered(&["us-east-1"]);
+        let here = RegionId(0);
+        // Writes: 924 + 100 = 1,024 B -> 1 WRU; 925 -> 1,025 B -> 2; 3,996 -> 4,096 B -> 4;
+        // 3,997 -> 4,097 B -> 5; 0 -> 100 B -> 1. Sum 13.
+        for (n, len) in [(1, 924), (2, 925), (3, 3996), (4, 3997), (5, 0)] {
+            assert_eq!(now_or_panic(cold.put(&session(n, len, 2), here, T)), Ok(ColdWrite::Written));
+        }
+        assert_eq!(units(&cold, 0), (13, 0, 0, 0, 5, 0));
+        // Reads: 1,024 B -> 1 RRU; 4,096 B -> 1; 4,097 B -> 2; 100 B -> 1; nothing -> 1. Sum 6.
+        for n in [1, 3, 4, 5, 99] {
+            now_or_panic(cold.get(&session(n, 0, 1).id, here));
+        }
+        assert_eq!(units(&cold, 0), (13, 6, 0, 0, 10, 0));
+        // A write that fails its condition (an older state of session 1, 925 -> 1,025 B) still
+        // pays its 2 WRU, and stores nothing.
+        assert_eq!(now_or_panic(cold.put(&session(1, 925, 1), here, T)), Ok(ColdWrite::Stale));
+        assert_eq!(units(&cold, 0), (15, 6, 0, 0, 11, 0));
+        // Deletes: session 4 (4,097 B) -> 5 WRU; nothing -> 1 WRU.
+        assert!(now_or_panic(cold.delete(&session(4, 0, 1).id, here, T)).unwrap().is_some());
+        assert!(now_or_panic(cold.delete(&session(98, 0, 1).id, here, T)).unwrap().is_none());
+        assert_eq!(units(&cold, 0), (21, 6, 0, 0, 13, 0));
+        // Held: 1,024 + 1,025 + 4,096 + 100 B (the stale write changed nothing).
+        assert_eq!(cold.ledger.lock().unwrap().stored(), (4, 6_245));
+    }
+
+    /// In three replica regions every write that takes effect is paid again in the two others
+    /// and its item bytes cross to each; a delete that removes an item is paid again there too,
+    /// with no data; what fails its condition or finds nothing is paid once, where it was made.
+    #[test]
+    fn three_regions_pay_replicated_units_for_what_takes_effect() {
+        let cold = metered(&["us-east-1", "eu-west-1", "ap-southeast-1"]);
+        let (a, b, c) = (RegionId(0), RegionId(1), RegionId(2));
+        // a writes session 1 (1,024 B): 1 WRU, 2 x 1 replicated, 2 x 1,024 bytes.
+        now_or_panic(cold.put(&session(1, 924, 2), a, T)).unwrap();
+        assert_eq!(units(&cold, 0), (1, 0, 2, 2_048, 1, 0));
+        // b writes session 2 (1,025 B): 2 WRU, 2 x 2 replicated, 2 x 1,025 bytes; then an older
+        // state of session 1 (1,025 B), refused: 2 WRU, nothing replicated.
+        now_or_panic(cold.put(&session(2, 925, 2), b, T)).unwrap();
+        assert_eq!(now_or_panic(cold.put(&session(1, 925, 1), b, T)), Ok(ColdWrite::Stale));
+        assert_eq!(units(&cold, 1), (4, 0, 4, 2_050, 2, 0));
+        // c reads session 1 (1 RRU) and nothing (1 RRU), deletes session 2 (1,025 B: 2 WRU, paid
+        // again in a and b: 4, no bytes) and nothing (1 WRU, here only).
+        now_or_panic(cold.get(&session(1, 0, 1).id, c));
+        now_or_panic(cold.get(&session(97, 0, 1).id, c));
+        assert!(now_or_panic(cold.delete(&session(2, 0, 1).id, c, T)).unwrap().is_some());
+        assert!(now_or_panic(cold.delete(&session(96, 0, 1).id, c, T)).unwrap().is_none());
+        assert_eq!(units(&cold, 2), (3, 2, 4, 0, 4, 0));
+        // a writes 26 sessions of no data (100 B: 1 WRU each) in one batch: two calls of at most
+        // 25 items; 26 WRU, 2 x 26 replicated, 2 x 26 x 100 bytes.
+        let batch: Vec<Session> = (10..36).map(|n| session(n, 0, 1)).collect();
+        now_or_panic(cold.put_batch(&batch, a, T)).unwrap();
+        assert_eq!(units(&cold, 0), (27, 0, 54, 2_048 + 5_200, 3, 0));
+        // The other regions' figures did not move.
+        assert_eq!(units(&cold, 1), (4, 0, 4, 2_050, 2, 0));
+        assert_eq!(units(&cold, 2), (3, 2, 4, 0, 4, 0));
+        // Held: session 1 (1,024 B) and the 26 (100 B each).
+        assert_eq!(cold.ledger.lock().unwrap().stored(), (27, 1_024 + 2_600));
+    }
+
+    /// A call the table refuses (down or throttled) is counted as a failed call and charges no
+    /// units.
+    #[test]
+    fn failed_calls_are_counted_and_charge_nothing() {
+        let cold = metered(&["us-east-1", "eu-west-1"]);
+        now_or_panic(cold.put(&session(1, 5_000, 1), RegionId(1), T)).unwrap();
+        cold.inner.set_available(false);
+        let here = RegionId(1);
+        assert!(matches!(now_or_panic(cold.get(&session(1, 0, 1).id, here)), ColdLookup::Unavailable(_)));
+        assert!(now_or_panic(cold.put(&session(2, 5_000, 1), here, T)).is_err());
+        assert!(now_or_panic(cold.delete(&session(1, 0, 1).id, here, T)).is_err());
+        let batch: Vec<Session> = (10..36).map(|n| session(n, 0, 1)).collect();
+        assert!(now_or_panic(cold.put_batch(&batch, here, T)).is_err());
+        // 5,100 B: 5 WRU, 5 replicated, 5,100 bytes from the one write that worked; 1 + 1 + 1 + 2
+        // calls failed.
+        assert_eq!(units(&cold, 1), (5, 0, 5, 5_100, 6, 5));
+        assert_eq!(units(&cold, 0), (0, 0, 0, 0, 0, 0));
+    }
 
     #[test]
     fn purging_drops_items_past_the_ttl_and_counts_them() {
