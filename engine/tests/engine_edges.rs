@@ -29,9 +29,12 @@ struct World {
 
 impl World {
     fn new(engine_config: EngineConfig) -> Self {
+        Self::with_config(SessionConfig::default(), engine_config)
+    }
+
+    fn with_config(config: SessionConfig, engine_config: EngineConfig) -> Self {
         let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_000_000)));
         let hot: Vec<_> = (0..3).map(|r| Arc::new(MemoryHotStore::new(format!("hot {r}")))).collect();
-        let config = SessionConfig::default();
         let cold = Arc::new(MemoryColdStore::new("cold"));
         let engine = Arc::new(
             Engine::new(
@@ -265,4 +268,50 @@ fn the_erase_event_is_written_under_the_pseudonym() {
     let erased: Vec<_> = events.iter().filter(|e| e.kind == hotcold_engine::AuditKind::Erased).collect();
     assert_eq!(erased.len(), 1);
     assert_eq!(erased[0].user_id, Some(user.pseudonym()), "written under the pseudonym");
+}
+
+/// The sync report counts what a pass did, exactly: the service's metrics are these counts.
+#[test]
+fn a_demotion_pass_reports_batches_expiries_and_stale_copies_exactly() {
+    use hotcold_engine::{ColdStore, HotStore, Session};
+    let mut config = SessionConfig::default();
+    config.sync.batch_size = 2;
+    let world = World::with_config(config.clone(), EngineConfig::default());
+    let user = || UserId::new("edge-user").unwrap();
+    // Five idle sessions in batches of two: three batches.
+    for _ in 0..5 {
+        now_or_panic(world.managers[0].create(user(), data(b"{}"))).expect("create");
+    }
+    world.clock.advance(config.hot_storage.promotion_threshold + Duration::from_secs(1));
+    let report = now_or_panic(world.sync.run_once(RegionId(0)));
+    assert_eq!((report.demoted, report.batches, report.expired_hot, report.stale_dropped), (5, 3, 0, 0), "{report:?}");
+
+    // A hot copy past its TTL that no pass demoted is reported expired, not demoted.
+    now_or_panic(world.managers[1].create(user(), data(b"{}"))).expect("create");
+    world.clock.advance(config.hot_storage.ttl + Duration::from_secs(1));
+    let report = now_or_panic(world.sync.run_once(RegionId(1)));
+    assert_eq!((report.demoted, report.expired_hot, report.batches), (0, 1, 0), "{report:?}");
+
+    // A hot copy older than the cold record (the cold tier moved on meanwhile) is dropped as
+    // stale: removed from hot, the newer cold record kept.
+    let now = hotcold_engine::Clock::now(&world.clock);
+    let id = SessionId::from_parts([9; 16], RegionId(2));
+    let old = Session {
+        id,
+        user_id: user(),
+        data: data(b"[1]"),
+        version: 1,
+        created_at: now,
+        last_access: now,
+        persisted_version: 0,
+        hot_region: None,
+    };
+    let newer = Session { version: 4, data: data(b"[4]"), persisted_version: 4, ..old.clone() };
+    now_or_panic(world.hot[2].put(&old, config.hot_storage.ttl)).expect("hot put");
+    now_or_panic(world.cold.put(&newer, RegionId(2), now)).expect("cold put");
+    world.clock.advance(config.hot_storage.promotion_threshold + Duration::from_secs(1));
+    let report = now_or_panic(world.sync.run_once(RegionId(2)));
+    assert_eq!((report.demoted, report.stale_dropped, report.batches), (1, 1, 1), "{report:?}");
+    let lookup = now_or_panic(world.managers[2].get(&id));
+    assert_eq!(lookup.session().map(|s| s.version), Some(4), "the newer cold record survives");
 }
