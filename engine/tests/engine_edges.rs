@@ -315,3 +315,81 @@ fn a_demotion_pass_reports_batches_expiries_and_stale_copies_exactly() {
     let lookup = now_or_panic(world.managers[2].get(&id));
     assert_eq!(lookup.session().map(|s| s.version), Some(4), "the newer cold record survives");
 }
+
+/// A cold table that, when the sync job writes a batch, first lets a request touch every session
+/// of the batch in the hot tier: the race between a demotion's scan and its conditional removal,
+/// forced deterministically.
+struct TouchedMidDemotion {
+    cold: MemoryColdStore,
+    hot: Arc<MemoryHotStore>,
+    clock: Arc<ManualClock>,
+}
+
+impl hotcold_engine::ColdStore for TouchedMidDemotion {
+    async fn get(&self, id: &SessionId, reader: RegionId) -> hotcold_engine::ColdLookup {
+        self.cold.get(id, reader).await
+    }
+    async fn put(
+        &self,
+        session: &hotcold_engine::Session,
+        writer: RegionId,
+        now: Timestamp,
+    ) -> Result<hotcold_engine::ColdWrite, hotcold_engine::StoreError> {
+        self.cold.put(session, writer, now).await
+    }
+    async fn put_batch(
+        &self,
+        sessions: &[hotcold_engine::Session],
+        writer: RegionId,
+        now: Timestamp,
+    ) -> Result<Vec<hotcold_engine::ColdWrite>, hotcold_engine::StoreError> {
+        use hotcold_engine::{Clock, HotStore};
+        self.clock.advance(Duration::from_secs(1));
+        for session in sessions {
+            let touched = self.hot.touch(&session.id, self.clock.now(), Duration::from_secs(7200)).await;
+            assert!(matches!(touched, hotcold_engine::HotTouch::Hit { .. }), "{touched:?}");
+        }
+        self.cold.put_batch(sessions, writer, now).await
+    }
+    async fn delete(
+        &self,
+        id: &SessionId,
+        writer: RegionId,
+        now: Timestamp,
+    ) -> Result<Option<hotcold_engine::Session>, hotcold_engine::StoreError> {
+        self.cold.delete(id, writer, now).await
+    }
+    async fn sessions_of_user(
+        &self,
+        user: &UserId,
+        reader: RegionId,
+    ) -> Result<Vec<hotcold_engine::Session>, hotcold_engine::StoreError> {
+        self.cold.sessions_of_user(user, reader).await
+    }
+}
+
+/// Sessions touched between a demotion pass's scan and its removal stay hot, and the report
+/// counts them as kept hot, exactly.
+#[test]
+fn sessions_touched_mid_demotion_stay_hot_and_are_counted() {
+    let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_000_000)));
+    let hot: Vec<_> = (0..3).map(|r| Arc::new(MemoryHotStore::new(format!("hot {r}")))).collect();
+    let cold =
+        Arc::new(TouchedMidDemotion { cold: MemoryColdStore::new("cold"), hot: hot[0].clone(), clock: clock.clone() });
+    let config = SessionConfig::default();
+    let engine = Arc::new(
+        Engine::new(config.clone(), EngineConfig::default(), hot, cold, Arc::new(MemoryAudit::new()), clock.clone())
+            .expect("valid engine"),
+    );
+    let manager = SessionManager::with_token_seed(engine.clone(), RegionId(0), 3);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(now_or_panic(manager.create(UserId::new("edge-user").unwrap(), data(b"{}"))).unwrap().session.id);
+    }
+    clock.advance(config.hot_storage.promotion_threshold + Duration::from_secs(1));
+    let report = now_or_panic(SyncService::new(engine).run_once(RegionId(0)));
+    assert_eq!((report.demoted, report.kept_hot), (0, 3), "{report:?}");
+    for id in &ids {
+        assert!(matches!(now_or_panic(manager.get(id)), Lookup::Found { served: Served::Hot, .. }), "still hot");
+    }
+}
