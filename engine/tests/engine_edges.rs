@@ -278,13 +278,14 @@ fn a_demotion_pass_reports_batches_expiries_and_stale_copies_exactly() {
     config.sync.batch_size = 2;
     let world = World::with_config(config.clone(), EngineConfig::default());
     let user = || UserId::new("edge-user").unwrap();
-    // Five idle sessions in batches of two: three batches.
-    for _ in 0..5 {
+    // Nine idle sessions in batches of two: five productive batches, more than the three fruitless
+    // ones that end a pass.
+    for _ in 0..9 {
         now_or_panic(world.managers[0].create(user(), data(b"{}"))).expect("create");
     }
     world.clock.advance(config.hot_storage.promotion_threshold + Duration::from_secs(1));
     let report = now_or_panic(world.sync.run_once(RegionId(0)));
-    assert_eq!((report.demoted, report.batches, report.expired_hot, report.stale_dropped), (5, 3, 0, 0), "{report:?}");
+    assert_eq!((report.demoted, report.batches, report.expired_hot, report.stale_dropped), (9, 5, 0, 0), "{report:?}");
 
     // A hot copy past its TTL that no pass demoted is reported expired, not demoted.
     now_or_panic(world.managers[1].create(user(), data(b"{}"))).expect("create");
@@ -317,7 +318,7 @@ fn a_demotion_pass_reports_batches_expiries_and_stale_copies_exactly() {
 }
 
 /// A cold table that, when the sync job writes a batch, first lets a request touch every session
-/// of the batch in the hot tier: the race between a demotion's scan and its conditional removal,
+/// of the batch in the hot tier a second later: the race between a demotion's scan and its conditional removal,
 /// forced deterministically.
 struct TouchedMidDemotion {
     cold: MemoryColdStore,
@@ -343,11 +344,11 @@ impl hotcold_engine::ColdStore for TouchedMidDemotion {
         writer: RegionId,
         now: Timestamp,
     ) -> Result<Vec<hotcold_engine::ColdWrite>, hotcold_engine::StoreError> {
-        use hotcold_engine::{Clock, HotStore};
-        self.clock.advance(Duration::from_secs(1));
+        use hotcold_engine::{Clock, HotStore, HotTouch};
         for session in sessions {
+            self.clock.advance(Duration::from_secs(1));
             let touched = self.hot.touch(&session.id, self.clock.now(), Duration::from_secs(7200)).await;
-            assert!(matches!(touched, hotcold_engine::HotTouch::Hit { .. }), "{touched:?}");
+            assert!(matches!(touched, HotTouch::Hit { .. }), "{touched:?}");
         }
         self.cold.put_batch(sessions, writer, now).await
     }
@@ -368,27 +369,52 @@ impl hotcold_engine::ColdStore for TouchedMidDemotion {
     }
 }
 
-/// Sessions touched between a demotion pass's scan and its removal stay hot, and the report
-/// counts them as kept hot, exactly.
-#[test]
-fn sessions_touched_mid_demotion_stay_hot_and_are_counted() {
+/// Three regions whose cold table has every batch of the sync job touched as it is written, a
+/// manager of region 0 with `sessions` sessions already idle, and the sync service (batches of
+/// `batch_size`).
+type Interfered = Arc<TouchedMidDemotion>;
+type InterferedManager = SessionManager<Arc<MemoryHotStore>, Interfered, Arc<MemoryAudit>, Arc<ManualClock>>;
+type InterferedSync = SyncService<Arc<MemoryHotStore>, Interfered, Arc<MemoryAudit>, Arc<ManualClock>>;
+
+fn interfered(sessions: usize, batch_size: usize) -> (InterferedManager, InterferedSync, Vec<SessionId>) {
     let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_000_000)));
     let hot: Vec<_> = (0..3).map(|r| Arc::new(MemoryHotStore::new(format!("hot {r}")))).collect();
     let cold =
         Arc::new(TouchedMidDemotion { cold: MemoryColdStore::new("cold"), hot: hot[0].clone(), clock: clock.clone() });
-    let config = SessionConfig::default();
+    let mut config = SessionConfig::default();
+    config.sync.batch_size = batch_size;
     let engine = Arc::new(
         Engine::new(config.clone(), EngineConfig::default(), hot, cold, Arc::new(MemoryAudit::new()), clock.clone())
             .expect("valid engine"),
     );
     let manager = SessionManager::with_token_seed(engine.clone(), RegionId(0), 3);
-    let mut ids = Vec::new();
-    for _ in 0..3 {
-        ids.push(now_or_panic(manager.create(UserId::new("edge-user").unwrap(), data(b"{}"))).unwrap().session.id);
-    }
+    let ids = (0..sessions)
+        .map(|_| now_or_panic(manager.create(UserId::new("edge-user").unwrap(), data(b"{}"))).unwrap().session.id)
+        .collect();
     clock.advance(config.hot_storage.promotion_threshold + Duration::from_secs(1));
-    let report = now_or_panic(SyncService::new(engine).run_once(RegionId(0)));
+    (manager, SyncService::new(engine), ids)
+}
+
+/// Sessions touched between a demotion pass's scan and its removal stay hot, and the report
+/// counts them as kept hot, exactly.
+#[test]
+fn sessions_touched_mid_demotion_stay_hot_and_are_counted() {
+    let (manager, sync, ids) = interfered(3, 100);
+    let report = now_or_panic(sync.run_once(RegionId(0)));
     assert_eq!((report.demoted, report.kept_hot), (0, 3), "{report:?}");
+    for id in &ids {
+        assert!(matches!(now_or_panic(manager.get(id)), Lookup::Found { served: Served::Hot, .. }), "still hot");
+    }
+}
+
+/// A pass whose batches keep being kept hot (a store whose index keeps naming sessions it will not
+/// let go of) must not spin: three fruitless batches in a row end it, and the sessions not yet
+/// looked at wait, hot, for the next pass.
+#[test]
+fn a_pass_stops_after_three_fruitless_batches_in_a_row() {
+    let (manager, sync, ids) = interfered(8, 2);
+    let report = now_or_panic(sync.run_once(RegionId(0)));
+    assert_eq!((report.demoted, report.kept_hot, report.batches), (0, 6, 3), "{report:?}");
     for id in &ids {
         assert!(matches!(now_or_panic(manager.get(id)), Lookup::Found { served: Served::Hot, .. }), "still hot");
     }
