@@ -419,3 +419,19 @@ fn a_pass_stops_after_three_fruitless_batches_in_a_row() {
         assert!(matches!(now_or_panic(manager.get(id)), Lookup::Found { served: Served::Hot, .. }), "still hot");
     }
 }
+
+/// A write-behind pass copies the whole backlog, batch after batch, not one batch per pass.
+#[test]
+fn a_flush_copies_every_dirty_session_in_one_pass() {
+    let mut config = SessionConfig::default();
+    config.sync.batch_size = 2;
+    let engine_config = EngineConfig { durability: hotcold_engine::Durability::WriteBehind, ..EngineConfig::default() };
+    let world = World::with_config(config, engine_config);
+    for _ in 0..5 {
+        now_or_panic(world.managers[0].create(UserId::new("edge-user").unwrap(), data(b"{}"))).expect("create");
+    }
+    let report = now_or_panic(world.sync.flush_dirty(RegionId(0)));
+    assert_eq!((report.copied, report.batches, &report.error), (5, 3, &None), "{report:?}");
+    let again = now_or_panic(world.sync.flush_dirty(RegionId(0)));
+    assert_eq!((again.copied, again.batches), (0, 0), "nothing left: {again:?}");
+}
