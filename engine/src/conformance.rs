@@ -360,6 +360,21 @@ async fn run_idle_index_checks<T: Harness>(harness: &T) {
     }
     let rest = store.idle_candidates(cutoff, 100, clock.now()).await.expect("idle_candidates");
     assert_eq!(rest.len(), 1, "idle_candidates: removed sessions leave the index");
+    // A session put with an access older than everything indexed since (moved in from another
+    // region, or promoted with its own history) is found, oldest first.
+    let late = test_id(107, 1);
+    store.put(&session(late, &user, 1, base + Duration::from_secs(5), "{}"), ttl).await.expect("put late");
+    let with_late: Vec<SessionId> = store
+        .idle_candidates(cutoff, 100, clock.now())
+        .await
+        .expect("idle_candidates")
+        .iter()
+        .filter_map(|e| match e {
+            IdleEntry::Idle(s) => Some(s.id),
+            IdleEntry::Vanished(_) => None,
+        })
+        .collect();
+    assert_eq!(with_late, vec![late, ids[4]], "idle_candidates: a late put with an old access is found first");
 }
 
 /// TTL checks. Against real servers time passes by sleeping, and a loaded machine can oversleep
