@@ -41,6 +41,14 @@ pub struct Metering {
     pub replicas: u64,
 }
 
+/// Units for an item of `bytes`: one per started `unit_bytes`, and never less than one (DynamoDB
+/// charges every request at least one unit, as the cost report's `units_per_item` does; it
+/// matters only for an empty item, with `costs.dynamodb.item_overhead_bytes: 0`).
+const fn units(bytes: u64, unit_bytes: u64) -> u64 {
+    let units = bytes.div_ceil(unit_bytes);
+    if units < MINIMUM_UNITS { MINIMUM_UNITS } else { units }
+}
+
 impl Metering {
     /// The size of the item holding `data_len` bytes of session data.
     pub const fn item_bytes(&self, data_len: u64) -> u64 {
@@ -50,7 +58,7 @@ impl Metering {
     /// A strongly consistent read that found the item holding `data_len` bytes, or nothing.
     pub const fn read(&self, found_data_len: Option<u64>) -> Charge {
         let rru = match found_data_len {
-            Some(len) => self.item_bytes(len).div_ceil(READ_UNIT_BYTES),
+            Some(len) => units(self.item_bytes(len), READ_UNIT_BYTES),
             None => MINIMUM_UNITS,
         };
         Charge { wru: 0, rru, replicated_wru: 0, replicated_bytes: 0 }
@@ -60,7 +68,7 @@ impl Metering {
     /// condition failed.
     pub const fn write(&self, data_len: u64, took_effect: bool) -> Charge {
         let item = self.item_bytes(data_len);
-        let wru = item.div_ceil(WRITE_UNIT_BYTES);
+        let wru = units(item, WRITE_UNIT_BYTES);
         let others = if took_effect { self.replicas.saturating_sub(1) } else { 0 };
         Charge { wru, rru: 0, replicated_wru: wru * others, replicated_bytes: item * others }
     }
@@ -70,7 +78,7 @@ impl Metering {
     pub const fn delete(&self, removed_data_len: Option<u64>) -> Charge {
         match removed_data_len {
             Some(len) => {
-                let wru = self.item_bytes(len).div_ceil(WRITE_UNIT_BYTES);
+                let wru = units(self.item_bytes(len), WRITE_UNIT_BYTES);
                 Charge { wru, rru: 0, replicated_wru: wru * self.replicas.saturating_sub(1), replicated_bytes: 0 }
             }
             None => Charge { wru: MINIMUM_UNITS, rru: 0, replicated_wru: 0, replicated_bytes: 0 },
@@ -132,6 +140,7 @@ mod tests {
         let bare = Metering { item_overhead: 0, replicas: 1 };
         // (item bytes, WRU = ceil(bytes / 1024), RRU = ceil(bytes / 4096)), worked by hand.
         let cases = [
+            (0, 1, 1), // an empty item (no overhead configured): every request costs one unit
             (1, 1, 1),
             (1_023, 1, 1),
             (1_024, 1, 1),
