@@ -157,6 +157,22 @@ mod tests {
         let mut bad = encode_record(&session);
         bad[record::VERSION] = b'x';
         assert!(decode_record(id, bad).is_err());
+        // Every header number must end at its separator: digits running into the next field are
+        // a damaged record, not a number.
+        for field in [record::VERSION, record::CREATED, record::ACCESS, record::PERSISTED] {
+            let mut bad = encode_record(&session);
+            bad[field + record::NUMBER_WIDTH] = b'0';
+            assert_eq!(decode_record(id, bad), Err("malformed header number"), "separator after field {field}");
+        }
+        let mut bad = encode_record(&session);
+        bad[record::USER_LEN + record::USER_LEN_WIDTH] = b'0';
+        assert_eq!(decode_record(id, bad), Err("malformed header number"), "separator after the user length");
+        // A header and nothing else is a record (the smallest), and is then refused for what it
+        // lacks: its user id, named as such.
+        let mut header_only = encode_record(&session);
+        header_only.truncate(record::HEADER);
+        header_only[record::USER_LEN..record::USER_LEN + record::USER_LEN_WIDTH].copy_from_slice(b"000");
+        assert_eq!(decode_record(id, header_only), Err("invalid user id"));
     }
 
     #[test]
