@@ -135,15 +135,23 @@ async fn unreachable_endpoint_is_unavailable() {
             max_attempts: 2,
             ..DynamoConfig::local(format!("http://127.0.0.1:{port}"), "nothing-here", "nothing-here-audit")
         };
+        let config = DynamoConfig { label: "dynamodb eu-test".into(), ..config };
         let cold = DynamoColdStore::connect(config, false).await.expect("client");
         let user = UserId::new("nobody").unwrap();
         let s = session(1, &user, Timestamp(1));
-        assert!(matches!(cold.get(&s.id, RegionId(0)).await, ColdLookup::Unavailable(StoreError::Unavailable { .. })));
-        assert!(matches!(cold.put(&s, RegionId(0), Timestamp(1)).await, Err(StoreError::Unavailable { .. })));
-        assert!(matches!(
-            cold.put_batch(std::slice::from_ref(&s), RegionId(0), Timestamp(1)).await,
-            Err(StoreError::Unavailable { .. })
-        ));
+        // Every error names the backend by its configured label (what /readyz and logs show).
+        let named =
+            |e: &StoreError| matches!(e, StoreError::Unavailable { backend, .. } if backend == "dynamodb eu-test");
+        match cold.get(&s.id, RegionId(0)).await {
+            ColdLookup::Unavailable(e) => assert!(named(&e), "{e:?}"),
+            other => panic!("get: {other:?}"),
+        }
+        let put = cold.put(&s, RegionId(0), Timestamp(1)).await.expect_err("put");
+        assert!(named(&put), "{put:?}");
+        let batch = cold.put_batch(std::slice::from_ref(&s), RegionId(0), Timestamp(1)).await.expect_err("put_batch");
+        assert!(named(&batch), "{batch:?}");
+        let count = cold.item_count().await.expect_err("item_count");
+        assert!(named(&count), "{count:?}");
     })
     .await;
 }
@@ -179,6 +187,35 @@ async fn put_batch_is_conditional_and_measured() {
             batched.iter().map(|s| Session { last_access: Timestamp(at.millis() - 1), ..s.clone() }).collect();
         let again = cold.put_batch(&older, RegionId(0), at).await.expect("put_batch older");
         assert_eq!(again, vec![ColdWrite::Stale; ITEMS as usize], "an older state never overwrites");
+    })
+    .await;
+}
+
+/// `item_count` (the readiness probe's gauge) is the table's item count: DynamoDB Local keeps it
+/// exact (DynamoDB itself refreshes it about every six hours).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item_count_counts_the_sessions_table() {
+    within("item_count", async {
+        let (cold, _) = dynamo_stores(dynamo_config(&dynamodb_endpoint()).await).await;
+        assert_eq!(cold.item_count().await, Ok(0), "a new table");
+        let user = UserId::new(&live_support::unique("count")).unwrap();
+        let at = Timestamp(1_800_000_000_000);
+        let sessions: Vec<Session> = (0..3).map(|n| session(30_000 + n, &user, at)).collect();
+        cold.put_batch(&sessions, RegionId(0), at).await.expect("put_batch");
+        assert_eq!(cold.item_count().await, Ok(3));
+    })
+    .await;
+}
+
+/// Creating the tables fails with the CreateTable error when DynamoDB refuses the table (a name
+/// it does not accept), not later and less clearly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_dynamodb_refuses_fails_at_create_table() {
+    within("create_table", async {
+        let config = DynamoConfig::local(dynamodb_endpoint(), "x", "x-audit");
+        let refused = DynamoColdStore::connect(config, true).await.err().expect("a 1-character table name is refused");
+        let text = refused.to_string();
+        assert!(text.contains("create table x"), "{text}");
     })
     .await;
 }
