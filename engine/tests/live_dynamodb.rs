@@ -213,7 +213,9 @@ async fn item_count_counts_the_sessions_table() {
 async fn a_table_dynamodb_refuses_fails_at_create_table() {
     within("create_table", async {
         let config = DynamoConfig::local(dynamodb_endpoint(), "x", "x-audit");
-        let refused = DynamoColdStore::connect(config, true).await.err().expect("a 1-character table name is refused");
+        let Err(refused) = DynamoColdStore::connect(config, true).await else {
+            panic!("a 1-character table name is refused");
+        };
         let text = refused.to_string();
         assert!(text.contains("create table x"), "{text}");
     })
