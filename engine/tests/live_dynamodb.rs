@@ -221,3 +221,23 @@ async fn a_table_dynamodb_refuses_fails_at_create_table() {
     })
     .await;
 }
+
+/// A user's sessions past DynamoDB's 1 MB query page are all listed: the listing follows every page
+/// of the user index. (Pseudonymisation pages the same way over the audit table, whose index holds
+/// keys only: a page there is about 6,000 events, too many to write in a test.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_queries_follow_every_page() {
+    within("pages", async {
+        let (cold, _) = dynamo_stores(dynamo_config(&dynamodb_endpoint()).await).await;
+        let user = UserId::new(&live_support::unique("pages")).unwrap();
+        let at = Timestamp(1_800_000_000_000);
+        // 300 sessions of 4 KB: about 1.2 MB, two pages.
+        let data = SessionData::from_stored(Bytes::from(vec![b'7'; 4_096]));
+        let sessions: Vec<Session> =
+            (0..300).map(|n| Session { data: data.clone(), ..session(40_000 + n, &user, at) }).collect();
+        cold.put_batch(&sessions, RegionId(0), at).await.expect("put_batch");
+        let listed = cold.sessions_of_user(&user, RegionId(0)).await.expect("sessions_of_user");
+        assert_eq!(listed.len(), 300, "every page read");
+    })
+    .await;
+}
