@@ -136,7 +136,8 @@ async fn unreachable_endpoint_is_unavailable() {
             ..DynamoConfig::local(format!("http://127.0.0.1:{port}"), "nothing-here", "nothing-here-audit")
         };
         let config = DynamoConfig { label: "dynamodb eu-test".into(), ..config };
-        let cold = DynamoColdStore::connect(config, false).await.expect("client");
+        let cold = DynamoColdStore::connect(config.clone(), false).await.expect("client");
+        let audit = hotcold_engine::backends::dynamodb::DynamoAudit::new(cold.client().clone(), config);
         let user = UserId::new("nobody").unwrap();
         let s = session(1, &user, Timestamp(1));
         // Every error names the backend by its configured label (what /readyz and logs show).
@@ -152,6 +153,19 @@ async fn unreachable_endpoint_is_unavailable() {
         assert!(named(&batch), "{batch:?}");
         let count = cold.item_count().await.expect_err("item_count");
         assert!(named(&count), "{count:?}");
+        let event = AuditEvent {
+            at: Timestamp(1),
+            kind: AuditKind::Created,
+            tier: Tier::Hot,
+            region: RegionId(0),
+            session: s.id,
+            user_id: Some(user.clone()),
+            version: 1,
+        };
+        let append = audit.append(event).await.expect_err("append");
+        assert!(named(&append), "{append:?}");
+        let pseudonymise = audit.pseudonymise_user(&user).await.expect_err("pseudonymise_user");
+        assert!(named(&pseudonymise), "{pseudonymise:?}");
     })
     .await;
 }
