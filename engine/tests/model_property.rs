@@ -24,13 +24,13 @@
 //! - the audit trail holds exactly the model's events (kind, tier, region, session, user or
 //!   pseudonym, version), and `audit_failures` counts exactly the events dropped while it was down.
 //!
-//! Known engine defect, left failing on purpose (see
-//! [`a_flush_never_brings_back_a_session_expired_in_the_hot_tier`]): `MemoryHotStore::dirty` names
-//! copies past their hot TTL, so a flush pass that runs before the demotion pass has dropped them
-//! brings an expired session back. Minimal failing input of the property test (shrinking leaves
-//! one to three extra creates, by run): `durability = WriteBehind, ops = [Create { region: 0,
-//! user: 0 }, Create { region: 0, user: 0 }, Advance { seconds: 7200 }, Flush { region: 0 }]`;
-//! the test below is the same case with one create.
+//! Found by this test and fixed (regression test
+//! [`a_flush_never_brings_back_a_session_expired_in_the_hot_tier`]): `MemoryHotStore::dirty` named
+//! copies past their hot TTL, so a flush pass that ran before the demotion pass had dropped them
+//! brought an expired session back. Minimal failing input was `durability = WriteBehind, ops =
+//! [Create { region: 0, user: 0 }, Create { region: 0, user: 0 }, Advance { seconds: 7200 },
+//! Flush { region: 0 }]`. The simulator's hot store had the same fault; the conformance suite now
+//! checks every store for it.
 
 #[path = "model_property/model.rs"]
 mod model;
@@ -481,11 +481,11 @@ proptest! {
     }
 }
 
-/// Engine defect found by the property test (minimal failing input: write-behind, `[Create,
-/// Create, Advance 7200 s, Flush]`): `MemoryHotStore::dirty` names hot copies past their TTL, so
-/// the flush pass copies a session that has expired in the hot tier to the cold table, and the
-/// next lookup serves it again. Redis drops the key and its `dirty` skips it. Fails until
-/// `MemoryHotStore::dirty` leaves out expired copies.
+/// Regression test for a defect the property test found (minimal failing input: write-behind,
+/// `[Create, Create, Advance 7200 s, Flush]`): `MemoryHotStore::dirty` named hot copies past their
+/// TTL, so the flush pass copied a session that had expired in the hot tier to the cold table, and
+/// the next lookup served it again. Redis drops the key and its `dirty` skips it; the memory and
+/// simulator stores now leave expired copies out.
 #[test]
 fn a_flush_never_brings_back_a_session_expired_in_the_hot_tier() {
     let mut world = World::new(Durability::WriteBehind);
