@@ -284,8 +284,10 @@ async fn store_reconnects_after_a_server_restart() {
         let now = hotcold_engine::SystemClock.now();
         let s = session(1, &user, now);
         store.put(&s, TTL).await.expect("put before restart");
+        store.ping().await.expect("ping while up");
 
         server.kill();
+        assert!(matches!(store.ping().await, Err(StoreError::Unavailable { .. })), "ping while down");
         for _ in 0..3 {
             match store.get_and_touch(&s.id, now, TTL).await {
                 HotLookup::Unavailable(StoreError::Unavailable { .. }) => {}
@@ -312,6 +314,7 @@ async fn store_reconnects_after_a_server_restart() {
             HotLookup::Hit(got) => assert_eq!(got.version, 1),
             other => panic!("after restart: {other:?}"),
         }
+        store.ping().await.expect("ping after the restart");
         println!("reconnected after {attempts} attempt(s)");
     })
     .await;
@@ -355,6 +358,17 @@ async fn cluster_layout_shares_slots_per_session_and_spreads_the_index() {
             }
         }
         assert_eq!(masters_used.len(), urls.len(), "the idle index lives on every master");
+        // Evenly: 640 ids over the 64 shards, about 10 each. A fold that favoured some bits would
+        // put one shard near 18 % of them; a fair one puts more than 30 in a shard about once in
+        // 100,000 runs.
+        let mut per_shard = std::collections::BTreeMap::<String, u32>::new();
+        for n in 0..640 {
+            let [_, idle, _] = store.keys_of(&hotcold_engine::conformance::test_id(10_000 + n, 0));
+            let tag = idle.split(['{', '}']).nth(1).expect("a hash tag").to_string();
+            *per_shard.entry(tag).or_default() += 1;
+        }
+        let fullest = per_shard.values().max().copied().unwrap_or(0);
+        assert!(fullest <= 30, "640 ids over {} shards, {fullest} in the fullest", per_shard.len());
     })
     .await;
 }
@@ -441,6 +455,53 @@ async fn cluster_store_reconnects_after_a_master_restart() {
         println!("cluster: {unavailable} of 32 sessions unavailable while a master was down; recovered after {attempts} attempt(s)");
         drop(nodes);
         let _ = std::fs::remove_dir_all(&base);
+    })
+    .await;
+}
+
+/// The light-touch window is at most half the TTL: an access more than half a TTL after the last
+/// full touch is a full touch again (one EVALSHA), so a key read with a bare GET always has half
+/// its TTL left. Counted with `INFO commandstats`, so a slow machine cannot change the answer: the
+/// 2.2 s sleep is past half of the 4 s TTL (below the default 10 s granularity) and, overslept by
+/// up to 1.8 s, still within the TTL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_after_half_the_ttl_is_a_full_touch() {
+    within("light window", async {
+        let server = OwnRedis::start();
+        let store =
+            RedisHotStore::connect(RedisHotConfig::standalone(server.url()).with_prefix("lw")).await.expect("connect");
+        let user = UserId::new("window-user").unwrap();
+        let ttl = Duration::from_secs(4);
+        let s = session(1, &user, hotcold_engine::SystemClock.now());
+        store.put(&s, ttl).await.expect("put");
+        let evalsha = |calls: &std::collections::BTreeMap<String, u64>| calls.get("evalsha").copied().unwrap_or(0);
+        let access = async |what: &str| -> u64 {
+            let before = command_calls(&server.url()).await;
+            let lookup = store.get_and_touch(&s.id, hotcold_engine::SystemClock.now(), ttl).await;
+            assert!(matches!(lookup, HotLookup::Hit(_)), "{what}: {lookup:?}");
+            evalsha(&command_calls(&server.url()).await) - evalsha(&before)
+        };
+        assert_eq!(access("first access").await, 1, "the first access is a full touch");
+        assert_eq!(access("right after").await, 0, "within the window: a light touch");
+        tokio::time::sleep(Duration::from_millis(2_200)).await;
+        assert_eq!(access("past half the TTL").await, 1, "past half the TTL: a full touch");
+    })
+    .await;
+}
+
+/// The benchmark's bare GET and SET, a store's label in its `Debug`, and a config it must refuse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_commands_debug_and_a_config_without_shards() {
+    within("basics", async {
+        let server = OwnRedis::start();
+        let config = RedisHotConfig::standalone(server.url()).with_prefix("basics").with_label("redis basics-test");
+        let store = RedisHotStore::connect(config.clone()).await.expect("connect");
+        assert_eq!(store.raw_get("basics:nothing").await, Ok(None));
+        store.raw_set("basics:k", b"v1").await.expect("SET");
+        assert_eq!(store.raw_get("basics:k").await, Ok(Some(b"v1".to_vec())));
+        assert!(format!("{store:?}").contains("redis basics-test"), "{store:?}");
+        let refused = RedisHotStore::connect(RedisHotConfig { idle_shards: 0, ..config }).await;
+        assert!(matches!(refused, Err(StoreError::Unavailable { .. })), "no idle shard: refused");
     })
     .await;
 }
