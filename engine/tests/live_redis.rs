@@ -505,3 +505,31 @@ async fn raw_commands_debug_and_a_config_without_shards() {
     })
     .await;
 }
+
+/// An idle-index entry older than its record (the session was accessed after the sync job read
+/// the index) is not a candidate and not an error: the entry is moved to the record's access.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_entry_older_than_its_record_is_rescored_not_returned() {
+    within("stale index entry", async {
+        let server = OwnRedis::start();
+        let store = RedisHotStore::connect(RedisHotConfig::standalone(server.url()).with_prefix("stale"))
+            .await
+            .expect("connect");
+        let user = UserId::new("stale-user").unwrap();
+        let now = hotcold_engine::SystemClock.now();
+        let s = session(1, &user, now);
+        store.put(&s, TTL).await.expect("put");
+        let [_, idle_key, _] = store.keys_of(&s.id);
+        let member = format!("{}.{}", s.id.to_hex(), s.id.home().0);
+        let client = redis::Client::open(server.url().as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let hour_ago = now.millis() - 3_600_000;
+        let _: i64 = redis::cmd("ZADD").arg(&idle_key).arg(hour_ago).arg(&member).query_async(&mut conn).await.unwrap();
+        let cutoff = Timestamp(now.millis() - 1_800_000);
+        let found = store.idle_candidates(cutoff, 100, now).await.expect("an entry older than its record is no error");
+        assert!(found.is_empty(), "accessed since: not idle, {found:?}");
+        let score: f64 = redis::cmd("ZSCORE").arg(&idle_key).arg(&member).query_async(&mut conn).await.unwrap();
+        assert_eq!(score as u64, now.millis(), "the entry now says when the record was last accessed");
+    })
+    .await;
+}
