@@ -61,6 +61,26 @@ impl World {
         created.session.id
     }
 
+    /// A session homed in region 0 at `version`, only in the cold table, whose record names region
+    /// 9 (which this deployment lacks) as the holder of its hot copy.
+    fn cold_record_held_by_unknown_region(&self, hash: [u8; 16], version: u64) -> SessionId {
+        use hotcold_engine::{ColdStore, Session};
+        let now = hotcold_engine::Clock::now(&self.clock);
+        let id = SessionId::from_parts(hash, RegionId(0));
+        let session = Session {
+            id,
+            user_id: UserId::new("edge-user").unwrap(),
+            data: data(b"{}"),
+            version,
+            created_at: now,
+            last_access: now,
+            persisted_version: version,
+            hot_region: Some(RegionId(9)),
+        };
+        now_or_panic(self.cold.put(&session, RegionId(1), now)).expect("cold put");
+        id
+    }
+
     /// Brings every hot tier back and demotes a fresh session.
     fn cold_session_after_recovery(&self) -> SessionId {
         for hot in &self.hot {
@@ -153,21 +173,8 @@ fn the_payload_limit_admits_its_size_and_refuses_one_byte_more() {
 /// tier that does not exist.
 #[test]
 fn a_cold_record_naming_an_unknown_holder_region_is_served_and_promoted_home() {
-    use hotcold_engine::{ColdStore, Session};
     let world = World::new(EngineConfig::default());
-    let now = hotcold_engine::Clock::now(&world.clock);
-    let id = SessionId::from_parts([7; 16], RegionId(0));
-    let session = Session {
-        id,
-        user_id: UserId::new("edge-user").unwrap(),
-        data: data(b"{}"),
-        version: 3,
-        created_at: now,
-        last_access: now,
-        persisted_version: 3,
-        hot_region: Some(RegionId(9)),
-    };
-    now_or_panic(world.cold.put(&session, RegionId(1), now)).expect("cold put");
+    let id = world.cold_record_held_by_unknown_region([7; 16], 3);
     let lookup = now_or_panic(world.managers[1].get(&id));
     assert_eq!(placed(&lookup), (Served::Promoted, Some(RegionId(0))), "promoted home");
     assert_eq!(lookup.session().map(|s| s.version), Some(3));
@@ -177,21 +184,8 @@ fn a_cold_record_naming_an_unknown_holder_region_is_served_and_promoted_home() {
 /// removes it without asking a hot tier that does not exist.
 #[test]
 fn logout_of_a_session_whose_record_names_an_unknown_holder_region() {
-    use hotcold_engine::{ColdStore, Session};
     let world = World::new(EngineConfig::default());
-    let now = hotcold_engine::Clock::now(&world.clock);
-    let id = SessionId::from_parts([8; 16], RegionId(0));
-    let session = Session {
-        id,
-        user_id: UserId::new("edge-user").unwrap(),
-        data: data(b"{}"),
-        version: 1,
-        created_at: now,
-        last_access: now,
-        persisted_version: 1,
-        hot_region: Some(RegionId(9)),
-    };
-    now_or_panic(world.cold.put(&session, RegionId(1), now)).expect("cold put");
+    let id = world.cold_record_held_by_unknown_region([8; 16], 1);
     assert_eq!(now_or_panic(world.managers[1].logout(&id)), Ok(true), "it existed");
     assert_eq!(now_or_panic(world.managers[1].get(&id)), Lookup::Miss, "and is gone");
 }
