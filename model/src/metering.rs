@@ -41,9 +41,15 @@ pub struct Metering {
     pub replicas: u64,
 }
 
+/// Write units of one write of an item of `item_bytes`: the rule the cost report prices audit and
+/// analytics items by, the same as every metered write.
+pub const fn write_units(item_bytes: u64) -> u64 {
+    units(item_bytes, WRITE_UNIT_BYTES)
+}
+
 /// Units for an item of `bytes`: one per started `unit_bytes`, and never less than one (DynamoDB
-/// charges every request at least one unit, as the cost report's `units_per_item` does; it
-/// matters only for an empty item, with `costs.dynamodb.item_overhead_bytes: 0`).
+/// charges every request at least one unit; it matters only for an empty item, with
+/// `costs.dynamodb.item_overhead_bytes: 0`).
 const fn units(bytes: u64, unit_bytes: u64) -> u64 {
     let units = bytes.div_ceil(unit_bytes);
     if units < MINIMUM_UNITS { MINIMUM_UNITS } else { units }

@@ -7,6 +7,7 @@
 //! figures from `run.json`.
 
 use hotcold_model::RunRecord;
+use hotcold_model::metering::write_units;
 use hotcold_model::record::BucketRow;
 
 use crate::options::{Growth, RedisOptions, UnitCosts, growth, redis_options, unit_costs};
@@ -179,11 +180,6 @@ pub fn capacity_of(record: &RunRecord, memory_gib: f64) -> f64 {
     memory_gib * GIB * (1.0 - r.reserved_fraction) * (1.0 - r.headroom)
 }
 
-/// Request units of one item: ceil(bytes / unit), at least 1.
-pub fn units_per_item(item_bytes: u64, unit_bytes: u64) -> u64 {
-    item_bytes.div_ceil(unit_bytes.max(1)).max(1)
-}
-
 /// Nodes for a peak: max(1, ceil(peak / capacity)) × (1 + replicas_per_shard).
 pub fn nodes_for(peak_bytes: f64, capacity_bytes: f64, replicas_per_shard: u32) -> u64 {
     let shards = if capacity_bytes > 0.0 && peak_bytes.is_finite() && peak_bytes > 0.0 {
@@ -300,8 +296,8 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
             .collect(),
         ends_added_per_session: ends_added,
     };
-    let audit_wru_each = units_per_item(d.audit_item_bytes, 1024) as f64;
-    let analytics_wru_each = units_per_item(d.analytics_item_bytes, 1024) as f64;
+    let audit_wru_each = write_units(d.audit_item_bytes) as f64;
+    let analytics_wru_each = write_units(d.analytics_item_bytes) as f64;
     let audit_all: f64 = tables.audit_events.iter().sum();
     let analytics_all: f64 = tables.analytics_writes.iter().sum();
     let ends_note = if ends_added > 0.0 {
