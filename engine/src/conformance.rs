@@ -300,6 +300,70 @@ pub async fn run_hot_store_suite<T: Harness>(harness: &T) {
     run_idle_index_checks(harness).await;
     run_idle_once_checks(harness).await;
     run_hot_ttl_checks(harness).await;
+    run_hot_tombstone_checks(harness).await;
+}
+
+/// The tombstone rules (CONTRACT section 5, "removals are final") as a hot store must keep them:
+/// a tombstone is written over any state, no state written after it replaces it, it is read
+/// back as one, and it is never listed for a user, never dirty and never changed by an update.
+async fn run_hot_tombstone_checks<T: Harness>(harness: &T) {
+    let clock = harness.clock();
+    let fidelity = harness.fidelity();
+    let ttl = Duration::from_secs(3600);
+    let store = harness.hot(0).await;
+    let user = test_user("hot-tombstone-user");
+    let now = clock.now();
+    let live = session(test_id(900, 0), &user, 4, now, r#"{"v":4}"#);
+    store.put(&live, ttl).await.expect("put live");
+
+    let tombstone = Session::tombstone(live.id, now);
+    assert_eq!(store.put(&tombstone, ttl).await, Ok(HotWrite::Written), "tombstone: written over a live state");
+    // As the engine buries a session: take it (out of its user's listing), then the tombstone.
+    assert!(matches!(store.take(&live.id).await, HotLookup::Hit(s) if s.is_tombstone()), "tombstone: taken");
+    store.put(&live, ttl).await.expect("put live again");
+    assert!(matches!(store.take(&live.id).await, HotLookup::Hit(s) if !s.is_tombstone()), "live state taken");
+    assert_eq!(store.put(&tombstone, ttl).await, Ok(HotWrite::Written), "tombstone: written where nothing is");
+    let later = now + Duration::from_millis(5);
+    let newer_live = Session { version: live.version + 1, last_access: later, ..live.clone() };
+    assert_eq!(
+        store.put(&newer_live, ttl).await,
+        Ok(HotWrite::KeptNewer),
+        "tombstone: a state written after the removal (read before it) does not replace it"
+    );
+    let read = hit(store.get_and_touch(&live.id, later, ttl).await, "tombstone: read back");
+    assert!(read.is_tombstone(), "tombstone: read back as a tombstone, got version {}", read.version);
+    assert_eq!(
+        store.touch(&live.id, later, ttl).await,
+        HotTouch::Hit { version: tombstone.version },
+        "tombstone: a touch answers the tombstone's version"
+    );
+    match store.update(&live.id, &json(r#"{"v":5}"#), live.version, later, ttl).await {
+        Ok(HotUpdate::Conflict { current }) => {
+            assert_eq!(current, tombstone.version, "tombstone: an update conflicts with it");
+        }
+        other => panic!("tombstone: an update based on the removed state conflicts, got {other:?}"),
+    }
+    assert_eq!(
+        store.remove_if_unchanged(&live.id, live.version, live.last_access).await,
+        Ok(false),
+        "tombstone: a demotion's conditional removal of the old state leaves it"
+    );
+    assert!(
+        !store.dirty(1000).await.expect("dirty").iter().any(|s| s.id == live.id),
+        "tombstone: never dirty (write-behind has nothing to copy)"
+    );
+    if fidelity.is_full() {
+        // A tombstone written where the session never was belongs to nobody either.
+        store.put(&Session::tombstone(test_id(901, 0), now), ttl).await.expect("put tombstone");
+        let listed = store.sessions_of_user(&user).await.expect("sessions_of_user");
+        assert!(listed.iter().all(|s| !s.is_tombstone()), "tombstone: not listed for the user whose session it ends");
+        assert!(
+            store.sessions_of_user(&UserId::removed()).await.expect("sessions_of_user").is_empty(),
+            "tombstone: not indexed under the empty owner"
+        );
+    }
+    store.remove(&live.id).await.expect("remove tombstone");
+    store.remove(&test_id(901, 0)).await.expect("remove tombstone");
 }
 
 /// A demotion pass is offered each session once, even when several accesses share a time stamp
@@ -519,6 +583,37 @@ pub async fn run_cold_store_suite<T: Harness>(harness: &T) {
         let mut expected_ids: Vec<SessionId> = batch.iter().map(|s| s.id).chain([a.id]).collect();
         expected_ids.sort();
         assert_eq!(listed, expected_ids, "sessions_of_user: every record of the user");
+    }
+
+    // tombstones: written over any state, never replaced by a state written after them, never
+    // listed for a user
+    let ended = session(test_id(500, 0), &user, 7, t0, "{}");
+    cold.put(&ended, region, t0).await.expect("put before removal");
+    let tombstone = Session::tombstone(ended.id, t0);
+    assert_eq!(cold.put(&tombstone, region, t0).await, Ok(ColdWrite::Written), "tombstone: written over a record");
+    let late = Session { version: 8, last_access: t0 + Duration::from_secs(5), ..ended.clone() };
+    assert_eq!(
+        cold.put(&late, region, t0).await,
+        Ok(ColdWrite::Stale),
+        "tombstone: a state written after the removal never replaces it"
+    );
+    assert_eq!(
+        cold.put_batch(std::slice::from_ref(&late), region, t0).await,
+        Ok(vec![ColdWrite::Stale]),
+        "tombstone: nor does a batch (the sync job's write)"
+    );
+    match cold.get(&ended.id, region).await {
+        ColdLookup::Found(got) => {
+            assert!(got.is_tombstone(), "tombstone: read back as one, got version {}", got.version)
+        }
+        other => panic!("tombstone: read back, got {other:?}"),
+    }
+    if fidelity.is_full() {
+        let listed = cold.sessions_of_user(&user, region).await.expect("sessions_of_user");
+        assert!(
+            listed.iter().all(|s| s.id != ended.id && !s.is_tombstone()),
+            "tombstone: the ended session is no longer listed for its user"
+        );
     }
 
     let deleted = cold.delete(&a.id, region, t0).await.expect("delete");

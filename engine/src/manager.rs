@@ -5,6 +5,15 @@
 //! (failover) and records that in the cold record (`hot_region`), so the home region finds and
 //! takes the newest state back once it recovers. A lookup reads the local hot tier, then the home
 //! hot tier (when remote), then the cold tier, and promotes what it finds there.
+//!
+//! Removals are final. Logout, revoke and erase replace the session with a tombstone
+//! ([`Session::tombstone`]) in every hot tier that could hold it and in the cold tier, and every
+//! store keeps a tombstone over any state written after it (it is the freshest state there is).
+//! So a sync pass, a promotion or a write-through that read the session before the removal
+//! cannot write it back, and a lookup that finds a tombstone answers "unknown" at once. A hot
+//! tombstone lasts [`crate::lifecycle::TOMBSTONE_GUARD`] (the sync job clears it), a cold one the
+//! hot TTL plus that guard. A removal that cannot reach a store that could hold the session fails
+//! (the caller retries) instead of answering "done".
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -17,7 +26,9 @@ use crate::config::Durability;
 use crate::engine::Engine;
 use crate::error::{EngineError, StoreError};
 use crate::lifecycle::{ColdState, HotState};
-use crate::session::{RegionId, Session, SessionData, SessionId, SessionToken, UserId};
+use crate::session::{
+    MAX_LIVE_VERSION, RegionId, Session, SessionData, SessionId, SessionToken, TOMBSTONE_VERSION, UserId,
+};
 use crate::store::{AuditSink, ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotTouch, HotUpdate, HotWrite};
 use crate::time::{Clock, Timestamp};
 
@@ -210,6 +221,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         let mut missed = HotMisses::default();
         for region in self.here_then_home(id) {
             match self.engine.hot(region).get_and_touch(id, now, ttl).await {
+                HotLookup::Hit(session) if session.is_tombstone() => return Lookup::Miss,
                 HotLookup::Hit(session) => return found(session, Served::Hot, Some(region)),
                 HotLookup::Miss => {}
                 HotLookup::Expired => missed.expired = true,
@@ -232,6 +244,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         let mut missed = HotMisses::default();
         for region in self.here_then_home(id) {
             match self.engine.hot(region).touch(id, now, ttl).await {
+                HotTouch::Hit { version } if version >= TOMBSTONE_VERSION => return Err(EngineError::NotFound),
                 HotTouch::Hit { version } => {
                     return Ok(Touched { version, served: Served::Hot, hot_region: Some(region) });
                 }
@@ -269,7 +282,15 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             engine.record(event).await;
         }
 
-        let mut session = match engine.cold().get(id, here).await {
+        let mut lookup = engine.cold().get(id, here).await;
+        if matches!(lookup, ColdLookup::Miss) && home != here {
+            // This region's replica may not have the session yet (demoted at home moments ago,
+            // within the replication delay): before answering "unknown", read it where it must
+            // be, the home region's replica.
+            lookup = engine.cold().get(id, home).await;
+        }
+        let mut session = match lookup {
+            ColdLookup::Found(session) if session.is_tombstone() => return Lookup::Miss,
             ColdLookup::Found(session) => session,
             ColdLookup::Miss if expired_hot => return Lookup::Expired,
             ColdLookup::Miss => return Lookup::Miss,
@@ -287,6 +308,12 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         // A failover copy held elsewhere may be newer than the cold record: take it back.
         if let Some(holder) = session.hot_region.filter(|r| *r != here && *r != home && engine.has_region(*r)) {
             if let HotLookup::Hit(newer) = engine.hot(holder).take(id).await {
+                if newer.is_tombstone() {
+                    // A removal reached the holder but not the cold tier (it failed, and its caller
+                    // was told so): the session is gone. Leave the tombstone where it was.
+                    let _ = engine.hot(holder).put(&newer, ttl).await;
+                    return Lookup::Miss;
+                }
                 if newer.freshness() > session.freshness() {
                     session = newer;
                 }
@@ -308,9 +335,12 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         match engine.hot(target).put(&session, ttl).await {
             Ok(HotWrite::Written) => {}
             Ok(HotWrite::KeptNewer) => {
-                // Promoted concurrently by another request: serve the hot copy.
-                if let HotLookup::Hit(hot) = engine.hot(target).get_and_touch(id, now, ttl).await {
-                    return found(hot, Served::Hot, Some(target));
+                // Promoted concurrently by another request (serve the hot copy), or removed since
+                // the cold tier was read (the hot tier holds the tombstone: the session is gone).
+                match engine.hot(target).get_and_touch(id, now, ttl).await {
+                    HotLookup::Hit(hot) if hot.is_tombstone() => return Lookup::Miss,
+                    HotLookup::Hit(hot) => return found(hot, Served::Hot, Some(target)),
+                    _ => {}
                 }
             }
             Err(_) => {
@@ -339,7 +369,9 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         expected_version: u64,
     ) -> Result<Session, EngineError> {
         self.check_size(&data)?;
-        if !self.engine.has_region(id.home()) {
+        // No live session is at these versions; a tombstone is, and an update "based on" it
+        // must not bring the session back.
+        if !self.engine.has_region(id.home()) || expected_version >= MAX_LIVE_VERSION {
             return Err(EngineError::NotFound);
         }
         let engine = &*self.engine;
@@ -349,6 +381,9 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         for region in self.here_then_home(id) {
             match engine.hot(region).update(id, &data, expected_version, now, ttl).await {
                 Ok(HotUpdate::Updated(session)) => return self.finish_update(session, region, now).await,
+                Ok(HotUpdate::Conflict { current }) if current >= TOMBSTONE_VERSION => {
+                    return Err(EngineError::NotFound);
+                }
                 Ok(HotUpdate::Conflict { current }) => {
                     return Err(EngineError::VersionConflict { expected: expected_version, current });
                 }
@@ -368,6 +403,9 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
                     }
                     match engine.hot(region).update(id, &data, expected_version, now, ttl).await {
                         Ok(HotUpdate::Updated(session)) => return self.finish_update(session, region, now).await,
+                        Ok(HotUpdate::Conflict { current }) if current >= TOMBSTONE_VERSION => {
+                            return Err(EngineError::NotFound);
+                        }
                         Ok(HotUpdate::Conflict { current }) => {
                             return Err(EngineError::VersionConflict { expected: expected_version, current });
                         }
@@ -426,10 +464,13 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         self.end(id, AuditKind::LoggedOut).await
     }
 
-    /// Removes a session from this region's and its home region's hot tiers, from the region
-    /// holding a failover copy, and from the cold tier. Hot tiers that are down are skipped (a
-    /// failed region's hot data is lost with it); a cold tier that is down fails the call so the
-    /// caller retries and the session cannot come back.
+    /// Replaces a session with tombstones in this region's and its home region's hot tiers, in the
+    /// region holding a failover copy, and in the cold tier. Every one of those stores must
+    /// answer: one that is down fails the call (the caller retries), because a copy it holds would
+    /// be served again once it is back.
+    ///
+    /// The hot tiers go first: once home holds the tombstone, no lookup anywhere serves the
+    /// session, even one reading a cold replica that the cold tombstone has not reached yet.
     async fn end(&self, id: &SessionId, kind: AuditKind) -> Result<bool, EngineError> {
         if !self.engine.has_region(id.home()) {
             return Ok(false);
@@ -438,22 +479,38 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         let now = self.now();
         // The session as the audit event reports it, and the tier it was removed from.
         let mut known: Option<(Session, Tier)> = None;
+        let mut unreachable: Option<StoreError> = None;
         for region in self.here_then_home(id) {
-            if let HotLookup::Hit(session) = engine.hot(region).take(id).await {
-                known = Some((session, Tier::Hot));
+            match self.bury_hot(region, id, now).await {
+                Ok(Some(session)) => known = Some((session, Tier::Hot)),
+                Ok(None) => {}
+                Err(e) => unreachable = Some(e),
             }
         }
-        if let Some(cold) = engine.cold().delete(id, self.region, now).await? {
-            if let Some(holder) =
-                cold.hot_region.filter(|r| !self.here_then_home(id).any(|seen| seen == *r) && engine.has_region(*r))
-            {
-                if let HotLookup::Hit(session) = engine.hot(holder).take(id).await {
-                    known = Some((session, Tier::Hot));
-                }
+        let cold = match engine.cold().get(id, self.region).await {
+            ColdLookup::Found(record) => Some(record).filter(|r| !r.is_tombstone()),
+            ColdLookup::Miss => None,
+            ColdLookup::Unavailable(e) => return Err(e.into()),
+        };
+        self.bury_cold(id, now).await?;
+        if let Some(holder) = cold
+            .as_ref()
+            .and_then(|record| record.hot_region)
+            .filter(|r| !self.here_then_home(id).any(|seen| seen == *r) && engine.has_region(*r))
+        {
+            match self.bury_hot(holder, id, now).await {
+                Ok(Some(session)) => known = Some((session, Tier::Hot)),
+                Ok(None) => {}
+                Err(e) => unreachable = Some(e),
             }
-            if known.is_none() && engine.policy().cold_state(cold.last_access, now) == ColdState::Live {
-                known = Some((cold, Tier::Cold));
-            }
+        }
+        if let Some(e) = unreachable {
+            return Err(e.into());
+        }
+        if known.is_none() {
+            known = cold
+                .filter(|record| engine.policy().cold_state(record.last_access, now) == ColdState::Live)
+                .map(|record| (record, Tier::Cold));
         }
         match known {
             Some((session, tier)) => {
@@ -462,6 +519,28 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             }
             None => Ok(false),
         }
+    }
+
+    /// Replaces whatever `region`'s hot tier holds of a session with a tombstone; returns the live
+    /// session it held, if any.
+    async fn bury_hot(&self, region: RegionId, id: &SessionId, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        let engine = &*self.engine;
+        let hot = engine.hot(region);
+        let taken = match hot.take(id).await {
+            HotLookup::Hit(session) => Some(session).filter(|s| !s.is_tombstone()),
+            HotLookup::Miss | HotLookup::Expired => None,
+            HotLookup::Unavailable(e) => return Err(e),
+        };
+        // A promotion that read the session before the take and writes after it is refused here.
+        let tombstone = Session::tombstone(*id, engine.policy().hot_tombstone_access(now));
+        hot.put(&tombstone, engine.policy().hot_ttl).await?;
+        Ok(taken)
+    }
+
+    /// Writes a session's tombstone to the cold tier, over any state it holds.
+    async fn bury_cold(&self, id: &SessionId, now: Timestamp) -> Result<(), StoreError> {
+        let tombstone = Session::tombstone(*id, self.engine.policy().cold_tombstone_access(now));
+        self.engine.cold().put(&tombstone, self.region, now).await.map(|_| ())
     }
 
     /// The live sessions of a user, across every region's hot tier and the cold tier, oldest
@@ -474,7 +553,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
     }
 
     /// Every record of a user (live or not) from every hot tier and the cold tier, freshest state
-    /// per session. With `strict`, a hot tier that is down is an error.
+    /// per session, tombstones left out. With `strict`, a hot tier that is down is an error.
     async fn all_records_of_user(&self, user: &UserId, strict: bool) -> Result<Vec<Session>, EngineError> {
         let engine = &*self.engine;
         let now = self.now();
@@ -498,25 +577,32 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
                 Err(_) => {}
             }
         }
-        let mut sessions: Vec<Session> = by_id.into_values().collect();
+        let mut sessions: Vec<Session> = by_id.into_values().filter(|s| !s.is_tombstone()).collect();
         sessions.sort_by_key(|s| (s.created_at, s.id));
         Ok(sessions)
     }
 
-    /// Ends every live session of a user (e.g. after a password change); returns how many.
+    /// Ends every live session of a user (e.g. after a password change); returns how many. Every
+    /// hot tier must answer (one that is down could hold a session of the user): otherwise the
+    /// call fails and can be repeated.
     pub async fn revoke_user(&self, user: &UserId) -> Result<u64, EngineError> {
+        let now = self.now();
+        let policy = *self.engine.policy();
         let mut revoked = 0;
-        for session in self.sessions_of_user(user).await? {
-            if self.end(&session.id, AuditKind::Revoked).await? {
+        for session in self.all_records_of_user(user, true).await? {
+            if policy.cold_state(session.last_access, now) == ColdState::Live
+                && self.end(&session.id, AuditKind::Revoked).await?
+            {
                 revoked += 1;
             }
         }
         Ok(revoked)
     }
 
-    /// Erases a user (GDPR/CCPA): every session record, live or expired, is removed from every
-    /// hot tier and the cold tier, and the user's audit records are pseudonymised. Every store
-    /// must answer, or the call fails and can be repeated. Returns how many sessions were erased.
+    /// Erases a user (GDPR/CCPA): every session record, live or expired, is replaced with a
+    /// tombstone (which names no user) in every hot tier and the cold tier, and the user's audit
+    /// records are pseudonymised. Every store must answer, or the call fails and can be repeated.
+    /// Returns how many sessions were erased.
     pub async fn erase_user(&self, user: &UserId) -> Result<u64, EngineError> {
         let engine = &*self.engine;
         let now = self.now();
@@ -524,12 +610,12 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         let pseudonym = user.pseudonym();
         for session in &records {
             let mut tier = Tier::Cold;
-            for (_, store) in engine.hot_stores() {
-                if store.remove(&session.id).await? {
+            for (region, _) in engine.hot_stores() {
+                if self.bury_hot(region, &session.id, now).await?.is_some() {
                     tier = Tier::Hot;
                 }
             }
-            engine.cold().delete(&session.id, self.region, now).await?;
+            self.bury_cold(&session.id, now).await?;
             let event = AuditEvent {
                 user_id: Some(pseudonym.clone()),
                 ..AuditEvent::about(session, AuditKind::Erased, tier, self.region, now)

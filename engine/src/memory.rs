@@ -68,7 +68,8 @@ impl HotInner {
         } else {
             self.dirty.remove(&id);
         }
-        if let Some(by_user) = &mut self.by_user {
+        // A tombstone belongs to no user: listings never see it.
+        if let Some(by_user) = self.by_user.as_mut().filter(|_| !session.is_tombstone()) {
             let ids = by_user.entry(session.user_id.clone()).or_default();
             if !ids.contains(&id) {
                 ids.push(id);
@@ -398,7 +399,8 @@ impl HotStore for MemoryHotStore {
         self.check()?;
         let now = self.latest();
         let inner = lock(&self.inner);
-        let live = |e: &&HotEntry| e.expires_at > now;
+        // Tombstones belong to no user (one written straight over a session is still indexed).
+        let live = |e: &&HotEntry| e.expires_at > now && !e.session.is_tombstone();
         Ok(match &inner.by_user {
             Some(by_user) => by_user
                 .get(user)
@@ -476,12 +478,18 @@ impl MemoryColdStore {
 
 impl ColdInner {
     fn write(&mut self, session: &Session) -> ColdWrite {
-        if let Some(existing) = self.sessions.get(&session.id) {
-            if existing.freshness() > session.freshness() {
-                return ColdWrite::Stale;
+        let indexed = match self.sessions.get(&session.id) {
+            Some(existing) if existing.freshness() > session.freshness() => return ColdWrite::Stale,
+            Some(existing) => !existing.is_tombstone(),
+            None => false,
+        };
+        // A tombstone belongs to no user: it leaves the index of the user whose session it ends.
+        if indexed && session.is_tombstone() {
+            self.remove(&session.id);
+        } else if !indexed && !session.is_tombstone() {
+            if let Some(by_user) = &mut self.by_user {
+                by_user.entry(session.user_id.clone()).or_default().push(session.id);
             }
-        } else if let Some(by_user) = &mut self.by_user {
-            by_user.entry(session.user_id.clone()).or_default().push(session.id);
         }
         self.sessions.insert(session.id, session.clone());
         ColdWrite::Written

@@ -187,7 +187,13 @@ impl UserId {
         Ok(Self(CompactString::new(id)))
     }
 
-    /// The id as text.
+    /// The owner a tombstone carries: none. Empty, so no user can be given it ([`Self::new`]
+    /// refuses empty ids) and no store indexes it under anyone.
+    pub const fn removed() -> Self {
+        Self(CompactString::const_new(""))
+    }
+
+    /// The id as text (empty only for [`Self::removed`]).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -285,7 +291,16 @@ impl fmt::Debug for SessionData {
     }
 }
 
-/// One session as the stores hold it.
+/// The version a tombstone carries: above any version a live session can reach (updates stop at
+/// [`MAX_LIVE_VERSION`]), so every store's freshness rule keeps a tombstone over any state of the
+/// session written after it. It fits the 32 bits the simulator stores versions in.
+pub const TOMBSTONE_VERSION: u64 = u32::MAX as u64;
+
+/// The highest version a live session reaches; an update of a session at this version is refused
+/// (four billion updates of one session do not happen; a client sending this version is wrong).
+pub const MAX_LIVE_VERSION: u64 = TOMBSTONE_VERSION - 1;
+
+/// One session as the stores hold it, or a tombstone ([`Session::tombstone`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     /// Store key.
@@ -318,6 +333,30 @@ impl Session {
     /// Ordering of two states of one session: a newer version wins, then a later access.
     pub fn freshness(&self) -> (u64, Timestamp) {
         (self.version, self.last_access)
+    }
+
+    /// The marker a logout, revoke or erase leaves where the session was: version
+    /// [`TOMBSTONE_VERSION`], no owner, no data. Stores keep it like a session (it expires by
+    /// `last_access` like one, so the caller picks how long it lasts through `last_access`), and
+    /// their freshness rule then refuses every state of the session written after the removal by a
+    /// sync pass, a promotion, a write-through or a replica that read it before.
+    pub fn tombstone(id: SessionId, last_access: Timestamp) -> Self {
+        Self {
+            id,
+            user_id: UserId::removed(),
+            data: SessionData::default(),
+            version: TOMBSTONE_VERSION,
+            // Nothing about the ended session survives in its marker, not even when it began.
+            created_at: Timestamp(0),
+            last_access,
+            persisted_version: TOMBSTONE_VERSION,
+            hot_region: None,
+        }
+    }
+
+    /// True for a removal's marker: never served, listed or copied.
+    pub const fn is_tombstone(&self) -> bool {
+        self.version >= TOMBSTONE_VERSION
     }
 }
 

@@ -36,6 +36,8 @@ pub struct SyncReport {
     pub kept_hot: u64,
     /// Hot copies found gone past their TTL (expired in Redis before demotion).
     pub expired_hot: u64,
+    /// Removals' hot tombstones cleared once past their guard (see [`crate::lifecycle::TOMBSTONE_GUARD`]).
+    pub tombstones_cleared: u64,
     /// Sessions copied by write-behind.
     pub copied: u64,
     /// Batches written.
@@ -88,6 +90,16 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SyncService<H, C, A, K> 
             let mut batch: Vec<Session> = Vec::with_capacity(entries.len());
             for entry in entries {
                 match entry {
+                    IdleEntry::Idle(tombstone) if tombstone.is_tombstone() => {
+                        // A removal's marker past its guard: nothing to demote, clear it (unless a
+                        // newer removal refreshed it meanwhile).
+                        let (id, version, last_access) = (tombstone.id, tombstone.version, tombstone.last_access);
+                        if let Err(e) = hot.remove_if_unchanged(&id, version, last_access).await {
+                            report.error = Some(e);
+                            return report;
+                        }
+                        report.tombstones_cleared += 1;
+                    }
                     IdleEntry::Idle(mut session) => {
                         session.hot_region = None;
                         batch.push(session);

@@ -12,6 +12,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use hotcold_engine::lifecycle::TOMBSTONE_GUARD;
+use hotcold_engine::session::TOMBSTONE_VERSION;
 use hotcold_engine::{
     AuditEvent, AuditKind, Durability, EngineError, Lookup, RegionId, Served, Session, SessionData, SessionId,
     StoreError, SyncReport, Tier, Timestamp, Touched, UserId,
@@ -63,6 +65,15 @@ pub(crate) struct State {
 impl State {
     fn freshness(&self) -> (u64, Timestamp) {
         (self.version, self.last_access)
+    }
+
+    /// A removal's marker last accessed at `last_access` (CONTRACT section 5: removals are final).
+    const fn tombstone(last_access: Timestamp) -> Self {
+        Self { version: TOMBSTONE_VERSION, last_access, persisted: TOMBSTONE_VERSION, marker: None }
+    }
+
+    pub(crate) const fn is_tombstone(&self) -> bool {
+        self.version == TOMBSTONE_VERSION
     }
 }
 
@@ -160,9 +171,12 @@ impl Model {
         std::iter::once(here).chain((home != here).then_some(home))
     }
 
-    /// The session as a store or an answer carries it in `state`.
+    /// The session as a store or an answer carries it in `state` (its tombstone, if removed).
     pub(crate) fn session(&self, index: usize, state: State) -> Session {
         let s = &self.sessions[index];
+        if state.is_tombstone() {
+            return Session::tombstone(s.id, state.last_access);
+        }
         Session {
             id: s.id,
             user_id: user_id(s.user),
@@ -209,6 +223,26 @@ impl Model {
         }
         let copy = self.sessions[index].hot[region].take()?;
         self.hot_live(copy.last_access).then_some(copy)
+    }
+
+    /// `SessionManager::bury_hot`: the copy in `region` replaced by a tombstone that the sync job
+    /// clears once idle past the threshold, `TOMBSTONE_GUARD` from now; returns the live session
+    /// version it replaced.
+    fn bury_hot(&mut self, index: usize, region: usize) -> Result<Option<u64>, StoreError> {
+        if !self.hot_up[region] {
+            return Err(down(&hot_label(region)));
+        }
+        let taken = self.take(index, region).filter(|copy| !copy.is_tombstone()).map(|copy| copy.version);
+        let last_access = self.now - self.promotion_threshold.saturating_sub(TOMBSTONE_GUARD);
+        self.sessions[index].hot[region] = Some(State::tombstone(last_access));
+        Ok(taken)
+    }
+
+    /// `SessionManager::bury_cold`: the cold record replaced by a tombstone that expires the hot
+    /// TTL plus `TOMBSTONE_GUARD` from now.
+    fn bury_cold(&mut self, index: usize) {
+        let last_access = self.now - self.cold_ttl.saturating_sub(self.hot_ttl + TOMBSTONE_GUARD);
+        self.cold_write(index, State::tombstone(last_access));
     }
 
     // ---- operations -------------------------------------------------------------------------
@@ -264,6 +298,9 @@ impl Model {
             if self.hot_live(copy.last_access) {
                 let touched = State { last_access: self.now, ..copy };
                 self.sessions[index].hot[region] = Some(touched);
+                if touched.is_tombstone() {
+                    return Lookup::Miss;
+                }
                 let session = self.session(index, touched);
                 return Lookup::Found { session, served: Served::Hot, hot_region: Some(region_id(region)) };
             }
@@ -296,6 +333,9 @@ impl Model {
         let Some(record) = self.sessions[index].cold else {
             return if expired { Lookup::Expired } else { Lookup::Miss };
         };
+        if record.is_tombstone() {
+            return Lookup::Miss;
+        }
         if !self.cold_live(record.last_access) {
             self.sessions[index].cold = None;
             self.record(AuditKind::Expired, Tier::Cold, here, index, Some(record.version));
@@ -305,6 +345,11 @@ impl Model {
         // A failover copy elsewhere may be newer: it is taken back either way.
         if let Some(holder) = record.marker.filter(|r| *r != here && *r != home) {
             if let Some(newer) = self.take(index, holder) {
+                if newer.is_tombstone() {
+                    // A removal that reached the holder but not the cold tier: put back, gone.
+                    self.sessions[index].hot[holder] = Some(newer);
+                    return Lookup::Miss;
+                }
                 if newer.freshness() > state.freshness() {
                     state = newer;
                 }
@@ -346,6 +391,9 @@ impl Model {
                 // The store drops it silently: an update is not a lookup.
                 self.sessions[index].hot[region] = None;
                 continue;
+            }
+            if copy.is_tombstone() {
+                return Err(EngineError::NotFound);
             }
             if copy.version != expected {
                 return conflict(copy.version);
@@ -397,30 +445,37 @@ impl Model {
         Ok(self.session(index, state))
     }
 
-    /// `SessionManager::logout` (`Revoked`: one session of `revoke_user`).
+    /// `SessionManager::logout` (`Revoked`: one session of `revoke_user`): tombstones in here's
+    /// and home's hot tiers, the cold tier and a failover holder's; a hot tier that is down fails
+    /// the call after everything else reachable was buried (the cold tier's error comes first).
     pub(crate) fn end(&mut self, index: usize, here: usize, kind: AuditKind) -> Result<bool, EngineError> {
         let home = self.sessions[index].home;
         let mut known: Option<(u64, Tier)> = None;
+        let mut unreachable = None;
         for region in Self::here_then_home(here, home) {
-            if let Some(copy) = self.take(index, region) {
-                known = Some((copy.version, Tier::Hot));
+            match self.bury_hot(index, region) {
+                Ok(Some(version)) => known = Some((version, Tier::Hot)),
+                Ok(None) => {}
+                Err(e) => unreachable = Some(e),
             }
         }
         if !self.cold_up {
-            // The engine's contract: the call fails so the caller retries. The hot copies taken
-            // above stay gone, so until the retry the session answers from its cold record, which
-            // (on_demotion, write_behind) may be older than what the client last saw.
             return Err(down(COLD_LABEL).into());
         }
-        if let Some(record) = self.sessions[index].cold.take() {
-            if let Some(holder) = record.marker.filter(|r| *r != here && *r != home) {
-                if let Some(copy) = self.take(index, holder) {
-                    known = Some((copy.version, Tier::Hot));
-                }
+        let record = self.sessions[index].cold.filter(|r| !r.is_tombstone());
+        self.bury_cold(index);
+        if let Some(holder) = record.and_then(|r| r.marker).filter(|r| *r != here && *r != home) {
+            match self.bury_hot(index, holder) {
+                Ok(Some(version)) => known = Some((version, Tier::Hot)),
+                Ok(None) => {}
+                Err(e) => unreachable = Some(e),
             }
-            if known.is_none() && self.cold_live(record.last_access) {
-                known = Some((record.version, Tier::Cold));
-            }
+        }
+        if let Some(e) = unreachable {
+            return Err(e.into());
+        }
+        if known.is_none() {
+            known = record.filter(|r| self.cold_live(r.last_access)).map(|r| (r.version, Tier::Cold));
         }
         match known {
             Some((version, tier)) => {
@@ -443,9 +498,10 @@ impl Model {
         }
         let mut records = Vec::new();
         for (index, s) in self.sessions.iter().enumerate().filter(|(_, s)| s.user == user) {
-            let mut freshest = s.cold;
+            // Tombstones belong to nobody: no listing sees them.
+            let mut freshest = s.cold.filter(|c| !c.is_tombstone());
             for region in (0..REGIONS).filter(|r| self.hot_up[*r]) {
-                if let Some(copy) = s.hot[region].filter(|c| self.hot_live(c.last_access)) {
+                if let Some(copy) = s.hot[region].filter(|c| self.hot_live(c.last_access) && !c.is_tombstone()) {
                     if freshest.is_none_or(|f| copy.freshness() > f.freshness()) {
                         freshest = Some(copy);
                     }
@@ -469,12 +525,11 @@ impl Model {
             .collect())
     }
 
-    /// `SessionManager::revoke_user`.
+    /// `SessionManager::revoke_user`: every hot tier must answer.
     pub(crate) fn revoke_user(&mut self, user: u8, here: usize) -> Result<u64, EngineError> {
         let mut revoked = 0;
-        for session in self.sessions_of_user(user)? {
-            let index = self.index_of(&session.id);
-            if self.end(index, here, AuditKind::Revoked)? {
+        for (index, state) in self.records_of_user(user, true)? {
+            if self.cold_live(state.last_access) && self.end(index, here, AuditKind::Revoked)? {
                 revoked += 1;
             }
         }
@@ -488,10 +543,14 @@ impl Model {
         let real = user_id(user);
         let pseudonym = real.pseudonym();
         for (index, state) in &records {
-            let s = &mut self.sessions[*index];
-            // Every hot tier drops its copy, a lingering expired one too.
-            let tier = if s.hot.iter_mut().filter_map(Option::take).count() > 0 { Tier::Hot } else { Tier::Cold };
-            s.cold = None;
+            // Every hot tier (all are up: the listing was strict) and the cold tier get a tombstone.
+            let mut tier = Tier::Cold;
+            for region in 0..REGIONS {
+                if self.bury_hot(*index, region).expect("every hot tier is up").is_some() {
+                    tier = Tier::Hot;
+                }
+            }
+            self.bury_cold(*index);
             let before = self.trail.len();
             self.record(AuditKind::Erased, tier, here, *index, Some(state.version));
             if let Some(event) = self.trail.get_mut(before) {
@@ -524,6 +583,10 @@ impl Model {
                 self.sessions[index].hot[region] = None;
                 outcome.report.expired_hot += 1;
                 self.record(AuditKind::Expired, Tier::Hot, region, index, None);
+            } else if self.due(copy.last_access) && copy.is_tombstone() {
+                // Past its guard: cleared, nothing written anywhere.
+                self.sessions[index].hot[region] = None;
+                outcome.report.tombstones_cleared += 1;
             } else if self.due(copy.last_access) {
                 candidates.push((index, copy));
             }

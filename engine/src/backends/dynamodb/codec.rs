@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 
 use crate::audit::AuditEvent;
-use crate::session::{RegionId, Session, SessionData, SessionId, UserId};
+use crate::session::{RegionId, Session, SessionData, SessionId, TOMBSTONE_VERSION, UserId};
 use crate::time::Timestamp;
 
 /// Milliseconds per second: DynamoDB's TTL attribute is in epoch seconds, the engine's times in
@@ -32,7 +32,6 @@ pub(super) fn session_item(session: &Session, cold_ttl: Duration) -> HashMap<Str
     let expires_at = (session.last_access + cold_ttl).0 / MS_PER_SECOND;
     let mut item = HashMap::from([
         ("id".to_string(), AttributeValue::S(key_of(&session.id))),
-        ("user_id".to_string(), AttributeValue::S(session.user_id.as_str().to_string())),
         ("payload".to_string(), AttributeValue::B(Blob::new(session.data.as_bytes().to_vec()))),
         ("version".to_string(), AttributeValue::N(session.version.to_string())),
         ("created_at".to_string(), AttributeValue::N(session.created_at.0.to_string())),
@@ -41,6 +40,11 @@ pub(super) fn session_item(session: &Session, cold_ttl: Duration) -> HashMap<Str
     ]);
     if let Some(region) = session.hot_region {
         item.insert("hot_region".to_string(), AttributeValue::N(region.0.to_string()));
+    }
+    // A tombstone names no user: without the attribute it stays out of the user index (a sparse
+    // GSI), so it neither shows in listings nor piles up under one index partition.
+    if !session.is_tombstone() {
+        item.insert("user_id".to_string(), AttributeValue::S(session.user_id.as_str().to_string()));
     }
     item
 }
@@ -58,7 +62,6 @@ pub(super) fn decode_session(item: &HashMap<String, AttributeValue>) -> Result<S
         _ => Err(format!("attribute {name} missing or not a number")),
     };
     let id = parse_key(text("id")?).ok_or("attribute id is not <hex>.<region>")?;
-    let user_id = UserId::new(text("user_id")?).map_err(|_| "attribute user_id is not a user id")?;
     let data = match item.get("payload") {
         Some(AttributeValue::B(blob)) => SessionData::from_stored(Bytes::copy_from_slice(blob.as_ref())),
         _ => return Err("attribute payload missing or not binary".into()),
@@ -70,6 +73,10 @@ pub(super) fn decode_session(item: &HashMap<String, AttributeValue>) -> Result<S
         }
     };
     let version = number("version")?;
+    let user_id = match item.get("user_id") {
+        None if version >= TOMBSTONE_VERSION => UserId::removed(),
+        _ => UserId::new(text("user_id")?).map_err(|_| "attribute user_id is not a user id")?,
+    };
     Ok(Session {
         id,
         user_id,
@@ -140,6 +147,18 @@ mod tests {
             let decoded = decode_session(&item).unwrap();
             assert_eq!(decoded, Session { persisted_version: session.version, ..session });
         }
+    }
+
+    #[test]
+    fn a_tombstone_round_trips_without_a_user_attribute() {
+        let tombstone = Session::tombstone(SessionId::from_parts([4; 16], RegionId(2)), Timestamp(1_700_000_000_000));
+        let item = session_item(&tombstone, Duration::from_secs(60));
+        assert!(!item.contains_key("user_id"), "a tombstone stays out of the user index");
+        assert_eq!(decode_session(&item), Ok(tombstone));
+        // Only a tombstone may lack the user: a live session without one is corrupt.
+        let mut live = session_item(&session(None), Duration::from_secs(60));
+        live.remove("user_id");
+        assert_eq!(decode_session(&live), Err("attribute user_id missing or not a string".to_string()));
     }
 
     #[test]

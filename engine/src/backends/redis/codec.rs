@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use bytes::Bytes;
 
-use crate::session::{RegionId, Session, SessionData, SessionId, UserId};
+use crate::session::{RegionId, Session, SessionData, SessionId, TOMBSTONE_VERSION, UserId};
 use crate::time::Timestamp;
 
 /// Byte offsets (0-based) and widths of the record header's fields: `hc1|` then version,
@@ -114,12 +114,18 @@ pub(super) fn decode_record(id: SessionId, record: impl Into<Bytes>) -> Result<S
     let user_len = usize::try_from(number(record::USER_LEN, record::USER_LEN_WIDTH)?).map_err(|_| "user length")?;
     let user_end = record::HEADER + user_len;
     let user = record.get(record::HEADER..user_end).ok_or("record shorter than its user id")?;
-    let user_id = std::str::from_utf8(user).ok().and_then(|u| UserId::new(u).ok()).ok_or("invalid user id")?;
+    let version = number(record::VERSION, record::NUMBER_WIDTH)?;
+    // A tombstone names no user (an empty id, which no live session can have).
+    let user_id = if user.is_empty() && version >= TOMBSTONE_VERSION {
+        UserId::removed()
+    } else {
+        std::str::from_utf8(user).ok().and_then(|u| UserId::new(u).ok()).ok_or("invalid user id")?
+    };
     Ok(Session {
         id,
         user_id,
         data: SessionData::from_stored(record.slice(user_end..)),
-        version: number(record::VERSION, record::NUMBER_WIDTH)?,
+        version,
         created_at: Timestamp(number(record::CREATED, record::NUMBER_WIDTH)?),
         last_access: Timestamp(number(record::ACCESS, record::NUMBER_WIDTH)?),
         persisted_version: number(record::PERSISTED, record::NUMBER_WIDTH)?,
@@ -190,6 +196,16 @@ mod tests {
         let expected = format!("hc1|{}|{}|{}|{}|65535|003|bob{{}}", padded(12), padded(1), padded(2), padded(11));
         assert_eq!(String::from_utf8(encode_record(&session)).unwrap(), expected);
         assert_eq!(expected.find("bob"), Some(record::HEADER));
+    }
+
+    #[test]
+    fn a_tombstone_round_trips_with_no_user() {
+        let id = SessionId::from_parts([6; 16], RegionId(1));
+        let tombstone = Session::tombstone(id, Timestamp(1_700_000_000_000));
+        assert_eq!(decode_record(id, encode_record(&tombstone)), Ok(tombstone));
+        // Only a tombstone may have no user: a live record without one is corrupt.
+        let live = Session { version: 3, persisted_version: 3, ..Session::tombstone(id, Timestamp(1)) };
+        assert_eq!(decode_record(id, encode_record(&live)), Err("invalid user id"));
     }
 
     #[test]

@@ -516,14 +516,18 @@ impl HotStore for RedisHotStore {
             session.last_access.0.to_string().into_bytes(),
             if session.is_dirty() { b"1".to_vec() } else { b"0".to_vec() },
         ];
-        // The script and the user-set entry go out together: one round trip's latency.
-        let user_cmd = ::redis::cmd("SADD").arg(self.user_key(&session.user_id)).arg(&keys.member).to_owned();
-        let (written, indexed) = futures_util::future::join(
-            self.eval(&self.scripts.put, &[&keys.session, &keys.idle, &keys.dirty], args),
-            self.query(user_cmd),
-        )
-        .await;
-        indexed?;
+        let script_keys = [keys.session.as_str(), keys.idle.as_str(), keys.dirty.as_str()];
+        let write = self.eval(&self.scripts.put, &script_keys, args);
+        let written = if session.is_tombstone() {
+            // A tombstone belongs to no user: no user-set entry.
+            write.await
+        } else {
+            // The script and the user-set entry go out together: one round trip's latency.
+            let user_cmd = ::redis::cmd("SADD").arg(self.user_key(&session.user_id)).arg(&keys.member).to_owned();
+            let (written, indexed) = futures_util::future::join(write, self.query(user_cmd)).await;
+            indexed?;
+            written
+        };
         match written? {
             Value::Int(1) => Ok(HotWrite::Written),
             Value::Int(0) => Ok(HotWrite::KeptNewer),
