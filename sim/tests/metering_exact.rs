@@ -203,24 +203,25 @@ fn write_through_writes_every_create_and_update_in_one_region_and_in_three() {
     }
 }
 
-/// A logout deletes the cold record: a delete that removes an item pays the item's WRU here and
-/// in every other replica, and carries no data. Payload 2,000 bytes: item 2,100 bytes =
-/// ceil(2.05) = 3 WRU, ceil(0.51) = 1 RRU.
+/// A logout replaces the cold record with a tombstone (CONTRACT section 5: removals are final):
+/// it reads the record (to find a failover copy elsewhere) and writes the tombstone, an item of
+/// no payload, here and in every other replica. Payload 2,000 bytes: item 2,100 bytes =
+/// ceil(2.05) = 3 WRU, ceil(0.51) = 1 RRU; the tombstone is 100 bytes = 1 WRU.
 ///
 /// Each visit is a create and, 10 min later, a lookup (a promotion, as above) and a logout; the
-/// session had been demoted, so the cold record is there to delete, and a logged-out session is
+/// session had been demoted, so the cold record is there to read, and a logged-out session is
 /// never demoted again. Per region logouts = promotions:
-///   WRU = 3 (d + p); RRU = 1 p; replicated WRU = 3 (d + p) (n - 1);
-///   replicated bytes = 2,100 d (n - 1) (writes only).
+///   WRU = 3 d + 1 p; RRU = 1 p (promotion) + 1 p (logout's read); replicated WRU = (3 d + p) (n - 1);
+///   replicated bytes = (2,100 d + 100 p) (n - 1).
 #[test]
-fn logouts_delete_the_cold_record_in_one_region_and_in_three() {
+fn logouts_bury_the_cold_record_in_one_region_and_in_three() {
     for regions in [&ONE[..], &THREE[..]] {
         let s = scenario(regions, 2000, 2, "10m", "    update_fraction: 0\n    logout_probability: 1.0\n", "");
         let (record, tallies) = check(&s, |t, others| Units {
-            wru: 3 * (t.demotions + t.promotions),
-            rru: t.promotions,
-            replicated_wru: 3 * (t.demotions + t.promotions) * others,
-            replicated_bytes: 2100 * t.demotions * others,
+            wru: 3 * t.demotions + t.promotions,
+            rru: 2 * t.promotions,
+            replicated_wru: (3 * t.demotions + t.promotions) * others,
+            replicated_bytes: (2100 * t.demotions + 100 * t.promotions) * others,
         });
         let c = &record.counts;
         assert_eq!(c.logged_out, c.cold_promotions, "{regions:?}: every promoted session logs out");
@@ -231,17 +232,22 @@ fn logouts_delete_the_cold_record_in_one_region_and_in_three() {
     }
 }
 
-/// A delete that finds nothing pays DynamoDB's minimum, 1 WRU, and replicates nothing. Payload
-/// 5,000 bytes (item 5,100 bytes = 5 WRU, which the deletes must not be charged).
+/// A read that finds nothing and a tombstone each pay DynamoDB's minimum, 1 unit. Payload 5,000
+/// bytes (item 5,100 bytes = 5 WRU and 2 RRU, which the logouts must not be charged).
 ///
 /// Each visit is one request, a create, then a logout at once: the session was never demoted, so
-/// the logout's delete finds no item. Per region: WRU = 1 c; nothing else.
+/// the logout's read finds no item, and its tombstone (100 bytes) is replicated. Per region:
+///   WRU = 1 c; RRU = 1 c; replicated WRU = 1 c (n - 1); replicated bytes = 100 c (n - 1).
 #[test]
-fn deletes_of_nothing_pay_one_unit_in_one_region_and_in_three() {
+fn logouts_of_never_demoted_sessions_pay_one_unit_each_way_in_one_region_and_in_three() {
     for regions in [&ONE[..], &THREE[..]] {
         let s = scenario(regions, 5000, 1, "10m", "    update_fraction: 0\n    logout_probability: 1.0\n", "");
-        let (record, tallies) =
-            check(&s, |t, _| Units { wru: t.created, rru: 0, replicated_wru: 0, replicated_bytes: 0 });
+        let (record, tallies) = check(&s, |t, others| Units {
+            wru: t.created,
+            rru: t.created,
+            replicated_wru: t.created * others,
+            replicated_bytes: 100 * t.created * others,
+        });
         let c = &record.counts;
         assert_eq!((c.logged_out, c.demoted), (c.created, 0), "{regions:?}");
         for (region, t) in regions.iter().zip(&tallies) {
