@@ -282,14 +282,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             engine.record(event).await;
         }
 
-        let mut lookup = engine.cold().get(id, here).await;
-        if matches!(lookup, ColdLookup::Miss) && home != here {
-            // This region's replica may not have the session yet (demoted at home moments ago,
-            // within the replication delay): before answering "unknown", read it where it must
-            // be, the home region's replica.
-            lookup = engine.cold().get(id, home).await;
-        }
-        let mut session = match lookup {
+        let mut session = match self.read_cold(id).await {
             ColdLookup::Found(session) if session.is_tombstone() => return Lookup::Miss,
             ColdLookup::Found(session) => session,
             ColdLookup::Miss if expired_hot => return Lookup::Expired,
@@ -355,6 +348,20 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         }
         engine.record(AuditEvent::about(&session, AuditKind::Promoted, Tier::Hot, target, now)).await;
         found(session, Served::Promoted, Some(target))
+    }
+
+    /// The cold record where it must be newest: the home region's replica. A session's cold
+    /// writes come from its home (its hot copy lives there: demotion, write-behind), so this
+    /// region's replica may lag behind by the replication delay; a travelling user's lookup read
+    /// there would miss a session just demoted, or promote an older state (both lose what the user
+    /// holds). When home's replica cannot answer, this region's is read instead.
+    async fn read_cold(&self, id: &SessionId) -> ColdLookup {
+        let cold = self.engine.cold();
+        let home = id.home();
+        match cold.get(id, home).await {
+            ColdLookup::Unavailable(_) if home != self.region => cold.get(id, self.region).await,
+            lookup => lookup,
+        }
     }
 
     /// Replaces a session's data if its current version is `expected_version` (optimistic
@@ -487,7 +494,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
                 Err(e) => unreachable = Some(e),
             }
         }
-        let cold = match engine.cold().get(id, self.region).await {
+        let cold = match self.read_cold(id).await {
             ColdLookup::Found(record) => Some(record).filter(|r| !r.is_tombstone()),
             ColdLookup::Miss => None,
             ColdLookup::Unavailable(e) => return Err(e.into()),

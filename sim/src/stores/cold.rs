@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hotcold_engine::session::TOMBSTONE_VERSION;
 use hotcold_engine::{
     ColdLookup, ColdStore, ColdWrite, RegionId, Session, SessionData, SessionId, StoreError, Timestamp, UserId,
 };
@@ -30,6 +31,14 @@ struct ColdRec {
     data_len: u32,
     writer: u16,
     hot_region: u16,
+}
+
+impl ColdRec {
+    /// 1 for a session, 0 for a removal's tombstone: what the record gauges and expiry counts
+    /// count (a tombstone is stored, and billed by its bytes, but is no session).
+    fn sessions(&self) -> u64 {
+        u64::from(u64::from(self.version) < TOMBSTONE_VERSION)
+    }
 }
 
 /// A cold record as it was before the write at `by` replaced it.
@@ -116,7 +125,8 @@ impl SimColdStore {
         lock(&self.state).map.get(id).map(|r| u64::from(r.version))
     }
 
-    /// Drops records idle past `ttl` (DynamoDB's TTL deletion); returns how many.
+    /// Drops records idle past `ttl` (DynamoDB's TTL deletion); returns how many were sessions
+    /// (tombstones that end are not expiries).
     pub(crate) fn purge_expired(&self, ttl: Duration) -> u64 {
         let now = self.context.now();
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
@@ -129,11 +139,11 @@ impl SimColdStore {
         state.map.retain(|id, r| {
             let keep = r.last_access.saturating_add(ttl_ms) > now;
             if !keep {
-                purged += 1;
+                purged += r.sessions();
                 let item = u64::from(r.data_len) + overhead;
                 bytes += item;
                 if let Some(home) = by_home.get_mut(id.home().index()) {
-                    home.0 -= 1;
+                    home.0 -= r.sessions();
                     home.1 -= item;
                 }
             }
@@ -238,19 +248,20 @@ impl SimColdStore {
         ledger.charge(self.metering.write(data_len, true));
         let home = &mut state.by_home[session.id.home().index()];
         home.1 += item;
-        match replaced {
-            Some(old) => {
-                let old_item = self.item_bytes(u64::from(old.data_len));
-                state.bytes.sub(now, old_item);
-                state.by_home[session.id.home().index()].1 -= old_item;
-                if self.mean_delay_ms > 0.0 && self.context.regions() > 1 {
-                    state.previous.insert(session.id, Superseded { rec: old, by: now });
-                    state.previous_order.push_back((now, session.id));
-                }
-            }
-            None => {
-                state.count.add(now, 1);
-                state.by_home[session.id.home().index()].0 += 1;
+        // A tombstone replacing a session ends a session; nothing else changes the count.
+        let (added, removed) = (rec.sessions(), replaced.map_or(0, |old| old.sessions()));
+        // (Down first, so a replacement never shows as a peak of one more.)
+        state.count.sub(now, removed);
+        state.count.add(now, added);
+        let counted = &mut state.by_home[session.id.home().index()].0;
+        *counted = *counted + added - removed;
+        if let Some(old) = replaced {
+            let old_item = self.item_bytes(u64::from(old.data_len));
+            state.bytes.sub(now, old_item);
+            state.by_home[session.id.home().index()].1 -= old_item;
+            if self.mean_delay_ms > 0.0 && self.context.regions() > 1 {
+                state.previous.insert(session.id, Superseded { rec: old, by: now });
+                state.previous_order.push_back((now, session.id));
             }
         }
         state.bytes.add(now, item);
@@ -315,10 +326,10 @@ impl ColdStore for SimColdStore {
             Some(r) => {
                 let item = self.item_bytes(u64::from(r.data_len));
                 ledger.charge(self.metering.delete(Some(u64::from(r.data_len))));
-                state.count.sub(now.0, 1);
+                state.count.sub(now.0, r.sessions());
                 state.bytes.sub(now.0, item);
                 let home = &mut state.by_home[id.home().index()];
-                home.0 -= 1;
+                home.0 -= r.sessions();
                 home.1 -= item;
                 Ok(Some(self.session(*id, &r)))
             }

@@ -211,10 +211,15 @@ impl StoreContext {
         }
     }
 
-    /// Meters one DynamoDB call by `region`; `Err` when throttling makes it fail.
+    /// Meters one DynamoDB call by `region`; `Err` when throttling makes it fail. A call to
+    /// another region's replica (a travelling user's read at home) adds the round trip there.
     fn dynamo_call(&self, region: usize) -> Result<(), StoreError> {
         self.meter.dynamo_calls.add(1);
         self.ledger[region].dynamo_calls.add(1);
+        let from = self.serving();
+        if from != region {
+            self.meter.rtt_us.add(self.rtt_us[from * self.regions() + region]);
+        }
         let throttle = &self.throttle;
         if throttle.active.load(Ordering::Relaxed) {
             self.meter.throttle_us.add(throttle.extra_us.load(Ordering::Relaxed));

@@ -233,9 +233,9 @@ impl HotStore for SimHotStore {
         if let Some(old) = old {
             let old_size = self.size(&old);
             state.bytes.sub(now, old_size);
-        } else {
-            state.count_add(now, 1);
+            state.count_sub(now, old.sessions());
         }
+        state.count_add(now, rec.sessions());
         state.bytes.add(now, size);
         if let Some(dirty) = &mut state.dirty {
             if session.is_dirty() {

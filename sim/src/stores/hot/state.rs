@@ -82,7 +82,7 @@ impl HotState {
         if let Some(dirty) = &mut self.dirty {
             dirty.remove(id);
         }
-        self.count_sub(now, 1);
+        self.count_sub(now, rec.sessions());
         self.bytes.sub(now, u64::from(rec.data_len) + overhead);
         Some(rec)
     }

@@ -1,5 +1,6 @@
 //! [`HotTable`]: a hot tier's sessions, as compact records in a slab of stable slots.
 
+use hotcold_engine::session::TOMBSTONE_VERSION;
 use hotcold_engine::{RegionId, SessionId};
 use rustc_hash::FxHashMap;
 
@@ -23,6 +24,14 @@ pub(super) struct HotRec {
 }
 
 const _: () = assert!(size_of::<HotRec>() == 64, "a hot record is one cache line");
+
+impl HotRec {
+    /// 1 for a session, 0 for a removal's tombstone: what the session gauges count (a tombstone
+    /// takes Redis memory, counted in bytes, but is no session).
+    pub(super) fn sessions(&self) -> u64 {
+        u64::from(u64::from(self.version) < TOMBSTONE_VERSION)
+    }
+}
 
 /// No session: marks a vacant slot (no real session is homed in region `u16::MAX`).
 pub(super) const VACANT: SessionId = SessionId::from_parts([0; 16], RegionId(u16::MAX));
