@@ -1,0 +1,148 @@
+//! No session the user still holds is lost without a fault (CONTRACT section 5), even while the
+//! global table's replicas lag: a travelling user's lookup reads the session's home replica,
+//! where its cold writes come from, not its own region's, which may not have caught up.
+//!
+//! The cold store here is the in-memory table behind a replica that can be frozen: once frozen,
+//! every region but home reads the table as it was at that moment (the replication delay, made
+//! as long as the test needs).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hotcold_engine::memory::{MemoryAudit, MemoryColdStore, MemoryHotStore};
+use hotcold_engine::ready::now_or_panic;
+use hotcold_engine::{
+    ColdLookup, ColdStore, ColdWrite, Engine, EngineConfig, Lookup, ManualClock, RegionId, Served, Session,
+    SessionConfig, SessionData, SessionId, SessionManager, StoreError, SyncService, Timestamp, UserId,
+};
+
+const HOME: RegionId = RegionId(0);
+const ABROAD: RegionId = RegionId(1);
+
+/// The cold table as home sees it, and as every other region saw it when it was frozen.
+struct LaggingReplicas {
+    table: MemoryColdStore,
+    frozen: Mutex<Option<HashMap<SessionId, Session>>>,
+}
+
+impl LaggingReplicas {
+    /// From now on, regions other than home see the table as it is now.
+    fn freeze(&self) {
+        let copy = self.table.snapshot().into_iter().map(|s| (s.id, s)).collect();
+        *self.frozen.lock().unwrap() = Some(copy);
+    }
+}
+
+impl ColdStore for LaggingReplicas {
+    async fn get(&self, id: &SessionId, reader: RegionId) -> ColdLookup {
+        let frozen = self.frozen.lock().unwrap().as_ref().filter(|_| reader != HOME).map(|f| f.get(id).cloned());
+        match frozen {
+            Some(Some(old)) => ColdLookup::Found(old),
+            Some(None) => ColdLookup::Miss,
+            None => self.table.get(id, reader).await,
+        }
+    }
+    async fn put(&self, session: &Session, writer: RegionId, now: Timestamp) -> Result<ColdWrite, StoreError> {
+        self.table.put(session, writer, now).await
+    }
+    async fn put_batch(
+        &self,
+        sessions: &[Session],
+        writer: RegionId,
+        now: Timestamp,
+    ) -> Result<Vec<ColdWrite>, StoreError> {
+        self.table.put_batch(sessions, writer, now).await
+    }
+    async fn delete(&self, id: &SessionId, writer: RegionId, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        self.table.delete(id, writer, now).await
+    }
+    async fn sessions_of_user(&self, user: &UserId, reader: RegionId) -> Result<Vec<Session>, StoreError> {
+        self.table.sessions_of_user(user, reader).await
+    }
+}
+
+type Cold = Arc<LaggingReplicas>;
+type Manager = SessionManager<Arc<MemoryHotStore>, Cold, Arc<MemoryAudit>, Arc<ManualClock>>;
+
+struct World {
+    clock: Arc<ManualClock>,
+    cold: Cold,
+    managers: Vec<Manager>,
+    sync: SyncService<Arc<MemoryHotStore>, Cold, Arc<MemoryAudit>, Arc<ManualClock>>,
+    threshold: Duration,
+}
+
+impl World {
+    fn new() -> Self {
+        let config = SessionConfig::default();
+        let threshold = config.hot_storage.promotion_threshold;
+        let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_000_000)));
+        let hot: Vec<_> = (0..3).map(|r| Arc::new(MemoryHotStore::new(format!("hot {r}")))).collect();
+        let cold = Arc::new(LaggingReplicas { table: MemoryColdStore::new("cold"), frozen: Mutex::new(None) });
+        let engine = Arc::new(
+            Engine::new(
+                config,
+                EngineConfig::default(),
+                hot,
+                Arc::clone(&cold),
+                Arc::new(MemoryAudit::new()),
+                Arc::clone(&clock),
+            )
+            .expect("engine"),
+        );
+        let managers = (0..3).map(|r| SessionManager::with_token_seed(Arc::clone(&engine), RegionId(r), 11)).collect();
+        Self { clock, cold, managers, sync: SyncService::new(engine), threshold }
+    }
+
+    /// Idle past the threshold, then home's demotion pass.
+    fn demote_at_home(&self) {
+        self.clock.advance(self.threshold + Duration::from_secs(1));
+        let report = now_or_panic(self.sync.run_once(HOME));
+        assert_eq!((report.demoted, report.error), (1, None), "home demoted the session");
+    }
+
+    fn lookup(&self, region: RegionId, id: &SessionId) -> Lookup {
+        now_or_panic(self.managers[region.index()].get(id))
+    }
+}
+
+fn data(json: &str) -> SessionData {
+    SessionData::from_json(&serde_json::from_str(json).unwrap(), 1 << 16).unwrap()
+}
+
+#[test]
+fn a_session_demoted_at_home_is_found_abroad_before_the_replica_has_it() {
+    let world = World::new();
+    let id = now_or_panic(world.managers[0].create(UserId::new("traveller").unwrap(), data("{}")))
+        .expect("create")
+        .session
+        .id;
+    world.cold.freeze(); // abroad, the table never had the session
+    world.demote_at_home();
+    match world.lookup(ABROAD, &id) {
+        Lookup::Found { session, served: Served::Promoted, .. } => assert_eq!(session.version, 1),
+        other => panic!("the travelling user's session is found, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_travelling_lookup_never_promotes_an_older_state_than_home_holds() {
+    let world = World::new();
+    let id = now_or_panic(world.managers[0].create(UserId::new("traveller").unwrap(), data(r#"{"v":1}"#)))
+        .expect("create")
+        .session
+        .id;
+    world.demote_at_home();
+    world.cold.freeze(); // abroad, the table holds version 1 from now on
+    assert!(matches!(world.lookup(HOME, &id), Lookup::Found { .. }), "promoted at home");
+    now_or_panic(world.managers[0].update(&id, data(r#"{"v":2}"#), 1)).expect("update to version 2");
+    world.demote_at_home();
+    match world.lookup(ABROAD, &id) {
+        Lookup::Found { session, .. } => {
+            assert_eq!(session.version, 2, "the newest state, not the replica's version 1");
+            assert_eq!(session.data, data(r#"{"v":2}"#));
+        }
+        other => panic!("the travelling user's session is found, got {other:?}"),
+    }
+}
