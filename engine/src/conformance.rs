@@ -391,6 +391,7 @@ async fn run_idle_once_checks<T: Harness>(harness: &T) {
         .map(|e| match e {
             IdleEntry::Idle(s) => s.id,
             IdleEntry::Vanished(id) => panic!("idle once: {id} vanished unexpectedly"),
+            IdleEntry::Unreadable { detail } => panic!("idle once: unreadable entry: {detail}"),
         })
         .collect();
     ids.sort_by_key(SessionId::to_hex);
@@ -421,6 +422,7 @@ async fn run_idle_index_checks<T: Harness>(harness: &T) {
         .map(|e| match e {
             IdleEntry::Idle(s) => s.id,
             IdleEntry::Vanished(id) => panic!("idle_candidates: {id} vanished unexpectedly"),
+            IdleEntry::Unreadable { detail } => panic!("idle_candidates: unreadable entry: {detail}"),
         })
         .collect();
     assert_eq!(first_ids, vec![ids[0], ids[1]], "idle_candidates: oldest first, limit respected");
@@ -429,7 +431,7 @@ async fn run_idle_index_checks<T: Harness>(harness: &T) {
         .iter()
         .filter_map(|e| match e {
             IdleEntry::Idle(s) => Some(s.id),
-            IdleEntry::Vanished(_) => None,
+            IdleEntry::Vanished(_) | IdleEntry::Unreadable { .. } => None,
         })
         .collect();
     assert_eq!(all_ids, vec![ids[0], ids[1], ids[4]], "idle_candidates: touched and recent sessions are not idle");
@@ -452,7 +454,7 @@ async fn run_idle_index_checks<T: Harness>(harness: &T) {
         .iter()
         .filter_map(|e| match e {
             IdleEntry::Idle(s) => Some(s.id),
-            IdleEntry::Vanished(_) => None,
+            IdleEntry::Vanished(_) | IdleEntry::Unreadable { .. } => None,
         })
         .collect();
     assert_eq!(with_late, vec![late, ids[4]], "idle_candidates: a late put with an old access is found first");

@@ -89,6 +89,13 @@ pub enum IdleEntry {
     /// The index named a session whose hot copy is gone (its TTL ran out, e.g. while the sync job
     /// was down). The store has already dropped the index entry.
     Vanished(SessionId),
+    /// An entry or record that does not decode (corrupt, or written by something else). The store
+    /// has moved the entry out of the index (to a quarantine a person can inspect), so no later
+    /// pass meets it again and demotion goes on. `detail` names what is wrong, never the content.
+    Unreadable {
+        /// What did not decode.
+        detail: String,
+    },
 }
 
 /// The answer of a cold-tier lookup.

@@ -36,6 +36,9 @@ pub struct SyncReport {
     pub kept_hot: u64,
     /// Hot copies found gone past their TTL (expired in Redis before demotion).
     pub expired_hot: u64,
+    /// Index entries whose record did not decode: skipped and quarantined by the store (see
+    /// [`IdleEntry::Unreadable`]), so one bad record never stalls demotion.
+    pub unreadable: u64,
     /// Removals' hot tombstones cleared once past their guard (see [`crate::lifecycle::TOMBSTONE_GUARD`]).
     pub tombstones_cleared: u64,
     /// Sessions copied by write-behind.
@@ -104,6 +107,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SyncService<H, C, A, K> 
                         session.hot_region = None;
                         batch.push(session);
                     }
+                    IdleEntry::Unreadable { .. } => report.unreadable += 1,
                     IdleEntry::Vanished(id) => {
                         report.expired_hot += 1;
                         let event = AuditEvent {

@@ -533,3 +533,67 @@ async fn an_index_entry_older_than_its_record_is_rescored_not_returned() {
     })
     .await;
 }
+
+/// Runs `redis-cli` against `url` (to write what the store itself never would); its answer.
+fn redis_cli(url: &str, args: &[&str]) -> String {
+    let output = std::process::Command::new(live_support::env("HOTCOLD_REDIS_CLI_BIN"))
+        .arg("-u")
+        .arg(url)
+        .args(args)
+        .output()
+        .expect("run redis-cli");
+    assert!(output.status.success(), "redis-cli {args:?}");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// One idle-index entry that does not decode (a malformed member, or a record that is not a
+/// session) used to fail every demotion pass of its region for good; one corrupt record blocked
+/// listing its user's sessions. Now both are skipped: the pass demotes the rest, counts and
+/// quarantines the bad entries, and the next pass does not meet them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_idle_entry_is_skipped_and_quarantined_not_a_stalled_sync() {
+    let url = redis_urls().remove(0);
+    let prefix = live_support::unique("poison");
+    let store = Arc::new(
+        RedisHotStore::connect(RedisHotConfig::standalone(url.clone()).with_prefix(prefix.clone()))
+            .await
+            .expect("connect"),
+    );
+    let mut config = SessionConfig::default();
+    config.hot_storage.regions.truncate(1);
+    let clock = live_support::shared_clock();
+    let engine = Arc::new(
+        Engine::new(
+            config,
+            EngineConfig::default(),
+            vec![Arc::clone(&store)],
+            hotcold_engine::memory::MemoryColdStore::new("cold"),
+            MemoryAudit::new(),
+            Arc::clone(&clock),
+        )
+        .expect("engine"),
+    );
+    let user = UserId::new("poisoned").unwrap();
+    let idle_since = clock.now() - Duration::from_secs(3600);
+    let sessions: Vec<Session> = (0..4).map(|n| session(7_000 + n, &user, idle_since)).collect();
+    for s in &sessions {
+        store.put(s, TTL).await.expect("put");
+    }
+    // A member that names no session, and a session whose record is garbage, both idle.
+    let [record_key, idle_key, _] = store.keys_of(&sessions[3].id);
+    assert_eq!(redis_cli(&url, &["ZADD", &idle_key, "1", "not-a-session-member"]), "1");
+    store.raw_set(&record_key, b"hc1|garbage").await.expect("overwrite the record");
+
+    // Listing the user skips the corrupt record instead of failing.
+    let listed = store.sessions_of_user(&user).await.expect("a corrupt record does not fail the listing");
+    assert_eq!(listed.len(), 3, "the user's readable sessions");
+
+    let sync = SyncService::new(Arc::clone(&engine));
+    let report = sync.run_once(RegionId(0)).await;
+    assert_eq!(report.error, None, "the pass goes on past the bad entries");
+    assert_eq!((report.demoted, report.unreadable), (3, 2), "every readable session demoted, both bad entries counted");
+    let again = sync.run_once(RegionId(0)).await;
+    assert_eq!((again.error, again.unreadable), (None, 0), "quarantined entries are not met again");
+    let quarantined = redis_cli(&url, &["SCARD", &format!("{prefix}:quarantine")]);
+    assert_eq!(quarantined, "2", "both entries are in the quarantine set for a person to inspect");
+}

@@ -432,9 +432,9 @@ impl ColdStore for DynamoColdStore {
                 .send()
                 .await
                 .map_err(|e| sdk_error(self.label(), &e))?;
-            for item in page.items() {
-                sessions.push(self.decode(item)?);
-            }
+            // An item that does not decode is left out: one corrupt record must not block
+            // listing, revoking or erasing the user's other sessions.
+            sessions.extend(page.items().iter().filter_map(|item| self.decode(item).ok()));
             match page.last_evaluated_key() {
                 Some(key) if !key.is_empty() => start = Some(key.clone()),
                 _ => break,

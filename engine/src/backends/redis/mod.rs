@@ -375,6 +375,17 @@ impl RedisHotStore {
         StoreError::Corrupt { backend: self.config.label.clone(), detail: detail.into() }
     }
 
+    /// Moves an idle-index member that does not decode out of its shard's index into the
+    /// quarantine set (`{prefix}:quarantine`, for a person to inspect), so no demotion pass meets
+    /// it again; its record, if any, stays until its TTL ends.
+    async fn quarantine(&self, shard: u16, member: &str, what: &str) -> Result<Option<IdleEntry>, StoreError> {
+        let index = format!("{}:idle", self.tag(shard));
+        self.query(::redis::cmd("ZREM").arg(index).arg(member).to_owned()).await?;
+        let quarantine = format!("{}:quarantine", self.config.key_prefix);
+        self.query(::redis::cmd("SADD").arg(quarantine).arg(member).to_owned()).await?;
+        Ok(Some(IdleEntry::Unreadable { detail: format!("{}: {what}", self.config.label) }))
+    }
+
     /// Runs a call under the configured timeout and maps its failure.
     async fn timed<T>(&self, call: impl Future<Output = RedisResult<T>>) -> Result<T, StoreError> {
         match tokio::time::timeout(self.config.timeout, call).await {
@@ -631,8 +642,8 @@ impl HotStore for RedisHotStore {
                 .to_owned();
             self.query(cmd)
         });
-        let mut indexed: Vec<(u64, String)> = Vec::new();
-        for answer in join_all(ranges).await {
+        let mut indexed: Vec<(u64, String, u16)> = Vec::new();
+        for (shard, answer) in (0..self.config.idle_shards).zip(join_all(ranges).await) {
             let Value::Array(items) = answer? else { return Err(self.corrupt("ZRANGEBYSCORE answered a non-array")) };
             for pair in items.chunks(2) {
                 let (Some(Value::BulkString(member)), Some(score)) = (pair.first(), pair.get(1)) else {
@@ -642,8 +653,9 @@ impl HotStore for RedisHotStore {
                     Value::Double(d) => *d as u64,
                     other => bulk_f64(other).map(|d| d as u64).ok_or_else(|| self.corrupt("malformed score"))?,
                 };
-                let member = String::from_utf8(member.clone()).map_err(|_| self.corrupt("non-UTF-8 member"))?;
-                indexed.push((score, member));
+                // A member that is not UTF-8 cannot name a session: it is quarantined below.
+                let member = String::from_utf8_lossy(member).into_owned();
+                indexed.push((score, member, shard));
             }
         }
         indexed.sort();
@@ -651,32 +663,34 @@ impl HotStore for RedisHotStore {
 
         // Phase 2: check each candidate atomically with its record (all in flight together).
         let idle_since_arg = padded(idle_since.0);
-        let checks = indexed.iter().map(|(_, member)| {
+        let checks = indexed.iter().map(|(_, member, shard)| {
             let idle_since_arg = idle_since_arg.clone();
             async move {
                 let Some(id) = parse_member(member) else {
-                    return Err(self.corrupt("malformed idle-index member"));
+                    return self.quarantine(*shard, member, "malformed idle-index member").await;
                 };
                 let keys = self.keys(&id);
                 let args = vec![member.clone().into_bytes(), idle_since_arg.into_bytes()];
                 let value =
                     self.eval(&self.scripts.idle_fetch, &[&keys.session, &keys.idle, &keys.dirty], args).await?;
-                Ok::<_, StoreError>((id, value))
+                let Value::Array(items) = value else { return Err(self.corrupt("unexpected idle check answer")) };
+                Ok(match items.first() {
+                    Some(Value::Int(0)) => Some(IdleEntry::Vanished(id)),
+                    Some(Value::Int(1)) => None,
+                    Some(Value::Int(2)) => match items.get(1) {
+                        Some(Value::BulkString(record)) => match decode_record(id, record.clone()) {
+                            Ok(session) => Some(IdleEntry::Idle(session)),
+                            Err(what) => return self.quarantine(*shard, member, what).await,
+                        },
+                        _ => return Err(self.corrupt("idle check answer without a record")),
+                    },
+                    _ => return Err(self.corrupt("unexpected idle check answer")),
+                })
             }
         });
         let mut found = Vec::with_capacity(indexed.len());
         for answer in join_all(checks).await {
-            let (id, value) = answer?;
-            let Value::Array(items) = value else { return Err(self.corrupt("unexpected idle check answer")) };
-            match items.first() {
-                Some(Value::Int(0)) => found.push(IdleEntry::Vanished(id)),
-                Some(Value::Int(1)) => {}
-                Some(Value::Int(2)) => match items.get(1) {
-                    Some(Value::BulkString(record)) => found.push(IdleEntry::Idle(self.decode(id, record.clone())?)),
-                    _ => return Err(self.corrupt("idle check answer without a record")),
-                },
-                _ => return Err(self.corrupt("unexpected idle check answer")),
-            }
+            found.extend(answer?);
         }
         Ok(found)
     }
@@ -739,7 +753,11 @@ impl HotStore for RedisHotStore {
             };
             let Some(id) = parse_member(&member) else { return Ok((member, None)) };
             let record = self.query(::redis::cmd("GET").arg(self.keys(&id).session).to_owned()).await?;
-            Ok((member, self.decode_optional(id, record)?))
+            // A record that does not decode is left out (and pruned from the set like a gone one;
+            // the record itself ends with its TTL): one corrupt record must not block listing,
+            // revoking or erasing the user's other sessions.
+            let session = self.decode_optional(id, record).unwrap_or(None);
+            Ok((member, session))
         });
         let mut sessions = Vec::new();
         let mut gone = Vec::new();
