@@ -67,18 +67,6 @@ pub const MAX_BATCH: usize = 25;
 /// Name of the user index on both tables.
 pub const USER_INDEX: &str = "by_user";
 
-/// Attempts of one conditional put while DynamoDB throttles it (each attempt is itself retried by
-/// the SDK up to `max_attempts` times). With the backoff below that waits 375 ms in all before the
-/// put reports [`StoreError::Throttled`]: long enough for on-demand capacity to catch a burst, short
-/// enough for a request's time budget.
-const THROTTLED_PUT_ATTEMPTS: u32 = 5;
-
-/// The first wait before a throttled put is tried again; it doubles after every throttled attempt.
-const THROTTLE_FIRST_BACKOFF: Duration = Duration::from_millis(25);
-
-/// The longest wait between throttled attempts, should the attempts above grow.
-const THROTTLE_MAX_BACKOFF: Duration = Duration::from_secs(1);
-
 /// How often [`DynamoConfig::create_tables`] asks whether a new table is active.
 const TABLE_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -324,39 +312,29 @@ impl DynamoColdStore {
         decode_session(item).map_err(|detail| self.corrupt(detail))
     }
 
-    /// One conditional PutItem, retried with backoff while throttled.
+    /// One conditional PutItem. Its retries are the SDK's alone (`max_attempts`, with backoff,
+    /// within `call_timeout`): one budget per call. (A retry loop here used to multiply the SDK's,
+    /// up to 15 PutItems for one item under throttling.)
     async fn put_one(&self, session: &Session) -> Result<ColdWrite, StoreError> {
-        let mut delay = THROTTLE_FIRST_BACKOFF;
-        let mut attempt = 0;
-        loop {
-            let sent = self
-                .client
-                .put_item()
-                .table_name(&self.config.sessions_table)
-                .set_item(Some(session_item(session, self.config.cold_ttl)))
-                .condition_expression("attribute_not_exists(#id) OR #v < :v OR (#v = :v AND #a <= :a)")
-                .expression_attribute_names("#id", "id")
-                .expression_attribute_names("#v", "version")
-                .expression_attribute_names("#a", "last_access")
-                .expression_attribute_values(":v", AttributeValue::N(session.version.to_string()))
-                .expression_attribute_values(":a", AttributeValue::N(session.last_access.0.to_string()))
-                .send()
-                .await;
-            match sent {
-                Ok(_) => return Ok(ColdWrite::Written),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
-                    return Ok(ColdWrite::Stale);
-                }
-                Err(e) => {
-                    let error = sdk_error(self.label(), &e);
-                    attempt += 1;
-                    if !matches!(error, StoreError::Throttled { .. }) || attempt >= THROTTLED_PUT_ATTEMPTS {
-                        return Err(error);
-                    }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(THROTTLE_MAX_BACKOFF);
-                }
+        let sent = self
+            .client
+            .put_item()
+            .table_name(&self.config.sessions_table)
+            .set_item(Some(session_item(session, self.config.cold_ttl)))
+            .condition_expression("attribute_not_exists(#id) OR #v < :v OR (#v = :v AND #a <= :a)")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_names("#a", "last_access")
+            .expression_attribute_values(":v", AttributeValue::N(session.version.to_string()))
+            .expression_attribute_values(":a", AttributeValue::N(session.last_access.0.to_string()))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(ColdWrite::Written),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Ok(ColdWrite::Stale)
             }
+            Err(e) => Err(sdk_error(self.label(), &e)),
         }
     }
 }
