@@ -226,6 +226,10 @@ pub struct EngineConfig {
     /// Largest session data accepted, in bytes of JSON. Default: 358400 (350 KiB; DynamoDB items
     /// stop at 400 KB).
     pub max_data_bytes: usize,
+    /// A session ends this long after it was created, however active it is (OWASP's absolute
+    /// timeout, e.g. `30d`); 0 means no such limit, as in the ADR. Default: 0.
+    #[serde(with = "duration")]
+    pub absolute_lifetime: Duration,
 }
 
 impl Default for EngineConfig {
@@ -235,6 +239,7 @@ impl Default for EngineConfig {
             write_behind_interval: Duration::from_secs(60),
             active_window: Duration::from_secs(300),
             max_data_bytes: 350 * 1024,
+            absolute_lifetime: Duration::ZERO,
         }
     }
 }
@@ -464,5 +469,13 @@ mod tests {
         let config = SyncConfig { cross_region_delay: Duration::from_millis(1500), ..SyncConfig::default() };
         let json = serde_json::to_string(&config).unwrap();
         assert_eq!(json, r#"{"batch_size":100,"sync_interval":300,"cross_region_delay":"1500ms"}"#);
+    }
+
+    #[test]
+    fn the_absolute_lifetime_is_off_by_default_and_reads_with_units() {
+        assert_eq!(EngineConfig::default().absolute_lifetime, Duration::ZERO, "the ADR sets no absolute limit");
+        let config: EngineConfig = serde_json::from_str(r#"{"absolute_lifetime":"30d"}"#).expect("engine block");
+        assert_eq!(config.absolute_lifetime, Duration::from_secs(30 * 86_400));
+        assert_eq!(config.validate(), Ok(()));
     }
 }

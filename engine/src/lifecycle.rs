@@ -35,6 +35,8 @@ pub struct LifecyclePolicy {
     pub hot_ttl: Duration,
     /// `session_config.cold_storage.ttl`.
     pub cold_ttl: Duration,
+    /// `engine.absolute_lifetime`; `None` when 0 (no limit).
+    pub absolute_lifetime: Option<Duration>,
 }
 
 impl LifecyclePolicy {
@@ -45,7 +47,14 @@ impl LifecyclePolicy {
             promotion_threshold: session.hot_storage.promotion_threshold,
             hot_ttl: session.hot_storage.ttl,
             cold_ttl: session.cold_storage.ttl,
+            absolute_lifetime: Some(engine.absolute_lifetime).filter(|limit| !limit.is_zero()),
         }
+    }
+
+    /// Whether a session created at `created_at` has reached its absolute lifetime at `now`: it
+    /// is never served again, however recently it was used.
+    pub fn outlived(&self, created_at: Timestamp, now: Timestamp) -> bool {
+        self.absolute_lifetime.is_some_and(|limit| now.since(created_at) >= limit)
     }
 
     /// State of a session held in the hot tier.

@@ -222,6 +222,9 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         for region in self.here_then_home(id) {
             match self.engine.hot(region).get_and_touch(id, now, ttl).await {
                 HotLookup::Hit(session) if session.is_tombstone() => return Lookup::Miss,
+                HotLookup::Hit(session) if self.engine.policy().outlived(session.created_at, now) => {
+                    return self.end_outlived(session, region, now).await;
+                }
                 HotLookup::Hit(session) => return found(session, Served::Hot, Some(region)),
                 HotLookup::Miss => {}
                 HotLookup::Expired => missed.expired = true,
@@ -238,6 +241,17 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
     pub async fn touch(&self, id: &SessionId) -> Result<Touched, EngineError> {
         if !self.engine.has_region(id.home()) {
             return Err(EngineError::NotFound);
+        }
+        if self.engine.policy().absolute_lifetime.is_some() {
+            // The version-only touch does not read when the session was created: with an
+            // absolute lifetime to enforce, look it up whole.
+            return match self.get(id).await {
+                Lookup::Found { session, served, hot_region } => {
+                    Ok(Touched { version: session.version, served, hot_region })
+                }
+                Lookup::Expired | Lookup::Miss => Err(EngineError::NotFound),
+                Lookup::Unavailable(e) => Err(e.into()),
+            };
         }
         let now = self.now();
         let ttl = self.engine.policy().hot_ttl;
@@ -289,7 +303,9 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             ColdLookup::Miss => return Lookup::Miss,
             ColdLookup::Unavailable(e) => return Lookup::Unavailable(e),
         };
-        if engine.policy().cold_state(session.last_access, now) == ColdState::Expired {
+        if engine.policy().cold_state(session.last_access, now) == ColdState::Expired
+            || engine.policy().outlived(session.created_at, now)
+        {
             // Enforced on read: DynamoDB's TTL deletion may lag by days. Deleting here is a
             // best-effort tidy-up; the record is never returned either way.
             let _ = engine.cold().delete(id, here, now).await;
@@ -362,6 +378,16 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             ColdLookup::Unavailable(_) if home != self.region => cold.get(id, self.region).await,
             lookup => lookup,
         }
+    }
+
+    /// Ends a session found in `region`'s hot tier past its absolute lifetime: its copies go
+    /// (best effort: a later lookup finds whatever is left just as outlived) and it expires.
+    async fn end_outlived(&self, session: Session, region: RegionId, now: Timestamp) -> Lookup {
+        let engine = &*self.engine;
+        let _ = engine.hot(region).remove(&session.id).await;
+        let _ = engine.cold().delete(&session.id, self.region, now).await;
+        engine.record(AuditEvent::about(&session, AuditKind::Expired, Tier::Hot, region, now)).await;
+        Lookup::Expired
     }
 
     /// Replaces a session's data if its current version is `expected_version` (optimistic
@@ -456,6 +482,11 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         now: Timestamp,
     ) -> Result<Session, EngineError> {
         let engine = &*self.engine;
+        if engine.policy().outlived(session.created_at, now) {
+            // Past its absolute lifetime: the change goes with the session.
+            self.end_outlived(session, region, now).await;
+            return Err(EngineError::NotFound);
+        }
         engine.record(AuditEvent::about(&session, AuditKind::Updated, Tier::Hot, self.region, now)).await;
         if self.write_through() {
             engine.cold().put(&session, self.region, now).await?;
@@ -556,7 +587,10 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         let now = self.now();
         let policy = *self.engine.policy();
         let all = self.all_records_of_user(user, false).await?;
-        Ok(all.into_iter().filter(|s| policy.cold_state(s.last_access, now) == ColdState::Live).collect())
+        Ok(all
+            .into_iter()
+            .filter(|s| policy.cold_state(s.last_access, now) == ColdState::Live && !policy.outlived(s.created_at, now))
+            .collect())
     }
 
     /// Every record of a user (live or not) from every hot tier and the cold tier, freshest state

@@ -429,3 +429,42 @@ fn a_flush_copies_every_dirty_session_in_one_pass() {
     let again = now_or_panic(world.sync.flush_dirty(RegionId(0)));
     assert_eq!((again.copied, again.batches), (0, 0), "nothing left: {again:?}");
 }
+
+/// `engine.absolute_lifetime`: a session ends that long after its creation however active it
+/// is, on every path (hot lookup, touch, update, cold promotion, listing); 0 sets no limit.
+#[test]
+fn a_session_past_its_absolute_lifetime_is_never_served_however_active() {
+    let day = Duration::from_secs(86_400);
+    let world = World::new(EngineConfig { absolute_lifetime: day, ..EngineConfig::default() });
+    let user = UserId::new("edge-user").unwrap();
+    let cold = world.cold_session(); // created 30 min before the next one
+    let hot = now_or_panic(world.managers[0].create(user.clone(), data(b"{}"))).expect("create").session.id;
+    assert_eq!(now_or_panic(world.managers[0].sessions_of_user(&user)).expect("list").len(), 2);
+    // Active all day: a lookup every 20 minutes keeps the second session hot.
+    for _ in 0..71 {
+        world.clock.advance(Duration::from_secs(1200));
+        assert!(matches!(now_or_panic(world.managers[0].get(&hot)), Lookup::Found { .. }));
+    }
+    // 23 h 40 min since the hot one began, past 24 h for the cold one: only the first is listed.
+    let listed = now_or_panic(world.managers[0].sessions_of_user(&user)).expect("list");
+    assert_eq!(listed.iter().map(|s| s.id).collect::<Vec<_>>(), [hot], "the outlived session is not listed");
+    assert_eq!(now_or_panic(world.managers[1].get(&cold)), Lookup::Expired, "the cold session ended");
+    world.clock.advance(Duration::from_secs(1200)); // 24 h since creation
+    assert_eq!(now_or_panic(world.managers[0].get(&hot)), Lookup::Expired, "the hot session ended");
+    assert_eq!(now_or_panic(world.managers[1].touch(&hot)), Err(EngineError::NotFound), "and stays ended");
+    assert_eq!(now_or_panic(world.managers[0].sessions_of_user(&user)).expect("list").len(), 0, "none listed");
+
+    // An update of a session that outlives its lifetime meanwhile is refused, the change dropped.
+    let updated = now_or_panic(world.managers[0].create(user.clone(), data(b"{}"))).expect("create").session.id;
+    world.clock.advance(day);
+    assert_eq!(now_or_panic(world.managers[0].update(&updated, data(b"{\"a\":1}"), 1)), Err(EngineError::NotFound));
+    assert_eq!(now_or_panic(world.managers[0].get(&updated)), Lookup::Miss, "ended: its copies are gone");
+
+    // 0: no limit, as in the ADR.
+    let unlimited = World::new(EngineConfig::default());
+    let id = now_or_panic(unlimited.managers[0].create(user, data(b"{}"))).expect("create").session.id;
+    for _ in 0..100 {
+        unlimited.clock.advance(Duration::from_secs(1200));
+        assert!(matches!(now_or_panic(unlimited.managers[0].touch(&id)), Ok(_)), "no absolute limit by default");
+    }
+}
