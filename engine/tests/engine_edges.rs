@@ -465,6 +465,6 @@ fn a_session_past_its_absolute_lifetime_is_never_served_however_active() {
     let id = now_or_panic(unlimited.managers[0].create(user, data(b"{}"))).expect("create").session.id;
     for _ in 0..100 {
         unlimited.clock.advance(Duration::from_secs(1200));
-        assert!(matches!(now_or_panic(unlimited.managers[0].touch(&id)), Ok(_)), "no absolute limit by default");
+        assert!(now_or_panic(unlimited.managers[0].touch(&id)).is_ok(), "no absolute limit by default");
     }
 }
