@@ -81,8 +81,32 @@ impl Drop for Server {
     }
 }
 
+/// The service credential of every test server: the session routes accept it.
+const SERVICE: &str = "service-credential-of-the-tests-0001";
+/// The admin credential of every test server: every route accepts it.
+const ADMIN: &str = "admin-credential-of-the-tests-00001";
+
+/// The `auth` block of [`config_text`]: two credential files (written once per test process),
+/// with a comment and a blank line each, as an operator would write them.
+fn auth_block() -> &'static str {
+    static BLOCK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BLOCK.get_or_init(|| {
+        let dir = common::scratch_dir("serve", "credentials");
+        let service = dir.join("service-credentials");
+        let admin = dir.join("admin-credentials");
+        std::fs::write(&service, format!("# the API gateway\n\n{SERVICE}\n")).expect("write credentials");
+        std::fs::write(&admin, format!("# operators\n{ADMIN}\n\n")).expect("write credentials");
+        format!(
+            "auth:\n  service_credentials_file: {}\n  admin_credentials_file: {}\n",
+            service.display(),
+            admin.display()
+        )
+    })
+}
+
 /// The config of a 3-region deployment serving us-east-1: fresh key prefix and tables, a
-/// 2-second demotion threshold and a 1-second sync interval so demotion happens within a test.
+/// 2-second demotion threshold and a 1-second sync interval so demotion happens within a test,
+/// and the test credentials ([`SERVICE`], [`ADMIN`]).
 fn config_text(redis_urls: &[String], dynamodb: &str, durability: &str) -> String {
     let prefix = unique("srv");
     let table = unique("srv");
@@ -98,8 +122,11 @@ redis:
   eu-west-1: {{ url: {}, key_prefix: {prefix} }}
   ap-southeast-1: {{ url: {}, key_prefix: {prefix} }}
 dynamodb: {{ endpoint: {dynamodb}, sessions_table: {table}-sessions, audit_table: {table}-audit, create_tables: true }}
-",
-        redis_urls[0], redis_urls[1], redis_urls[2]
+{}",
+        redis_urls[0],
+        redis_urls[1],
+        redis_urls[2],
+        auth_block()
     )
 }
 
@@ -162,28 +189,63 @@ fn start_with_env(config: &str, label: &str, vars: &[(&str, &str)]) -> Server {
     );
 }
 
-/// One HTTP/1.1 request; answers the status and the body.
-fn http(server: &Server, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-    http_raw(&server.address, method, path, body.map(str::as_bytes))
+/// The credential a well-behaved caller sends: the service one on the session routes, the admin
+/// one elsewhere.
+fn credential_for(path: &str) -> &'static str {
+    if path.starts_with("/v1/sessions") { SERVICE } else { ADMIN }
 }
 
-fn http_raw(address: &str, method: &str, path: &str, body: Option<&[u8]>) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).expect("connect to hotcold serve");
-    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    let body = body.unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).expect("send head");
-    // The server may answer (400 for a body too large) before reading all of it.
-    let _ = stream.write_all(body);
+/// One HTTP/1.1 request with the credential its route needs; answers the status and the body.
+fn http(server: &Server, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let answer = request(&server.address, method, path, body.map(str::as_bytes), Some(credential_for(path)));
+    (answer.status, answer.body)
+}
+
+/// An HTTP answer: status, head (status line and headers) and body.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Answer {
+    /// The value of header `name` (case-insensitive), if the answer has it.
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim().eq_ignore_ascii_case(name).then(|| value.trim().to_string())
+        })
+    }
+}
+
+/// The head of a request, `credential` (if any) as a bearer token.
+fn request_head(address: &str, method: &str, path: &str, length: usize, credential: Option<&str>) -> String {
+    let authorization = credential.map(|c| format!("Authorization: Bearer {c}\r\n")).unwrap_or_default();
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{authorization}Content-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+    )
+}
+
+/// Reads an answer to its end (the requests say `Connection: close`).
+fn read_answer(stream: &mut TcpStream) -> Answer {
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
     let answer = String::from_utf8_lossy(&answer).to_string();
     let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
     let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status in {head:?}"));
-    (status, body.to_string())
+    Answer { status, head: head.to_string(), body: body.to_string() }
+}
+
+/// One HTTP/1.1 request sending `credential` (none: no `Authorization` header).
+fn request(address: &str, method: &str, path: &str, body: Option<&[u8]>, credential: Option<&str>) -> Answer {
+    let mut stream = TcpStream::connect(address).expect("connect to hotcold serve");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let body = body.unwrap_or_default();
+    stream.write_all(request_head(address, method, path, body.len(), credential).as_bytes()).expect("send head");
+    // The server may answer (400 for a body too large) before reading all of it.
+    let _ = stream.write_all(body);
+    read_answer(&mut stream)
 }
 
 fn json_of(body: &str) -> Value {
@@ -295,7 +357,8 @@ fn a_session_lives_its_whole_life_through_the_api() {
     let (status, body) = http(&server, "GET", &format!("/v1/users/{user}/sessions"), None);
     assert_eq!(status, 200, "{body}");
     let listed = json_of(&body);
-    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    assert_eq!(listed["sessions"].as_array().map(Vec::len), Some(2), "{listed}");
+    assert_eq!(listed["next_cursor"], Value::Null, "{listed}");
     let secret = |t: &str| t.split('.').next().unwrap_or_default().to_string();
     assert!(!body.contains(&secret(&token)) && !body.contains(&secret(&second)), "a listing must not hold tokens");
 
@@ -434,8 +497,10 @@ fn a_redis_outage_answers_503_and_the_service_recovers_when_it_returns() {
 
     redis.stop();
     // Erasing a user needs every store to answer: 503 naming the one that cannot, and nothing
-    // half-done to lose (the call can be repeated).
-    assert_error(http(&server, "POST", &format!("/v1/users/{user}/erase"), None), 503, "redis us-east-1");
+    // half-done to lose (the call can be repeated); a 503 says when to retry.
+    let erase = request(&server.address, "POST", &format!("/v1/users/{user}/erase"), None, Some(ADMIN));
+    assert_eq!(erase.header("retry-after").as_deref(), Some("1"), "{erase:?}");
+    assert_error((erase.status, erase.body), 503, "redis us-east-1");
     // Its newest state existed only in the failed Redis: lost with the region, as on_demotion
     // says (CONTRACT section 4), so the client signs in again.
     assert_error(http(&server, "GET", &format!("/v1/sessions/{hot_only}"), None), 404, "no such session");
@@ -467,18 +532,20 @@ fn a_redis_outage_answers_503_and_the_service_recovers_when_it_returns() {
     create(&server, &user, &json!({ "step": 3 }));
 }
 
+/// service.md: start-up needs this region's Redis and DynamoDB (another region's Redis may be
+/// down: `another_regions_redis_down_...` below).
 #[test]
 fn start_up_fails_with_exit_1_naming_the_backend_that_is_down() {
     let dead = format!("redis://127.0.0.1:{}", free_port());
     let mut urls = shared_redis_urls();
-    urls[1] = dead;
+    urls[0] = dead;
     let dir = common::scratch_dir("serve", "down");
     let path = dir.join("serve.yaml");
     std::fs::write(&path, config_text(&urls, &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion")).expect("write");
     let output = common::hotcold().args(["serve", "--config"]).arg(&path).output().expect("run hotcold serve");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("redis eu-west-1"), "{stderr}");
+    assert!(stderr.contains("redis us-east-1"), "{stderr}");
 
     let dead_dynamo = format!("http://127.0.0.1:{}", free_port());
     std::fs::write(&path, config_text(&shared_redis_urls(), &dead_dynamo, "on_demotion")).expect("write");
@@ -845,11 +912,7 @@ fn sigint_finishes_the_requests_in_flight_stops_accepting_and_exits_0() {
     let (first, rest) = body.split_at(body.len() / 2);
     let mut stream = TcpStream::connect(&server.address).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
-    let head = format!(
-        "POST /v1/sessions HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        server.address,
-        body.len()
-    );
+    let head = request_head(&server.address, "POST", "/v1/sessions", body.len(), Some(SERVICE));
     stream.write_all(head.as_bytes()).expect("send head");
     stream.write_all(first.as_bytes()).expect("send half the body");
     stream.flush().expect("flush");
@@ -953,6 +1016,10 @@ fn tokens_never_appear_in_logs_errors_or_metrics() {
     assert_eq!(lines.len(), 2, "the service logs two lines; it wrote:\n{output}");
     assert!(lines[0].contains("listening on http://") && lines[1].contains("stopped"), "{output}");
 
+    for credential in [SERVICE, ADMIN] {
+        assert!(!output.contains(credential), "a credential in the log:\n{output}");
+        assert!(answers.borrow().iter().all(|a| !a.contains(credential)), "a credential in an answer");
+    }
     for token in &tokens {
         let secret = token.split('.').next().unwrap_or_default();
         assert!(secret.len() >= 22, "{token}");
@@ -960,5 +1027,409 @@ fn tokens_never_appear_in_logs_errors_or_metrics() {
         for answer in answers.borrow().iter() {
             assert!(!answer.contains(secret), "a token in an answer: {answer}");
         }
+    }
+}
+
+/// Runs `hotcold serve` on `config`, expecting it to exit by itself within 60 s (a config it must
+/// refuse); its output. A server that starts instead fails the test rather than hang it.
+fn serve_to_exit(config: &str, label: &str) -> std::process::Output {
+    let path = common::scratch_dir("serve", label).join("serve.yaml");
+    std::fs::write(&path, config).expect("write config");
+    let mut child = common::hotcold()
+        .args(["serve", "--config"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hotcold serve");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("output");
+            panic!(
+                "hotcold serve did not exit within 60 s: it should have refused the config. Output:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// A credential no test server knows, of the same shape as the real ones.
+const UNKNOWN: &str = "admin-credential-of-the-tests-00002";
+
+/// CONTRACT section 5: every `/v1` route needs `Authorization: Bearer <credential>`; session routes
+/// take a service or admin credential, user-wide routes and `/metrics` an admin one; missing or
+/// unknown is 401 with `WWW-Authenticate: Bearer`, a service credential on an admin route 403; the
+/// probes need none. Refused requests change nothing, and no credential reaches the log or the
+/// metrics.
+#[test]
+fn every_v1_route_and_metrics_need_the_right_credential() {
+    let server = start(&config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion"), "auth");
+    let user = unique("ann");
+    let other = unique("otto");
+    let token = create(&server, &user, &json!({ "n": 1 }));
+    let session = format!("/v1/sessions/{token}");
+    let create_body = json!({ "user_id": user, "data": { "n": 0 } }).to_string();
+    let update_body = json!({ "data": { "n": 2 }, "version": 1 }).to_string();
+    let session_routes: [(&str, &str, Option<&str>); 4] = [
+        ("POST", "/v1/sessions", Some(&create_body)),
+        ("GET", &session, None),
+        ("PUT", &session, Some(&update_body)),
+        ("DELETE", &session, None),
+    ];
+    let user_sessions = format!("/v1/users/{user}/sessions");
+    let other_sessions = format!("/v1/users/{other}/sessions");
+    let other_erase = format!("/v1/users/{other}/erase");
+    let admin_routes: [(&str, &str, Option<&str>); 4] = [
+        ("GET", &user_sessions, None),
+        ("DELETE", &other_sessions, None),
+        ("POST", &other_erase, None),
+        ("GET", "/metrics", None),
+    ];
+    let send = |method: &str, path: &str, body: Option<&str>, credential: Option<&str>| {
+        request(&server.address, method, path, body.map(str::as_bytes), credential)
+    };
+    for (method, path, body) in session_routes.iter().chain(&admin_routes) {
+        for credential in [None, Some(UNKNOWN), Some(&UNKNOWN[..UNKNOWN.len() - 1]), Some("")] {
+            let answer = send(method, path, *body, credential);
+            assert_eq!(answer.status, 401, "{method} {path} with {credential:?}: {answer:?}");
+            assert!(answer.header("www-authenticate").is_some_and(|v| v.starts_with("Bearer")), "{answer:?}");
+            assert!(json_of(&answer.body)["error"].as_str().is_some_and(|e| e.contains("credential")), "{answer:?}");
+        }
+        // The right credential under another scheme is no bearer credential.
+        let mut stream = TcpStream::connect(&server.address).expect("connect");
+        let head = request_head(&server.address, method, path, 0, None).replacen(
+            "\r\n",
+            &format!("\r\nAuthorization: Basic {ADMIN}\r\n"),
+            1,
+        );
+        stream.write_all(head.as_bytes()).expect("send");
+        assert_eq!(read_answer(&mut stream).status, 401, "{method} {path} with Basic");
+    }
+    for (method, path, body) in &admin_routes {
+        let answer = send(method, path, *body, Some(SERVICE));
+        assert_eq!(answer.status, 403, "{method} {path} with the service credential: {answer:?}");
+        assert!(json_of(&answer.body)["error"].as_str().is_some_and(|e| e.contains("admin")), "{answer:?}");
+    }
+    // Nothing refused was done: the session is still at version 1, undeleted.
+    let (status, body) = http(&server, "GET", &session, None);
+    assert_eq!((status, json_of(&body)["version"].as_u64()), (200, Some(1)), "{body}");
+
+    // The right credentials: service (or admin) on session routes, admin on the others.
+    assert_eq!(send("POST", "/v1/sessions", Some(&create_body), Some(SERVICE)).status, 201);
+    assert_eq!(send("POST", "/v1/sessions", Some(&create_body), Some(ADMIN)).status, 201);
+    assert_eq!(send("GET", &session, None, Some(ADMIN)).status, 200, "admin includes service");
+    let updated = send("PUT", &session, Some(&update_body), Some(SERVICE));
+    assert_eq!((updated.status, json_of(&updated.body)["version"].as_u64()), (200, Some(2)), "{updated:?}");
+    let listed = send("GET", &user_sessions, None, Some(ADMIN));
+    assert_eq!(listed.status, 200, "{listed:?}");
+    assert_eq!(json_of(&listed.body)["sessions"].as_array().map(Vec::len), Some(3), "{listed:?}");
+    assert_eq!(send("DELETE", &other_sessions, None, Some(ADMIN)).status, 200);
+    assert_eq!(send("POST", &other_erase, None, Some(ADMIN)).status, 200);
+    assert_eq!(send("DELETE", &session, None, Some(SERVICE)).status, 204);
+    // The probes need nothing.
+    assert_eq!(send("GET", "/healthz", None, None).status, 200);
+    assert_eq!(send("GET", "/readyz", None, None).status, 200);
+
+    let metrics = send("GET", "/metrics", None, Some(ADMIN));
+    assert_eq!(metrics.status, 200);
+    // 8 routes x 5 refusals without a known credential, 4 admin routes refused the service one.
+    assert_eq!(metric(&server, "hotcold_requests_rejected_total{reason=\"unauthenticated\"}"), 40.0);
+    assert_eq!(metric(&server, "hotcold_requests_rejected_total{reason=\"forbidden\"}"), 4.0);
+    assert!(!metrics.body.contains(SERVICE) && !metrics.body.contains(ADMIN), "a credential in /metrics");
+    assert_eq!(server.terminate().code(), Some(0));
+}
+
+/// CONTRACT section 5: "A config without `auth` does not start (exit 2 naming the key) unless it
+/// says `auth: { disabled: true }`, which the start-up line then warns about"; a credentials file
+/// with no credential is refused the same way.
+#[test]
+fn serve_refuses_a_config_without_credentials_unless_auth_is_disabled() {
+    let text = config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion");
+    let output = serve_to_exit(&text.replace(auth_block(), ""), "bare");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("auth: missing"), "{stderr}");
+
+    let dir = common::scratch_dir("serve", "empty-credentials");
+    let empty = dir.join("service-credentials");
+    std::fs::write(&empty, "# nobody yet\n\n").expect("write");
+    let from = auth_block().find("service_credentials_file: ").expect("key") + "service_credentials_file: ".len();
+    let to = from + auth_block()[from..].find('\n').expect("line end");
+    let with_empty = text.replace(&auth_block()[from..to], &empty.display().to_string());
+    let output = serve_to_exit(&with_empty, "empty");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("auth.service_credentials_file") && stderr.contains("no credential"), "{stderr}");
+
+    let server = start(&text.replace(auth_block(), "auth: { disabled: true }\n"), "open");
+    let first = server.output.lock().unwrap_or_else(PoisonError::into_inner).join("\n");
+    assert!(first.contains("WARNING") && first.contains("auth disabled"), "the start-up line must warn: {first}");
+    let user = unique("nina");
+    let answer = request(
+        &server.address,
+        "POST",
+        "/v1/sessions",
+        Some(json!({ "user_id": user, "data": 1 }).to_string().as_bytes()),
+        None,
+    );
+    assert_eq!(answer.status, 201, "{answer:?}");
+    assert_eq!(request(&server.address, "GET", &format!("/v1/users/{user}/sessions"), None, None).status, 200);
+    assert_eq!(request(&server.address, "GET", "/metrics", None, None).status, 200);
+    assert_eq!(server.terminate().code(), Some(0));
+}
+
+/// Sends the head and half the body of a create, so the request is in flight until the rest
+/// comes (or the server gives up on it); the stream and the rest of the body.
+fn half_sent_create(server: &Server) -> (TcpStream, String) {
+    let body = json!({ "user_id": unique("slow"), "data": { "slow": true } }).to_string();
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut stream = TcpStream::connect(&server.address).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let head = request_head(&server.address, "POST", "/v1/sessions", body.len(), Some(SERVICE));
+    stream.write_all(head.as_bytes()).expect("send head");
+    stream.write_all(first.as_bytes()).expect("send half the body");
+    stream.flush().expect("flush");
+    (stream, rest.to_string())
+}
+
+/// CONTRACT section 5: "A request that is not answered within `limits.request_timeout` answers
+/// 503", with `Retry-After`. The slow request is one whose body stops halfway: nothing the server
+/// does can answer it in time, whatever the machine's speed.
+#[test]
+fn a_request_not_answered_within_the_request_timeout_answers_503_with_retry_after() {
+    let text = config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion");
+    let server = start(&format!("{text}limits: {{ request_timeout: 1s }}\n"), "timeout");
+    let (mut stream, _) = half_sent_create(&server);
+    let started = Instant::now();
+    let answer = read_answer(&mut stream);
+    let took = started.elapsed();
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert_eq!(answer.header("retry-after").as_deref(), Some("1"), "{answer:?}");
+    assert_error((answer.status, answer.body.clone()), 503, "request timeout");
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(10), "answered after {took:?}");
+    // Prompt requests are still served.
+    create(&server, &unique("tom"), &json!(1));
+    assert_eq!(metric(&server, "hotcold_requests_rejected_total{reason=\"timeout\"}"), 1.0);
+}
+
+/// CONTRACT section 5: "more than `limits.max_in_flight` requests at once answer 503 at once" (not
+/// queued behind the one in flight), with `Retry-After`; the one in flight is not disturbed.
+#[test]
+fn more_requests_than_max_in_flight_answer_503_at_once() {
+    let text = config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion");
+    let server = start(&format!("{text}limits: {{ max_in_flight: 1, request_timeout: 60s }}\n"), "in-flight");
+    let (mut slow, rest) = half_sent_create(&server);
+    // Ample time for the server to read the head and take the only slot.
+    std::thread::sleep(Duration::from_secs(1));
+    let started = Instant::now();
+    let refused = request(&server.address, "GET", "/v1/sessions/garbage", None, Some(SERVICE));
+    let took = started.elapsed();
+    assert_eq!(refused.status, 503, "{refused:?}");
+    assert_eq!(refused.header("retry-after").as_deref(), Some("1"), "{refused:?}");
+    assert_error((refused.status, refused.body.clone()), 503, "too many requests in flight");
+    assert!(took < Duration::from_secs(5), "not at once: {took:?}");
+    // The request in flight completes as if nothing happened, and frees its slot.
+    slow.write_all(rest.as_bytes()).expect("send the rest");
+    let created = read_answer(&mut slow);
+    assert_eq!(created.status, 201, "{created:?}");
+    assert_error(http(&server, "GET", "/v1/sessions/garbage", None), 400, "malformed session token");
+    assert_eq!(metric(&server, "hotcold_requests_rejected_total{reason=\"overloaded\"}"), 1.0);
+}
+
+/// CONTRACT section 5: "a client that sends its headers slower than `limits.header_timeout` is
+/// disconnected" (a slow-loris client must not hold a connection for ever).
+#[test]
+fn a_client_sending_its_headers_too_slowly_is_disconnected() {
+    let text = config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion");
+    let server = start(&format!("{text}limits: {{ header_timeout: 1s }}\n"), "slow-headers");
+    let mut stream = TcpStream::connect(&server.address).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Still-Typ").expect("send half a head");
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let read = stream.read_to_end(&mut answer);
+    let took = started.elapsed();
+    assert!(read.is_ok(), "still connected {took:?} later: {read:?}");
+    assert!(took >= Duration::from_millis(800) && took < Duration::from_secs(8), "closed after {took:?}");
+    assert!(!String::from_utf8_lossy(&answer).contains(" 200 "), "the half request was served");
+    assert_eq!(http(&server, "GET", "/healthz", None).0, 200, "prompt clients are still served");
+}
+
+/// DESIGN: "one region's trouble stays in that region: readiness, start-up and failover of a
+/// region depend on its own backends". Another region's Redis is down when the service starts: it
+/// starts, is ready, says which backend is down, answers 503 for what needs it, and uses it once
+/// it comes up, without a restart.
+#[test]
+fn another_regions_redis_down_neither_stops_start_up_nor_makes_this_region_unready() {
+    let port = free_port();
+    let mut urls = shared_redis_urls();
+    urls[1] = format!("redis://127.0.0.1:{port}");
+    let server = start(&config_text(&urls, &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion"), "other-down");
+    let (status, ready) = http(&server, "GET", "/readyz", None);
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(json_of(&ready)["ready"], true, "{ready}");
+    assert_checks(&ready, &[("redis eu-west-1", "redis eu-west-1 unavailable")]);
+    // This region's sessions are served.
+    let user = unique("olga");
+    let token = create(&server, &user, &json!({ "n": 1 }));
+    assert_eq!(http(&server, "GET", &format!("/v1/sessions/{token}"), None).0, 200);
+    // Erasing a user must reach every region's Redis: 503 naming the one it cannot.
+    assert_error(http(&server, "POST", &format!("/v1/users/{user}/erase"), None), 503, "redis eu-west-1");
+
+    let _redis = OwnRedis::start_on(port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, ready) = http(&server, "GET", "/readyz", None);
+        if json_of(&ready)["checks"]["redis eu-west-1"] == "ok" {
+            assert_eq!(status, 200, "{ready}");
+            assert_checks(&ready, &[]);
+            break;
+        }
+        assert!(Instant::now() < deadline, "eu-west-1's Redis not used within 30 s of coming up: {ready}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, body) = http(&server, "POST", &format!("/v1/users/{user}/erase"), None);
+    assert_eq!((status, json_of(&body)["erased"].as_u64()), (200, Some(1)), "{body}");
+    assert_eq!(server.terminate().code(), Some(0));
+}
+
+/// service.md: on SIGTERM, with `write_behind` (or `write_through`), the service copies what
+/// write-behind has not copied yet before it exits, and logs how many sessions. The copy interval
+/// is an hour and the demotion threshold too, so only that last flush can have put the update in
+/// DynamoDB; a second instance with an empty hot tier then finds it there.
+#[test]
+fn sigterm_copies_what_write_behind_had_not_copied_yet() {
+    let text =
+        config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "write_behind, write_behind_interval: 1h")
+            .replace("promotion_threshold: 2", "promotion_threshold: 3600");
+    let server = start(&text, "flush");
+    let user = unique("fred");
+    let token = create(&server, &user, &json!({ "v": 1 }));
+    let update = json!({ "data": { "v": 2 }, "version": 1 }).to_string();
+    let (status, body) = http(&server, "PUT", &format!("/v1/sessions/{token}"), Some(&update));
+    assert_eq!((status, json_of(&body)["version"].as_u64()), (200, Some(2)), "{body}");
+    assert_eq!(metric_sample(&server, "hotcold_sync_sessions_total{what=\"copied\"}").unwrap_or(0.0), 0.0);
+
+    let mut server = server;
+    server.signal("-TERM");
+    assert_eq!(server.wait_for_exit(Duration::from_secs(30)).code(), Some(0));
+    // Same tables, another key prefix: nothing hot, so the answer comes from DynamoDB.
+    let second = start(&text.replace("key_prefix: srv-", "key_prefix: cold-srv-"), "flush-2");
+    let (status, body) = http(&second, "GET", &format!("/v1/sessions/{token}"), None);
+    assert_eq!(status, 200, "the update never reached DynamoDB: {body}");
+    let found = json_of(&body);
+    assert_eq!((found["version"].as_u64(), found["data"].clone()), (Some(2), json!({ "v": 2 })), "{body}");
+    assert_eq!(found["tier"], "promoted", "{body}");
+
+    // One line says how many sessions the last flush copied.
+    let output = server.output_after_exit();
+    assert!(output.contains("final write-behind flush copied 1 sessions"), "{output}");
+    assert!(output.lines().last().is_some_and(|l| l.contains("stopped")), "{output}");
+    let secret = token.split('.').next().unwrap_or_default();
+    assert!(!output.contains(secret), "a token in the log:\n{output}");
+}
+
+/// service.md, "Sync lease": however many instances serve a region, one runs its sync job. Two
+/// instances share a region's Redis and tables: one holds the lease and runs every pass, the other
+/// skips them; when the holder stops, the other takes over.
+#[test]
+fn two_instances_of_a_region_run_its_sync_job_once() {
+    let text = config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion");
+    let mut servers = vec![start(&text, "lease-a"), start(&text, "lease-b")];
+    let user = unique("lea");
+    for (i, server) in servers.iter().enumerate() {
+        create(server, &user, &json!({ "i": i }));
+    }
+    create(&servers[0], &user, &json!({ "i": 2 }));
+    let demoted =
+        |server: &Server| metric_sample(server, "hotcold_sync_sessions_total{what=\"demoted\"}").unwrap_or(0.0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while servers.iter().map(demoted).sum::<f64>() < 3.0 {
+        assert!(Instant::now() < deadline, "fewer than 3 demotions within 60 s");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let held: Vec<f64> = servers.iter().map(|s| metric(s, "hotcold_sync_lease_held")).collect();
+    assert_eq!(held.iter().sum::<f64>(), 1.0, "exactly one holder: {held:?}");
+    let holder = servers.remove(if held[0] == 1.0 { 0 } else { 1 });
+    let other = servers.pop().expect("the other instance");
+    assert!(metric(&holder, "hotcold_sync_passes_total{result=\"ok\"}") >= 1.0);
+    assert_eq!(demoted(&holder), 3.0);
+    assert_eq!(
+        metric_sample(&other, "hotcold_sync_passes_total{result=\"ok\"}").unwrap_or(0.0),
+        0.0,
+        "both ran passes"
+    );
+    assert_eq!(demoted(&other), 0.0);
+    assert!(metric(&other, "hotcold_sync_passes_total{result=\"skipped\"}") >= 1.0);
+
+    // The holder stops and gives the lease up: the other takes over at its next pass.
+    assert_eq!(holder.terminate().code(), Some(0));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&other, "hotcold_sync_lease_held") != 1.0 {
+        assert!(Instant::now() < deadline, "the lease was not taken over within 10 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(other.terminate().code(), Some(0));
+}
+
+/// CONTRACT section 5: `GET /v1/users/{user_id}/sessions?limit=N&cursor=C` answers
+/// `{"sessions": [...], "next_cursor": null or "..."}`, a page at a time; a bad limit or cursor is
+/// 400.
+#[test]
+fn a_users_sessions_are_listed_a_page_at_a_time() {
+    let server = start(&config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion"), "pages");
+    let user = unique("paula");
+    let tokens: Vec<String> = (0..5).map(|i| create(&server, &user, &json!({ "i": i }))).collect();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            None => format!("/v1/users/{user}/sessions?limit=2"),
+            Some(cursor) => format!("/v1/users/{user}/sessions?limit=2&cursor={cursor}"),
+        };
+        let (status, body) = http(&server, "GET", &path, None);
+        assert_eq!(status, 200, "{body}");
+        for token in &tokens {
+            assert!(!body.contains(token.split('.').next().unwrap_or_default()), "a token in a listing");
+        }
+        let page = json_of(&body);
+        let sessions = page["sessions"].as_array().unwrap_or_else(|| panic!("no sessions: {body}"));
+        assert!(!sessions.is_empty() && sessions.len() <= 2, "{body}");
+        seen.extend(sessions.iter().map(|s| s["session_id"].as_str().expect("session_id").to_string()));
+        pages += 1;
+        match &page["next_cursor"] {
+            Value::Null => break,
+            Value::String(next) => cursor = Some(next.clone()),
+            other => panic!("next_cursor {other}"),
+        }
+        assert!(pages < 5, "more pages than sessions: {body}");
+    }
+    assert_eq!(pages, 3);
+    let mut distinct = seen.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!((seen.len(), distinct.len()), (5, 5), "{seen:?}");
+    assert_eq!(seen, distinct, "pages follow one order");
+
+    let (status, body) = http(&server, "GET", &format!("/v1/users/{user}/sessions"), None);
+    let whole = json_of(&body);
+    assert_eq!((status, whole["sessions"].as_array().map(Vec::len)), (200, Some(5)), "{body}");
+    assert_eq!(whole["next_cursor"], Value::Null, "{body}");
+
+    for (query, words) in [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=-1", "limit"),
+        ("limit=two", "limit"),
+        ("cursor=not-a-cursor!", "cursor"),
+        ("cursor=aGVsbG8", "cursor"),
+        ("colour=red", "malformed query"),
+    ] {
+        assert_error(http(&server, "GET", &format!("/v1/users/{user}/sessions?{query}"), None), 400, words);
     }
 }

@@ -1,34 +1,48 @@
 //! The HTTP API of CONTRACT section 5 over one region's [`SessionManager`].
 //!
 //! Every error is JSON (`{"error": "..."}`): bad input is 400 (malformed JSON, token, user id, data
-//! over `engine.max_data_bytes`, a body over that plus 64 KiB), unknown sessions 404, stale
-//! versions 409, a backend that is down (or a session that kept moving between tiers under an
-//! update) 503. No handler panics on input, and no token is ever logged or echoed: errors and
-//! metrics name operations, not sessions.
+//! over `engine.max_data_bytes`, a body over that plus 64 KiB, a bad page size or cursor), unknown
+//! sessions 404, stale versions 409, a backend that is down (or a session that kept moving between
+//! tiers under an update) 503 with `Retry-After`. A missing or unknown credential is 401, a service
+//! credential on an admin route 403 (`auth.rs`); a request over the time or in-flight limits 503
+//! (`limits.rs`). No handler panics on input, and no token or credential is ever logged or echoed:
+//! errors and metrics name operations, not sessions.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Json, Router, middleware};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::future::join_all;
 use hotcold_engine::backends::dynamodb::{DynamoAudit, DynamoColdStore};
 use hotcold_engine::backends::redis::RedisHotStore;
 use hotcold_engine::{
-    Engine, EngineError, Lookup, Served, Session, SessionData, SessionManager, SessionToken, SystemClock, Timestamp,
-    UserId,
+    Engine, EngineError, Lookup, RegionId, Served, Session, SessionData, SessionManager, SessionToken, SystemClock,
+    Timestamp, UserId,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::auth::{self, Gate};
+use super::config::Limits;
+use super::limits;
 use super::metrics::{Metrics, Timed};
 
 /// Room for the JSON around the data in a request body.
 const BODY_ENVELOPE_BYTES: usize = 64 * 1024;
+
+/// Sessions in a page of a user's listing when the request names no `limit`.
+const DEFAULT_PAGE: usize = 100;
+
+/// The largest page of a listing (DESIGN: "everything is bounded").
+const MAX_PAGE: usize = 1000;
 
 pub(crate) type Hot = Timed<RedisHotStore>;
 pub(crate) type Cold = Timed<DynamoColdStore>;
@@ -41,12 +55,16 @@ pub(crate) struct AppState {
     pub(crate) engine: Arc<LiveEngine>,
     pub(crate) manager: Manager,
     pub(crate) metrics: Metrics,
+    /// The region this instance serves: its Redis decides readiness, the others' do not.
+    pub(crate) region: RegionId,
 }
 
-/// The routes of CONTRACT section 5; anything else answers a JSON 404.
-pub(crate) fn router(state: Arc<AppState>) -> Router {
+/// The routes of CONTRACT section 5, every one behind the credential check (`gate`) and the
+/// `limits`; anything else answers a JSON 404.
+pub(crate) fn router(state: Arc<AppState>, gate: Arc<Gate>, limits: Limits) -> Router {
     let body_limit = state.engine.engine_config().max_data_bytes + BODY_ENVELOPE_BYTES;
-    Router::new()
+    let counted = state.metrics.clone();
+    let routes = Router::new()
         .route("/v1/sessions", post(create))
         .route("/v1/sessions/{token}", get(lookup).put(update).delete(logout))
         .route("/v1/users/{user_id}/sessions", get(list).delete(revoke))
@@ -54,9 +72,13 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        // Every route above, and no handler can skip it: `auth::required_role` says which
+        // credential each needs (admin unless listed otherwise).
+        .route_layer(middleware::from_fn_with_state(gate, auth::authenticate))
         .fallback(|| async { failure(StatusCode::NOT_FOUND, "no such route") })
         .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(state)
+        .with_state(state);
+    limits::bound(routes, limits, counted).layer(middleware::map_response(limits::retry_after))
 }
 
 /// A JSON error answer.
@@ -268,26 +290,74 @@ async fn logout(State(state): State<Arc<AppState>>, path: Result<Path<String>, P
     .await
 }
 
-async fn list(State(state): State<Arc<AppState>>, path: Result<Path<String>, PathRejection>) -> Response {
+/// `?limit=N&cursor=C` of a listing.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// A page request checked: its size, and the hashed id the page starts after.
+fn page_of(query: Result<Query<PageQuery>, QueryRejection>) -> Result<(usize, Option<String>), ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(format!("malformed query: {}", e.body_text())))?;
+    let limit = match query.limit {
+        None => DEFAULT_PAGE,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+            _ => return Err(ApiError::bad_request(format!("limit must be a whole number from 1 to {MAX_PAGE}"))),
+        },
+    };
+    let after = query.cursor.map(|cursor| cursor_position(&cursor)).transpose()?;
+    Ok((limit, after))
+}
+
+/// The opaque cursor of a page that ends at the session with hashed id `hex`.
+fn cursor_after(hex: &str) -> String {
+    URL_SAFE_NO_PAD.encode(hex)
+}
+
+/// Where a cursor points: a hashed session id (32 lowercase hex digits), or a 400.
+fn cursor_position(cursor: &str) -> Result<String, ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|hex| hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .ok_or_else(|| ApiError::bad_request("malformed cursor (pass back the `next_cursor` of the previous page)"))
+}
+
+/// A user's live sessions, a page at a time in the order of their hashed ids (stable while
+/// sessions come and go, unlike creation order across regions).
+async fn list(
+    State(state): State<Arc<AppState>>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Response {
     measured(&state, "list", async {
         let user = user_of(path)?;
+        let (limit, after) = page_of(query)?;
         let sessions = state.manager.sessions_of_user(&user).await?;
         let config = state.engine.session_config();
-        let listed: Vec<Value> = sessions
-            .iter()
-            .map(|s| {
-                json!({
-                    // A one-way digest of the token: identifies the session, cannot be used as one.
-                    "session_id": s.id.to_hex(),
-                    "home_region": config.region_name(s.id.home()),
-                    "version": s.version,
-                    "created_at": rfc3339(s.created_at),
-                    "last_access": rfc3339(s.last_access),
-                    "expires_at": rfc3339(expires_at(&state, s)),
-                })
-            })
-            .collect();
-        Ok(Json(Value::Array(listed)).into_response())
+        let mut ordered: Vec<(String, &Session)> = sessions.iter().map(|s| (s.id.to_hex(), s)).collect();
+        ordered.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut rest = ordered.into_iter().filter(|(hex, _)| after.as_ref().is_none_or(|after| hex > after)).peekable();
+        let mut listed = Vec::with_capacity(limit.min(sessions.len()));
+        let mut last = None;
+        for (hex, s) in rest.by_ref().take(limit) {
+            listed.push(json!({
+                // A one-way digest of the token: identifies the session, cannot be used as one.
+                "session_id": hex,
+                "home_region": config.region_name(s.id.home()),
+                "version": s.version,
+                "created_at": rfc3339(s.created_at),
+                "last_access": rfc3339(s.last_access),
+                "expires_at": rfc3339(expires_at(&state, s)),
+            }));
+            last = Some(hex);
+        }
+        let next_cursor = if rest.peek().is_some() { last.as_deref().map(cursor_after) } else { None };
+        Ok(Json(json!({ "sessions": listed, "next_cursor": next_cursor })).into_response())
     })
     .await
 }
@@ -314,19 +384,24 @@ async fn healthz() -> Response {
     Json(json!({ "status": "ok" })).into_response()
 }
 
-/// Ready when every region's Redis answers PING and DynamoDB describes the sessions table.
+/// Ready when this region's Redis answers PING and DynamoDB counts the sessions table's items;
+/// another region's Redis being down shows in `checks` but leaves this region ready (DESIGN: "one
+/// region's trouble stays in that region"). The checks run concurrently, so a dead backend costs
+/// one timeout, not one each.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let config = state.engine.session_config();
     let mut checks = serde_json::Map::new();
+    let pings = state.engine.hot_stores().map(|(region, hot)| async move { (region, hot.inner().ping().await) });
+    let (pings, cold) = tokio::join!(join_all(pings), state.engine.cold().inner().item_count());
     let mut ready = true;
-    for (region, hot) in state.engine.hot_stores() {
-        let answer = hot.inner().ping().await;
-        ready &= answer.is_ok();
+    for (region, answer) in pings {
+        if region == state.region {
+            ready &= answer.is_ok();
+        }
         checks.insert(format!("redis {}", config.region_name(region)), check_json(answer.map(|()| Value::Null)));
     }
-    let answer = state.engine.cold().inner().item_count().await;
-    ready &= answer.is_ok();
-    checks.insert("dynamodb".into(), check_json(answer.map(|_| Value::Null)));
+    ready &= cold.is_ok();
+    checks.insert("dynamodb".into(), check_json(cold.map(|_| Value::Null)));
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(json!({ "ready": ready, "checks": checks }))).into_response()
 }

@@ -1,9 +1,10 @@
 //! `--config FILE` of `hotcold serve` (CONTRACT section 5): which region this instance serves, the
-//! ADR block, and how to reach every region's Redis and the DynamoDB tables.
+//! ADR block, how to reach every region's Redis and the DynamoDB tables, who may call the API and
+//! the bounds on every request.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hotcold_engine::backends::dynamodb::DynamoConfig;
@@ -38,6 +39,50 @@ pub(crate) struct ServeConfig {
     /// The DynamoDB tables (one global table for sessions, one for the audit trail).
     #[serde(default)]
     pub(crate) dynamodb: DynamoEntry,
+    /// Who may call the API. Optional in the file (`hotcold load` reads the same file and serves
+    /// nothing), but `serve` refuses to start without it: see [`ServeConfig::require_auth`].
+    #[serde(default)]
+    pub(crate) auth: Option<AuthEntry>,
+    /// Bounds on every request. Default: the [`Limits`] defaults.
+    #[serde(default)]
+    pub(crate) limits: Limits,
+}
+
+/// `auth`: the credential files, or `disabled: true`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuthEntry {
+    /// No credentials at all: every route is open (a trusted network only; the start-up line
+    /// warns). Default: false.
+    #[serde(default)]
+    pub(crate) disabled: bool,
+    /// Credentials of the callers of the session routes (API gateway, auth service), one a line.
+    #[serde(default)]
+    pub(crate) service_credentials_file: Option<PathBuf>,
+    /// Credentials of the operators (user-wide routes, `/metrics`), one a line.
+    #[serde(default)]
+    pub(crate) admin_credentials_file: Option<PathBuf>,
+}
+
+/// `limits`: what bounds one request and the requests in flight (DESIGN: "everything is bounded").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Limits {
+    /// A request not answered within this answers 503. Default: 5 s.
+    #[serde(with = "hotcold_engine::config::duration")]
+    pub(crate) request_timeout: Duration,
+    /// Requests handled at once; one more answers 503 at once rather than queue. Default: 1024.
+    pub(crate) max_in_flight: usize,
+    /// A client that has not sent a request's headers this long after it started (or after the
+    /// previous answer on the connection) is disconnected. Default: 10 s.
+    #[serde(with = "hotcold_engine::config::duration")]
+    pub(crate) header_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { request_timeout: Duration::from_secs(5), max_in_flight: 1024, header_timeout: Duration::from_secs(10) }
+    }
 }
 
 /// One region's Redis.
@@ -161,6 +206,36 @@ impl ServeConfig {
                 ));
             }
         }
+        if let Some(auth) = &config.auth {
+            let files = [
+                ("auth.service_credentials_file", &auth.service_credentials_file),
+                ("auth.admin_credentials_file", &auth.admin_credentials_file),
+            ];
+            for (key, file) in files {
+                match (auth.disabled, file) {
+                    (true, Some(_)) => {
+                        return Err(invalid(
+                            key,
+                            "not allowed with `disabled: true` (which checks no credential)".into(),
+                        ));
+                    }
+                    (false, None) => {
+                        return Err(invalid(key, "required (or `auth: { disabled: true }` to check none)".into()));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let limits = &config.limits;
+        if limits.request_timeout.is_zero() {
+            return Err(invalid("limits.request_timeout", "must be more than 0".into()));
+        }
+        if limits.header_timeout.is_zero() {
+            return Err(invalid("limits.header_timeout", "must be more than 0".into()));
+        }
+        if limits.max_in_flight == 0 {
+            return Err(invalid("limits.max_in_flight", "must be at least 1".into()));
+        }
         for (key, table) in [
             ("dynamodb.sessions_table", &config.dynamodb.sessions_table),
             ("dynamodb.audit_table", &config.dynamodb.audit_table),
@@ -175,6 +250,19 @@ impl ServeConfig {
             }
         }
         Ok(config)
+    }
+
+    /// The `auth` block, which `serve` requires: without it the file names no credential, and a
+    /// service open to anyone by omission is not one to start. `file` names the config in the error.
+    pub(crate) fn require_auth(&self, file: &str) -> Result<&AuthEntry, ConfigFileError> {
+        self.auth.as_ref().ok_or_else(|| {
+            ConfigFileError(YamlError::at_path(
+                file,
+                "auth",
+                "missing: `hotcold serve` needs `auth: { service_credentials_file: FILE, admin_credentials_file: FILE }` \
+                 (or `auth: { disabled: true }` to check no credential)",
+            ))
+        })
     }
 
     /// The id of the served region.
@@ -245,6 +333,10 @@ redis:
 dynamodb:
   endpoint: http://127.0.0.1:8000
   create_tables: true
+auth:
+  service_credentials_file: /etc/hotcold/service-credentials
+  admin_credentials_file: /etc/hotcold/admin-credentials
+limits: { request_timeout: 2s, max_in_flight: 64 }
 ";
 
     fn error_of(text: &str) -> String {
@@ -273,11 +365,30 @@ dynamodb:
         assert_eq!(dynamo.cold_ttl, Duration::from_secs(2_592_000));
         assert!(config.dynamodb.create_tables);
         assert_eq!(config.session_config.sync.sync_interval, Duration::from_secs(300));
+        let auth = config.require_auth("serve.yaml").expect("auth block");
+        assert!(!auth.disabled);
+        assert_eq!(auth.admin_credentials_file, Some(PathBuf::from("/etc/hotcold/admin-credentials")));
+        let limits = Limits { request_timeout: Duration::from_secs(2), max_in_flight: 64, ..Limits::default() };
+        assert_eq!(config.limits, limits);
+        assert_eq!(limits.header_timeout, Duration::from_secs(10), "the default");
+    }
+
+    #[test]
+    fn serve_needs_an_auth_block_which_load_does_not() {
+        let start = GOOD.find("auth:").expect("auth block");
+        let end = GOOD.find("limits:").expect("limits");
+        let without = format!("{}{}", &GOOD[..start], &GOOD[end..]);
+        let config = ServeConfig::parse(&without, "serve.yaml").expect("parses: `hotcold load` reads it");
+        let error = config.require_auth("serve.yaml").expect_err("serve refuses it").to_string();
+        assert!(error.starts_with("serve.yaml: auth: missing"), "{error}");
+        let disabled = format!("{}auth: {{ disabled: true }}\n{}", &GOOD[..start], &GOOD[end..]);
+        let config = ServeConfig::parse(&disabled, "serve.yaml").expect("disabled auth");
+        assert!(config.require_auth("serve.yaml").expect("auth block").disabled);
     }
 
     #[test]
     fn bad_configs_name_the_place() {
-        let cases: [(&str, &str); 10] = [
+        let cases: [(&str, &str); 16] = [
             ("region: [", "serve.yaml:1:"),
             (&GOOD.replace("listen: 127.0.0.1:9090", "listen: nowhere"), "listen"),
             (&GOOD.replace("create_tables: true", "create_table: true"), "create_table"),
@@ -294,6 +405,15 @@ dynamodb:
             ),
             (&GOOD.replace("write_through", "write_sometimes"), "engine.durability"),
             (&GOOD.replace("regions: [us-east-1, eu-west-1]", "regions: [us-east-1, eu-west-1], ttl: 60"), "ttl"),
+            (
+                &GOOD.replace("  admin_credentials_file: /etc/hotcold/admin-credentials\n", ""),
+                "auth.admin_credentials_file: required",
+            ),
+            (&GOOD.replace("auth:\n", "auth:\n  disabled: true\n"), "auth.service_credentials_file: not allowed"),
+            (&GOOD.replace("admin_credentials_file", "admin_credential_file"), "admin_credential_file"),
+            (&GOOD.replace("max_in_flight: 64", "max_in_flight: 0"), "limits.max_in_flight"),
+            (&GOOD.replace("request_timeout: 2s", "request_timeout: 0s"), "limits.request_timeout"),
+            (&GOOD.replace("request_timeout: 2s", "request_timeout: 2 parsecs"), "request_timeout"),
         ];
         for (text, expected) in cases {
             let message = error_of(text);

@@ -32,7 +32,8 @@ pub(crate) struct Metrics {
     backend_seconds: HistogramVec,
     /// `hotcold_promotions_total`: lookups served from DynamoDB and made hot again.
     promotions: IntCounter,
-    /// `hotcold_sync_sessions_total{what}`: demoted, kept_hot, expired_hot, stale_dropped, copied.
+    /// `hotcold_sync_sessions_total{what}`: demoted, kept_hot, expired_hot, stale_dropped, copied,
+    /// unreadable (records that did not decode, quarantined by the store).
     sync_sessions: IntCounterVec,
     /// `hotcold_sync_passes_total{result}`.
     sync_passes: IntCounterVec,
@@ -40,6 +41,11 @@ pub(crate) struct Metrics {
     sync_lag: Gauge,
     /// `hotcold_sessions{tier, region}`: hot sessions per region, cold items (DynamoDB's count).
     sessions: GaugeVec,
+    /// `hotcold_requests_rejected_total{reason}`: requests refused before a handler answered
+    /// (unauthenticated, forbidden, timeout, overloaded).
+    rejected: IntCounterVec,
+    /// `hotcold_sync_lease_held`: 1 while this instance holds its region's sync lease.
+    lease_held: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -85,6 +91,16 @@ impl Metrics {
             ),
             &["tier", "region"],
         )?;
+        let rejected = IntCounterVec::new(
+            Opts::new("hotcold_requests_rejected_total", "Requests refused before a handler answered, by reason"),
+            &["reason"],
+        )?;
+        let lease_held = Gauge::new(
+            "hotcold_sync_lease_held",
+            "1 while this instance holds its region's sync lease (runs the region's sync job), else 0",
+        )?;
+        registry.register(Box::new(rejected.clone()))?;
+        registry.register(Box::new(lease_held.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(request_seconds.clone()))?;
         registry.register(Box::new(backend_seconds.clone()))?;
@@ -103,7 +119,25 @@ impl Metrics {
             sync_passes,
             sync_lag,
             sessions,
+            rejected,
+            lease_held,
         })
+    }
+
+    /// A request refused by the credential check or the limits.
+    pub(crate) fn rejected(&self, reason: &str) {
+        self.rejected.with_label_values(&[reason]).inc();
+    }
+
+    /// Whether this instance holds its region's sync lease now.
+    pub(crate) fn set_lease_held(&self, held: bool) {
+        self.lease_held.set(if held { 1.0 } else { 0.0 });
+    }
+
+    /// A due sync pass this instance skipped: another instance holds the region's lease (or the
+    /// lease could not be checked).
+    pub(crate) fn sync_pass_skipped(&self) {
+        self.sync_passes.with_label_values(&["skipped"]).inc();
     }
 
     /// One API request done.
@@ -125,6 +159,7 @@ impl Metrics {
             ("expired_hot", report.expired_hot),
             ("stale_dropped", report.stale_dropped),
             ("copied", report.copied),
+            ("unreadable", report.unreadable),
         ] {
             self.sync_sessions.with_label_values(&[what]).inc_by(n);
         }
@@ -292,6 +327,9 @@ mod tests {
         metrics.set_sync_lag(Duration::from_secs(4));
         metrics.set_sessions("hot", "us-east-1", 7);
         metrics.observe_backend("redis", "touch", true, Instant::now());
+        metrics.rejected("timeout");
+        metrics.set_lease_held(true);
+        metrics.sync_pass_skipped();
         let text = metrics.render();
         for line in [
             "hotcold_requests_total{op=\"get\",outcome=\"ok\"} 1",
@@ -302,6 +340,9 @@ mod tests {
             "hotcold_sessions{region=\"us-east-1\",tier=\"hot\"} 7",
             "hotcold_backend_call_duration_seconds_count{backend=\"redis\",call=\"touch\",result=\"ok\"} 1",
             "hotcold_request_duration_seconds_count{op=\"get\"} 1",
+            "hotcold_requests_rejected_total{reason=\"timeout\"} 1",
+            "hotcold_sync_lease_held 1",
+            "hotcold_sync_passes_total{result=\"skipped\"} 1",
         ] {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");
         }

@@ -3,29 +3,55 @@
 //! sync job in a tokio loop on the engine's [`hotcold_engine::SyncSchedule`] (DESIGN: "a tokio
 //! loop calls `run_once` every `sync_interval`").
 //!
-//! Start-up needs every backend once (exit 1 naming the one that is down); after that an outage
-//! answers 503 for what needs the missing backend, `/readyz` says which, and the stores reconnect
-//! on their own. SIGINT or SIGTERM stops accepting, lets requests in flight finish, then exits 0.
+//! Start-up needs this region's Redis and DynamoDB (exit 1 naming the one that is down); another
+//! region's Redis may be down (DESIGN: "one region's trouble stays in that region"): its store
+//! connects in the background and answers 503 for what needs it meanwhile. After start-up an
+//! outage answers 503 for what needs the missing backend, `/readyz` says which, and the stores
+//! reconnect on their own.
+//!
+//! However many instances serve a region, one runs its sync job: the one holding the region's
+//! sync lease in the region's Redis (`hotcold_sync_lease_held`).
+//!
+//! SIGINT or SIGTERM stops accepting, lets requests in flight finish, stops the sync job, and with
+//! `write_behind` or `write_through` copies the region's changed sessions to DynamoDB one last
+//! time, then exits 0.
 
 mod api;
+mod auth;
 pub(crate) mod config;
+mod limits;
 pub(crate) mod metrics;
 
-use std::path::PathBuf;
+use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
+use axum::Router;
 use hotcold_engine::backends::dynamodb::{DynamoAudit, DynamoColdStore, DynamoConfig};
 use hotcold_engine::backends::redis::{RedisHotConfig, RedisHotStore};
-use hotcold_engine::{Engine, Pass, RegionId, SessionManager, SyncService, SystemClock};
+use hotcold_engine::{Durability, Engine, Pass, RegionId, SessionManager, SyncReport, SyncService, SystemClock};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::Failure;
 use crate::pass_timer::PassTimer;
 use api::{AppState, LiveEngine};
-use config::ServeConfig;
+use auth::{Access, Gate};
+use config::{Limits, ServeConfig};
 use metrics::{Metrics, Timed};
+
+/// The sync lease lives this many sync intervals: a holder renews it before every pass (at least
+/// once an interval), so it lapses only when the holder has missed two renewals.
+const LEASE_INTERVALS: u32 = 3;
+
+/// Rounds of the last write-behind flush at shutdown: each copies up to the engine's batch limit,
+/// and the flush goes on while a round copies something.
+const FINAL_FLUSH_ROUNDS: usize = 100;
 
 /// Arguments of `hotcold serve`.
 #[derive(Debug)]
@@ -35,49 +61,124 @@ pub(crate) struct Args {
 
 /// Runs the service until SIGINT or SIGTERM.
 pub(crate) fn serve(args: &Args) -> Result<(), Failure> {
-    let config = ServeConfig::load(&args.config).map_err(|e| Failure::BadInput(anyhow!(e)))?;
+    let bad = |e: anyhow::Error| Failure::BadInput(e);
+    let config = ServeConfig::load(&args.config).map_err(|e| bad(anyhow!(e)))?;
+    let file = args.config.display().to_string();
+    let auth = config.require_auth(&file).map_err(|e| bad(anyhow!(e)))?;
+    let config_dir = args.config.parent().unwrap_or_else(|| Path::new("."));
+    let access = Access::from_config(auth, config_dir).map_err(|e| bad(anyhow!("{file}: {e}")))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
         .map_err(Failure::Failed)?;
-    runtime.block_on(run(config))
+    runtime.block_on(run(config, access))
 }
 
-async fn run(config: ServeConfig) -> Result<(), Failure> {
+async fn run(config: ServeConfig, access: Access) -> Result<(), Failure> {
     let metrics = Metrics::new().context("cannot register the metrics").map_err(Failure::Failed)?;
     let engine = Arc::new(connect(&config, &metrics).await.map_err(Failure::Failed)?);
     let region = config.region_id();
     let manager = SessionManager::new(Arc::clone(&engine), region);
-    let state = Arc::new(AppState { engine: Arc::clone(&engine), manager, metrics: metrics.clone() });
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let state = Arc::new(AppState { engine: Arc::clone(&engine), manager, metrics: metrics.clone(), region });
+    let open = matches!(access, Access::Open);
+    let gate = Arc::new(Gate { access, metrics: metrics.clone() });
+    let app = api::router(state, gate, config.limits);
+    let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))
         .map_err(Failure::Failed)?;
     let address = listener.local_addr().map_or_else(|_| config.listen.to_string(), |a| a.to_string());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let sync = tokio::spawn(sync_loop(Arc::clone(&engine), region, metrics, stop_rx));
-    // One line a supervisor or a test can wait for; it names no session.
-    eprintln!("hotcold serve: region {} listening on http://{address}", config.region);
-    let served = axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal()).await;
+    let sync = tokio::spawn(sync_loop(Arc::clone(&engine), region, metrics.clone(), stop_rx));
+    // One line a supervisor or a test can wait for; it names no session and no credential.
+    let warning =
+        if open { "auth disabled (WARNING: no credential is checked, every route is open to anyone): " } else { "" };
+    eprintln!("hotcold serve: {warning}region {} listening on http://{address}", config.region);
+    serve_connections(listener, app, config.limits, shutdown_signal()).await;
     let _ = stop_tx.send(true);
     let _ = sync.await;
-    served.context("the HTTP server failed").map_err(Failure::Failed)?;
+    final_flush(&engine, region, &metrics).await;
     eprintln!("hotcold serve: stopped");
     Ok(())
 }
 
-/// Connects every region's Redis and DynamoDB (creating the tables when configured to).
+/// Serves HTTP/1.1 on `listener` until `shutdown` resolves, then stops accepting (the listener is
+/// closed, so new connections are refused) and waits for the requests in flight, at most one
+/// request timeout plus one header timeout (every request is answered or cut by then).
+///
+/// hyper's own connection builder rather than `axum::serve`, which cannot bound the time a
+/// client takes to send its headers: here a connection that has not sent a whole request head
+/// within `limits.header_timeout` (of its start, or of the previous answer) is closed.
+async fn serve_connections(listener: TcpListener, app: Router, limits: Limits, shutdown: impl Future<Output = ()>) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) if is_per_connection(&e) => continue,
+                Err(_) => {
+                    // Out of file descriptors or the like: wait for some to free up.
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        () = tokio::time::sleep(Duration::from_millis(100)) => continue,
+                    }
+                }
+            },
+        };
+        // Answers are small and latency-bound: send them at once.
+        let _ = stream.set_nodelay(true);
+        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A connection's error (the client went away, sent garbage or was too slow) ends
+            // that connection only; there is nothing to log that would not risk a token.
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(limits.request_timeout + limits.header_timeout, graceful.shutdown()).await;
+}
+
+/// Accept errors that concern one connection only (it was reset before it was accepted).
+fn is_per_connection(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(error.kind(), ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset)
+}
+
+/// Connects every region's Redis and DynamoDB (creating the tables when configured to), all at
+/// once. This region's Redis and DynamoDB must answer; another region's Redis may be down and is
+/// connected in the background ([`RedisHotStore::connect_lazy`]).
 async fn connect(config: &ServeConfig, metrics: &Metrics) -> anyhow::Result<LiveEngine> {
-    let (hot, cold, audit) =
-        connect_backends(config.redis_configs(), config.dynamo_config(), config.dynamodb.create_tables).await?;
-    let hot = hot.into_iter().map(|store| Timed::new(store, "redis", metrics.clone())).collect();
+    let mut redis = Vec::new();
+    // Validation gave every region a Redis entry, so the settings come in region order.
+    for (settings, region) in config.redis_configs().into_iter().zip(config.session_config.region_ids()) {
+        let own = region == config.region_id();
+        redis.push(tokio::spawn(async move {
+            let label = settings.label.clone();
+            let store =
+                if own { RedisHotStore::connect(settings).await } else { RedisHotStore::connect_lazy(settings).await };
+            store.with_context(|| format!("cannot start: {label}"))
+        }));
+    }
+    let cold = connect_cold(config.dynamo_config(), config.dynamodb.create_tables);
+    let (cold, audit) = cold.await?;
+    let mut hot = Vec::new();
+    for store in redis {
+        let store = store.await.context("connecting to Redis panicked")??;
+        hot.push(Timed::new(store, "redis", metrics.clone()));
+    }
     let cold = Timed::new(cold, "dynamodb", metrics.clone());
     Engine::new(config.session_config.clone(), config.engine.clone(), hot, cold, audit, SystemClock)
         .context("the engine refused the configuration")
 }
 
-/// Connects the given Redis tiers (in region order) and DynamoDB; every one must answer once.
+/// Connects the given Redis tiers (in region order) and DynamoDB; every one must answer once
+/// (`hotcold load` drives every region, so it needs them all).
 pub(crate) async fn connect_backends(
     redis: Vec<RedisHotConfig>,
     dynamo: DynamoConfig,
@@ -88,11 +189,46 @@ pub(crate) async fn connect_backends(
         let label = config.label.clone();
         hot.push(RedisHotStore::connect(config).await.with_context(|| format!("cannot start: {label}"))?);
     }
+    let (cold, audit) = connect_cold(dynamo, create_tables).await?;
+    Ok((hot, cold, audit))
+}
+
+/// Connects DynamoDB and checks the sessions table answers.
+async fn connect_cold(dynamo: DynamoConfig, create_tables: bool) -> anyhow::Result<(DynamoColdStore, DynamoAudit)> {
     let cold = DynamoColdStore::connect(dynamo.clone(), create_tables).await.context("cannot start: DynamoDB")?;
     // Reachable and the table exists: a wrong table name must stop start-up, not the first request.
     cold.item_count().await.with_context(|| format!("cannot start: DynamoDB table `{}`", dynamo.sessions_table))?;
     let audit = DynamoAudit::new(cold.client().clone(), dynamo);
-    Ok((hot, cold, audit))
+    Ok((cold, audit))
+}
+
+/// The region's sync lease in the region's own Redis: `holder` is this process (a random id, so
+/// two instances on one host differ too).
+struct SyncLease {
+    name: String,
+    holder: String,
+    ttl: Duration,
+}
+
+impl SyncLease {
+    fn new(engine: &LiveEngine, region: RegionId) -> Self {
+        let config = engine.session_config();
+        Self {
+            name: format!("sync:{}", config.region_name(region)),
+            holder: format!("{:016x}-{}", rand::random::<u64>(), std::process::id()),
+            ttl: config.sync.sync_interval * LEASE_INTERVALS,
+        }
+    }
+
+    /// Takes or renews the lease: true when this instance holds it now.
+    async fn hold(&self, engine: &LiveEngine, region: RegionId) -> Result<bool, hotcold_engine::StoreError> {
+        engine.hot(region).inner().acquire_lease(&self.name, &self.holder, self.ttl).await
+    }
+
+    /// Gives the lease up, so another instance takes over at its next pass, not a TTL later.
+    async fn release(&self, engine: &LiveEngine, region: RegionId) {
+        let _ = engine.hot(region).inner().release_lease(&self.name, &self.holder).await;
+    }
 }
 
 /// The region's sync job on the engine's [`hotcold_engine::SyncSchedule`]: a demotion pass at
@@ -100,22 +236,36 @@ pub(crate) async fn connect_backends(
 /// theirs (demotion first when both fall due at once), the gauges refreshed at start-up and after
 /// each demotion pass. A pass that overruns the next due instant skips it rather than making up
 /// for it in a burst. Stops when `stop` turns true.
+///
+/// Before the passes due at an instant, the instance takes or renews the region's sync lease; an
+/// instance another one holds it from skips them (`hotcold_sync_passes_total{result="skipped"}`)
+/// and reports a sync lag of 0, the holder's lag being the region's. A lease that cannot be
+/// checked (the region's Redis is down) counts as a failed pass.
 async fn sync_loop(engine: Arc<LiveEngine>, region: RegionId, metrics: Metrics, mut stop: watch::Receiver<bool>) {
     let sync = SyncService::new(Arc::clone(&engine));
     let mut timer = PassTimer::new(sync.schedule());
+    let lease = SyncLease::new(&engine, region);
+    let mut held = false;
     let mut last_clean = Instant::now();
     refresh_gauges(&engine, &metrics).await;
+    metrics.set_lease_held(false);
     loop {
         let passes = tokio::select! {
-            _ = stop.changed() => return,
+            _ = stop.changed() => break,
             passes = timer.next() => match passes {
                 Some(passes) => passes,
-                None => return,
+                None => break,
             },
         };
+        // Err: the lease could not be checked (the region's Redis is down), so no pass can run.
+        let holding = lease.hold(&engine, region).await.map_err(|error| {
+            metrics.sync_pass(&SyncReport { error: Some(error), ..SyncReport::default() });
+        });
+        held = holding == Ok(true);
+        metrics.set_lease_held(held);
         for pass in passes {
-            match pass {
-                Pass::Demotion => {
+            match (pass, holding) {
+                (Pass::Demotion, Ok(true)) => {
                     let report = sync.run_once(region).await;
                     metrics.sync_pass(&report);
                     if report.error.is_none() {
@@ -123,10 +273,53 @@ async fn sync_loop(engine: Arc<LiveEngine>, region: RegionId, metrics: Metrics, 
                     }
                     refresh_gauges(&engine, &metrics).await;
                 }
-                Pass::Flush => metrics.sync_pass(&sync.flush_dirty(region).await),
+                (Pass::Flush, Ok(true)) => metrics.sync_pass(&sync.flush_dirty(region).await),
+                (Pass::Demotion, Ok(false)) => {
+                    metrics.sync_pass_skipped();
+                    refresh_gauges(&engine, &metrics).await;
+                }
+                (Pass::Flush, Ok(false)) => metrics.sync_pass_skipped(),
+                // Counted once above, as a failed pass.
+                (_, Err(())) => {}
             }
         }
+        if holding == Ok(false) {
+            // Another instance runs the job: its lag is the region's.
+            last_clean = Instant::now();
+        }
         metrics.set_sync_lag(last_clean.elapsed());
+    }
+    if held {
+        lease.release(&engine, region).await;
+        metrics.set_lease_held(false);
+    }
+}
+
+/// With `write_behind` or `write_through`, copies the region's changed hot sessions to DynamoDB
+/// one last time (the server has stopped, so no request changes one meanwhile), and logs how
+/// many: what write-behind had not copied yet is not left to the next instance's first pass. With
+/// `on_demotion` the hot tier is the only copy by design, and nothing is copied.
+async fn final_flush(engine: &Arc<LiveEngine>, region: RegionId, metrics: &Metrics) {
+    if !matches!(engine.engine_config().durability, Durability::WriteBehind | Durability::WriteThrough) {
+        return;
+    }
+    let sync = SyncService::new(Arc::clone(engine));
+    let mut copied = 0;
+    let mut error = None;
+    for _ in 0..FINAL_FLUSH_ROUNDS {
+        let report = sync.flush_dirty(region).await;
+        metrics.sync_pass(&report);
+        copied += report.copied;
+        if report.error.is_some() || report.copied == 0 {
+            error = report.error;
+            break;
+        }
+    }
+    match error {
+        None => eprintln!("hotcold serve: final write-behind flush copied {copied} sessions to DynamoDB"),
+        Some(e) => {
+            eprintln!("hotcold serve: final write-behind flush copied {copied} sessions to DynamoDB, then failed: {e}")
+        }
     }
 }
 

@@ -54,17 +54,18 @@
 //! restart (NOSCRIPT) are loaded again transparently.
 
 mod codec;
+mod lease;
 mod scripts;
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use ::redis::cluster::ClusterClientBuilder;
 use ::redis::cluster_async::ClusterConnection;
-use ::redis::{Cmd, RedisError, RedisFuture, RedisResult, Script, Value};
+use ::redis::{Cmd, ErrorKind, RedisError, RedisFuture, RedisResult, Script, Value};
 use futures_util::future::join_all;
 use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
@@ -156,11 +157,31 @@ impl RedisHotConfig {
 }
 
 /// The connection: a reconnecting standalone connection or a Cluster connection. Both are
-/// multiplexed and cheap to clone.
+/// multiplexed and cheap to clone. `Lazy` is one of those still being established in the
+/// background ([`RedisHotStore::connect_lazy`]): until it is, every command fails at once.
 #[derive(Clone)]
 enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+    Lazy(Arc<LazyConn>),
+}
+
+/// A connection a background task keeps trying to open (once open, the connection reconnects by
+/// itself like any other, so the task ends).
+struct LazyConn {
+    conn: OnceLock<Conn>,
+    /// Why the last attempt failed, for the errors of the commands sent meanwhile.
+    last_error: Mutex<String>,
+}
+
+impl LazyConn {
+    /// The open connection, or the error a command gets while there is none.
+    fn current(&self) -> RedisResult<Conn> {
+        self.conn.get().cloned().ok_or_else(|| {
+            let why = self.last_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+            RedisError::from((ErrorKind::Io, "not connected yet", why))
+        })
+    }
 }
 
 impl ConnectionLike for Conn {
@@ -168,6 +189,10 @@ impl ConnectionLike for Conn {
         match self {
             Self::Single(c) => c.req_packed_command(cmd),
             Self::Cluster(c) => c.req_packed_command(cmd),
+            Self::Lazy(lazy) => {
+                let current = lazy.current();
+                Box::pin(async move { current?.req_packed_command(cmd).await })
+            }
         }
     }
 
@@ -180,6 +205,10 @@ impl ConnectionLike for Conn {
         match self {
             Self::Single(c) => c.req_packed_commands(cmd, offset, count),
             Self::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+            Self::Lazy(lazy) => {
+                let current = lazy.current();
+                Box::pin(async move { current?.req_packed_commands(cmd, offset, count).await })
+            }
         }
     }
 
@@ -187,6 +216,7 @@ impl ConnectionLike for Conn {
         match self {
             Self::Single(c) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
+            Self::Lazy(lazy) => lazy.conn.get().map_or(0, Self::get_db),
         }
     }
 }
@@ -220,6 +250,9 @@ const RETRY_MAX_WAIT_MS: u64 = 200;
 /// The first connection may take this many `connect_timeout`s: the first attempt and the retries.
 const FIRST_CONNECTION_ATTEMPTS: u32 = CLIENT_RETRIES + 1;
 
+/// How often a lazily connecting store tries again to open its first connection.
+const LAZY_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Room in a record key beyond the prefix and the member: `{`, `:`, a shard number of up to 5
 /// digits and `}:s:`, rounded up.
 const KEY_TAG_CAPACITY: usize = 12;
@@ -227,6 +260,74 @@ const KEY_TAG_CAPACITY: usize = 12;
 /// Bytes of SHA-256(user id) in a user-set key (16 hex digits). Two users sharing a key only share
 /// a set, and listing filters it by user, so a collision costs a read, never a wrong answer.
 const USER_KEY_DIGEST_BYTES: usize = 8;
+
+/// Refuses settings no connection can fix.
+fn check_config(config: &RedisHotConfig) -> Result<(), StoreError> {
+    let bad = |detail: &str| Err(StoreError::unavailable(&config.label, detail));
+    if config.key_prefix.contains(['{', '}']) {
+        return bad("the key prefix must not contain '{' or '}'");
+    }
+    if config.idle_shards == 0 || config.urls.is_empty() {
+        return bad("need at least one url and one idle shard");
+    }
+    Ok(())
+}
+
+/// Opens the connection, within the first connection's budget (the attempt and its retries).
+async fn open(config: &RedisHotConfig) -> Result<Conn, StoreError> {
+    let connecting = async {
+        if config.cluster {
+            let client = ClusterClientBuilder::new(config.urls.clone())
+                .connection_timeout(config.connect_timeout)
+                .response_timeout(config.timeout)
+                .retries(CLIENT_RETRIES)
+                .min_retry_wait(RETRY_MIN_WAIT_MS)
+                .max_retry_wait(RETRY_MAX_WAIT_MS)
+                .build()?;
+            Ok::<_, RedisError>(Conn::Cluster(client.get_async_connection().await?))
+        } else {
+            let client = ::redis::Client::open(config.urls[0].as_str())?;
+            let manager_config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(config.connect_timeout))
+                .set_response_timeout(Some(config.timeout))
+                .set_number_of_retries(CLIENT_RETRIES as usize)
+                .set_min_delay(Duration::from_millis(RETRY_MIN_WAIT_MS))
+                .set_max_delay(Duration::from_millis(RETRY_MAX_WAIT_MS));
+            Ok(Conn::Single(ConnectionManager::new_with_config(client, manager_config).await?))
+        }
+    };
+    let budget = config.connect_timeout * FIRST_CONNECTION_ATTEMPTS;
+    match tokio::time::timeout(budget, connecting).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(StoreError::unavailable(&config.label, e.to_string())),
+        Err(_) => Err(StoreError::unavailable(&config.label, format!("no connection within {budget:?}"))),
+    }
+}
+
+/// The background task of [`RedisHotStore::connect_lazy`]: tries once a second until connected
+/// (then loads the scripts, best effort) or until the store is dropped.
+async fn keep_connecting(config: RedisHotConfig, lazy: Weak<LazyConn>) {
+    loop {
+        tokio::time::sleep(LAZY_RETRY_INTERVAL).await;
+        if lazy.strong_count() == 0 {
+            return;
+        }
+        let opened = open(&config).await;
+        let Some(lazy) = lazy.upgrade() else { return };
+        match opened {
+            Ok(conn) => {
+                for script in Scripts::new().all() {
+                    let mut loading = conn.clone();
+                    let _ =
+                        tokio::time::timeout(config.timeout, script.prepare_invoke().load_async(&mut loading)).await;
+                }
+                let _ = lazy.conn.set(conn);
+                return;
+            }
+            Err(e) => *lazy.last_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = e.to_string(),
+        }
+    }
+}
 
 impl fmt::Debug for RedisHotStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -246,44 +347,36 @@ impl RedisHotStore {
     /// Connects (the first connection must succeed; later outages are survived) and loads the
     /// Lua scripts.
     pub async fn connect(config: RedisHotConfig) -> Result<Self, StoreError> {
-        let label = config.label.clone();
-        let bad = |detail: String| StoreError::unavailable(&label, detail);
-        if config.key_prefix.contains(['{', '}']) {
-            return Err(bad("the key prefix must not contain '{' or '}'".into()));
-        }
-        if config.idle_shards == 0 || config.urls.is_empty() {
-            return Err(bad("need at least one url and one idle shard".into()));
-        }
-        let connecting = async {
-            if config.cluster {
-                let client = ClusterClientBuilder::new(config.urls.clone())
-                    .connection_timeout(config.connect_timeout)
-                    .response_timeout(config.timeout)
-                    .retries(CLIENT_RETRIES)
-                    .min_retry_wait(RETRY_MIN_WAIT_MS)
-                    .max_retry_wait(RETRY_MAX_WAIT_MS)
-                    .build()?;
-                Ok::<_, RedisError>(Conn::Cluster(client.get_async_connection().await?))
-            } else {
-                let client = ::redis::Client::open(config.urls[0].as_str())?;
-                let manager_config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(config.connect_timeout))
-                    .set_response_timeout(Some(config.timeout))
-                    .set_number_of_retries(CLIENT_RETRIES as usize)
-                    .set_min_delay(Duration::from_millis(RETRY_MIN_WAIT_MS))
-                    .set_max_delay(Duration::from_millis(RETRY_MAX_WAIT_MS));
-                Ok(Conn::Single(ConnectionManager::new_with_config(client, manager_config).await?))
-            }
-        };
-        let first_connection_budget = config.connect_timeout * FIRST_CONNECTION_ATTEMPTS;
-        let conn = match tokio::time::timeout(first_connection_budget, connecting).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(bad(e.to_string())),
-            Err(_) => return Err(bad(format!("no connection within {first_connection_budget:?}"))),
-        };
-        let store = Self { config, conn, scripts: Scripts::new(), recent: Mutex::new(FxHashMap::default()) };
+        check_config(&config)?;
+        let conn = open(&config).await?;
+        let store = Self::with_conn(config, conn);
         store.load_scripts().await?;
         Ok(store)
+    }
+
+    /// Like [`Self::connect`], but a server that cannot be reached does not fail: the store is
+    /// answered at once, every call answers [`StoreError::Unavailable`] until a background task
+    /// (one attempt a second) has connected, and the scripts are loaded then. For the other
+    /// regions' hot tiers of a service, which must start while one of them is down (DESIGN: "one
+    /// region's trouble stays in that region"). Only a bad configuration is an error.
+    pub async fn connect_lazy(config: RedisHotConfig) -> Result<Self, StoreError> {
+        check_config(&config)?;
+        let first = match open(&config).await {
+            Ok(conn) => {
+                let store = Self::with_conn(config, conn);
+                // The server may have gone since; the scripts are loaded on demand then.
+                let _ = store.load_scripts().await;
+                return Ok(store);
+            }
+            Err(e) => e,
+        };
+        let lazy = Arc::new(LazyConn { conn: OnceLock::new(), last_error: Mutex::new(first.to_string()) });
+        tokio::spawn(keep_connecting(config.clone(), Arc::downgrade(&lazy)));
+        Ok(Self::with_conn(config, Conn::Lazy(lazy)))
+    }
+
+    fn with_conn(config: RedisHotConfig, conn: Conn) -> Self {
+        Self { config, conn, scripts: Scripts::new(), recent: Mutex::new(FxHashMap::default()) }
     }
 
     /// Loads every Lua script (on every primary of a Cluster), so the first hot access is a
