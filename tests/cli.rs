@@ -1,5 +1,6 @@
 //! End-to-end tests of the `hotcold` binary: `validate` and `simulate` on good and bad scenarios,
-//! and `--set KEY=VALUE` on `validate`, `simulate` and `sweep`.
+//! `--set KEY=VALUE` on `validate`, `simulate` and `sweep`, and inputs whose arithmetic would
+//! overflow (a `load` speedup, a sweep grid, durations past any timestamp), refused as bad input.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -93,14 +94,42 @@ fn malformed() -> Vec<(&'static str, String, &'static str)> {
         ("sweep-bad-value", format!("{GOOD}sweep:\n  engine.durability: [sometimes]\n"), "sweep.engine.durability[0]"),
         ("cost-fraction", format!("{GOOD}costs:\n  redis:\n    headroom: 1.5\n"), "costs.redis.headroom"),
         ("probability", format!("{GOOD}  travel_probability: 2\n"), "traffic.travel_probability"),
+        // Durations so long that a timestamp a session carries (last access + TTL) would overflow.
+        (
+            "cold-ttl-huge",
+            with_session_config(GOOD, "  cold_storage: { ttl: 3e11 }\n"),
+            "session_config.cold_storage.ttl",
+        ),
+        (
+            "retention-huge",
+            with_session_config(GOOD, "  cold_storage: { analytics_retention: 40000d }\n"),
+            "session_config.cold_storage.analytics_retention",
+        ),
+        ("engine-window-huge", format!("{GOOD}engine: {{ active_window: 3e11 }}\n"), "engine.active_window"),
+        (
+            "fault-duration-huge",
+            format!("{GOOD}faults:\n  - {{ at: 1h, kind: sync_outage, region: us-east-1, duration: 3e11 }}\n"),
+            // An internally tagged enum: serde knows the item, not the key inside it (the line says).
+            "faults[0]",
+        ),
+        (
+            "think-time-huge",
+            format!("{GOOD}  visit:\n    think_time: {{ dist: constant, value: 3e11 }}\n"),
+            "traffic.visit.think_time",
+        ),
     ]
+}
+
+/// `scenario` with `lines` added to its `session_config:` block.
+fn with_session_config(scenario: &str, lines: &str) -> String {
+    scenario.replace("session_config:\n", &format!("session_config:\n{lines}"))
 }
 
 #[test]
 fn malformed_scenarios_exit_2_naming_the_place() {
     let dir = scratch_dir("bad");
     let cases = malformed();
-    assert_eq!(cases.len(), 24);
+    assert_eq!(cases.len(), 29);
     // Each case has a directory of its own: no label may be used twice.
     let mut labels: Vec<&str> = cases.iter().map(|(label, _, _)| *label).collect();
     labels.sort_unstable();
@@ -383,4 +412,134 @@ fn sweep_with_set_keeps_the_grid() {
     assert_eq!(output.status.code(), Some(2), "{err}");
     assert!(err.contains("sweep.session_config.hot_storage.promotion_threshold[1]"), "{err}");
     assert!(err.contains("--set session_config.hot_storage.ttl=8m"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inputs whose arithmetic would overflow: bad input, not a panic
+
+/// Asserts that `output` is bad input (exit 2) reported on one line naming every fragment.
+fn assert_bad_input(output: &Output, what: &str, fragments: &[&str]) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(2), "{what}: {err}");
+    assert!(!err.contains("panicked"), "{what}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{what}: one line expected: {err}");
+    for fragment in fragments {
+        assert!(err.contains(fragment), "{what}: {err:?} does not name {fragment:?}");
+    }
+}
+
+/// A `hotcold serve` config for the three regions of `scenarios/load-smoke.yaml` whose backends
+/// do not exist: a command that got as far as connecting would fail with exit 1, not 2.
+const UNREACHABLE_CONFIG: &str = "region: us-east-1
+session_config:
+  hot_storage: { regions: [us-east-1, eu-west-1, ap-southeast-1] }
+redis:
+  us-east-1: { url: redis://127.0.0.1:1 }
+  eu-west-1: { url: redis://127.0.0.1:1 }
+  ap-southeast-1: { url: redis://127.0.0.1:1 }
+dynamodb: { endpoint: http://127.0.0.1:1 }
+";
+
+#[test]
+fn load_refuses_a_speedup_that_is_not_positive_or_stretches_time_past_timestamps() {
+    let dir = scratch_dir("speedup");
+    let config = dir.join("serve.yaml");
+    std::fs::write(&config, UNREACHABLE_CONFIG).unwrap();
+    let out = dir.join("out");
+    // load-smoke keeps the default analytics retention of a year: 100 years at most is 0.01.
+    let stretched: &[&str] = &["session_config.cold_storage.analytics_retention", "100 years", "at least 0.01"];
+    let cases: [(&str, &[&str]); 8] = [
+        ("1e-300", &["--speedup 1e-300", "use a speedup of at least 0.01"]),
+        ("1e-9", stretched),
+        ("0.005", stretched),
+        ("0", &["--speedup", "positive", "0"]),
+        ("-1", &["--speedup", "positive", "-1"]),
+        ("nan", &["--speedup", "positive", "NaN"]),
+        ("inf", &["--speedup", "positive", "inf"]),
+        ("1e300", &["--speedup 1e300", "lower --speedup"]),
+    ];
+    for (speedup, fragments) in cases {
+        let output = hotcold()
+            .args(["load", "scenarios/load-smoke.yaml", "--config"])
+            .arg(&config)
+            .arg(format!("--speedup={speedup}"))
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_bad_input(&output, &format!("--speedup {speedup}"), fragments);
+    }
+    assert!(!out.exists(), "nothing is run");
+}
+
+/// `tiny.yaml` with a `sweep:` grid of `keys` axes of 20 values each.
+fn tiny_with_grid(keys: &[&str]) -> String {
+    let tiny = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tiny.yaml")).unwrap();
+    let values: Vec<String> = (1..=20).map(|v| v.to_string()).collect();
+    let axes: String = keys.iter().map(|key| format!("  {key}: [{}]\n", values.join(", "))).collect();
+    format!("{tiny}\nsweep:\n{axes}")
+}
+
+/// Sweepable keys that take any small positive number.
+const NUMERIC_KEYS: [&str; 16] = [
+    "seed",
+    "costs.redis.node_usd_per_hour",
+    "costs.redis.node_memory_gib",
+    "costs.redis.bytes_overhead_per_session",
+    "costs.redis.replicas_per_shard",
+    "costs.dynamodb.wru_usd_per_million",
+    "costs.dynamodb.rru_usd_per_million",
+    "costs.dynamodb.storage_usd_per_gb_month",
+    "costs.dynamodb.item_overhead_bytes",
+    "costs.dynamodb.audit_item_bytes",
+    "costs.sync.usd_per_million_invocations",
+    "costs.sync.usd_per_gb_second",
+    "costs.sync.memory_gb",
+    "costs.redis.serverless.min_gb",
+    "slo.hot_access_p95_ms",
+    "slo.cold_promotion_p95_ms",
+];
+
+#[test]
+fn a_sweep_grid_too_large_is_refused_before_it_is_built() {
+    let dir = scratch_dir("sweep-huge");
+    // 20^8 = 25,600,000,000 points; 20^16 does not even fit in 64 bits. Built, either grid would
+    // exhaust memory long before the run started.
+    for (label, axes) in [("large", 8), ("overflowing", 16)] {
+        let keys = &NUMERIC_KEYS[..axes];
+        let scenario = dir.join(format!("{label}.yaml"));
+        std::fs::write(&scenario, tiny_with_grid(keys)).unwrap();
+        let out = dir.join(format!("{label}-out"));
+        for command in ["sweep", "validate"] {
+            let output = hotcold()
+                .arg(command)
+                .arg(&scenario)
+                .args(if command == "sweep" { vec!["--out".into(), out.clone()] } else { vec![] })
+                .output()
+                .unwrap();
+            // The message names every axis with its number of values, and the limit.
+            let mut fragments: Vec<String> = keys.iter().map(|key| format!("{key}: 20 values")).collect();
+            fragments.push("at most 1000 points".into());
+            fragments
+                .push(if axes == 8 { "25600000000 points" } else { "more than 18446744073709551615 points" }.into());
+            let fragments: Vec<&str> = fragments.iter().map(String::as_str).collect();
+            assert_bad_input(&output, &format!("{command} {label}"), &fragments);
+        }
+        assert!(!out.exists(), "{label}: nothing is run");
+    }
+}
+
+#[test]
+fn serve_refuses_a_duration_past_any_timestamp() {
+    let dir = scratch_dir("serve-ttl");
+    for (key, text) in [
+        ("session_config.cold_storage.ttl", "  cold_storage: { ttl: 3e11 }\n"),
+        ("session_config.cold_storage.compliance_retention", "  cold_storage: { compliance_retention: 40000d }\n"),
+        ("session_config.sync.cross_region_delay", "  sync: { cross_region_delay: 3e11 }\n"),
+    ] {
+        let config = dir.join("serve.yaml");
+        std::fs::write(&config, with_session_config(UNREACHABLE_CONFIG, text)).unwrap();
+        let output = hotcold().args(["serve", "--config"]).arg(&config).output().unwrap();
+        assert_bad_input(&output, key, &[key, "100 years", "serve.yaml"]);
+    }
 }

@@ -316,16 +316,23 @@ pub mod duration {
         from_seconds_f64(total_ms / 1000.0)
     }
 
-    /// Longest duration accepted, in seconds (about 31,700 years): anything longer is a typo, and
-    /// its milliseconds still fit a `u64`.
-    const MAX_SECONDS: f64 = 1.0e12;
+    /// Longest duration accepted: 100 years (of 365.25 days). Durations are added to timestamps (a
+    /// cold session expires `cold_storage.ttl` after its last access, an audit record
+    /// `compliance_retention` after it is written), which are written as RFC 3339 (years up to
+    /// 9999) and as DynamoDB TTL attributes: thousands of years overflow them (`ttl: 3e11` made
+    /// every create fail), and no TTL, retention or interval needs more than a century.
+    pub const MAX: Duration = Duration::from_secs(3_155_760_000);
 
     fn from_seconds_f64(seconds: f64) -> Result<Duration, String> {
         if !seconds.is_finite() || seconds < 0.0 {
             return Err(format!("duration must be a non-negative number of seconds, got {seconds}"));
         }
-        if seconds > MAX_SECONDS {
-            return Err(format!("duration of {seconds} s is too long"));
+        if seconds > MAX.as_secs_f64() {
+            return Err(format!(
+                "duration of {seconds:e} s is longer than 100 years ({} s), the longest accepted: timestamps that \
+                 far ahead overflow",
+                MAX.as_secs()
+            ));
         }
         Ok(Duration::from_millis((seconds * 1000.0).round() as u64))
     }

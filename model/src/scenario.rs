@@ -12,12 +12,34 @@ use hotcold_engine::config::duration;
 use hotcold_engine::{EngineConfig, SessionConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::units::{Bytes, Count, DistSpec, Quantity, Seconds};
+use crate::units::{Bytes, Count, DistSpec, Quantity, Seconds, short_number};
 use crate::yaml::{YamlError, parse_yaml};
 
 /// A scenario file that cannot be used: where (file, line and column, key path) and what was
 /// expected. Fatal for the run (exit 2).
 pub type ScenarioError = YamlError;
+
+/// Most points a `sweep:` grid may have. Each point is a whole simulation writing a run directory
+/// of its own, so a thousand is already hours of runs; and the grid's size is the product of its
+/// axes' lengths, which a few long axes make astronomically large (the grid, built, would exhaust
+/// memory before the first run).
+pub const MAX_SWEEP_POINTS: usize = 1_000;
+
+/// Longest round trip between two regions, ms: real ones are well under a second, so anything
+/// over a minute is a unit mistake (and every cross-region call of the simulation adds it up).
+const MAX_RTT_MS: f64 = 60_000.0;
+
+/// Largest `traffic.growth_per_month`: +1000 % a month. The report compounds it over a year,
+/// and costs grown by a factor past 11^12 (3e12) stop meaning anything.
+const MAX_GROWTH_PER_MONTH: f64 = 10.0;
+
+/// Largest DynamoDB item, bytes: the service's limit of 400 KB per item. The item sizes of
+/// `costs.dynamodb` cannot be larger.
+const MAX_ITEM_BYTES: u64 = 400 * 1024;
+
+/// Largest `costs.redis.bytes_overhead_per_session`: 1 MiB. Redis's own overhead per key is a few
+/// hundred bytes; the simulator adds this to every session it holds.
+const MAX_SESSION_OVERHEAD_BYTES: u64 = 1024 * 1024;
 
 /// A whole scenario, every default filled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -548,6 +570,13 @@ impl Scenario {
                 return Err(invalid(file, key, "a region pair needs two different regions"));
             }
             non_negative(file, &key, *ms)?;
+            if *ms > MAX_RTT_MS {
+                return Err(invalid(
+                    file,
+                    key,
+                    format!("must be at most {MAX_RTT_MS} ms (a minute), got {}", short_number(*ms)),
+                ));
+            }
             let (first, second) =
                 if regions.iter().position(|r| r == a) < regions.iter().position(|r| r == b) { (a, b) } else { (b, a) };
             let canonical = format!("{first}/{second}");
@@ -666,6 +695,9 @@ impl Scenario {
                 Fault::DynamodbThrottle { extra_latency, error_rate, .. } => {
                     probability(file, &key("error_rate"), *error_rate)?;
                     non_negative(file, &key("extra_latency"), extra_latency.base())?;
+                    if extra_latency.base() > Seconds::MAX {
+                        return err(&key("extra_latency"), format!("must be at most {}", Seconds::MAX_TEXT));
+                    }
                 }
             }
         }
@@ -697,6 +729,32 @@ impl Scenario {
         if !(redis.fragmentation.is_finite() && redis.fragmentation >= 1.0) {
             return err("costs.redis.fragmentation", "must be at least 1.0".into());
         }
+        let dynamodb = &self.costs.dynamodb;
+        for (key, bytes, max, why) in [
+            (
+                "costs.redis.bytes_overhead_per_session",
+                redis.bytes_overhead_per_session,
+                MAX_SESSION_OVERHEAD_BYTES,
+                "1 MiB",
+            ),
+            (
+                "costs.dynamodb.item_overhead_bytes",
+                dynamodb.item_overhead_bytes,
+                MAX_ITEM_BYTES,
+                "DynamoDB's item limit",
+            ),
+            ("costs.dynamodb.audit_item_bytes", dynamodb.audit_item_bytes, MAX_ITEM_BYTES, "DynamoDB's item limit"),
+            (
+                "costs.dynamodb.analytics_item_bytes",
+                dynamodb.analytics_item_bytes,
+                MAX_ITEM_BYTES,
+                "DynamoDB's item limit",
+            ),
+        ] {
+            if bytes > max {
+                return err(key, format!("must be at most {max} bytes ({why}), got {bytes}"));
+            }
+        }
         for (name, value) in &redis.region_multiplier {
             non_negative(file, &format!("costs.redis.region_multiplier.{name}"), *value)?;
         }
@@ -721,10 +779,13 @@ impl Scenario {
         ] {
             non_negative(file, key, value)?;
         }
-        if !(traffic.growth_per_month.is_finite() && traffic.growth_per_month > -1.0) {
+        if !(traffic.growth_per_month > -1.0 && traffic.growth_per_month <= MAX_GROWTH_PER_MONTH) {
             return err(
                 "traffic.growth_per_month",
-                format!("must be a number greater than -1, got {}", traffic.growth_per_month),
+                format!(
+                    "must be a number greater than -1 and at most {MAX_GROWTH_PER_MONTH} (+1000 % a month), got {}",
+                    short_number(traffic.growth_per_month)
+                ),
             );
         }
         for (name, value) in &self.costs.transfer_usd_per_gb {
@@ -734,6 +795,8 @@ impl Scenario {
         probability(file, "slo.availability", self.slo.availability)?;
         probability(file, "slo.cost_reduction_vs_redis_only", self.slo.cost_reduction_vs_redis_only)?;
 
+        // Before any value is checked: a grid too large is refused whatever its values.
+        self.sweep_size(file)?;
         for (key, values) in &self.sweep {
             let sweep_key = format!("sweep.{key}");
             if values.is_empty() {
@@ -805,9 +868,38 @@ impl Scenario {
         Self::parse(&text, file)
     }
 
+    /// The number of points of the `sweep:` grid (1 without a grid, 0 with an empty axis), or,
+    /// when that is more than [`MAX_SWEEP_POINTS`], an error naming every axis and the limit. The
+    /// product of the axes' lengths is counted with checked multiplication, without building
+    /// anything: a few long axes overflow it.
+    pub fn sweep_size(&self, file: &str) -> Result<usize, ScenarioError> {
+        let size = self.sweep.values().try_fold(1usize, |size, values| size.checked_mul(values.len()));
+        match size {
+            Some(size) if size <= MAX_SWEEP_POINTS => Ok(size),
+            _ if self.sweep.values().any(Vec::is_empty) => Ok(0),
+            _ => {
+                let axes: Vec<String> =
+                    self.sweep.iter().map(|(key, values)| format!("{key}: {} values", values.len())).collect();
+                let size = size.map_or_else(|| format!("more than {}", usize::MAX), |size| size.to_string());
+                Err(invalid(
+                    file,
+                    "sweep".into(),
+                    format!(
+                        "the grid has {size} points ({}); at most {MAX_SWEEP_POINTS} points can be run: sweep fewer \
+                         keys or values",
+                        axes.join(" × ")
+                    ),
+                ))
+            }
+        }
+    }
+
     /// Every point of the `sweep:` grid (cartesian product, keys in sorted order), each as the
     /// overrides to apply with [`Scenario::with_overrides`]. One empty point when there is no grid.
-    pub fn sweep_points(&self) -> Vec<Vec<(String, serde_yaml::Value)>> {
+    /// A grid of more than [`MAX_SWEEP_POINTS`] is refused (see [`Scenario::sweep_size`]) before
+    /// any of it is built; `file` names the scenario in that error.
+    pub fn sweep_points(&self, file: &str) -> Result<Vec<Vec<(String, serde_yaml::Value)>>, ScenarioError> {
+        self.sweep_size(file)?;
         let mut points: Vec<Vec<(String, serde_yaml::Value)>> = vec![Vec::new()];
         for (key, values) in &self.sweep {
             points = points
@@ -821,7 +913,7 @@ impl Scenario {
                 })
                 .collect();
         }
-        points
+        Ok(points)
     }
 
     /// Round trip between two configured regions, ms (0 for the same region).
@@ -1029,13 +1121,94 @@ mod tests {
             "{MINIMAL}sweep:\n  session_config.hot_storage.promotion_threshold: [600, 1200]\n  engine.durability: [on_demotion, write_through]\n"
         );
         let s = Scenario::parse(&text, "s.yaml").unwrap();
-        let points = s.sweep_points();
+        let points = s.sweep_points("s.yaml").unwrap();
         assert_eq!(points.len(), 4);
         let p = s.with_overrides(&points[3], "s.yaml").unwrap();
         assert_eq!(p.session_config.hot_storage.promotion_threshold, Duration::from_secs(1200));
         let bad = format!("{MINIMAL}sweep:\n  session_config.hot_storage.promotion_threshold: [600, 9000]\n");
         let e = Scenario::parse(&bad, "s.yaml").unwrap_err();
         assert_eq!(e.path.as_deref(), Some("sweep.session_config.hot_storage.promotion_threshold[1]"), "{e}");
+    }
+
+    #[test]
+    fn durations_are_bounded_to_a_century() {
+        let century = "3155760000"; // 100 years of 365.25 days, in seconds
+        let at_most = format!("{MINIMAL}session_config:\n  cold_storage: {{ ttl: {century} }}\n");
+        let s = Scenario::parse(&at_most, "d.yaml").unwrap();
+        assert_eq!(s.session_config.cold_storage.ttl, duration::MAX);
+        let bad = [
+            ("session_config:\n  cold_storage: { ttl: 3155760001 }\n", "session_config.cold_storage.ttl"),
+            ("session_config:\n  cold_storage: { ttl: 3e11 }\n", "session_config.cold_storage.ttl"),
+            ("session_config:\n  sync: { cross_region_delay: 40000d }\n", "session_config.sync.cross_region_delay"),
+            ("engine: { write_behind_interval: 1e300 }\n", "engine.write_behind_interval"),
+            ("  visit:\n    think_time: { dist: constant, value: 3e11 }\n", "traffic.visit.think_time"),
+            ("  returns:\n    gap: { dist: lognormal, median: 1h, p99: 1e300 }\n", "traffic.returns.gap"),
+            ("latency:\n  redis: { dist: uniform, min: 0, max: 3e11 }\n", "latency.redis"),
+            (
+                "faults:\n  - { at: 1h, kind: dynamodb_throttle, duration: 5m, extra_latency: 3e11 }\n",
+                "faults[0].extra_latency",
+            ),
+        ];
+        for (extra, path) in bad {
+            let e = Scenario::parse(&format!("{MINIMAL}{extra}"), "d.yaml").unwrap_err();
+            assert_eq!(e.path.as_deref(), Some(path), "{e}");
+            assert!(e.message.contains("100 years (3155760000 s)"), "{e}");
+        }
+    }
+
+    #[test]
+    fn sums_of_scenario_values_cannot_overflow() {
+        let bad = [
+            ("latency:\n  rtt_ms: { us-east-1/eu-west-1: 1e300 }\n", "latency.rtt_ms.us-east-1/eu-west-1"),
+            ("  growth_per_month: 3e11\n", "traffic.growth_per_month"),
+            ("  growth_per_month: .nan\n", "traffic.growth_per_month"),
+            (
+                "costs:\n  redis: { bytes_overhead_per_session: 18446744073709551615 }\n",
+                "costs.redis.bytes_overhead_per_session",
+            ),
+            ("costs:\n  dynamodb: { item_overhead_bytes: 409601 }\n", "costs.dynamodb.item_overhead_bytes"),
+            ("costs:\n  dynamodb: { audit_item_bytes: 1e15 }\n", "costs.dynamodb.audit_item_bytes"),
+        ];
+        let two_regions = MINIMAL
+            .replace("traffic:", "session_config:\n  hot_storage: { regions: [us-east-1, eu-west-1] }\ntraffic:");
+        for (extra, path) in bad {
+            let e = Scenario::parse(&format!("{two_regions}{extra}"), "o.yaml").unwrap_err();
+            assert_eq!(e.path.as_deref(), Some(path), "{e}");
+        }
+        let at_most =
+            "costs:\n  dynamodb: { item_overhead_bytes: 409600 }\n  redis: { bytes_overhead_per_session: 1048576 }\n";
+        Scenario::parse(&format!("{two_regions}  growth_per_month: 10\n{at_most}"), "o.yaml").unwrap();
+    }
+
+    #[test]
+    fn a_sweep_grid_is_counted_before_it_is_built() {
+        let axis = |key: &str, n: usize| {
+            format!("  {key}: [{}]\n", (1..=n).map(|v| v.to_string()).collect::<Vec<_>>().join(", "))
+        };
+        let keys = ["seed", "slo.hot_access_p95_ms", "slo.cold_promotion_p95_ms", "costs.sync.memory_gb"];
+        let grid = |sizes: &[usize]| -> String {
+            let axes: String = keys.iter().zip(sizes).map(|(key, n)| axis(key, *n)).collect();
+            format!("{MINIMAL}sweep:\n{axes}")
+        };
+        let full = Scenario::parse(&grid(&[10, 10, 10]), "g.yaml").unwrap();
+        assert_eq!(full.sweep_size("g.yaml"), Ok(MAX_SWEEP_POINTS));
+        assert_eq!(full.sweep_points("g.yaml").unwrap().len(), MAX_SWEEP_POINTS);
+
+        let e = Scenario::parse(&grid(&[10, 10, 10, 2]), "g.yaml").unwrap_err();
+        assert_eq!(e.path.as_deref(), Some("sweep"), "{e}");
+        for fragment in ["2000 points", "seed: 10 values", "costs.sync.memory_gb: 2 values", "at most 1000 points"] {
+            assert!(e.message.contains(fragment), "{e} does not say {fragment:?}");
+        }
+        // A grid built after parsing (the fields are public) is refused before it is built too,
+        // even when its size does not fit in a usize.
+        let mut huge = full;
+        // 8 axes of 256 values: 2^64 points, one more than a u64 holds.
+        let values: Vec<serde_yaml::Value> = (0..256u64).map(serde_yaml::Value::from).collect();
+        for i in 0..8 {
+            huge.sweep.insert(format!("axis{i}"), values.clone());
+        }
+        let e = huge.sweep_points("g.yaml").unwrap_err();
+        assert!(e.message.contains(&format!("more than {} points", usize::MAX)), "{e}");
     }
 
     fn setting(text: &str) -> Setting {
@@ -1067,7 +1240,10 @@ mod tests {
         assert_eq!(set.session_config.hot_storage.promotion_threshold, Duration::from_secs(900));
         assert_eq!(set.costs.redis.headroom, 0.3);
         assert_eq!(set.sweep, s.sweep, "the grid is kept");
-        assert_eq!(set.with_overrides(&set.sweep_points()[1], "s.yaml").unwrap().costs.redis.headroom, 0.3);
+        assert_eq!(
+            set.with_overrides(&set.sweep_points("s.yaml").unwrap()[1], "s.yaml").unwrap().costs.redis.headroom,
+            0.3
+        );
 
         let e = s.with_settings(&[setting("session_config.hot_storage.nope=1")], "s.yaml").unwrap_err();
         assert_eq!(e.path.as_deref(), Some("session_config.hot_storage.nope"), "{e}");

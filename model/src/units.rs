@@ -23,7 +23,17 @@ pub trait Quantity: Copy + fmt::Debug + PartialEq {
     fn base(self) -> f64;
     /// What the value is, for error messages.
     const WHAT: &'static str;
+    /// The largest value accepted, in the base unit.
+    const MAX: f64;
+    /// [`Quantity::MAX`] as error messages name it.
+    const MAX_TEXT: &'static str;
 }
+
+/// The longest duration a distribution accepts, seconds: the engine's bound on every duration
+/// key, 100 years. A think time or gap is added to the scenario clock, a latency to the latency
+/// totals, and their sums must stay far from overflowing.
+const MAX_SECONDS: f64 = hotcold_engine::config::duration::MAX.as_secs_f64();
+const _: () = assert!(MAX_SECONDS == 3_155_760_000.0, "Seconds::MAX_TEXT names this bound");
 
 /// A duration in seconds, fractional; written as seconds or a string with units
 /// (`us`, `ms`, `s`, `m`, `h`, `d`, `w`; `0.4ms`, `3d12h`).
@@ -45,6 +55,8 @@ impl Quantity for Seconds {
     }
     const WHAT: &'static str =
         "a duration: seconds as a number, or a string such as \"0.4ms\", \"30s\", \"5m\", \"2h\"";
+    const MAX: f64 = MAX_SECONDS;
+    const MAX_TEXT: &'static str = "100 years (3155760000 s)";
 }
 
 impl Quantity for Bytes {
@@ -52,6 +64,9 @@ impl Quantity for Bytes {
         self.0
     }
     const WHAT: &'static str = "a byte size: an integer, or a string such as \"1500\", \"8KiB\", \"1.5MB\"";
+    // Payloads are capped at `engine.max_data_bytes` when drawn: any finite size is safe.
+    const MAX: f64 = f64::MAX;
+    const MAX_TEXT: &'static str = "the largest finite number";
 }
 
 impl Quantity for Count {
@@ -59,6 +74,9 @@ impl Quantity for Count {
         self.0
     }
     const WHAT: &'static str = "a non-negative number";
+    // Counts are bounded by the checks on their mean (requests per visit: 1e6).
+    const MAX: f64 = f64::MAX;
+    const MAX_TEXT: &'static str = "the largest finite number";
 }
 
 fn check_finite(value: f64) -> Result<f64, String> {
@@ -184,6 +202,12 @@ impl<'de> Deserialize<'de> for Count {
     }
 }
 
+/// A number for an error message: in exponent notation when it is huge (`1e300`, not three
+/// hundred digits).
+pub fn short_number(value: f64) -> String {
+    if value.abs() < 1e9 { format!("{value}") } else { format!("{value:e}") }
+}
+
 /// Writes a float without a trailing `.0` when it is whole.
 fn number_text(value: f64) -> String {
     if value.fract() == 0.0 && value.abs() < 1e15 { format!("{}", value as i64) } else { format!("{value}") }
@@ -267,6 +291,9 @@ pub enum DistSpec<Q> {
 impl<Q: Quantity> DistSpec<Q> {
     /// Checks the parameters; the error says what is wrong (the caller adds the key path).
     pub fn check(&self) -> Result<(), String> {
+        if let Some(value) = self.parameters().into_iter().flatten().find(|value| *value > Q::MAX) {
+            return Err(format!("{} is more than {}, the largest accepted", short_number(value), Q::MAX_TEXT));
+        }
         match *self {
             Self::Constant { .. } => Ok(()),
             Self::Uniform { min, max } if min.base() > max.base() => {
@@ -298,6 +325,17 @@ impl<Q: Quantity> DistSpec<Q> {
                     Ok(())
                 }
             }
+        }
+    }
+
+    /// Every value given (not the Pareto shape), in base units.
+    fn parameters(&self) -> [Option<f64>; 3] {
+        match *self {
+            Self::Constant { value: q } | Self::Exponential { mean: q } | Self::Pareto { min: q, .. } => {
+                [Some(q.base()), None, None]
+            }
+            Self::Uniform { min, max } => [Some(min.base()), Some(max.base()), None],
+            Self::Lognormal { median, p95, p99 } => [Some(median.base()), p95.map(Q::base), p99.map(Q::base)],
         }
     }
 

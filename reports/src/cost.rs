@@ -165,6 +165,18 @@ pub(crate) fn cents(x: f64) -> f64 {
     if x.is_finite() { (x * 100.0).round() / 100.0 } else { 0.0 }
 }
 
+/// `usd` in whole cents, saturating (`as` saturates, and NaN gives 0). Costs are added up in whole
+/// cents so that rows sum exactly to their totals; an absurd price (1e300 USD a node-hour) must
+/// give an absurd total, not an overflow.
+pub(crate) fn whole_cents(usd: f64) -> i64 {
+    (usd * 100.0).round() as i64
+}
+
+/// The sum of amounts in cents, saturating (see [`whole_cents`]).
+pub(crate) fn sum_cents(cents: impl IntoIterator<Item = i64>) -> i64 {
+    cents.into_iter().fold(0, i64::saturating_add)
+}
+
 pub(crate) fn finite(x: f64) -> f64 {
     if x.is_finite() { x } else { 0.0 }
 }
@@ -642,10 +654,10 @@ pub fn totals_of(rows: &[CostRow]) -> ComponentTotals {
             "audit" => 4,
             _ => 5,
         };
-        c[k] += (row.usd_month * 100.0).round() as i64;
+        c[k] = c[k].saturating_add(whole_cents(row.usd_month));
     }
     let usd = |x: i64| x as f64 / 100.0;
-    let total: i64 = c.iter().sum();
+    let total = sum_cents(c);
     ComponentTotals {
         redis: usd(c[0]),
         dynamodb: usd(c[1]),
@@ -653,7 +665,7 @@ pub fn totals_of(rows: &[CostRow]) -> ComponentTotals {
         transfer: usd(c[3]),
         audit: usd(c[4]),
         analytics: usd(c[5]),
-        session_storage: usd(total - c[4] - c[5]),
+        session_storage: usd(sum_cents(c[..4].iter().copied())),
         total: usd(total),
     }
 }

@@ -5,7 +5,7 @@
 
 use hotcold_model::RunRecord;
 
-use crate::cost::{CostModel, GB, MONTH_HOURS, capacity_of, cents, finite, nodes_for};
+use crate::cost::{CostModel, GB, MONTH_HOURS, capacity_of, cents, finite, nodes_for, sum_cents, whole_cents};
 
 /// Months ahead the growth projection looks.
 pub const GROWTH_MONTHS: [u32; 3] = [3, 6, 12];
@@ -182,8 +182,8 @@ pub fn unit_costs(record: &RunRecord, model: &CostModel) -> UnitCosts {
         .enumerate()
         .map(|(i, region)| {
             let created_month = model.windows.get(i).map_or(0.0, |w| w.created as f64) * model.month_factor;
-            let cents_sum: i64 =
-                model.rows.iter().filter(|r| &r.region == region).map(|r| (r.usd_month * 100.0).round() as i64).sum();
+            let cents_sum =
+                sum_cents(model.rows.iter().filter(|r| &r.region == region).map(|r| whole_cents(r.usd_month)));
             let usd_month = cents_sum as f64 / 100.0;
             RegionUnitCost { created_month, usd_month, usd_per_1k_sessions_created: per_1k(usd_month, created_month) }
         })
@@ -211,7 +211,7 @@ pub fn growth(record: &RunRecord, model: &CostModel) -> Growth {
                     let i = record.regions.iter().position(|r| r == &row.region).unwrap_or(0);
                     let peak = model.redis_peak_bytes.get(i).copied().unwrap_or(0.0) * factor;
                     let nodes = nodes_for(peak, capacity, redis.replicas_per_shard);
-                    redis_nodes += nodes;
+                    redis_nodes = u64::saturating_add(redis_nodes, nodes);
                     cents(nodes as f64 * row.unit_price_usd)
                 }
                 (_, "invocations") => row.usd_month,
@@ -223,26 +223,21 @@ pub fn growth(record: &RunRecord, model: &CostModel) -> Growth {
                 "analytics" => 2,
                 _ => 0,
             };
-            cents_by[k] += (usd * 100.0).round() as i64;
+            cents_by[k] = cents_by[k].saturating_add(whole_cents(usd));
         }
-        let baseline_cents: i64 = record
-            .regions
-            .iter()
-            .enumerate()
-            .map(|(i, region)| {
-                let peak = model.baseline.peak_bytes.get(i).map_or(0.0, |p| p.steady) * factor;
-                let nodes = nodes_for(peak, capacity, redis.replicas_per_shard);
-                let price =
-                    redis.node_usd_per_hour * redis.region_multiplier.get(region).copied().unwrap_or(1.0) * MONTH_HOURS;
-                (cents(nodes as f64 * price) * 100.0).round() as i64
-            })
-            .sum();
+        let baseline_cents = sum_cents(record.regions.iter().enumerate().map(|(i, region)| {
+            let peak = model.baseline.peak_bytes.get(i).map_or(0.0, |p| p.steady) * factor;
+            let nodes = nodes_for(peak, capacity, redis.replicas_per_shard);
+            let price =
+                redis.node_usd_per_hour * redis.region_multiplier.get(region).copied().unwrap_or(1.0) * MONTH_HOURS;
+            whole_cents(cents(nodes as f64 * price))
+        }));
         let usd = |c: i64| c as f64 / 100.0;
         points.push(GrowthPoint {
             months,
             factor,
             redis_nodes,
-            total: usd(cents_by.iter().sum()),
+            total: usd(sum_cents(cents_by)),
             audit: usd(cents_by[1]),
             analytics: usd(cents_by[2]),
             session_storage: usd(cents_by[0]),

@@ -76,7 +76,8 @@ where
     if let Some((k, _)) = scenario.sweep.iter().find(|(_, v)| v.is_empty()) {
         return Err(ReportError::BadInput(format!("{file}: sweep.{k}: empty list of values")));
     }
-    let grid = scenario.sweep_points();
+    // Refuses a grid of more than MAX_SWEEP_POINTS points before building any of it.
+    let grid = scenario.sweep_points(file).map_err(|e| ReportError::BadInput(e.to_string()))?;
     // Validate every point before running any.
     let mut points = Vec::with_capacity(grid.len());
     for (i, overrides) in grid.iter().enumerate() {

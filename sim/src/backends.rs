@@ -119,12 +119,13 @@ impl Backends {
     }
 
     /// Samples the latency of the calls metered since the last drain, microseconds (at least 1).
+    /// Saturating: a heavy-tailed latency distribution can draw any value, infinity included.
     #[inline]
     pub(crate) fn drain_latency_us(&mut self) -> u64 {
         let meter = self.context.meter();
         let redis = meter.redis_calls.take();
         let dynamo = meter.dynamo_calls.take();
-        let fixed = meter.rtt_us.take() + meter.throttle_us.take();
+        let fixed = meter.rtt_us.take().saturating_add(meter.throttle_us.take());
         let sampling = &mut self.latency;
         let mut seconds = 0.0;
         for _ in 0..redis {
@@ -133,6 +134,6 @@ impl Backends {
         for _ in 0..dynamo {
             seconds += sampling.dynamo.sample(&mut sampling.rng);
         }
-        ((seconds * 1e6) as u64 + fixed).max(1)
+        ((seconds * 1e6) as u64).saturating_add(fixed).max(1)
     }
 }

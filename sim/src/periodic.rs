@@ -56,7 +56,7 @@ impl Sim {
             let us = self.backends.drain_latency_us();
             let totals = &mut self.meters.passes[region];
             totals.sync_invocations += 1;
-            totals.sync_us += us;
+            totals.sync_us = totals.sync_us.saturating_add(us);
         }
     }
 
@@ -68,7 +68,7 @@ impl Sim {
             let us = self.backends.drain_latency_us();
             let totals = &mut self.meters.passes[region];
             totals.flush_invocations += 1;
-            totals.flush_us += us;
+            totals.flush_us = totals.flush_us.saturating_add(us);
         }
     }
 }

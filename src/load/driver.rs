@@ -460,9 +460,11 @@ impl<'a> Driver<'a> {
         Ok(self.finish(wall_seconds))
     }
 
-    /// Wall time of scenario time `ms`.
+    /// Wall time of scenario time `ms`. Events are due no later than the scenario's end, whose
+    /// wall time `Plan::new` checked; a later time is at the end of that bound, not a panic.
     fn wall_of(&self, ms: u64) -> tokio::time::Instant {
-        self.start + Duration::from_secs_f64(ms as f64 / 1000.0 / self.plan.speedup)
+        let wall = Duration::try_from_secs_f64(ms as f64 / 1000.0 / self.plan.speedup).unwrap_or(super::MAX_SCALED);
+        self.start + wall.min(super::MAX_SCALED)
     }
 
     /// Scenario time now, ms.

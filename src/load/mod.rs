@@ -62,7 +62,7 @@ pub(crate) fn load(args: &Args) -> Result<(), Failure> {
     eprintln!(
         "hotcold load: {} at {}x: {:.0} s of wall time against {} Redis tier(s) and DynamoDB",
         plan.scenario.name,
-        plan.speedup,
+        speedup_text(plan.speedup),
         plan.scenario.duration.as_secs_f64() / plan.speedup,
         plan.redis.len()
     );
@@ -93,15 +93,93 @@ struct Plan {
     redis: Vec<RedisHotConfig>,
 }
 
-fn scaled(d: Duration, speedup: f64) -> Duration {
-    Duration::from_secs_f64(d.as_secs_f64() / speedup)
+/// Longest a duration may last once divided by a speedup below 1: the bound of every duration
+/// key (100 years), for the same reason: timestamps that far ahead overflow (an expiry of
+/// thousands of years fails every create), and a run that long never ends.
+const MAX_SCALED: Duration = hotcold_engine::config::duration::MAX;
+
+/// `d` divided by `speedup`; `None` when that is longer than [`MAX_SCALED`] (or longer than any
+/// `Duration`: a tiny speedup makes seconds into more than 2^64 of them).
+fn scaled(d: Duration, speedup: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(d.as_secs_f64() / speedup).ok().filter(|scaled| *scaled <= MAX_SCALED)
+}
+
+/// Every duration `load` divides by the speedup, by key: the scenario's length (the run's wall
+/// time), and the engine's TTLs, thresholds and intervals.
+fn scaled_durations(scenario: &Scenario) -> [(&'static str, Duration); 10] {
+    let (session, engine) = (&scenario.session_config, &scenario.engine);
+    [
+        ("duration", scenario.duration),
+        ("session_config.hot_storage.ttl", session.hot_storage.ttl),
+        ("session_config.hot_storage.promotion_threshold", session.hot_storage.promotion_threshold),
+        ("session_config.cold_storage.ttl", session.cold_storage.ttl),
+        ("session_config.cold_storage.compliance_retention", session.cold_storage.compliance_retention),
+        ("session_config.cold_storage.analytics_retention", session.cold_storage.analytics_retention),
+        ("session_config.sync.sync_interval", session.sync.sync_interval),
+        ("session_config.sync.cross_region_delay", session.sync.cross_region_delay),
+        ("engine.write_behind_interval", engine.write_behind_interval),
+        ("engine.active_window", engine.active_window),
+    ]
+}
+
+/// The speedup as typed: plain decimals in the usual range, exponent notation outside it (`1e-300`,
+/// not three hundred zeros).
+fn speedup_text(speedup: f64) -> String {
+    if speedup == 0.0 || !speedup.is_finite() || (1e-4..1e9).contains(&speedup.abs()) {
+        format!("{speedup}")
+    } else {
+        format!("{speedup:e}")
+    }
+}
+
+/// The smallest speedup of two significant digits that stretches `longest` no further than
+/// [`MAX_SCALED`], as text (`0.01` for a year). Checked against [`scaled`] itself, so that the
+/// speedup the message suggests is one that works.
+fn smallest_speedup(longest: Duration) -> String {
+    let exact = longest.as_secs_f64() / MAX_SCALED.as_secs_f64();
+    let exponent = exact.log10().floor() as i32 - 1;
+    let decimals = usize::try_from(-exponent).unwrap_or(0);
+    let first = (exact / 10f64.powi(exponent)).floor();
+    // Rounding error can put the answer a digit or two above `first`, never further.
+    for digits in [first, first + 1.0, first + 2.0] {
+        let text = format!("{:.*}", decimals, digits * 10f64.powi(exponent));
+        if text.parse().is_ok_and(|speedup| scaled(longest, speedup).is_some()) {
+            return if text.contains('.') {
+                text.trim_end_matches('0').trim_end_matches('.').to_string()
+            } else {
+                text
+            };
+        }
+    }
+    format!("{:e}", exact * 1.01)
+}
+
+/// Checks that `speedup` is a positive number that stretches no duration of the scenario past
+/// [`MAX_SCALED`]; the error names the longest duration and the smallest speedup that works.
+fn check_speedup(scenario: &Scenario, speedup: f64) -> anyhow::Result<()> {
+    if !(speedup.is_finite() && speedup > 0.0) {
+        return Err(anyhow!("--speedup must be a positive number, got {}", speedup_text(speedup)));
+    }
+    let durations = scaled_durations(scenario);
+    let Some(&(key, longest)) = durations.iter().max_by_key(|(_, d)| *d) else { return Ok(()) };
+    if scaled(longest, speedup).is_none() {
+        return Err(anyhow!(
+            "--speedup {} makes {key} ({} s) last longer than 100 years ({} s), the longest any duration may be; use a \
+             speedup of at least {}",
+            speedup_text(speedup),
+            longest.as_secs_f64(),
+            MAX_SCALED.as_secs(),
+            smallest_speedup(longest)
+        ));
+    }
+    Ok(())
 }
 
 impl Plan {
     fn new(scenario: Scenario, config: &ServeConfig, speedup: f64) -> anyhow::Result<Self> {
-        if !(speedup.is_finite() && speedup > 0.0) {
-            return Err(anyhow!("--speedup must be a positive number, got {speedup}"));
-        }
+        check_speedup(&scenario, speedup)?;
+        // Every duration fits once scaled (checked just above); the fallback is never taken.
+        let scale = |d: Duration| scaled(d, speedup).unwrap_or(MAX_SCALED);
         if !scenario.faults.is_empty() {
             return Err(anyhow!(
                 "{}: `faults:` cannot be injected into live backends; remove them to run `load`, or use `simulate`",
@@ -109,7 +187,7 @@ impl Plan {
             ));
         }
         let regions = &scenario.session_config.hot_storage.regions;
-        let threshold = scaled(scenario.session_config.hot_storage.promotion_threshold, speedup);
+        let threshold = scale(scenario.session_config.hot_storage.promotion_threshold);
         let mut redis = Vec::new();
         for region in regions {
             let entry = config.redis_config_for(region, threshold).ok_or_else(|| {
@@ -119,20 +197,20 @@ impl Plan {
         }
         let mut session_config = scenario.session_config.clone();
         let hot = &mut session_config.hot_storage;
-        hot.ttl = scaled(hot.ttl, speedup);
-        hot.promotion_threshold = scaled(hot.promotion_threshold, speedup);
+        hot.ttl = scale(hot.ttl);
+        hot.promotion_threshold = scale(hot.promotion_threshold);
         let cold = &mut session_config.cold_storage;
-        cold.ttl = scaled(cold.ttl, speedup);
-        cold.compliance_retention = scaled(cold.compliance_retention, speedup);
-        cold.analytics_retention = scaled(cold.analytics_retention, speedup);
+        cold.ttl = scale(cold.ttl);
+        cold.compliance_retention = scale(cold.compliance_retention);
+        cold.analytics_retention = scale(cold.analytics_retention);
         let sync = &mut session_config.sync;
-        sync.sync_interval = scaled(sync.sync_interval, speedup);
-        sync.cross_region_delay = scaled(sync.cross_region_delay, speedup);
+        sync.sync_interval = scale(sync.sync_interval);
+        sync.cross_region_delay = scale(sync.cross_region_delay);
         let mut engine_config = scenario.engine.clone();
-        engine_config.write_behind_interval = scaled(engine_config.write_behind_interval, speedup);
-        engine_config.active_window = scaled(engine_config.active_window, speedup);
+        engine_config.write_behind_interval = scale(engine_config.write_behind_interval);
+        engine_config.active_window = scale(engine_config.active_window);
         let too_fast = |e: hotcold_engine::ConfigError| {
-            anyhow!("at --speedup {speedup}, {}: {} (lower --speedup)", e.key, e.message)
+            anyhow!("at --speedup {}, {}: {} (lower --speedup)", speedup_text(speedup), e.key, e.message)
         };
         session_config.validate().map_err(too_fast)?;
         engine_config.validate().map_err(too_fast)?;
@@ -162,4 +240,36 @@ async fn drive(plan: &Plan, config: &ServeConfig) -> anyhow::Result<(RunRecord, 
     let engine = Engine::new(plan.session_config.clone(), plan.engine_config.clone(), hot, cold, audit, SystemClock)
         .context("the engine refused the configuration")?;
     Driver::new(plan, Arc::new(engine), ledger).run().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_smallest_speedup_suggested_works_and_is_close_to_the_exact_one() {
+        let year = Duration::from_secs(31_536_000);
+        assert_eq!(smallest_speedup(year), "0.01");
+        for (longest, expected) in [(Duration::from_secs(400 * 86_400), "0.011"), (MAX_SCALED, "1")] {
+            assert_eq!(smallest_speedup(longest), expected);
+        }
+        for seconds in [1, 59, 3_600, 86_400, 31_536_000, 34_560_000, 3_155_759_999] {
+            let longest = Duration::from_secs(seconds);
+            let suggested: f64 = smallest_speedup(longest).parse().unwrap();
+            assert!(scaled(longest, suggested).is_some(), "{seconds} s: {suggested}");
+            // Two significant digits: within a tenth of the exact smallest.
+            let exact = longest.as_secs_f64() / MAX_SCALED.as_secs_f64();
+            assert!(suggested < exact * 1.1, "{seconds} s: {suggested} is not the smallest");
+        }
+    }
+
+    #[test]
+    fn speedups_are_written_as_typed() {
+        assert_eq!(speedup_text(1e-300), "1e-300");
+        assert_eq!(speedup_text(1e300), "1e300");
+        assert_eq!(speedup_text(0.005), "0.005");
+        assert_eq!(speedup_text(60.0), "60");
+        assert_eq!(speedup_text(-1.0), "-1");
+        assert_eq!(speedup_text(f64::NAN), "NaN");
+    }
 }
