@@ -7,7 +7,7 @@ use crate::audit::AuditEvent;
 use crate::config::{EngineConfig, SessionConfig};
 use crate::error::ConfigError;
 use crate::lifecycle::LifecyclePolicy;
-use crate::session::RegionId;
+use crate::session::{PseudonymKey, RegionId, UserId};
 use crate::store::{AuditSink, ColdStore, HotStore};
 use crate::time::Clock;
 
@@ -22,6 +22,7 @@ pub struct Engine<H, C, A, K> {
     audit: A,
     clock: K,
     audit_failures: AtomicU64,
+    pseudonym_key: PseudonymKey,
 }
 
 impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> Engine<H, C, A, K> {
@@ -48,7 +49,31 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> Engine<H, C, A, K> {
             ));
         }
         let policy = LifecyclePolicy::new(&session_config, &engine_config);
-        Ok(Self { session_config, engine_config, policy, hot, cold, audit, clock, audit_failures: AtomicU64::new(0) })
+        Ok(Self {
+            session_config,
+            engine_config,
+            policy,
+            hot,
+            cold,
+            audit,
+            clock,
+            audit_failures: AtomicU64::new(0),
+            pseudonym_key: PseudonymKey::random(),
+        })
+    }
+
+    /// Keys erased users' pseudonyms with `key` (a deployment secret every instance shares, so a
+    /// user gets one pseudonym whichever instance erases them). Default: a random key per engine,
+    /// which nobody, this process included, can use to re-identify a pseudonym later.
+    #[must_use]
+    pub fn with_pseudonym_key(mut self, key: PseudonymKey) -> Self {
+        self.pseudonym_key = key;
+        self
+    }
+
+    /// The pseudonym an erased user's audit records get.
+    pub fn pseudonym(&self, user: &UserId) -> UserId {
+        user.pseudonym(&self.pseudonym_key)
     }
 
     /// The ADR block in force.

@@ -31,7 +31,7 @@ pub use config::{Durability, EngineConfig, SessionConfig};
 pub use engine::Engine;
 pub use error::{ConfigError, EngineError, StoreError};
 pub use manager::{Created, Lookup, Served, SessionManager, Touched};
-pub use session::{RegionId, Session, SessionData, SessionId, SessionToken, UserId};
+pub use session::{PseudonymKey, RegionId, Session, SessionData, SessionId, SessionToken, UserId};
 pub use store::{AuditSink, ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotTouch, HotUpdate, HotWrite};
 pub use sync::{Pass, SyncReport, SyncSchedule, SyncService};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -648,7 +648,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         let engine = &*self.engine;
         let now = self.now();
         let records = self.all_records_of_user(user, true).await?;
-        let pseudonym = user.pseudonym();
+        let pseudonym = engine.pseudonym(user);
         for session in &records {
             let mut tier = Tier::Cold;
             for (region, _) in engine.hot_stores() {
@@ -663,7 +663,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             };
             engine.record(event).await;
         }
-        engine.audit().pseudonymise_user(user).await?;
+        engine.audit().pseudonymise_user(user, &pseudonym).await?;
         Ok(records.len() as u64)
     }
 }
@@ -871,7 +871,8 @@ mod tests {
         assert_eq!(now_or_panic(manager.erase_user(&UserId::new("dave").unwrap())), Ok(1));
         let erased = world.last_event();
         assert_eq!((erased.kind, erased.tier), (AuditKind::Erased, Tier::Hot));
-        assert_eq!(erased.user_id, Some(UserId::new("dave").unwrap().pseudonym()), "erased under a pseudonym");
+        let pseudonym = world.engine.pseudonym(&UserId::new("dave").unwrap());
+        assert_eq!(erased.user_id, Some(pseudonym), "erased under a pseudonym");
     }
 
     #[test]

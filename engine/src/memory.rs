@@ -615,11 +615,10 @@ impl AuditSink for MemoryAudit {
         Ok(())
     }
 
-    async fn pseudonymise_user(&self, user: &UserId) -> Result<u64, StoreError> {
+    async fn pseudonymise_user(&self, user: &UserId, pseudonym: &UserId) -> Result<u64, StoreError> {
         if !self.available.load(Ordering::Relaxed) {
             return Err(StoreError::unavailable("memory audit", "switched off"));
         }
-        let pseudonym = user.pseudonym();
         let mut changed = 0;
         for event in lock(&self.records).iter_mut() {
             if event.user_id.as_ref() == Some(user) {

@@ -13,7 +13,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use compact_str::CompactString;
-use rand::{CryptoRng, RngCore};
+use hmac::{Hmac, Mac};
+use rand::{CryptoRng, RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -198,12 +200,46 @@ impl UserId {
         &self.0
     }
 
-    /// A stable pseudonym for this user (`anon-` + 16 hex digits of SHA-256), used when a user is
-    /// erased and their audit records must stay countable but no longer identify them.
-    pub fn pseudonym(&self) -> Self {
-        let digest = Sha256::digest(self.0.as_bytes());
+    /// This user's pseudonym under `key` (`anon-` + 16 hex digits of HMAC-SHA-256), used when a
+    /// user is erased and their audit records must stay countable but no longer identify them.
+    /// Keyed, so that whoever holds a candidate user id but not the key cannot recompute it and
+    /// re-identify the records (an unkeyed hash could be).
+    pub fn pseudonym(&self, key: &PseudonymKey) -> Self {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key.0).unwrap_or_else(|_| unreachable!("HMAC takes any key"));
+        mac.update(self.0.as_bytes());
+        let digest = mac.finalize().into_bytes();
         let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
         Self(CompactString::new(format!("anon-{hex}")))
+    }
+}
+
+/// The secret that keys erased users' pseudonyms ([`UserId::pseudonym`]). Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PseudonymKey([u8; 32]);
+
+impl PseudonymKey {
+    /// Shortest secret accepted, in bytes: 128 bits, like a token's.
+    pub const MIN_SECRET_BYTES: usize = 16;
+
+    /// A key from the operating system's CSPRNG: pseudonyms nobody can recompute, stable for the
+    /// life of the process (the engine's default).
+    pub fn random() -> Self {
+        let mut key = [0u8; 32];
+        ChaCha20Rng::from_os_rng().fill_bytes(&mut key);
+        Self(key)
+    }
+
+    /// The key of a deployment secret (e.g. a file every instance reads), so every instance
+    /// gives a user the same pseudonym; `None` for a secret shorter than
+    /// [`Self::MIN_SECRET_BYTES`].
+    pub fn from_secret(secret: &[u8]) -> Option<Self> {
+        (secret.len() >= Self::MIN_SECRET_BYTES).then(|| Self(Sha256::digest(secret).into()))
+    }
+}
+
+impl fmt::Debug for PseudonymKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PseudonymKey(redacted)")
     }
 }
 
@@ -439,9 +475,24 @@ mod tests {
         assert_eq!(UserId::new(""), Err(EngineError::InvalidUserId("empty")));
         assert!(UserId::new(&"x".repeat(129)).is_err());
         assert!(UserId::new("a\nb").is_err());
-        let pseudonym = UserId::new("alice").unwrap().pseudonym();
-        assert!(pseudonym.as_str().starts_with("anon-"));
+    }
+
+    #[test]
+    fn pseudonyms_are_keyed_so_a_candidate_id_does_not_reidentify_them() {
+        let alice = UserId::new("alice").unwrap();
+        let key = PseudonymKey::from_secret(b"deployment secret of 32 bytes...").unwrap();
+        let pseudonym = alice.pseudonym(&key);
+        assert!(pseudonym.as_str().starts_with("anon-") && pseudonym.as_str().len() == 21);
         assert!(!pseudonym.as_str().contains("alice"));
+        assert_eq!(alice.pseudonym(&key), pseudonym, "stable under one key: the records stay countable");
+        // Without the key, hashing the candidate id finds nothing.
+        let unkeyed: String = Sha256::digest(b"alice")[..8].iter().map(|b| format!("{b:02x}")).collect();
+        assert_ne!(pseudonym.as_str(), format!("anon-{unkeyed}"), "not the unkeyed hash");
+        let other = PseudonymKey::from_secret(b"another deployment secret.......").unwrap();
+        assert_ne!(alice.pseudonym(&other), pseudonym, "another key, another pseudonym");
+        assert_ne!(alice.pseudonym(&PseudonymKey::random()), pseudonym);
+        assert_eq!(PseudonymKey::from_secret(b"too short"), None, "at least 128 bits of secret");
+        assert_eq!(format!("{key:?}"), "PseudonymKey(redacted)");
     }
 
     #[test]

@@ -232,8 +232,13 @@ pub trait AuditSink: Send + Sync {
     /// Appends one record.
     fn append(&self, event: AuditEvent) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Replaces the user id in every record of `user` with its pseudonym; returns how many changed.
-    fn pseudonymise_user(&self, user: &UserId) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Replaces the user id in every record of `user` with `pseudonym` (the engine's keyed
+    /// pseudonym of the user); returns how many changed.
+    fn pseudonymise_user(
+        &self,
+        user: &UserId,
+        pseudonym: &UserId,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 impl<T: HotStore + ?Sized> HotStore for Arc<T> {
@@ -333,7 +338,11 @@ impl<T: AuditSink + ?Sized> AuditSink for Arc<T> {
     fn append(&self, event: AuditEvent) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).append(event)
     }
-    fn pseudonymise_user(&self, user: &UserId) -> impl Future<Output = Result<u64, StoreError>> + Send {
-        (**self).pseudonymise_user(user)
+    fn pseudonymise_user(
+        &self,
+        user: &UserId,
+        pseudonym: &UserId,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        (**self).pseudonymise_user(user, pseudonym)
     }
 }

@@ -231,7 +231,7 @@ impl hotcold_engine::AuditSink for AsAppended {
         self.0.lock().unwrap().push(event);
         Ok(())
     }
-    async fn pseudonymise_user(&self, _user: &UserId) -> Result<u64, hotcold_engine::StoreError> {
+    async fn pseudonymise_user(&self, _user: &UserId, _pseudonym: &UserId) -> Result<u64, hotcold_engine::StoreError> {
         Ok(0)
     }
 }
@@ -254,14 +254,14 @@ fn the_erase_event_is_written_under_the_pseudonym() {
         )
         .expect("valid engine"),
     );
-    let manager = SessionManager::with_token_seed(engine, RegionId(0), 5);
+    let manager = SessionManager::with_token_seed(Arc::clone(&engine), RegionId(0), 5);
     let user = UserId::new("edge-user").unwrap();
     now_or_panic(manager.create(user.clone(), data(b"{}"))).expect("create");
     assert_eq!(now_or_panic(manager.erase_user(&user)), Ok(1));
     let events = audit.0.lock().unwrap();
     let erased: Vec<_> = events.iter().filter(|e| e.kind == hotcold_engine::AuditKind::Erased).collect();
     assert_eq!(erased.len(), 1);
-    assert_eq!(erased[0].user_id, Some(user.pseudonym()), "written under the pseudonym");
+    assert_eq!(erased[0].user_id, Some(engine.pseudonym(&user)), "written under the pseudonym");
 }
 
 /// The sync report counts what a pass did, exactly: the service's metrics are these counts.

@@ -164,7 +164,7 @@ async fn unreachable_endpoint_is_unavailable() {
         };
         let append = audit.append(event).await.expect_err("append");
         assert!(named(&append), "{append:?}");
-        let pseudonymise = audit.pseudonymise_user(&user).await.expect_err("pseudonymise_user");
+        let pseudonymise = audit.pseudonymise_user(&user, &user).await.expect_err("pseudonymise_user");
         assert!(named(&pseudonymise), "{pseudonymise:?}");
     })
     .await;

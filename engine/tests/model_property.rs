@@ -192,7 +192,8 @@ impl World {
         );
         let engine = Arc::new(
             Engine::new(session_config, engine_config, hot.clone(), cold.clone(), audit.clone(), clock.clone())
-                .expect("valid engine"),
+                .expect("valid engine")
+                .with_pseudonym_key(model::pseudonym_key()),
         );
         let managers =
             (0..REGIONS).map(|r| SessionManager::with_token_seed(engine.clone(), region_id(r), r as u64)).collect();
@@ -388,7 +389,8 @@ impl World {
             return Ok(());
         }
         let cold = self.cold.snapshot();
-        for session in self.hot[region].snapshot() {
+        // A tombstone is no acknowledged version (see `flush`).
+        for session in self.hot[region].snapshot().into_iter().filter(|s| !s.is_tombstone()) {
             let cold_version = cold.iter().find(|c| c.id == session.id).map_or(0, |c| c.version);
             let acked = self.model.sessions[self.model.index_of(&session.id)].acked;
             prop_assert!(

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hotcold_engine::lifecycle::TOMBSTONE_GUARD;
-use hotcold_engine::session::TOMBSTONE_VERSION;
+use hotcold_engine::session::{PseudonymKey, TOMBSTONE_VERSION};
 use hotcold_engine::{
     AuditEvent, AuditKind, Durability, EngineError, Lookup, RegionId, Served, Session, SessionData, SessionId,
     StoreError, SyncReport, Tier, Timestamp, Touched, UserId,
@@ -35,6 +35,11 @@ pub(crate) fn hot_label(region: usize) -> String {
 
 fn down(backend: &str) -> StoreError {
     StoreError::unavailable(backend, DOWN_DETAIL)
+}
+
+/// The deployment's pseudonym key (the engine under test is given the same).
+pub(crate) fn pseudonym_key() -> PseudonymKey {
+    PseudonymKey::from_secret(b"model property test pseudonym key").expect("a long enough secret")
 }
 
 /// The user id of model user `user`.
@@ -541,7 +546,7 @@ impl Model {
     pub(crate) fn erase_user(&mut self, user: u8, here: usize) -> Result<u64, EngineError> {
         let records = self.records_of_user(user, true)?;
         let real = user_id(user);
-        let pseudonym = real.pseudonym();
+        let pseudonym = real.pseudonym(&pseudonym_key());
         for (index, state) in &records {
             // Every hot tier (all are up: the listing was strict) and the cold tier get a tombstone.
             let mut tier = Tier::Cold;

@@ -76,7 +76,7 @@ impl AuditSink for SimAudit {
         Ok(())
     }
 
-    async fn pseudonymise_user(&self, _user: &UserId) -> Result<u64, StoreError> {
+    async fn pseudonymise_user(&self, _user: &UserId, _pseudonym: &UserId) -> Result<u64, StoreError> {
         Ok(0) // counts only: no user ids are kept
     }
 }

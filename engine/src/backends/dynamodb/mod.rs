@@ -448,8 +448,7 @@ impl AuditSink for DynamoAudit {
         Ok(())
     }
 
-    async fn pseudonymise_user(&self, user: &UserId) -> Result<u64, StoreError> {
-        let pseudonym = user.pseudonym();
+    async fn pseudonymise_user(&self, user: &UserId, pseudonym: &UserId) -> Result<u64, StoreError> {
         let mut keys = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
