@@ -106,7 +106,7 @@ fn scaled(d: Duration, speedup: f64) -> Option<Duration> {
 
 /// Every duration `load` divides by the speedup, by key: the scenario's length (the run's wall
 /// time), and the engine's TTLs, thresholds and intervals.
-fn scaled_durations(scenario: &Scenario) -> [(&'static str, Duration); 10] {
+fn scaled_durations(scenario: &Scenario) -> [(&'static str, Duration); 11] {
     let (session, engine) = (&scenario.session_config, &scenario.engine);
     [
         ("duration", scenario.duration),
@@ -119,6 +119,7 @@ fn scaled_durations(scenario: &Scenario) -> [(&'static str, Duration); 10] {
         ("session_config.sync.cross_region_delay", session.sync.cross_region_delay),
         ("engine.write_behind_interval", engine.write_behind_interval),
         ("engine.active_window", engine.active_window),
+        ("engine.absolute_lifetime", engine.absolute_lifetime),
     ]
 }
 
@@ -209,6 +210,7 @@ impl Plan {
         let mut engine_config = scenario.engine.clone();
         engine_config.write_behind_interval = scale(engine_config.write_behind_interval);
         engine_config.active_window = scale(engine_config.active_window);
+        engine_config.absolute_lifetime = scale(engine_config.absolute_lifetime);
         let too_fast = |e: hotcold_engine::ConfigError| {
             anyhow!("at --speedup {}, {}: {} (lower --speedup)", speedup_text(speedup), e.key, e.message)
         };

@@ -20,6 +20,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use hotcold_engine::PseudonymKey;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
@@ -130,6 +131,20 @@ impl Access {
     }
 }
 
+/// The key of erased users' pseudonyms from `auth.pseudonym_key_file` (its bytes, surrounding
+/// whitespace trimmed), or `None` without one (the engine then draws a random key).
+pub(crate) fn pseudonym_key(auth: &AuthEntry, config_dir: &Path) -> Result<Option<PseudonymKey>, CredentialsError> {
+    let Some(file) = &auth.pseudonym_key_file else { return Ok(None) };
+    let key = "auth.pseudonym_key_file";
+    let path = config_dir.join(file);
+    let secret = std::fs::read(&path)
+        .map_err(|e| CredentialsError { key, message: format!("cannot read {}: {e}", path.display()) })?;
+    PseudonymKey::from_secret(secret.trim_ascii()).map(Some).ok_or_else(|| CredentialsError {
+        key,
+        message: format!("{} holds fewer than {} bytes of secret", path.display(), PseudonymKey::MIN_SECRET_BYTES),
+    })
+}
+
 /// One credential a line; blank lines and `#` comments ignored, surrounding spaces trimmed.
 fn read_credentials(
     key: &'static str,
@@ -234,6 +249,25 @@ mod tests {
     }
 
     #[test]
+    fn the_pseudonym_key_comes_from_its_file_or_is_left_to_the_engine() {
+        let dir = std::env::temp_dir().join(format!("hotcold-pseudonym-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("key"), "  a deployment secret of 32 bytes\n").unwrap();
+        std::fs::write(dir.join("short"), "too short\n").unwrap();
+        let entry =
+            |file: Option<&str>| AuthEntry { pseudonym_key_file: file.map(PathBuf::from), ..AuthEntry::default() };
+        assert_eq!(pseudonym_key(&entry(None), &dir).unwrap(), None, "none: the engine draws one");
+        let key = pseudonym_key(&entry(Some("key")), &dir).unwrap();
+        assert_eq!(key, PseudonymKey::from_secret(b"a deployment secret of 32 bytes"), "trimmed file bytes");
+        for bad in ["short", "missing"] {
+            let error = pseudonym_key(&entry(Some(bad)), &dir).unwrap_err();
+            assert_eq!(error.key, "auth.pseudonym_key_file");
+            assert!(!error.to_string().contains("too short"), "never the secret: {error}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn routes_are_admin_only_unless_listed() {
         assert_eq!(required_role("/healthz"), None);
         assert_eq!(required_role("/readyz"), None);
@@ -272,6 +306,7 @@ mod tests {
             disabled: false,
             service_credentials_file: write("service", "# gateway\n\n  service-credential-1  \n"),
             admin_credentials_file: write("admin", "admin-credential-01\n"),
+            pseudonym_key_file: None,
         };
         let Ok(Access::Checked(credentials)) = Access::from_config(&entry, &dir) else { panic!("valid files") };
         assert_eq!(credentials.role_of(b"service-credential-1"), Some(Role::Service));

@@ -16,7 +16,7 @@ use serde::Deserialize;
 /// A config file that cannot be used: the file, the line and column or the key path, and what
 /// was expected. Fatal at start-up (exit 2).
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
+#[error(transparent)]
 pub(crate) struct ConfigFileError(#[from] YamlError);
 
 /// The whole file. Unknown keys are rejected (a typo must not silently fall back to a default).
@@ -62,6 +62,12 @@ pub(crate) struct AuthEntry {
     /// Credentials of the operators (user-wide routes, `/metrics`), one a line.
     #[serde(default)]
     pub(crate) admin_credentials_file: Option<PathBuf>,
+    /// A secret of at least 16 bytes that keys erased users' pseudonyms, the same file for
+    /// every instance so that a user gets one pseudonym whichever instance erases them.
+    /// Default: none, a random key per process (pseudonyms nobody can recompute; two instances
+    /// would give one user two).
+    #[serde(default)]
+    pub(crate) pseudonym_key_file: Option<PathBuf>,
 }
 
 /// `limits`: what bounds one request and the requests in flight (DESIGN: "everything is bounded").

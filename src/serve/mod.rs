@@ -31,7 +31,9 @@ use anyhow::{Context, anyhow};
 use axum::Router;
 use hotcold_engine::backends::dynamodb::{DynamoAudit, DynamoColdStore, DynamoConfig};
 use hotcold_engine::backends::redis::{RedisHotConfig, RedisHotStore};
-use hotcold_engine::{Durability, Engine, Pass, RegionId, SessionManager, SyncReport, SyncService, SystemClock};
+use hotcold_engine::{
+    Durability, Engine, Pass, PseudonymKey, RegionId, SessionManager, SyncReport, SyncService, SystemClock,
+};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -67,17 +69,22 @@ pub(crate) fn serve(args: &Args) -> Result<(), Failure> {
     let auth = config.require_auth(&file).map_err(|e| bad(anyhow!(e)))?;
     let config_dir = args.config.parent().unwrap_or_else(|| Path::new("."));
     let access = Access::from_config(auth, config_dir).map_err(|e| bad(anyhow!("{file}: {e}")))?;
+    let pseudonym_key = auth::pseudonym_key(auth, config_dir).map_err(|e| bad(anyhow!("{file}: {e}")))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
         .map_err(Failure::Failed)?;
-    runtime.block_on(run(config, access))
+    runtime.block_on(run(config, access, pseudonym_key))
 }
 
-async fn run(config: ServeConfig, access: Access) -> Result<(), Failure> {
+async fn run(config: ServeConfig, access: Access, pseudonym_key: Option<PseudonymKey>) -> Result<(), Failure> {
     let metrics = Metrics::new().context("cannot register the metrics").map_err(Failure::Failed)?;
-    let engine = Arc::new(connect(&config, &metrics).await.map_err(Failure::Failed)?);
+    let mut engine = connect(&config, &metrics).await.map_err(Failure::Failed)?;
+    if let Some(key) = pseudonym_key {
+        engine = engine.with_pseudonym_key(key);
+    }
+    let engine = Arc::new(engine);
     let region = config.region_id();
     let manager = SessionManager::new(Arc::clone(&engine), region);
     let state = Arc::new(AppState { engine: Arc::clone(&engine), manager, metrics: metrics.clone(), region });
