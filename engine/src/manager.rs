@@ -508,7 +508,9 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
     /// be served again once it is back.
     ///
     /// The hot tiers go first: once home holds the tombstone, no lookup anywhere serves the
-    /// session, even one reading a cold replica that the cold tombstone has not reached yet.
+    /// session, even one reading a cold replica that the cold tombstone has not reached yet. If
+    /// one of them cannot be reached, the cold tier is left as it was, so the retry still finds
+    /// the session (and reports its end to the audit trail).
     async fn end(&self, id: &SessionId, kind: AuditKind) -> Result<bool, EngineError> {
         if !self.engine.has_region(id.home()) {
             return Ok(false);
@@ -525,6 +527,9 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
                 Err(e) => unreachable = Some(e),
             }
         }
+        if let Some(e) = unreachable {
+            return Err(e.into());
+        }
         let cold = match self.read_cold(id).await {
             ColdLookup::Found(record) => Some(record).filter(|r| !r.is_tombstone()),
             ColdLookup::Miss => None,
@@ -536,14 +541,9 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             .and_then(|record| record.hot_region)
             .filter(|r| !self.here_then_home(id).any(|seen| seen == *r) && engine.has_region(*r))
         {
-            match self.bury_hot(holder, id, now).await {
-                Ok(Some(session)) => known = Some((session, Tier::Hot)),
-                Ok(None) => {}
-                Err(e) => unreachable = Some(e),
+            if let Some(session) = self.bury_hot(holder, id, now).await? {
+                known = Some((session, Tier::Hot));
             }
-        }
-        if let Some(e) = unreachable {
-            return Err(e.into());
         }
         if known.is_none() {
             known = cold

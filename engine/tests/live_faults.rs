@@ -424,3 +424,46 @@ async fn touches_racing_demotion_lose_nothing_and_serve_nothing_stale() {
     })
     .await;
 }
+
+/// Logout and revoke while a Redis that could hold the session is unreachable (SIGSTOP: it keeps
+/// its data) answer an error (the service's 503) instead of "done": the hot copy would be served
+/// again once Redis is back. After recovery the retried removal succeeds and the session is gone
+/// for good. (Before, both answered success and the session came back with its Redis.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_and_revoke_during_a_redis_outage_fail_then_remove_after_recovery() {
+    within("removals during an outage", async {
+        let own = OwnRedis::start();
+        let region0 = RedisHotStore::connect(
+            live_support::standalone_config(&own.url(), "region 0").with_timeout(Duration::from_millis(300)),
+        )
+        .await
+        .expect("connect own redis");
+        let (engine, _clock) =
+            build(shared_hot(region0).await, dynamo_config(&dynamodb_endpoint()).await, Durability::WriteThrough).await;
+        let home = Manager::new(Arc::clone(&engine), RegionId(0));
+        let user = UserId::new(&live_support::unique("outage-user")).unwrap();
+        let logged_out = home.create(user.clone(), data(1, 1)).await.expect("create").session.id;
+        let revoked = home.create(user.clone(), data(2, 1)).await.expect("create").session.id;
+
+        own.pause();
+        let logout = home.logout(&logged_out).await;
+        assert!(matches!(logout, Err(hotcold_engine::EngineError::Store(_))), "logout must fail, got {logout:?}");
+        let revoke = home.revoke_user(&user).await;
+        assert!(matches!(revoke, Err(hotcold_engine::EngineError::Store(_))), "revoke must fail, got {revoke:?}");
+        own.resume();
+
+        // The failed removals left the sessions unserved where a tombstone landed, and the
+        // retries finish them: gone for good.
+        assert_eq!(home.logout(&logged_out).await, Ok(true), "the retried logout");
+        assert_eq!(home.revoke_user(&user).await, Ok(1), "the retried revoke");
+        for id in [logged_out, revoked] {
+            assert_eq!(home.get(&id).await, Lookup::Miss, "removed after recovery");
+        }
+        let sync = SyncService::new(Arc::clone(&engine));
+        assert_eq!(sync.run_once(RegionId(0)).await.error, None);
+        for id in [logged_out, revoked] {
+            assert_eq!(home.get(&id).await, Lookup::Miss, "still removed after a sync pass");
+        }
+    })
+    .await;
+}

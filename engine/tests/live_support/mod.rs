@@ -192,6 +192,23 @@ impl OwnRedis {
         }
     }
 
+    /// SIGSTOP: unreachable (calls time out) but holding everything it held.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT: back, with its data.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let status = Command::new("kill").args([signal, &child.id().to_string()]).status().expect("kill");
+            assert!(status.success(), "kill {signal} redis-server");
+        }
+    }
+
     /// Starts a new, empty server on the same port.
     pub fn restart(&mut self) {
         self.kill();

@@ -451,8 +451,9 @@ impl Model {
     }
 
     /// `SessionManager::logout` (`Revoked`: one session of `revoke_user`): tombstones in here's
-    /// and home's hot tiers, the cold tier and a failover holder's; a hot tier that is down fails
-    /// the call after everything else reachable was buried (the cold tier's error comes first).
+    /// and home's hot tiers, then the cold tier and a failover holder's. A hot tier of here or
+    /// home that is down fails the call before the cold tier is touched (the other one of the two
+    /// still gets its tombstone).
     pub(crate) fn end(&mut self, index: usize, here: usize, kind: AuditKind) -> Result<bool, EngineError> {
         let home = self.sessions[index].home;
         let mut known: Option<(u64, Tier)> = None;
@@ -464,20 +465,19 @@ impl Model {
                 Err(e) => unreachable = Some(e),
             }
         }
+        if let Some(e) = unreachable {
+            // The cold tier is left as it was for the retry.
+            return Err(e.into());
+        }
         if !self.cold_up {
             return Err(down(COLD_LABEL).into());
         }
         let record = self.sessions[index].cold.filter(|r| !r.is_tombstone());
         self.bury_cold(index);
         if let Some(holder) = record.and_then(|r| r.marker).filter(|r| *r != here && *r != home) {
-            match self.bury_hot(index, holder) {
-                Ok(Some(version)) => known = Some((version, Tier::Hot)),
-                Ok(None) => {}
-                Err(e) => unreachable = Some(e),
+            if let Some(version) = self.bury_hot(index, holder)? {
+                known = Some((version, Tier::Hot));
             }
-        }
-        if let Some(e) = unreachable {
-            return Err(e.into());
         }
         if known.is_none() {
             known = record.filter(|r| self.cold_live(r.last_access)).map(|r| (r.version, Tier::Cold));
