@@ -110,6 +110,8 @@ cmd_install() {
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
   command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+  # The TLS test of the Redis store makes its own certificate authority (engine/tests/live_tls.rs).
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   # Headless Chromium for the report.html browser test (tests/reports.rs).
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   if [[ ${#missing[@]} -gt 0 ]]; then

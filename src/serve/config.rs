@@ -103,6 +103,14 @@ pub(crate) struct RedisEntry {
     /// Prefix of every key, so several deployments can share a server. Default: `hotcold`.
     #[serde(default = "default_prefix")]
     pub(crate) key_prefix: String,
+    /// With a `rediss://` URL (TLS): a PEM file of the authority that signed the server's
+    /// certificate, for a private CA (relative paths from the config file's directory).
+    /// Default: none, the operating system's trusted roots.
+    #[serde(default)]
+    pub(crate) tls_ca_file: Option<PathBuf>,
+    /// That file's content, read when the config is loaded.
+    #[serde(skip)]
+    pub(crate) tls_ca: Option<Vec<u8>>,
 }
 
 /// The DynamoDB tables.
@@ -165,7 +173,17 @@ impl ServeConfig {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| YamlError::whole_file(&file, format!("cannot read the config: {e}")))?;
-        Self::parse(&text, &file)
+        let mut config = Self::parse(&text, &file)?;
+        let dir = path.parent().unwrap_or_else(|| Path::new("."));
+        for (region, entry) in &mut config.redis {
+            if let Some(ca_file) = &entry.tls_ca_file {
+                let read = std::fs::read(dir.join(ca_file)).map_err(|e| {
+                    YamlError::at_path(&file, format!("redis.{region}.tls_ca_file"), format!("cannot read it: {e}"))
+                })?;
+                entry.tls_ca = Some(read);
+            }
+        }
+        Ok(config)
     }
 
     /// Parses and checks config text; `file` names it in errors.
@@ -193,6 +211,14 @@ impl ServeConfig {
             return Err(invalid(
                 "redis",
                 format!("no entry for region `{missing}` (every configured region needs one)"),
+            ));
+        }
+        if let Some((region, _)) =
+            config.redis.iter().find(|(_, e)| e.tls_ca_file.is_some() && !e.url.starts_with("rediss://"))
+        {
+            return Err(invalid(
+                &format!("redis.{region}.tls_ca_file"),
+                "applies to TLS connections only: the url must start with rediss://".into(),
             ));
         }
         if let Some(extra) = config.redis.keys().find(|r| !regions.contains(r)) {
@@ -299,6 +325,10 @@ impl ServeConfig {
             RedisHotConfig::cluster([entry.url.clone()])
         } else {
             RedisHotConfig::standalone(entry.url.clone())
+        };
+        let base = match &entry.tls_ca {
+            Some(pem) => base.with_tls_root_cert(pem.clone()),
+            None => base,
         };
         let granularity = base.touch_granularity.min(promotion_threshold / 180);
         Some(

@@ -104,6 +104,10 @@ pub struct RedisHotConfig {
     /// full touch less than `min(granularity, ttl / 2)` ago, so the key expires at most that much
     /// early); GETEX refreshes it exactly, at about 1.8x a GET's server time. Default: false.
     pub refresh_ttl_on_every_access: bool,
+    /// For `rediss://` URLs (TLS, rustls): the PEM certificate(s) of the authority that signed
+    /// the server's certificate, for a private CA; `None` trusts the operating system's roots.
+    /// Default: None.
+    pub tls_root_cert: Option<Vec<u8>>,
 }
 
 impl RedisHotConfig {
@@ -119,6 +123,7 @@ impl RedisHotConfig {
             label: "redis".into(),
             touch_granularity: Duration::from_secs(10),
             refresh_ttl_on_every_access: false,
+            tls_root_cert: None,
         }
     }
 
@@ -153,6 +158,18 @@ impl RedisHotConfig {
     pub const fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+
+    /// Trusts the authority of `pem` (its certificates, PEM) for `rediss://` connections.
+    #[must_use]
+    pub fn with_tls_root_cert(mut self, pem: Vec<u8>) -> Self {
+        self.tls_root_cert = Some(pem);
+        self
+    }
+
+    /// The certificates a TLS connection trusts, when a private authority is configured.
+    fn tls_certificates(&self) -> Option<::redis::TlsCertificates> {
+        self.tls_root_cert.clone().map(|root| ::redis::TlsCertificates { client_tls: None, root_cert: Some(root) })
     }
 }
 
@@ -277,16 +294,23 @@ fn check_config(config: &RedisHotConfig) -> Result<(), StoreError> {
 async fn open(config: &RedisHotConfig) -> Result<Conn, StoreError> {
     let connecting = async {
         if config.cluster {
-            let client = ClusterClientBuilder::new(config.urls.clone())
+            let mut builder = ClusterClientBuilder::new(config.urls.clone())
                 .connection_timeout(config.connect_timeout)
                 .response_timeout(config.timeout)
                 .retries(CLIENT_RETRIES)
                 .min_retry_wait(RETRY_MIN_WAIT_MS)
-                .max_retry_wait(RETRY_MAX_WAIT_MS)
-                .build()?;
-            Ok::<_, RedisError>(Conn::Cluster(client.get_async_connection().await?))
+                .max_retry_wait(RETRY_MAX_WAIT_MS);
+            if let Some(certificates) = config.tls_certificates() {
+                builder = builder.certs(certificates);
+            }
+            Ok::<_, RedisError>(Conn::Cluster(builder.build()?.get_async_connection().await?))
         } else {
-            let client = ::redis::Client::open(config.urls[0].as_str())?;
+            // `rediss://` is TLS (rustls): with the configured authority, or the system's roots.
+            let url = config.urls[0].as_str();
+            let client = match config.tls_certificates() {
+                Some(certificates) => ::redis::Client::build_with_tls(url, certificates)?,
+                None => ::redis::Client::open(url)?,
+            };
             let manager_config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(config.connect_timeout))
                 .set_response_timeout(Some(config.timeout))
