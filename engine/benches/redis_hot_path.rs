@@ -133,6 +133,17 @@ impl HotStore for Hot {
             Self::Memory(s) => s.sessions_of_user(user).await,
         }
     }
+    async fn sessions_of_user_page(
+        &self,
+        user: &UserId,
+        after: Option<&hotcold_engine::SessionId>,
+        limit: usize,
+    ) -> Result<Vec<Session>, hotcold_engine::StoreError> {
+        match self {
+            Self::Redis(s) => s.sessions_of_user_page(user, after, limit).await,
+            Self::Memory(s) => s.sessions_of_user_page(user, after, limit).await,
+        }
+    }
     async fn session_count(&self) -> Result<u64, hotcold_engine::StoreError> {
         match self {
             Self::Redis(s) => s.session_count().await,

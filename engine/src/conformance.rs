@@ -37,8 +37,9 @@ use crate::time::{Clock, Timestamp};
 ///   compact harness is checked for the same *length* instead: its stores keep only a payload's
 ///   size and rebuild the data on read.
 /// * **User ids, skipped.** The user id read back (hot and cold round trips) is not compared, and
-///   the per-user checks are skipped: `sessions_of_user` of the hot and cold stores, and in the
-///   engine suite listing a user's sessions, `revoke_user` and `erase_user`. A compact store keeps
+///   the per-user checks are skipped: `sessions_of_user` and `sessions_of_user_page` of the hot
+///   and cold stores, and in the engine suite listing a user's sessions (whole or a page at a
+///   time), `revoke_user` and `erase_user`. A compact store keeps
 ///   no user per session, so per-user queries have no meaningful answer. In the engine suite the
 ///   session that would be revoked is logged out instead, so the checks that follow still run.
 /// * **Audit content, skipped.** `pseudonymise_user` must succeed but its counts are not checked:
@@ -301,6 +302,96 @@ pub async fn run_hot_store_suite<T: Harness>(harness: &T) {
     run_idle_once_checks(harness).await;
     run_hot_ttl_checks(harness).await;
     run_hot_tombstone_checks(harness).await;
+    if fidelity.is_full() {
+        run_hot_paging_checks(harness).await;
+    }
+}
+
+/// Page sizes the paging checks walk a user's sessions with: one at a time, sizes that divide
+/// the sessions unevenly, and one page for all.
+const PAGE_SIZES: [usize; 4] = [1, 4, 7, 100];
+
+/// Checks one page of `user`'s sessions read after `after` against the paging contract
+/// ([`HotStore::sessions_of_user_page`]); answers where the next page starts (`None`: a short
+/// page, the last).
+#[track_caller]
+fn check_page(
+    page: &[Session],
+    after: Option<SessionId>,
+    limit: usize,
+    user: &UserId,
+    check: &str,
+) -> Option<SessionId> {
+    assert!(page.len() <= limit, "{check}: at most the limit ({} > {limit})", page.len());
+    assert!(page.windows(2).all(|w| w[0].id < w[1].id), "{check}: ascending id order");
+    assert!(page.iter().all(|s| after.is_none_or(|after| s.id > after)), "{check}: strictly after the cursor");
+    assert!(page.iter().all(|s| !s.is_tombstone()), "{check}: never a tombstone");
+    assert!(page.iter().all(|s| &s.user_id == user), "{check}: only the user's sessions");
+    if page.len() == limit { page.last().map(|s| s.id) } else { None }
+}
+
+/// Every listed id in order equals every expected id sorted: each once, none missing or extra.
+#[track_caller]
+fn assert_paged(listed: &[SessionId], expected: &[SessionId], check: &str) {
+    let mut expected = expected.to_vec();
+    expected.sort();
+    assert_eq!(listed, expected, "{check}: every record exactly once across the pages, in order");
+}
+
+/// `sessions_of_user_page` of a hot store, whatever the page size: the user's sessions in id
+/// order, each exactly once across the pages, never another user's, never a tombstone or a
+/// removed session, a short page only at the end.
+async fn run_hot_paging_checks<T: Harness>(harness: &T) {
+    let clock = harness.clock();
+    let ttl = Duration::from_secs(3600);
+    let store = harness.hot(0).await;
+    let user = test_user("hot-paging");
+    let other = test_user("hot-paging-other");
+    let now = clock.now();
+    // Homes 0, 1 and 2: ids that share nothing but the user.
+    let mine: Vec<Session> = (0..13).map(|n| session(test_id(700 + n, (n % 3) as u16), &user, 1, now, "{}")).collect();
+    for s in &mine {
+        store.put(s, ttl).await.expect("put a paged session");
+    }
+    for n in 0..3 {
+        store.put(&session(test_id(720 + n, 0), &other, 1, now, "{}"), ttl).await.expect("put another user's");
+    }
+    // One ended the way the engine ends a session (taken, then a tombstone), one overwritten by
+    // a tombstone in place (its index entry stays behind), one removed.
+    store.take(&mine[3].id).await;
+    store.put(&Session::tombstone(mine[3].id, now), ttl).await.expect("put tombstone");
+    store.put(&Session::tombstone(mine[6].id, now), ttl).await.expect("put tombstone in place");
+    store.remove(&mine[9].id).await.expect("remove");
+    let expected: Vec<SessionId> =
+        mine.iter().map(|s| s.id).filter(|id| ![mine[3].id, mine[6].id, mine[9].id].contains(id)).collect();
+
+    for limit in PAGE_SIZES {
+        let check = format!("sessions_of_user_page (hot, limit {limit})");
+        let mut listed = Vec::new();
+        let mut after = None;
+        for _ in 0..=expected.len() + 1 {
+            let page = store.sessions_of_user_page(&user, after.as_ref(), limit).await.expect("sessions_of_user_page");
+            listed.extend(page.iter().map(|s| s.id));
+            match check_page(&page, after, limit, &user, &check) {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_paged(&listed, &expected, &check);
+    }
+    assert!(
+        store.sessions_of_user_page(&user, None, 0).await.expect("page").is_empty(),
+        "sessions_of_user_page (hot): limit 0 answers nothing"
+    );
+    let last = expected.iter().max().copied();
+    assert!(
+        store.sessions_of_user_page(&user, last.as_ref(), 10).await.expect("page").is_empty(),
+        "sessions_of_user_page (hot): nothing after the last id"
+    );
+    assert!(
+        store.sessions_of_user_page(&UserId::removed(), None, 100).await.expect("page").is_empty(),
+        "sessions_of_user_page (hot): tombstones are not indexed under the empty owner"
+    );
 }
 
 /// The tombstone rules (CONTRACT section 5, "removals are final") as a hot store must keep them:
@@ -622,6 +713,54 @@ pub async fn run_cold_store_suite<T: Harness>(harness: &T) {
     assert_eq!(deleted.map(|s| s.version), Some(3), "delete: returns the deleted record");
     assert!(matches!(cold.get(&a.id, region).await, ColdLookup::Miss), "delete: gone");
     assert_eq!(cold.delete(&a.id, region, t0).await, Ok(None), "delete: unknown is None");
+
+    if fidelity.is_full() {
+        run_cold_paging_checks(harness).await;
+    }
+}
+
+/// `sessions_of_user_page` of the cold table, as [`run_hot_paging_checks`] for a hot store:
+/// the user's records in id order, each once, never another user's or a tombstone.
+async fn run_cold_paging_checks<T: Harness>(harness: &T) {
+    let clock = harness.clock();
+    let cold = harness.cold().await;
+    let region = RegionId(0);
+    let user = test_user("cold-paging");
+    let other = test_user("cold-paging-other");
+    let t0 = clock.now();
+    let mine: Vec<Session> = (0..30).map(|n| session(test_id(800 + n, (n % 3) as u16), &user, 1, t0, "{}")).collect();
+    cold.put_batch(&mine, region, t0).await.expect("put_batch the user's records");
+    let theirs: Vec<Session> = (0..3).map(|n| session(test_id(840 + n, 1), &other, 1, t0, "{}")).collect();
+    cold.put_batch(&theirs, region, t0).await.expect("put_batch another user's records");
+    cold.put(&Session::tombstone(mine[4].id, t0), region, t0).await.expect("put tombstone");
+    cold.delete(&mine[17].id, region, t0).await.expect("delete");
+    let expected: Vec<SessionId> =
+        mine.iter().map(|s| s.id).filter(|id| ![mine[4].id, mine[17].id].contains(id)).collect();
+
+    for limit in PAGE_SIZES {
+        let check = format!("sessions_of_user_page (cold, limit {limit})");
+        let mut listed = Vec::new();
+        let mut after = None;
+        for _ in 0..=expected.len() + 1 {
+            let page =
+                cold.sessions_of_user_page(&user, after.as_ref(), limit, region).await.expect("sessions_of_user_page");
+            listed.extend(page.iter().map(|s| s.id));
+            match check_page(&page, after, limit, &user, &check) {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_paged(&listed, &expected, &check);
+    }
+    assert!(
+        cold.sessions_of_user_page(&user, None, 0, region).await.expect("page").is_empty(),
+        "sessions_of_user_page (cold): limit 0 answers nothing"
+    );
+    let last = expected.iter().max().copied();
+    assert!(
+        cold.sessions_of_user_page(&user, last.as_ref(), 10, region).await.expect("page").is_empty(),
+        "sessions_of_user_page (cold): nothing after the last id"
+    );
 }
 
 /// Every audit-sink check.
@@ -778,6 +917,20 @@ pub async fn run_engine_suite<T: Harness>(harness: &T) {
         if fidelity.is_full() {
             let listed = managers[2].sessions_of_user(&user).await.expect("list");
             assert_eq!(listed.len(), 2, "engine: a user's sessions across regions");
+            // A page at a time (one session each): the same two, in id order, each once.
+            let mut paged = Vec::new();
+            let mut after = None;
+            for _ in 0..4 {
+                let page = managers[2].sessions_of_user_page(&user, after, 1).await.expect("page");
+                assert!(page.sessions.len() <= 1, "engine: a page holds at most its size");
+                paged.extend(page.sessions.iter().map(|s| s.id));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            let listed: Vec<SessionId> = listed.iter().map(|s| s.id).collect();
+            assert_paged(&paged, &listed, "engine: sessions_of_user_page across regions");
         }
         assert_eq!(managers[2].logout(&second.session.id).await, Ok(true), "engine: logout");
         assert!(matches!(managers[1].get(&second.session.id).await, Lookup::Miss), "engine: logged out is gone");
@@ -797,6 +950,8 @@ pub async fn run_engine_suite<T: Harness>(harness: &T) {
                 managers[0].sessions_of_user(&user).await.expect("list").is_empty(),
                 "engine: nothing left after erase"
             );
+            let page = managers[1].sessions_of_user_page(&user, None, 10).await.expect("page");
+            assert_eq!((page.sessions.len(), page.next), (0, None), "engine: no page left after erase");
         } else {
             match managers[0].get(&third.session.id).await {
                 Lookup::Found { .. } => {}

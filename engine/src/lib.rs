@@ -30,7 +30,7 @@ pub use audit::{AuditEvent, AuditKind, Tier};
 pub use config::{Durability, EngineConfig, SessionConfig};
 pub use engine::Engine;
 pub use error::{ConfigError, EngineError, StoreError};
-pub use manager::{Created, Lookup, Served, SessionManager, Touched};
+pub use manager::{Created, Lookup, Served, SessionManager, SessionPage, Touched};
 pub use session::{PseudonymKey, RegionId, Session, SessionData, SessionId, SessionToken, UserId};
 pub use store::{AuditSink, ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotTouch, HotUpdate, HotWrite};
 pub use sync::{Pass, SyncReport, SyncSchedule, SyncService};

@@ -38,6 +38,39 @@ use crate::time::{Clock, Timestamp};
 /// always finds it settled, and the third is the margin, keeping the call bounded.
 const UPDATE_ATTEMPTS: usize = 3;
 
+/// Sessions per page when [`SessionManager::revoke_user`] and [`SessionManager::erase_user`]
+/// walk a user's sessions: each store answers at most this many at once, so their memory is a
+/// few pages whatever the user has (DESIGN: "everything is bounded").
+pub const REMOVAL_PAGE: usize = 500;
+
+/// Rounds of store reads one page may take. A round can leave the page short when records are
+/// filtered out (expired, outlived); further rounds fill it, up to this bound, after which the
+/// page is returned short with a cursor (a user with thousands of expired records then takes a
+/// few more pages, each still bounded in memory and time).
+const PAGE_ROUNDS: usize = 8;
+
+/// One page of a user's sessions ([`SessionManager::sessions_of_user_page`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionPage {
+    /// Up to the page size, in ascending id order.
+    pub sessions: Vec<Session>,
+    /// Where the next page starts (strictly after this id); `None` when there is nothing after
+    /// this page. Usually the last session's id; after records that were filtered out it may
+    /// be a later id, and a page may then be short.
+    pub next: Option<SessionId>,
+}
+
+/// Which of a user's records a page keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// Sessions still live and within their absolute lifetime (listing).
+    Live,
+    /// Records not yet past the cold TTL (revocation; the absolute lifetime is left to `end`).
+    Unexpired,
+    /// Every record (erasure: expired records are personal data too).
+    All,
+}
+
 /// A new session and the token to hand to its client.
 #[derive(Debug, Clone)]
 pub struct Created {
@@ -583,10 +616,13 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
 
     /// The live sessions of a user, across every region's hot tier and the cold tier, oldest
     /// first. Hot tiers that are down are skipped; the cold tier must answer.
+    ///
+    /// Reads every record of the user at once: for a user with many sessions use
+    /// [`Self::sessions_of_user_page`], whose memory is bounded by the page size.
     pub async fn sessions_of_user(&self, user: &UserId) -> Result<Vec<Session>, EngineError> {
         let now = self.now();
         let policy = *self.engine.policy();
-        let all = self.all_records_of_user(user, false).await?;
+        let all = self.all_records_of_user(user).await?;
         Ok(all
             .into_iter()
             .filter(|s| policy.cold_state(s.last_access, now) == ColdState::Live && !policy.outlived(s.created_at, now))
@@ -594,28 +630,21 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
     }
 
     /// Every record of a user (live or not) from every hot tier and the cold tier, freshest state
-    /// per session, tombstones left out. With `strict`, a hot tier that is down is an error.
-    async fn all_records_of_user(&self, user: &UserId, strict: bool) -> Result<Vec<Session>, EngineError> {
+    /// per session, tombstones left out. Hot tiers that are down are skipped.
+    async fn all_records_of_user(&self, user: &UserId) -> Result<Vec<Session>, EngineError> {
         let engine = &*self.engine;
         let now = self.now();
         let mut by_id: BTreeMap<SessionId, Session> = BTreeMap::new();
-        let mut keep_freshest = |session: Session| {
-            let fresher = by_id.get(&session.id).is_none_or(|s| session.freshness() > s.freshness());
-            if fresher {
-                by_id.insert(session.id, session);
-            }
-        };
         for session in engine.cold().sessions_of_user(user, self.region).await? {
-            keep_freshest(session);
+            keep_freshest(&mut by_id, session);
         }
         for (_, store) in engine.hot_stores() {
-            match store.sessions_of_user(user).await {
-                Ok(sessions) => sessions
-                    .into_iter()
-                    .filter(|s| engine.policy().hot_state(s.last_access, now) != HotState::Expired)
-                    .for_each(&mut keep_freshest),
-                Err(e) if strict => return Err(e.into()),
-                Err(_) => {}
+            if let Ok(sessions) = store.sessions_of_user(user).await {
+                for session in sessions {
+                    if engine.policy().hot_state(session.last_access, now) != HotState::Expired {
+                        keep_freshest(&mut by_id, session);
+                    }
+                }
             }
         }
         let mut sessions: Vec<Session> = by_id.into_values().filter(|s| !s.is_tombstone()).collect();
@@ -623,48 +652,190 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         Ok(sessions)
     }
 
-    /// Ends every live session of a user (e.g. after a password change); returns how many. Every
-    /// hot tier must answer (one that is down could hold a session of the user): otherwise the
-    /// call fails and can be repeated.
-    pub async fn revoke_user(&self, user: &UserId) -> Result<u64, EngineError> {
+    /// One page of a user's live sessions (as [`Self::sessions_of_user`] lists them), in
+    /// ascending id order: up to `limit` (at least 1) sessions with ids strictly after `after`.
+    /// Pass back [`SessionPage::next`] as `after` for the following page. Hot tiers that are down
+    /// are skipped; the cold tier must answer.
+    ///
+    /// Each store is asked for one page at a time, so memory stays a few pages whatever the
+    /// user has. A session created or ended while a listing pages through is listed if its id
+    /// lies after the cursor at that moment.
+    pub async fn sessions_of_user_page(
+        &self,
+        user: &UserId,
+        after: Option<SessionId>,
+        limit: usize,
+    ) -> Result<SessionPage, EngineError> {
+        self.records_page(user, after, limit, false, Keep::Live).await
+    }
+
+    /// A page of a user's records that `keep` accepts: rounds of [`Self::records_round`] until
+    /// the page is full, the records end, or [`PAGE_ROUNDS`] rounds ran.
+    async fn records_page(
+        &self,
+        user: &UserId,
+        after: Option<SessionId>,
+        limit: usize,
+        strict: bool,
+        keep: Keep,
+    ) -> Result<SessionPage, EngineError> {
+        let limit = limit.max(1);
         let now = self.now();
         let policy = *self.engine.policy();
-        let mut revoked = 0;
-        for session in self.all_records_of_user(user, true).await? {
-            if policy.cold_state(session.last_access, now) == ColdState::Live
-                && self.end(&session.id, AuditKind::Revoked).await?
-            {
-                revoked += 1;
+        let kept = |s: &Session| match keep {
+            Keep::Live => {
+                policy.cold_state(s.last_access, now) == ColdState::Live && !policy.outlived(s.created_at, now)
+            }
+            Keep::Unexpired => policy.cold_state(s.last_access, now) == ColdState::Live,
+            Keep::All => true,
+        };
+        let mut sessions = Vec::new();
+        let mut position = after;
+        for _ in 0..PAGE_ROUNDS {
+            let (records, complete_through) = self.records_round(user, position, limit, strict, now).await?;
+            let mut rest = records.into_iter().filter(|s| kept(s));
+            for session in rest.by_ref() {
+                sessions.push(session);
+                if sessions.len() == limit {
+                    break;
+                }
+            }
+            if sessions.len() == limit {
+                let last = sessions.last().map(|s| s.id);
+                let more = rest.next().is_some() || complete_through.is_some();
+                return Ok(SessionPage { sessions, next: last.filter(|_| more) });
+            }
+            match complete_through {
+                // Every record up to here was seen: go on after it (ids only grow, so this ends).
+                Some(through) if position.is_none_or(|p| through > p) => position = Some(through),
+                _ => return Ok(SessionPage { sessions, next: None }),
             }
         }
-        Ok(revoked)
+        Ok(SessionPage { sessions, next: position })
+    }
+
+    /// One round of a page: a page of `limit` records after `after` from the cold tier and from
+    /// every hot tier, merged to the freshest state per session (hot copies past their TTL and
+    /// tombstones left out), in ascending id order. A store that answered a full page may hold
+    /// more after its last id, so the merge is complete only up to the smallest such last id:
+    /// the round keeps the records up to it and answers it (`None`: every store answered short,
+    /// the user has no more records). With `strict`, a hot tier that is down is an error;
+    /// otherwise it is skipped.
+    async fn records_round(
+        &self,
+        user: &UserId,
+        after: Option<SessionId>,
+        limit: usize,
+        strict: bool,
+        now: Timestamp,
+    ) -> Result<(Vec<Session>, Option<SessionId>), EngineError> {
+        let engine = &*self.engine;
+        let mut complete_through: Option<SessionId> = None;
+        let mut by_id: BTreeMap<SessionId, Session> = BTreeMap::new();
+        let cold = engine.cold().sessions_of_user_page(user, after.as_ref(), limit, self.region).await?;
+        note_page(&mut complete_through, &cold, limit);
+        for session in cold {
+            keep_freshest(&mut by_id, session);
+        }
+        for (_, store) in engine.hot_stores() {
+            match store.sessions_of_user_page(user, after.as_ref(), limit).await {
+                Ok(page) => {
+                    note_page(&mut complete_through, &page, limit);
+                    for session in page {
+                        if engine.policy().hot_state(session.last_access, now) != HotState::Expired {
+                            keep_freshest(&mut by_id, session);
+                        }
+                    }
+                }
+                Err(e) if strict => return Err(e.into()),
+                Err(_) => {}
+            }
+        }
+        let records = by_id
+            .into_values()
+            // A store must answer only ids after the cursor; one that did not is not trusted.
+            .filter(|s| after.is_none_or(|after| s.id > after))
+            .filter(|s| complete_through.is_none_or(|through| s.id <= through))
+            .filter(|s| !s.is_tombstone())
+            .collect();
+        Ok((records, complete_through))
+    }
+
+    /// Ends every live session of a user (e.g. after a password change); returns how many. Every
+    /// hot tier must answer (one that is down could hold a session of the user): otherwise the
+    /// call fails and can be repeated (the sessions already ended stay ended).
+    ///
+    /// Works a page of [`REMOVAL_PAGE`] sessions at a time, so its memory is bounded whatever
+    /// the user has; a session created while it runs is ended if its id lies after the page
+    /// being worked on.
+    pub async fn revoke_user(&self, user: &UserId) -> Result<u64, EngineError> {
+        let mut revoked = 0;
+        let mut after = None;
+        loop {
+            let page = self.records_page(user, after, REMOVAL_PAGE, true, Keep::Unexpired).await?;
+            for session in &page.sessions {
+                if self.end(&session.id, AuditKind::Revoked).await? {
+                    revoked += 1;
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(revoked),
+            }
+        }
     }
 
     /// Erases a user (GDPR/CCPA): every session record, live or expired, is replaced with a
     /// tombstone (which names no user) in every hot tier and the cold tier, and the user's audit
     /// records are pseudonymised. Every store must answer, or the call fails and can be repeated.
-    /// Returns how many sessions were erased.
+    /// Returns how many sessions were erased. Pages like [`Self::revoke_user`].
     pub async fn erase_user(&self, user: &UserId) -> Result<u64, EngineError> {
         let engine = &*self.engine;
-        let now = self.now();
-        let records = self.all_records_of_user(user, true).await?;
         let pseudonym = engine.pseudonym(user);
-        for session in &records {
-            let mut tier = Tier::Cold;
-            for (region, _) in engine.hot_stores() {
-                if self.bury_hot(region, &session.id, now).await?.is_some() {
-                    tier = Tier::Hot;
+        let mut erased = 0;
+        let mut after = None;
+        loop {
+            let page = self.records_page(user, after, REMOVAL_PAGE, true, Keep::All).await?;
+            let now = self.now();
+            for session in &page.sessions {
+                let mut tier = Tier::Cold;
+                for (region, _) in engine.hot_stores() {
+                    if self.bury_hot(region, &session.id, now).await?.is_some() {
+                        tier = Tier::Hot;
+                    }
                 }
+                self.bury_cold(&session.id, now).await?;
+                let event = AuditEvent {
+                    user_id: Some(pseudonym.clone()),
+                    ..AuditEvent::about(session, AuditKind::Erased, tier, self.region, now)
+                };
+                engine.record(event).await;
+                erased += 1;
             }
-            self.bury_cold(&session.id, now).await?;
-            let event = AuditEvent {
-                user_id: Some(pseudonym.clone()),
-                ..AuditEvent::about(session, AuditKind::Erased, tier, self.region, now)
-            };
-            engine.record(event).await;
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
         }
         engine.audit().pseudonymise_user(user, &pseudonym).await?;
-        Ok(records.len() as u64)
+        Ok(erased)
+    }
+}
+
+/// Keeps the freshest state of each session (see [`Session::freshness`]).
+fn keep_freshest(by_id: &mut BTreeMap<SessionId, Session>, session: Session) {
+    if by_id.get(&session.id).is_none_or(|s| session.freshness() > s.freshness()) {
+        by_id.insert(session.id, session);
+    }
+}
+
+/// Narrows how far a round's records are complete after a store answered `page`: a full page
+/// may have more after its last id, a short one has not.
+fn note_page(complete_through: &mut Option<SessionId>, page: &[Session], limit: usize) {
+    if page.len() >= limit {
+        if let Some(last) = page.iter().map(|s| s.id).max() {
+            *complete_through = Some(complete_through.map_or(last, |through| through.min(last)));
+        }
     }
 }
 
@@ -796,6 +967,14 @@ mod tests {
         }
         async fn sessions_of_user(&self, user: &UserId) -> Result<Vec<Session>, StoreError> {
             self.0.sessions_of_user(user).await
+        }
+        async fn sessions_of_user_page(
+            &self,
+            user: &UserId,
+            after: Option<&SessionId>,
+            limit: usize,
+        ) -> Result<Vec<Session>, StoreError> {
+            self.0.sessions_of_user_page(user, after, limit).await
         }
         async fn session_count(&self) -> Result<u64, StoreError> {
             self.0.session_count().await

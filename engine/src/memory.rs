@@ -6,8 +6,13 @@
 //! [`SessionId`] (already a uniform hash), a FIFO idle index with lazy invalidation (every access
 //! appends `(last_access, id)`; entries whose session moved on are dropped when met), no timers.
 //! Each has an availability switch so tests can take a store down.
+//!
+//! The per-user index is an ordered set of ids per user, so a page of a user's sessions
+//! ([`HotStore::sessions_of_user_page`]) is a range read; without the index a page is a scan of
+//! every session that keeps only the `limit` smallest ids it meets.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, BinaryHeap, VecDeque};
+use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -45,7 +50,26 @@ struct HotInner {
     idle_late: BTreeSet<(Timestamp, SessionId)>,
     /// Sessions whose data the cold tier lacks (write-behind's work list).
     dirty: FxHashSet<SessionId>,
-    by_user: Option<FxHashMap<UserId, Vec<SessionId>>>,
+    by_user: Option<FxHashMap<UserId, BTreeSet<SessionId>>>,
+}
+
+/// The ids strictly after `after`, as a range bound of the per-user index.
+fn after_bound(after: Option<&SessionId>) -> (Bound<SessionId>, Bound<SessionId>) {
+    (after.map_or(Bound::Unbounded, |id| Bound::Excluded(*id)), Bound::Unbounded)
+}
+
+/// The `limit` smallest of `ids`, ascending: a scan's page, holding at most `limit` ids.
+fn smallest(ids: impl Iterator<Item = SessionId>, limit: usize) -> Vec<SessionId> {
+    let mut kept = BinaryHeap::with_capacity(limit.min(1024) + 1);
+    for id in ids {
+        if kept.len() < limit {
+            kept.push(id);
+        } else if kept.peek().is_some_and(|largest| id < *largest) {
+            kept.pop();
+            kept.push(id);
+        }
+    }
+    kept.into_sorted_vec()
 }
 
 impl HotInner {
@@ -70,10 +94,7 @@ impl HotInner {
         }
         // A tombstone belongs to no user: listings never see it.
         if let Some(by_user) = self.by_user.as_mut().filter(|_| !session.is_tombstone()) {
-            let ids = by_user.entry(session.user_id.clone()).or_default();
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
+            by_user.entry(session.user_id.clone()).or_default().insert(id);
         }
         let expires_at = session.last_access + ttl;
         self.sessions.insert(id, HotEntry { session, expires_at });
@@ -84,7 +105,7 @@ impl HotInner {
         self.dirty.remove(id);
         if let Some(by_user) = &mut self.by_user {
             if let Some(ids) = by_user.get_mut(&entry.session.user_id) {
-                ids.retain(|other| other != id);
+                ids.remove(id);
                 if ids.is_empty() {
                     by_user.remove(&entry.session.user_id);
                 }
@@ -420,6 +441,40 @@ impl HotStore for MemoryHotStore {
         })
     }
 
+    async fn sessions_of_user_page(
+        &self,
+        user: &UserId,
+        after: Option<&SessionId>,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.check()?;
+        let now = self.latest();
+        let inner = lock(&self.inner);
+        // As `sessions_of_user`: tombstones (one written over a session is still indexed) and
+        // sessions past their TTL are skipped, and the page reads on past them.
+        let live = |id: &SessionId| {
+            inner
+                .sessions
+                .get(id)
+                .filter(|e| e.expires_at > now && !e.session.is_tombstone() && &e.session.user_id == user)
+        };
+        let ids: Vec<SessionId> = match &inner.by_user {
+            Some(by_user) => by_user
+                .get(user)
+                .into_iter()
+                .flat_map(|ids| ids.range(after_bound(after)))
+                .filter(|id| live(id).is_some())
+                .take(limit)
+                .copied()
+                .collect(),
+            None => smallest(
+                inner.sessions.keys().filter(|id| after.is_none_or(|after| *id > after) && live(id).is_some()).copied(),
+                limit,
+            ),
+        };
+        Ok(ids.iter().filter_map(live).map(|e| e.session.clone()).collect())
+    }
+
     async fn session_count(&self) -> Result<u64, StoreError> {
         self.check()?;
         Ok(lock(&self.inner).sessions.len() as u64)
@@ -429,7 +484,7 @@ impl HotStore for MemoryHotStore {
 #[derive(Debug, Default)]
 struct ColdInner {
     sessions: FxHashMap<SessionId, Session>,
-    by_user: Option<FxHashMap<UserId, Vec<SessionId>>>,
+    by_user: Option<FxHashMap<UserId, BTreeSet<SessionId>>>,
 }
 
 /// The global cold table in memory: one strongly consistent map, so every region reads what any
@@ -488,7 +543,7 @@ impl ColdInner {
             self.remove(&session.id);
         } else if !indexed && !session.is_tombstone() {
             if let Some(by_user) = &mut self.by_user {
-                by_user.entry(session.user_id.clone()).or_default().push(session.id);
+                by_user.entry(session.user_id.clone()).or_default().insert(session.id);
             }
         }
         self.sessions.insert(session.id, session.clone());
@@ -499,7 +554,7 @@ impl ColdInner {
         let session = self.sessions.remove(id)?;
         if let Some(by_user) = &mut self.by_user {
             if let Some(ids) = by_user.get_mut(&session.user_id) {
-                ids.retain(|other| other != id);
+                ids.remove(id);
                 if ids.is_empty() {
                     by_user.remove(&session.user_id);
                 }
@@ -547,6 +602,36 @@ impl ColdStore for MemoryColdStore {
             }
             None => inner.sessions.values().filter(|s| &s.user_id == user).cloned().collect(),
         })
+    }
+
+    async fn sessions_of_user_page(
+        &self,
+        user: &UserId,
+        after: Option<&SessionId>,
+        limit: usize,
+        _reader: RegionId,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.check()?;
+        let inner = lock(&self.inner);
+        // Tombstones leave the index when written, and belong to no user in a scan.
+        let ids: Vec<SessionId> = match &inner.by_user {
+            Some(by_user) => by_user
+                .get(user)
+                .into_iter()
+                .flat_map(|ids| ids.range(after_bound(after)))
+                .take(limit)
+                .copied()
+                .collect(),
+            None => smallest(
+                inner
+                    .sessions
+                    .values()
+                    .filter(|s| &s.user_id == user && after.is_none_or(|after| &s.id > after))
+                    .map(|s| s.id),
+                limit,
+            ),
+        };
+        Ok(ids.iter().filter_map(|id| inner.sessions.get(id).cloned()).collect())
     }
 }
 

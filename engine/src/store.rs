@@ -182,6 +182,18 @@ pub trait HotStore: Send + Sync {
     /// Every session of a user held in this hot tier.
     fn sessions_of_user(&self, user: &UserId) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
 
+    /// One page of [`HotStore::sessions_of_user`], so a user with many sessions is listed,
+    /// revoked and erased in bounded memory: up to `limit` of the user's live sessions (no
+    /// tombstones, nothing past its TTL) whose id is strictly greater than `after`, in ascending
+    /// id order (see [`ColdStore::sessions_of_user_page`] for the order and the contract on
+    /// short pages).
+    fn sessions_of_user_page(
+        &self,
+        user: &UserId,
+        after: Option<&SessionId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
+
     /// Number of sessions held (a gauge; may be approximate on a cluster).
     fn session_count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
@@ -223,6 +235,26 @@ pub trait ColdStore: Send + Sync {
     fn sessions_of_user(
         &self,
         user: &UserId,
+        reader: RegionId,
+    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
+
+    /// One page of [`ColdStore::sessions_of_user`] (expired records included, tombstones never):
+    /// up to `limit` of the user's records whose id is strictly greater than `after` (all of
+    /// them from the first, with `None`), in ascending id order.
+    ///
+    /// The order is [`SessionId`]'s `Ord`: the 128-bit digest (the order of its hex), then the
+    /// home region. Redis and DynamoDB order their keys `<hex>.<home>` as strings, which is the
+    /// same order for any two ids with different digests; two sessions never share a digest (128
+    /// bits of a SHA-256 of 128 random bits), so the stores page in this order.
+    ///
+    /// A page shorter than `limit` means the user has no more records after it: a store that
+    /// skips entries (gone, corrupt) reads on until the page is full or the user's records end,
+    /// so callers can tell "the end" from "filtered". `limit` 0 answers an empty page.
+    fn sessions_of_user_page(
+        &self,
+        user: &UserId,
+        after: Option<&SessionId>,
+        limit: usize,
         reader: RegionId,
     ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
 }
@@ -292,6 +324,14 @@ impl<T: HotStore + ?Sized> HotStore for Arc<T> {
     fn sessions_of_user(&self, user: &UserId) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send {
         (**self).sessions_of_user(user)
     }
+    fn sessions_of_user_page(
+        &self,
+        user: &UserId,
+        after: Option<&SessionId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send {
+        (**self).sessions_of_user_page(user, after, limit)
+    }
     fn session_count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
         (**self).session_count()
     }
@@ -331,6 +371,15 @@ impl<T: ColdStore + ?Sized> ColdStore for Arc<T> {
         reader: RegionId,
     ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send {
         (**self).sessions_of_user(user, reader)
+    }
+    fn sessions_of_user_page(
+        &self,
+        user: &UserId,
+        after: Option<&SessionId>,
+        limit: usize,
+        reader: RegionId,
+    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send {
+        (**self).sessions_of_user_page(user, after, limit, reader)
     }
 }
 

@@ -361,6 +361,15 @@ impl hotcold_engine::ColdStore for TouchedMidDemotion {
     ) -> Result<Vec<hotcold_engine::Session>, hotcold_engine::StoreError> {
         self.cold.sessions_of_user(user, reader).await
     }
+    async fn sessions_of_user_page(
+        &self,
+        user: &UserId,
+        after: Option<&SessionId>,
+        limit: usize,
+        reader: RegionId,
+    ) -> Result<Vec<hotcold_engine::Session>, hotcold_engine::StoreError> {
+        self.cold.sessions_of_user_page(user, after, limit, reader).await
+    }
 }
 
 /// Three regions whose cold table has every batch of the sync job touched as it is written, a

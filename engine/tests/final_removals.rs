@@ -89,6 +89,15 @@ impl<C: ColdStore> ColdStore for Paused<C> {
     async fn sessions_of_user(&self, user: &UserId, reader: RegionId) -> Result<Vec<Session>, StoreError> {
         self.inner.sessions_of_user(user, reader).await
     }
+    async fn sessions_of_user_page(
+        &self,
+        user: &UserId,
+        after: Option<&SessionId>,
+        limit: usize,
+        reader: RegionId,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.inner.sessions_of_user_page(user, after, limit, reader).await
+    }
 }
 
 /// How the session is removed.

@@ -60,6 +60,15 @@ impl ColdStore for LaggingReplicas {
     async fn sessions_of_user(&self, user: &UserId, reader: RegionId) -> Result<Vec<Session>, StoreError> {
         self.table.sessions_of_user(user, reader).await
     }
+    async fn sessions_of_user_page(
+        &self,
+        user: &UserId,
+        after: Option<&SessionId>,
+        limit: usize,
+        reader: RegionId,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.table.sessions_of_user_page(user, after, limit, reader).await
+    }
 }
 
 type Cold = Arc<LaggingReplicas>;

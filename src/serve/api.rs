@@ -24,8 +24,8 @@ use futures_util::future::join_all;
 use hotcold_engine::backends::dynamodb::{DynamoAudit, DynamoColdStore};
 use hotcold_engine::backends::redis::RedisHotStore;
 use hotcold_engine::{
-    Engine, EngineError, Lookup, RegionId, Served, Session, SessionData, SessionManager, SessionToken, SystemClock,
-    Timestamp, UserId,
+    Engine, EngineError, Lookup, RegionId, Served, Session, SessionData, SessionId, SessionManager, SessionToken,
+    SystemClock, Timestamp, UserId,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -328,7 +328,9 @@ fn cursor_position(cursor: &str) -> Result<String, ApiError> {
 }
 
 /// A user's live sessions, a page at a time in the order of their hashed ids (stable while
-/// sessions come and go, unlike creation order across regions).
+/// sessions come and go, unlike creation order across regions). Each page is read from the
+/// stores a page at a time (`SessionManager::sessions_of_user_page`), so a user with thousands
+/// of sessions costs what one page costs.
 async fn list(
     State(state): State<Arc<AppState>>,
     path: Result<Path<String>, PathRejection>,
@@ -337,26 +339,31 @@ async fn list(
     measured(&state, "list", async {
         let user = user_of(path)?;
         let (limit, after) = page_of(query)?;
-        let sessions = state.manager.sessions_of_user(&user).await?;
+        // The cursor carries the digest only: start after every id with that digest (the home
+        // region is the id's last part in its order, so the largest one does that).
+        let after = after
+            .map(|hex| {
+                SessionId::from_hex(&hex, RegionId(u16::MAX)).ok_or_else(|| ApiError::bad_request("malformed cursor"))
+            })
+            .transpose()?;
+        let page = state.manager.sessions_of_user_page(&user, after, limit).await?;
         let config = state.engine.session_config();
-        let mut ordered: Vec<(String, &Session)> = sessions.iter().map(|s| (s.id.to_hex(), s)).collect();
-        ordered.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut rest = ordered.into_iter().filter(|(hex, _)| after.as_ref().is_none_or(|after| hex > after)).peekable();
-        let mut listed = Vec::with_capacity(limit.min(sessions.len()));
-        let mut last = None;
-        for (hex, s) in rest.by_ref().take(limit) {
-            listed.push(json!({
-                // A one-way digest of the token: identifies the session, cannot be used as one.
-                "session_id": hex,
-                "home_region": config.region_name(s.id.home()),
-                "version": s.version,
-                "created_at": rfc3339(s.created_at),
-                "last_access": rfc3339(s.last_access),
-                "expires_at": rfc3339(expires_at(&state, s)),
-            }));
-            last = Some(hex);
-        }
-        let next_cursor = if rest.peek().is_some() { last.as_deref().map(cursor_after) } else { None };
+        let listed: Vec<Value> = page
+            .sessions
+            .iter()
+            .map(|s| {
+                json!({
+                    // A one-way digest of the token: identifies the session, cannot be used as one.
+                    "session_id": s.id.to_hex(),
+                    "home_region": config.region_name(s.id.home()),
+                    "version": s.version,
+                    "created_at": rfc3339(s.created_at),
+                    "last_access": rfc3339(s.last_access),
+                    "expires_at": rfc3339(expires_at(&state, s)),
+                })
+            })
+            .collect();
+        let next_cursor = page.next.map(|id| cursor_after(&id.to_hex()));
         Ok(Json(json!({ "sessions": listed, "next_cursor": next_cursor })).into_response())
     })
     .await

@@ -286,6 +286,14 @@ impl<H: HotStore> HotStore for Timed<H> {
     async fn sessions_of_user(&self, user: &UserId) -> Result<Vec<Session>, StoreError> {
         self.time("sessions_of_user", result_ok, self.inner.sessions_of_user(user)).await
     }
+    async fn sessions_of_user_page(
+        &self,
+        user: &UserId,
+        after: Option<&SessionId>,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.time("sessions_of_user_page", result_ok, self.inner.sessions_of_user_page(user, after, limit)).await
+    }
     async fn session_count(&self) -> Result<u64, StoreError> {
         self.time("session_count", result_ok, self.inner.session_count()).await
     }
@@ -311,6 +319,16 @@ impl<C: ColdStore> ColdStore for Timed<C> {
     }
     async fn sessions_of_user(&self, user: &UserId, reader: RegionId) -> Result<Vec<Session>, StoreError> {
         self.time("sessions_of_user", result_ok, self.inner.sessions_of_user(user, reader)).await
+    }
+    async fn sessions_of_user_page(
+        &self,
+        user: &UserId,
+        after: Option<&SessionId>,
+        limit: usize,
+        reader: RegionId,
+    ) -> Result<Vec<Session>, StoreError> {
+        let page = self.inner.sessions_of_user_page(user, after, limit, reader);
+        self.time("sessions_of_user_page", result_ok, page).await
     }
 }
 

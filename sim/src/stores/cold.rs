@@ -15,7 +15,7 @@ use hotcold_model::rng::splitmix;
 use rustc_hash::FxHashMap;
 
 use super::meter::Gauge;
-use super::{StoreContext, clamp32, lock, region_from, region_of};
+use super::{StoreContext, clamp32, first_by_id, lock, region_from, region_of};
 
 /// Replication delays are capped at this many times their mean (the tail of the exponential
 /// beyond it is cut), so superseded records older than that are never read again.
@@ -347,5 +347,25 @@ impl ColdStore for SimColdStore {
         }
         let state = lock(&self.state);
         Ok(state.map.iter().map(|(id, r)| self.session(*id, r)).collect())
+    }
+
+    /// A scan of the whole table, as in the hot store: the simulator's one user owns every
+    /// record and no user index is kept. Tombstones are left out.
+    async fn sessions_of_user_page(
+        &self,
+        user: &UserId,
+        after: Option<&SessionId>,
+        limit: usize,
+        _reader: RegionId,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.check(self.context.serving())?;
+        if user != &self.context.user {
+            return Ok(Vec::new());
+        }
+        let state = lock(&self.state);
+        let mut page: Vec<(&SessionId, &ColdRec)> =
+            state.map.iter().filter(|(id, r)| r.sessions() == 1 && after.is_none_or(|after| *id > after)).collect();
+        first_by_id(&mut page, limit, |(id, _)| **id);
+        Ok(page.into_iter().map(|(id, r)| self.session(*id, r)).collect())
     }
 }

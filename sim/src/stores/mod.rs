@@ -20,7 +20,7 @@ mod meter;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use hotcold_engine::{Clock as _, RegionId, StoreError, UserId};
+use hotcold_engine::{Clock as _, RegionId, SessionId, StoreError, UserId};
 use hotcold_model::rng::splitmix;
 
 pub use audit::SimAudit;
@@ -256,4 +256,14 @@ fn region_from(raw: u16) -> Option<RegionId> {
 /// `v` in a compact record's 32-bit field, saturating.
 fn clamp32(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+/// Keeps the `limit` records of `page` with the smallest ids, in ascending id order: a page of
+/// a user's sessions from a scan (linear selection, then a sort of what is kept).
+fn first_by_id<T>(page: &mut Vec<T>, limit: usize, id: impl Fn(&T) -> SessionId) {
+    if page.len() > limit {
+        page.select_nth_unstable_by_key(limit, &id);
+        page.truncate(limit);
+    }
+    page.sort_unstable_by_key(id);
 }

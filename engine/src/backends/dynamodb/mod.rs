@@ -6,8 +6,8 @@
 //!
 //! | attribute | type | holds |
 //! |---|---|---|
-//! | `id` (partition key) | S | `<id hex>.<home region number>` |
-//! | `user_id` | S | owner; partition key of the GSI `by_user` (projection ALL) |
+//! | `id` (partition key) | S | `<id hex>.<home region number>`; sort key of the GSI `by_user` |
+//! | `user_id` | S | owner; partition key of the GSI `by_user` (projection ALL), absent on tombstones |
 //! | `payload` | B | session data (JSON bytes) |
 //! | `version`, `created_at`, `last_access` | N | as in [`Session`] (times in ms) |
 //! | `hot_region` | N | failover holder, absent when none |
@@ -31,8 +31,15 @@
 //!
 //! # Reads and failures
 //! Reads are strongly consistent (`ConsistentRead`); the user index is a GSI and so eventually
-//! consistent (milliseconds on DynamoDB; immediate on DynamoDB Local). Expiry is enforced by the
-//! engine on read, whatever DynamoDB's TTL deletion lag. Throttling is
+//! consistent (milliseconds on DynamoDB; immediate on DynamoDB Local). The index is sorted by
+//! `id`, so a page of a user's records after an id is one Query (`ExclusiveStartKey` = that id,
+//! `Limit` = the page), repeated only while DynamoDB's 1 MB answer cut it short. A table created
+//! by an earlier version has a `by_user` index without sort key (DynamoDB cannot add one to an
+//! existing index): the store finds that out once (DescribeTable) and pages such a table by
+//! reading all of the user's records and sorting them, correct but not bounded in memory, until
+//! the index is rebuilt with the sort key.
+//!
+//! Expiry is enforced by the engine on read, whatever DynamoDB's TTL deletion lag. Throttling is
 //! [`StoreError::Throttled`]; an unreachable endpoint or a timeout is [`StoreError::Unavailable`];
 //! an item that does not decode is [`StoreError::Corrupt`]. Nothing panics on what DynamoDB
 //! returns.
@@ -40,6 +47,7 @@
 mod codec;
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -169,39 +177,49 @@ impl DynamoConfig {
     /// active, and enables TTL on their `expires_at` attribute.
     pub async fn create_tables(&self, client: &Client) -> Result<(), StoreError> {
         let err = |e: String| StoreError::unavailable(&self.label, e);
-        create_table(client, &self.sessions_table, "id", "user_id", ProjectionType::All).await.map_err(err)?;
-        create_table(client, &self.audit_table, "event", "user_id", ProjectionType::KeysOnly).await.map_err(err)?;
+        // The sessions' user index is sorted by session id, so a user's sessions page in id order.
+        let sessions_index = UserIndex { sort_key: Some("id"), projection: ProjectionType::All };
+        create_table(client, &self.sessions_table, "id", sessions_index).await.map_err(err)?;
+        let audit_index = UserIndex { sort_key: None, projection: ProjectionType::KeysOnly };
+        create_table(client, &self.audit_table, "event", audit_index).await.map_err(err)?;
         Ok(())
     }
 }
 
-async fn create_table(
-    client: &Client,
-    table: &str,
-    key: &str,
-    user_attribute: &str,
+/// The GSI [`USER_INDEX`] of a table: partition key [`USER_ATTRIBUTE`], and optionally a sort key
+/// (one of the table's string attributes).
+struct UserIndex {
+    sort_key: Option<&'static str>,
     projection: ProjectionType,
-) -> Result<(), String> {
+}
+
+/// The attribute both tables index their records by user with.
+const USER_ATTRIBUTE: &str = "user_id";
+
+async fn create_table(client: &Client, table: &str, key: &str, user_index: UserIndex) -> Result<(), String> {
     let build = |e: aws_sdk_dynamodb::error::BuildError| e.to_string();
     let attribute =
         |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
-    let hash_key = |name: &str| KeySchemaElement::builder().attribute_name(name).key_type(KeyType::Hash).build();
-    let index = GlobalSecondaryIndex::builder()
+    let key_element =
+        |name: &str, key_type: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(key_type).build();
+    let mut index = GlobalSecondaryIndex::builder()
         .index_name(USER_INDEX)
-        .key_schema(hash_key(user_attribute).map_err(build)?)
-        .projection(Projection::builder().projection_type(projection).build())
-        .build()
-        .map_err(build)?;
-    let created = client
+        .key_schema(key_element(USER_ATTRIBUTE, KeyType::Hash).map_err(build)?)
+        .projection(Projection::builder().projection_type(user_index.projection).build());
+    let mut created = client
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(attribute(key).map_err(build)?)
-        .attribute_definitions(attribute(user_attribute).map_err(build)?)
-        .key_schema(hash_key(key).map_err(build)?)
-        .global_secondary_indexes(index)
-        .send()
-        .await;
+        .attribute_definitions(attribute(USER_ATTRIBUTE).map_err(build)?)
+        .key_schema(key_element(key, KeyType::Hash).map_err(build)?);
+    if let Some(sort_key) = user_index.sort_key {
+        index = index.key_schema(key_element(sort_key, KeyType::Range).map_err(build)?);
+        if sort_key != key {
+            created = created.attribute_definitions(attribute(sort_key).map_err(build)?);
+        }
+    }
+    let created = created.global_secondary_indexes(index.build().map_err(build)?).send().await;
     match created {
         Ok(_) => {}
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
@@ -264,12 +282,15 @@ fn service_error(label: &str, code: Option<&str>, message: Option<&str>) -> Stor
 pub struct DynamoColdStore {
     client: Client,
     config: DynamoConfig,
+    /// Whether the sessions table's user index is sorted by `id` (false for a table made by an
+    /// earlier version); asked once, on the first page of a user's records.
+    user_index_sorted: OnceLock<bool>,
 }
 
 impl DynamoColdStore {
     /// A store over an existing client.
     pub const fn new(client: Client, config: DynamoConfig) -> Self {
-        Self { client, config }
+        Self { client, config, user_index_sorted: OnceLock::new() }
     }
 
     /// Builds a client from `config` (and creates the tables first when `create_tables`).
@@ -278,7 +299,7 @@ impl DynamoColdStore {
         if create_tables {
             config.create_tables(&client).await?;
         }
-        Ok(Self { client, config })
+        Ok(Self::new(client, config))
     }
 
     /// The SDK client (for tests and tools).
@@ -302,6 +323,67 @@ impl DynamoColdStore {
 
     fn label(&self) -> &str {
         &self.config.label
+    }
+
+    /// Whether the user index is sorted by session id, from DescribeTable the first time.
+    async fn user_index_sorted(&self) -> Result<bool, StoreError> {
+        if let Some(sorted) = self.user_index_sorted.get() {
+            return Ok(*sorted);
+        }
+        let described = self
+            .client
+            .describe_table()
+            .table_name(&self.config.sessions_table)
+            .send()
+            .await
+            .map_err(|e| sdk_error(self.label(), &e))?;
+        let sorted = described.table().is_some_and(|table| {
+            table.global_secondary_indexes().iter().any(|index| {
+                index.index_name() == Some(USER_INDEX)
+                    && index.key_schema().iter().any(|k| k.key_type() == &KeyType::Range && k.attribute_name() == "id")
+            })
+        });
+        Ok(*self.user_index_sorted.get_or_init(|| sorted))
+    }
+
+    /// One Query of the user index: up to `limit` items after `start`, in index order.
+    async fn query_user(
+        &self,
+        user: &UserId,
+        start: Option<HashMap<String, AttributeValue>>,
+        limit: Option<usize>,
+    ) -> Result<aws_sdk_dynamodb::operation::query::QueryOutput, StoreError> {
+        self.client
+            .query()
+            .table_name(&self.config.sessions_table)
+            .index_name(USER_INDEX)
+            .key_condition_expression("#u = :u")
+            .expression_attribute_names("#u", USER_ATTRIBUTE)
+            .expression_attribute_values(":u", AttributeValue::S(user.as_str().to_string()))
+            .set_exclusive_start_key(start)
+            .set_limit(limit.map(|n| i32::try_from(n).unwrap_or(i32::MAX)))
+            .send()
+            .await
+            .map_err(|e| sdk_error(self.label(), &e))
+    }
+
+    /// A page from a table whose user index has no sort key: every record of the user, sorted,
+    /// cut to the page (see the module documentation).
+    async fn unsorted_index_page(
+        &self,
+        user: &UserId,
+        after: Option<&SessionId>,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
+        let mut sessions: Vec<Session> = self
+            .sessions_of_user(user, RegionId(0))
+            .await?
+            .into_iter()
+            .filter(|s| after.is_none_or(|after| &s.id > after))
+            .collect();
+        sessions.sort_unstable_by_key(|s| s.id);
+        sessions.truncate(limit);
+        Ok(sessions)
     }
 
     fn corrupt(&self, detail: impl Into<String>) -> StoreError {
@@ -398,20 +480,44 @@ impl ColdStore for DynamoColdStore {
         let mut sessions = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.config.sessions_table)
-                .index_name(USER_INDEX)
-                .key_condition_expression("#u = :u")
-                .expression_attribute_names("#u", "user_id")
-                .expression_attribute_values(":u", AttributeValue::S(user.as_str().to_string()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error(self.label(), &e))?;
+            let page = self.query_user(user, start.take(), None).await?;
             // An item that does not decode is left out: one corrupt record must not block
             // listing, revoking or erasing the user's other sessions.
+            sessions.extend(page.items().iter().filter_map(|item| self.decode(item).ok()));
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => break,
+            }
+        }
+        Ok(sessions)
+    }
+
+    async fn sessions_of_user_page(
+        &self,
+        user: &UserId,
+        after: Option<&SessionId>,
+        limit: usize,
+        _reader: RegionId,
+    ) -> Result<Vec<Session>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        if !self.user_index_sorted().await? {
+            return self.unsorted_index_page(user, after, limit).await;
+        }
+        // A GSI's start key is its own key (user, id) plus the table's (id).
+        let mut start = after.map(|id| {
+            HashMap::from([
+                (USER_ATTRIBUTE.to_string(), AttributeValue::S(user.as_str().to_string())),
+                ("id".to_string(), AttributeValue::S(key_of(id))),
+            ])
+        });
+        let mut sessions = Vec::new();
+        // DynamoDB answers at most 1 MB per Query, and corrupt items are left out (as in
+        // `sessions_of_user`): ask again after the last key until the page is full or the
+        // user's records end.
+        while sessions.len() < limit {
+            let page = self.query_user(user, start.take(), Some(limit - sessions.len())).await?;
             sessions.extend(page.items().iter().filter_map(|item| self.decode(item).ok()));
             match page.last_evaluated_key() {
                 Some(key) if !key.is_empty() => start = Some(key.clone()),
@@ -525,6 +631,7 @@ mod tests {
                 aws_sdk_dynamodb::Config::builder().behavior_version(BehaviorVersion::latest()).build(),
             ),
             config: DynamoConfig::default(),
+            user_index_sorted: OnceLock::new(),
         };
         let cases = [
             HashMap::new(),

@@ -1,5 +1,5 @@
 //! The hot tier's record codec: a session as the one Redis string that holds it, and a session
-//! id as the member the idle index, the dirty set and the user sets hold.
+//! id as the member the idle index, the dirty set and the user indexes hold.
 //!
 //! The record is a fixed-width ASCII header
 //! `hc1|<version>|<created>|<last access>|<persisted>|<holder>|<user length>|` (numbers
@@ -39,7 +39,7 @@ mod record {
 /// Room for a member: 32 hex digits, `.` and a home region of up to 5 digits, rounded up.
 pub(super) const MEMBER_CAPACITY: usize = 40;
 
-/// The idle-index and user-set member of a session: `<id hex>.<home>`.
+/// The idle-index and user-index member of a session: `<id hex>.<home>`.
 pub(super) fn member(id: &SessionId) -> String {
     let mut member = String::with_capacity(MEMBER_CAPACITY);
     push_member(&mut member, id);

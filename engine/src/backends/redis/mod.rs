@@ -10,7 +10,7 @@
 //! | `{P:n}:s:<id hex>.<home>` | string | the session record (below); PEXPIRE = hot TTL |
 //! | `{P:n}:idle` | sorted set | member `<id hex>.<home>`, score = the record's last access (ms): the idle index |
 //! | `{P:n}:dirty` | set | sessions whose newest version is not in the cold tier (write-behind) |
-//! | `{P:u:<16 hex of SHA-256(user)>}` | set | the user's sessions (list, revoke, erase) |
+//! | `{P:u:<16 hex of SHA-256(user)>}:ids` | sorted set | member `<id hex>.<home>`, score 0: the user's sessions (list, revoke, erase), read a page at a time in member order (`ZRANGE ... BYLEX LIMIT`) |
 //!
 //! The record is one string so that a hot access can be a single `GETEX`: a fixed-width ASCII
 //! header, then the user id, then the data bytes (`codec.rs` has the layout).
@@ -18,9 +18,17 @@
 //! A session's record and its idle and dirty entries share a slot, so every change to them is
 //! one atomic Lua script (`scripts.rs`, their text in `lua/`); the index is spread over
 //! `idle_shards` slots so no single slot is hot.
-//! The user set lives in the user's own slot and is written beside the script (in flight
+//! The user index lives in the user's own slot and is written beside the script (in flight
 //! together) and pruned lazily: entries whose session is gone are dropped when the user's
-//! sessions are listed.
+//! sessions are listed. Every member has score 0, so the set is ordered by member, and a member
+//! `<hex>.<home>` sorts as its [`SessionId`] does for ids with different digests (see
+//! [`HotStore::sessions_of_user_page`]): a page after an id is `ZRANGE key (<member> + BYLEX
+//! LIMIT 0 n`, however many sessions the user has.
+//!
+//! Earlier versions kept the index as a plain set at `{P:u:<16 hex>}` (same slot). A listing
+//! moves what such a set holds into the sorted set first (`user_set_upgrade.lua`, atomically, a
+//! bounded batch per call), so sessions indexed by an older instance, during a rolling upgrade
+//! too, are still listed and revoked.
 //!
 //! # Round trips
 //! A hot access ([`HotStore::get_and_touch`]) is one round trip, one command:
@@ -274,9 +282,14 @@ const LAZY_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// digits and `}:s:`, rounded up.
 const KEY_TAG_CAPACITY: usize = 12;
 
-/// Bytes of SHA-256(user id) in a user-set key (16 hex digits). Two users sharing a key only share
-/// a set, and listing filters it by user, so a collision costs a read, never a wrong answer.
+/// Bytes of SHA-256(user id) in a user-index key (16 hex digits). Two users sharing a key only
+/// share an index, and listing filters it by user, so a collision costs a read, never a wrong
+/// answer.
 const USER_KEY_DIGEST_BYTES: usize = 8;
+
+/// Members moved per call of the legacy user-set upgrade script: one call's work on the server
+/// stays small however large an old set is.
+const USER_SET_UPGRADE_BATCH: usize = 1000;
 
 /// Refuses settings no connection can fix.
 fn check_config(config: &RedisHotConfig) -> Result<(), StoreError> {
@@ -478,10 +491,63 @@ impl RedisHotStore {
         }
     }
 
+    /// The user's index: a sorted set, in the slot of the hash tag of the legacy set's key.
     fn user_key(&self, user: &UserId) -> String {
+        format!("{}:ids", self.legacy_user_key(user))
+    }
+
+    /// The plain set earlier versions indexed a user's sessions in (see the module
+    /// documentation); its name is the hash tag of [`Self::user_key`].
+    fn legacy_user_key(&self, user: &UserId) -> String {
         let digest = Sha256::digest(user.as_str().as_bytes());
         let hex: String = digest[..USER_KEY_DIGEST_BYTES].iter().map(|b| format!("{b:02x}")).collect();
         format!("{{{}:u:{hex}}}", self.config.key_prefix)
+    }
+
+    /// Moves whatever an older version left in the user's legacy set into the sorted set, a
+    /// batch per script call (each atomic, so no entry is ever in neither). Almost always one
+    /// call that finds nothing.
+    async fn upgrade_user_set(&self, user: &UserId) -> Result<(), StoreError> {
+        let keys = [self.legacy_user_key(user), self.user_key(user)];
+        loop {
+            let args = vec![USER_SET_UPGRADE_BATCH.to_string().into_bytes()];
+            let moved = self.eval(&self.scripts.user_set_upgrade, &[&keys[0], &keys[1]], args).await?;
+            match moved {
+                Value::Int(n) if usize::try_from(n).is_ok_and(|n| n < USER_SET_UPGRADE_BATCH) => return Ok(()),
+                Value::Int(_) => {}
+                other => return Err(self.corrupt(format!("unexpected user-set upgrade answer {}", kind(&other)))),
+            }
+        }
+    }
+
+    /// Reads the records `members` (of `user`'s index) name, concurrently: the user's sessions
+    /// among them, in the order of `members`. Entries whose record is gone, belongs to someone
+    /// else, is a tombstone or does not decode are dropped from the index (lazy pruning): one
+    /// corrupt record must not block listing, revoking or erasing the user's other sessions (it
+    /// ends with its TTL).
+    async fn read_members(&self, user: &UserId, members: &[Value]) -> Result<Vec<Session>, StoreError> {
+        let reads = members.iter().map(|member| async move {
+            let member = match member {
+                Value::BulkString(m) => String::from_utf8_lossy(m).into_owned(),
+                _ => return Err(self.corrupt("malformed user-index member")),
+            };
+            let Some(id) = parse_member(&member) else { return Ok((member, None)) };
+            let record = self.query(::redis::cmd("GET").arg(self.keys(&id).session).to_owned()).await?;
+            let session = self.decode_optional(id, record).unwrap_or(None);
+            Ok((member, session))
+        });
+        let mut sessions = Vec::with_capacity(members.len());
+        let mut gone = Vec::new();
+        for answer in join_all(reads).await {
+            match answer? {
+                (_, Some(session)) if &session.user_id == user && !session.is_tombstone() => sessions.push(session),
+                (member, _) => gone.push(member),
+            }
+        }
+        if !gone.is_empty() {
+            let _ = self.query(::redis::cmd("ZREM").arg(self.user_key(user)).arg(gone).to_owned()).await;
+        }
+        Ok(sessions)
     }
 
     fn unavailable(&self, detail: impl Into<String>) -> StoreError {
@@ -589,9 +655,9 @@ impl RedisHotStore {
         }
     }
 
-    async fn drop_from_user_set(&self, user: &UserId, member: String) {
+    async fn drop_from_user_index(&self, user: &UserId, member: String) {
         // Best effort: a leftover entry is pruned the next time the user's sessions are listed.
-        let _ = self.query(::redis::cmd("SREM").arg(self.user_key(user)).arg(member).to_owned()).await;
+        let _ = self.query(::redis::cmd("ZREM").arg(self.user_key(user)).arg(member).to_owned()).await;
     }
 
     /// Removes a session; the session removed, if any.
@@ -602,7 +668,7 @@ impl RedisHotStore {
             .await?;
         let taken = self.decode_optional(*id, value)?;
         if let Some(session) = &taken {
-            self.drop_from_user_set(&session.user_id, keys.member).await;
+            self.drop_from_user_index(&session.user_id, keys.member).await;
         }
         Ok(taken)
     }
@@ -647,11 +713,12 @@ impl HotStore for RedisHotStore {
         let script_keys = [keys.session.as_str(), keys.idle.as_str(), keys.dirty.as_str()];
         let write = self.eval(&self.scripts.put, &script_keys, args);
         let written = if session.is_tombstone() {
-            // A tombstone belongs to no user: no user-set entry.
+            // A tombstone belongs to no user: no user-index entry.
             write.await
         } else {
-            // The script and the user-set entry go out together: one round trip's latency.
-            let user_cmd = ::redis::cmd("SADD").arg(self.user_key(&session.user_id)).arg(&keys.member).to_owned();
+            // The script and the user-index entry go out together: one round trip's latency.
+            let user_cmd =
+                ::redis::cmd("ZADD").arg(self.user_key(&session.user_id)).arg(0).arg(&keys.member).to_owned();
             let (written, indexed) = futures_util::future::join(write, self.query(user_cmd)).await;
             indexed?;
             written
@@ -729,10 +796,10 @@ impl HotStore for RedisHotStore {
         match self.decode_optional(*id, value) {
             Ok(None) => Ok(false),
             Ok(Some(removed)) => {
-                self.drop_from_user_set(&removed.user_id, keys.member).await;
+                self.drop_from_user_index(&removed.user_id, keys.member).await;
                 Ok(true)
             }
-            // Removed, but the record did not decode: the user-set entry is pruned lazily.
+            // Removed, but the record did not decode: the user-index entry is pruned lazily.
             Err(_) => Ok(true),
         }
     }
@@ -859,34 +926,54 @@ impl HotStore for RedisHotStore {
     }
 
     async fn sessions_of_user(&self, user: &UserId) -> Result<Vec<Session>, StoreError> {
-        let user_key = self.user_key(user);
-        let Value::Array(members) = self.query(::redis::cmd("SMEMBERS").arg(&user_key).to_owned()).await? else {
-            return Err(self.corrupt("SMEMBERS answered a non-array"));
+        self.upgrade_user_set(user).await?;
+        let range = ::redis::cmd("ZRANGE").arg(self.user_key(user)).arg(0).arg(-1).to_owned();
+        let Value::Array(members) = self.query(range).await? else {
+            return Err(self.corrupt("ZRANGE answered a non-array"));
         };
-        let reads = members.iter().map(|member| async move {
-            let member = match member {
-                Value::BulkString(m) => String::from_utf8_lossy(m).into_owned(),
-                _ => return Err(self.corrupt("malformed user-set member")),
-            };
-            let Some(id) = parse_member(&member) else { return Ok((member, None)) };
-            let record = self.query(::redis::cmd("GET").arg(self.keys(&id).session).to_owned()).await?;
-            // A record that does not decode is left out (and pruned from the set like a gone one;
-            // the record itself ends with its TTL): one corrupt record must not block listing,
-            // revoking or erasing the user's other sessions.
-            let session = self.decode_optional(id, record).unwrap_or(None);
-            Ok((member, session))
-        });
-        let mut sessions = Vec::new();
-        let mut gone = Vec::new();
-        for answer in join_all(reads).await {
-            match answer? {
-                (_, Some(session)) if &session.user_id == user => sessions.push(session),
-                (member, _) => gone.push(member),
-            }
+        self.read_members(user, &members).await
+    }
+
+    async fn sessions_of_user_page(
+        &self,
+        user: &UserId,
+        after: Option<&SessionId>,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
         }
-        if !gone.is_empty() {
-            // Lazy pruning of entries whose session expired or was removed elsewhere.
-            let _ = self.query(::redis::cmd("SREM").arg(&user_key).arg(gone).to_owned()).await;
+        self.upgrade_user_set(user).await?;
+        let user_key = self.user_key(user);
+        // Exclusive lower bound: strictly after the cursor's member.
+        let mut start = after.map_or_else(|| b"-".to_vec(), |id| format!("({}", member(id)).into_bytes());
+        let mut sessions = Vec::new();
+        // Entries that are pruned (gone, corrupt) leave the page short: read on after them until
+        // it is full or the index ends. The bound moves past every member read, so this ends.
+        while sessions.len() < limit {
+            let wanted = limit - sessions.len();
+            let range = ::redis::cmd("ZRANGE")
+                .arg(&user_key)
+                .arg(&start)
+                .arg("+")
+                .arg("BYLEX")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(wanted)
+                .to_owned();
+            let Value::Array(members) = self.query(range).await? else {
+                return Err(self.corrupt("ZRANGE answered a non-array"));
+            };
+            start = match members.last() {
+                Some(Value::BulkString(last)) => [b"(".as_slice(), last].concat(),
+                Some(_) => return Err(self.corrupt("malformed user-index member")),
+                None => break,
+            };
+            let read = members.len();
+            sessions.extend(self.read_members(user, &members).await?);
+            if read < wanted {
+                break;
+            }
         }
         Ok(sessions)
     }

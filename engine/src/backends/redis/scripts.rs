@@ -43,6 +43,10 @@ const DIRTY_FETCH_LUA: &str = include_str!("lua/dirty_fetch.lua");
 /// Records a persisted version. KEYS: record, dirty. ARGV: version (20 digits), member.
 const MARK_PERSISTED_LUA: &str = include_str!("lua/mark_persisted.lua");
 
+/// Moves up to ARGV[1] members of a user's legacy index (a plain set, from earlier versions) into
+/// the user's sorted set, score 0. KEYS: legacy set, sorted set. Returns how many moved.
+const USER_SET_UPGRADE_LUA: &str = include_str!("lua/user_set_upgrade.lua");
+
 /// Every script, its SHA1 computed once.
 pub(super) struct Scripts {
     pub(super) touch: Script,
@@ -53,6 +57,7 @@ pub(super) struct Scripts {
     pub(super) idle_fetch: Script,
     pub(super) dirty_fetch: Script,
     pub(super) mark_persisted: Script,
+    pub(super) user_set_upgrade: Script,
 }
 
 impl Scripts {
@@ -66,11 +71,12 @@ impl Scripts {
             idle_fetch: Script::new(IDLE_FETCH_LUA),
             dirty_fetch: Script::new(DIRTY_FETCH_LUA),
             mark_persisted: Script::new(MARK_PERSISTED_LUA),
+            user_set_upgrade: Script::new(USER_SET_UPGRADE_LUA),
         }
     }
 
     /// Every script, to load them all at start-up.
-    pub(super) fn all(&self) -> [&Script; 8] {
+    pub(super) fn all(&self) -> [&Script; 9] {
         [
             &self.touch,
             &self.put,
@@ -80,6 +86,7 @@ impl Scripts {
             &self.idle_fetch,
             &self.dirty_fetch,
             &self.mark_persisted,
+            &self.user_set_upgrade,
         ]
     }
 }

@@ -18,7 +18,7 @@ use self::idle::{IDLE_PREFETCH_AHEAD, IdleIndex, MINUTE_MS};
 use self::state::{HotState, Indexed};
 use self::table::{HotRec, HotTable};
 use super::meter::Gauge;
-use super::{StoreContext, clamp32, lock, region_from, region_of};
+use super::{StoreContext, clamp32, first_by_id, lock, region_from, region_of};
 use crate::prefetch::{prefetch, prefetch_address};
 
 /// One region's simulated Redis cluster.
@@ -426,6 +426,30 @@ impl HotStore for SimHotStore {
             return Ok(Vec::new());
         }
         Ok(state.map.iter().filter(|r| r.expires_at > now).map(|r| self.session(r.id, r)).collect())
+    }
+
+    /// The simulator's one user owns every session, and no user index is kept: a page is a scan
+    /// of the whole table for the `limit` smallest ids after `after` (listing is never on the
+    /// simulated request path; the conformance suite skips per-user checks here).
+    async fn sessions_of_user_page(
+        &self,
+        user: &UserId,
+        after: Option<&SessionId>,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.check()?;
+        let now = self.context.now();
+        let state = lock(&self.state);
+        if user != &self.context.user {
+            return Ok(Vec::new());
+        }
+        let mut page: Vec<&HotRec> = state
+            .map
+            .iter()
+            .filter(|r| r.expires_at > now && r.sessions() == 1 && after.is_none_or(|after| r.id > *after))
+            .collect();
+        first_by_id(&mut page, limit, |r| r.id);
+        Ok(page.into_iter().map(|r| self.session(r.id, r)).collect())
     }
 
     async fn session_count(&self) -> Result<u64, StoreError> {
