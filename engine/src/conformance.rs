@@ -408,7 +408,13 @@ async fn run_hot_tombstone_checks<T: Harness>(harness: &T) {
     store.put(&live, ttl).await.expect("put live");
 
     let tombstone = Session::tombstone(live.id, now);
+    let counted = store.session_count().await.expect("session_count");
     assert_eq!(store.put(&tombstone, ttl).await, Ok(HotWrite::Written), "tombstone: written over a live state");
+    assert_eq!(
+        store.session_count().await.expect("session_count"),
+        counted - 1,
+        "tombstone: no session, not counted as one"
+    );
     // As the engine buries a session: take it (out of its user's listing), then the tombstone.
     assert!(matches!(store.take(&live.id).await, HotLookup::Hit(s) if s.is_tombstone()), "tombstone: taken");
     store.put(&live, ttl).await.expect("put live again");

@@ -17,8 +17,8 @@ use std::time::Duration;
 use crate::config::{EngineConfig, SessionConfig};
 use crate::time::Timestamp;
 
-/// How long a removal's tombstone outlasts what could still write the removed session back: a
-/// request in flight (bounded by the service's request timeout, seconds) or a promotion that read
+/// How long a removal's cold tombstone outlasts what could still write the removed session back
+/// (every hot copy read before the removal has expired by the hot TTL): a request in flight (bounded by the service's request timeout, seconds) or a promotion that read
 /// a global-table replica not yet reached by the removal (replication takes about a second on
 /// DynamoDB; the simulator caps its delays at ten times their mean). Five minutes covers both by
 /// a wide margin while keeping tombstones few.
@@ -79,14 +79,6 @@ impl LifecyclePolicy {
     /// Latest last access that makes a session due for demotion at `now`: the sync job's cutoff.
     pub fn demotion_cutoff(&self, now: Timestamp) -> Timestamp {
         now - self.promotion_threshold
-    }
-
-    /// The `last_access` of a hot-tier tombstone written at `now`. Tombstones age like sessions,
-    /// so this sets how long one stays: the sync job clears it once it is idle past the promotion
-    /// threshold, that is [`TOMBSTONE_GUARD`] from now (or the threshold, if shorter). A hot
-    /// tombstone only has to stop promotions already in flight; the cold one does the rest.
-    pub fn hot_tombstone_access(&self, now: Timestamp) -> Timestamp {
-        now - self.promotion_threshold.saturating_sub(TOMBSTONE_GUARD)
     }
 
     /// The `last_access` of a cold-tier tombstone written at `now`: it expires after the hot TTL
@@ -191,29 +183,19 @@ mod tests {
     }
 
     #[test]
-    fn tombstones_last_the_guard_hot_and_the_hot_ttl_plus_the_guard_cold() {
+    fn a_cold_tombstone_lasts_the_hot_ttl_plus_the_guard() {
         let p = policy();
         // Late enough that a cold TTL before it is still a time (timestamps saturate at 0).
         const START: u64 = 100_000;
         let removed_at = at(START, 0);
         let guard_minutes = TOMBSTONE_GUARD.as_secs() / 60;
-        // Hot: idle past the threshold (due for clearing) exactly one guard after the removal.
-        let hot = p.hot_tombstone_access(removed_at);
-        assert_eq!(p.hot_state(hot, at(START + guard_minutes, -1)), HotState::Inactive);
-        assert_eq!(p.hot_state(hot, at(START + guard_minutes, 0)), HotState::DueForDemotion);
         // Cold: live until the hot TTL (2 h) plus the guard have passed.
         let cold = p.cold_tombstone_access(removed_at);
         assert_eq!(p.cold_state(cold, at(START + 120 + guard_minutes, -1)), ColdState::Live);
         assert_eq!(p.cold_state(cold, at(START + 120 + guard_minutes, 0)), ColdState::Expired);
 
-        // A threshold shorter than the guard: the hot tombstone lasts the threshold; a cold TTL
-        // barely above the hot TTL: the cold one lasts the cold TTL. Neither is dated ahead of now.
-        let short = LifecyclePolicy {
-            promotion_threshold: Duration::from_secs(60),
-            cold_ttl: p.hot_ttl + Duration::from_secs(1),
-            ..p
-        };
-        assert_eq!(short.hot_tombstone_access(removed_at), removed_at);
+        // A cold TTL barely above the hot TTL: it lasts the cold TTL, never dated ahead of now.
+        let short = LifecyclePolicy { cold_ttl: p.hot_ttl + Duration::from_secs(1), ..p };
         assert_eq!(short.cold_tombstone_access(removed_at), removed_at);
     }
 }

@@ -11,8 +11,8 @@
 //! store keeps a tombstone over any state written after it (it is the freshest state there is).
 //! So a sync pass, a promotion or a write-through that read the session before the removal
 //! cannot write it back, and a lookup that finds a tombstone answers "unknown" at once. A hot
-//! tombstone lasts [`crate::lifecycle::TOMBSTONE_GUARD`] (the sync job clears it), a cold one the
-//! hot TTL plus that guard. A removal that cannot reach a store that could hold the session fails
+//! tombstone is no session (out of the idle index and the counts) and lasts the hot TTL; a cold
+//! one the hot TTL plus [`crate::lifecycle::TOMBSTONE_GUARD`]. A removal that cannot reach a store that could hold the session fails
 //! (the caller retries) instead of answering "done".
 
 use std::collections::BTreeMap;
@@ -603,8 +603,8 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             HotLookup::Unavailable(e) => return Err(e),
         };
         // A promotion that read the session before the take and writes after it is refused here.
-        let tombstone = Session::tombstone(*id, engine.policy().hot_tombstone_access(now));
-        hot.put(&tombstone, engine.policy().hot_ttl).await?;
+        // Out of the idle index (no session to count or demote), it ends with the hot TTL.
+        hot.put(&Session::tombstone(*id, now), engine.policy().hot_ttl).await?;
         Ok(taken)
     }
 

@@ -21,7 +21,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::audit::{AuditEvent, AuditKind};
 use crate::error::StoreError;
-use crate::session::{RegionId, Session, SessionData, SessionId, UserId};
+use crate::session::{RegionId, Session, SessionData, SessionId, TOMBSTONE_VERSION, UserId};
 use crate::store::{
     AuditSink, ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotTouch, HotUpdate, HotWrite, IdleEntry,
 };
@@ -86,7 +86,10 @@ impl HotInner {
 
     fn insert(&mut self, session: Session, ttl: Duration) {
         let id = session.id;
-        self.index_access(session.last_access, id);
+        // A tombstone is no session to demote: out of the idle index, it ends with its TTL.
+        if !session.is_tombstone() {
+            self.index_access(session.last_access, id);
+        }
         if session.is_dirty() {
             self.dirty.insert(id);
         } else {
@@ -117,6 +120,7 @@ impl HotInner {
     /// What an idle-index entry `(indexed_at, id)` stands for at `now`.
     fn classify(&self, indexed_at: Timestamp, id: &SessionId, now: Timestamp) -> Indexed {
         match self.sessions.get(id) {
+            Some(entry) if entry.session.is_tombstone() => Indexed::Stale,
             Some(entry) if entry.session.last_access == indexed_at => {
                 if entry.expires_at <= now {
                     Indexed::Expired
@@ -133,8 +137,10 @@ impl HotInner {
         match self.sessions.get(id) {
             None => Err(HotLookup::Miss),
             Some(entry) if entry.expires_at <= now => {
+                // A tombstone that ran out is simply gone, as in Redis: no session expired.
+                let answer = if entry.session.is_tombstone() { HotLookup::Miss } else { HotLookup::Expired };
                 self.remove(id);
-                Err(HotLookup::Expired)
+                Err(answer)
             }
             Some(_) => Ok(self.sessions.get_mut(id).expect("entry checked above")),
         }
@@ -232,7 +238,9 @@ impl HotStore for MemoryHotStore {
         entry.session.last_access = now;
         entry.expires_at = now + ttl;
         let session = entry.session.clone();
-        inner.index_access(now, *id);
+        if !session.is_tombstone() {
+            inner.index_access(now, *id);
+        }
         HotLookup::Hit(session)
     }
 
@@ -249,7 +257,9 @@ impl HotStore for MemoryHotStore {
         entry.session.last_access = now;
         entry.expires_at = now + ttl;
         let version = entry.session.version;
-        inner.index_access(now, *id);
+        if version < TOMBSTONE_VERSION {
+            inner.index_access(now, *id);
+        }
         HotTouch::Hit { version }
     }
 
@@ -477,7 +487,7 @@ impl HotStore for MemoryHotStore {
 
     async fn session_count(&self) -> Result<u64, StoreError> {
         self.check()?;
-        Ok(lock(&self.inner).sessions.len() as u64)
+        Ok(lock(&self.inner).sessions.values().filter(|e| !e.session.is_tombstone()).count() as u64)
     }
 }
 

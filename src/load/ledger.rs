@@ -65,7 +65,11 @@ impl<C> Metered<C> {
         let data_len = session.data.len() as u64;
         let took_effect = outcome == ColdWrite::Written;
         ledger.charge(writer, self.metering.write(data_len, took_effect));
-        if took_effect {
+        if took_effect && session.is_tombstone() {
+            // A removal: the session's item is gone; its tombstone, like the simulator's, is no
+            // stored session (and its few bytes live two hours).
+            ledger.items.remove(&session.id);
+        } else if took_effect {
             let item = self.metering.item_bytes(data_len);
             ledger.items.insert(session.id, (item, session.last_access.0, usize::from(session.id.home().0)));
         }

@@ -230,16 +230,14 @@ impl Model {
         self.hot_live(copy.last_access).then_some(copy)
     }
 
-    /// `SessionManager::bury_hot`: the copy in `region` replaced by a tombstone that the sync job
-    /// clears once idle past the threshold, `TOMBSTONE_GUARD` from now; returns the live session
-    /// version it replaced.
+    /// `SessionManager::bury_hot`: the copy in `region` replaced by a tombstone (out of the idle
+    /// index, ending with the hot TTL); returns the live session version it replaced.
     fn bury_hot(&mut self, index: usize, region: usize) -> Result<Option<u64>, StoreError> {
         if !self.hot_up[region] {
             return Err(down(&hot_label(region)));
         }
         let taken = self.take(index, region).filter(|copy| !copy.is_tombstone()).map(|copy| copy.version);
-        let last_access = self.now - self.promotion_threshold.saturating_sub(TOMBSTONE_GUARD);
-        self.sessions[index].hot[region] = Some(State::tombstone(last_access));
+        self.sessions[index].hot[region] = Some(State::tombstone(self.now));
         Ok(taken)
     }
 
@@ -309,9 +307,9 @@ impl Model {
                 let session = self.session(index, touched);
                 return Lookup::Found { session, served: Served::Hot, hot_region: Some(region_id(region)) };
             }
-            // Found past its TTL: the store drops it.
+            // Found past its TTL: the store drops it (a tombstone quietly: no session expired).
             self.sessions[index].hot[region] = None;
-            expired = true;
+            expired |= !copy.is_tombstone();
         }
         self.look_in_cold(index, here, here_down, home_down, expired)
     }
@@ -583,15 +581,12 @@ impl Model {
         }
         let mut candidates = Vec::new();
         for index in 0..self.sessions.len() {
-            let Some(copy) = self.sessions[index].hot[region] else { continue };
+            // Tombstones are out of the idle index: no pass sees them.
+            let Some(copy) = self.sessions[index].hot[region].filter(|c| !c.is_tombstone()) else { continue };
             if !self.hot_live(copy.last_access) {
                 self.sessions[index].hot[region] = None;
                 outcome.report.expired_hot += 1;
                 self.record(AuditKind::Expired, Tier::Hot, region, index, None);
-            } else if self.due(copy.last_access) && copy.is_tombstone() {
-                // Past its guard: cleared, nothing written anywhere.
-                self.sessions[index].hot[region] = None;
-                outcome.report.tombstones_cleared += 1;
             } else if self.due(copy.last_access) {
                 candidates.push((index, copy));
             }

@@ -12,12 +12,15 @@
 
 use ::redis::Script;
 
-/// Full touch: GETEX (TTL), last access := now if later, ZADD. KEYS: record, idle. ARGV: now
-/// (20 digits), ttl ms, member, now (plain). Returns the record, or nil.
+/// Full touch: GETEX (TTL), last access := now if later, ZADD (a tombstone: the TTL only, never
+/// the index). KEYS: record, idle. ARGV: now (20 digits), ttl ms, member, now (plain). Returns the
+/// record, or nil.
 const TOUCH_LUA: &str = include_str!("lua/touch.lua");
 
-/// Stores a record unless the stored one is fresher. KEYS: record, idle, dirty. ARGV: member,
-/// record, ttl ms, last access (plain), dirty ('1' or '0'). Returns 1 written, 0 kept newer.
+/// Stores a record unless the stored one is fresher; a tombstone (version 4294967295) leaves the
+/// idle index, so it is no session to count or demote and ends with its TTL. KEYS: record, idle,
+/// dirty. ARGV: member, record, ttl ms, last access (plain), dirty ('1' or '0'). Returns 1
+/// written, 0 kept newer.
 const PUT_LUA: &str = include_str!("lua/put.lua");
 
 /// Compare-and-set of the data. KEYS: record, idle, dirty. ARGV: data, expected version, next

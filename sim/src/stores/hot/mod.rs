@@ -156,8 +156,10 @@ impl SimHotStore {
             self.context.found(self.region, slot);
             return Touch::Live(slot);
         }
+        // A tombstone that ran out is simply gone, as in Redis: no session expired.
+        let was_session = rec.sessions() == 1;
         state.remove(id, now.0, self.overhead);
-        Touch::Expired
+        if was_session { Touch::Expired } else { Touch::Miss }
     }
 
     fn session(&self, id: SessionId, r: &HotRec) -> Session {
@@ -352,6 +354,9 @@ impl HotStore for SimHotStore {
                 read += 1;
                 match state.classify(slot, listing, cutoff, now) {
                     Indexed::Stale => {}
+                    Indexed::Ended(id) => {
+                        state.remove(&id, now, overhead);
+                    }
                     Indexed::Expired(id) => {
                         state.remove(&id, now, overhead);
                         found.push(IdleEntry::Vanished(id));
@@ -454,6 +459,7 @@ impl HotStore for SimHotStore {
 
     async fn session_count(&self) -> Result<u64, StoreError> {
         self.check()?;
-        Ok(lock(&self.state).map.len() as u64)
+        // The session gauge, which leaves tombstones out (the table holds them too).
+        Ok(lock(&self.state).count.value)
     }
 }

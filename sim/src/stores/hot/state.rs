@@ -32,6 +32,8 @@ pub(super) enum Indexed {
     Live(HotRec),
     /// Past its TTL: drop it.
     Expired(SessionId),
+    /// A removal's tombstone past its TTL: dropped quietly (no session expired).
+    Ended(SessionId),
     /// Touched since it was listed: list it again in the bucket of this minute.
     Touched(u64),
     /// Removed, or listed in another bucket: drop the entry.
@@ -55,7 +57,9 @@ impl HotState {
     pub(super) fn classify(&self, slot: u32, listing: u32, cutoff: u64, now: u64) -> Indexed {
         match self.map.slots.get(slot as usize) {
             Some(rec) if rec.listing == listing && rec.id != VACANT => {
-                if rec.expires_at <= now {
+                if rec.expires_at <= now && rec.sessions() == 0 {
+                    Indexed::Ended(rec.id)
+                } else if rec.expires_at <= now {
                     Indexed::Expired(rec.id)
                 } else if rec.last_access <= cutoff {
                     Indexed::Live(*rec)
@@ -99,8 +103,10 @@ impl HotState {
             return Err(HotLookup::Miss);
         };
         if self.map.slots[slot as usize].expires_at <= now {
+            // A tombstone that ran out is simply gone, as in Redis: no session expired.
+            let was_session = self.map.slots[slot as usize].sessions() == 1;
             self.remove(id, now, overhead);
-            return Err(HotLookup::Expired);
+            return Err(if was_session { HotLookup::Expired } else { HotLookup::Miss });
         }
         Ok(&mut self.map.slots[slot as usize])
     }

@@ -101,8 +101,4 @@ impl HotTable {
     pub(super) fn iter(&self) -> impl Iterator<Item = &HotRec> {
         self.index.values().map(|&i| &self.slots[i as usize])
     }
-
-    pub(super) fn len(&self) -> usize {
-        self.index.len()
-    }
 }

@@ -5,7 +5,11 @@ if cur ~= '' then
   if cv > nv or (cv == nv and string.sub(cur, 47, 66) > string.sub(ARGV[2], 47, 66)) then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+if string.sub(ARGV[2], 5, 24) == '00000000004294967295' then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+else
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+end
 if ARGV[5] == '1' then
   redis.call('SADD', KEYS[3], ARGV[1])
 else
