@@ -26,8 +26,9 @@ impl Sim {
         if t > 0 && t % self.timing.bucket_ms == 0 {
             self.close_bucket();
         }
+        let ttl = self.scenario.session_config.cold_storage.ttl;
+        self.backends.cold.purge_tombstones(ttl);
         if t > 0 && minute % PURGE_EVERY_TICKS == 0 {
-            let ttl = self.scenario.session_config.cold_storage.ttl;
             self.meters.purged_cold += self.backends.cold.purge_expired(ttl);
         }
         for (user, offset) in self.population.take_returns(minute) {

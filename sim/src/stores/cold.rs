@@ -59,6 +59,10 @@ struct ColdState {
     previous: FxHashMap<SessionId, Superseded>,
     /// `(written_at, id)` of entries in `previous`, oldest first, for pruning.
     previous_order: VecDeque<(u64, SessionId)>,
+    /// `(last_access, id)` of tombstones written, oldest first: they end hours after they are
+    /// written, and dropping them as they end (not at the daily purge) keeps a day of logouts from
+    /// piling up in the table (at full scale that pushed each shard's map past a doubling).
+    tombstones: VecDeque<(u64, SessionId)>,
     count: Gauge,
     /// Stored item bytes (payload + item overhead).
     bytes: Gauge,
@@ -123,6 +127,34 @@ impl SimColdStore {
     /// The newest version held of a session (any region's view), if any.
     pub(crate) fn newest_version(&self, id: &SessionId) -> Option<u64> {
         lock(&self.state).map.get(id).map(|r| u64::from(r.version))
+    }
+
+    /// Drops the tombstones idle past `ttl` (their TTL deletion), oldest first: cheap enough to
+    /// run every simulated minute (it looks only at tombstones that have ended, plus one).
+    pub(crate) fn purge_tombstones(&self, ttl: Duration) {
+        let now = self.context.now();
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let overhead = self.metering.item_overhead;
+        let mut state = lock(&self.state);
+        let state = &mut *state;
+        while let Some(&(last_access, id)) = state.tombstones.front() {
+            if last_access.saturating_add(ttl_ms) > now {
+                break;
+            }
+            state.tombstones.pop_front();
+            // Only if that tombstone is still there (a later one, or a purge, may have replaced it).
+            if let Entry::Occupied(entry) = state.map.entry(id) {
+                let r = *entry.get();
+                if r.sessions() == 0 && r.last_access == last_access {
+                    entry.remove();
+                    let item = u64::from(r.data_len) + overhead;
+                    state.bytes.sub(now, item);
+                    if let Some(home) = state.by_home.get_mut(id.home().index()) {
+                        home.1 -= item;
+                    }
+                }
+            }
+        }
     }
 
     /// Drops records idle past `ttl` (DynamoDB's TTL deletion); returns how many were sessions
@@ -250,6 +282,9 @@ impl SimColdStore {
         home.1 += item;
         // A tombstone replacing a session ends a session; nothing else changes the count.
         let (added, removed) = (rec.sessions(), replaced.map_or(0, |old| old.sessions()));
+        if added == 0 {
+            state.tombstones.push_back((rec.last_access, session.id));
+        }
         // (Down first, so a replacement never shows as a peak of one more.)
         state.count.sub(now, removed);
         state.count.add(now, added);

@@ -311,14 +311,20 @@ impl DynamoColdStore {
     /// (readiness probes)? Answers the table's item count, which DynamoDB refreshes about every
     /// six hours: a gauge for dashboards, not a figure to reconcile.
     pub async fn item_count(&self) -> Result<u64, StoreError> {
-        let described = self
-            .client
+        let described = self.describe_sessions_table().await?;
+        Ok(described.table().and_then(|t| t.item_count()).map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+    }
+
+    /// `DescribeTable` of the sessions table.
+    async fn describe_sessions_table(
+        &self,
+    ) -> Result<aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput, StoreError> {
+        self.client
             .describe_table()
             .table_name(&self.config.sessions_table)
             .send()
             .await
-            .map_err(|e| sdk_error(self.label(), &e))?;
-        Ok(described.table().and_then(|t| t.item_count()).map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+            .map_err(|e| sdk_error(self.label(), &e))
     }
 
     fn label(&self) -> &str {
@@ -330,13 +336,7 @@ impl DynamoColdStore {
         if let Some(sorted) = self.user_index_sorted.get() {
             return Ok(*sorted);
         }
-        let described = self
-            .client
-            .describe_table()
-            .table_name(&self.config.sessions_table)
-            .send()
-            .await
-            .map_err(|e| sdk_error(self.label(), &e))?;
+        let described = self.describe_sessions_table().await?;
         let sorted = described.table().is_some_and(|table| {
             table.global_secondary_indexes().iter().any(|index| {
                 index.index_name() == Some(USER_INDEX)
