@@ -12,8 +12,8 @@
 //! So a sync pass, a promotion or a write-through that read the session before the removal
 //! cannot write it back, and a lookup that finds a tombstone answers "unknown" at once. A hot
 //! tombstone is no session (out of the idle index and the counts) and lasts the hot TTL; a cold
-//! one the hot TTL plus [`crate::lifecycle::TOMBSTONE_GUARD`]. A removal that cannot reach a store that could hold the session fails
-//! (the caller retries) instead of answering "done".
+//! one the hot TTL plus [`crate::lifecycle::TOMBSTONE_GUARD`]. A removal that cannot reach a
+//! store that could hold the session fails (the caller retries) instead of answering "done".
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -410,6 +410,35 @@ limits: { request_timeout: 2s, max_in_flight: 64 }
     }
 
     #[test]
+    fn a_tls_authority_is_read_at_load_and_only_for_rediss_urls() {
+        // On a plain redis:// URL the file would be ignored silently: refused, naming the key.
+        let plain = GOOD.replace(
+            "us-east-1: { url: redis://127.0.0.1:6379, cluster: false }",
+            "us-east-1: { url: redis://127.0.0.1:6379, tls_ca_file: ca.pem }",
+        );
+        let error = error_of(&plain);
+        assert!(error.contains("redis.us-east-1.tls_ca_file") && error.contains("rediss://"), "{error}");
+
+        let dir = std::env::temp_dir().join(format!("hotcold-tls-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let tls = GOOD.replace(
+            "us-east-1: { url: redis://127.0.0.1:6379, cluster: false }",
+            "us-east-1: { url: rediss://127.0.0.1:6379, tls_ca_file: ca.pem }",
+        );
+        std::fs::write(dir.join("serve.yaml"), &tls).expect("write config");
+        // The file missing: exit 2 material, naming the key.
+        let error = ServeConfig::load(&dir.join("serve.yaml")).expect_err("no ca.pem yet").to_string();
+        assert!(error.contains("redis.us-east-1.tls_ca_file") && error.contains("cannot read"), "{error}");
+        // Present: read relative to the config file, handed to the store's settings.
+        std::fs::write(dir.join("ca.pem"), "-----BEGIN CERTIFICATE-----\n").expect("write ca");
+        let config = ServeConfig::load(&dir.join("serve.yaml")).expect("valid");
+        let redis = config.redis_configs();
+        assert_eq!(redis[0].tls_root_cert.as_deref(), Some(&b"-----BEGIN CERTIFICATE-----\n"[..]));
+        assert_eq!(redis[1].tls_root_cert, None, "the other region trusts the system's roots");
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
     fn serve_needs_an_auth_block_which_load_does_not() {
         let start = GOOD.find("auth:").expect("auth block");
         let end = GOOD.find("limits:").expect("limits");
