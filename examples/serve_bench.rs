@@ -44,7 +44,8 @@ use anyhow::{Context, anyhow, bail};
 use bytes::Bytes;
 use clap::{CommandFactory, Parser, ValueEnum};
 use hdrhistogram::Histogram;
-use hotcold_engine::backends::dynamodb::{DynamoAudit, DynamoColdStore, DynamoConfig};
+use hotcold_engine::audit::trail::{MemoryOutbox, Trail};
+use hotcold_engine::backends::dynamodb::{DynamoAuditLog, DynamoColdStore, DynamoConfig};
 use hotcold_engine::backends::redis::{RedisHotConfig, RedisHotStore};
 use hotcold_engine::{
     Engine, EngineConfig, Lookup, Served, SessionConfig, SessionId, SessionManager, SessionToken, SystemClock,
@@ -696,7 +697,7 @@ async fn create_sessions(
     Ok(tokens)
 }
 
-type LiveManager = SessionManager<RedisHotStore, DynamoColdStore, DynamoAudit, SystemClock>;
+type LiveManager = SessionManager<RedisHotStore, DynamoColdStore, Trail<DynamoAuditLog, MemoryOutbox>, SystemClock>;
 
 /// The engine the service runs, built the way `hotcold serve` builds it (same key prefix, tables
 /// and touch granularity), minus the metrics wrapper around each store.
@@ -714,7 +715,8 @@ async fn in_process_manager(env: &Env, names: &Names, config: &SessionConfig) ->
     }
     let dynamo = dynamo_config(env, names, config);
     let cold = DynamoColdStore::connect(dynamo.clone(), false).await.context("cannot reach DynamoDB")?;
-    let audit = DynamoAudit::new(cold.client().clone(), dynamo);
+    let log = DynamoAuditLog::new(cold.client().clone(), dynamo, hotcold_engine::PseudonymKey::random());
+    let audit = Trail::new("bench.00", log, MemoryOutbox::new());
     let engine = Engine::new(config.clone(), EngineConfig::default(), hot, cold, audit, SystemClock)
         .context("the engine refused the configuration")?;
     let region = config.region_id(REGION).context("the served region is not configured")?;

@@ -4,6 +4,7 @@
 //! line saying what and where; 2 bad input (unknown command or flag, unreadable or invalid
 //! scenario or config).
 
+mod audit;
 mod load;
 mod pass_timer;
 mod report;
@@ -108,6 +109,29 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// The compliance query: every audit event of one user, newest first, from the live audit
+    /// table; or, with --verify, check that no audit record was changed or removed.
+    Audit {
+        /// Whose events (not needed with --verify).
+        #[arg(required_unless_present = "verify")]
+        user_id: Option<String>,
+        /// The service configuration whose `dynamodb:` entry names the audit table.
+        #[arg(long)]
+        config: PathBuf,
+        /// Only events at or after this time (RFC 3339, or milliseconds since 1970).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events before this time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: audit::Format,
+        /// Walk every writer's hash chain against its reported head; print the result as JSON;
+        /// exit 1 if any record was changed, removed or inserted.
+        #[arg(long)]
+        verify: bool,
+    },
 }
 
 /// How a command failed, which decides the exit code.
@@ -139,6 +163,9 @@ fn main() -> ExitCode {
         Command::Validate { scenario, set } => validate::validate(&scenario, &set),
         Command::Serve { config } => serve::serve(&serve::Args { config }),
         Command::Load { scenario, config, speedup, out } => load::load(&load::Args { scenario, config, speedup, out }),
+        Command::Audit { user_id, config, since, until, format, verify } => {
+            audit::audit(&audit::Args { user: user_id, config, since, until, format, verify })
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

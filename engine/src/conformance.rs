@@ -800,15 +800,15 @@ pub async fn run_audit_suite<T: Harness>(harness: &T) {
     let pseudonym = user.pseudonym(&crate::session::PseudonymKey::random());
     if !harness.fidelity().is_full() {
         // Counts only: nothing to pseudonymise, but the call must succeed.
-        assert!(audit.pseudonymise_user(&user, &pseudonym).await.is_ok(), "pseudonymise: succeeds");
+        assert!(audit.pseudonymise_user(&user, &pseudonym, at).await.is_ok(), "pseudonymise: succeeds");
         return;
     }
     assert_eq!(
-        audit.pseudonymise_user(&user, &pseudonym).await,
+        audit.pseudonymise_user(&user, &pseudonym, at).await,
         Ok(AuditKind::ALL.len() as u64),
         "pseudonymise: every record of the user"
     );
-    assert_eq!(audit.pseudonymise_user(&user, &pseudonym).await, Ok(0), "pseudonymise: nothing left to change");
+    assert_eq!(audit.pseudonymise_user(&user, &pseudonym, at).await, Ok(0), "pseudonymise: nothing left to change");
 }
 
 /// End-to-end checks of [`SessionManager`] and [`SyncService`] over the harness's stores, three

@@ -553,53 +553,90 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         // The session as the audit event reports it, and the tier it was removed from.
         let mut known: Option<(Session, Tier)> = None;
         let mut unreachable: Option<StoreError> = None;
+        // Here or home already held a tombstone: this call repeats an end that failed half way,
+        // whose event the first attempt recorded.
+        let mut buried_before = false;
         for region in self.here_then_home(id) {
             match self.bury_hot(region, id, now).await {
-                Ok(Some(session)) => known = Some((session, Tier::Hot)),
-                Ok(None) => {}
+                Ok(Buried::Live(session)) => known = Some((session, Tier::Hot)),
+                Ok(Buried::Tombstone) => buried_before = true,
+                Ok(Buried::Nothing) => {}
                 Err(e) => unreachable = Some(e),
             }
         }
+        // An attempt that leaves tombstones behind and then fails must either have recorded the
+        // end (it learned the session) or take its tombstones back, so that its retry neither
+        // records the end twice nor misses it (no lifecycle event is dropped).
+        if let Some((session, tier)) = &known {
+            engine.record(AuditEvent::about(session, kind, *tier, self.region, now)).await;
+        }
+        let undo = known.is_none() && !buried_before;
         if let Some(e) = unreachable {
+            if undo {
+                self.unbury_here_and_home(id).await;
+            }
             return Err(e.into());
         }
         let cold = match self.read_cold(id).await {
             ColdLookup::Found(record) => Some(record).filter(|r| !r.is_tombstone()),
             ColdLookup::Miss => None,
-            ColdLookup::Unavailable(e) => return Err(e.into()),
+            ColdLookup::Unavailable(e) => {
+                if undo {
+                    self.unbury_here_and_home(id).await;
+                }
+                return Err(e.into());
+            }
         };
-        self.bury_cold(id, now).await?;
         if let Some(holder) = cold
             .as_ref()
             .and_then(|record| record.hot_region)
             .filter(|r| !self.here_then_home(id).any(|seen| seen == *r) && engine.has_region(*r))
         {
-            if let Some(session) = self.bury_hot(holder, id, now).await? {
-                known = Some((session, Tier::Hot));
+            match self.bury_hot(holder, id, now).await {
+                Ok(Buried::Live(session)) if known.is_none() => known = Some((session, Tier::Hot)),
+                Ok(_) => {}
+                Err(e) => {
+                    if undo {
+                        self.unbury_here_and_home(id).await;
+                    }
+                    return Err(e.into());
+                }
             }
-        }
-        if known.is_none() {
+        } else if known.is_none() {
             known = cold
                 .filter(|record| engine.policy().cold_state(record.last_access, now) == ColdState::Live)
                 .map(|record| (record, Tier::Cold));
         }
-        match known {
-            Some((session, tier)) => {
-                engine.record(AuditEvent::about(&session, kind, tier, self.region, now)).await;
-                Ok(true)
+        if undo && let Some((session, tier)) = &known {
+            engine.record(AuditEvent::about(session, kind, *tier, self.region, now)).await;
+        }
+        self.bury_cold(id, now).await?;
+        Ok(known.is_some())
+    }
+
+    /// Takes this attempt's tombstones out of here's and home's hot tiers again (best effort:
+    /// nothing else can have written there since, a tombstone refuses every write).
+    async fn unbury_here_and_home(&self, id: &SessionId) {
+        for region in self.here_then_home(id) {
+            let hot = self.engine.hot(region);
+            if let HotLookup::Hit(found) = hot.take(id).await
+                && !found.is_tombstone()
+            {
+                // Not ours after all: put it back as it was.
+                let _ = hot.put(&found, self.engine.policy().hot_ttl).await;
             }
-            None => Ok(false),
         }
     }
 
-    /// Replaces whatever `region`'s hot tier holds of a session with a tombstone; returns the live
-    /// session it held, if any.
-    async fn bury_hot(&self, region: RegionId, id: &SessionId, now: Timestamp) -> Result<Option<Session>, StoreError> {
+    /// Replaces whatever `region`'s hot tier holds of a session with a tombstone; answers what it
+    /// held.
+    async fn bury_hot(&self, region: RegionId, id: &SessionId, now: Timestamp) -> Result<Buried, StoreError> {
         let engine = &*self.engine;
         let hot = engine.hot(region);
         let taken = match hot.take(id).await {
-            HotLookup::Hit(session) => Some(session).filter(|s| !s.is_tombstone()),
-            HotLookup::Miss | HotLookup::Expired => None,
+            HotLookup::Hit(session) if session.is_tombstone() => Buried::Tombstone,
+            HotLookup::Hit(session) => Buried::Live(session),
+            HotLookup::Miss | HotLookup::Expired => Buried::Nothing,
             HotLookup::Unavailable(e) => return Err(e),
         };
         // A promotion that read the session before the take and writes after it is refused here.
@@ -800,7 +837,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             for session in &page.sessions {
                 let mut tier = Tier::Cold;
                 for (region, _) in engine.hot_stores() {
-                    if self.bury_hot(region, &session.id, now).await?.is_some() {
+                    if matches!(self.bury_hot(region, &session.id, now).await?, Buried::Live(_)) {
                         tier = Tier::Hot;
                     }
                 }
@@ -817,9 +854,20 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
                 None => break,
             }
         }
-        engine.audit().pseudonymise_user(user, &pseudonym).await?;
+        engine.audit().pseudonymise_user(user, &pseudonym, self.now()).await?;
         Ok(erased)
     }
+}
+
+/// What a hot tier held when a removal put its tombstone there.
+#[derive(Debug)]
+enum Buried {
+    /// A live session: the removal ended it.
+    Live(Session),
+    /// A tombstone: an earlier removal got here first.
+    Tombstone,
+    /// Nothing (or an expired copy).
+    Nothing,
 }
 
 /// Keeps the freshest state of each session (see [`Session::freshness`]).
@@ -1075,7 +1123,7 @@ mod tests {
     }
 
     #[test]
-    fn a_logout_that_cannot_reach_the_cold_tier_fails() {
+    fn a_logout_that_cannot_reach_the_cold_tier_fails_and_its_retry_records_the_end_once() {
         let world = World::new(Arc::new(MemoryHotStore::new("hot")));
         let id = world.create("alice");
         world.cold.set_available(false);
@@ -1083,6 +1131,28 @@ mod tests {
             now_or_panic(world.manager.logout(&id)),
             Err(EngineError::Store(StoreError::Unavailable { .. }))
         ));
-        assert!(world.audit.events().iter().all(|e| e.kind != AuditKind::LoggedOut), "not reported as done");
+        let logged_out =
+            |world: &World<_>| world.audit.events().iter().filter(|e| e.kind == AuditKind::LoggedOut).count();
+        // The hot copy is buried, so the session has ended: recorded now, when it is known.
+        assert_eq!(logged_out(&world), 1);
+        world.cold.set_available(true);
+        now_or_panic(world.manager.logout(&id)).expect("the retry completes the removal");
+        assert_eq!(logged_out(&world), 1, "the retry does not record it again");
+        assert_eq!(now_or_panic(world.manager.get(&id)), Lookup::Miss);
+    }
+
+    #[test]
+    fn a_logout_of_a_cold_session_that_cannot_reach_the_cold_tier_leaves_its_retry_to_record_it() {
+        let world = World::new(Arc::new(MemoryHotStore::new("hot")));
+        let id = world.create("bob");
+        assert_eq!(world.demote_idle().demoted, 1);
+        world.cold.set_available(false);
+        assert!(now_or_panic(world.manager.logout(&id)).is_err());
+        assert!(world.audit.events().iter().all(|e| e.kind != AuditKind::LoggedOut), "not known: not recorded");
+        world.cold.set_available(true);
+        now_or_panic(world.manager.logout(&id)).expect("the retry");
+        let ends: Vec<_> = world.audit.events().into_iter().filter(|e| e.kind == AuditKind::LoggedOut).collect();
+        assert_eq!(ends.len(), 1, "recorded by the retry, once: {ends:?}");
+        assert_eq!(ends[0].tier, Tier::Cold);
     }
 }

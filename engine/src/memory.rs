@@ -710,7 +710,7 @@ impl AuditSink for MemoryAudit {
         Ok(())
     }
 
-    async fn pseudonymise_user(&self, user: &UserId, pseudonym: &UserId) -> Result<u64, StoreError> {
+    async fn pseudonymise_user(&self, user: &UserId, pseudonym: &UserId, _at: Timestamp) -> Result<u64, StoreError> {
         if !self.available.load(Ordering::Relaxed) {
             return Err(StoreError::unavailable("memory audit", "switched off"));
         }

@@ -237,6 +237,16 @@ impl PseudonymKey {
     }
 }
 
+impl PseudonymKey {
+    /// HMAC-SHA-256 of `data` under this key, as 64 hex digits: the audit trail's address of a
+    /// user's link, which only a key holder can compute from a user id.
+    pub fn digest_hex(&self, data: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!("HMAC takes any key"));
+        mac.update(data);
+        mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 impl fmt::Debug for PseudonymKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PseudonymKey(redacted)")

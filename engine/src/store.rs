@@ -264,12 +264,14 @@ pub trait AuditSink: Send + Sync {
     /// Appends one record.
     fn append(&self, event: AuditEvent) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Replaces the user id in every record of `user` with `pseudonym` (the engine's keyed
-    /// pseudonym of the user); returns how many changed.
+    /// Makes every record of `user` unlinkable to them as of `at` (erasure): a trail that keeps
+    /// user ids replaces them with `pseudonym` (the engine's keyed pseudonym of the user), a trail
+    /// that links users to records drops the link. Returns how many records it affected.
     fn pseudonymise_user(
         &self,
         user: &UserId,
         pseudonym: &UserId,
+        at: Timestamp,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
@@ -391,7 +393,8 @@ impl<T: AuditSink + ?Sized> AuditSink for Arc<T> {
         &self,
         user: &UserId,
         pseudonym: &UserId,
+        at: Timestamp,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send {
-        (**self).pseudonymise_user(user, pseudonym)
+        (**self).pseudonymise_user(user, pseudonym, at)
     }
 }

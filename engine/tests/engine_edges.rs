@@ -231,7 +231,12 @@ impl hotcold_engine::AuditSink for AsAppended {
         self.0.lock().unwrap().push(event);
         Ok(())
     }
-    async fn pseudonymise_user(&self, _user: &UserId, _pseudonym: &UserId) -> Result<u64, hotcold_engine::StoreError> {
+    async fn pseudonymise_user(
+        &self,
+        _user: &UserId,
+        _pseudonym: &UserId,
+        _at: hotcold_engine::Timestamp,
+    ) -> Result<u64, hotcold_engine::StoreError> {
         Ok(0)
     }
 }

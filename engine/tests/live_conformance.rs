@@ -9,10 +9,12 @@ mod live_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hotcold_engine::backends::dynamodb::{DynamoAudit, DynamoColdStore};
+use hotcold_engine::backends::dynamodb::DynamoColdStore;
 use hotcold_engine::backends::redis::RedisHotStore;
 use hotcold_engine::conformance::{self, Harness};
-use live_support::{OffsetClock, cluster_store, dynamo_config, dynamo_stores, dynamodb_endpoint, redis_urls};
+use live_support::{
+    DynamoAudit, OffsetClock, cluster_store, dynamo_config, dynamo_stores, dynamodb_endpoint, redis_urls,
+};
 
 /// Where a harness puts its hot stores.
 #[derive(Clone, Copy)]

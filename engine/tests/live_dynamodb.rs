@@ -137,7 +137,7 @@ async fn unreachable_endpoint_is_unavailable() {
         };
         let config = DynamoConfig { label: "dynamodb eu-test".into(), ..config };
         let cold = DynamoColdStore::connect(config.clone(), false).await.expect("client");
-        let audit = hotcold_engine::backends::dynamodb::DynamoAudit::new(cold.client().clone(), config);
+        let audit = live_support::trail(live_support::audit_log(&cold, config));
         let user = UserId::new("nobody").unwrap();
         let s = session(1, &user, Timestamp(1));
         // Every error names the backend by its configured label (what /readyz and logs show).
@@ -164,7 +164,7 @@ async fn unreachable_endpoint_is_unavailable() {
         };
         let append = audit.append(event).await.expect_err("append");
         assert!(named(&append), "{append:?}");
-        let pseudonymise = audit.pseudonymise_user(&user, &user).await.expect_err("pseudonymise_user");
+        let pseudonymise = audit.pseudonymise_user(&user, &user, Timestamp(2)).await.expect_err("pseudonymise_user");
         assert!(named(&pseudonymise), "{pseudonymise:?}");
     })
     .await;

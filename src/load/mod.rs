@@ -20,7 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use hotcold_engine::backends::dynamodb::{DynamoAudit, DynamoColdStore};
+use hotcold_engine::audit::trail::{MemoryOutbox, Trail, writer_name};
+use hotcold_engine::backends::dynamodb::{DynamoAuditLog, DynamoColdStore};
 use hotcold_engine::backends::redis::{RedisHotConfig, RedisHotStore};
 use hotcold_engine::{Engine, EngineConfig, SessionConfig, SessionManager, SystemClock};
 use hotcold_model::metering::Metering;
@@ -44,8 +45,11 @@ pub(crate) struct Args {
 
 type Hot = Timed<RedisHotStore>;
 type Cold = Metered<Timed<DynamoColdStore>>;
-type LoadEngine = Engine<Hot, Cold, DynamoAudit, SystemClock>;
-type Manager = SessionManager<Hot, Cold, DynamoAudit, SystemClock>;
+/// The audit trail: the audit table, deferring to memory (a load run is not production: what
+/// waits when it ends is delivered by one last drain).
+type Audit = Trail<DynamoAuditLog, MemoryOutbox>;
+type LoadEngine = Engine<Hot, Cold, Audit, SystemClock>;
+type Manager = SessionManager<Hot, Cold, Audit, SystemClock>;
 
 /// Runs the scenario against the live backends and writes the run directory.
 pub(crate) fn load(args: &Args) -> Result<(), Failure> {
@@ -226,7 +230,10 @@ async fn drive(plan: &Plan, config: &ServeConfig) -> anyhow::Result<(RunRecord, 
     let mut dynamo = config.dynamo_config();
     dynamo.cold_ttl = plan.session_config.cold_storage.ttl;
     dynamo.compliance_retention = plan.session_config.cold_storage.compliance_retention;
-    let (hot, cold, audit) = connect_backends(plan.redis.clone(), dynamo, config.dynamodb.create_tables).await?;
+    let link_key = crate::serve::public_link_key();
+    let (hot, cold, audit) =
+        connect_backends(plan.redis.clone(), dynamo, config.dynamodb.create_tables, link_key).await?;
+    let audit = Trail::new(writer_name(&config.region), audit, MemoryOutbox::new());
     // The service's metrics registry is not served here; the wrappers' call counts are used.
     let metrics = Metrics::new().context("cannot register the metrics")?;
     let hot: Vec<Hot> = hot.into_iter().map(|store| Timed::new(store, "redis", metrics.clone())).collect();
@@ -241,7 +248,10 @@ async fn drive(plan: &Plan, config: &ServeConfig) -> anyhow::Result<(RunRecord, 
     };
     let engine = Engine::new(plan.session_config.clone(), plan.engine_config.clone(), hot, cold, audit, SystemClock)
         .context("the engine refused the configuration")?;
-    Driver::new(plan, Arc::new(engine), ledger).run().await
+    let engine = Arc::new(engine);
+    let outcome = Driver::new(plan, Arc::clone(&engine), ledger).run().await;
+    engine.audit().drain().await.context("delivering the deferred audit records")?;
+    outcome
 }
 
 #[cfg(test)]

@@ -21,7 +21,9 @@ use axum::{Json, Router, middleware};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::join_all;
-use hotcold_engine::backends::dynamodb::{DynamoAudit, DynamoColdStore};
+use hotcold_engine::audit::log::{AuditCursor, AuditQuery};
+use hotcold_engine::audit::trail::Trail;
+use hotcold_engine::backends::dynamodb::{DynamoAuditLog, DynamoColdStore};
 use hotcold_engine::backends::redis::RedisHotStore;
 use hotcold_engine::{
     Engine, EngineError, Lookup, RegionId, Served, Session, SessionData, SessionId, SessionManager, SessionToken,
@@ -46,8 +48,10 @@ const MAX_PAGE: usize = 1000;
 
 pub(crate) type Hot = Timed<RedisHotStore>;
 pub(crate) type Cold = Timed<DynamoColdStore>;
-pub(crate) type LiveEngine = Engine<Hot, Cold, DynamoAudit, SystemClock>;
-pub(crate) type Manager = SessionManager<Hot, Cold, DynamoAudit, SystemClock>;
+/// The audit trail: the audit table, with this region's Redis as its outbox.
+pub(crate) type Audit = Trail<DynamoAuditLog, RedisHotStore>;
+pub(crate) type LiveEngine = Engine<Hot, Cold, Audit, SystemClock>;
+pub(crate) type Manager = SessionManager<Hot, Cold, Audit, SystemClock>;
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -69,6 +73,7 @@ pub(crate) fn router(state: Arc<AppState>, gate: Arc<Gate>, limits: Limits) -> R
         .route("/v1/sessions/{token}", get(lookup).put(update).delete(logout))
         .route("/v1/users/{user_id}/sessions", get(list).delete(revoke))
         .route("/v1/users/{user_id}/erase", post(erase))
+        .route("/v1/users/{user_id}/audit", get(audit_query))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -383,6 +388,56 @@ async fn erase(State(state): State<Arc<AppState>>, path: Result<Path<String>, Pa
         let user = user_of(path)?;
         let erased = state.manager.erase_user(&user).await?;
         Ok(Json(json!({ "erased": erased })).into_response())
+    })
+    .await
+}
+
+/// `?since=T&until=T&limit=N&cursor=C` of the compliance query.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditParams {
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// The compliance query: a page of the user's audit events, newest first (one DynamoDB Query of
+/// the user's partition, see `DynamoAuditLog`).
+async fn audit_query(
+    State(state): State<Arc<AppState>>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<AuditParams>, QueryRejection>,
+) -> Response {
+    measured(&state, "audit", async {
+        let user = user_of(path)?;
+        let Query(params) = query.map_err(|e| ApiError::bad_request(format!("malformed query: {}", e.body_text())))?;
+        let time = |name: &str, text: Option<String>| {
+            text.map(|t| crate::audit::parse_time(&t).map_err(|e| ApiError::bad_request(format!("{name}: {e}"))))
+                .transpose()
+        };
+        let limit = match params.limit {
+            None => MAX_PAGE,
+            Some(text) => match text.parse::<usize>() {
+                Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+                _ => return Err(ApiError::bad_request(format!("limit must be a whole number from 1 to {MAX_PAGE}"))),
+            },
+        };
+        let cursor = params
+            .cursor
+            .map(|c| {
+                AuditCursor::parse(&c).ok_or_else(|| {
+                    ApiError::bad_request("malformed cursor (pass back the `next_cursor` of the previous page)")
+                })
+            })
+            .transpose()?;
+        let request =
+            AuditQuery { since: time("since", params.since)?, until: time("until", params.until)?, limit, cursor };
+        let page = state.engine.audit().user_page(&user, &request).await.map_err(EngineError::Store)?;
+        let config = state.engine.session_config();
+        let events: Vec<Value> = page.records.iter().map(|r| crate::audit::event_json(config, r)).collect();
+        let next_cursor = page.next_cursor.map(|c| c.as_str().to_string());
+        Ok(Json(json!({ "events": events, "next_cursor": next_cursor })).into_response())
     })
     .await
 }

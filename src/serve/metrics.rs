@@ -1,11 +1,14 @@
 //! `GET /metrics`: Prometheus text. Requests by operation and outcome, hot and cold gauges,
-//! promotions, demotions, sync lag, and the latency of every backend call (the stores are wrapped
+//! promotions, demotions, sync lag, audit records (written, deferred, delivered, failed, pending),
+//! and the latency of every backend call (the stores are wrapped
 //! in [`Timed`], so the engine itself stays free of metrics code).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hotcold_engine::audit::trail::TrailCounts;
 use hotcold_engine::store::IdleEntry;
 use hotcold_engine::{
     ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotTouch, HotUpdate, HotWrite, RegionId, Session,
@@ -46,6 +49,13 @@ pub(crate) struct Metrics {
     rejected: IntCounterVec,
     /// `hotcold_sync_lease_held`: 1 while this instance holds its region's sync lease.
     lease_held: Gauge,
+    /// `hotcold_audit_events_total{outcome}`: written (at once), deferred (to the outbox),
+    /// delivered (from it, later), failed (nothing could take it: lost, a gap in the chain).
+    audit_events: IntCounterVec,
+    /// `hotcold_audit_events_pending`: records in the outbox and the spill queue.
+    audit_pending: Gauge,
+    /// The trail's counts at the last [`Self::set_audit`], to turn them into counter increments.
+    audit_seen: Arc<Mutex<TrailCounts>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -99,6 +109,19 @@ impl Metrics {
             "hotcold_sync_lease_held",
             "1 while this instance holds its region's sync lease (runs the region's sync job), else 0",
         )?;
+        let audit_events = IntCounterVec::new(
+            Opts::new(
+                "hotcold_audit_events_total",
+                "Audit records: written at once, deferred to the outbox, delivered from it later, failed (lost)",
+            ),
+            &["outcome"],
+        )?;
+        let audit_pending = Gauge::new(
+            "hotcold_audit_events_pending",
+            "Audit records waiting in the outbox (this region's Redis) and in process for the audit table",
+        )?;
+        registry.register(Box::new(audit_events.clone()))?;
+        registry.register(Box::new(audit_pending.clone()))?;
         registry.register(Box::new(rejected.clone()))?;
         registry.register(Box::new(lease_held.clone()))?;
         registry.register(Box::new(requests.clone()))?;
@@ -121,7 +144,28 @@ impl Metrics {
             sessions,
             rejected,
             lease_held,
+            audit_events,
+            audit_pending,
+            audit_seen: Arc::default(),
         })
+    }
+
+    /// The audit trail's counters since start and the records waiting (`None`: the outbox did
+    /// not answer; the gauge keeps its last value).
+    pub(crate) fn set_audit(&self, counts: TrailCounts, pending: Option<u64>) {
+        let mut seen = self.audit_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (outcome, now, before) in [
+            ("written", counts.written, seen.written),
+            ("deferred", counts.deferred, seen.deferred),
+            ("delivered", counts.delivered, seen.delivered),
+            ("failed", counts.failed, seen.failed),
+        ] {
+            self.audit_events.with_label_values(&[outcome]).inc_by(now.saturating_sub(before));
+        }
+        *seen = counts;
+        if let Some(pending) = pending {
+            self.audit_pending.set(pending as f64);
+        }
     }
 
     /// A request refused by the credential check or the limits.

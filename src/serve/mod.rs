@@ -17,7 +17,7 @@
 //! time, then exits 0.
 
 mod api;
-mod auth;
+pub(crate) mod auth;
 pub(crate) mod config;
 mod limits;
 pub(crate) mod metrics;
@@ -29,7 +29,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use axum::Router;
-use hotcold_engine::backends::dynamodb::{DynamoAudit, DynamoColdStore, DynamoConfig};
+use hotcold_engine::audit::trail::{Trail, writer_name};
+use hotcold_engine::backends::dynamodb::{DynamoAuditLog, DynamoColdStore, DynamoConfig};
 use hotcold_engine::backends::redis::{RedisHotConfig, RedisHotStore};
 use hotcold_engine::{
     Durability, Engine, Pass, PseudonymKey, RegionId, SessionManager, SyncReport, SyncService, SystemClock,
@@ -80,7 +81,15 @@ pub(crate) fn serve(args: &Args) -> Result<(), Failure> {
 
 async fn run(config: ServeConfig, access: Access, pseudonym_key: Option<PseudonymKey>) -> Result<(), Failure> {
     let metrics = Metrics::new().context("cannot register the metrics").map_err(Failure::Failed)?;
-    let mut engine = connect(&config, &metrics).await.map_err(Failure::Failed)?;
+    if pseudonym_key.is_none() {
+        eprintln!(
+            "hotcold serve: WARNING: auth.pseudonym_key_file is not set: erased users' pseudonyms are keyed per process \
+             and audit links with a public default key (anyone who can read the audit table can test a candidate user id \
+             against the links of users not erased)"
+        );
+    }
+    let link_key = pseudonym_key.clone().unwrap_or_else(public_link_key);
+    let mut engine = connect(&config, &metrics, link_key).await.map_err(Failure::Failed)?;
     if let Some(key) = pseudonym_key {
         engine = engine.with_pseudonym_key(key);
     }
@@ -97,7 +106,8 @@ async fn run(config: ServeConfig, access: Access, pseudonym_key: Option<Pseudony
         .map_err(Failure::Failed)?;
     let address = listener.local_addr().map_or_else(|_| config.listen.to_string(), |a| a.to_string());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let sync = tokio::spawn(sync_loop(Arc::clone(&engine), region, metrics.clone(), stop_rx));
+    let sync = tokio::spawn(sync_loop(Arc::clone(&engine), region, metrics.clone(), stop_rx.clone()));
+    let audit = tokio::spawn(audit_loop(Arc::clone(&engine), metrics.clone(), stop_rx));
     // One line a supervisor or a test can wait for; it names no session and no credential.
     let warning =
         if open { "auth disabled (WARNING: no credential is checked, every route is open to anyone): " } else { "" };
@@ -105,7 +115,9 @@ async fn run(config: ServeConfig, access: Access, pseudonym_key: Option<Pseudony
     serve_connections(listener, app, config.limits, shutdown_signal()).await;
     let _ = stop_tx.send(true);
     let _ = sync.await;
+    let _ = audit.await;
     final_flush(&engine, region, &metrics).await;
+    final_audit_drain(&engine, &metrics).await;
     eprintln!("hotcold serve: stopped");
     Ok(())
 }
@@ -160,7 +172,7 @@ fn is_per_connection(error: &std::io::Error) -> bool {
 /// Connects every region's Redis and DynamoDB (creating the tables when configured to), all at
 /// once. This region's Redis and DynamoDB must answer; another region's Redis may be down and is
 /// connected in the background ([`RedisHotStore::connect_lazy`]).
-async fn connect(config: &ServeConfig, metrics: &Metrics) -> anyhow::Result<LiveEngine> {
+async fn connect(config: &ServeConfig, metrics: &Metrics, link_key: PseudonymKey) -> anyhow::Result<LiveEngine> {
     let mut redis = Vec::new();
     // Validation gave every region a Redis entry, so the settings come in region order.
     for (settings, region) in config.redis_configs().into_iter().zip(config.session_config.region_ids()) {
@@ -172,13 +184,20 @@ async fn connect(config: &ServeConfig, metrics: &Metrics) -> anyhow::Result<Live
             store.with_context(|| format!("cannot start: {label}"))
         }));
     }
-    let cold = connect_cold(config.dynamo_config(), config.dynamodb.create_tables);
-    let (cold, audit) = cold.await?;
+    let cold = connect_cold(config.dynamo_config(), config.dynamodb.create_tables, link_key);
+    let (cold, audit_log) = cold.await?;
     let mut hot = Vec::new();
     for store in redis {
         let store = store.await.context("connecting to Redis panicked")??;
         hot.push(Timed::new(store, "redis", metrics.clone()));
     }
+    // The audit outbox is this region's Redis, on a connection of its own.
+    let own = config.redis_configs().swap_remove(config.region_id().index());
+    let label = format!("{} (audit outbox)", own.label);
+    let outbox = RedisHotStore::connect(own.with_label(label.clone()))
+        .await
+        .with_context(|| format!("cannot start: {label}"))?;
+    let audit = Trail::new(writer_name(&config.region), audit_log, outbox);
     let cold = Timed::new(cold, "dynamodb", metrics.clone());
     Engine::new(config.session_config.clone(), config.engine.clone(), hot, cold, audit, SystemClock)
         .context("the engine refused the configuration")
@@ -190,23 +209,71 @@ pub(crate) async fn connect_backends(
     redis: Vec<RedisHotConfig>,
     dynamo: DynamoConfig,
     create_tables: bool,
-) -> anyhow::Result<(Vec<RedisHotStore>, DynamoColdStore, DynamoAudit)> {
+    link_key: PseudonymKey,
+) -> anyhow::Result<(Vec<RedisHotStore>, DynamoColdStore, DynamoAuditLog)> {
     let mut hot = Vec::new();
     for config in redis {
         let label = config.label.clone();
         hot.push(RedisHotStore::connect(config).await.with_context(|| format!("cannot start: {label}"))?);
     }
-    let (cold, audit) = connect_cold(dynamo, create_tables).await?;
+    let (cold, audit) = connect_cold(dynamo, create_tables, link_key).await?;
     Ok((hot, cold, audit))
 }
 
 /// Connects DynamoDB and checks the sessions table answers.
-async fn connect_cold(dynamo: DynamoConfig, create_tables: bool) -> anyhow::Result<(DynamoColdStore, DynamoAudit)> {
+pub(crate) async fn connect_cold(
+    dynamo: DynamoConfig,
+    create_tables: bool,
+    link_key: PseudonymKey,
+) -> anyhow::Result<(DynamoColdStore, DynamoAuditLog)> {
     let cold = DynamoColdStore::connect(dynamo.clone(), create_tables).await.context("cannot start: DynamoDB")?;
     // Reachable and the table exists: a wrong table name must stop start-up, not the first request.
     cold.item_count().await.with_context(|| format!("cannot start: DynamoDB table `{}`", dynamo.sessions_table))?;
-    let audit = DynamoAudit::new(cold.client().clone(), dynamo);
+    let audit = DynamoAuditLog::new(cold.client().clone(), dynamo, link_key);
     Ok((cold, audit))
+}
+
+/// The key of audit links when no `auth.pseudonym_key_file` is configured: public, so every
+/// instance (and `hotcold audit`) finds the same links; the start-up line warns about it.
+pub(crate) fn public_link_key() -> PseudonymKey {
+    PseudonymKey::from_secret(b"hotcold public audit link key: configure auth.pseudonym_key_file")
+        .unwrap_or_else(|| unreachable!("the default secret is long enough"))
+}
+
+/// How often the audit outbox is drained and the audit metrics refreshed.
+const AUDIT_DRAIN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Delivers the audit records waiting in the outbox every [`AUDIT_DRAIN_INTERVAL`] and keeps the
+/// audit metrics current, until `stop`.
+async fn audit_loop(engine: Arc<LiveEngine>, metrics: Metrics, mut stop: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(AUDIT_DRAIN_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = ticks.tick() => {}
+        }
+        let trail = engine.audit();
+        let pending = match trail.drain().await {
+            Ok(drained) => Some(drained.pending),
+            Err(_) => trail.pending().await.ok(),
+        };
+        metrics.set_audit(trail.counts(), pending);
+    }
+}
+
+/// On shutdown: one more drain, so records deferred in this process's spill queue (which dies
+/// with it) reach the table if it answers; says what is left.
+async fn final_audit_drain(engine: &Arc<LiveEngine>, metrics: &Metrics) {
+    let trail = engine.audit();
+    match trail.drain().await {
+        Ok(drained) if drained.pending == 0 => {}
+        Ok(drained) => {
+            eprintln!("hotcold serve: {} audit records wait in the outbox for the next instance", drained.pending)
+        }
+        Err(e) => eprintln!("hotcold serve: audit records wait in the outbox; the audit table did not answer: {e}"),
+    }
+    metrics.set_audit(trail.counts(), None);
 }
 
 /// The region's sync lease in the region's own Redis: `holder` is this process (a random id, so

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use hotcold_engine::backends::dynamodb::{DynamoAudit, DynamoColdStore, DynamoConfig};
+use hotcold_engine::audit::trail::{MemoryOutbox, Trail};
+use hotcold_engine::backends::dynamodb::{DynamoAuditLog, DynamoColdStore, DynamoConfig};
 use hotcold_engine::backends::redis::{RedisHotConfig, RedisHotStore};
 use hotcold_engine::{Clock, SystemClock, Timestamp};
 
@@ -70,9 +71,23 @@ pub async fn dynamo_config(endpoint: &str) -> DynamoConfig {
     DynamoConfig::local(endpoint, format!("{name}-sessions"), format!("{name}-audit"))
 }
 
+/// The audit trail the live tests use: the audit table, deferring to memory.
+pub type DynamoAudit = Trail<DynamoAuditLog, MemoryOutbox>;
+
+/// The audit trail over `log`, writing as a fresh writer.
+pub fn trail(log: DynamoAuditLog) -> DynamoAudit {
+    Trail::new(unique("test"), log, MemoryOutbox::new())
+}
+
+/// A DynamoDB audit log on `config`'s audit table, links keyed by a fixed test key.
+pub fn audit_log(cold: &DynamoColdStore, config: DynamoConfig) -> DynamoAuditLog {
+    let key = hotcold_engine::PseudonymKey::from_secret(b"live tests' audit link key").expect("long enough");
+    DynamoAuditLog::new(cold.client().clone(), config, key)
+}
+
 pub async fn dynamo_stores(config: DynamoConfig) -> (DynamoColdStore, DynamoAudit) {
     let cold = DynamoColdStore::connect(config.clone(), true).await.expect("create DynamoDB tables");
-    let audit = DynamoAudit::new(cold.client().clone(), config);
+    let audit = trail(audit_log(&cold, config));
     (cold, audit)
 }
 

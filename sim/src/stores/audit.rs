@@ -1,6 +1,6 @@
 //! [`SimAudit`]: an audit trail that only counts.
 
-use hotcold_engine::{AuditEvent, AuditKind, AuditSink, StoreError, Tier, UserId};
+use hotcold_engine::{AuditEvent, AuditKind, AuditSink, StoreError, Tier, Timestamp, UserId};
 
 use super::meter::Counter;
 
@@ -76,7 +76,7 @@ impl AuditSink for SimAudit {
         Ok(())
     }
 
-    async fn pseudonymise_user(&self, _user: &UserId, _pseudonym: &UserId) -> Result<u64, StoreError> {
+    async fn pseudonymise_user(&self, _user: &UserId, _pseudonym: &UserId, _at: Timestamp) -> Result<u64, StoreError> {
         Ok(0) // counts only: no user ids are kept
     }
 }

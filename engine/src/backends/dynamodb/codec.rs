@@ -1,5 +1,5 @@
-//! The DynamoDB item codec: a session as an item of the sessions table, an audit event as an item
-//! of the audit table (the layouts are in the module documentation of [`super`]).
+//! The DynamoDB item codec: a session as an item of the sessions table (the layout is in the
+//! module documentation of [`super`]).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -8,7 +8,6 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 
-use crate::audit::AuditEvent;
 use crate::session::{RegionId, Session, SessionData, SessionId, TOMBSTONE_VERSION, UserId};
 use crate::time::Timestamp;
 
@@ -89,33 +88,9 @@ pub(super) fn decode_session(item: &HashMap<String, AttributeValue>) -> Result<S
     })
 }
 
-/// The item of an audit event, expiring (`expires_at`) `retention` after the event. Its key
-/// `<session key>#<at>#<kind>#<nonce>` is unique per record: `nonce` is a random draw, so two
-/// events of one kind in the same millisecond stay two records.
-pub(super) fn audit_item(event: &AuditEvent, retention: Duration, nonce: u64) -> HashMap<String, AttributeValue> {
-    let session = key_of(&event.session);
-    let key = format!("{session}#{}#{}#{nonce:016x}", event.at.0, event.kind.as_str());
-    let expires_at = (event.at + retention).0 / MS_PER_SECOND;
-    let mut item = HashMap::from([
-        ("event".to_string(), AttributeValue::S(key)),
-        ("at".to_string(), AttributeValue::N(event.at.0.to_string())),
-        ("kind".to_string(), AttributeValue::S(event.kind.as_str().to_string())),
-        ("tier".to_string(), AttributeValue::S(event.tier.as_str().to_string())),
-        ("region".to_string(), AttributeValue::N(event.region.0.to_string())),
-        ("session".to_string(), AttributeValue::S(session)),
-        ("version".to_string(), AttributeValue::N(event.version.to_string())),
-        ("expires_at".to_string(), AttributeValue::N(expires_at.to_string())),
-    ]);
-    if let Some(user) = &event.user_id {
-        item.insert("user_id".to_string(), AttributeValue::S(user.as_str().to_string()));
-    }
-    item
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::{AuditKind, Tier};
 
     fn session(hot_region: Option<RegionId>) -> Session {
         Session {
@@ -170,32 +145,5 @@ mod tests {
         assert_eq!(decode_session(&item), Err("attribute payload missing or not binary".to_string()));
         item.remove("id");
         assert_eq!(decode_session(&item), Err("attribute id missing or not a string".to_string()));
-    }
-
-    #[test]
-    fn audit_items_carry_every_field_and_the_tier() {
-        let event = AuditEvent {
-            at: Timestamp(1_700_000_000_000),
-            kind: AuditKind::Expired,
-            tier: Tier::Cold,
-            region: RegionId(1),
-            session: SessionId::from_parts([4; 16], RegionId(2)),
-            user_id: Some(UserId::new("alice").unwrap()),
-            version: 5,
-        };
-        let item = audit_item(&event, Duration::from_secs(90), 0xab);
-        let key = format!("{}#1700000000000#expired#00000000000000ab", key_of(&event.session));
-        assert_eq!(item.get("event"), Some(&AttributeValue::S(key)));
-        assert_eq!(item.get("tier"), Some(&AttributeValue::S("cold".into())));
-        assert_eq!(item.get("kind"), Some(&AttributeValue::S("expired".into())));
-        assert_eq!(item.get("region"), Some(&AttributeValue::N("1".into())));
-        assert_eq!(item.get("version"), Some(&AttributeValue::N("5".into())));
-        assert_eq!(item.get("user_id"), Some(&AttributeValue::S("alice".into())));
-        assert_eq!(item.get("expires_at"), Some(&AttributeValue::N("1700000090".into())));
-
-        let hot = AuditEvent { tier: Tier::Hot, user_id: None, ..event };
-        let item = audit_item(&hot, Duration::from_secs(90), 1);
-        assert_eq!(item.get("tier"), Some(&AttributeValue::S("hot".into())));
-        assert!(!item.contains_key("user_id"), "no user id attribute when the store no longer knew it");
     }
 }

@@ -1,4 +1,4 @@
-//! [`DynamoColdStore`] (the cold table) and [`DynamoAudit`] (the audit trail) on DynamoDB or
+//! [`DynamoColdStore`] (the cold table) and [`DynamoAuditLog`] (the audit trail) on DynamoDB or
 //! DynamoDB Local (feature `dynamodb`).
 //!
 //! # Tables
@@ -13,12 +13,10 @@
 //! | `hot_region` | N | failover holder, absent when none |
 //! | `expires_at` | N | TTL attribute: `last_access + cold_ttl`, epoch seconds |
 //!
-//! Audit table (`audit_table`): partition key `event` (unique per record), `at`, `kind`, `tier`
-//! (`hot` or `cold`, see [`AuditEvent::tier`]), `region`, `session`, `user_id` (GSI `by_user`, keys
-//! only; absent when the store no longer knew the user), `version`, and `expires_at` =
-//! `at + compliance_retention` (the TTL attribute), so DynamoDB drops records after retention.
+//! Audit table (`audit_table`): see [`DynamoAuditLog`] (records per user behind an erasable
+//! link, newest first).
 //!
-//! The item codec (both layouts) is in `codec.rs`.
+//! The sessions item codec is in `codec.rs`.
 //!
 //! # Writes
 //! Every session write is a conditional PutItem: it succeeds only if no record exists or the
@@ -44,7 +42,10 @@
 //! an item that does not decode is [`StoreError::Corrupt`]. Nothing panics on what DynamoDB
 //! returns.
 
+mod audit;
 mod codec;
+
+pub use audit::DynamoAuditLog;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -62,12 +63,11 @@ use aws_sdk_dynamodb::types::{
 };
 use futures_util::future::join_all;
 
-use crate::audit::AuditEvent;
 use crate::error::StoreError;
 use crate::session::{RegionId, Session, SessionId, UserId};
-use crate::store::{AuditSink, ColdLookup, ColdStore, ColdWrite};
+use crate::store::{ColdLookup, ColdStore, ColdWrite};
 use crate::time::Timestamp;
-use codec::{audit_item, decode_session, key_of, session_item};
+use codec::{decode_session, key_of, session_item};
 
 /// DynamoDB's limit of items per batch; `put_batch` never has more in flight.
 pub const MAX_BATCH: usize = 25;
@@ -106,6 +106,10 @@ pub struct DynamoConfig {
     /// Attempts per call by the SDK's standard retry strategy (throttling, transient errors).
     /// Default: 3.
     pub max_attempts: u32,
+    /// Upper bound of one audit write before the trail defers the record to its outbox (plus
+    /// 10 ms per record of a batch), so a slow audit table does not slow requests. Default:
+    /// 250 ms.
+    pub audit_write_timeout: Duration,
     /// Static credentials `(access key id, secret)`; `None` uses the default AWS chain. With an
     /// endpoint override and no credentials, dummy ones are used (DynamoDB Local ignores them).
     /// Default: None.
@@ -126,6 +130,7 @@ impl Default for DynamoConfig {
             attempt_timeout: Duration::from_secs(1),
             call_timeout: Duration::from_secs(3),
             max_attempts: 3,
+            audit_write_timeout: Duration::from_millis(250),
             static_credentials: None,
             label: "dynamodb".into(),
         }
@@ -180,8 +185,7 @@ impl DynamoConfig {
         // The sessions' user index is sorted by session id, so a user's sessions page in id order.
         let sessions_index = UserIndex { sort_key: Some("id"), projection: ProjectionType::All };
         create_table(client, &self.sessions_table, "id", sessions_index).await.map_err(err)?;
-        let audit_index = UserIndex { sort_key: None, projection: ProjectionType::KeysOnly };
-        create_table(client, &self.audit_table, "event", audit_index).await.map_err(err)?;
+        audit::create_audit_table(client, &self.audit_table).await.map_err(err)?;
         Ok(())
     }
 }
@@ -525,83 +529,6 @@ impl ColdStore for DynamoColdStore {
             }
         }
         Ok(sessions)
-    }
-}
-
-/// The audit trail on DynamoDB: one item per record, expiring after `compliance_retention`.
-#[derive(Debug, Clone)]
-pub struct DynamoAudit {
-    client: Client,
-    config: DynamoConfig,
-}
-
-impl DynamoAudit {
-    /// An audit sink over an existing client (tables created by [`DynamoConfig::create_tables`]).
-    pub const fn new(client: Client, config: DynamoConfig) -> Self {
-        Self { client, config }
-    }
-
-    fn label(&self) -> &str {
-        &self.config.label
-    }
-}
-
-impl AuditSink for DynamoAudit {
-    async fn append(&self, event: AuditEvent) -> Result<(), StoreError> {
-        let item = audit_item(&event, self.config.compliance_retention, rand::random::<u64>());
-        let request = self.client.put_item().table_name(&self.config.audit_table).set_item(Some(item));
-        request.send().await.map_err(|e| sdk_error(self.label(), &e))?;
-        Ok(())
-    }
-
-    async fn pseudonymise_user(&self, user: &UserId, pseudonym: &UserId) -> Result<u64, StoreError> {
-        let mut keys = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.config.audit_table)
-                .index_name(USER_INDEX)
-                .key_condition_expression("#u = :u")
-                .expression_attribute_names("#u", "user_id")
-                .expression_attribute_values(":u", AttributeValue::S(user.as_str().to_string()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error(self.label(), &e))?;
-            for item in page.items() {
-                if let Some(key) = item.get("event") {
-                    keys.push(key.clone());
-                }
-            }
-            match page.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => break,
-            }
-        }
-        let mut changed = 0;
-        for key in keys {
-            let updated = self
-                .client
-                .update_item()
-                .table_name(&self.config.audit_table)
-                .key("event", key)
-                .update_expression("SET #u = :p")
-                .condition_expression("#u = :u")
-                .expression_attribute_names("#u", "user_id")
-                .expression_attribute_values(":u", AttributeValue::S(user.as_str().to_string()))
-                .expression_attribute_values(":p", AttributeValue::S(pseudonym.as_str().to_string()))
-                .send()
-                .await;
-            match updated {
-                Ok(_) => changed += 1,
-                // Already pseudonymised (a GSI read that lagged the base table).
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
-                Err(e) => return Err(sdk_error(self.label(), &e)),
-            }
-        }
-        Ok(changed)
     }
 }
 

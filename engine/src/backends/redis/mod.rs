@@ -63,6 +63,7 @@
 
 mod codec;
 mod lease;
+mod outbox;
 mod scripts;
 
 use std::fmt;

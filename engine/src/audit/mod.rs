@@ -1,6 +1,14 @@
 //! Audit trail records: one per lifecycle event, kept `compliance_retention`.
 //!
 //! Records carry the [`SessionId`] (a one-way digest), never the token.
+//!
+//! - [`chain`]: each record is sealed into its writer's hash chain (tamper evidence);
+//! - [`log`]: where records are kept, per user behind an erasable link (the compliance query);
+//! - [`trail`]: the production sink: log first, a durable outbox when the log cannot take it.
+
+pub mod chain;
+pub mod log;
+pub mod trail;
 
 use serde::{Deserialize, Serialize};
 
