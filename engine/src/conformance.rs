@@ -723,6 +723,50 @@ pub async fn run_cold_store_suite<T: Harness>(harness: &T) {
     if fidelity.is_full() {
         run_cold_paging_checks(harness).await;
     }
+    run_cold_expiry_checks(harness).await;
+}
+
+/// The cold TTL the suite assumes its cold stores were configured with (the ADR's and
+/// `DynamoConfig`'s default: DynamoDB's expiry index is bucketed by expiry time).
+const SUITE_COLD_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// `expired_page` and `delete_if_unchanged`: the cold expiry sweep's view of the table.
+async fn run_cold_expiry_checks<T: Harness>(harness: &T) {
+    let clock = harness.clock();
+    let fidelity = harness.fidelity();
+    let cold = harness.cold().await;
+    let user = test_user("expiry-user");
+    let now = clock.now();
+    let before = now - SUITE_COLD_TTL + Duration::from_millis(1);
+    let hour = Duration::from_secs(3600);
+    let oldest = session(test_id(700, 0), &user, 3, before - hour - hour, "{}");
+    let old = session(test_id(701, 0), &user, 1, before - Duration::from_secs(120), "{}");
+    let live = session(test_id(702, 0), &user, 1, before + hour, "{}");
+    let elsewhere = session(test_id(703, 1), &user, 1, before - hour, "{}");
+    let buried = Session::tombstone(test_id(704, 0), before - hour);
+    for s in [&oldest, &old, &live, &elsewhere, &buried] {
+        cold.put(s, RegionId(0), now).await.expect("put");
+    }
+    let page = cold.expired_page(RegionId(0), before, 10).await.expect("expired_page");
+    let ids: Vec<SessionId> = page.iter().map(|s| s.id).collect();
+    assert_eq!(ids, vec![oldest.id, old.id], "expired_page: this home's expired records, oldest first, no tombstone");
+    assert_eq!((page[0].version, page[0].last_access), (3, oldest.last_access), "expired_page: version, last access");
+    if fidelity.is_full() {
+        assert_eq!(page[0].user_id, user, "expired_page: whose session");
+    }
+    let first = cold.expired_page(RegionId(0), before, 1).await.expect("expired_page");
+    assert_eq!(first.iter().map(|s| s.id).collect::<Vec<_>>(), vec![oldest.id], "expired_page: at most `limit`");
+    let elsewhere_page = cold.expired_page(RegionId(1), before, 10).await.expect("expired_page");
+    assert_eq!(elsewhere_page.iter().map(|s| s.id).collect::<Vec<_>>(), vec![elsewhere.id], "expired_page: by home");
+
+    let changed = Session { version: 4, ..page[0].clone() };
+    assert_eq!(cold.delete_if_unchanged(&changed).await, Ok(false), "delete_if_unchanged: another version stays");
+    assert!(matches!(cold.get(&oldest.id, RegionId(0)).await, ColdLookup::Found(_)), "delete_if_unchanged: kept");
+    assert_eq!(cold.delete_if_unchanged(&page[0]).await, Ok(true), "delete_if_unchanged: the state read");
+    assert!(matches!(cold.get(&oldest.id, RegionId(0)).await, ColdLookup::Miss), "delete_if_unchanged: gone");
+    assert_eq!(cold.delete_if_unchanged(&page[0]).await, Ok(false), "delete_if_unchanged: gone is false");
+    let rest = cold.expired_page(RegionId(0), before, 10).await.expect("expired_page");
+    assert_eq!(rest.iter().map(|s| s.id).collect::<Vec<_>>(), vec![old.id], "expired_page: after the deletion");
 }
 
 /// `sessions_of_user_page` of the cold table, as [`run_hot_paging_checks`] for a hot store:

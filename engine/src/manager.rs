@@ -587,6 +587,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
                 return Err(e.into());
             }
         };
+        let cold_held = cold.is_some();
         if let Some(holder) = cold
             .as_ref()
             .and_then(|record| record.hot_region)
@@ -610,8 +611,11 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         if undo && let Some((session, tier)) = &known {
             engine.record(AuditEvent::about(session, kind, *tier, self.region, now)).await;
         }
+        // A repeat that finds the live cold record completes an end begun (and recorded) by an
+        // attempt that failed half way: it ended a session too (revoke counts it).
+        let completed = buried_before && cold_held;
         self.bury_cold(id, now).await?;
-        Ok(known.is_some())
+        Ok(known.is_some() || completed)
     }
 
     /// Takes this attempt's tombstones out of here's and home's hot tiers again (best effort:
@@ -1154,5 +1158,26 @@ mod tests {
         let ends: Vec<_> = world.audit.events().into_iter().filter(|e| e.kind == AuditKind::LoggedOut).collect();
         assert_eq!(ends.len(), 1, "recorded by the retry, once: {ends:?}");
         assert_eq!(ends[0].tier, Tier::Cold);
+    }
+
+    #[test]
+    fn the_cold_expiry_sweep_ends_expired_cold_sessions_with_an_audit_event_and_leaves_live_ones() {
+        let world = World::new(Arc::new(MemoryHotStore::new("hot")));
+        let old = world.create("erin");
+        assert_eq!(world.demote_idle().demoted, 1);
+        let cold_ttl = world.engine.policy().cold_ttl;
+        world.clock.advance(cold_ttl - world.engine.policy().promotion_threshold);
+        let fresh = world.create("fay");
+        assert_eq!(world.demote_idle().demoted, 1);
+        let sync = SyncService::new(Arc::clone(&world.engine));
+        let report = now_or_panic(sync.expire_cold(RegionId(0)));
+        assert_eq!(report.expired_cold, 1, "{report:?}");
+        let expired: Vec<_> = world.audit.events().into_iter().filter(|e| e.kind == AuditKind::Expired).collect();
+        assert_eq!(expired.len(), 1);
+        assert_eq!((expired[0].session, expired[0].tier), (old, Tier::Cold));
+        assert_eq!(expired[0].user_id, Some(UserId::new("erin").unwrap()), "whose session it was");
+        assert!(matches!(now_or_panic(world.cold.get(&old, RegionId(0))), ColdLookup::Miss), "deleted");
+        assert!(matches!(now_or_panic(world.cold.get(&fresh, RegionId(0))), ColdLookup::Found(_)), "live: kept");
+        assert_eq!(now_or_panic(sync.expire_cold(RegionId(0))).expired_cold, 0, "once");
     }
 }

@@ -643,6 +643,33 @@ impl ColdStore for MemoryColdStore {
         };
         Ok(ids.iter().filter_map(|id| inner.sessions.get(id).cloned()).collect())
     }
+
+    async fn expired_page(&self, home: RegionId, before: Timestamp, limit: usize) -> Result<Vec<Session>, StoreError> {
+        self.check()?;
+        let inner = lock(&self.inner);
+        let mut expired: Vec<Session> = inner
+            .sessions
+            .values()
+            .filter(|s| s.id.home() == home && s.last_access < before && !s.is_tombstone())
+            .cloned()
+            .collect();
+        expired.sort_by_key(|s| (s.last_access, s.id));
+        expired.truncate(limit);
+        Ok(expired)
+    }
+
+    async fn delete_if_unchanged(&self, session: &Session) -> Result<bool, StoreError> {
+        self.check()?;
+        let mut inner = lock(&self.inner);
+        let unchanged = inner
+            .sessions
+            .get(&session.id)
+            .is_some_and(|s| s.version == session.version && s.last_access == session.last_access);
+        if unchanged {
+            inner.remove(&session.id);
+        }
+        Ok(unchanged)
+    }
 }
 
 /// The audit trail in memory: every record, or (for benchmarks and long runs) counts only.

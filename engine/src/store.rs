@@ -257,6 +257,22 @@ pub trait ColdStore: Send + Sync {
         limit: usize,
         reader: RegionId,
     ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
+
+    /// Up to `limit` records of sessions homed in `home` whose last access is before `before`
+    /// (past the cold TTL: the caller passes `now - cold_ttl`), tombstones never, for the sync
+    /// job to end them with an `expired` audit event before the backend's own TTL deletion
+    /// removes them unseen. Records may come without their data (the index holds the rest).
+    fn expired_page(
+        &self,
+        home: RegionId,
+        before: Timestamp,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
+
+    /// Deletes `session`'s record if it still holds exactly that state (version and last
+    /// access): true if it did, false if the record changed or is gone (then it is not an
+    /// expiry to report).
+    fn delete_if_unchanged(&self, session: &Session) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// The audit trail.
@@ -382,6 +398,17 @@ impl<T: ColdStore + ?Sized> ColdStore for Arc<T> {
         reader: RegionId,
     ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send {
         (**self).sessions_of_user_page(user, after, limit, reader)
+    }
+    fn expired_page(
+        &self,
+        home: RegionId,
+        before: Timestamp,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send {
+        (**self).expired_page(home, before, limit)
+    }
+    fn delete_if_unchanged(&self, session: &Session) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        (**self).delete_if_unchanged(session)
     }
 }
 

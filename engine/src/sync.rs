@@ -43,6 +43,9 @@ pub struct SyncReport {
     pub tombstones_cleared: u64,
     /// Sessions copied by write-behind.
     pub copied: u64,
+    /// Cold sessions past the cold TTL ended by the expiry sweep, each with an `expired` audit
+    /// event ([`SyncService::expire_cold`]).
+    pub expired_cold: u64,
     /// Batches written.
     pub batches: u64,
     /// Why the pass stopped early, if it did; the next pass picks up where this one stopped.
@@ -195,6 +198,63 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SyncService<H, C, A, K> 
             }
             batches += 1;
             if batches >= MAX_FLUSH_BATCHES {
+                break;
+            }
+        }
+        report
+    }
+}
+
+/// Pages one expiry sweep reads at most, so a pass ends however large the backlog (the next pass
+/// goes on): at the default batch size, 100,000 sessions.
+const MAX_EXPIRY_PAGES: u64 = 1000;
+
+impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SyncService<H, C, A, K> {
+    /// One cold expiry sweep for the sessions homed in `region`: every cold record past the cold
+    /// TTL is deleted (only if unchanged since it was read) and reported as `expired` (tier
+    /// cold), so the audit trail has the end of every session, including those DynamoDB's TTL
+    /// would otherwise delete unseen. A record that names a failover holder is left for the
+    /// holder's copy to settle (it may be newer).
+    pub async fn expire_cold(&self, region: RegionId) -> SyncReport {
+        let engine = &*self.engine;
+        let mut report = SyncReport::default();
+        if !engine.has_region(region) {
+            return report;
+        }
+        let now = engine.clock().now();
+        // Expired at `now` means idle for at least the cold TTL (`LifecyclePolicy::cold_state`).
+        let before = now - engine.policy().cold_ttl + Duration::from_millis(1);
+        let page_size = engine.session_config().sync.batch_size.max(1);
+        for _ in 0..MAX_EXPIRY_PAGES {
+            let page = match engine.cold().expired_page(region, before, page_size).await {
+                Ok(page) => page,
+                Err(e) => {
+                    report.error = Some(e);
+                    break;
+                }
+            };
+            let mut ended = 0;
+            for session in &page {
+                if session.hot_region.is_some() {
+                    continue;
+                }
+                match engine.cold().delete_if_unchanged(session).await {
+                    Ok(true) => {
+                        engine.record(AuditEvent::about(session, AuditKind::Expired, Tier::Cold, region, now)).await;
+                        report.expired_cold += 1;
+                        ended += 1;
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        report.error = Some(e);
+                        return report;
+                    }
+                }
+            }
+            report.batches += 1;
+            // A short page is the end; a page of only skipped or changed records makes no
+            // progress, so stop there too (the next pass reads again).
+            if page.len() < page_size || ended == 0 {
                 break;
             }
         }

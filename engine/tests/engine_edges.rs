@@ -375,6 +375,17 @@ impl hotcold_engine::ColdStore for TouchedMidDemotion {
     ) -> Result<Vec<hotcold_engine::Session>, hotcold_engine::StoreError> {
         self.cold.sessions_of_user_page(user, after, limit, reader).await
     }
+    async fn expired_page(
+        &self,
+        home: RegionId,
+        before: hotcold_engine::Timestamp,
+        limit: usize,
+    ) -> Result<Vec<hotcold_engine::Session>, hotcold_engine::StoreError> {
+        self.cold.expired_page(home, before, limit).await
+    }
+    async fn delete_if_unchanged(&self, session: &hotcold_engine::Session) -> Result<bool, hotcold_engine::StoreError> {
+        self.cold.delete_if_unchanged(session).await
+    }
 }
 
 /// Three regions whose cold table has every batch of the sync job touched as it is written, a

@@ -98,6 +98,12 @@ impl<C: ColdStore> ColdStore for Paused<C> {
     ) -> Result<Vec<Session>, StoreError> {
         self.inner.sessions_of_user_page(user, after, limit, reader).await
     }
+    async fn expired_page(&self, home: RegionId, before: Timestamp, limit: usize) -> Result<Vec<Session>, StoreError> {
+        self.inner.expired_page(home, before, limit).await
+    }
+    async fn delete_if_unchanged(&self, session: &Session) -> Result<bool, StoreError> {
+        self.inner.delete_if_unchanged(session).await
+    }
 }
 
 /// How the session is removed.

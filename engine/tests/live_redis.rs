@@ -86,6 +86,12 @@ impl ColdStore for CountingCold {
         self.gets.fetch_add(1, Ordering::SeqCst);
         self.inner.sessions_of_user_page(user, after, limit, reader).await
     }
+    async fn expired_page(&self, home: RegionId, before: Timestamp, limit: usize) -> Result<Vec<Session>, StoreError> {
+        self.inner.expired_page(home, before, limit).await
+    }
+    async fn delete_if_unchanged(&self, session: &Session) -> Result<bool, StoreError> {
+        self.inner.delete_if_unchanged(session).await
+    }
 }
 
 /// Checks a commandstats delta of `n` hot accesses: every access sent exactly one command,

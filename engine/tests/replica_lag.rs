@@ -69,6 +69,12 @@ impl ColdStore for LaggingReplicas {
     ) -> Result<Vec<Session>, StoreError> {
         self.table.sessions_of_user_page(user, after, limit, reader).await
     }
+    async fn expired_page(&self, home: RegionId, before: Timestamp, limit: usize) -> Result<Vec<Session>, StoreError> {
+        self.table.expired_page(home, before, limit).await
+    }
+    async fn delete_if_unchanged(&self, session: &Session) -> Result<bool, StoreError> {
+        self.table.delete_if_unchanged(session).await
+    }
 }
 
 type Cold = Arc<LaggingReplicas>;

@@ -24,7 +24,7 @@ impl Sim {
         counts.created = audited(AuditKind::Created);
         counts.demoted = audited(AuditKind::Demoted);
         counts.expired_hot = audited_in(AuditKind::Expired, Tier::Hot);
-        counts.expired_cold = audited_in(AuditKind::Expired, Tier::Cold) + meters.purged_cold;
+        counts.expired_cold = audited_in(AuditKind::Expired, Tier::Cold);
         counts.logged_out = audited(AuditKind::LoggedOut);
         counts.sync_invocations = meters.passes.iter().map(|p| p.sync_invocations).sum::<u64>()
             + meters.passes.iter().map(|p| p.flush_invocations).sum::<u64>();

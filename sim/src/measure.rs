@@ -24,8 +24,6 @@ pub(crate) struct Meters {
     pub(crate) timeseries: Vec<BucketRow>,
     /// Per region, the sync job's passes and their time.
     pub(crate) passes: Vec<PassTotals>,
-    /// Cold records dropped by DynamoDB's TTL deletion.
-    pub(crate) purged_cold: u64,
     /// Gauge areas at the end of the warm-up, which averages leave out.
     pub(crate) warmup: WarmupAreas,
     /// Per closed peak window, the highest value of each gauge, laid out as [`PeakLayout`] says.
@@ -122,7 +120,6 @@ impl Meters {
             bucket_start_ms: 0,
             timeseries: Vec::new(),
             passes: vec![PassTotals::default(); regions],
-            purged_cold: 0,
             warmup: WarmupAreas { hot: vec![0.0; regions], ..WarmupAreas::default() },
             peaks: Vec::new(),
         }

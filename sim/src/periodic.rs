@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use hotcold_engine::ready::now_or_panic;
-use hotcold_engine::{Pass, RegionId};
+use hotcold_engine::{AuditKind, Pass, RegionId, Tier};
 
 use crate::event::Event;
 use crate::sim::{Sim, millis};
@@ -29,7 +29,9 @@ impl Sim {
         let ttl = self.scenario.session_config.cold_storage.ttl;
         self.backends.cold.purge_tombstones(ttl);
         if t > 0 && minute % PURGE_EVERY_TICKS == 0 {
-            self.meters.purged_cold += self.backends.cold.purge_expired(ttl);
+            for (home, ended) in self.backends.cold.purge_expired(ttl).into_iter().enumerate() {
+                self.backends.audit.add(home, AuditKind::Expired, Tier::Cold, ended);
+            }
         }
         for (user, offset) in self.population.take_returns(minute) {
             let Some(slot) = self.population.alloc(user) else { return };

@@ -423,12 +423,19 @@ async fn audit_query(
                 _ => return Err(ApiError::bad_request(format!("limit must be a whole number from 1 to {MAX_PAGE}"))),
             },
         };
+        // The cursor travels as URL-safe base64 of the last record's sort key (which holds `#`,
+        // the start of a URL's fragment): passed back verbatim in a URL, as the listing's is.
         let cursor = params
             .cursor
             .map(|c| {
-                AuditCursor::parse(&c).ok_or_else(|| {
-                    ApiError::bad_request("malformed cursor (pass back the `next_cursor` of the previous page)")
-                })
+                URL_SAFE_NO_PAD
+                    .decode(&c)
+                    .ok()
+                    .and_then(|bytes| String::from_utf8(bytes).ok())
+                    .and_then(|text| AuditCursor::parse(&text))
+                    .ok_or_else(|| {
+                        ApiError::bad_request("malformed cursor (pass back the `next_cursor` of the previous page)")
+                    })
             })
             .transpose()?;
         let request =
@@ -436,7 +443,7 @@ async fn audit_query(
         let page = state.engine.audit().user_page(&user, &request).await.map_err(EngineError::Store)?;
         let config = state.engine.session_config();
         let events: Vec<Value> = page.records.iter().map(|r| crate::audit::event_json(config, r)).collect();
-        let next_cursor = page.next_cursor.map(|c| c.as_str().to_string());
+        let next_cursor = page.next_cursor.map(|c| URL_SAFE_NO_PAD.encode(c.as_str()));
         Ok(Json(json!({ "events": events, "next_cursor": next_cursor })).into_response())
     })
     .await

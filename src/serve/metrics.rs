@@ -36,7 +36,8 @@ pub(crate) struct Metrics {
     /// `hotcold_promotions_total`: lookups served from DynamoDB and made hot again.
     promotions: IntCounter,
     /// `hotcold_sync_sessions_total{what}`: demoted, kept_hot, expired_hot, stale_dropped, copied,
-    /// unreadable (records that did not decode, quarantined by the store).
+    /// unreadable (records that did not decode, quarantined by the store), expired_cold (ended
+    /// by the cold expiry sweep).
     sync_sessions: IntCounterVec,
     /// `hotcold_sync_passes_total{result}`.
     sync_passes: IntCounterVec,
@@ -204,6 +205,7 @@ impl Metrics {
             ("stale_dropped", report.stale_dropped),
             ("copied", report.copied),
             ("unreadable", report.unreadable),
+            ("expired_cold", report.expired_cold),
         ] {
             self.sync_sessions.with_label_values(&[what]).inc_by(n);
         }
@@ -373,6 +375,12 @@ impl<C: ColdStore> ColdStore for Timed<C> {
     ) -> Result<Vec<Session>, StoreError> {
         let page = self.inner.sessions_of_user_page(user, after, limit, reader);
         self.time("sessions_of_user_page", result_ok, page).await
+    }
+    async fn expired_page(&self, home: RegionId, before: Timestamp, limit: usize) -> Result<Vec<Session>, StoreError> {
+        self.time("expired_page", result_ok, self.inner.expired_page(home, before, limit)).await
+    }
+    async fn delete_if_unchanged(&self, session: &Session) -> Result<bool, StoreError> {
+        self.time("delete_if_unchanged", result_ok, self.inner.delete_if_unchanged(session)).await
     }
 }
 

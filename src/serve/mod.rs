@@ -342,6 +342,9 @@ async fn sync_loop(engine: Arc<LiveEngine>, region: RegionId, metrics: Metrics, 
                 (Pass::Demotion, Ok(true)) => {
                     let report = sync.run_once(region).await;
                     metrics.sync_pass(&report);
+                    // The cold expiry sweep of this region's sessions rides on the demotion pass.
+                    let expiry = sync.expire_cold(region).await;
+                    metrics.sync_pass(&expiry);
                     if report.error.is_none() {
                         last_clean = Instant::now();
                     }

@@ -355,7 +355,7 @@ mod tests {
         let (mut records, head) = sealed(5);
         records.remove(2);
         assert_eq!(
-            verify(records.clone(), &[head.clone()]).problems,
+            verify(records.clone(), std::slice::from_ref(&head)).problems,
             vec![Problem::Missing { writer: "us-east-1.00".into(), from: 3, to: 3 }]
         );
         records.pop();
@@ -378,7 +378,7 @@ mod tests {
     #[test]
     fn an_expired_prefix_is_not_a_problem_and_a_lost_writer_is() {
         let (records, head) = sealed(5);
-        let verification = verify(records[2..].to_vec(), &[head.clone()]);
+        let verification = verify(records[2..].to_vec(), std::slice::from_ref(&head));
         assert!(verification.intact());
         assert_eq!(verification.writers[0].first_seq, 3);
         assert_eq!(verify(Vec::new(), &[head]).problems.len(), 1);

@@ -46,6 +46,10 @@ pub trait AuditOutbox: Send + Sync {
     fn remove(&self, records: &[AuditRecord]) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Records waiting.
     fn len(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// True when no record waits.
+    fn is_empty(&self) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async { Ok(self.len().await? == 0) }
+    }
 }
 
 impl<T: AuditOutbox + ?Sized> AuditOutbox for Arc<T> {

@@ -41,6 +41,14 @@ impl SimAudit {
             .sum()
     }
 
+    /// Counts `n` events of `kind` in `tier` written by `region` outside the engine (the cold
+    /// expiry sweep the simulator runs as part of its daily purge).
+    pub(crate) fn add(&self, region: usize, kind: AuditKind, tier: Tier, n: u64) {
+        if let Some(by_kind) = self.counts.get(region) {
+            by_kind[kind_index(kind)][tier_index(tier)].add(n);
+        }
+    }
+
     /// Events of `kind` in `tier` in `region`.
     pub(crate) fn count_in(&self, region: usize, kind: AuditKind, tier: Tier) -> u64 {
         self.counts.get(region).map_or(0, |by_kind| by_kind[kind_index(kind)][tier_index(tier)].get())

@@ -157,13 +157,15 @@ impl SimColdStore {
         }
     }
 
-    /// Drops records idle past `ttl` (DynamoDB's TTL deletion); returns how many were sessions
-    /// (tombstones that end are not expiries).
-    pub(crate) fn purge_expired(&self, ttl: Duration) -> u64 {
+    /// Drops records idle past `ttl`: the sync job's cold expiry sweep (production runs it every
+    /// demotion pass, and DynamoDB's TTL deletion behind it); returns how many sessions ended so,
+    /// by home region (tombstones that end are not expiries), for the `expired` events.
+    pub(crate) fn purge_expired(&self, ttl: Duration) -> Vec<u64> {
         let now = self.context.now();
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         let mut state = lock(&self.state);
         let overhead = self.metering.item_overhead;
+        let mut purged_by_home = vec![0u64; state.by_home.len()];
         let mut purged = 0u64;
         let mut bytes = 0u64;
         let state = &mut *state;
@@ -172,6 +174,9 @@ impl SimColdStore {
             let keep = r.last_access.saturating_add(ttl_ms) > now;
             if !keep {
                 purged += r.sessions();
+                if let Some(count) = purged_by_home.get_mut(id.home().index()) {
+                    *count += r.sessions();
+                }
                 let item = u64::from(r.data_len) + overhead;
                 bytes += item;
                 if let Some(home) = by_home.get_mut(id.home().index()) {
@@ -187,7 +192,7 @@ impl SimColdStore {
         if purged > 0 && state.map.capacity() > 4 * state.map.len().max(1024) {
             state.map.shrink_to_fit();
         }
-        purged
+        purged_by_home
     }
 
     fn check(&self, region: usize) -> Result<(), StoreError> {
@@ -402,5 +407,35 @@ impl ColdStore for SimColdStore {
             state.map.iter().filter(|(id, r)| r.sessions() == 1 && after.is_none_or(|after| *id > after)).collect();
         first_by_id(&mut page, limit, |(id, _)| **id);
         Ok(page.into_iter().map(|(id, r)| self.session(*id, r)).collect())
+    }
+
+    /// A scan of the whole table (the conformance suite's check). Simulated runs never call it:
+    /// [`SimColdStore::purge_expired`] is both DynamoDB's TTL deletion and the sync job's cold
+    /// expiry sweep there, and counts the `expired` events per home region.
+    async fn expired_page(&self, home: RegionId, before: Timestamp, limit: usize) -> Result<Vec<Session>, StoreError> {
+        self.check(self.context.serving())?;
+        let state = lock(&self.state);
+        let mut page: Vec<(&SessionId, &ColdRec)> = state
+            .map
+            .iter()
+            .filter(|(id, r)| id.home() == home && r.sessions() == 1 && r.last_access < before.0)
+            .collect();
+        page.sort_by_key(|(id, r)| (r.last_access, **id));
+        page.truncate(limit);
+        Ok(page.into_iter().map(|(id, r)| self.session(*id, r)).collect())
+    }
+
+    async fn delete_if_unchanged(&self, session: &Session) -> Result<bool, StoreError> {
+        let serving = self.context.serving();
+        self.check(serving)?;
+        let unchanged = lock(&self.state)
+            .map
+            .get(&session.id)
+            .is_some_and(|r| u64::from(r.version) == session.version && r.last_access == session.last_access.0);
+        if unchanged {
+            self.delete(&session.id, RegionId(u16::try_from(serving).unwrap_or(0)), Timestamp(self.context.now()))
+                .await?;
+        }
+        Ok(unchanged)
     }
 }

@@ -44,8 +44,44 @@ pub(super) fn session_item(session: &Session, cold_ttl: Duration) -> HashMap<Str
     // GSI), so it neither shows in listings nor piles up under one index partition.
     if !session.is_tombstone() {
         item.insert("user_id".to_string(), AttributeValue::S(session.user_id.as_str().to_string()));
+        item.insert("expiry_bucket".to_string(), AttributeValue::S(expiry_bucket(session.id.home(), expires_at)));
     }
     item
+}
+
+/// Seconds per expiry bucket: the expiry index groups records by the hour they expire in.
+pub(super) const BUCKET_SECONDS: u64 = 3600;
+
+/// The expiry index's partition of a record homed in `home` expiring at `expires_at` (epoch s):
+/// `<home>#<hour>`, so the sync job of each home region reads only its own records, an hour at
+/// a time.
+pub(super) fn expiry_bucket(home: RegionId, expires_at: u64) -> String {
+    format!("{}#{}", home.0, expires_at / BUCKET_SECONDS)
+}
+
+/// A record of the expiry index (projection: keys, `user_id`, `version`, `created_at`): the
+/// session without its data.
+pub(super) fn decode_expiring(item: &HashMap<String, AttributeValue>) -> Result<Session, String> {
+    let number = |name: &str| match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse::<u64>().map_err(|_| format!("attribute {name} is not a u64")),
+        _ => Err(format!("attribute {name} missing or not a number")),
+    };
+    let text = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(s)) => Ok(s.as_str()),
+        _ => Err(format!("attribute {name} missing or not a string")),
+    };
+    let id = parse_key(text("id")?).ok_or("attribute id is not <hex>.<region>")?;
+    let version = number("version")?;
+    Ok(Session {
+        id,
+        user_id: UserId::new(text("user_id")?).map_err(|_| "attribute user_id is not a user id")?,
+        data: SessionData::from_stored(Bytes::new()),
+        version,
+        created_at: Timestamp(number("created_at")?),
+        last_access: Timestamp(number("last_access")?),
+        persisted_version: version,
+        hot_region: None,
+    })
 }
 
 /// Parses a session item; the error names the attribute that is wrong (never its content: it may

@@ -67,13 +67,23 @@ use crate::error::StoreError;
 use crate::session::{RegionId, Session, SessionId, UserId};
 use crate::store::{ColdLookup, ColdStore, ColdWrite};
 use crate::time::Timestamp;
-use codec::{decode_session, key_of, session_item};
+use codec::{BUCKET_SECONDS, decode_expiring, decode_session, expiry_bucket, key_of, session_item};
 
 /// DynamoDB's limit of items per batch; `put_batch` never has more in flight.
 pub const MAX_BATCH: usize = 25;
 
 /// Name of the user index on both tables.
 pub const USER_INDEX: &str = "by_user";
+
+/// Name of the sessions table's expiry index: partition `expiry_bucket` (`<home>#<hour it
+/// expires in>`, absent on tombstones), sort `last_access`; projects `user_id`, `version`,
+/// `created_at`. The sync job reads it to end expired cold sessions with an audit event before
+/// DynamoDB's TTL deletes them unseen.
+pub const EXPIRY_INDEX: &str = "by_expiry";
+
+/// How far back the first expiry sweep of a process looks: DynamoDB's TTL deletes expired items
+/// within about two days, so older buckets are empty.
+const EXPIRY_LOOKBACK_HOURS: u64 = 48;
 
 /// How often [`DynamoConfig::create_tables`] asks whether a new table is active.
 const TABLE_POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -185,6 +195,7 @@ impl DynamoConfig {
         // The sessions' user index is sorted by session id, so a user's sessions page in id order.
         let sessions_index = UserIndex { sort_key: Some("id"), projection: ProjectionType::All };
         create_table(client, &self.sessions_table, "id", sessions_index).await.map_err(err)?;
+        ensure_expiry_index(client, &self.sessions_table).await.map_err(err)?;
         audit::create_audit_table(client, &self.audit_table).await.map_err(err)?;
         Ok(())
     }
@@ -223,7 +234,13 @@ async fn create_table(client: &Client, table: &str, key: &str, user_index: UserI
             created = created.attribute_definitions(attribute(sort_key).map_err(build)?);
         }
     }
-    let created = created.global_secondary_indexes(index.build().map_err(build)?).send().await;
+    let created = created
+        .global_secondary_indexes(index.build().map_err(build)?)
+        .global_secondary_indexes(expiry_index().map_err(build)?)
+        .attribute_definitions(attribute_of("expiry_bucket", ScalarAttributeType::S).map_err(build)?)
+        .attribute_definitions(attribute_of("last_access", ScalarAttributeType::N).map_err(build)?)
+        .send()
+        .await;
     match created {
         Ok(_) => {}
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
@@ -249,6 +266,86 @@ async fn create_table(client: &Client, table: &str, key: &str, user_index: UserI
         }
     }
     Ok(())
+}
+
+/// The sessions table's [`EXPIRY_INDEX`].
+fn expiry_index() -> Result<GlobalSecondaryIndex, aws_sdk_dynamodb::error::BuildError> {
+    let key =
+        |name: &str, key_type: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(key_type).build();
+    GlobalSecondaryIndex::builder()
+        .index_name(EXPIRY_INDEX)
+        .key_schema(key("expiry_bucket", KeyType::Hash)?)
+        .key_schema(key("last_access", KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::Include)
+                .non_key_attributes("user_id")
+                .non_key_attributes("version")
+                .non_key_attributes("created_at")
+                .build(),
+        )
+        .build()
+}
+
+fn attribute_of(
+    name: &str,
+    kind: ScalarAttributeType,
+) -> Result<AttributeDefinition, aws_sdk_dynamodb::error::BuildError> {
+    AttributeDefinition::builder().attribute_name(name).attribute_type(kind).build()
+}
+
+/// Adds the expiry index to a sessions table that lacks it (a table made by an earlier version;
+/// DynamoDB builds it from the existing items) and waits until it is active.
+async fn ensure_expiry_index(client: &Client, table: &str) -> Result<(), String> {
+    let build = |e: aws_sdk_dynamodb::error::BuildError| e.to_string();
+    let describe = || async {
+        client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| format!("describe table {table}: {}", sdk_error("dynamodb", &e)))
+    };
+    let index_status = |described: &aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput| {
+        described
+            .table()
+            .map(|t| t.global_secondary_indexes())
+            .unwrap_or_default()
+            .iter()
+            .find(|i| i.index_name() == Some(EXPIRY_INDEX))
+            .map(|i| i.index_status().cloned())
+    };
+    if index_status(&describe().await?).is_none() {
+        let index = aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
+            .index_name(EXPIRY_INDEX)
+            .set_key_schema(Some(expiry_index().map_err(build)?.key_schema))
+            .set_projection(expiry_index().map_err(build)?.projection)
+            .build()
+            .map_err(build)?;
+        let updated = client
+            .update_table()
+            .table_name(table)
+            .attribute_definitions(attribute_of("expiry_bucket", ScalarAttributeType::S).map_err(build)?)
+            .attribute_definitions(attribute_of("last_access", ScalarAttributeType::N).map_err(build)?)
+            .global_secondary_index_updates(
+                aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder().create(index).build(),
+            )
+            .send()
+            .await;
+        if let Err(e) = updated {
+            // Another instance adding it at the same time.
+            if !e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) {
+                return Err(format!("add index {EXPIRY_INDEX} to {table}: {}", sdk_error("dynamodb", &e)));
+            }
+        }
+    }
+    for _ in 0..TABLE_POLLS {
+        if index_status(&describe().await?) == Some(Some(aws_sdk_dynamodb::types::IndexStatus::Active)) {
+            return Ok(());
+        }
+        tokio::time::sleep(TABLE_POLL_INTERVAL).await;
+    }
+    Err(format!("index {EXPIRY_INDEX} of {table} is not active yet; start again once it is"))
 }
 
 /// Maps an SDK failure: throttling to [`StoreError::Throttled`], everything else (unreachable,
@@ -289,12 +386,14 @@ pub struct DynamoColdStore {
     /// Whether the sessions table's user index is sorted by `id` (false for a table made by an
     /// earlier version); asked once, on the first page of a user's records.
     user_index_sorted: OnceLock<bool>,
+    /// Per home region, the first expiry hour not yet swept to the end.
+    swept_until: std::sync::Arc<std::sync::Mutex<Vec<(RegionId, u64)>>>,
 }
 
 impl DynamoColdStore {
     /// A store over an existing client.
-    pub const fn new(client: Client, config: DynamoConfig) -> Self {
-        Self { client, config, user_index_sorted: OnceLock::new() }
+    pub fn new(client: Client, config: DynamoConfig) -> Self {
+        Self { client, config, user_index_sorted: OnceLock::new(), swept_until: std::sync::Arc::default() }
     }
 
     /// Builds a client from `config` (and creates the tables first when `create_tables`).
@@ -329,6 +428,20 @@ impl DynamoColdStore {
             .send()
             .await
             .map_err(|e| sdk_error(self.label(), &e))
+    }
+
+    /// The first expiry hour of `home` not yet swept to its end, once a sweep has run.
+    fn swept_until(&self, home: RegionId) -> Option<u64> {
+        let swept = self.swept_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        swept.iter().find(|(region, _)| *region == home).map(|(_, hour)| *hour)
+    }
+
+    fn set_swept_until(&self, home: RegionId, hour: u64) {
+        let mut swept = self.swept_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match swept.iter_mut().find(|(region, _)| *region == home) {
+            Some((_, until)) => *until = hour.max(*until),
+            None => swept.push((home, hour)),
+        }
     }
 
     fn label(&self) -> &str {
@@ -530,6 +643,68 @@ impl ColdStore for DynamoColdStore {
         }
         Ok(sessions)
     }
+
+    async fn expired_page(&self, home: RegionId, before: Timestamp, limit: usize) -> Result<Vec<Session>, StoreError> {
+        let ttl = self.config.cold_ttl.as_secs();
+        let last_hour = (before.0 / 1000 + ttl) / BUCKET_SECONDS;
+        let first_hour = self.swept_until(home).unwrap_or_else(|| last_hour.saturating_sub(EXPIRY_LOOKBACK_HOURS));
+        let mut expired = Vec::new();
+        for hour in first_hour..=last_hour {
+            let mut start = None;
+            let mut found_here = 0;
+            loop {
+                if expired.len() >= limit {
+                    return Ok(expired);
+                }
+                let page = self
+                    .client
+                    .query()
+                    .table_name(&self.config.sessions_table)
+                    .index_name(EXPIRY_INDEX)
+                    .key_condition_expression("expiry_bucket = :b AND last_access < :before")
+                    .expression_attribute_values(":b", AttributeValue::S(expiry_bucket(home, hour * BUCKET_SECONDS)))
+                    .expression_attribute_values(":before", AttributeValue::N(before.0.to_string()))
+                    .limit(i32::try_from(limit - expired.len()).unwrap_or(i32::MAX))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(self.label(), &e))?;
+                for item in page.items() {
+                    expired.push(decode_expiring(item).map_err(|what| self.corrupt(what))?);
+                    found_here += 1;
+                }
+                match page.last_evaluated_key() {
+                    Some(key) if !key.is_empty() => start = Some(key.clone()),
+                    _ => break,
+                }
+            }
+            // A past hour with nothing left in it gets no new records (a record's bucket moves
+            // forward with its last access): later sweeps start after it. An hour whose records
+            // the caller did not end (skipped, or an error) is read again next time.
+            if hour < last_hour && found_here == 0 && self.swept_until(home).is_none_or(|until| until == hour) {
+                self.set_swept_until(home, hour + 1);
+            }
+        }
+        Ok(expired)
+    }
+
+    async fn delete_if_unchanged(&self, session: &Session) -> Result<bool, StoreError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.config.sessions_table)
+            .key("id", AttributeValue::S(key_of(&session.id)))
+            .condition_expression("version = :v AND last_access = :la")
+            .expression_attribute_values(":v", AttributeValue::N(session.version.to_string()))
+            .expression_attribute_values(":la", AttributeValue::N(session.last_access.0.to_string()))
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(sdk_error(self.label(), &e)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -553,13 +728,10 @@ mod tests {
 
     #[test]
     fn malformed_items_are_corrupt_not_panics() {
-        let store = DynamoColdStore {
-            client: Client::from_conf(
-                aws_sdk_dynamodb::Config::builder().behavior_version(BehaviorVersion::latest()).build(),
-            ),
-            config: DynamoConfig::default(),
-            user_index_sorted: OnceLock::new(),
-        };
+        let store = DynamoColdStore::new(
+            Client::from_conf(aws_sdk_dynamodb::Config::builder().behavior_version(BehaviorVersion::latest()).build()),
+            DynamoConfig::default(),
+        );
         let cases = [
             HashMap::new(),
             HashMap::from([("id".to_string(), AttributeValue::S("zz".into()))]),
