@@ -1011,10 +1011,13 @@ fn tokens_never_appear_in_logs_errors_or_metrics() {
     server.signal("-INT");
     assert_eq!(server.wait_for_exit(Duration::from_secs(30)).code(), Some(0));
     let output = server.output_after_exit();
-    // The whole log: the two lines the README promises, nothing else.
+    // The whole log: the start and stop lines docs/service.md promises, and between them only
+    // the audit trail's shutdown line (its outbox, this region's Redis, is down here).
     let lines: Vec<&str> = output.lines().collect();
-    assert_eq!(lines.len(), 2, "the service logs two lines; it wrote:\n{output}");
-    assert!(lines[0].contains("listening on http://") && lines[1].contains("stopped"), "{output}");
+    assert!(lines.len() >= 2, "the service logs its start and its stop; it wrote:\n{output}");
+    assert!(lines[0].contains("listening on http://"), "{output}");
+    assert!(lines[lines.len() - 1].contains("stopped"), "{output}");
+    assert!(lines[1..lines.len() - 1].iter().all(|l| l.starts_with("hotcold serve: audit: ")), "{output}");
 
     for credential in [SERVICE, ADMIN] {
         assert!(!output.contains(credential), "a credential in the log:\n{output}");
@@ -1432,4 +1435,368 @@ fn a_users_sessions_are_listed_a_page_at_a_time() {
     ] {
         assert_error(http(&server, "GET", &format!("/v1/users/{user}/sessions?{query}"), None), 400, words);
     }
+}
+
+// ---- The audit trail: `GET /v1/users/{user_id}/audit` and `hotcold audit` ----
+
+/// The fields of an audit event, in the order of `hotcold audit --format csv`'s header.
+const AUDIT_FIELDS: [&str; 10] =
+    ["at", "kind", "tier", "region", "session_id", "home_region", "version", "writer", "seq", "hash"];
+
+/// A config for the audit tests: [`config_text`] with a demotion threshold of an hour (no
+/// `demoted`/`promoted` event comes between the ones a test makes) and a pseudonym key file, so
+/// the service and `hotcold audit` address users' audit links with the same deployment secret;
+/// written to a file of its own for `hotcold audit --config`. The text and the file.
+fn audit_config(label: &str) -> (String, std::path::PathBuf) {
+    let dir = common::scratch_dir("audit", label);
+    let key = dir.join("pseudonym-key");
+    std::fs::write(&key, "the audit tests' pseudonym key, 48 bytes long...\n").expect("write key");
+    let text = config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion")
+        .replace("promotion_threshold: 2", "promotion_threshold: 3600");
+    // The auth block comes last: one more key of it.
+    let text = format!("{text}  pseudonym_key_file: {}\n", key.display());
+    let path = dir.join("serve.yaml");
+    std::fs::write(&path, &text).expect("write config");
+    (text, path)
+}
+
+/// The table a config's `dynamodb:` entry names under `key` (`audit_table`, `sessions_table`).
+fn table_of(config: &str, key: &str) -> String {
+    let from = config.find(&format!("{key}: ")).unwrap_or_else(|| panic!("no {key} in {config}")) + key.len() + 2;
+    config[from..].split([',', ' ', '}']).next().expect("table name").to_string()
+}
+
+/// `text` percent-encoded as a query-string value.
+fn query_value(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// `GET /v1/users/{user}/audit?{query}` with the admin credential: the page's events and its
+/// `next_cursor`.
+fn audit_page(server: &Server, user: &str, query: &str) -> (Vec<Value>, Value) {
+    let path = format!("/v1/users/{user}/audit?{query}");
+    let (status, body) = http(server, "GET", &path, None);
+    assert_eq!(status, 200, "{path}: {body}");
+    let page = json_of(&body);
+    let events = page["events"].as_array().cloned().unwrap_or_else(|| panic!("no events in {body}"));
+    (events, page["next_cursor"].clone())
+}
+
+/// A user whose two sessions went through four audited events.
+struct AuditedUser {
+    name: String,
+    /// The hashed id (as the listing shows it) of the session created first, then updated.
+    updated: String,
+    /// The hashed id of the session created second, then logged out.
+    logged_out: String,
+    /// The user's events as `GET /v1/users/{user}/audit` first answered them all.
+    events: Vec<Value>,
+}
+
+/// Creates two sessions of a new user, updates the first and logs the second out (service
+/// credential), then waits until the audit query answers the four events (a record the table did
+/// not take at once reaches it from the outbox within the drain interval, a second).
+fn audited_user(server: &Server) -> AuditedUser {
+    let name = unique("audrey");
+    let first = create(server, &name, &json!({ "n": 1 }));
+    let second = create(server, &name, &json!({ "n": 2 }));
+    let update = json!({ "data": { "n": 3 }, "version": 1 }).to_string();
+    let (status, body) = http(server, "PUT", &format!("/v1/sessions/{first}"), Some(&update));
+    assert_eq!((status, json_of(&body)["version"].as_u64()), (200, Some(2)), "{body}");
+    // The listing's hashed ids, told apart by their versions.
+    let (status, body) = http(server, "GET", &format!("/v1/users/{name}/sessions"), None);
+    assert_eq!(status, 200, "{body}");
+    let listed = json_of(&body)["sessions"].as_array().cloned().unwrap_or_default();
+    assert_eq!(listed.len(), 2, "{body}");
+    let id_at = |version: u64| {
+        listed
+            .iter()
+            .find(|s| s["version"].as_u64() == Some(version))
+            .and_then(|s| s["session_id"].as_str())
+            .unwrap_or_else(|| panic!("no session at version {version}: {body}"))
+            .to_string()
+    };
+    let (updated, logged_out) = (id_at(2), id_at(1));
+    assert_eq!(http(server, "DELETE", &format!("/v1/sessions/{second}"), None).0, 204);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let events = loop {
+        let (events, _) = audit_page(server, &name, "");
+        if events.len() >= 4 {
+            break events;
+        }
+        assert!(Instant::now() < deadline, "fewer than 4 audit events within 30 s: {events:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    AuditedUser { name, updated, logged_out, events }
+}
+
+/// `GET /v1/users/{user_id}/audit`: a user's events newest first with the documented fields (the
+/// session ids those of the listing), for the admin credential only; pages through `limit` and
+/// an opaque `next_cursor` passed back verbatim; `since`/`until` in RFC 3339 or milliseconds; bad
+/// parameters 400; nothing once the user is erased; the audit metrics in `/metrics`.
+#[test]
+fn the_audit_query_lists_a_users_events_newest_first_a_page_at_a_time() {
+    let (config, _) = audit_config("query");
+    let server = start(&config, "audit-query");
+    let user = audited_user(&server);
+    let events = &user.events;
+    let field = |name: &str| -> Vec<Value> { events.iter().map(|e| e[name].clone()).collect() };
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert_eq!(field("kind"), [json!("logged_out"), json!("updated"), json!("created"), json!("created")]);
+    let (updated, logged_out) = (json!(user.updated), json!(user.logged_out));
+    assert_eq!(field("session_id"), [logged_out.clone(), updated.clone(), logged_out, updated]);
+    assert_eq!(field("version"), [json!(1), json!(2), json!(1), json!(1)]);
+    let writer = events[0]["writer"].as_str().expect("writer").to_string();
+    assert!(writer.starts_with("us-east-1."), "{writer}");
+    for event in events {
+        let mut keys: Vec<&str> = event.as_object().expect("an object").keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut expected = AUDIT_FIELDS.to_vec();
+        expected.sort_unstable();
+        assert_eq!(keys, expected, "{event}");
+        assert_eq!((event["tier"].as_str(), event["writer"].as_str()), (Some("hot"), Some(writer.as_str())), "{event}");
+        assert_eq!((event["region"].as_str(), event["home_region"].as_str()), (Some("us-east-1"), Some("us-east-1")));
+        let hash = event["hash"].as_str().unwrap_or_default();
+        assert!(hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')), "{event}");
+        let at = event["at"].as_str().unwrap_or_default();
+        assert!(at.len() == "2026-11-30T12:00:00.000Z".len() && at.ends_with('Z'), "{event}");
+    }
+    // Newest first: by time (the texts order as the times do), then by the writer's number.
+    for pair in events.windows(2) {
+        assert!(pair[0]["at"].as_str() >= pair[1]["at"].as_str(), "not newest first: {events:?}");
+        assert!(pair[0]["seq"].as_u64() > pair[1]["seq"].as_u64(), "not newest first: {events:?}");
+    }
+
+    // The admin credential only.
+    let path = format!("/v1/users/{}/audit", user.name);
+    let answer = request(&server.address, "GET", &path, None, Some(SERVICE));
+    assert_error((answer.status, answer.body), 403, "admin");
+    let answer = request(&server.address, "GET", &path, None, None);
+    assert_eq!(answer.status, 401, "{answer:?}");
+    assert!(json_of(&answer.body)["error"].as_str().is_some_and(|e| e.contains("credential")), "{answer:?}");
+
+    // limit=1 pages through every event once, in the same order; the cursor is opaque and safe to
+    // put in a URL as it is (as the listing's: docs/service.md's curl examples do so).
+    let mut paged = Vec::new();
+    let mut query = "limit=1".to_string();
+    loop {
+        let (page, next) = audit_page(&server, &user.name, &query);
+        assert_eq!(page.len(), 1, "{query}: {page:?}");
+        paged.extend(page);
+        match next {
+            Value::Null => break,
+            Value::String(cursor) => {
+                assert!(cursor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{cursor}");
+                query = format!("limit=1&cursor={cursor}");
+            }
+            other => panic!("next_cursor {other}"),
+        }
+        assert!(paged.len() <= events.len(), "more pages than events: {paged:?}");
+    }
+    assert_eq!(&paged, events, "paged with limit=1");
+    let (whole, next) = audit_page(&server, &user.name, "limit=4");
+    assert_eq!((&whole, next), (events, Value::Null), "a page holding every event has no next_cursor");
+
+    // since/until: RFC 3339 or milliseconds since 1970; since inclusive, until exclusive.
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis();
+    let (later, next) = audit_page(&server, &user.name, &format!("since={}", now_ms + 1));
+    assert_eq!((later.len(), next), (0, Value::Null), "since after every event: {later:?}");
+    let (all, _) = audit_page(&server, &user.name, &format!("since={}&until={}", now_ms - 3_600_000, now_ms + 1));
+    assert_eq!(&all, events, "a window in milliseconds around every event");
+    let newest = events[0]["at"].as_str().expect("at");
+    let at_or_after: Vec<Value> = events.iter().filter(|e| e["at"].as_str() >= Some(newest)).cloned().collect();
+    let before: Vec<Value> = events.iter().filter(|e| e["at"].as_str() < Some(newest)).cloned().collect();
+    assert_eq!(audit_page(&server, &user.name, &format!("since={}", query_value(newest))).0, at_or_after);
+    assert_eq!(audit_page(&server, &user.name, &format!("until={}", query_value(newest))).0, before);
+
+    for (query, words) in [
+        ("cursor=garbage!", "cursor"),
+        // Base64 of "hello", and a sort key in clear: neither is a cursor the route gave out.
+        ("cursor=aGVsbG8", "cursor"),
+        ("cursor=000000000000001%23w%23000000000001", "cursor"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=ten", "limit"),
+        ("since=yesterday", "since"),
+        ("until=yesterday", "until"),
+        ("colour=red", "malformed query"),
+    ] {
+        assert_error(http(&server, "GET", &format!("{path}?{query}"), None), 400, words);
+    }
+    assert_error(http(&server, "GET", "/v1/users/bad%01user/audit", None), 400, "invalid user id");
+
+    // Erased: the user's events are out of reach of the query (the records stay, unlinked).
+    let (status, body) = http(&server, "POST", &format!("/v1/users/{}/erase", user.name), None);
+    assert_eq!((status, json_of(&body)["erased"].as_u64()), (200, Some(1)), "{body}");
+    let (gone, next) = audit_page(&server, &user.name, "");
+    assert_eq!((gone.len(), next), (0, Value::Null), "events of an erased user: {gone:?}");
+
+    // The trail's metrics: the records written or delivered (4 and the erasure's; updated every
+    // second), none waiting, none failed.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let sent = metric_sample(&server, "hotcold_audit_events_total{outcome=\"written\"}").unwrap_or(0.0)
+            + metric_sample(&server, "hotcold_audit_events_total{outcome=\"delivered\"}").unwrap_or(0.0);
+        let pending = metric(&server, "hotcold_audit_events_pending");
+        if sent >= 5.0 && pending == 0.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{sent} audit records sent and {pending} pending after 15 s");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(metric_sample(&server, "hotcold_audit_events_total{outcome=\"failed\"}").unwrap_or(0.0), 0.0);
+    assert_eq!(server.terminate().code(), Some(0));
+}
+
+/// One call of DynamoDB's JSON API (`X-Amz-Target: DynamoDB_20120810.<action>`) on the shared
+/// DynamoDB Local, which wants an `Authorization` header shaped like SigV4 but checks no
+/// signature; the answer's JSON (a failure unless 200).
+fn dynamodb(action: &str, body: &Value) -> Value {
+    let endpoint = env("HOTCOLD_DYNAMODB_ENDPOINT");
+    let address = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "hotcoldlocal".into());
+    let body = body.to_string();
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-amz-json-1.0\r\n\
+         X-Amz-Target: DynamoDB_20120810.{action}\r\nX-Amz-Date: 20260101T000000Z\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential={key}/20260101/us-east-1/dynamodb/aws4_request, \
+         SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature={}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        "0".repeat(64),
+        body.len()
+    );
+    let mut stream = TcpStream::connect(address).expect("connect to DynamoDB Local");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body.as_bytes())).expect("send");
+    let answer = read_answer(&mut stream);
+    assert_eq!(answer.status, 200, "DynamoDB {action}: {answer:?}");
+    json_of(&answer.body)
+}
+
+/// Runs `hotcold audit ARGS --config CONFIG`: exit code, stdout, stderr.
+fn hotcold_audit(args: &[&str], config: &std::path::Path) -> (Option<i32>, String, String) {
+    let output = common::hotcold().arg("audit").args(args).arg("--config").arg(config).output().expect("run audit");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).to_string();
+    (output.status.code(), text(&output.stdout), text(&output.stderr))
+}
+
+/// `hotcold audit --verify`'s report and stderr, after checking it exited with `code`.
+fn verify_report(config: &std::path::Path, code: i32) -> (Value, String) {
+    let (status, stdout, stderr) = hotcold_audit(&["--verify"], config);
+    assert_eq!(status, Some(code), "stdout: {stdout}\nstderr: {stderr}");
+    (json_of(&stdout), stderr)
+}
+
+/// `hotcold audit` on the tables a running service writes: the same events as the HTTP query, as
+/// JSON lines or CSV; `--verify` finds the trail intact (erasing a user breaks no chain), then
+/// names the record altered in the table behind its back (exit 1); bad input exits 2.
+#[test]
+fn hotcold_audit_prints_a_users_events_and_verify_finds_an_altered_record() {
+    let (config, path) = audit_config("cli");
+    let server = start(&config, "audit-cli");
+    let user = audited_user(&server);
+    let name = user.name.as_str();
+
+    let (status, stdout, stderr) = hotcold_audit(&[name], &path);
+    assert_eq!(status, Some(0), "{stderr}");
+    let printed: Vec<Value> = stdout.lines().map(json_of).collect();
+    assert_eq!(printed, user.events, "hotcold audit and GET /v1/users/{{user}}/audit disagree");
+
+    let (status, stdout, stderr) = hotcold_audit(&[name, "--format", "csv"], &path);
+    assert_eq!(status, Some(0), "{stderr}");
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some(AUDIT_FIELDS.join(",").as_str()), "{stdout}");
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), user.events.len(), "{stdout}");
+    for (row, event) in rows.iter().zip(&user.events) {
+        let expected: Vec<String> = AUDIT_FIELDS
+            .iter()
+            .map(|f| match &event[*f] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        assert_eq!(row.split(',').collect::<Vec<_>>(), expected, "{row} vs {event}");
+    }
+
+    // --since (inclusive) and --until (exclusive) as the HTTP query has them.
+    let newest = user.events[0]["at"].as_str().expect("at");
+    let (status, stdout, stderr) = hotcold_audit(&[name, "--until", newest], &path);
+    assert_eq!(status, Some(0), "{stderr}");
+    let before: Vec<Value> = user.events.iter().filter(|e| e["at"].as_str() < Some(newest)).cloned().collect();
+    assert_eq!(stdout.lines().map(json_of).collect::<Vec<_>>(), before);
+    let (status, stdout, stderr) = hotcold_audit(&[name, "--since", "4102444800000"], &path);
+    assert_eq!((status, stdout.as_str()), (Some(0), ""), "since 2100: {stderr}");
+
+    // Bad input: exit 2, nothing on stdout.
+    for (args, words) in [
+        (&[name, "--since", "yesterday"][..], "--since"),
+        (&[name, "--until", "yesterday"][..], "--until"),
+        (&[][..], "USER_ID"),
+        (&[name, "--format", "xml"][..], "xml"),
+    ] {
+        let (status, stdout, stderr) = hotcold_audit(args, &path);
+        assert_eq!((status, stdout.as_str()), (Some(2), ""), "{args:?}: {stderr}");
+        assert!(stderr.contains(words), "{args:?}: {stderr} should mention {words:?}");
+    }
+
+    let writer = user.events[0]["writer"].as_str().expect("writer").to_string();
+    let (report, stderr) = verify_report(&path, 0);
+    assert_eq!(report["problems"], json!([]), "{report}");
+    assert_eq!(report["records"], 4, "{report}");
+    assert_eq!(report["writers"].as_array().map(Vec::len), Some(1), "{report}");
+    let summary = &report["writers"][0];
+    assert_eq!((summary["writer"].as_str(), summary["last_seq"].as_u64()), (Some(writer.as_str()), Some(4)));
+    assert!(stderr.contains("verified intact"), "{stderr}");
+
+    // Erasure unlinks the user: nothing to print, and every chain still intact.
+    let (status, body) = http(&server, "POST", &format!("/v1/users/{name}/erase"), None);
+    assert_eq!(status, 200, "{body}");
+    let (status, stdout, stderr) = hotcold_audit(&[name], &path);
+    assert_eq!((status, stdout.as_str()), (Some(0), ""), "events of an erased user: {stderr}");
+    let (report, _) = verify_report(&path, 0);
+    assert_eq!(report["problems"], json!([]), "{report}");
+
+    // The record of the update, changed in the table behind the trail's back.
+    let updated = user.events.iter().find(|e| e["kind"] == "updated").expect("the updated event");
+    let seq = updated["seq"].as_u64().expect("seq");
+    let table = table_of(&config, "audit_table");
+    let scanned = dynamodb(
+        "Scan",
+        &json!({
+            "TableName": table,
+            "ConsistentRead": true,
+            "FilterExpression": "begins_with(pk, :records) AND #writer = :writer AND #seq = :seq",
+            "ExpressionAttributeNames": { "#writer": "writer", "#seq": "seq" },
+            "ExpressionAttributeValues": {
+                ":records": { "S": "s#" }, ":writer": { "S": writer }, ":seq": { "N": seq.to_string() }
+            },
+        }),
+    );
+    let items = scanned["Items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 1, "{scanned}");
+    assert_eq!(items[0]["kind"], json!({ "S": "updated" }), "{scanned}");
+    dynamodb(
+        "UpdateItem",
+        &json!({
+            "TableName": table,
+            "Key": { "pk": items[0]["pk"], "sk": items[0]["sk"] },
+            "UpdateExpression": "SET #version = :version",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeNames": { "#version": "version" },
+            "ExpressionAttributeValues": { ":version": { "N": "99" } },
+        }),
+    );
+    let (report, stderr) = verify_report(&path, 1);
+    assert_eq!(report["problems"], json!([{ "problem": "altered", "writer": writer, "seq": seq }]), "{report}");
+    assert!(stderr.contains("altered") && stderr.contains(&format!("{writer} #{seq}")), "{stderr}");
+    assert_eq!(server.terminate().code(), Some(0));
 }

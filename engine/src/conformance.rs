@@ -22,7 +22,8 @@ use crate::engine::Engine;
 use crate::manager::{Lookup, Served, SessionManager, Touched};
 use crate::session::{RegionId, Session, SessionData, SessionId, UserId};
 use crate::store::{
-    AuditSink, ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotTouch, HotUpdate, HotWrite, IdleEntry,
+    AuditSink, ColdLookup, ColdStore, ColdWrite, ExpiredPage, ExpiryCursor, HotLookup, HotStore, HotTouch, HotUpdate,
+    HotWrite, IdleEntry,
 };
 use crate::sync::SyncService;
 use crate::time::{Clock, Timestamp};
@@ -730,7 +731,7 @@ pub async fn run_cold_store_suite<T: Harness>(harness: &T) {
 /// `DynamoConfig`'s default: DynamoDB's expiry index is bucketed by expiry time).
 const SUITE_COLD_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// `expired_page` and `delete_if_unchanged`: the cold expiry sweep's view of the table.
+/// `expired_page` and the sweep mark: the cold expiry sweep's view of the table.
 async fn run_cold_expiry_checks<T: Harness>(harness: &T) {
     let clock = harness.clock();
     let fidelity = harness.fidelity();
@@ -738,35 +739,44 @@ async fn run_cold_expiry_checks<T: Harness>(harness: &T) {
     let user = test_user("expiry-user");
     let now = clock.now();
     let before = now - SUITE_COLD_TTL + Duration::from_millis(1);
-    let hour = Duration::from_secs(3600);
-    let oldest = session(test_id(700, 0), &user, 3, before - hour - hour, "{}");
-    let old = session(test_id(701, 0), &user, 1, before - Duration::from_secs(120), "{}");
-    let live = session(test_id(702, 0), &user, 1, before + hour, "{}");
-    let elsewhere = session(test_id(703, 1), &user, 1, before - hour, "{}");
-    let buried = Session::tombstone(test_id(704, 0), before - hour);
+    let hours = |n: u64| Duration::from_secs(3600 * n);
+    // Hours apart, so a store that sweeps by expiry hour (DynamoDB) orders them the same way.
+    let oldest = session(test_id(700, 0), &user, 3, before - hours(5), "{}");
+    let old = session(test_id(701, 0), &user, 1, before - hours(3), "{}");
+    let live = session(test_id(702, 0), &user, 1, before + hours(1), "{}");
+    let elsewhere = session(test_id(703, 1), &user, 1, before - hours(4), "{}");
+    let buried = Session::tombstone(test_id(704, 0), before - hours(4));
     for s in [&oldest, &old, &live, &elsewhere, &buried] {
         cold.put(s, RegionId(0), now).await.expect("put");
     }
-    let page = cold.expired_page(RegionId(0), before, 10).await.expect("expired_page");
-    let ids: Vec<SessionId> = page.iter().map(|s| s.id).collect();
-    assert_eq!(ids, vec![oldest.id, old.id], "expired_page: this home's expired records, oldest first, no tombstone");
-    assert_eq!((page[0].version, page[0].last_access), (3, oldest.last_access), "expired_page: version, last access");
+    let ids = |page: &ExpiredPage| page.sessions.iter().map(|s| s.id).collect::<Vec<_>>();
+    let page = cold.expired_page(RegionId(0), before, None, 10).await.expect("expired_page");
+    assert_eq!(
+        ids(&page),
+        vec![oldest.id, old.id],
+        "expired_page: this home's expired records, oldest first, no tombstone"
+    );
+    let first = &page.sessions[0];
+    assert_eq!((first.version, first.last_access), (3, oldest.last_access), "expired_page: version, last access");
     if fidelity.is_full() {
-        assert_eq!(page[0].user_id, user, "expired_page: whose session");
+        assert_eq!(first.user_id, user, "expired_page: whose session");
     }
-    let first = cold.expired_page(RegionId(0), before, 1).await.expect("expired_page");
-    assert_eq!(first.iter().map(|s| s.id).collect::<Vec<_>>(), vec![oldest.id], "expired_page: at most `limit`");
-    let elsewhere_page = cold.expired_page(RegionId(1), before, 10).await.expect("expired_page");
-    assert_eq!(elsewhere_page.iter().map(|s| s.id).collect::<Vec<_>>(), vec![elsewhere.id], "expired_page: by home");
+    let one = cold.expired_page(RegionId(0), before, None, 1).await.expect("expired_page");
+    assert_eq!(ids(&one), vec![oldest.id], "expired_page: at most `limit`");
+    let rest = cold.expired_page(RegionId(0), before, one.next.as_ref(), 10).await.expect("expired_page");
+    assert_eq!(ids(&rest), vec![old.id], "expired_page: after the cursor");
+    let none = cold.expired_page(RegionId(0), before, rest.next.as_ref(), 10).await.expect("expired_page");
+    assert!(none.sessions.is_empty(), "expired_page: nothing after the last");
+    let elsewhere_page = cold.expired_page(RegionId(1), before, None, 10).await.expect("expired_page");
+    assert_eq!(ids(&elsewhere_page), vec![elsewhere.id], "expired_page: by home");
+    let nonsense = ExpiryCursor("nonsense".into());
+    assert!(cold.expired_page(RegionId(0), before, Some(&nonsense), 10).await.is_err(), "expired_page: bad cursor");
 
-    let changed = Session { version: 4, ..page[0].clone() };
-    assert_eq!(cold.delete_if_unchanged(&changed).await, Ok(false), "delete_if_unchanged: another version stays");
-    assert!(matches!(cold.get(&oldest.id, RegionId(0)).await, ColdLookup::Found(_)), "delete_if_unchanged: kept");
-    assert_eq!(cold.delete_if_unchanged(&page[0]).await, Ok(true), "delete_if_unchanged: the state read");
-    assert!(matches!(cold.get(&oldest.id, RegionId(0)).await, ColdLookup::Miss), "delete_if_unchanged: gone");
-    assert_eq!(cold.delete_if_unchanged(&page[0]).await, Ok(false), "delete_if_unchanged: gone is false");
-    let rest = cold.expired_page(RegionId(0), before, 10).await.expect("expired_page");
-    assert_eq!(rest.iter().map(|s| s.id).collect::<Vec<_>>(), vec![old.id], "expired_page: after the deletion");
+    assert_eq!(cold.sweep_mark(RegionId(0)).await, Ok(None), "sweep_mark: none at first");
+    let mark = rest.next.expect("a cursor after a page");
+    cold.set_sweep_mark(RegionId(0), &mark).await.expect("set_sweep_mark");
+    assert_eq!(cold.sweep_mark(RegionId(0)).await, Ok(Some(mark)), "sweep_mark: as set");
+    assert_eq!(cold.sweep_mark(RegionId(1)).await, Ok(None), "sweep_mark: per home");
 }
 
 /// `sessions_of_user_page` of the cold table, as [`run_hot_paging_checks`] for a hot store:

@@ -32,6 +32,9 @@ pub use engine::Engine;
 pub use error::{ConfigError, EngineError, StoreError};
 pub use manager::{Created, Lookup, Served, SessionManager, SessionPage, Touched};
 pub use session::{PseudonymKey, RegionId, Session, SessionData, SessionId, SessionToken, UserId};
-pub use store::{AuditSink, ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotTouch, HotUpdate, HotWrite};
+pub use store::{
+    AuditSink, ColdLookup, ColdStore, ColdWrite, ExpiredPage, ExpiryCursor, HotLookup, HotStore, HotTouch, HotUpdate,
+    HotWrite,
+};
 pub use sync::{Pass, SyncReport, SyncSchedule, SyncService};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

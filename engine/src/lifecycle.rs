@@ -24,6 +24,12 @@ use crate::time::Timestamp;
 /// a wide margin while keeping tombstones few.
 pub const TOMBSTONE_GUARD: Duration = Duration::from_secs(300);
 
+/// How long a cold session's record is kept after it expires before the backend deletes it
+/// (DynamoDB's TTL attribute is set this much later): the sync job's cold expiry sweep, which
+/// reports each expiry to the audit trail, runs every demotion pass and so always finds the
+/// record first. Lookups never serve an expired record meanwhile.
+pub const EXPIRY_GRACE: Duration = Duration::from_secs(86_400);
+
 /// The durations every lifecycle decision depends on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LifecyclePolicy {

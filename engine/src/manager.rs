@@ -336,13 +336,16 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             ColdLookup::Miss => return Lookup::Miss,
             ColdLookup::Unavailable(e) => return Lookup::Unavailable(e),
         };
-        if engine.policy().cold_state(session.last_access, now) == ColdState::Expired
-            || engine.policy().outlived(session.created_at, now)
-        {
-            // Enforced on read: DynamoDB's TTL deletion may lag by days. Deleting here is a
-            // best-effort tidy-up; the record is never returned either way.
+        if engine.policy().outlived(session.created_at, now) {
+            // Past its absolute lifetime however recently used: no sweep would find it, so it
+            // ends here (the record is never returned either way).
             let _ = engine.cold().delete(id, here, now).await;
             engine.record(AuditEvent::about(&session, AuditKind::Expired, Tier::Cold, here, now)).await;
+            return Lookup::Expired;
+        }
+        if engine.policy().cold_state(session.last_access, now) == ColdState::Expired {
+            // Enforced on read: DynamoDB's TTL deletes it later. Its end is reported once, by the
+            // home region's cold expiry sweep (`SyncService::expire_cold`), not by each lookup.
             return Lookup::Expired;
         }
         session.persisted_version = session.version;
@@ -1045,11 +1048,12 @@ mod tests {
         assert_eq!((event.kind, event.tier, event.session), (AuditKind::Expired, Tier::Hot, lost));
         assert_eq!(event.user_id, None, "Redis forgets whose a session was when it expires");
 
-        // Demoted, then past the cold TTL: the cold record expires.
+        // Demoted, then past the cold TTL: the cold record expires, reported by the sweep.
         let demoted = world.create("bob");
         assert_eq!(world.demote_idle().demoted, 1);
         world.clock.advance(world.engine.policy().cold_ttl);
         assert_eq!(now_or_panic(world.manager.get(&demoted)), Lookup::Expired);
+        assert_eq!(now_or_panic(SyncService::new(Arc::clone(&world.engine)).expire_cold(RegionId(0))).expired_cold, 1);
         let event = world.last_event();
         assert_eq!((event.kind, event.tier, event.session), (AuditKind::Expired, Tier::Cold, demoted));
         assert_eq!(event.user_id, Some(UserId::new("bob").unwrap()));
@@ -1161,23 +1165,34 @@ mod tests {
     }
 
     #[test]
-    fn the_cold_expiry_sweep_ends_expired_cold_sessions_with_an_audit_event_and_leaves_live_ones() {
+    fn the_cold_expiry_sweep_reports_each_expired_cold_session_once_and_no_lookup_does() {
         let world = World::new(Arc::new(MemoryHotStore::new("hot")));
         let old = world.create("erin");
         assert_eq!(world.demote_idle().demoted, 1);
+        let last_access = match now_or_panic(world.cold.get(&old, RegionId(0))) {
+            ColdLookup::Found(record) => record.last_access,
+            other => panic!("demoted: {other:?}"),
+        };
         let cold_ttl = world.engine.policy().cold_ttl;
         world.clock.advance(cold_ttl - world.engine.policy().promotion_threshold);
         let fresh = world.create("fay");
         assert_eq!(world.demote_idle().demoted, 1);
+        let expired = |world: &World<_>| {
+            world.audit.events().into_iter().filter(|e| e.kind == AuditKind::Expired).collect::<Vec<_>>()
+        };
+        assert_eq!(now_or_panic(world.manager.get(&old)), Lookup::Expired, "never served");
+        assert!(expired(&world).is_empty(), "a lookup does not report it (the sweep does, once)");
         let sync = SyncService::new(Arc::clone(&world.engine));
         let report = now_or_panic(sync.expire_cold(RegionId(0)));
         assert_eq!(report.expired_cold, 1, "{report:?}");
-        let expired: Vec<_> = world.audit.events().into_iter().filter(|e| e.kind == AuditKind::Expired).collect();
-        assert_eq!(expired.len(), 1);
-        assert_eq!((expired[0].session, expired[0].tier), (old, Tier::Cold));
-        assert_eq!(expired[0].user_id, Some(UserId::new("erin").unwrap()), "whose session it was");
-        assert!(matches!(now_or_panic(world.cold.get(&old, RegionId(0))), ColdLookup::Miss), "deleted");
+        let events = expired(&world);
+        assert_eq!(events.len(), 1);
+        assert_eq!((events[0].session, events[0].tier), (old, Tier::Cold));
+        assert_eq!(events[0].at, last_access + cold_ttl, "when it expired");
+        assert_eq!(events[0].user_id, Some(UserId::new("erin").unwrap()), "whose session it was");
         assert!(matches!(now_or_panic(world.cold.get(&fresh, RegionId(0))), ColdLookup::Found(_)), "live: kept");
-        assert_eq!(now_or_panic(sync.expire_cold(RegionId(0))).expired_cold, 0, "once");
+        assert_eq!(now_or_panic(sync.expire_cold(RegionId(0))).expired_cold, 0, "once: the mark moved past it");
+        assert_eq!(now_or_panic(world.manager.get(&old)), Lookup::Expired);
+        assert_eq!(expired(&world).len(), 1);
     }
 }

@@ -23,7 +23,8 @@ use crate::audit::{AuditEvent, AuditKind};
 use crate::error::StoreError;
 use crate::session::{RegionId, Session, SessionData, SessionId, TOMBSTONE_VERSION, UserId};
 use crate::store::{
-    AuditSink, ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotTouch, HotUpdate, HotWrite, IdleEntry,
+    AuditSink, ColdLookup, ColdStore, ColdWrite, ExpiredPage, ExpiryCursor, HotLookup, HotStore, HotTouch, HotUpdate,
+    HotWrite, IdleEntry,
 };
 use crate::time::Timestamp;
 
@@ -495,6 +496,8 @@ impl HotStore for MemoryHotStore {
 struct ColdInner {
     sessions: FxHashMap<SessionId, Session>,
     by_user: Option<FxHashMap<UserId, BTreeSet<SessionId>>>,
+    /// Each home region's expiry sweep mark.
+    sweep_marks: FxHashMap<RegionId, ExpiryCursor>,
 }
 
 /// The global cold table in memory: one strongly consistent map, so every region reads what any
@@ -518,7 +521,11 @@ impl MemoryColdStore {
     }
 
     fn build(label: String, user_index: bool) -> Self {
-        let inner = ColdInner { sessions: FxHashMap::default(), by_user: user_index.then(FxHashMap::default) };
+        let inner = ColdInner {
+            sessions: FxHashMap::default(),
+            by_user: user_index.then(FxHashMap::default),
+            sweep_marks: FxHashMap::default(),
+        };
         Self { label, available: AtomicBool::new(true), inner: Mutex::new(inner) }
     }
 
@@ -530,6 +537,10 @@ impl MemoryColdStore {
     /// Every record held, in no particular order.
     pub fn snapshot(&self) -> Vec<Session> {
         lock(&self.inner).sessions.values().cloned().collect()
+    }
+
+    fn bad_cursor(&self) -> StoreError {
+        StoreError::Corrupt { backend: self.label.clone(), detail: "expiry cursor malformed".into() }
     }
 
     fn check(&self) -> Result<(), StoreError> {
@@ -644,32 +655,53 @@ impl ColdStore for MemoryColdStore {
         Ok(ids.iter().filter_map(|id| inner.sessions.get(id).cloned()).collect())
     }
 
-    async fn expired_page(&self, home: RegionId, before: Timestamp, limit: usize) -> Result<Vec<Session>, StoreError> {
+    /// Sweep order: last access, then id; a cursor is `<last access, 20 digits>.<id hex>.<home>`.
+    async fn expired_page(
+        &self,
+        home: RegionId,
+        before: Timestamp,
+        after: Option<&ExpiryCursor>,
+        limit: usize,
+    ) -> Result<ExpiredPage, StoreError> {
         self.check()?;
+        let after = after.map(|c| parse_expiry_cursor(c).ok_or_else(|| self.bad_cursor())).transpose()?;
         let inner = lock(&self.inner);
         let mut expired: Vec<Session> = inner
             .sessions
             .values()
             .filter(|s| s.id.home() == home && s.last_access < before && !s.is_tombstone())
+            .filter(|s| after.is_none_or(|after| (s.last_access, s.id) > after))
             .cloned()
             .collect();
         expired.sort_by_key(|s| (s.last_access, s.id));
         expired.truncate(limit);
-        Ok(expired)
+        let next = expired.last().map(|s| expiry_cursor(s.last_access, &s.id));
+        Ok(ExpiredPage { sessions: expired, next })
     }
 
-    async fn delete_if_unchanged(&self, session: &Session) -> Result<bool, StoreError> {
+    async fn sweep_mark(&self, home: RegionId) -> Result<Option<ExpiryCursor>, StoreError> {
         self.check()?;
-        let mut inner = lock(&self.inner);
-        let unchanged = inner
-            .sessions
-            .get(&session.id)
-            .is_some_and(|s| s.version == session.version && s.last_access == session.last_access);
-        if unchanged {
-            inner.remove(&session.id);
-        }
-        Ok(unchanged)
+        Ok(lock(&self.inner).sweep_marks.get(&home).cloned())
     }
+
+    async fn set_sweep_mark(&self, home: RegionId, mark: &ExpiryCursor) -> Result<(), StoreError> {
+        self.check()?;
+        lock(&self.inner).sweep_marks.insert(home, mark.clone());
+        Ok(())
+    }
+}
+
+/// The cursor of the memory store's sweep order at a record.
+fn expiry_cursor(last_access: Timestamp, id: &SessionId) -> ExpiryCursor {
+    ExpiryCursor(format!("{:020}.{}.{}", last_access.0, id.to_hex(), id.home().0))
+}
+
+fn parse_expiry_cursor(cursor: &ExpiryCursor) -> Option<(Timestamp, SessionId)> {
+    let mut parts = cursor.0.split('.');
+    let at = parts.next()?.parse().ok()?;
+    let hex = parts.next()?;
+    let home = RegionId(parts.next()?.parse().ok()?);
+    Some((Timestamp(at), SessionId::from_hex(hex, home)?))
 }
 
 /// The audit trail in memory: every record, or (for benchmarks and long runs) counts only.

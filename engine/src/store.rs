@@ -258,21 +258,44 @@ pub trait ColdStore: Send + Sync {
         reader: RegionId,
     ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
 
-    /// Up to `limit` records of sessions homed in `home` whose last access is before `before`
-    /// (past the cold TTL: the caller passes `now - cold_ttl`), tombstones never, for the sync
-    /// job to end them with an `expired` audit event before the backend's own TTL deletion
-    /// removes them unseen. Records may come without their data (the index holds the rest).
+    /// The next page of the cold expiry sweep of `home`: up to `limit` records of sessions homed
+    /// there whose last access is before `before` (the caller passes `now - cold_ttl`, so they
+    /// are expired), tombstones never, strictly after `after` in the store's sweep order. A
+    /// record written later always comes after every cursor handed out before it (its last
+    /// access is recent), so a sweep that moves its cursor forward sees each expired record
+    /// once. Records may come without their data (the index holds the rest).
     fn expired_page(
         &self,
         home: RegionId,
         before: Timestamp,
+        after: Option<&ExpiryCursor>,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<ExpiredPage, StoreError>> + Send;
 
-    /// Deletes `session`'s record if it still holds exactly that state (version and last
-    /// access): true if it did, false if the record changed or is gone (then it is not an
-    /// expiry to report).
-    fn delete_if_unchanged(&self, session: &Session) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Where `home`'s expiry sweep stands (durable, shared by every instance); `None` before its
+    /// first page.
+    fn sweep_mark(&self, home: RegionId) -> impl Future<Output = Result<Option<ExpiryCursor>, StoreError>> + Send;
+
+    /// Records that `home`'s expiry sweep has reported everything up to `mark`.
+    fn set_sweep_mark(
+        &self,
+        home: RegionId,
+        mark: &ExpiryCursor,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A position in a cold store's expiry sweep order; opaque outside the store that made it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ExpiryCursor(pub String);
+
+/// A page of [`ColdStore::expired_page`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExpiredPage {
+    /// Expired records, in sweep order.
+    pub sessions: Vec<Session>,
+    /// The position after this page (after its last record, or past the stretch of the order it
+    /// read and found empty); `None` when it moved nowhere.
+    pub next: Option<ExpiryCursor>,
 }
 
 /// The audit trail.
@@ -403,12 +426,20 @@ impl<T: ColdStore + ?Sized> ColdStore for Arc<T> {
         &self,
         home: RegionId,
         before: Timestamp,
+        after: Option<&ExpiryCursor>,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send {
-        (**self).expired_page(home, before, limit)
+    ) -> impl Future<Output = Result<ExpiredPage, StoreError>> + Send {
+        (**self).expired_page(home, before, after, limit)
     }
-    fn delete_if_unchanged(&self, session: &Session) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        (**self).delete_if_unchanged(session)
+    fn sweep_mark(&self, home: RegionId) -> impl Future<Output = Result<Option<ExpiryCursor>, StoreError>> + Send {
+        (**self).sweep_mark(home)
+    }
+    fn set_sweep_mark(
+        &self,
+        home: RegionId,
+        mark: &ExpiryCursor,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).set_sweep_mark(home, mark)
     }
 }
 

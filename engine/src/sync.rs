@@ -43,8 +43,8 @@ pub struct SyncReport {
     pub tombstones_cleared: u64,
     /// Sessions copied by write-behind.
     pub copied: u64,
-    /// Cold sessions past the cold TTL ended by the expiry sweep, each with an `expired` audit
-    /// event ([`SyncService::expire_cold`]).
+    /// Cold sessions past the cold TTL reported by the expiry sweep, each with an `expired`
+    /// audit event ([`SyncService::expire_cold`]).
     pub expired_cold: u64,
     /// Batches written.
     pub batches: u64,
@@ -210,11 +210,14 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SyncService<H, C, A, K> 
 const MAX_EXPIRY_PAGES: u64 = 1000;
 
 impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SyncService<H, C, A, K> {
-    /// One cold expiry sweep for the sessions homed in `region`: every cold record past the cold
-    /// TTL is deleted (only if unchanged since it was read) and reported as `expired` (tier
-    /// cold), so the audit trail has the end of every session, including those DynamoDB's TTL
-    /// would otherwise delete unseen. A record that names a failover holder is left for the
-    /// holder's copy to settle (it may be newer).
+    /// One cold expiry sweep for the sessions homed in `region`: every cold record that has
+    /// passed the cold TTL since the sweep's mark is reported as `expired` (tier cold, at the
+    /// moment it expired), and the mark moves past it. Nothing is deleted: DynamoDB's TTL does
+    /// that for free, a day after expiry (`EXPIRY_GRACE` in the DynamoDB adapter), so the sweep
+    /// sees every record first; a lookup never serves an expired record either way.
+    ///
+    /// At least once: a pass that stops between reporting a page and moving the mark (a crash, a
+    /// store error) reports that page again next time.
     pub async fn expire_cold(&self, region: RegionId) -> SyncReport {
         let engine = &*self.engine;
         let mut report = SyncReport::default();
@@ -222,39 +225,39 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SyncService<H, C, A, K> 
             return report;
         }
         let now = engine.clock().now();
+        let cold_ttl = engine.policy().cold_ttl;
         // Expired at `now` means idle for at least the cold TTL (`LifecyclePolicy::cold_state`).
-        let before = now - engine.policy().cold_ttl + Duration::from_millis(1);
+        let before = now - cold_ttl + Duration::from_millis(1);
         let page_size = engine.session_config().sync.batch_size.max(1);
+        let mut mark = match engine.cold().sweep_mark(region).await {
+            Ok(mark) => mark,
+            Err(e) => {
+                report.error = Some(e);
+                return report;
+            }
+        };
         for _ in 0..MAX_EXPIRY_PAGES {
-            let page = match engine.cold().expired_page(region, before, page_size).await {
+            let page = match engine.cold().expired_page(region, before, mark.as_ref(), page_size).await {
                 Ok(page) => page,
                 Err(e) => {
                     report.error = Some(e);
                     break;
                 }
             };
-            let mut ended = 0;
-            for session in &page {
-                if session.hot_region.is_some() {
-                    continue;
-                }
-                match engine.cold().delete_if_unchanged(session).await {
-                    Ok(true) => {
-                        engine.record(AuditEvent::about(session, AuditKind::Expired, Tier::Cold, region, now)).await;
-                        report.expired_cold += 1;
-                        ended += 1;
-                    }
-                    Ok(false) => {}
-                    Err(e) => {
-                        report.error = Some(e);
-                        return report;
-                    }
-                }
+            for session in &page.sessions {
+                let expired_at = (session.last_access + cold_ttl).min(now);
+                engine.record(AuditEvent::about(session, AuditKind::Expired, Tier::Cold, region, expired_at)).await;
+                report.expired_cold += 1;
             }
             report.batches += 1;
-            // A short page is the end; a page of only skipped or changed records makes no
-            // progress, so stop there too (the next pass reads again).
-            if page.len() < page_size || ended == 0 {
+            if let Some(next) = page.next {
+                if let Err(e) = engine.cold().set_sweep_mark(region, &next).await {
+                    report.error = Some(e);
+                    break;
+                }
+                mark = Some(next);
+            }
+            if page.sessions.len() < page_size {
                 break;
             }
         }

@@ -379,12 +379,23 @@ impl hotcold_engine::ColdStore for TouchedMidDemotion {
         &self,
         home: RegionId,
         before: hotcold_engine::Timestamp,
+        after: Option<&hotcold_engine::ExpiryCursor>,
         limit: usize,
-    ) -> Result<Vec<hotcold_engine::Session>, hotcold_engine::StoreError> {
-        self.cold.expired_page(home, before, limit).await
+    ) -> Result<hotcold_engine::ExpiredPage, hotcold_engine::StoreError> {
+        self.cold.expired_page(home, before, after, limit).await
     }
-    async fn delete_if_unchanged(&self, session: &hotcold_engine::Session) -> Result<bool, hotcold_engine::StoreError> {
-        self.cold.delete_if_unchanged(session).await
+    async fn sweep_mark(
+        &self,
+        home: RegionId,
+    ) -> Result<Option<hotcold_engine::ExpiryCursor>, hotcold_engine::StoreError> {
+        self.cold.sweep_mark(home).await
+    }
+    async fn set_sweep_mark(
+        &self,
+        home: RegionId,
+        mark: &hotcold_engine::ExpiryCursor,
+    ) -> Result<(), hotcold_engine::StoreError> {
+        self.cold.set_sweep_mark(home, mark).await
     }
 }
 

@@ -9,6 +9,11 @@
 //!   nothing.
 //! - In a global table every write (and delete) that takes effect is paid again in each other
 //!   replica region, and its bytes cross to each of them.
+//! - The sessions table's expiry index (the sync job's cold expiry sweep reads it) costs
+//!   [`INDEX_WRU_PER_WRITE`] more units per write that takes effect (the entry moves with the
+//!   last access: a delete and a put of a small projected item) and [`INDEX_WRU_PER_DELETE`] per
+//!   delete that removes an item, in every replica region like the write itself. An upper bound:
+//!   a new item or a tombstone moves no entry, it only adds or removes one.
 
 /// Bytes per write request unit.
 pub const WRITE_UNIT_BYTES: u64 = 1024;
@@ -18,6 +23,10 @@ pub const READ_UNIT_BYTES: u64 = 4096;
 pub const BATCH_WRITE_MAX_ITEMS: usize = 25;
 /// Units charged for a read that finds no item, or a delete of no item.
 pub const MINIMUM_UNITS: u64 = 1;
+/// Expiry index units per write that takes effect (index items are under 1 KiB).
+pub const INDEX_WRU_PER_WRITE: u64 = 2;
+/// Expiry index units per delete that removes an item.
+pub const INDEX_WRU_PER_DELETE: u64 = 1;
 
 /// What one call costs the region that makes it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -74,8 +83,12 @@ impl Metering {
     /// condition failed.
     pub const fn write(&self, data_len: u64, took_effect: bool) -> Charge {
         let item = self.item_bytes(data_len);
-        let wru = units(item, WRITE_UNIT_BYTES);
-        let others = if took_effect { self.replicas.saturating_sub(1) } else { 0 };
+        let base = units(item, WRITE_UNIT_BYTES);
+        if !took_effect {
+            return Charge { wru: base, rru: 0, replicated_wru: 0, replicated_bytes: 0 };
+        }
+        let wru = base + INDEX_WRU_PER_WRITE;
+        let others = self.replicas.saturating_sub(1);
         Charge { wru, rru: 0, replicated_wru: wru * others, replicated_bytes: item * others }
     }
 
@@ -84,7 +97,7 @@ impl Metering {
     pub const fn delete(&self, removed_data_len: Option<u64>) -> Charge {
         match removed_data_len {
             Some(len) => {
-                let wru = units(self.item_bytes(len), WRITE_UNIT_BYTES);
+                let wru = units(self.item_bytes(len), WRITE_UNIT_BYTES) + INDEX_WRU_PER_DELETE;
                 Charge { wru, rru: 0, replicated_wru: wru * self.replicas.saturating_sub(1), replicated_bytes: 0 }
             }
             None => Charge { wru: MINIMUM_UNITS, rru: 0, replicated_wru: 0, replicated_bytes: 0 },
@@ -105,20 +118,20 @@ mod tests {
 
     #[test]
     fn writes_cost_one_unit_per_started_kib_and_replicate_to_every_other_region() {
-        // 924 + 100 = 1,024 bytes: exactly 1 WRU; one byte more: 2.
+        // 924 + 100 = 1,024 bytes: exactly 1 WRU; one byte more: 2; plus 2 for the expiry index.
         assert_eq!(
             THREE_REGIONS.write(924, true),
-            Charge { wru: 1, rru: 0, replicated_wru: 2, replicated_bytes: 2_048 }
+            Charge { wru: 3, rru: 0, replicated_wru: 6, replicated_bytes: 2_048 }
         );
         assert_eq!(
             THREE_REGIONS.write(925, true),
-            Charge { wru: 2, rru: 0, replicated_wru: 4, replicated_bytes: 2_050 }
+            Charge { wru: 4, rru: 0, replicated_wru: 8, replicated_bytes: 2_050 }
         );
-        // A failed condition pays its units and replicates nothing.
+        // A failed condition pays its units (no index change) and replicates nothing.
         assert_eq!(THREE_REGIONS.write(925, false), Charge { wru: 2, ..Charge::default() });
         // One region: nothing to replicate.
         let alone = Metering { item_overhead: 100, replicas: 1 };
-        assert_eq!(alone.write(5_000, true), Charge { wru: 5, ..Charge::default() });
+        assert_eq!(alone.write(5_000, true), Charge { wru: 5 + INDEX_WRU_PER_WRITE, ..Charge::default() });
     }
 
     #[test]
@@ -133,14 +146,14 @@ mod tests {
     fn deletes_pay_the_item_units_everywhere_and_a_miss_pays_one_unit_here() {
         assert_eq!(
             THREE_REGIONS.delete(Some(2_000)),
-            Charge { wru: 3, rru: 0, replicated_wru: 6, replicated_bytes: 0 }
+            Charge { wru: 4, rru: 0, replicated_wru: 8, replicated_bytes: 0 }
         );
         assert_eq!(THREE_REGIONS.delete(None), Charge { wru: 1, ..Charge::default() });
     }
 
     /// Items of exactly the given size (no overhead), at every unit boundary: a write costs one
-    /// WRU per started 1,024 bytes, a read one RRU per started 4,096 bytes, a delete of the item
-    /// the same WRU as its write.
+    /// WRU per started 1,024 bytes (plus the expiry index's units when it takes effect), a read
+    /// one RRU per started 4,096 bytes, a delete of the item its WRU plus the index's.
     #[test]
     fn units_at_every_boundary() {
         let bare = Metering { item_overhead: 0, replicas: 1 };
@@ -164,10 +177,12 @@ mod tests {
         ];
         for (bytes, wru, rru) in cases {
             assert_eq!(bare.item_bytes(bytes), bytes);
-            assert_eq!(bare.write(bytes, true), Charge { wru, ..Charge::default() }, "write of {bytes} B");
+            let written = wru + INDEX_WRU_PER_WRITE;
+            assert_eq!(bare.write(bytes, true), Charge { wru: written, ..Charge::default() }, "write of {bytes} B");
             assert_eq!(bare.write(bytes, false), Charge { wru, ..Charge::default() }, "refused write of {bytes} B");
             assert_eq!(bare.read(Some(bytes)), Charge { rru, ..Charge::default() }, "read of {bytes} B");
-            assert_eq!(bare.delete(Some(bytes)), Charge { wru, ..Charge::default() }, "delete of {bytes} B");
+            let deleted = wru + INDEX_WRU_PER_DELETE;
+            assert_eq!(bare.delete(Some(bytes)), Charge { wru: deleted, ..Charge::default() }, "delete of {bytes} B");
         }
     }
 
@@ -189,10 +204,18 @@ mod tests {
         ];
         for (data, item, wru, rru) in cases {
             assert_eq!(two.item_bytes(data), item);
-            assert_eq!(two.write(data, true), Charge { wru, rru: 0, replicated_wru: wru, replicated_bytes: item });
+            let written = wru + INDEX_WRU_PER_WRITE;
+            assert_eq!(
+                two.write(data, true),
+                Charge { wru: written, rru: 0, replicated_wru: written, replicated_bytes: item }
+            );
             assert_eq!(two.write(data, false), Charge { wru, ..Charge::default() });
             assert_eq!(two.read(Some(data)), Charge { rru, ..Charge::default() });
-            assert_eq!(two.delete(Some(data)), Charge { wru, rru: 0, replicated_wru: wru, replicated_bytes: 0 });
+            let deleted = wru + INDEX_WRU_PER_DELETE;
+            assert_eq!(
+                two.delete(Some(data)),
+                Charge { wru: deleted, rru: 0, replicated_wru: deleted, replicated_bytes: 0 }
+            );
         }
         // Finding nothing costs the minimum, here only, whatever the table's size.
         assert_eq!(two.read(None), Charge { rru: 1, ..Charge::default() });

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use hotcold_engine::lifecycle::EXPIRY_GRACE;
 use hotcold_engine::ready::now_or_panic;
 use hotcold_engine::{AuditKind, Pass, RegionId, Tier};
 
@@ -29,7 +30,8 @@ impl Sim {
         let ttl = self.scenario.session_config.cold_storage.ttl;
         self.backends.cold.purge_tombstones(ttl);
         if t > 0 && minute % PURGE_EVERY_TICKS == 0 {
-            for (home, ended) in self.backends.cold.purge_expired(ttl).into_iter().enumerate() {
+            // Records stay `EXPIRY_GRACE` past their expiry, as DynamoDB's TTL attribute says.
+            for (home, ended) in self.backends.cold.purge_expired(ttl + EXPIRY_GRACE).into_iter().enumerate() {
                 self.backends.audit.add(home, AuditKind::Expired, Tier::Cold, ended);
             }
         }

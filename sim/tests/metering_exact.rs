@@ -11,6 +11,8 @@
 //!   write its item bytes cross to each of them (replicated bytes; a delete carries no data);
 //! - a strongly consistent read that finds an item: `ceil(item / 4096)` RRU;
 //! - a read that finds nothing: 1 RRU; a delete that finds nothing: 1 WRU, replicating nothing;
+//! - the expiry index: 2 more WRU per write that takes effect (`INDEX_WRU_PER_WRITE`), 1 more per
+//!   delete that removes an item, paid and replicated like the write;
 //!
 //! with item = payload + `costs.dynamodb.item_overhead_bytes`, and asserted equal to the metered
 //! figures per region, over the whole run (`usage`) and in every time-series bucket.
@@ -18,6 +20,9 @@
 use hotcold_model::Scenario;
 use hotcold_model::record::{BucketRow, RunRecord};
 use hotcold_sim::{RunOptions, run};
+
+/// Expiry index units per write that takes effect.
+const INDEX: u64 = hotcold_model::metering::INDEX_WRU_PER_WRITE;
 
 const ONE: [&str; 1] = ["us-east-1"];
 const THREE: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
@@ -146,15 +151,15 @@ fn check(scenario: &Scenario, expect: impl Fn(&Tally, u64) -> Units) -> (RunReco
 /// promoted into its home region's Redis (no DynamoDB write: it goes home). An update changes
 /// only the hot copy (`on_demotion`). 5 min after the lookup the session is demoted again: one
 /// more write. Per region, with d demotions, p promotions, n regions:
-///   WRU = 4 d; RRU = 1 p; replicated WRU = 4 d (n - 1); replicated bytes = 4,096 d (n - 1).
+///   WRU = (4 + 2) d; RRU = 1 p; replicated WRU = 6 d (n - 1); replicated bytes = 4,096 d (n - 1).
 #[test]
 fn demotions_write_and_promotions_read_in_one_region_and_in_three() {
     for regions in [&ONE[..], &THREE[..]] {
         let s = scenario(regions, 3996, 2, "10m", "    update_fraction: 0.5\n    logout_probability: 0\n", "");
         let (record, tallies) = check(&s, |t, others| Units {
-            wru: 4 * t.demotions,
+            wru: (4 + INDEX) * t.demotions,
             rru: t.promotions,
-            replicated_wru: 4 * t.demotions * others,
+            replicated_wru: (4 + INDEX) * t.demotions * others,
             replicated_bytes: 4096 * t.demotions * others,
         });
         let c = &record.counts;
@@ -172,7 +177,7 @@ fn demotions_write_and_promotions_read_in_one_region_and_in_three() {
 ///
 /// As above, but every lookup updates (update_fraction 1), so per region updates = promotions:
 /// writes = c creates + p updates + d demotions, each 5 WRU; reads = p, each 2 RRU:
-///   WRU = 5 (c + p + d); RRU = 2 p; replicated WRU = 5 (c + p + d) (n - 1);
+///   WRU = (5 + 2) (c + p + d); RRU = 2 p; replicated WRU = 7 (c + p + d) (n - 1);
 ///   replicated bytes = 4,097 (c + p + d) (n - 1).
 #[test]
 fn write_through_writes_every_create_and_update_in_one_region_and_in_three() {
@@ -188,9 +193,9 @@ fn write_through_writes_every_create_and_update_in_one_region_and_in_three() {
         let (record, tallies) = check(&s, |t, others| {
             let writes = t.created + t.promotions + t.demotions;
             Units {
-                wru: 5 * writes,
+                wru: (5 + INDEX) * writes,
                 rru: 2 * t.promotions,
-                replicated_wru: 5 * writes * others,
+                replicated_wru: (5 + INDEX) * writes * others,
                 replicated_bytes: 4097 * writes * others,
             }
         });
@@ -211,16 +216,17 @@ fn write_through_writes_every_create_and_update_in_one_region_and_in_three() {
 /// Each visit is a create and, 10 min later, a lookup (a promotion, as above) and a logout; the
 /// session had been demoted, so the cold record is there to read, and a logged-out session is
 /// never demoted again. Per region logouts = promotions:
-///   WRU = 3 d + 1 p; RRU = 1 p (promotion) + 1 p (logout's read); replicated WRU = (3 d + p) (n - 1);
+///   WRU = (3 + 2) d + (1 + 2) p; RRU = 1 p (promotion) + 1 p (logout's read);
+///   replicated WRU = (5 d + 3 p) (n - 1);
 ///   replicated bytes = (2,100 d + 100 p) (n - 1).
 #[test]
 fn logouts_bury_the_cold_record_in_one_region_and_in_three() {
     for regions in [&ONE[..], &THREE[..]] {
         let s = scenario(regions, 2000, 2, "10m", "    update_fraction: 0\n    logout_probability: 1.0\n", "");
         let (record, tallies) = check(&s, |t, others| Units {
-            wru: 3 * t.demotions + t.promotions,
+            wru: (3 + INDEX) * t.demotions + (1 + INDEX) * t.promotions,
             rru: 2 * t.promotions,
-            replicated_wru: (3 * t.demotions + t.promotions) * others,
+            replicated_wru: ((3 + INDEX) * t.demotions + (1 + INDEX) * t.promotions) * others,
             replicated_bytes: (2100 * t.demotions + 100 * t.promotions) * others,
         });
         let c = &record.counts;
@@ -237,15 +243,15 @@ fn logouts_bury_the_cold_record_in_one_region_and_in_three() {
 ///
 /// Each visit is one request, a create, then a logout at once: the session was never demoted, so
 /// the logout's read finds no item, and its tombstone (100 bytes) is replicated. Per region:
-///   WRU = 1 c; RRU = 1 c; replicated WRU = 1 c (n - 1); replicated bytes = 100 c (n - 1).
+///   WRU = (1 + 2) c; RRU = 1 c; replicated WRU = 3 c (n - 1); replicated bytes = 100 c (n - 1).
 #[test]
 fn logouts_of_never_demoted_sessions_pay_one_unit_each_way_in_one_region_and_in_three() {
     for regions in [&ONE[..], &THREE[..]] {
         let s = scenario(regions, 5000, 1, "10m", "    update_fraction: 0\n    logout_probability: 1.0\n", "");
         let (record, tallies) = check(&s, |t, others| Units {
-            wru: t.created,
+            wru: (1 + INDEX) * t.created,
             rru: t.created,
-            replicated_wru: t.created * others,
+            replicated_wru: (1 + INDEX) * t.created * others,
             replicated_bytes: 100 * t.created * others,
         });
         let c = &record.counts;

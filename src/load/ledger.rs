@@ -159,11 +159,20 @@ impl<C: ColdStore> ColdStore for Metered<C> {
     ) -> Result<Vec<Session>, StoreError> {
         self.inner.sessions_of_user_page(user, after, limit, reader).await
     }
-    async fn expired_page(&self, home: RegionId, before: Timestamp, limit: usize) -> Result<Vec<Session>, StoreError> {
-        self.inner.expired_page(home, before, limit).await
+    async fn expired_page(
+        &self,
+        home: RegionId,
+        before: Timestamp,
+        after: Option<&hotcold_engine::ExpiryCursor>,
+        limit: usize,
+    ) -> Result<hotcold_engine::ExpiredPage, StoreError> {
+        self.inner.expired_page(home, before, after, limit).await
     }
-    async fn delete_if_unchanged(&self, session: &Session) -> Result<bool, StoreError> {
-        self.inner.delete_if_unchanged(session).await
+    async fn sweep_mark(&self, home: RegionId) -> Result<Option<hotcold_engine::ExpiryCursor>, StoreError> {
+        self.inner.sweep_mark(home).await
+    }
+    async fn set_sweep_mark(&self, home: RegionId, mark: &hotcold_engine::ExpiryCursor) -> Result<(), StoreError> {
+        self.inner.set_sweep_mark(home, mark).await
     }
 }
 
@@ -219,31 +228,32 @@ mod tests {
 
     const T: Timestamp = Timestamp(1);
 
-    /// Items are data + 100 bytes; a write costs ceil(item / 1024) WRU, a read ceil(item / 4096)
-    /// RRU, a read or delete that finds nothing 1 unit; one region replicates nothing.
+    /// Items are data + 100 bytes; a write costs ceil(item / 1024) WRU (+2 for the expiry index
+    /// when it takes effect), a read ceil(item / 4096) RRU, a delete the item's WRU + 1 for the
+    /// index, a read or delete that finds nothing 1 unit; one region replicates nothing.
     #[test]
     fn one_region_pays_exact_units_per_call() {
         let cold = metered(&["us-east-1"]);
         let here = RegionId(0);
         // Writes: 924 + 100 = 1,024 B -> 1 WRU; 925 -> 1,025 B -> 2; 3,996 -> 4,096 B -> 4;
-        // 3,997 -> 4,097 B -> 5; 0 -> 100 B -> 1. Sum 13.
+        // 3,997 -> 4,097 B -> 5; 0 -> 100 B -> 1. Sum 13, plus 2 x 5 for the index: 23.
         for (n, len) in [(1, 924), (2, 925), (3, 3996), (4, 3997), (5, 0)] {
             assert_eq!(now_or_panic(cold.put(&session(n, len, 2), here, T)), Ok(ColdWrite::Written));
         }
-        assert_eq!(units(&cold, 0), (13, 0, 0, 0, 5, 0));
+        assert_eq!(units(&cold, 0), (23, 0, 0, 0, 5, 0));
         // Reads: 1,024 B -> 1 RRU; 4,096 B -> 1; 4,097 B -> 2; 100 B -> 1; nothing -> 1. Sum 6.
         for n in [1, 3, 4, 5, 99] {
             now_or_panic(cold.get(&session(n, 0, 1).id, here));
         }
-        assert_eq!(units(&cold, 0), (13, 6, 0, 0, 10, 0));
+        assert_eq!(units(&cold, 0), (23, 6, 0, 0, 10, 0));
         // A write that fails its condition (an older state of session 1, 925 -> 1,025 B) still
-        // pays its 2 WRU, and stores nothing.
+        // pays its 2 WRU (no index change), and stores nothing.
         assert_eq!(now_or_panic(cold.put(&session(1, 925, 1), here, T)), Ok(ColdWrite::Stale));
-        assert_eq!(units(&cold, 0), (15, 6, 0, 0, 11, 0));
-        // Deletes: session 4 (4,097 B) -> 5 WRU; nothing -> 1 WRU.
+        assert_eq!(units(&cold, 0), (25, 6, 0, 0, 11, 0));
+        // Deletes: session 4 (4,097 B) -> 5 WRU + 1 for the index; nothing -> 1 WRU.
         assert!(now_or_panic(cold.delete(&session(4, 0, 1).id, here, T)).unwrap().is_some());
         assert!(now_or_panic(cold.delete(&session(98, 0, 1).id, here, T)).unwrap().is_none());
-        assert_eq!(units(&cold, 0), (21, 6, 0, 0, 13, 0));
+        assert_eq!(units(&cold, 0), (32, 6, 0, 0, 13, 0));
         // Held: 1,024 + 1,025 + 4,096 + 100 B (the stale write changed nothing).
         assert_eq!(cold.ledger.lock().unwrap().stored(), (4, 6_245));
     }
@@ -255,29 +265,29 @@ mod tests {
     fn three_regions_pay_replicated_units_for_what_takes_effect() {
         let cold = metered(&["us-east-1", "eu-west-1", "ap-southeast-1"]);
         let (a, b, c) = (RegionId(0), RegionId(1), RegionId(2));
-        // a writes session 1 (1,024 B): 1 WRU, 2 x 1 replicated, 2 x 1,024 bytes.
+        // a writes session 1 (1,024 B): 1 WRU + 2 for the index, 2 x 3 replicated, 2 x 1,024 bytes.
         now_or_panic(cold.put(&session(1, 924, 2), a, T)).unwrap();
-        assert_eq!(units(&cold, 0), (1, 0, 2, 2_048, 1, 0));
-        // b writes session 2 (1,025 B): 2 WRU, 2 x 2 replicated, 2 x 1,025 bytes; then an older
-        // state of session 1 (1,025 B), refused: 2 WRU, nothing replicated.
+        assert_eq!(units(&cold, 0), (3, 0, 6, 2_048, 1, 0));
+        // b writes session 2 (1,025 B): 2 + 2 WRU, 2 x 4 replicated, 2 x 1,025 bytes; then an
+        // older state of session 1 (1,025 B), refused: 2 WRU, nothing replicated.
         now_or_panic(cold.put(&session(2, 925, 2), b, T)).unwrap();
         assert_eq!(now_or_panic(cold.put(&session(1, 925, 1), b, T)), Ok(ColdWrite::Stale));
-        assert_eq!(units(&cold, 1), (4, 0, 4, 2_050, 2, 0));
-        // c reads session 1 (1 RRU) and nothing (1 RRU), deletes session 2 (1,025 B: 2 WRU, paid
-        // again in a and b: 4, no bytes) and nothing (1 WRU, here only).
+        assert_eq!(units(&cold, 1), (6, 0, 8, 2_050, 2, 0));
+        // c reads session 1 (1 RRU) and nothing (1 RRU), deletes session 2 (1,025 B: 2 + 1 WRU,
+        // paid again in a and b: 6, no bytes) and nothing (1 WRU, here only).
         now_or_panic(cold.get(&session(1, 0, 1).id, c));
         now_or_panic(cold.get(&session(97, 0, 1).id, c));
         assert!(now_or_panic(cold.delete(&session(2, 0, 1).id, c, T)).unwrap().is_some());
         assert!(now_or_panic(cold.delete(&session(96, 0, 1).id, c, T)).unwrap().is_none());
-        assert_eq!(units(&cold, 2), (3, 2, 4, 0, 4, 0));
-        // a writes 26 sessions of no data (100 B: 1 WRU each) in one batch: two calls of at most
-        // 25 items; 26 WRU, 2 x 26 replicated, 2 x 26 x 100 bytes.
+        assert_eq!(units(&cold, 2), (4, 2, 6, 0, 4, 0));
+        // a writes 26 sessions of no data (100 B: 1 + 2 WRU each) in one batch: two calls of at
+        // most 25 items; 78 WRU, 2 x 78 replicated, 2 x 26 x 100 bytes.
         let batch: Vec<Session> = (10..36).map(|n| session(n, 0, 1)).collect();
         now_or_panic(cold.put_batch(&batch, a, T)).unwrap();
-        assert_eq!(units(&cold, 0), (27, 0, 54, 2_048 + 5_200, 3, 0));
+        assert_eq!(units(&cold, 0), (81, 0, 162, 2_048 + 5_200, 3, 0));
         // The other regions' figures did not move.
-        assert_eq!(units(&cold, 1), (4, 0, 4, 2_050, 2, 0));
-        assert_eq!(units(&cold, 2), (3, 2, 4, 0, 4, 0));
+        assert_eq!(units(&cold, 1), (6, 0, 8, 2_050, 2, 0));
+        assert_eq!(units(&cold, 2), (4, 2, 6, 0, 4, 0));
         // Held: session 1 (1,024 B) and the 26 (100 B each).
         assert_eq!(cold.ledger.lock().unwrap().stored(), (27, 1_024 + 2_600));
     }
@@ -295,9 +305,9 @@ mod tests {
         assert!(now_or_panic(cold.delete(&session(1, 0, 1).id, here, T)).is_err());
         let batch: Vec<Session> = (10..36).map(|n| session(n, 0, 1)).collect();
         assert!(now_or_panic(cold.put_batch(&batch, here, T)).is_err());
-        // 5,100 B: 5 WRU, 5 replicated, 5,100 bytes from the one write that worked; 1 + 1 + 1 + 2
-        // calls failed.
-        assert_eq!(units(&cold, 1), (5, 0, 5, 5_100, 6, 5));
+        // 5,100 B: 5 + 2 WRU, 7 replicated, 5,100 bytes from the one write that worked; 1 + 1 +
+        // 1 + 2 calls failed.
+        assert_eq!(units(&cold, 1), (7, 0, 7, 5_100, 6, 5));
         assert_eq!(units(&cold, 0), (0, 0, 0, 0, 0, 0));
     }
 

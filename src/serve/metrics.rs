@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use hotcold_engine::audit::trail::TrailCounts;
 use hotcold_engine::store::IdleEntry;
 use hotcold_engine::{
-    ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore, HotTouch, HotUpdate, HotWrite, RegionId, Session,
-    SessionData, SessionId, StoreError, SyncReport, Timestamp, UserId,
+    ColdLookup, ColdStore, ColdWrite, ExpiredPage, ExpiryCursor, HotLookup, HotStore, HotTouch, HotUpdate, HotWrite,
+    RegionId, Session, SessionData, SessionId, StoreError, SyncReport, Timestamp, UserId,
 };
 use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
@@ -376,11 +376,20 @@ impl<C: ColdStore> ColdStore for Timed<C> {
         let page = self.inner.sessions_of_user_page(user, after, limit, reader);
         self.time("sessions_of_user_page", result_ok, page).await
     }
-    async fn expired_page(&self, home: RegionId, before: Timestamp, limit: usize) -> Result<Vec<Session>, StoreError> {
-        self.time("expired_page", result_ok, self.inner.expired_page(home, before, limit)).await
+    async fn expired_page(
+        &self,
+        home: RegionId,
+        before: Timestamp,
+        after: Option<&ExpiryCursor>,
+        limit: usize,
+    ) -> Result<ExpiredPage, StoreError> {
+        self.time("expired_page", result_ok, self.inner.expired_page(home, before, after, limit)).await
     }
-    async fn delete_if_unchanged(&self, session: &Session) -> Result<bool, StoreError> {
-        self.time("delete_if_unchanged", result_ok, self.inner.delete_if_unchanged(session)).await
+    async fn sweep_mark(&self, home: RegionId) -> Result<Option<ExpiryCursor>, StoreError> {
+        self.time("sweep_mark", result_ok, self.inner.sweep_mark(home)).await
+    }
+    async fn set_sweep_mark(&self, home: RegionId, mark: &ExpiryCursor) -> Result<(), StoreError> {
+        self.time("set_sweep_mark", result_ok, self.inner.set_sweep_mark(home, mark)).await
     }
 }
 

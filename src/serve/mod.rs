@@ -81,13 +81,7 @@ pub(crate) fn serve(args: &Args) -> Result<(), Failure> {
 
 async fn run(config: ServeConfig, access: Access, pseudonym_key: Option<PseudonymKey>) -> Result<(), Failure> {
     let metrics = Metrics::new().context("cannot register the metrics").map_err(Failure::Failed)?;
-    if pseudonym_key.is_none() {
-        eprintln!(
-            "hotcold serve: WARNING: auth.pseudonym_key_file is not set: erased users' pseudonyms are keyed per process \
-             and audit links with a public default key (anyone who can read the audit table can test a candidate user id \
-             against the links of users not erased)"
-        );
-    }
+    let keyed = pseudonym_key.is_some();
     let link_key = pseudonym_key.clone().unwrap_or_else(public_link_key);
     let mut engine = connect(&config, &metrics, link_key).await.map_err(Failure::Failed)?;
     if let Some(key) = pseudonym_key {
@@ -109,8 +103,16 @@ async fn run(config: ServeConfig, access: Access, pseudonym_key: Option<Pseudony
     let sync = tokio::spawn(sync_loop(Arc::clone(&engine), region, metrics.clone(), stop_rx.clone()));
     let audit = tokio::spawn(audit_loop(Arc::clone(&engine), metrics.clone(), stop_rx));
     // One line a supervisor or a test can wait for; it names no session and no credential.
-    let warning =
-        if open { "auth disabled (WARNING: no credential is checked, every route is open to anyone): " } else { "" };
+    let mut warning = String::new();
+    if open {
+        warning.push_str("auth disabled (WARNING: no credential is checked, every route is open to anyone): ");
+    }
+    if !keyed {
+        warning.push_str(
+            "no auth.pseudonym_key_file (WARNING: audit links use a public key, so whoever reads the audit table can \
+             test a candidate user id against the links of users not erased): ",
+        );
+    }
     eprintln!("hotcold serve: {warning}region {} listening on http://{address}", config.region);
     serve_connections(listener, app, config.limits, shutdown_signal()).await;
     let _ = stop_tx.send(true);
@@ -269,9 +271,15 @@ async fn final_audit_drain(engine: &Arc<LiveEngine>, metrics: &Metrics) {
     match trail.drain().await {
         Ok(drained) if drained.pending == 0 => {}
         Ok(drained) => {
-            eprintln!("hotcold serve: {} audit records wait in the outbox for the next instance", drained.pending)
+            eprintln!("hotcold serve: audit: {} records wait in the outbox for the next instance", drained.pending)
         }
-        Err(e) => eprintln!("hotcold serve: audit records wait in the outbox; the audit table did not answer: {e}"),
+        Err(e) => eprintln!("hotcold serve: audit: records may wait in the outbox for the next instance: {e}"),
+    }
+    let lost = trail.spilled();
+    if lost > 0 {
+        // Neither the table nor the outbox took them: they end with this process (each is a gap
+        // in its writer's chain, which `hotcold audit --verify` shows).
+        eprintln!("hotcold serve: audit: {lost} records held in process are lost");
     }
     metrics.set_audit(trail.counts(), None);
 }

@@ -48,8 +48,9 @@ impl AuditCursor {
         let mut parts = text.splitn(3, '#');
         let (at, writer, seq) = (parts.next()?, parts.next()?, parts.next()?);
         let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+        // Writers are `<region>.<16 hex>`, region names up to 64 characters.
         let writer_ok = !writer.is_empty()
-            && writer.len() <= 64
+            && writer.len() <= 128
             && writer.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
         (digits(at, 15) && digits(seq, 12) && writer_ok).then(|| Self(text.to_string()))
     }
@@ -231,11 +232,17 @@ pub fn random_subject() -> u128 {
 }
 
 /// The subject a record of a user with `link` goes under, and the link to store if it changes
-/// (a first record, or the first record after an erasure).
-pub fn subject_for(link: Option<Link>, at: Timestamp) -> (u128, Option<Link>) {
+/// (a first record, or the first record after an erasure). A record from before the user's
+/// erasure, arriving late, goes under a subject of its own drawn from its hash: linked to nobody,
+/// and the same each time it is delivered (so a redelivery is still one record).
+pub fn subject_for(link: Option<Link>, record: &AuditRecord) -> (u128, Option<Link>) {
     match link {
         Some(Link::Subject(subject)) => (subject, None),
-        Some(Link::Erased(erased_at)) if at <= erased_at => (random_subject(), None),
+        Some(Link::Erased(erased_at)) if record.event.at <= erased_at => {
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(&record.hash[..16]);
+            (u128::from_le_bytes(bytes), None)
+        }
         _ => {
             let subject = random_subject();
             (subject, Some(Link::Subject(subject)))
@@ -303,7 +310,7 @@ impl AuditLog for MemoryAuditLog {
             let subject = match &record.event.user_id {
                 None => 0,
                 Some(user) => {
-                    let (subject, new_link) = subject_for(state.links.get(user).copied(), record.event.at);
+                    let (subject, new_link) = subject_for(state.links.get(user).copied(), record);
                     if let Some(link) = new_link {
                         state.links.insert(user.clone(), link);
                     }
@@ -395,12 +402,26 @@ mod tests {
 
     #[test]
     fn a_first_record_links_and_an_erased_user_links_afresh_only_after_the_erasure() {
-        let (subject, link) = subject_for(None, Timestamp(5));
+        let mut chain = crate::audit::chain::Chain::new("t.00");
+        let mut at = |t: u64| {
+            chain.seal(AuditEvent {
+                at: Timestamp(t),
+                kind: AuditKind::Created,
+                tier: Tier::Hot,
+                region: RegionId(0),
+                session: SessionId::from_parts([1; 16], RegionId(0)),
+                user_id: None,
+                version: 1,
+            })
+        };
+        let (five, ten, eleven) = (at(5), at(10), at(11));
+        let (subject, link) = subject_for(None, &five);
         assert_eq!(link, Some(Link::Subject(subject)));
-        assert_eq!(subject_for(Some(Link::Subject(9)), Timestamp(5)), (9, None));
-        let (_, link) = subject_for(Some(Link::Erased(Timestamp(10))), Timestamp(10));
+        assert_eq!(subject_for(Some(Link::Subject(9)), &five), (9, None));
+        let (late, link) = subject_for(Some(Link::Erased(Timestamp(10))), &ten);
         assert_eq!(link, None, "a late record from before the erasure links nothing");
-        let (subject, link) = subject_for(Some(Link::Erased(Timestamp(10))), Timestamp(11));
+        assert_eq!(subject_for(Some(Link::Erased(Timestamp(10))), &ten).0, late, "the same subject each delivery");
+        let (subject, link) = subject_for(Some(Link::Erased(Timestamp(10))), &eleven);
         assert_eq!(link, Some(Link::Subject(subject)), "a new record after the erasure starts a new link");
     }
 }

@@ -219,6 +219,12 @@ impl<L: AuditLog, O: AuditOutbox> Trail<L, O> {
         Ok(self.outbox.len().await? + spilled)
     }
 
+    /// Records held in this process because the outbox was down too: lost if the process ends
+    /// before a drain delivers them.
+    pub fn spilled(&self) -> u64 {
+        lock(&self.spill).len() as u64
+    }
+
     /// A page of `user`'s events, newest first (the compliance query).
     pub async fn user_page(&self, user: &UserId, query: &AuditQuery) -> Result<AuditPage, StoreError> {
         self.log.user_page(user, query).await

@@ -231,12 +231,16 @@ impl Model {
     }
 
     /// `SessionManager::bury_hot`: the copy in `region` replaced by a tombstone (out of the idle
-    /// index, ending with the hot TTL); returns the live session version it replaced.
-    fn bury_hot(&mut self, index: usize, region: usize) -> Result<Option<u64>, StoreError> {
+    /// index, ending with the hot TTL); answers what it held.
+    fn bury_hot(&mut self, index: usize, region: usize) -> Result<Buried, StoreError> {
         if !self.hot_up[region] {
             return Err(down(&hot_label(region)));
         }
-        let taken = self.take(index, region).filter(|copy| !copy.is_tombstone()).map(|copy| copy.version);
+        let taken = match self.take(index, region) {
+            Some(copy) if copy.is_tombstone() => Buried::Tombstone,
+            Some(copy) => Buried::Live(copy.version),
+            None => Buried::Nothing,
+        };
         self.sessions[index].hot[region] = Some(State::tombstone(self.now));
         Ok(taken)
     }
@@ -340,8 +344,7 @@ impl Model {
             return Lookup::Miss;
         }
         if !self.cold_live(record.last_access) {
-            self.sessions[index].cold = None;
-            self.record(AuditKind::Expired, Tier::Cold, here, index, Some(record.version));
+            // Never served; its end is the cold expiry sweep's to report, not a lookup's.
             return Lookup::Expired;
         }
         let mut state = State { persisted: record.version, ..record };
@@ -456,36 +459,61 @@ impl Model {
         let home = self.sessions[index].home;
         let mut known: Option<(u64, Tier)> = None;
         let mut unreachable = None;
+        // A tombstone already here or home: this repeats an end whose event is recorded.
+        let mut buried_before = false;
         for region in Self::here_then_home(here, home) {
             match self.bury_hot(index, region) {
-                Ok(Some(version)) => known = Some((version, Tier::Hot)),
-                Ok(None) => {}
+                Ok(Buried::Live(version)) => known = Some((version, Tier::Hot)),
+                Ok(Buried::Tombstone) => buried_before = true,
+                Ok(Buried::Nothing) => {}
                 Err(e) => unreachable = Some(e),
             }
         }
+        // Known from a hot tier: recorded at once, before anything else can fail.
+        if let Some((version, tier)) = known {
+            self.record(kind, tier, here, index, Some(version));
+        }
+        let undo = known.is_none() && !buried_before;
         if let Some(e) = unreachable {
-            // The cold tier is left as it was for the retry.
+            if undo {
+                self.unbury(index, here, home);
+            }
             return Err(e.into());
         }
         if !self.cold_up {
+            if undo {
+                self.unbury(index, here, home);
+            }
             return Err(down(COLD_LABEL).into());
         }
         let record = self.sessions[index].cold.filter(|r| !r.is_tombstone());
-        self.bury_cold(index);
         if let Some(holder) = record.and_then(|r| r.marker).filter(|r| *r != here && *r != home) {
-            if let Some(version) = self.bury_hot(index, holder)? {
-                known = Some((version, Tier::Hot));
+            match self.bury_hot(index, holder) {
+                Ok(Buried::Live(version)) if known.is_none() => known = Some((version, Tier::Hot)),
+                Ok(_) => {}
+                Err(e) => {
+                    if undo {
+                        self.unbury(index, here, home);
+                    }
+                    return Err(e.into());
+                }
             }
-        }
-        if known.is_none() {
+        } else if known.is_none() {
             known = record.filter(|r| self.cold_live(r.last_access)).map(|r| (r.version, Tier::Cold));
         }
-        match known {
-            Some((version, tier)) => {
-                self.record(kind, tier, here, index, Some(version));
-                Ok(true)
+        if undo && let Some((version, tier)) = known {
+            self.record(kind, tier, here, index, Some(version));
+        }
+        self.bury_cold(index);
+        Ok(known.is_some() || (buried_before && record.is_some()))
+    }
+
+    /// `SessionManager::unbury_here_and_home`: this attempt's tombstones taken back out.
+    fn unbury(&mut self, index: usize, here: usize, home: usize) {
+        for region in Self::here_then_home(here, home) {
+            if self.hot_up[region] && self.sessions[index].hot[region].is_some_and(|c| c.is_tombstone()) {
+                self.sessions[index].hot[region] = None;
             }
-            None => Ok(false),
         }
     }
 
@@ -549,7 +577,7 @@ impl Model {
             // Every hot tier (all are up: the listing was strict) and the cold tier get a tombstone.
             let mut tier = Tier::Cold;
             for region in 0..REGIONS {
-                if self.bury_hot(*index, region).expect("every hot tier is up").is_some() {
+                if matches!(self.bury_hot(*index, region).expect("every hot tier is up"), Buried::Live(_)) {
                     tier = Tier::Hot;
                 }
             }
@@ -666,4 +694,12 @@ impl Model {
     pub(crate) fn cold_contents(&self) -> Vec<Session> {
         (0..self.sessions.len()).filter_map(|i| self.sessions[i].cold.map(|state| self.session(i, state))).collect()
     }
+}
+
+/// What a hot tier held when a removal buried it (`manager::Buried`).
+#[derive(Debug, Clone, Copy)]
+enum Buried {
+    Live(u64),
+    Tombstone,
+    Nothing,
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use hotcold_engine::session::TOMBSTONE_VERSION;
 use hotcold_engine::{
-    ColdLookup, ColdStore, ColdWrite, RegionId, Session, SessionData, SessionId, StoreError, Timestamp, UserId,
+    ColdLookup, ColdStore, ColdWrite, ExpiredPage, ExpiryCursor, RegionId, Session, SessionData, SessionId, StoreError,
+    Timestamp, UserId,
 };
 use hotcold_model::metering::Metering;
 use hotcold_model::rng::splitmix;
@@ -85,6 +86,8 @@ pub struct SimColdStore {
     mean_delay_ms: f64,
     available: AtomicBool,
     state: Mutex<ColdState>,
+    /// Each home region's expiry sweep mark (conformance only; runs sweep by purging).
+    sweep_marks: Mutex<Vec<(RegionId, ExpiryCursor)>>,
 }
 
 impl SimColdStore {
@@ -95,6 +98,7 @@ impl SimColdStore {
             mean_delay_ms: mean_delay.as_secs_f64() * 1000.0,
             available: AtomicBool::new(true),
             state: Mutex::new(ColdState { by_home: vec![(0, 0); context.regions()], ..ColdState::default() }),
+            sweep_marks: Mutex::new(Vec::new()),
             context,
         }
     }
@@ -410,32 +414,60 @@ impl ColdStore for SimColdStore {
     }
 
     /// A scan of the whole table (the conformance suite's check). Simulated runs never call it:
-    /// [`SimColdStore::purge_expired`] is both DynamoDB's TTL deletion and the sync job's cold
-    /// expiry sweep there, and counts the `expired` events per home region.
-    async fn expired_page(&self, home: RegionId, before: Timestamp, limit: usize) -> Result<Vec<Session>, StoreError> {
+    /// [`SimColdStore::purge_expired`] is both the sync job's cold expiry sweep and DynamoDB's
+    /// TTL deletion there, and counts the `expired` events per home region. Sweep order: last
+    /// access, then id.
+    async fn expired_page(
+        &self,
+        home: RegionId,
+        before: Timestamp,
+        after: Option<&ExpiryCursor>,
+        limit: usize,
+    ) -> Result<ExpiredPage, StoreError> {
         self.check(self.context.serving())?;
+        let after = match after {
+            None => None,
+            Some(cursor) => Some(parse_cursor(cursor).ok_or_else(|| StoreError::Corrupt {
+                backend: "simulated dynamodb".into(),
+                detail: "expiry cursor malformed".into(),
+            })?),
+        };
         let state = lock(&self.state);
         let mut page: Vec<(&SessionId, &ColdRec)> = state
             .map
             .iter()
             .filter(|(id, r)| id.home() == home && r.sessions() == 1 && r.last_access < before.0)
+            .filter(|(id, r)| after.is_none_or(|after| (r.last_access, **id) > after))
             .collect();
         page.sort_by_key(|(id, r)| (r.last_access, **id));
         page.truncate(limit);
-        Ok(page.into_iter().map(|(id, r)| self.session(*id, r)).collect())
+        let next = page.last().map(|(id, r)| cursor_at(r.last_access, id));
+        Ok(ExpiredPage { sessions: page.into_iter().map(|(id, r)| self.session(*id, r)).collect(), next })
     }
 
-    async fn delete_if_unchanged(&self, session: &Session) -> Result<bool, StoreError> {
-        let serving = self.context.serving();
-        self.check(serving)?;
-        let unchanged = lock(&self.state)
-            .map
-            .get(&session.id)
-            .is_some_and(|r| u64::from(r.version) == session.version && r.last_access == session.last_access.0);
-        if unchanged {
-            self.delete(&session.id, RegionId(u16::try_from(serving).unwrap_or(0)), Timestamp(self.context.now()))
-                .await?;
-        }
-        Ok(unchanged)
+    async fn sweep_mark(&self, home: RegionId) -> Result<Option<ExpiryCursor>, StoreError> {
+        self.check(self.context.serving())?;
+        Ok(lock(&self.sweep_marks).iter().find(|(h, _)| *h == home).map(|(_, mark)| mark.clone()))
     }
+
+    async fn set_sweep_mark(&self, home: RegionId, mark: &ExpiryCursor) -> Result<(), StoreError> {
+        self.check(self.context.serving())?;
+        let mut marks = lock(&self.sweep_marks);
+        marks.retain(|(h, _)| *h != home);
+        marks.push((home, mark.clone()));
+        Ok(())
+    }
+}
+
+/// The sweep cursor at a record: `<last access>.<id hex>.<home>`.
+fn cursor_at(last_access: u64, id: &SessionId) -> ExpiryCursor {
+    ExpiryCursor(format!("{last_access:020}.{}.{}", id.to_hex(), id.home().0))
+}
+
+fn parse_cursor(cursor: &ExpiryCursor) -> Option<(u64, SessionId)> {
+    let mut parts = cursor.0.split('.');
+    let at = parts.next()?.parse().ok()?;
+    let hex = parts.next()?;
+    let home = RegionId(parts.next()?.parse().ok()?);
+    Some((at, SessionId::from_hex(hex, home)?))
 }

@@ -144,9 +144,10 @@ impl DynamoAuditLog {
         }
     }
 
-    /// The partition a record of `user` at `at` goes to, creating the user's link if needed.
-    async fn partition_of(&self, user: Option<&UserId>, at: Timestamp) -> Result<String, StoreError> {
-        let Some(user) = user else { return Ok(format!("n#{}", at.0 / MS_PER_DAY)) };
+    /// The partition `record` goes to, creating its user's link if needed.
+    async fn partition_of(&self, record: &AuditRecord) -> Result<String, StoreError> {
+        let at = record.event.at;
+        let Some(user) = record.event.user_id.as_ref() else { return Ok(format!("n#{}", at.0 / MS_PER_DAY)) };
         if let Some((subject, since)) = self.cached_links().get(user)
             && since.elapsed() < LINK_CACHE_TTL
         {
@@ -155,7 +156,7 @@ impl DynamoAuditLog {
         // Two rounds cover a race with another process linking the same user.
         for _ in 0..3 {
             let stored = self.read_link(user).await?;
-            let (subject, new_link) = subject_for(stored, at);
+            let (subject, new_link) = subject_for(stored, record);
             if let Some(link) = new_link
                 && !self.write_link(user, stored, link, at).await?
             {
@@ -241,8 +242,10 @@ impl DynamoAuditLog {
 
     async fn write_records(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
         let mut items = Vec::with_capacity(records.len());
-        for record in records {
-            let partition = self.partition_of(record.event.user_id.as_ref(), record.event.at).await?;
+        // One item per record: BatchWriteItem refuses a batch naming one key twice.
+        let mut seen = std::collections::HashSet::new();
+        for record in records.iter().filter(|r| seen.insert((r.writer.as_str(), r.seq))) {
+            let partition = self.partition_of(record).await?;
             items.push(self.record_item(partition, record));
         }
         self.put_items(items).await
@@ -324,7 +327,9 @@ impl AuditLog for DynamoAuditLog {
         }
         let next_cursor = if records.len() > limit {
             records.truncate(limit);
-            records.last().and_then(|r| AuditCursor::parse(&sort_key(r)))
+            let last = records.last().map(sort_key).unwrap_or_default();
+            // A page that cannot say where it ended must not pass for the last one.
+            Some(AuditCursor::parse(&last).ok_or_else(|| self.corrupt("record sort key"))?)
         } else {
             None
         };

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 
+use crate::lifecycle::EXPIRY_GRACE;
 use crate::session::{RegionId, Session, SessionData, SessionId, TOMBSTONE_VERSION, UserId};
 use crate::time::Timestamp;
 
@@ -28,7 +29,11 @@ pub(super) fn parse_key(key: &str) -> Option<SessionId> {
 
 /// The item of a session, expiring (`expires_at`) `cold_ttl` after its last access.
 pub(super) fn session_item(session: &Session, cold_ttl: Duration) -> HashMap<String, AttributeValue> {
-    let expires_at = (session.last_access + cold_ttl).0 / MS_PER_SECOND;
+    let expires = session.last_access + cold_ttl;
+    // A session's record outlives its expiry by the grace, so the expiry sweep reports it before
+    // DynamoDB deletes it; a tombstone has nothing to report.
+    let grace = if session.is_tombstone() { Duration::ZERO } else { EXPIRY_GRACE };
+    let expires_at = (expires + grace).0 / MS_PER_SECOND;
     let mut item = HashMap::from([
         ("id".to_string(), AttributeValue::S(key_of(&session.id))),
         ("payload".to_string(), AttributeValue::B(Blob::new(session.data.as_bytes().to_vec()))),
@@ -44,7 +49,9 @@ pub(super) fn session_item(session: &Session, cold_ttl: Duration) -> HashMap<Str
     // GSI), so it neither shows in listings nor piles up under one index partition.
     if !session.is_tombstone() {
         item.insert("user_id".to_string(), AttributeValue::S(session.user_id.as_str().to_string()));
-        item.insert("expiry_bucket".to_string(), AttributeValue::S(expiry_bucket(session.id.home(), expires_at)));
+        let bucket =
+            expiry_bucket(session.id.home(), expires.0 / MS_PER_SECOND / BUCKET_SECONDS, expiry_shard(&session.id));
+        item.insert("expiry_bucket".to_string(), AttributeValue::S(bucket));
     }
     item
 }
@@ -52,11 +59,20 @@ pub(super) fn session_item(session: &Session, cold_ttl: Duration) -> HashMap<Str
 /// Seconds per expiry bucket: the expiry index groups records by the hour they expire in.
 pub(super) const BUCKET_SECONDS: u64 = 3600;
 
-/// The expiry index's partition of a record homed in `home` expiring at `expires_at` (epoch s):
-/// `<home>#<hour>`, so the sync job of each home region reads only its own records, an hour at
-/// a time.
-pub(super) fn expiry_bucket(home: RegionId, expires_at: u64) -> String {
-    format!("{}#{}", home.0, expires_at / BUCKET_SECONDS)
+/// Write shards of each expiry hour: one index partition takes about 1,000 writes a second, and
+/// every session written in the same hour expires in the same hour.
+pub(super) const EXPIRY_SHARDS: u64 = 8;
+
+/// The expiry index's partition of a record homed in `home` expiring in `hour` (hours since the
+/// epoch), in `shard`: `<home>#<hour>#<shard>`, so the sync job of each home region reads only
+/// its own records, an hour at a time.
+pub(super) fn expiry_bucket(home: RegionId, hour: u64, shard: u64) -> String {
+    format!("{}#{hour}#{shard}", home.0)
+}
+
+/// The shard of a session's index entry (its id's first byte: uniform).
+pub(super) fn expiry_shard(id: &SessionId) -> u64 {
+    u64::from(id.hash_bytes()[0]) % EXPIRY_SHARDS
 }
 
 /// A record of the expiry index (projection: keys, `user_id`, `version`, `created_at`): the
@@ -153,7 +169,10 @@ mod tests {
         for hot_region in [None, Some(RegionId(1))] {
             let session = session(hot_region);
             let item = session_item(&session, Duration::from_secs(60));
-            assert_eq!(item.get("expires_at"), Some(&AttributeValue::N("1700000420".into())), "TTL in seconds");
+            // Expires at 1,700,000,420 s; DynamoDB deletes it a day (the grace) later.
+            assert_eq!(item.get("expires_at"), Some(&AttributeValue::N("1700086820".into())), "TTL in seconds");
+            let bucket = format!("{}#{}#{}", session.id.home().0, 1_700_000_420 / 3600, expiry_shard(&session.id));
+            assert_eq!(item.get("expiry_bucket"), Some(&AttributeValue::S(bucket)), "indexed by its expiry hour");
             assert_eq!(item.contains_key("hot_region"), hot_region.is_some());
             let decoded = decode_session(&item).unwrap();
             assert_eq!(decoded, Session { persisted_version: session.version, ..session });
@@ -165,6 +184,12 @@ mod tests {
         let tombstone = Session::tombstone(SessionId::from_parts([4; 16], RegionId(2)), Timestamp(1_700_000_000_000));
         let item = session_item(&tombstone, Duration::from_secs(60));
         assert!(!item.contains_key("user_id"), "a tombstone stays out of the user index");
+        assert!(!item.contains_key("expiry_bucket"), "and out of the expiry index");
+        assert_eq!(
+            item.get("expires_at"),
+            Some(&AttributeValue::N("1700000060".into())),
+            "no grace: nothing to report"
+        );
         assert_eq!(decode_session(&item), Ok(tombstone));
         // Only a tombstone may lack the user: a live session without one is corrupt.
         let mut live = session_item(&session(None), Duration::from_secs(60));

@@ -65,9 +65,9 @@ use futures_util::future::join_all;
 
 use crate::error::StoreError;
 use crate::session::{RegionId, Session, SessionId, UserId};
-use crate::store::{ColdLookup, ColdStore, ColdWrite};
+use crate::store::{ColdLookup, ColdStore, ColdWrite, ExpiredPage, ExpiryCursor};
 use crate::time::Timestamp;
-use codec::{BUCKET_SECONDS, decode_expiring, decode_session, expiry_bucket, key_of, session_item};
+use codec::{BUCKET_SECONDS, EXPIRY_SHARDS, decode_expiring, decode_session, expiry_bucket, key_of, session_item};
 
 /// DynamoDB's limit of items per batch; `put_batch` never has more in flight.
 pub const MAX_BATCH: usize = 25;
@@ -81,8 +81,8 @@ pub const USER_INDEX: &str = "by_user";
 /// DynamoDB's TTL deletes them unseen.
 pub const EXPIRY_INDEX: &str = "by_expiry";
 
-/// How far back the first expiry sweep of a process looks: DynamoDB's TTL deletes expired items
-/// within about two days, so older buckets are empty.
+/// How far back a region's first expiry sweep looks: records expired longer ago than the grace
+/// (plus DynamoDB's TTL lag) are gone.
 const EXPIRY_LOOKBACK_HOURS: u64 = 48;
 
 /// How often [`DynamoConfig::create_tables`] asks whether a new table is active.
@@ -268,6 +268,64 @@ async fn create_table(client: &Client, table: &str, key: &str, user_index: UserI
     Ok(())
 }
 
+/// Where a home region's expiry sweep stands in the sessions table: an item whose key is no
+/// session's (`sweep.<home>`), with no user and no expiry bucket, so no index lists it.
+fn sweep_mark_key(home: RegionId) -> String {
+    format!("sweep.{}", home.0)
+}
+
+/// A position in the expiry sweep order of [`DynamoColdStore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SweepPosition {
+    hour: u64,
+    shard: u64,
+    /// The last record read in this bucket: last access and key.
+    last: Option<(u64, String)>,
+    /// This bucket was read to its end.
+    done: bool,
+}
+
+impl SweepPosition {
+    const fn start(hour: u64) -> Self {
+        Self { hour, shard: 0, last: None, done: false }
+    }
+
+    fn next_bucket(&self) -> Self {
+        if self.shard + 1 < EXPIRY_SHARDS {
+            Self { shard: self.shard + 1, ..Self::start(self.hour) }
+        } else {
+            Self::start(self.hour + 1)
+        }
+    }
+
+    fn cursor(&self) -> ExpiryCursor {
+        let (last_access, key) = match (&self.last, self.done) {
+            (_, true) | (None, _) => (0, String::new()),
+            (Some((last_access, key)), false) => (*last_access, key.clone()),
+        };
+        let state = if self.done { "done" } else { "open" };
+        ExpiryCursor(format!("{}#{}#{state}#{last_access}#{key}", self.hour, self.shard))
+    }
+
+    fn parse(cursor: &ExpiryCursor) -> Option<Self> {
+        let mut parts = cursor.0.splitn(5, '#');
+        let hour = parts.next()?.parse().ok()?;
+        let shard = parts.next()?.parse().ok().filter(|s| *s < EXPIRY_SHARDS)?;
+        let done = match parts.next()? {
+            "done" => true,
+            "open" => false,
+            _ => return None,
+        };
+        let last_access: u64 = parts.next()?.parse().ok()?;
+        let key = parts.next()?;
+        let last = (!key.is_empty()).then(|| (last_access, key.to_string()));
+        if !done && last.is_none() && last_access != 0 {
+            return None;
+        }
+        Some(Self { hour, shard, last, done })
+    }
+}
+
 /// The sessions table's [`EXPIRY_INDEX`].
 fn expiry_index() -> Result<GlobalSecondaryIndex, aws_sdk_dynamodb::error::BuildError> {
     let key =
@@ -294,8 +352,8 @@ fn attribute_of(
     AttributeDefinition::builder().attribute_name(name).attribute_type(kind).build()
 }
 
-/// Adds the expiry index to a sessions table that lacks it (a table made by an earlier version;
-/// DynamoDB builds it from the existing items) and waits until it is active.
+/// Asks DynamoDB to add the expiry index to a sessions table that lacks it (a table made by an
+/// earlier version; DynamoDB builds it from the existing items).
 async fn ensure_expiry_index(client: &Client, table: &str) -> Result<(), String> {
     let build = |e: aws_sdk_dynamodb::error::BuildError| e.to_string();
     let describe = || async {
@@ -339,13 +397,10 @@ async fn ensure_expiry_index(client: &Client, table: &str) -> Result<(), String>
             }
         }
     }
-    for _ in 0..TABLE_POLLS {
-        if index_status(&describe().await?) == Some(Some(aws_sdk_dynamodb::types::IndexStatus::Active)) {
-            return Ok(());
-        }
-        tokio::time::sleep(TABLE_POLL_INTERVAL).await;
-    }
-    Err(format!("index {EXPIRY_INDEX} of {table} is not active yet; start again once it is"))
+    // Not waited for: on a large table DynamoDB backfills a new index for hours, and the
+    // service must start meanwhile. Until it is active the expiry sweep's queries fail (a
+    // failed sync pass in the metrics) and DynamoDB's TTL ends expired records unaudited.
+    Ok(())
 }
 
 /// Maps an SDK failure: throttling to [`StoreError::Throttled`], everything else (unreachable,
@@ -386,14 +441,12 @@ pub struct DynamoColdStore {
     /// Whether the sessions table's user index is sorted by `id` (false for a table made by an
     /// earlier version); asked once, on the first page of a user's records.
     user_index_sorted: OnceLock<bool>,
-    /// Per home region, the first expiry hour not yet swept to the end.
-    swept_until: std::sync::Arc<std::sync::Mutex<Vec<(RegionId, u64)>>>,
 }
 
 impl DynamoColdStore {
     /// A store over an existing client.
-    pub fn new(client: Client, config: DynamoConfig) -> Self {
-        Self { client, config, user_index_sorted: OnceLock::new(), swept_until: std::sync::Arc::default() }
+    pub const fn new(client: Client, config: DynamoConfig) -> Self {
+        Self { client, config, user_index_sorted: OnceLock::new() }
     }
 
     /// Builds a client from `config` (and creates the tables first when `create_tables`).
@@ -428,20 +481,6 @@ impl DynamoColdStore {
             .send()
             .await
             .map_err(|e| sdk_error(self.label(), &e))
-    }
-
-    /// The first expiry hour of `home` not yet swept to its end, once a sweep has run.
-    fn swept_until(&self, home: RegionId) -> Option<u64> {
-        let swept = self.swept_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        swept.iter().find(|(region, _)| *region == home).map(|(_, hour)| *hour)
-    }
-
-    fn set_swept_until(&self, home: RegionId, hour: u64) {
-        let mut swept = self.swept_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match swept.iter_mut().find(|(region, _)| *region == home) {
-            Some((_, until)) => *until = hour.max(*until),
-            None => swept.push((home, hour)),
-        }
     }
 
     fn label(&self) -> &str {
@@ -644,66 +683,98 @@ impl ColdStore for DynamoColdStore {
         Ok(sessions)
     }
 
-    async fn expired_page(&self, home: RegionId, before: Timestamp, limit: usize) -> Result<Vec<Session>, StoreError> {
+    /// Sweep order: expiry hour, shard, last access, id, over completed hours only (an hour's
+    /// buckets still take records until it ends), so a record is reported up to an hour after
+    /// it expires, well within [`crate::lifecycle::EXPIRY_GRACE`]. Cursor: `<hour>#<shard>#<last access>#<key>`,
+    /// the key empty once that bucket was read to its end.
+    async fn expired_page(
+        &self,
+        home: RegionId,
+        before: Timestamp,
+        after: Option<&ExpiryCursor>,
+        limit: usize,
+    ) -> Result<ExpiredPage, StoreError> {
         let ttl = self.config.cold_ttl.as_secs();
-        let last_hour = (before.0 / 1000 + ttl) / BUCKET_SECONDS;
-        let first_hour = self.swept_until(home).unwrap_or_else(|| last_hour.saturating_sub(EXPIRY_LOOKBACK_HOURS));
-        let mut expired = Vec::new();
-        for hour in first_hour..=last_hour {
-            let mut start = None;
-            let mut found_here = 0;
-            loop {
-                if expired.len() >= limit {
-                    return Ok(expired);
-                }
-                let page = self
-                    .client
-                    .query()
-                    .table_name(&self.config.sessions_table)
-                    .index_name(EXPIRY_INDEX)
-                    .key_condition_expression("expiry_bucket = :b AND last_access < :before")
-                    .expression_attribute_values(":b", AttributeValue::S(expiry_bucket(home, hour * BUCKET_SECONDS)))
-                    .expression_attribute_values(":before", AttributeValue::N(before.0.to_string()))
-                    .limit(i32::try_from(limit - expired.len()).unwrap_or(i32::MAX))
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(self.label(), &e))?;
-                for item in page.items() {
-                    expired.push(decode_expiring(item).map_err(|what| self.corrupt(what))?);
-                    found_here += 1;
-                }
-                match page.last_evaluated_key() {
-                    Some(key) if !key.is_empty() => start = Some(key.clone()),
-                    _ => break,
-                }
+        // The hour records expiring now expire in: only hours before it are complete.
+        let current_hour = (before.0 / 1000 + ttl) / BUCKET_SECONDS;
+        let mut position = match after {
+            Some(cursor) => SweepPosition::parse(cursor).ok_or_else(|| self.corrupt("expiry cursor malformed"))?,
+            None => SweepPosition::start(current_hour.saturating_sub(EXPIRY_LOOKBACK_HOURS)),
+        };
+        let mut sessions = Vec::new();
+        let mut moved = false;
+        while position.hour < current_hour && sessions.len() < limit {
+            if position.done {
+                position = position.next_bucket();
+                continue;
             }
-            // A past hour with nothing left in it gets no new records (a record's bucket moves
-            // forward with its last access): later sweeps start after it. An hour whose records
-            // the caller did not end (skipped, or an error) is read again next time.
-            if hour < last_hour && found_here == 0 && self.swept_until(home).is_none_or(|until| until == hour) {
-                self.set_swept_until(home, hour + 1);
+            let start = position.last.as_ref().map(|(last_access, key)| {
+                HashMap::from([
+                    (
+                        "expiry_bucket".to_string(),
+                        AttributeValue::S(expiry_bucket(home, position.hour, position.shard)),
+                    ),
+                    ("last_access".to_string(), AttributeValue::N(last_access.to_string())),
+                    ("id".to_string(), AttributeValue::S(key.clone())),
+                ])
+            });
+            let page = self
+                .client
+                .query()
+                .table_name(&self.config.sessions_table)
+                .index_name(EXPIRY_INDEX)
+                .key_condition_expression("expiry_bucket = :b AND last_access < :before")
+                .expression_attribute_values(
+                    ":b",
+                    AttributeValue::S(expiry_bucket(home, position.hour, position.shard)),
+                )
+                .expression_attribute_values(":before", AttributeValue::N(before.0.to_string()))
+                .limit(i32::try_from(limit - sessions.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_error(self.label(), &e))?;
+            for item in page.items() {
+                let session = decode_expiring(item).map_err(|what| self.corrupt(what))?;
+                position.last = Some((session.last_access.0, key_of(&session.id)));
+                sessions.push(session);
+            }
+            moved = true;
+            if page.last_evaluated_key().is_none_or(HashMap::is_empty) {
+                position.done = true;
             }
         }
-        Ok(expired)
+        let next = moved.then(|| position.cursor());
+        Ok(ExpiredPage { sessions, next })
     }
 
-    async fn delete_if_unchanged(&self, session: &Session) -> Result<bool, StoreError> {
-        let deleted = self
+    async fn sweep_mark(&self, home: RegionId) -> Result<Option<ExpiryCursor>, StoreError> {
+        let answer = self
             .client
-            .delete_item()
+            .get_item()
             .table_name(&self.config.sessions_table)
-            .key("id", AttributeValue::S(key_of(&session.id)))
-            .condition_expression("version = :v AND last_access = :la")
-            .expression_attribute_values(":v", AttributeValue::N(session.version.to_string()))
-            .expression_attribute_values(":la", AttributeValue::N(session.last_access.0.to_string()))
+            .key("id", AttributeValue::S(sweep_mark_key(home)))
+            .consistent_read(true)
             .send()
-            .await;
-        match deleted {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(sdk_error(self.label(), &e)),
+            .await
+            .map_err(|e| sdk_error(self.label(), &e))?;
+        match answer.item().and_then(|item| item.get("mark")) {
+            None => Ok(None),
+            Some(AttributeValue::S(mark)) => Ok(Some(ExpiryCursor(mark.clone()))),
+            Some(_) => Err(self.corrupt("sweep mark malformed")),
         }
+    }
+
+    async fn set_sweep_mark(&self, home: RegionId, mark: &ExpiryCursor) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.config.sessions_table)
+            .item("id", AttributeValue::S(sweep_mark_key(home)))
+            .item("mark", AttributeValue::S(mark.0.clone()))
+            .send()
+            .await
+            .map_err(|e| sdk_error(self.label(), &e))?;
+        Ok(())
     }
 }
 
