@@ -4,6 +4,7 @@
 //! line saying what and where; 2 bad input (unknown command or flag, unreadable or invalid
 //! scenario or config).
 
+mod analytics;
 mod audit;
 mod load;
 mod pass_timer;
@@ -132,6 +133,32 @@ enum Command {
         #[arg(long)]
         verify: bool,
     },
+    /// The analytics table: session summaries for BI and fraud tools.
+    Analytics {
+        #[command(subcommand)]
+        action: AnalyticsAction,
+    },
+}
+
+/// What `hotcold analytics` does.
+#[derive(Debug, Subcommand)]
+enum AnalyticsAction {
+    /// Write the session summaries as Parquet (or CSV, for a path ending in .csv).
+    Export {
+        /// The service configuration whose `dynamodb:` entry names the analytics table.
+        #[arg(long)]
+        config: PathBuf,
+        /// Only sessions whose last tier change or end is at or after this time (RFC 3339, or
+        /// milliseconds since 1970).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only sessions created before this time.
+        #[arg(long)]
+        until: Option<String>,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// How a command failed, which decides the exit code.
@@ -165,6 +192,9 @@ fn main() -> ExitCode {
         Command::Load { scenario, config, speedup, out } => load::load(&load::Args { scenario, config, speedup, out }),
         Command::Audit { user_id, config, since, until, format, verify } => {
             audit::audit(&audit::Args { user: user_id, config, since, until, format, verify })
+        }
+        Command::Analytics { action: AnalyticsAction::Export { config, since, until, out } } => {
+            analytics::export(&analytics::ExportArgs { config, since, until, out })
         }
     };
     match outcome {

@@ -121,7 +121,7 @@ redis:
   us-east-1: {{ url: {}, key_prefix: {prefix} }}
   eu-west-1: {{ url: {}, key_prefix: {prefix} }}
   ap-southeast-1: {{ url: {}, key_prefix: {prefix} }}
-dynamodb: {{ endpoint: {dynamodb}, sessions_table: {table}-sessions, audit_table: {table}-audit, create_tables: true }}
+dynamodb: {{ endpoint: {dynamodb}, sessions_table: {table}-sessions, audit_table: {table}-audit, analytics_table: {table}-analytics, create_tables: true }}
 {}",
         redis_urls[0],
         redis_urls[1],
@@ -1799,4 +1799,117 @@ fn hotcold_audit_prints_a_users_events_and_verify_finds_an_altered_record() {
     assert_eq!(report["problems"], json!([{ "problem": "altered", "writer": writer, "seq": seq }]), "{report}");
     assert!(stderr.contains("altered") && stderr.contains(&format!("{writer} #{seq}")), "{stderr}");
     assert_eq!(server.terminate().code(), Some(0));
+}
+
+/// The hashed ids of `user`'s sessions, by the version the listing shows them at.
+fn listed_ids(server: &Server, user: &str) -> Vec<(u64, String)> {
+    let (status, body) = http(server, "GET", &format!("/v1/users/{user}/sessions"), None);
+    assert_eq!(status, 200, "{body}");
+    let listed = json_of(&body)["sessions"].as_array().cloned().unwrap_or_default();
+    listed
+        .iter()
+        .map(|s| (s["version"].as_u64().unwrap_or(0), s["session_id"].as_str().unwrap_or_default().to_string()))
+        .collect()
+}
+
+/// The analytics pipeline end to end: a scripted set of sessions through the API (one updated
+/// twice, demoted, promoted and logged out; one demoted and revoked; one of another user demoted
+/// and left open), then `hotcold analytics export` to Parquet, read back with polars: one row per
+/// session with its end, counts, regions, largest payload, and the owner's subject (shared by one
+/// user's sessions, not the user id). CSV too; bad input exits 2.
+#[test]
+fn analytics_export_has_one_row_per_session_as_the_script_made_them() {
+    use hotcold_reports::tables::{column_f64, column_str, read_csv, read_parquet};
+    let text = config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion");
+    let config = write_config("analytics", &text);
+    let server = start(&text, "analytics");
+    let (ann, bo) = (unique("ann"), unique("bo"));
+    let a = create(&server, &ann, &json!({ "n": 1 }));
+    let large = json!({ "cart": "x".repeat(300) });
+    for (version, data) in [(1, json!({ "n": 3 })), (2, large.clone())] {
+        let update = json!({ "data": data, "version": version }).to_string();
+        assert_eq!(http(&server, "PUT", &format!("/v1/sessions/{a}"), Some(&update)).0, 200);
+    }
+    let _b = create(&server, &ann, &json!({ "n": 4 }));
+    let _c = create(&server, &bo, &json!({ "n": 5 }));
+    let ids = listed_ids(&server, &ann);
+    let id_at = |version: u64| ids.iter().find(|(v, _)| *v == version).map(|(_, id)| id.clone()).expect("listed");
+    let (a_id, b_id) = (id_at(3), id_at(1));
+    let c_id = listed_ids(&server, &bo)[0].1.clone();
+    // Demoted 2 s after their last access by the 1 s sync job; then a is promoted by a lookup.
+    wait_for_demotions(&server, 3.0);
+    let (status, body) = http(&server, "GET", &format!("/v1/sessions/{a}"), None);
+    assert_eq!((status, json_of(&body)["tier"].as_str()), (200, Some("promoted")), "{body}");
+    assert_eq!(http(&server, "DELETE", &format!("/v1/sessions/{a}"), None).0, 204);
+    let (status, body) = http(&server, "DELETE", &format!("/v1/users/{ann}/sessions"), None);
+    assert_eq!((status, json_of(&body)["revoked"].as_u64()), (200, Some(1)), "{body}");
+
+    // The summaries follow the audit records in the background: export until all three ended.
+    let dir = common::scratch_dir("analytics", "export");
+    let parquet = dir.join("sessions.parquet");
+    let export = |out: &std::path::Path, extra: &[&str]| {
+        common::hotcold()
+            .args(["analytics", "export", "--config"])
+            .arg(&config)
+            .arg("--out")
+            .arg(out)
+            .args(extra)
+            .output()
+            .expect("run hotcold analytics export")
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (df, row_of) = loop {
+        let output = export(&parquet, &[]);
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        let df = read_parquet(&parquet).expect("read back with polars");
+        let ids = column_str(&df, "session_id").expect("session_id");
+        let reasons = column_str(&df, "end_reason").expect("end_reason");
+        let row_of = |id: &str| ids.iter().position(|x| x == id);
+        let ready = [(&a_id, "logged_out"), (&b_id, "revoked"), (&c_id, "open")]
+            .iter()
+            .all(|(id, reason)| row_of(id).is_some_and(|i| reasons[i] == *reason));
+        if ready {
+            let rows: Vec<Option<usize>> = [&a_id, &b_id, &c_id].iter().map(|id| row_of(id)).collect();
+            break (df, rows);
+        }
+        assert!(Instant::now() < deadline, "the three summaries within 30 s: ids {ids:?} reasons {reasons:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let (ra, rb, rc) = (row_of[0].unwrap(), row_of[1].unwrap(), row_of[2].unwrap());
+    let number = |column: &str, row: usize| column_f64(&df, column).expect(column)[row];
+    let text_at = |column: &str, row: usize| column_str(&df, column).expect(column)[row].clone();
+    // a: two updates, demoted once, promoted once, logged out; its largest data was the cart.
+    assert_eq!((number("updates", ra), number("promotions", ra), number("demotions", ra)), (2.0, 1.0, 1.0));
+    assert_eq!(text_at("end_reason", ra), "logged_out");
+    assert_eq!(text_at("home_region", ra), "us-east-1");
+    assert_eq!(text_at("regions", ra), "us-east-1");
+    assert!(number("largest_payload_bytes", ra) >= 300.0, "the cart, seen at its demotion");
+    // b: demoted, then revoked; c: demoted and still open (no end).
+    assert_eq!((number("updates", rb), number("promotions", rb), number("demotions", rb)), (0.0, 0.0, 1.0));
+    assert_eq!(text_at("end_reason", rb), "revoked");
+    assert_eq!((text_at("end_reason", rc), number("demotions", rc)), ("open".to_string(), 1.0));
+    assert!(column_f64(&df, "ended_at_ms").expect("ended_at_ms")[rc].is_nan(), "open: no end");
+    assert!(number("ended_at_ms", ra) >= number("created_at_ms", ra) && number("created_at_ms", ra) > 0.0);
+    // One user's sessions share a subject; another user's differs; no user id anywhere.
+    let subject = |row| text_at("user_subject", row);
+    assert_eq!(subject(ra), subject(rb));
+    assert_ne!(subject(ra), subject(rc));
+    assert_eq!(subject(ra).len(), 32);
+    let everything = format!("{df:?}");
+    assert!(!everything.contains(&ann) && !everything.contains(&bo), "a user id in the export:\n{everything}");
+
+    // CSV for a .csv path, the same rows; a window after everything exports nothing of these.
+    let csv = dir.join("sessions.csv");
+    assert_eq!(export(&csv, &[]).status.code(), Some(0));
+    let from_csv = read_csv(&csv).expect("read the CSV");
+    assert_eq!(from_csv.height(), df.height());
+    let later = export(&dir.join("later.parquet"), &["--since", "4102444800000"]);
+    assert_eq!(later.status.code(), Some(0));
+    assert_eq!(read_parquet(&dir.join("later.parquet")).expect("read").height(), 0);
+    // Bad input: exit 2, nothing written.
+    for args in [&["--since", "yesterday"][..], &["--until", "soon"][..]] {
+        let output = export(&dir.join("bad.parquet"), args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(!dir.join("bad.parquet").exists());
+    }
 }

@@ -97,6 +97,8 @@ fn sealed(options: &Options, user: &UserId, others: &[UserId]) -> Vec<AuditRecor
                 session: SessionId::from_parts(hash, RegionId(0)),
                 user_id: Some(owner),
                 version: i % 17,
+                data_bytes: 0,
+                created_at: hotcold_engine::Timestamp(0),
             })
         })
         .collect()

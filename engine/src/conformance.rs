@@ -838,6 +838,8 @@ pub async fn run_audit_suite<T: Harness>(harness: &T) {
             session: test_id(500 + i as u64, 0),
             user_id: Some(user.clone()),
             version: 1,
+            data_bytes: 0,
+            created_at: crate::time::Timestamp(0),
         };
         audit.append(event).await.expect("append");
     }
@@ -849,6 +851,8 @@ pub async fn run_audit_suite<T: Harness>(harness: &T) {
         session: test_id(600, 1),
         user_id: Some(other),
         version: 1,
+        data_bytes: 0,
+        created_at: crate::time::Timestamp(0),
     };
     audit.append(event).await.expect("append other");
     let pseudonym = user.pseudonym(&crate::session::PseudonymKey::random());

@@ -9,6 +9,7 @@
 //! (a tokio loop in production, the event loop in the simulator). Lifecycle decisions are pure
 //! functions in [`lifecycle`].
 
+pub mod analytics;
 pub mod audit;
 #[cfg(any(feature = "redis", feature = "dynamodb"))]
 pub mod backends;

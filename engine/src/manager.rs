@@ -325,6 +325,8 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
                 session: *id,
                 user_id: None,
                 version: 0,
+                data_bytes: 0,
+                created_at: crate::time::Timestamp(0),
             };
             engine.record(event).await;
         }

@@ -121,6 +121,8 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SyncService<H, C, A, K> 
                             session: id,
                             user_id: None,
                             version: 0,
+                            data_bytes: 0,
+                            created_at: crate::time::Timestamp(0),
                         };
                         engine.record(event).await;
                     }

@@ -68,6 +68,8 @@ fn event(at: u64, user: Option<&UserId>, n: u64) -> AuditEvent {
         session: SessionId::from_parts(hash, RegionId(0)),
         user_id: user.cloned(),
         version: n,
+        data_bytes: 0,
+        created_at: Timestamp(0),
     }
 }
 

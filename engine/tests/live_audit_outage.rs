@@ -358,6 +358,8 @@ async fn records_left_in_the_outbox_by_a_dead_process_are_delivered_by_the_next(
                     session: SessionId::from_parts([u as u8 + 1; 16], RegionId(0)),
                     user_id: Some(user.clone()),
                     version,
+                    data_bytes: 0,
+                    created_at: hotcold_engine::Timestamp(0),
                 };
                 first.append(event).await.expect("deferred to the outbox");
             }

@@ -86,6 +86,8 @@ async fn tables_carry_the_user_index_and_ttl_attributes() {
             session: s.id,
             user_id: Some(user),
             version: 1,
+            data_bytes: 0,
+            created_at: hotcold_engine::Timestamp(0),
         };
         audit.append(event).await.expect("append");
         let scanned = client.scan().table_name(&config.audit_table).send().await.expect("scan audit");
@@ -167,6 +169,8 @@ async fn unreachable_endpoint_is_unavailable() {
             session: s.id,
             user_id: Some(user.clone()),
             version: 1,
+            data_bytes: 0,
+            created_at: hotcold_engine::Timestamp(0),
         };
         // The trail defers what the table cannot take (to its outbox, memory here); the drain
         // that an erasure starts with names the backend.

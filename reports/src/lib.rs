@@ -6,6 +6,7 @@
 //! The cost model ([`cost`]) follows CONTRACT section 4 exactly; monthly figures are steady-state
 //! figures, projected with Little's law where the run is shorter than a retention period.
 
+pub mod analytics;
 pub mod charts;
 pub mod cost;
 pub mod frontier;

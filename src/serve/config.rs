@@ -129,6 +129,9 @@ pub(crate) struct DynamoEntry {
     /// Default: `hotcold-audit`.
     #[serde(default = "default_audit_table")]
     pub(crate) audit_table: String,
+    /// The session summaries for BI and fraud tools. Default: `hotcold-analytics`.
+    #[serde(default = "default_analytics_table")]
+    pub(crate) analytics_table: String,
     /// Create the tables when they are missing. Default: false (production tables are provisioned
     /// by infrastructure code, not by the service).
     #[serde(default)]
@@ -142,6 +145,7 @@ impl Default for DynamoEntry {
             region: default_aws_region(),
             sessions_table: default_sessions_table(),
             audit_table: default_audit_table(),
+            analytics_table: default_analytics_table(),
             create_tables: false,
         }
     }
@@ -165,6 +169,10 @@ fn default_sessions_table() -> String {
 
 fn default_audit_table() -> String {
     "hotcold-audit".into()
+}
+
+fn default_analytics_table() -> String {
+    "hotcold-analytics".into()
 }
 
 impl ServeConfig {
@@ -271,6 +279,7 @@ impl ServeConfig {
         for (key, table) in [
             ("dynamodb.sessions_table", &config.dynamodb.sessions_table),
             ("dynamodb.audit_table", &config.dynamodb.audit_table),
+            ("dynamodb.analytics_table", &config.dynamodb.analytics_table),
         ] {
             let valid = (3..=255).contains(&table.len())
                 && table.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
@@ -346,8 +355,10 @@ impl ServeConfig {
             region: self.dynamodb.region.clone(),
             sessions_table: self.dynamodb.sessions_table.clone(),
             audit_table: self.dynamodb.audit_table.clone(),
+            analytics_table: self.dynamodb.analytics_table.clone(),
             cold_ttl: cold.ttl,
             compliance_retention: cold.compliance_retention,
+            analytics_retention: cold.analytics_retention,
             ..DynamoConfig::default()
         }
     }

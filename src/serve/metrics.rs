@@ -57,6 +57,9 @@ pub(crate) struct Metrics {
     audit_pending: Gauge,
     /// The trail's counts at the last [`Self::set_audit`], to turn them into counter increments.
     audit_seen: Arc<Mutex<TrailCounts>>,
+    /// `hotcold_analytics_writes_failed_total`: session summary updates that failed (their audit
+    /// records landed; the summary misses that event).
+    analytics_failed: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -121,6 +124,11 @@ impl Metrics {
             "hotcold_audit_events_pending",
             "Audit records waiting in the outbox (this region's Redis) and in process for the audit table",
         )?;
+        let analytics_failed = IntCounter::new(
+            "hotcold_analytics_writes_failed_total",
+            "Session summary updates of the analytics table that failed (the audit record itself landed)",
+        )?;
+        registry.register(Box::new(analytics_failed.clone()))?;
         registry.register(Box::new(audit_events.clone()))?;
         registry.register(Box::new(audit_pending.clone()))?;
         registry.register(Box::new(rejected.clone()))?;
@@ -148,7 +156,14 @@ impl Metrics {
             audit_events,
             audit_pending,
             audit_seen: Arc::default(),
+            analytics_failed,
         })
+    }
+
+    /// Summary updates failed since start (a running total: the counter moves by the difference).
+    pub(crate) fn set_analytics_failed(&self, total: u64) {
+        let seen = self.analytics_failed.get();
+        self.analytics_failed.inc_by(total.saturating_sub(seen));
     }
 
     /// The audit trail's counters since start and the records waiting (`None`: the outbox did

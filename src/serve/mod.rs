@@ -261,6 +261,7 @@ async fn audit_loop(engine: Arc<LiveEngine>, metrics: Metrics, mut stop: watch::
             Err(_) => trail.pending().await.ok(),
         };
         metrics.set_audit(trail.counts(), pending);
+        metrics.set_analytics_failed(trail.log().analytics_failures());
     }
 }
 

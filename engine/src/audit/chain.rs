@@ -58,6 +58,8 @@ pub fn record_hash(prev: &ChainHash, event: &AuditEvent, writer: &str, seq: u64)
     hasher.update(event.session.hash_bytes());
     hasher.update(event.session.home().0.to_be_bytes());
     hasher.update(event.version.to_be_bytes());
+    hasher.update(event.data_bytes.to_be_bytes());
+    hasher.update(event.created_at.0.to_be_bytes());
     hasher.finalize().into()
 }
 
@@ -322,6 +324,8 @@ mod tests {
             session: SessionId::from_parts([7; 16], RegionId(0)),
             user_id: Some(UserId::new("alice").unwrap()),
             version: at,
+            data_bytes: 0,
+            created_at: crate::time::Timestamp(0),
         }
     }
 

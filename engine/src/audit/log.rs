@@ -102,6 +102,12 @@ pub struct StoredRecord {
     pub user: Option<String>,
     /// The session's version after the event.
     pub version: u64,
+    /// The session's data size after the event, bytes.
+    #[serde(default)]
+    pub data_bytes: u64,
+    /// When the session was created, ms.
+    #[serde(default)]
+    pub created_at: u64,
     /// The writer.
     pub writer: String,
     /// Its number in the writer's chain.
@@ -125,6 +131,8 @@ impl StoredRecord {
             home: event.session.home().0,
             user: if with_user { event.user_id.as_ref().map(|u| u.as_str().to_string()) } else { None },
             version: event.version,
+            data_bytes: event.data_bytes,
+            created_at: event.created_at.0,
             writer: record.writer.clone(),
             seq: record.seq,
             prev: chain::to_hex(&record.prev),
@@ -146,6 +154,8 @@ impl StoredRecord {
                 session,
                 user_id,
                 version: self.version,
+                data_bytes: self.data_bytes,
+                created_at: Timestamp(self.created_at),
             },
             writer: self.writer,
             seq: self.seq,
@@ -412,6 +422,8 @@ mod tests {
                 session: SessionId::from_parts([1; 16], RegionId(0)),
                 user_id: None,
                 version: 1,
+                data_bytes: 0,
+                created_at: crate::time::Timestamp(0),
             })
         };
         let (five, ten, eleven) = (at(5), at(10), at(11));

@@ -115,6 +115,11 @@ pub struct AuditEvent {
     pub user_id: Option<UserId>,
     /// The session's version after the event (0 when unknown).
     pub version: u64,
+    /// The session's data size after the event, bytes (0 when unknown): the analytics summary's
+    /// largest payload.
+    pub data_bytes: u64,
+    /// When the session was created (0 when unknown).
+    pub created_at: Timestamp,
 }
 
 impl AuditEvent {
@@ -129,6 +134,8 @@ impl AuditEvent {
             session: session.id,
             user_id: Some(session.user_id.clone()),
             version: session.version,
+            data_bytes: session.data.len() as u64,
+            created_at: session.created_at,
         }
     }
 }

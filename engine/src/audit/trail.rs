@@ -383,6 +383,8 @@ mod tests {
             session: SessionId::from_parts([3; 16], RegionId(0)),
             user_id: Some(UserId::new(user).unwrap()),
             version: at,
+            data_bytes: 0,
+            created_at: crate::time::Timestamp(0),
         }
     }
 

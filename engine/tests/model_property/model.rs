@@ -197,12 +197,23 @@ impl Model {
     /// Appends an event to the trail, or counts it lost while the trail is down.
     fn record(&mut self, kind: AuditKind, tier: Tier, region: usize, index: usize, about: Option<u64>) {
         let s = &self.sessions[index];
-        let (user_id, version) = match about {
-            Some(version) => (Some(user_id(s.user)), version),
+        let (user_id, version, data_bytes, created_at) = match about {
+            // The session as it stood: its data is a function of its index and version.
+            Some(version) => (Some(user_id(s.user)), version, data(index, version).len() as u64, s.created_at),
             // A hot copy that expired: the store no longer knows whose it was.
-            None => (None, 0),
+            None => (None, 0, 0, hotcold_engine::Timestamp(0)),
         };
-        let event = AuditEvent { at: self.now, kind, tier, region: region_id(region), session: s.id, user_id, version };
+        let event = AuditEvent {
+            at: self.now,
+            kind,
+            tier,
+            region: region_id(region),
+            session: s.id,
+            user_id,
+            version,
+            data_bytes,
+            created_at,
+        };
         if self.audit_up {
             self.trail.push(event);
         } else {

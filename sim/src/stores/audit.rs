@@ -104,6 +104,8 @@ mod tests {
             session: SessionId::from_parts([1; 16], RegionId(0)),
             user_id: None,
             version: 0,
+            data_bytes: 0,
+            created_at: hotcold_engine::Timestamp(0),
         }
     }
 

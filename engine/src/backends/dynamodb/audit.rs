@@ -5,7 +5,7 @@
 //!
 //! | item | `pk` | `sk` | attributes |
 //! |---|---|---|---|
-//! | record | `s#<subject, 32 hex>` (`n#<day>` for events of no known user) | [`sort_key`]: `<at ms, 15 digits>#<writer>#<seq, 12 digits>` | `at`, `kind`, `tier`, `region`, `session`, `home`, `version`, `writer`, `seq`, `prev`, `hash`, `expires_at` |
+//! | record | `s#<subject, 32 hex>` (`n#<day>` for events of no known user) | [`sort_key`]: `<at ms, 15 digits>#<writer>#<seq, 12 digits>` | `at`, `kind`, `tier`, `region`, `session`, `home`, `version`, `bytes`, `created`, `writer`, `seq`, `prev`, `hash`, `expires_at` |
 //! | link | `l#<HMAC-SHA-256 of the user id, 64 hex>` | `link` | `subject`, or `erased_at` and `expires_at` once erased |
 //! | head | `h#<writer>` | `head` | `seq`, `hash`, `expires_at` |
 //!
@@ -15,7 +15,8 @@
 //! `expires_at` (the TTL attribute) is `at + compliance_retention`.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
@@ -24,7 +25,8 @@ use aws_sdk_dynamodb::types::{
     Select, TableStatus, TimeToLiveSpecification, WriteRequest,
 };
 
-use super::{DynamoConfig, MAX_BATCH, TABLE_POLL_INTERVAL, TABLE_POLLS, sdk_error};
+use super::{DynamoAnalytics, DynamoConfig, MAX_BATCH, TABLE_POLL_INTERVAL, TABLE_POLLS, sdk_error};
+use crate::analytics::writes_summary;
 use crate::audit::chain::{self, AuditRecord, ChainHead};
 use crate::audit::log::{
     AuditCursor, AuditLog, AuditPage, AuditQuery, Link, MAX_PAGE, StoredRecord, sort_key, sort_key_floor, subject_for,
@@ -53,13 +55,42 @@ pub struct DynamoAuditLog {
     config: DynamoConfig,
     link_key: PseudonymKey,
     links: Mutex<HashMap<UserId, (u128, Instant)>>,
+    /// The analytics pipeline: every record that lands is folded into its session's summary.
+    analytics: DynamoAnalytics,
+    /// Summary updates that failed (the audit record itself landed).
+    analytics_failures: Arc<AtomicU64>,
 }
 
 impl DynamoAuditLog {
     /// A log over an existing client; `link_key` addresses users' links (the same secret in every
     /// instance, or users' records split by instance).
+    /// Its analytics pipeline writes to `config.analytics_table`.
     pub fn new(client: Client, config: DynamoConfig, link_key: PseudonymKey) -> Self {
-        Self { client, config, link_key, links: Mutex::new(HashMap::new()) }
+        let analytics = DynamoAnalytics::new(
+            client.clone(),
+            config.analytics_table.clone(),
+            config.analytics_retention,
+            config.label.clone(),
+        );
+        Self {
+            client,
+            config,
+            link_key,
+            links: Mutex::new(HashMap::new()),
+            analytics,
+            analytics_failures: Arc::default(),
+        }
+    }
+
+    /// The analytics table this log feeds.
+    pub const fn analytics(&self) -> &DynamoAnalytics {
+        &self.analytics
+    }
+
+    /// Session summary updates that failed since start (their audit records landed; the
+    /// summary misses that event). A metric to alert on.
+    pub fn analytics_failures(&self) -> u64 {
+        self.analytics_failures.load(Ordering::Relaxed)
     }
 
     fn label(&self) -> &str {
@@ -188,6 +219,8 @@ impl DynamoAuditLog {
             ("session".to_string(), s(&stored.session)),
             ("home".to_string(), n(u64::from(stored.home))),
             ("version".to_string(), n(stored.version)),
+            ("bytes".to_string(), n(stored.data_bytes)),
+            ("created".to_string(), n(stored.created_at)),
             ("writer".to_string(), s(&stored.writer)),
             ("seq".to_string(), n(stored.seq)),
             ("prev".to_string(), s(&stored.prev)),
@@ -242,13 +275,36 @@ impl DynamoAuditLog {
 
     async fn write_records(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
         let mut items = Vec::with_capacity(records.len());
+        let mut partitions = Vec::with_capacity(records.len());
         // One item per record: BatchWriteItem refuses a batch naming one key twice.
         let mut seen = std::collections::HashSet::new();
         for record in records.iter().filter(|r| seen.insert((r.writer.as_str(), r.seq))) {
             let partition = self.partition_of(record).await?;
-            items.push(self.record_item(partition, record));
+            items.push(self.record_item(partition.clone(), record));
+            partitions.push((record, partition));
         }
-        self.put_items(items).await
+        self.put_items(items).await?;
+        // The trail has them; the summaries follow in the background, off the request's path (a
+        // promotion or a logout does not wait for them) and outside the write's deadline (a late
+        // summary must not make the trail deliver the records again, which would count twice).
+        // A failure is counted, not returned.
+        let analytics = self.analytics.clone();
+        let failures = Arc::clone(&self.analytics_failures);
+        let summarised: Vec<(AuditRecord, Option<String>)> = partitions
+            .into_iter()
+            .filter(|(record, _)| writes_summary(record.event.kind))
+            .map(|(record, partition)| (record.clone(), partition.strip_prefix("s#").map(str::to_string)))
+            .collect();
+        if !summarised.is_empty() {
+            tokio::spawn(async move {
+                for (record, subject) in summarised {
+                    if analytics.record(&record, subject.as_deref()).await.is_err() {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+        Ok(())
     }
 
     /// Counts the records in `partition`.
@@ -467,6 +523,8 @@ fn decode_record(item: &HashMap<String, AttributeValue>) -> Result<AuditRecord, 
         home: small("home")?,
         user: None,
         version: number("version")?,
+        data_bytes: number("bytes")?,
+        created_at: number("created")?,
         writer: text("writer")?,
         seq: number("seq")?,
         prev: text("prev")?,
@@ -554,6 +612,8 @@ mod tests {
             session: SessionId::from_parts([9; 16], RegionId(1)),
             user_id: Some(UserId::new("carol").unwrap()),
             version: 4,
+            data_bytes: 0,
+            created_at: crate::time::Timestamp(0),
         });
         let item = log.record_item("s#00".into(), &record);
         assert!(!item.values().any(|v| matches!(v, AttributeValue::S(s) if s.contains("carol"))), "no user id stored");

@@ -42,9 +42,11 @@
 //! an item that does not decode is [`StoreError::Corrupt`]. Nothing panics on what DynamoDB
 //! returns.
 
+mod analytics;
 mod audit;
 mod codec;
 
+pub use analytics::DynamoAnalytics;
 pub use audit::DynamoAuditLog;
 
 use std::collections::HashMap;
@@ -103,12 +105,17 @@ pub struct DynamoConfig {
     pub sessions_table: String,
     /// Audit table name. Default: `hotcold-audit`.
     pub audit_table: String,
+    /// Analytics table name (one summary per session). Default: `hotcold-analytics`.
+    pub analytics_table: String,
     /// Cold sessions expire this long after their last access (sets the TTL attribute).
     /// Default: 30 days (`cold_storage.ttl`).
     pub cold_ttl: Duration,
     /// How long audit records are kept (their TTL attribute). Default: 90 days
     /// (`cold_storage.compliance_retention`).
     pub compliance_retention: Duration,
+    /// How long session summaries are kept after their last event. Default: 1 year
+    /// (`cold_storage.analytics_retention`).
+    pub analytics_retention: Duration,
     /// Upper bound of one attempt of a call. Default: 1 s.
     pub attempt_timeout: Duration,
     /// Upper bound of a call, retries included. Default: 3 s.
@@ -135,8 +142,10 @@ impl Default for DynamoConfig {
             region: "us-east-1".into(),
             sessions_table: "hotcold-sessions".into(),
             audit_table: "hotcold-audit".into(),
+            analytics_table: "hotcold-analytics".into(),
             cold_ttl: Duration::from_secs(2_592_000),
             compliance_retention: Duration::from_secs(7_776_000),
+            analytics_retention: Duration::from_secs(31_536_000),
             attempt_timeout: Duration::from_secs(1),
             call_timeout: Duration::from_secs(3),
             max_attempts: 3,
@@ -148,16 +157,19 @@ impl Default for DynamoConfig {
 }
 
 impl DynamoConfig {
-    /// DynamoDB Local at `endpoint` with dummy credentials and the given table names.
+    /// DynamoDB Local at `endpoint` with dummy credentials and the given table names (the
+    /// analytics table is the audit table's name plus `-analytics`).
     pub fn local(
         endpoint: impl Into<String>,
         sessions_table: impl Into<String>,
         audit_table: impl Into<String>,
     ) -> Self {
+        let audit_table = audit_table.into();
         Self {
             endpoint: Some(endpoint.into()),
             sessions_table: sessions_table.into(),
-            audit_table: audit_table.into(),
+            analytics_table: format!("{audit_table}-analytics"),
+            audit_table,
             ..Self::default()
         }
     }
@@ -188,8 +200,8 @@ impl DynamoConfig {
         Client::new(&loader.load().await)
     }
 
-    /// Creates the sessions and audit tables if they do not exist, waits until they are
-    /// active, and enables TTL on their `expires_at` attribute.
+    /// Creates the sessions, audit and analytics tables if they do not exist, waits until they
+    /// are active, and enables TTL on their `expires_at` attribute.
     pub async fn create_tables(&self, client: &Client) -> Result<(), StoreError> {
         let err = |e: String| StoreError::unavailable(&self.label, e);
         // The sessions' user index is sorted by session id, so a user's sessions page in id order.
@@ -197,6 +209,7 @@ impl DynamoConfig {
         create_table(client, &self.sessions_table, "id", sessions_index).await.map_err(err)?;
         ensure_expiry_index(client, &self.sessions_table).await.map_err(err)?;
         audit::create_audit_table(client, &self.audit_table).await.map_err(err)?;
+        analytics::create_analytics_table(client, &self.analytics_table).await.map_err(err)?;
         Ok(())
     }
 }

@@ -1,0 +1,211 @@
+//! [`DynamoAnalytics`]: the analytics table, one summary item per session
+//! ([`SessionSummary`]), updated by [`super::DynamoAuditLog`] as each audit record that
+//! [`writes_summary`] lands (one UpdateItem, about 1 WRU).
+//!
+//! | attribute | type | holds |
+//! |---|---|---|
+//! | `session` (partition key) | S | the session id, `<hex>.<home>` |
+//! | `home_region`, `created_at`, `last_event_at`, `version` | N | as in [`SessionSummary`] (ms) |
+//! | `subject` | S | the owner's audit subject, absent when unknown |
+//! | `promotions`, `demotions` | N | counters (`ADD`) |
+//! | `regions`, `payload_sizes` | NS | regions that acted on it; data sizes seen (`ADD`; the largest is the summary's) |
+//! | `ended_at`, `end_reason` | N, S | set by the event that ended it |
+//! | `expires_at` | N | TTL: last event + `analytics_retention`, epoch seconds |
+//!
+//! A record delivered late (from an outbox) after a later one moves `last_event_at` and
+//! `version` back to its own; the counters and sets are exact whatever the order.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
+    TimeToLiveSpecification,
+};
+
+use super::codec::{key_of, parse_key};
+use super::{TABLE_POLL_INTERVAL, TABLE_POLLS, sdk_error};
+use crate::analytics::{SessionSummary, end_reason, writes_summary};
+use crate::audit::chain::AuditRecord;
+use crate::error::StoreError;
+
+/// The analytics table.
+#[derive(Debug, Clone)]
+pub struct DynamoAnalytics {
+    client: Client,
+    table: String,
+    retention: Duration,
+    label: String,
+}
+
+impl DynamoAnalytics {
+    /// The table `table` over `client`, summaries kept `retention` after their last event.
+    pub fn new(client: Client, table: impl Into<String>, retention: Duration, label: impl Into<String>) -> Self {
+        Self { client, table: table.into(), retention, label: label.into() }
+    }
+
+    /// Folds `record` into its session's summary if it [`writes_summary`]; `subject` is its
+    /// owner's audit subject.
+    pub async fn record(&self, record: &AuditRecord, subject: Option<&str>) -> Result<(), StoreError> {
+        let event = &record.event;
+        if !writes_summary(event.kind) {
+            return Ok(());
+        }
+        let n = |v: u64| AttributeValue::N(v.to_string());
+        let expires_at = (event.at + self.retention).0 / 1000;
+        let mut sets =
+            vec!["home_region = :home", "last_event_at = :at", "version = :version", "expires_at = :expires"];
+        let mut values = HashMap::from([
+            (":home".to_string(), n(u64::from(event.session.home().0))),
+            (":at".to_string(), n(event.at.0)),
+            (":version".to_string(), n(event.version)),
+            (":expires".to_string(), n(expires_at)),
+            (":region".to_string(), AttributeValue::Ns(vec![event.region.0.to_string()])),
+            (":size".to_string(), AttributeValue::Ns(vec![event.data_bytes.to_string()])),
+            (":promoted".to_string(), n(u64::from(event.kind == crate::audit::AuditKind::Promoted))),
+            (":demoted".to_string(), n(u64::from(event.kind == crate::audit::AuditKind::Demoted))),
+        ]);
+        if event.created_at.0 > 0 {
+            sets.push("created_at = :created");
+            values.insert(":created".into(), n(event.created_at.0));
+        }
+        if let Some(subject) = subject {
+            sets.push("subject = :subject");
+            values.insert(":subject".into(), AttributeValue::S(subject.to_string()));
+        }
+        if let Some(reason) = end_reason(event.kind) {
+            sets.push("ended_at = :at");
+            sets.push("end_reason = :reason");
+            values.insert(":reason".into(), AttributeValue::S(reason.to_string()));
+        }
+        let expression = format!(
+            "SET {} ADD regions :region, payload_sizes :size, promotions :promoted, demotions :demoted",
+            sets.join(", ")
+        );
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("session", AttributeValue::S(key_of(&event.session)))
+            .update_expression(expression)
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            .map_err(|e| sdk_error(&self.label, &e))?;
+        Ok(())
+    }
+
+    /// Every summary in the table (a Scan, a page at a time): the export's input.
+    pub async fn all(&self) -> Result<Vec<SessionSummary>, StoreError> {
+        let mut summaries = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error(&self.label, &e))?;
+            for item in page.items() {
+                summaries.push(decode_summary(item).map_err(|what| StoreError::Corrupt {
+                    backend: self.label.clone(),
+                    detail: format!("analytics table: {what}"),
+                })?);
+            }
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(summaries),
+            }
+        }
+    }
+}
+
+/// A summary item back; the error names the attribute that is wrong.
+fn decode_summary(item: &HashMap<String, AttributeValue>) -> Result<SessionSummary, String> {
+    let number = |name: &str| match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse::<u64>().map(Some).map_err(|_| format!("attribute {name}")),
+        None => Ok(None),
+        _ => Err(format!("attribute {name}")),
+    };
+    let text = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(s)) => Ok(Some(s.clone())),
+        None => Ok(None),
+        _ => Err(format!("attribute {name}")),
+    };
+    let numbers = |name: &str| match item.get(name) {
+        Some(AttributeValue::Ns(values)) => {
+            values.iter().map(|v| v.parse::<u64>().map_err(|_| format!("attribute {name}"))).collect()
+        }
+        None => Ok(Vec::new()),
+        _ => Err(format!("attribute {name}")),
+    };
+    let id = text("session")?.and_then(|key| parse_key(&key)).ok_or("attribute session")?;
+    let mut regions: Vec<u16> = numbers("regions")?
+        .into_iter()
+        .map(|r| u16::try_from(r).map_err(|_| "attribute regions"))
+        .collect::<Result<_, _>>()?;
+    regions.sort_unstable();
+    Ok(SessionSummary {
+        session_id: id.to_hex(),
+        home_region: id.home().0,
+        subject: text("subject")?,
+        created_at: number("created_at")?.unwrap_or(0),
+        last_event_at: number("last_event_at")?.unwrap_or(0),
+        ended_at: number("ended_at")?,
+        end_reason: text("end_reason")?,
+        version: number("version")?.unwrap_or(0),
+        promotions: number("promotions")?.unwrap_or(0),
+        demotions: number("demotions")?.unwrap_or(0),
+        regions,
+        largest_payload_bytes: numbers("payload_sizes")?.into_iter().max().unwrap_or(0),
+    })
+}
+
+/// Creates the analytics table (`session`) if it does not exist, waits until it is active, and
+/// enables TTL on `expires_at`.
+pub(super) async fn create_analytics_table(client: &Client, table: &str) -> Result<(), String> {
+    let build = |e: aws_sdk_dynamodb::error::BuildError| e.to_string();
+    let created = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("session")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(build)?,
+        )
+        .key_schema(
+            KeySchemaElement::builder().attribute_name("session").key_type(KeyType::Hash).build().map_err(build)?,
+        )
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
+        Err(e) => return Err(format!("create table {table}: {}", sdk_error("dynamodb", &e))),
+    }
+    for _ in 0..TABLE_POLLS {
+        let described = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| format!("describe table {table}: {}", sdk_error("dynamodb", &e)))?;
+        if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+            break;
+        }
+        tokio::time::sleep(TABLE_POLL_INTERVAL).await;
+    }
+    let ttl = TimeToLiveSpecification::builder().attribute_name("expires_at").enabled(true).build().map_err(build)?;
+    if let Err(e) = client.update_time_to_live().table_name(table).time_to_live_specification(ttl).send().await {
+        use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+        if e.code() != Some("ValidationException") {
+            return Err(format!("enable TTL on {table}: {}", sdk_error("dynamodb", &e)));
+        }
+    }
+    Ok(())
+}

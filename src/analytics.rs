@@ -1,0 +1,79 @@
+//! `hotcold analytics export`: the analytics table's session summaries as Parquet (or CSV with a
+//! `.csv` path) for BI and fraud tools; the columns are documented in
+//! [`hotcold_reports::analytics`].
+
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow};
+use hotcold_engine::analytics::SessionSummary;
+use hotcold_engine::backends::dynamodb::{DynamoAnalytics, DynamoColdStore};
+use hotcold_engine::{RegionId, SessionConfig};
+use hotcold_reports::analytics::{AnalyticsRow, write};
+
+use crate::Failure;
+use crate::audit::parse_time;
+use crate::serve::config::ServeConfig;
+
+/// The command line of `hotcold analytics export`.
+#[derive(Debug)]
+pub(crate) struct ExportArgs {
+    pub(crate) config: PathBuf,
+    pub(crate) since: Option<String>,
+    pub(crate) until: Option<String>,
+    pub(crate) out: PathBuf,
+}
+
+/// Runs `hotcold analytics export`: every session active in the window (created before
+/// `until`, last event at or after `since`), one row each.
+pub(crate) fn export(args: &ExportArgs) -> Result<(), Failure> {
+    let bad = |e: anyhow::Error| Failure::BadInput(e);
+    let config = ServeConfig::load(&args.config).map_err(|e| bad(anyhow!(e)))?;
+    let since = args.since.as_deref().map(|t| parse_time(t).map_err(|e| bad(anyhow!("--since: {e}")))).transpose()?;
+    let until = args.until.as_deref().map(|t| parse_time(t).map_err(|e| bad(anyhow!("--until: {e}")))).transpose()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(Failure::Failed)?;
+    let summaries = runtime.block_on(async {
+        let dynamo = config.dynamo_config();
+        let cold = DynamoColdStore::connect(dynamo.clone(), false).await.context("cannot reach DynamoDB")?;
+        let analytics = DynamoAnalytics::new(
+            cold.client().clone(),
+            dynamo.analytics_table.clone(),
+            dynamo.analytics_retention,
+            dynamo.label.clone(),
+        );
+        analytics.all().await.with_context(|| format!("cannot read the analytics table `{}`", dynamo.analytics_table))
+    });
+    let summaries = summaries.map_err(Failure::Failed)?;
+    let mut rows: Vec<AnalyticsRow> = summaries
+        .iter()
+        .filter(|s| until.is_none_or(|until| s.created_at < until.0))
+        .filter(|s| since.is_none_or(|since| s.last_event_at >= since.0))
+        .map(|s| row(&config.session_config, s))
+        .collect();
+    rows.sort_by(|a, b| (a.created_at_ms, &a.session_id).cmp(&(b.created_at_ms, &b.session_id)));
+    write(&rows, &args.out).with_context(|| format!("cannot write {}", args.out.display())).map_err(Failure::Failed)?;
+    eprintln!("hotcold analytics: {} session summaries written to {}", rows.len(), args.out.display());
+    Ok(())
+}
+
+/// A summary as an export row, regions by name.
+fn row(config: &SessionConfig, summary: &SessionSummary) -> AnalyticsRow {
+    let name = |region: u16| config.region_name(RegionId(region)).to_string();
+    AnalyticsRow {
+        session_id: summary.session_id.clone(),
+        home_region: name(summary.home_region),
+        user_subject: summary.subject.clone(),
+        created_at_ms: summary.created_at,
+        last_event_at_ms: summary.last_event_at,
+        ended_at_ms: summary.ended_at,
+        end_reason: summary.end_reason.clone().unwrap_or_else(|| "open".to_string()),
+        updates: summary.updates(),
+        promotions: summary.promotions,
+        demotions: summary.demotions,
+        regions: summary.regions.iter().map(|r| name(*r)).collect(),
+        largest_payload_bytes: summary.largest_payload_bytes,
+    }
+}
