@@ -180,6 +180,14 @@ fn run_directory_is_complete_and_costs_add_up() {
     }
     let requests: f64 = column_f64(&parquet, "requests").unwrap().iter().sum();
     assert_eq!(requests, s["requests"].as_f64().unwrap(), "per-bucket requests add up to the run's");
+    // The audit and analytics volume: items and bytes per bucket, bytes = items x the item size.
+    let events = column_f64(&parquet, "audit_events").unwrap();
+    let bytes = column_f64(&parquet, "audit_bytes").unwrap();
+    assert!(events.iter().sum::<f64>() > 0.0, "a run writes audit events");
+    assert!(events.iter().zip(&bytes).all(|(e, b)| *b == e * 300.0), "300 B per audit item");
+    let writes = column_f64(&parquet, "analytics_writes").unwrap();
+    let written = column_f64(&parquet, "analytics_bytes").unwrap();
+    assert!(writes.iter().zip(&written).all(|(w, b)| *b == w * 400.0), "400 B per summary");
 }
 
 #[test]

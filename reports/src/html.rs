@@ -450,19 +450,24 @@ fn cost_section(h: &mut String, record: &RunRecord, s: &FullSummary, model: &Cos
     let cold = &record.scenario.session_config.cold_storage;
     let (audit_month, analytics_month): (f64, f64) =
         (model.tables.audit_events.iter().sum(), model.tables.analytics_writes.iter().sum());
-    h.push_str("<h3>Audit and analytics tables, and the total</h3>\n<table id=\"cost-tables\"><thead><tr><th>table</th><th class=\"n\">items per month</th><th>kept</th><th class=\"n\">USD/month</th></tr></thead><tbody>\n");
+    h.push_str("<h3>Audit and analytics tables, and the total</h3>\n<table id=\"cost-tables\"><thead><tr><th>table</th><th class=\"n\">items per month</th><th class=\"n\">items per day</th><th class=\"n\">MB written per day</th><th>kept</th><th class=\"n\">USD/month</th></tr></thead><tbody>\n");
+    // A 730-hour month, as every monthly figure here.
+    let per_day = |month: f64| month * 24.0 / 730.0;
+    let megabytes = |items: f64, bytes: u64| items * bytes as f64 / 1e6;
     let _ = writeln!(
         h,
-        "<tr><td>audit ({} B per lifecycle event, {})</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+        "<tr><td>audit ({} B per lifecycle event, {})</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}</td><td>{}</td><td class=\"n\">{}</td></tr>",
         d.audit_item_bytes,
         if d.audit_replicated { "global table: written and stored in every region" } else { "one table per region" },
         int(audit_month),
+        int(per_day(audit_month)),
+        megabytes(per_day(audit_month), d.audit_item_bytes),
         duration(cold.compliance_retention.as_secs_f64()),
         usd(t.audit)
     );
     let _ = writeln!(
         h,
-        "<tr><td>analytics ({} B per session summary, {})</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+        "<tr><td>analytics ({} B per session summary, {})</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}</td><td>{}</td><td class=\"n\">{}</td></tr>",
         d.analytics_item_bytes,
         if d.analytics_replicated {
             "global table".to_string()
@@ -470,12 +475,14 @@ fn cost_section(h: &mut String, record: &RunRecord, s: &FullSummary, model: &Cos
             format!("one table in {}", esc(record.regions.first().map_or("", String::as_str)))
         },
         int(analytics_month),
+        int(per_day(analytics_month)),
+        megabytes(per_day(analytics_month), d.analytics_item_bytes),
         duration(cold.analytics_retention.as_secs_f64()),
         usd(t.analytics)
     );
     let _ = writeln!(
         h,
-        "<tr><th colspan=\"3\">hybrid total (session storage + audit + analytics)</th><th class=\"n\">{}</th></tr></tbody></table>",
+        "<tr><th colspan=\"5\">hybrid total (session storage + audit + analytics)</th><th class=\"n\">{}</th></tr></tbody></table>",
         usd(t.total)
     );
     if model.tables.ends_added_per_session > 0.0 {

@@ -50,6 +50,16 @@ pub fn timeseries_frame(record: &RunRecord) -> Result<DataFrame, ReportError> {
         Column::new("cold_bytes".into(), u(&|r| r.cold_bytes)),
         Column::new("wru".into(), u(&|r| r.wru)),
         Column::new("rru".into(), u(&|r| r.rru)),
+        Column::new("audit_events".into(), u(&|r| r.audit_events)),
+        Column::new(
+            "audit_bytes".into(),
+            u(&|r| r.audit_events.saturating_mul(record.scenario.costs.dynamodb.audit_item_bytes)),
+        ),
+        Column::new("analytics_writes".into(), u(&|r| r.analytics_writes)),
+        Column::new(
+            "analytics_bytes".into(),
+            u(&|r| r.analytics_writes.saturating_mul(record.scenario.costs.dynamodb.analytics_item_bytes)),
+        ),
     ];
     DataFrame::new(rows.len(), cols).map_err(|e| ReportError::Table(format!("time series frame: {e}")))
 }
