@@ -445,3 +445,53 @@ async fn a_slow_audit_table_does_not_slow_requests() {
     })
     .await;
 }
+
+/// Bad input in the outbox (an entry that is not a record: written by hand, or by a foreign
+/// version) neither stalls the drain nor panics: it is moved aside to `<outbox>:corrupt` for a
+/// person to inspect, and the records around it are answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_outbox_entry_is_set_aside_and_the_records_around_it_answered() {
+    within("corrupt outbox entry", async {
+        let url = redis_urls()[0].clone();
+        let prefix = unique("ob");
+        let config =
+            hotcold_engine::backends::redis::RedisHotConfig::standalone(url.clone()).with_prefix(prefix.clone());
+        let outbox = RedisHotStore::connect(config).await.expect("connect the outbox");
+        let mut chain = hotcold_engine::audit::chain::Chain::new("corrupt-test.00");
+        let event = |n: u64| AuditEvent {
+            at: hotcold_engine::Timestamp(1_800_000_000_000 + n),
+            kind: AuditKind::Updated,
+            tier: Tier::Hot,
+            region: RegionId(0),
+            session: SessionId::from_parts([7; 16], RegionId(0)),
+            user_id: Some(UserId::new("corrie").unwrap()),
+            version: n,
+            data_bytes: 2,
+            created_at: hotcold_engine::Timestamp(1_800_000_000_000),
+        };
+        let (first, second) = (chain.seal(event(1)), chain.seal(event(2)));
+        outbox.push(std::slice::from_ref(&first)).await.expect("push");
+        let key = format!("{{{prefix}:audit-outbox}}");
+        let client = redis::Client::open(url.as_str()).expect("client");
+        let mut raw = client.get_multiplexed_async_connection().await.expect("raw connection");
+        let _: () = redis::cmd("RPUSH").arg(&key).arg("not a record {").query_async(&mut raw).await.expect("rpush");
+        outbox.push(std::slice::from_ref(&second)).await.expect("push");
+        assert_eq!(outbox.len().await, Ok(3));
+
+        let peeked = outbox.peek(10).await.expect("peek");
+        assert_eq!(peeked, vec![first.clone(), second.clone()], "the records, in order, without the entry");
+        assert_eq!(outbox.len().await, Ok(2), "the entry left the queue");
+        let aside: Vec<String> = redis::cmd("LRANGE")
+            .arg(format!("{key}:corrupt"))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut raw)
+            .await
+            .expect("lrange");
+        assert_eq!(aside, vec!["not a record {".to_string()], "kept for a person to inspect");
+        outbox.remove(&peeked).await.expect("remove");
+        assert_eq!(outbox.is_empty().await, Ok(true));
+        let _: () = redis::cmd("DEL").arg(format!("{key}:corrupt")).query_async(&mut raw).await.expect("clean up");
+    })
+    .await;
+}
