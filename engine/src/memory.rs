@@ -664,7 +664,7 @@ impl ColdStore for MemoryColdStore {
         limit: usize,
     ) -> Result<ExpiredPage, StoreError> {
         self.check()?;
-        let after = after.map(|c| parse_expiry_cursor(c).ok_or_else(|| self.bad_cursor())).transpose()?;
+        let after = after.map(|c| c.position().ok_or_else(|| self.bad_cursor())).transpose()?;
         let inner = lock(&self.inner);
         let mut expired: Vec<Session> = inner
             .sessions
@@ -675,7 +675,7 @@ impl ColdStore for MemoryColdStore {
             .collect();
         expired.sort_by_key(|s| (s.last_access, s.id));
         expired.truncate(limit);
-        let next = expired.last().map(|s| expiry_cursor(s.last_access, &s.id));
+        let next = expired.last().map(|s| ExpiryCursor::at(s.last_access, &s.id));
         Ok(ExpiredPage { sessions: expired, next })
     }
 
@@ -689,19 +689,6 @@ impl ColdStore for MemoryColdStore {
         lock(&self.inner).sweep_marks.insert(home, mark.clone());
         Ok(())
     }
-}
-
-/// The cursor of the memory store's sweep order at a record.
-fn expiry_cursor(last_access: Timestamp, id: &SessionId) -> ExpiryCursor {
-    ExpiryCursor(format!("{:020}.{}.{}", last_access.0, id.to_hex(), id.home().0))
-}
-
-fn parse_expiry_cursor(cursor: &ExpiryCursor) -> Option<(Timestamp, SessionId)> {
-    let mut parts = cursor.0.split('.');
-    let at = parts.next()?.parse().ok()?;
-    let hex = parts.next()?;
-    let home = RegionId(parts.next()?.parse().ok()?);
-    Some((Timestamp(at), SessionId::from_hex(hex, home)?))
 }
 
 /// The audit trail in memory: every record, or (for benchmarks and long runs) counts only.

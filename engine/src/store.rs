@@ -284,9 +284,57 @@ pub trait ColdStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// Forwards [`ColdStore::expired_page`], [`ColdStore::sweep_mark`] and
+/// [`ColdStore::set_sweep_mark`] to the cold store in field `$inner`, inside an
+/// `impl ColdStore for Wrapper` that changes only other calls (test doubles, meters).
+#[macro_export]
+macro_rules! forward_expiry_sweep {
+    ($inner:ident) => {
+        async fn expired_page(
+            &self,
+            home: $crate::RegionId,
+            before: $crate::Timestamp,
+            after: Option<&$crate::ExpiryCursor>,
+            limit: usize,
+        ) -> Result<$crate::ExpiredPage, $crate::StoreError> {
+            self.$inner.expired_page(home, before, after, limit).await
+        }
+        async fn sweep_mark(&self, home: $crate::RegionId) -> Result<Option<$crate::ExpiryCursor>, $crate::StoreError> {
+            self.$inner.sweep_mark(home).await
+        }
+        async fn set_sweep_mark(
+            &self,
+            home: $crate::RegionId,
+            mark: &$crate::ExpiryCursor,
+        ) -> Result<(), $crate::StoreError> {
+            self.$inner.set_sweep_mark(home, mark).await
+        }
+    };
+}
+
 /// A position in a cold store's expiry sweep order; opaque outside the store that made it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ExpiryCursor(pub String);
+
+impl ExpiryCursor {
+    /// The cursor at a record, for stores whose sweep order is last access, then id (in memory,
+    /// simulated): `<last access, 20 digits>.<id hex>.<home>`.
+    pub fn at(last_access: Timestamp, id: &SessionId) -> Self {
+        Self(format!("{:020}.{}.{}", last_access.0, id.to_hex(), id.home().0))
+    }
+
+    /// The record [`Self::at`] made this cursor at; `None` for any other text.
+    pub fn position(&self) -> Option<(Timestamp, SessionId)> {
+        let mut parts = self.0.split('.');
+        let at = parts.next()?.parse().ok()?;
+        let hex = parts.next()?;
+        let home = RegionId(parts.next()?.parse().ok()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        Some((Timestamp(at), SessionId::from_hex(hex, home)?))
+    }
+}
 
 /// A page of [`ColdStore::expired_page`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

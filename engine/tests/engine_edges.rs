@@ -375,28 +375,7 @@ impl hotcold_engine::ColdStore for TouchedMidDemotion {
     ) -> Result<Vec<hotcold_engine::Session>, hotcold_engine::StoreError> {
         self.cold.sessions_of_user_page(user, after, limit, reader).await
     }
-    async fn expired_page(
-        &self,
-        home: RegionId,
-        before: hotcold_engine::Timestamp,
-        after: Option<&hotcold_engine::ExpiryCursor>,
-        limit: usize,
-    ) -> Result<hotcold_engine::ExpiredPage, hotcold_engine::StoreError> {
-        self.cold.expired_page(home, before, after, limit).await
-    }
-    async fn sweep_mark(
-        &self,
-        home: RegionId,
-    ) -> Result<Option<hotcold_engine::ExpiryCursor>, hotcold_engine::StoreError> {
-        self.cold.sweep_mark(home).await
-    }
-    async fn set_sweep_mark(
-        &self,
-        home: RegionId,
-        mark: &hotcold_engine::ExpiryCursor,
-    ) -> Result<(), hotcold_engine::StoreError> {
-        self.cold.set_sweep_mark(home, mark).await
-    }
+    hotcold_engine::forward_expiry_sweep!(cold);
 }
 
 /// Three regions whose cold table has every batch of the sync job touched as it is written, a

@@ -86,21 +86,7 @@ impl ColdStore for CountingCold {
         self.gets.fetch_add(1, Ordering::SeqCst);
         self.inner.sessions_of_user_page(user, after, limit, reader).await
     }
-    async fn expired_page(
-        &self,
-        home: RegionId,
-        before: Timestamp,
-        after: Option<&hotcold_engine::ExpiryCursor>,
-        limit: usize,
-    ) -> Result<hotcold_engine::ExpiredPage, StoreError> {
-        self.inner.expired_page(home, before, after, limit).await
-    }
-    async fn sweep_mark(&self, home: RegionId) -> Result<Option<hotcold_engine::ExpiryCursor>, StoreError> {
-        self.inner.sweep_mark(home).await
-    }
-    async fn set_sweep_mark(&self, home: RegionId, mark: &hotcold_engine::ExpiryCursor) -> Result<(), StoreError> {
-        self.inner.set_sweep_mark(home, mark).await
-    }
+    hotcold_engine::forward_expiry_sweep!(inner);
 }
 
 /// Checks a commandstats delta of `n` hot accesses: every access sent exactly one command,

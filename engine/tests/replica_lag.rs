@@ -69,21 +69,7 @@ impl ColdStore for LaggingReplicas {
     ) -> Result<Vec<Session>, StoreError> {
         self.table.sessions_of_user_page(user, after, limit, reader).await
     }
-    async fn expired_page(
-        &self,
-        home: RegionId,
-        before: Timestamp,
-        after: Option<&hotcold_engine::ExpiryCursor>,
-        limit: usize,
-    ) -> Result<hotcold_engine::ExpiredPage, StoreError> {
-        self.table.expired_page(home, before, after, limit).await
-    }
-    async fn sweep_mark(&self, home: RegionId) -> Result<Option<hotcold_engine::ExpiryCursor>, StoreError> {
-        self.table.sweep_mark(home).await
-    }
-    async fn set_sweep_mark(&self, home: RegionId, mark: &hotcold_engine::ExpiryCursor) -> Result<(), StoreError> {
-        self.table.set_sweep_mark(home, mark).await
-    }
+    hotcold_engine::forward_expiry_sweep!(table);
 }
 
 type Cold = Arc<LaggingReplicas>;

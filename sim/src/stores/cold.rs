@@ -427,7 +427,7 @@ impl ColdStore for SimColdStore {
         self.check(self.context.serving())?;
         let after = match after {
             None => None,
-            Some(cursor) => Some(parse_cursor(cursor).ok_or_else(|| StoreError::Corrupt {
+            Some(cursor) => Some(cursor.position().map(|(at, id)| (at.0, id)).ok_or_else(|| StoreError::Corrupt {
                 backend: "simulated dynamodb".into(),
                 detail: "expiry cursor malformed".into(),
             })?),
@@ -441,7 +441,7 @@ impl ColdStore for SimColdStore {
             .collect();
         page.sort_by_key(|(id, r)| (r.last_access, **id));
         page.truncate(limit);
-        let next = page.last().map(|(id, r)| cursor_at(r.last_access, id));
+        let next = page.last().map(|(id, r)| ExpiryCursor::at(Timestamp(r.last_access), id));
         Ok(ExpiredPage { sessions: page.into_iter().map(|(id, r)| self.session(*id, r)).collect(), next })
     }
 
@@ -457,17 +457,4 @@ impl ColdStore for SimColdStore {
         marks.push((home, mark.clone()));
         Ok(())
     }
-}
-
-/// The sweep cursor at a record: `<last access>.<id hex>.<home>`.
-fn cursor_at(last_access: u64, id: &SessionId) -> ExpiryCursor {
-    ExpiryCursor(format!("{last_access:020}.{}.{}", id.to_hex(), id.home().0))
-}
-
-fn parse_cursor(cursor: &ExpiryCursor) -> Option<(u64, SessionId)> {
-    let mut parts = cursor.0.split('.');
-    let at = parts.next()?.parse().ok()?;
-    let hex = parts.next()?;
-    let home = RegionId(parts.next()?.parse().ok()?);
-    Some((at, SessionId::from_hex(hex, home)?))
 }

@@ -20,12 +20,11 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
-    TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 
 use super::codec::{key_of, parse_key};
-use super::{TABLE_POLL_INTERVAL, TABLE_POLLS, sdk_error};
+use super::sdk_error;
 use crate::analytics::{SessionSummary, end_reason, writes_summary};
 use crate::audit::chain::AuditRecord;
 use crate::error::StoreError;
@@ -183,29 +182,5 @@ pub(super) async fn create_analytics_table(client: &Client, table: &str) -> Resu
         )
         .send()
         .await;
-    match created {
-        Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
-        Err(e) => return Err(format!("create table {table}: {}", sdk_error("dynamodb", &e))),
-    }
-    for _ in 0..TABLE_POLLS {
-        let described = client
-            .describe_table()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(|e| format!("describe table {table}: {}", sdk_error("dynamodb", &e)))?;
-        if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
-            break;
-        }
-        tokio::time::sleep(TABLE_POLL_INTERVAL).await;
-    }
-    let ttl = TimeToLiveSpecification::builder().attribute_name("expires_at").enabled(true).build().map_err(build)?;
-    if let Err(e) = client.update_time_to_live().table_name(table).time_to_live_specification(ttl).send().await {
-        use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-        if e.code() != Some("ValidationException") {
-            return Err(format!("enable TTL on {table}: {}", sdk_error("dynamodb", &e)));
-        }
-    }
-    Ok(())
+    super::finish_table(client, table, created, |_| Ok(())).await
 }

@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest, ScalarAttributeType,
-    Select, TableStatus, TimeToLiveSpecification, WriteRequest,
+    Select, WriteRequest,
 };
 
-use super::{DynamoAnalytics, DynamoConfig, MAX_BATCH, TABLE_POLL_INTERVAL, TABLE_POLLS, sdk_error};
+use super::{DynamoAnalytics, DynamoConfig, MAX_BATCH, finish_table, sdk_error};
 use crate::analytics::writes_summary;
 use crate::audit::chain::{self, AuditRecord, ChainHead};
 use crate::audit::log::{
@@ -552,39 +552,18 @@ pub(super) async fn create_audit_table(client: &Client, table: &str) -> Result<(
         .key_schema(key("sk", KeyType::Range).map_err(build)?)
         .send()
         .await;
-    match created {
-        Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
-        Err(e) => return Err(format!("create table {table}: {}", sdk_error("dynamodb", &e))),
-    }
-    for _ in 0..TABLE_POLLS {
-        let described = client
-            .describe_table()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(|e| format!("describe table {table}: {}", sdk_error("dynamodb", &e)))?;
-        let Some(description) = described.table() else { continue };
+    finish_table(client, table, created, |description| {
         let keys: Vec<&str> = description.key_schema().iter().map(|k| k.attribute_name()).collect();
-        if keys != ["pk", "sk"] {
-            return Err(format!(
+        if keys == ["pk", "sk"] {
+            Ok(())
+        } else {
+            Err(format!(
                 "audit table {table} has keys {keys:?}, not [\"pk\", \"sk\"]: it was made by an earlier version; \
                  name a new table in dynamodb.audit_table (the old one keeps its records until its TTL ends them)"
-            ));
+            ))
         }
-        if description.table_status() == Some(&TableStatus::Active) {
-            break;
-        }
-        tokio::time::sleep(TABLE_POLL_INTERVAL).await;
-    }
-    let ttl = TimeToLiveSpecification::builder().attribute_name("expires_at").enabled(true).build().map_err(build)?;
-    if let Err(e) = client.update_time_to_live().table_name(table).time_to_live_specification(ttl).send().await {
-        use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-        if e.code() != Some("ValidationException") {
-            return Err(format!("enable TTL on {table}: {}", sdk_error("dynamodb", &e)));
-        }
-    }
-    Ok(())
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -254,6 +254,21 @@ async fn create_table(client: &Client, table: &str, key: &str, user_index: UserI
         .attribute_definitions(attribute_of("last_access", ScalarAttributeType::N).map_err(build)?)
         .send()
         .await;
+    finish_table(client, table, created, |_| Ok(())).await
+}
+
+/// Finishes a CreateTable of `table`: one that exists already (an earlier start, another
+/// instance) is fine; waits until it is active, checking each description with `check` (the
+/// audit table refuses another version's keys), then enables TTL on `expires_at`.
+async fn finish_table(
+    client: &Client,
+    table: &str,
+    created: Result<
+        aws_sdk_dynamodb::operation::create_table::CreateTableOutput,
+        SdkError<aws_sdk_dynamodb::operation::create_table::CreateTableError>,
+    >,
+    check: impl Fn(&aws_sdk_dynamodb::types::TableDescription) -> Result<(), String>,
+) -> Result<(), String> {
     match created {
         Ok(_) => {}
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
@@ -266,11 +281,14 @@ async fn create_table(client: &Client, table: &str, key: &str, user_index: UserI
             .send()
             .await
             .map_err(|e| format!("describe table {table}: {}", sdk_error("dynamodb", &e)))?;
-        if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+        let Some(description) = described.table() else { continue };
+        check(description)?;
+        if description.table_status() == Some(&TableStatus::Active) {
             break;
         }
         tokio::time::sleep(TABLE_POLL_INTERVAL).await;
     }
+    let build = |e: aws_sdk_dynamodb::error::BuildError| e.to_string();
     let ttl = TimeToLiveSpecification::builder().attribute_name("expires_at").enabled(true).build().map_err(build)?;
     if let Err(e) = client.update_time_to_live().table_name(table).time_to_live_specification(ttl).send().await {
         // Enabling TTL twice is a ValidationException; anything else is reported.
