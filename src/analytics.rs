@@ -11,7 +11,7 @@ use hotcold_engine::{RegionId, SessionConfig};
 use hotcold_reports::analytics::{AnalyticsRow, write};
 
 use crate::Failure;
-use crate::audit::parse_time;
+use crate::audit::window;
 use crate::serve::config::ServeConfig;
 
 /// The command line of `hotcold analytics export`.
@@ -28,8 +28,7 @@ pub(crate) struct ExportArgs {
 pub(crate) fn export(args: &ExportArgs) -> Result<(), Failure> {
     let bad = |e: anyhow::Error| Failure::BadInput(e);
     let config = ServeConfig::load(&args.config).map_err(|e| bad(anyhow!(e)))?;
-    let since = args.since.as_deref().map(|t| parse_time(t).map_err(|e| bad(anyhow!("--since: {e}")))).transpose()?;
-    let until = args.until.as_deref().map(|t| parse_time(t).map_err(|e| bad(anyhow!("--until: {e}")))).transpose()?;
+    let (since, until) = window(args.since.as_deref(), args.until.as_deref()).map_err(bad)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

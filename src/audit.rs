@@ -52,8 +52,7 @@ pub(crate) fn audit(args: &Args) -> Result<(), Failure> {
             .unwrap_or_else(public_link_key),
         None => public_link_key(),
     };
-    let since = args.since.as_deref().map(|t| parse_time(t).map_err(|e| bad(anyhow!("--since: {e}")))).transpose()?;
-    let until = args.until.as_deref().map(|t| parse_time(t).map_err(|e| bad(anyhow!("--until: {e}")))).transpose()?;
+    let (since, until) = window(args.since.as_deref(), args.until.as_deref()).map_err(Failure::BadInput)?;
     let user = match (&args.user, args.verify) {
         (Some(user), _) => Some(UserId::new(user).map_err(|e| bad(anyhow!("USER_ID: {e}")))?),
         (None, true) => None,
@@ -176,6 +175,16 @@ fn event_csv(config: &SessionConfig, record: &AuditRecord) -> String {
         record.seq,
         chain::to_hex(&record.hash)
     )
+}
+
+/// `--since` and `--until` of `audit` and `analytics export`, parsed; the error names the flag.
+pub(crate) fn window(
+    since: Option<&str>,
+    until: Option<&str>,
+) -> anyhow::Result<(Option<Timestamp>, Option<Timestamp>)> {
+    let parse =
+        |flag: &str, text: Option<&str>| text.map(|t| parse_time(t).map_err(|e| anyhow!("{flag}: {e}"))).transpose();
+    Ok((parse("--since", since)?, parse("--until", until)?))
 }
 
 /// A time as RFC 3339 with milliseconds.

@@ -119,9 +119,10 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> Engine<H, C, A, K> {
         &self.clock
     }
 
-    /// Audit records that could not be appended since start. They do not fail the operation
-    /// (sessions keep working when the audit backend hiccups); the production audit adapter
-    /// retries before giving up, and this counter is exported as a metric to alert on.
+    /// Audit records the sink refused since start. They do not fail the operation (sessions keep
+    /// working when the audit backend hiccups). The production sink ([`crate::audit::trail::Trail`])
+    /// refuses only what neither its log, its outbox nor its spill queue could take, and counts it
+    /// too (`TrailCounts::failed`, the `hotcold_audit_events_total{outcome="failed"}` metric).
     pub fn audit_failures(&self) -> u64 {
         self.audit_failures.load(Ordering::Relaxed)
     }

@@ -576,16 +576,34 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             engine.record(AuditEvent::about(session, kind, *tier, self.region, now)).await;
         }
         let undo = known.is_none() && !buried_before;
-        if let Some(e) = unreachable {
-            if undo {
-                self.unbury_here_and_home(id).await;
+        // Everything that can fail between the burial and the record, in one place, so a failure
+        // takes the tombstones back once. Answers the live cold record, if any, and whether a
+        // failover holder was asked for its copy.
+        let settled: Result<(Option<Session>, bool), StoreError> = async {
+            if let Some(e) = unreachable {
+                return Err(e);
             }
-            return Err(e.into());
+            let cold = match self.read_cold(id).await {
+                ColdLookup::Found(record) => Some(record).filter(|r| !r.is_tombstone()),
+                ColdLookup::Miss => None,
+                ColdLookup::Unavailable(e) => return Err(e),
+            };
+            let holder = cold
+                .as_ref()
+                .and_then(|record| record.hot_region)
+                .filter(|r| !self.here_then_home(id).any(|seen| seen == *r) && engine.has_region(*r));
+            if let Some(holder) = holder
+                && let Buried::Live(session) = self.bury_hot(holder, id, now).await?
+                && known.is_none()
+            {
+                known = Some((session, Tier::Hot));
+            }
+            Ok((cold, holder.is_some()))
         }
-        let cold = match self.read_cold(id).await {
-            ColdLookup::Found(record) => Some(record).filter(|r| !r.is_tombstone()),
-            ColdLookup::Miss => None,
-            ColdLookup::Unavailable(e) => {
+        .await;
+        let (cold, asked_holder) = match settled {
+            Ok(settled) => settled,
+            Err(e) => {
                 if undo {
                     self.unbury_here_and_home(id).await;
                 }
@@ -593,22 +611,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             }
         };
         let cold_held = cold.is_some();
-        if let Some(holder) = cold
-            .as_ref()
-            .and_then(|record| record.hot_region)
-            .filter(|r| !self.here_then_home(id).any(|seen| seen == *r) && engine.has_region(*r))
-        {
-            match self.bury_hot(holder, id, now).await {
-                Ok(Buried::Live(session)) if known.is_none() => known = Some((session, Tier::Hot)),
-                Ok(_) => {}
-                Err(e) => {
-                    if undo {
-                        self.unbury_here_and_home(id).await;
-                    }
-                    return Err(e.into());
-                }
-            }
-        } else if known.is_none() {
+        if !asked_holder && known.is_none() {
             known = cold
                 .filter(|record| engine.policy().cold_state(record.last_access, now) == ColdState::Live)
                 .map(|record| (record, Tier::Cold));

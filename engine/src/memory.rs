@@ -30,7 +30,7 @@ use crate::time::Timestamp;
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: every store operation
 /// leaves the maps consistent before it can panic, so the data is still sound.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

@@ -9,7 +9,7 @@
 //! errors and metrics name operations, not sessions.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -22,6 +22,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::join_all;
 use hotcold_engine::audit::log::{AuditCursor, AuditQuery};
+
+use crate::audit::{parse_time, rfc3339};
 use hotcold_engine::audit::trail::Trail;
 use hotcold_engine::backends::dynamodb::{DynamoAuditLog, DynamoColdStore};
 use hotcold_engine::backends::redis::RedisHotStore;
@@ -163,12 +165,6 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiErro
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))
 }
 
-/// A timestamp as RFC 3339 UTC with milliseconds.
-fn rfc3339(at: Timestamp) -> String {
-    let time = SystemTime::UNIX_EPOCH + Duration::from_millis(at.0);
-    humantime::format_rfc3339_millis(time).to_string()
-}
-
 /// Runs one operation, recording its outcome and latency.
 async fn measured(
     state: &AppState,
@@ -306,15 +302,20 @@ struct PageQuery {
 /// A page request checked: its size, and the hashed id the page starts after.
 fn page_of(query: Result<Query<PageQuery>, QueryRejection>) -> Result<(usize, Option<String>), ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(format!("malformed query: {}", e.body_text())))?;
-    let limit = match query.limit {
-        None => DEFAULT_PAGE,
-        Some(text) => match text.parse::<usize>() {
-            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
-            _ => return Err(ApiError::bad_request(format!("limit must be a whole number from 1 to {MAX_PAGE}"))),
-        },
-    };
+    let limit = limit_of(query.limit, DEFAULT_PAGE)?;
     let after = query.cursor.map(|cursor| cursor_position(&cursor)).transpose()?;
     Ok((limit, after))
+}
+
+/// A page's `limit`: `default` when absent, else a whole number from 1 to [`MAX_PAGE`], or a 400.
+fn limit_of(limit: Option<String>, default: usize) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+            _ => Err(ApiError::bad_request(format!("limit must be a whole number from 1 to {MAX_PAGE}"))),
+        },
+    }
 }
 
 /// The opaque cursor of a page that ends at the session with hashed id `hex`.
@@ -413,16 +414,9 @@ async fn audit_query(
         let user = user_of(path)?;
         let Query(params) = query.map_err(|e| ApiError::bad_request(format!("malformed query: {}", e.body_text())))?;
         let time = |name: &str, text: Option<String>| {
-            text.map(|t| crate::audit::parse_time(&t).map_err(|e| ApiError::bad_request(format!("{name}: {e}"))))
-                .transpose()
+            text.map(|t| parse_time(&t).map_err(|e| ApiError::bad_request(format!("{name}: {e}")))).transpose()
         };
-        let limit = match params.limit {
-            None => MAX_PAGE,
-            Some(text) => match text.parse::<usize>() {
-                Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
-                _ => return Err(ApiError::bad_request(format!("limit must be a whole number from 1 to {MAX_PAGE}"))),
-            },
-        };
+        let limit = limit_of(params.limit, MAX_PAGE)?;
         // The cursor travels as URL-safe base64 of the last record's sort key (which holds `#`,
         // the start of a URL's fragment): passed back verbatim in a URL, as the listing's is.
         let cursor = params

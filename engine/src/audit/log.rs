@@ -304,7 +304,7 @@ impl MemoryAuditLog {
     }
 
     fn lock(&self) -> MutexGuard<'_, MemoryState> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::memory::lock(&self.state)
     }
 
     fn up(&self) -> Result<MutexGuard<'_, MemoryState>, StoreError> {

@@ -21,6 +21,7 @@ use super::AuditEvent;
 use super::chain::{AuditRecord, Chain, ChainHead};
 use super::log::{AuditLog, AuditPage, AuditQuery};
 use crate::error::StoreError;
+use crate::memory::lock;
 use crate::session::UserId;
 use crate::store::AuditSink;
 use crate::time::Timestamp;
@@ -257,22 +258,30 @@ impl<L: AuditLog, O: AuditOutbox> Trail<L, O> {
         }
         self.delivered.fetch_add(delivered, Ordering::Relaxed);
         self.backoff_until.store(0, Ordering::Relaxed);
-        self.report_head().await?;
-        Ok(Drained { delivered, pending: self.pending().await? })
+        // The head is taken before the count, so a record deferred in between holds it back.
+        let head = self.settled_head();
+        let pending = self.pending().await?;
+        if pending == 0
+            && let Some(head) = head
+        {
+            self.report_head(head).await?;
+        }
+        Ok(Drained { delivered, pending })
     }
 
-    /// Reports this writer's head to the log if it moved and every record up to it has reached
-    /// the log (none in flight, none waiting).
-    async fn report_head(&self) -> Result<(), StoreError> {
-        let head = {
-            let chain = lock(&self.chain);
-            if self.in_flight.load(Ordering::Acquire) > 0 {
-                return Ok(());
-            }
-            chain.head()
-        };
-        let Some(head) = head else { return Ok(()) };
-        if *lock(&self.reported) == Some(head.clone()) || self.pending().await? > 0 {
+    /// This writer's head, if it has one and no record up to it is still on its way to the log
+    /// or the outbox.
+    fn settled_head(&self) -> Option<ChainHead> {
+        let chain = lock(&self.chain);
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        chain.head()
+    }
+
+    /// Reports `head` (taken with nothing waiting) to the log, unless it already was.
+    async fn report_head(&self, head: ChainHead) -> Result<(), StoreError> {
+        if *lock(&self.reported) == Some(head.clone()) {
             return Ok(());
         }
         self.log.report_head(&head).await?;
@@ -349,10 +358,6 @@ pub fn writer_name(region: &str) -> String {
     let region: String =
         region.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
     format!("{region}.{suffix:016x}")
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

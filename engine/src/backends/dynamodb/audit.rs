@@ -110,7 +110,7 @@ impl DynamoAuditLog {
     }
 
     fn cached_links(&self) -> MutexGuard<'_, HashMap<UserId, (u128, Instant)>> {
-        self.links.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::memory::lock(&self.links)
     }
 
     /// The user's link as stored (strongly consistent).
@@ -182,7 +182,7 @@ impl DynamoAuditLog {
         if let Some((subject, since)) = self.cached_links().get(user)
             && since.elapsed() < LINK_CACHE_TTL
         {
-            return Ok(format!("s#{subject:032x}"));
+            return Ok(subject_partition(*subject));
         }
         // Two rounds cover a race with another process linking the same user.
         for _ in 0..3 {
@@ -200,7 +200,7 @@ impl DynamoAuditLog {
                 }
                 cache.insert(user.clone(), (subject, Instant::now()));
             }
-            return Ok(format!("s#{subject:032x}"));
+            return Ok(subject_partition(subject));
         }
         Err(StoreError::unavailable(self.label(), "the user's audit link kept changing under concurrent writers"))
     }
@@ -345,7 +345,7 @@ impl AuditLog for DynamoAuditLog {
 
     async fn user_page(&self, user: &UserId, query: &AuditQuery) -> Result<AuditPage, StoreError> {
         let Some(Link::Subject(subject)) = self.read_link(user).await? else { return Ok(AuditPage::default()) };
-        let partition = format!("s#{subject:032x}");
+        let partition = subject_partition(subject);
         let low = query.since.map_or_else(|| "0".to_string(), sort_key_floor);
         let high = query.until.map_or_else(|| "~".to_string(), sort_key_floor);
         let limit = query.limit.clamp(1, MAX_PAGE);
@@ -396,7 +396,7 @@ impl AuditLog for DynamoAuditLog {
         for _ in 0..3 {
             let stored = self.read_link(user).await?;
             let unlinked = match stored {
-                Some(Link::Subject(subject)) => self.count(&format!("s#{subject:032x}")).await?,
+                Some(Link::Subject(subject)) => self.count(&subject_partition(subject)).await?,
                 _ => 0,
             };
             if self.write_link(user, stored, Link::Erased(at), at).await? {
@@ -498,6 +498,11 @@ impl AuditLog for DynamoAuditLog {
             }
         }
     }
+}
+
+/// The partition of a subject's records.
+fn subject_partition(subject: u128) -> String {
+    format!("s#{subject:032x}")
 }
 
 /// A record item back; the error names the attribute that is wrong.
