@@ -39,7 +39,7 @@ const TTL: Duration = Duration::from_secs(7200);
 /// hit in region 0 never touches them, nor the cold tier).
 enum Hot {
     Redis(Arc<RedisHotStore>),
-    Memory(MemoryHotStore),
+    Memory(Box<MemoryHotStore>),
 }
 
 impl HotStore for Hot {
@@ -148,6 +148,17 @@ impl HotStore for Hot {
         match self {
             Self::Redis(s) => s.session_count().await,
             Self::Memory(s) => s.session_count().await,
+        }
+    }
+    async fn guests(
+        &self,
+        home: hotcold_engine::RegionId,
+        limit: usize,
+        now: hotcold_engine::Timestamp,
+    ) -> Result<Vec<Session>, hotcold_engine::StoreError> {
+        match self {
+            Self::Redis(s) => s.guests(home, limit, now).await,
+            Self::Memory(s) => s.guests(home, limit, now).await,
         }
     }
 }
@@ -284,8 +295,8 @@ async fn run(url: String) {
             EngineConfig::default(),
             vec![
                 Hot::Redis(store.clone()),
-                Hot::Memory(MemoryHotStore::new("r1")),
-                Hot::Memory(MemoryHotStore::new("r2")),
+                Hot::Memory(Box::new(MemoryHotStore::new("r1"))),
+                Hot::Memory(Box::new(MemoryHotStore::new("r2"))),
             ],
             MemoryColdStore::new("cold"),
             MemoryAudit::counting(),

@@ -21,7 +21,9 @@ pub const fn end_reason(kind: AuditKind) -> Option<&'static str> {
         AuditKind::LoggedOut => Some("logged_out"),
         AuditKind::Revoked => Some("revoked"),
         AuditKind::Erased => Some("erased"),
-        AuditKind::Created | AuditKind::Promoted | AuditKind::Demoted | AuditKind::Updated => None,
+        AuditKind::Created | AuditKind::Promoted | AuditKind::Demoted | AuditKind::Updated | AuditKind::MovedHome => {
+            None
+        }
     }
 }
 
@@ -154,7 +156,7 @@ mod tests {
         let reasons: Vec<_> = AuditKind::ALL.iter().map(|k| end_reason(*k)).collect();
         assert_eq!(
             reasons,
-            [None, None, None, None, Some("expired"), Some("logged_out"), Some("revoked"), Some("erased")]
+            [None, None, None, None, Some("expired"), Some("logged_out"), Some("revoked"), Some("erased"), None]
         );
     }
 }

@@ -303,9 +303,68 @@ pub async fn run_hot_store_suite<T: Harness>(harness: &T) {
     run_idle_once_checks(harness).await;
     run_hot_ttl_checks(harness).await;
     run_hot_tombstone_checks(harness).await;
+    run_hot_guest_checks(harness).await;
     if fidelity.is_full() {
         run_hot_paging_checks(harness).await;
     }
+}
+
+/// The failover copies a hot tier lists for failback ([`HotStore::guests`]): exactly the live
+/// copies put with a holder, by home, within the limit; gone once taken, removed, buried,
+/// replaced by a copy without a holder, or expired.
+async fn run_hot_guest_checks<T: Harness>(harness: &T) {
+    let holder = RegionId(1);
+    let store = harness.hot(holder.0).await;
+    let clock = harness.clock();
+    let ttl = Duration::from_secs(3600);
+    let user = test_user("guests");
+    let now = clock.now();
+    let copy =
+        |n: u64, home: u16| Session { hot_region: Some(holder), ..session(test_id(n, home), &user, 3, now, "{}") };
+    let from_home0: Vec<Session> = (0..5).map(|n| copy(9_100 + n, 0)).collect();
+    let from_home2 = copy(9_200, 2);
+    let own = session(test_id(9_300, 1), &user, 1, now, "{}");
+    for session in from_home0.iter().chain([&from_home2, &own]) {
+        store.put(session, ttl).await.expect("put");
+    }
+    let ids = |sessions: Vec<Session>| {
+        let mut ids: Vec<SessionId> = sessions.iter().map(|s| s.id).collect();
+        ids.sort();
+        ids
+    };
+    let listed = store.guests(RegionId(0), 100, now).await.expect("guests");
+    assert!(listed.iter().all(|s| s.hot_region == Some(holder) && s.version == 3), "guests: copies as stored");
+    assert_eq!(ids(listed), ids(from_home0.clone()), "guests: every copy of home 0's sessions, no other");
+    assert_eq!(ids(store.guests(RegionId(2), 100, now).await.expect("guests")), vec![from_home2.id], "guests: by home");
+    assert!(
+        store.guests(holder, 100, now).await.expect("guests").is_empty(),
+        "guests: a session of this region is none"
+    );
+    assert_eq!(store.guests(RegionId(0), 2, now).await.expect("guests").len(), 2, "guests: at most the limit");
+
+    // Every way a copy leaves.
+    assert!(matches!(store.take(&from_home0[0].id).await, HotLookup::Hit(_)), "take a copy");
+    assert_eq!(store.remove(&from_home0[1].id).await, Ok(true), "remove a copy");
+    let c = &from_home0[2];
+    assert_eq!(store.remove_if_unchanged(&c.id, c.version, c.last_access).await, Ok(true), "demote a copy");
+    store.put(&Session::tombstone(from_home0[3].id, now), ttl).await.expect("bury a copy");
+    let moved = Session { hot_region: None, last_access: now + Duration::from_millis(1), ..from_home0[4].clone() };
+    store.put(&moved, ttl).await.expect("a copy replaced by one without a holder");
+    assert!(store.guests(RegionId(0), 100, now).await.expect("guests").is_empty(), "guests: none left of home 0");
+    let short = copy(9_400, 2);
+    store.put(&short, harness.short_ttl()).await.expect("put a copy with a short TTL");
+    assert_eq!(
+        ids(store.guests(RegionId(2), 100, now).await.expect("guests")),
+        ids(vec![from_home2.clone(), short]),
+        "guests: both copies of home 2's sessions"
+    );
+    harness.elapse(harness.short_ttl() + Duration::from_millis(100)).await;
+    let later = clock.now();
+    assert_eq!(
+        ids(store.guests(RegionId(2), 100, later).await.expect("guests")),
+        vec![from_home2.id],
+        "guests: an expired copy is not listed, a live one stays"
+    );
 }
 
 /// Page sizes the paging checks walk a user's sessions with: one at a time, sizes that divide
@@ -1022,5 +1081,58 @@ pub async fn run_engine_suite<T: Harness>(harness: &T) {
                 other => panic!("engine: a session created in another region is found, got {other:?}"),
             }
         }
+        run_engine_failback_checks(&engine, &managers, &sync, durability).await;
     }
+}
+
+/// Failback (see [`crate::failback`]): a failover copy that another region holds, changed there,
+/// goes home with its change, by the next access at home or by the holder's failback pass, and
+/// leaves no copy behind; a create for another region's user whose hot tier answers goes there.
+async fn run_engine_failback_checks<H: HotStore, C: ColdStore, A: AuditSink, K: Clock>(
+    engine: &Arc<Engine<H, C, A, K>>,
+    managers: &[SessionManager<H, C, A, K>],
+    sync: &SyncService<H, C, A, K>,
+    durability: Durability,
+) {
+    let (home, ttl) = (RegionId(0), engine.policy().hot_ttl);
+    let user = test_user("failback");
+    for (holder, by_access) in [(RegionId(1), true), (RegionId(2), false)] {
+        let check = |what: &str| format!("engine ({durability:?}): failback from {holder:?}: {what}");
+        let created = managers[0].create(user.clone(), json(r#"{"away":0}"#)).await.expect("create");
+        let id = created.session.id;
+        // What a failover leaves: the hot copy held elsewhere (and changed there), the cold record
+        // naming the holder.
+        let mut copy = hit(engine.hot(home).take(&id).await, &check("the new session is hot at home"));
+        copy.hot_region = Some(holder);
+        engine.cold().put(&copy, holder, engine.clock().now()).await.expect("cold record naming the holder");
+        copy.version = 2;
+        copy.data = json(r#"{"away":1}"#);
+        engine.hot(holder).put(&copy, ttl).await.expect("the failover copy");
+        if by_access {
+            match managers[0].get(&id).await {
+                Lookup::Found { served: Served::Promoted, session, hot_region } => {
+                    assert_eq!((session.version, hot_region), (2, Some(home)), "{}", check("home, with the change"));
+                }
+                other => panic!("{}, got {other:?}", check("the next access at home brings it home")),
+            }
+        } else {
+            let report = sync.move_home(holder).await;
+            assert_eq!((report.moved_home, report.error), (1, None), "{}", check("the pass moves the copy"));
+            let at_home = hit(engine.hot(home).get_and_touch(&id, engine.clock().now(), ttl).await, &check("at home"));
+            assert_eq!((at_home.version, at_home.hot_region), (2, None), "{}", check("home holds the change"));
+            assert_eq!(sync.move_home(holder).await.moved_home, 0, "{}", check("nothing left to move"));
+        }
+        assert!(matches!(engine.hot(holder).take(&id).await, HotLookup::Miss), "{}", check("no copy left"));
+        assert_eq!(managers[2].logout(&id).await, Ok(true), "{}", check("logout"));
+    }
+    // Its own token seed: the suite's managers share one, so their tokens repeat each other's.
+    let elsewhere = SessionManager::with_token_seed(Arc::clone(engine), RegionId(1), 0xFA11_BAC4);
+    let created = elsewhere.create_in(home, user.clone(), json("{}")).await.expect("create_in");
+    assert_eq!((created.session.id.home(), created.hot), (home, true), "engine: create_in homes the session there");
+    hit(engine.hot(home).get_and_touch(&created.session.id, engine.clock().now(), ttl).await, "create_in: hot at home");
+    let served_at = engine.hot(RegionId(1)).take(&created.session.id).await;
+    assert!(
+        matches!(served_at, HotLookup::Miss),
+        "engine: create_in with home up leaves no copy where it was served, got {served_at:?}"
+    );
 }

@@ -23,6 +23,9 @@ pub struct Engine<H, C, A, K> {
     clock: K,
     audit_failures: AtomicU64,
     pseudonym_key: PseudonymKey,
+    /// Per region, until when (ms) its hot tier is taken to be down (see
+    /// [`crate::failback::HOT_DOWN_BACKOFF`]).
+    hot_down_until: Vec<AtomicU64>,
 }
 
 impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> Engine<H, C, A, K> {
@@ -49,6 +52,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> Engine<H, C, A, K> {
             ));
         }
         let policy = LifecyclePolicy::new(&session_config, &engine_config);
+        let hot_down_until = hot.iter().map(|_| AtomicU64::new(0)).collect();
         Ok(Self {
             session_config,
             engine_config,
@@ -59,6 +63,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> Engine<H, C, A, K> {
             clock,
             audit_failures: AtomicU64::new(0),
             pseudonym_key: PseudonymKey::random(),
+            hot_down_until,
         })
     }
 
@@ -125,6 +130,11 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> Engine<H, C, A, K> {
     /// too (`TrailCounts::failed`, the `hotcold_audit_events_total{outcome="failed"}` metric).
     pub fn audit_failures(&self) -> u64 {
         self.audit_failures.load(Ordering::Relaxed)
+    }
+
+    /// Until when (ms) `region`'s hot tier is taken to be down; `None` for an unknown region.
+    pub(crate) fn hot_down_until(&self, region: RegionId) -> Option<&AtomicU64> {
+        self.hot_down_until.get(region.index())
     }
 
     /// True if `region` is configured.

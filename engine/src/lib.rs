@@ -18,6 +18,7 @@ pub mod config;
 pub mod conformance;
 pub mod engine;
 pub mod error;
+pub mod failback;
 pub mod lifecycle;
 pub mod manager;
 pub mod memory;

@@ -208,13 +208,85 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
     /// With `write_through` the cold tier is written first. If this region's hot tier is down the
     /// session is created in the cold tier only (it is promoted on first use).
     pub async fn create(&self, user_id: UserId, data: SessionData) -> Result<Created, EngineError> {
+        self.create_in(self.region, user_id, data).await
+    }
+
+    /// Creates a session for a user of region `home`, served here: the instance that serves
+    /// another region's users while that region is down (its load balancer sent them here) names
+    /// their region, so the session is homed where its user is and goes home after the recovery
+    /// (see [`crate::failback`]) instead of paying the round trip to this region for the rest of
+    /// its life. `home` = this region (or a region not configured) is a plain [`Self::create`].
+    ///
+    /// The session is stored in `home`'s hot tier when it answers (a create that pays one round
+    /// trip, as a traveller's lookups do). While it does not, this region holds the hot copy as a
+    /// failover copy, and the cold record is written first to say so, so that home finds it; when
+    /// the cold tier cannot take that record either, the session is homed here after all.
+    pub async fn create_in(&self, home: RegionId, user_id: UserId, data: SessionData) -> Result<Created, EngineError> {
         self.check_size(&data)?;
+        let engine = &*self.engine;
+        let here = self.region;
+        let now = self.now();
+        let ttl = engine.policy().hot_ttl;
+        let home = if engine.has_region(home) { home } else { here };
+        let (mut token, mut session) = self.new_session(home, user_id, data, now);
+        if self.write_through() {
+            engine.cold().put(&session, here, now).await?;
+            session.persisted_version = 1;
+        }
+        if home != here {
+            if !engine.hot_seems_down(home, now) {
+                match engine.hot(home).put(&session, ttl).await {
+                    Ok(_) => {
+                        engine.record(AuditEvent::about(&session, AuditKind::Created, Tier::Hot, home, now)).await;
+                        return Ok(Created { token, session, hot: true });
+                    }
+                    Err(_) => engine.note_hot_down(home, now),
+                }
+            }
+            session.hot_region = Some(here);
+            if engine.cold().put(&session, here, now).await.is_ok() {
+                session.persisted_version = session.version;
+                let hot = engine.hot(here).put(&session, ttl).await.is_ok();
+                let tier = if hot { Tier::Hot } else { Tier::Cold };
+                engine.record(AuditEvent::about(&session, AuditKind::Created, tier, here, now)).await;
+                return Ok(Created { token, session, hot });
+            }
+            // Neither home's hot tier nor the cold tier can take it: a session of this region.
+            let Session { user_id, data, .. } = session;
+            (token, session) = self.new_session(here, user_id, data, now);
+            if self.write_through() {
+                engine.cold().put(&session, here, now).await?;
+                session.persisted_version = 1;
+            }
+        }
+        let put = engine.hot(here).put(&session, ttl).await;
+        let hot = put.is_ok();
+        if let Err(hot_error) = put {
+            if session.persisted_version == 0 {
+                match engine.cold().put(&session, here, now).await {
+                    Ok(_) => session.persisted_version = 1,
+                    Err(_) => return Err(hot_error.into()),
+                }
+            }
+        }
+        let tier = if hot { Tier::Hot } else { Tier::Cold };
+        engine.record(AuditEvent::about(&session, AuditKind::Created, tier, here, now)).await;
+        Ok(Created { token, session, hot })
+    }
+
+    /// A new session homed in `home`, version 1, and its token (from this manager's CSPRNG).
+    fn new_session(
+        &self,
+        home: RegionId,
+        user_id: UserId,
+        data: SessionData,
+        now: Timestamp,
+    ) -> (SessionToken, Session) {
         let token = {
             let mut rng = self.token_rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            SessionToken::generate(&mut *rng, self.region)
+            SessionToken::generate(&mut *rng, home)
         };
-        let now = self.now();
-        let mut session = Session {
+        let session = Session {
             id: token.id(),
             user_id,
             data,
@@ -224,24 +296,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             persisted_version: 0,
             hot_region: None,
         };
-        let engine = &*self.engine;
-        if self.write_through() {
-            engine.cold().put(&session, self.region, now).await?;
-            session.persisted_version = 1;
-        }
-        let put = engine.hot(self.region).put(&session, engine.policy().hot_ttl).await;
-        let hot = put.is_ok();
-        if let Err(hot_error) = put {
-            if session.persisted_version == 0 {
-                match engine.cold().put(&session, self.region, now).await {
-                    Ok(_) => session.persisted_version = 1,
-                    Err(_) => return Err(hot_error.into()),
-                }
-            }
-        }
-        let tier = if hot { Tier::Hot } else { Tier::Cold };
-        engine.record(AuditEvent::about(&session, AuditKind::Created, tier, self.region, now)).await;
-        Ok(Created { token, session, hot })
+        (token, session)
     }
 
     /// Looks a session up: local hot tier, then home hot tier, then cold tier with promotion.
@@ -353,6 +408,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         session.persisted_version = session.version;
 
         // A failover copy held elsewhere may be newer than the cold record: take it back.
+        let mut taken_from_holder = false;
         if let Some(holder) = session.hot_region.filter(|r| *r != here && *r != home && engine.has_region(*r)) {
             if let HotLookup::Hit(newer) = engine.hot(holder).take(id).await {
                 if newer.is_tombstone() {
@@ -361,6 +417,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
                     let _ = engine.hot(holder).put(&newer, ttl).await;
                     return Lookup::Miss;
                 }
+                taken_from_holder = true;
                 if newer.freshness() > session.freshness() {
                     session = newer;
                 }
@@ -400,7 +457,9 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             // Record where the hot copy went, so home takes the newest state back after failover.
             let _ = engine.cold().put(&session, here, now).await;
         }
-        engine.record(AuditEvent::about(&session, AuditKind::Promoted, Tier::Hot, target, now)).await;
+        // Taken from a failover holder into its home: failback on access (see `crate::failback`).
+        let kind = if taken_from_holder && target == home { AuditKind::MovedHome } else { AuditKind::Promoted };
+        engine.record(AuditEvent::about(&session, kind, Tier::Hot, target, now)).await;
         found(session, Served::Promoted, Some(target))
     }
 
@@ -1038,6 +1097,9 @@ mod tests {
         }
         async fn session_count(&self) -> Result<u64, StoreError> {
             self.0.session_count().await
+        }
+        async fn guests(&self, home: RegionId, limit: usize, now: Timestamp) -> Result<Vec<Session>, StoreError> {
+            self.0.guests(home, limit, now).await
         }
     }
 

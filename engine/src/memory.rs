@@ -52,6 +52,9 @@ struct HotInner {
     /// Sessions whose data the cold tier lacks (write-behind's work list).
     dirty: FxHashSet<SessionId>,
     by_user: Option<FxHashMap<UserId, BTreeSet<SessionId>>>,
+    /// Failover copies held here (sessions stored with `hot_region` set), for
+    /// [`HotStore::guests`].
+    guests: BTreeSet<SessionId>,
 }
 
 /// The ids strictly after `after`, as a range bound of the per-user index.
@@ -100,6 +103,11 @@ impl HotInner {
         if let Some(by_user) = self.by_user.as_mut().filter(|_| !session.is_tombstone()) {
             by_user.entry(session.user_id.clone()).or_default().insert(id);
         }
+        if session.hot_region.is_some() && !session.is_tombstone() {
+            self.guests.insert(id);
+        } else {
+            self.guests.remove(&id);
+        }
         let expires_at = session.last_access + ttl;
         self.sessions.insert(id, HotEntry { session, expires_at });
     }
@@ -107,6 +115,7 @@ impl HotInner {
     fn remove(&mut self, id: &SessionId) -> Option<Session> {
         let entry = self.sessions.remove(id)?;
         self.dirty.remove(id);
+        self.guests.remove(id);
         if let Some(by_user) = &mut self.by_user {
             if let Some(ids) = by_user.get_mut(&entry.session.user_id) {
                 ids.remove(id);
@@ -489,6 +498,20 @@ impl HotStore for MemoryHotStore {
     async fn session_count(&self) -> Result<u64, StoreError> {
         self.check()?;
         Ok(lock(&self.inner).sessions.values().filter(|e| !e.session.is_tombstone()).count() as u64)
+    }
+
+    async fn guests(&self, home: RegionId, limit: usize, now: Timestamp) -> Result<Vec<Session>, StoreError> {
+        self.check()?;
+        let now = self.observe(now);
+        let inner = lock(&self.inner);
+        Ok(inner
+            .guests
+            .iter()
+            .filter(|id| id.home() == home)
+            .filter_map(|id| inner.sessions.get(id).filter(|entry| entry.expires_at > now))
+            .map(|entry| entry.session.clone())
+            .take(limit)
+            .collect())
     }
 }
 

@@ -196,6 +196,19 @@ pub trait HotStore: Send + Sync {
 
     /// Number of sessions held (a gauge; may be approximate on a cluster).
     fn session_count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Up to `limit` failover copies this tier holds of sessions homed in `home`: live sessions
+    /// stored with `hot_region` set (put here while their home hot tier was down), for the sync
+    /// job to move home once that tier answers again ([`crate::SyncService::move_home`]). A
+    /// store keeps an index of them (written by [`HotStore::put`]) and drops entries whose copy
+    /// is gone, expired, a tombstone or no longer a failover copy as it meets them, so the index
+    /// holds at most what failovers put here.
+    fn guests(
+        &self,
+        home: RegionId,
+        limit: usize,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
 }
 
 /// The global cold table (DynamoDB global table) as seen from one region's replica.
@@ -406,6 +419,14 @@ impl<T: HotStore + ?Sized> HotStore for Arc<T> {
     }
     fn dirty(&self, limit: usize) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send {
         (**self).dirty(limit)
+    }
+    fn guests(
+        &self,
+        home: RegionId,
+        limit: usize,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send {
+        (**self).guests(home, limit, now)
     }
     fn mark_persisted(&self, id: &SessionId, version: u64) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).mark_persisted(id, version)

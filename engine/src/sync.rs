@@ -10,6 +10,7 @@ use crate::audit::{AuditEvent, AuditKind, Tier};
 use crate::config::{Durability, EngineConfig, SessionConfig};
 use crate::engine::Engine;
 use crate::error::StoreError;
+use crate::failback::MoveHome;
 use crate::session::{RegionId, Session};
 use crate::store::{AuditSink, ColdStore, ColdWrite, HotStore, IdleEntry};
 use crate::time::Clock;
@@ -46,6 +47,8 @@ pub struct SyncReport {
     /// Cold sessions past the cold TTL reported by the expiry sweep, each with an `expired`
     /// audit event ([`SyncService::expire_cold`]).
     pub expired_cold: u64,
+    /// Failover copies this region held moved to their home hot tier ([`SyncService::move_home`]).
+    pub moved_home: u64,
     /// Batches written.
     pub batches: u64,
     /// Why the pass stopped early, if it did; the next pass picks up where this one stopped.
@@ -261,6 +264,69 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SyncService<H, C, A, K> 
             }
             if page.sessions.len() < page_size {
                 break;
+            }
+        }
+        report
+    }
+}
+
+/// Batches one failback pass moves at most per home region, so a pass ends however many copies a
+/// failover left (the next pass goes on): at the default batch size, a million sessions.
+const MAX_FAILBACK_BATCHES: u64 = 10_000;
+
+impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SyncService<H, C, A, K> {
+    /// One failback pass over `region`: the failover copies its hot tier holds of sessions homed
+    /// in other regions (put here while their home hot tier was down) move home, in batches of
+    /// `batch_size`, for every home whose hot tier answers (see [`crate::failback`]). A home that
+    /// does not answer is left for the next pass after one try (and none for
+    /// [`crate::failback::HOT_DOWN_BACKOFF`] after a failure), so an outage costs the pass one
+    /// call, and it is no error of this region's job. Copies touched since they were listed go
+    /// home too, with their change; a session accessed at home meanwhile was already moved by
+    /// that access.
+    pub async fn move_home(&self, region: RegionId) -> SyncReport {
+        let engine = &*self.engine;
+        let mut report = SyncReport::default();
+        if !engine.has_region(region) {
+            return report;
+        }
+        let hot = engine.hot(region);
+        let batch_size = engine.session_config().sync.batch_size.max(1);
+        for (home, _) in engine.hot_stores() {
+            if home == region || engine.hot_seems_down(home, engine.clock().now()) {
+                continue;
+            }
+            for _ in 0..MAX_FAILBACK_BATCHES {
+                let now = engine.clock().now();
+                let copies = match hot.guests(home, batch_size, now).await {
+                    Ok(copies) if copies.is_empty() => break,
+                    Ok(copies) => copies,
+                    Err(e) => {
+                        report.error = Some(e);
+                        return report;
+                    }
+                };
+                report.batches += 1;
+                let before = report.moved_home;
+                let mut home_down = false;
+                for copy in copies {
+                    match engine.move_home(copy, region, now).await {
+                        MoveHome::Moved => report.moved_home += 1,
+                        MoveHome::Gone => {}
+                        MoveHome::HomeDown(_) => {
+                            home_down = true;
+                            break;
+                        }
+                        MoveHome::HolderDown(e) => {
+                            report.error = Some(e);
+                            return report;
+                        }
+                    }
+                }
+                // A batch that moved nothing may be listed again as it is: stop, the next pass
+                // goes on (copies that went meanwhile are no longer listed then).
+                if home_down || report.moved_home == before {
+                    break;
+                }
             }
         }
         report

@@ -1,5 +1,6 @@
 //! Property test: random interleavings of every session operation (create, get, touch, update
-//! fresh and stale, logout, list, revoke, erase), sync passes, clock jumps, and outages of a
+//! fresh and stale, logout, list, revoke, erase), creates for another region's users (failover),
+//! sync passes (demotion, write-behind, failback), clock jumps, and outages of a
 //! region's hot tier, of the cold table and of the audit trail, across three regions and every
 //! durability, run against the engine over in-memory stores and against a reference model.
 //!
@@ -63,6 +64,13 @@ const CASES: u32 = 1_500;
 enum Op {
     Create {
         region: usize,
+        user: u8,
+    },
+    /// A create for a user of region `home` served by `region` (a failover's load balancer sent
+    /// them there): homed in `home`, held by `region` while `home`'s hot tier is down.
+    CreateIn {
+        region: usize,
+        home: usize,
         user: u8,
     },
     Get {
@@ -129,6 +137,7 @@ fn op() -> impl Strategy<Value = Op> {
     let session = any::<usize>();
     prop_oneof![
         3 => (region.clone(), 0..USERS).prop_map(|(region, user)| Op::Create { region, user }),
+        2 => (region.clone(), region.clone(), 0..USERS).prop_map(|(region, home, user)| Op::CreateIn { region, home, user }),
         4 => (session, region.clone()).prop_map(|(session, region)| Op::Get { session, region }),
         4 => (session, region.clone()).prop_map(|(session, region)| Op::Touch { session, region }),
         4 => (session, region.clone(), prop::bool::weighted(0.25))
@@ -231,6 +240,22 @@ impl World {
                     }
                     (expected, answer) => {
                         prop_assert_eq!(answer.map(|c| c.hot), expected, "create answered otherwise");
+                    }
+                }
+            }
+            Op::CreateIn { region, home, user } => {
+                let expected = self.model.create_in(region, home);
+                let data = model::data(self.model.sessions.len(), 1);
+                let answer = now_or_panic(self.managers[region].create_in(region_id(home), model::user_id(user), data));
+                match (expected, answer) {
+                    (Ok(placement), Ok(created)) => {
+                        prop_assert_eq!(created.hot, placement.hot, "created in a hot tier or not");
+                        prop_assert_eq!(created.session.id.home(), region_id(placement.home), "homed otherwise");
+                        let (_, session) = self.model.add_created_in(created.session.id, user, placement);
+                        prop_assert_eq!(created.session, session);
+                    }
+                    (expected, answer) => {
+                        prop_assert_eq!(answer.map(|c| c.hot), expected.map(|p| p.hot), "create_in answered otherwise");
                     }
                 }
             }
@@ -353,7 +378,28 @@ impl World {
             );
             prop_assert!(hot.iter().all(|h| h.id != s.id), "a demoted session is still hot");
         }
-        self.flush(region)
+        self.flush(region)?;
+        self.move_home(region)
+    }
+
+    /// The failback pass of `region`, checked right after it ran: every failover copy it held of
+    /// a session whose home answers is at home now, and no longer here.
+    fn move_home(&mut self, region: usize) -> Result<(), TestCaseError> {
+        let batch_size = self.engine.session_config().sync.batch_size;
+        let expected = self.model.move_home(region, batch_size);
+        let report = now_or_panic(self.sync.move_home(region_id(region)));
+        prop_assert_eq!(&report, &expected, "failback pass reported otherwise");
+        if report.error.is_none() {
+            for copy in self.hot[region].snapshot().into_iter().filter(|s| s.hot_region.is_some() && !s.is_tombstone())
+            {
+                let home = usize::from(copy.id.home().0);
+                prop_assert!(
+                    !self.model.hot_up[home] || self.model.seems_down(home) || !self.model.hot_live(copy.last_access),
+                    "a failover copy stays away from a home that answers (and did not fail in the last 5 s)"
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The flush pass of `region`, if the durability has one, checked right after it ran.

@@ -221,6 +221,7 @@ impl Metrics {
             ("copied", report.copied),
             ("unreadable", report.unreadable),
             ("expired_cold", report.expired_cold),
+            ("moved_home", report.moved_home),
         ] {
             self.sync_sessions.with_label_values(&[what]).inc_by(n);
         }
@@ -357,6 +358,9 @@ impl<H: HotStore> HotStore for Timed<H> {
     }
     async fn session_count(&self) -> Result<u64, StoreError> {
         self.time("session_count", result_ok, self.inner.session_count()).await
+    }
+    async fn guests(&self, home: RegionId, limit: usize, now: Timestamp) -> Result<Vec<Session>, StoreError> {
+        self.time("guests", result_ok, self.inner.guests(home, limit, now)).await
     }
 }
 

@@ -35,11 +35,14 @@ pub enum AuditKind {
     Revoked,
     /// Removed everywhere at the user's request (GDPR/CCPA erasure).
     Erased,
+    /// Its hot copy moved from the region that held it during a failover back to its home
+    /// region's hot tier (failback: on its next access there, or by the holder's sync job).
+    MovedHome,
 }
 
 impl AuditKind {
     /// Every kind, in a fixed order (for counters and reports).
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Created,
         Self::Promoted,
         Self::Demoted,
@@ -48,6 +51,7 @@ impl AuditKind {
         Self::LoggedOut,
         Self::Revoked,
         Self::Erased,
+        Self::MovedHome,
     ];
 
     /// The snake_case name used in records and metrics.
@@ -61,6 +65,7 @@ impl AuditKind {
             Self::LoggedOut => "logged_out",
             Self::Revoked => "revoked",
             Self::Erased => "erased",
+            Self::MovedHome => "moved_home",
         }
     }
 }
@@ -104,7 +109,10 @@ pub struct AuditEvent {
     ///   or expired in a hot tier (found by a lookup or by the sync job), [`Tier::Cold`] for a
     ///   cold record past `cold_storage.ttl`;
     /// - `logged_out`, `revoked`, `erased`: [`Tier::Hot`] when a hot copy was removed, else
-    ///   [`Tier::Cold`] (the cold record, if any, is removed either way).
+    ///   [`Tier::Cold`] (the cold record, if any, is removed either way);
+    /// - `moved_home`: [`Tier::Hot`], the home hot tier it moved into (`region` is the home, as a
+    ///   promotion's is the region promoted into, whichever engine moved it: the home's on an
+    ///   access there, the holder's sync job otherwise).
     pub tier: Tier,
     /// The region whose engine did it.
     pub region: RegionId,

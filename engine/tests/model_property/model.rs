@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use hotcold_engine::failback::HOT_DOWN_BACKOFF;
 use hotcold_engine::lifecycle::TOMBSTONE_GUARD;
 use hotcold_engine::session::{PseudonymKey, TOMBSTONE_VERSION};
 use hotcold_engine::{
@@ -123,6 +124,9 @@ pub(crate) struct Model {
     pub(crate) trail: Vec<AuditEvent>,
     /// Events the engine had to drop because the trail was down.
     pub(crate) audit_failures: u64,
+    /// Per region, until when its hot tier is taken to be down after a failed call by the calls
+    /// that can wait (`failback::HOT_DOWN_BACKOFF`): a create homed there, failback.
+    hot_down_until: [Timestamp; REGIONS],
 }
 
 impl Model {
@@ -145,6 +149,7 @@ impl Model {
             sessions: Vec::new(),
             trail: Vec::new(),
             audit_failures: 0,
+            hot_down_until: [Timestamp(0); REGIONS],
         }
     }
 
@@ -285,21 +290,69 @@ impl Model {
     /// The state after a successful create (`hot`: it went to the hot tier); returns the new
     /// session's index and the session `create` must answer.
     pub(crate) fn add_session(&mut self, id: SessionId, user: u8, here: usize, hot: bool) -> (usize, Session) {
-        let persisted = u64::from(self.write_through() || !hot);
-        let state = State { version: 1, last_access: self.now, persisted, marker: None };
+        let placement = Placement { home: here, holder: here, hot, marker_written: false };
+        self.add_placed(id, user, placement)
+    }
+
+    /// The state after a successful create placed as `placement` says.
+    fn add_placed(&mut self, id: SessionId, user: u8, placement: Placement) -> (usize, Session) {
+        let Placement { home, holder, hot, marker_written } = placement;
+        let marker = (holder != home).then_some(holder);
+        let persisted = u64::from(self.write_through() || !hot || marker_written);
+        let state = State { version: 1, last_access: self.now, persisted, marker };
         let mut s =
-            Tracked { id, user, home: here, created_at: self.now, hot: [None; REGIONS], cold: None, seen: 1, acked: 1 };
+            Tracked { id, user, home, created_at: self.now, hot: [None; REGIONS], cold: None, seen: 1, acked: 1 };
         if hot {
-            s.hot[here] = Some(state);
+            s.hot[holder] = Some(state);
         }
         if persisted == 1 {
-            s.cold = Some(State { persisted: 0, ..state });
+            // The record as last written: the marker's write carries the version persisted by a
+            // write-through before it; a first write, none.
+            let persisted = u64::from(marker_written && self.write_through());
+            s.cold = Some(State { persisted, ..state });
         }
         self.sessions.push(s);
         let index = self.sessions.len() - 1;
         let tier = if hot { Tier::Hot } else { Tier::Cold };
-        self.record(AuditKind::Created, tier, here, index, Some(1));
+        self.record(AuditKind::Created, tier, holder, index, Some(1));
         (index, self.session(index, state))
+    }
+
+    /// True while calls that can wait skip `region`'s hot tier.
+    pub(crate) fn seems_down(&self, region: usize) -> bool {
+        self.now < self.hot_down_until[region]
+    }
+
+    fn note_down(&mut self, region: usize) {
+        self.hot_down_until[region] = self.hot_down_until[region].max(self.now + HOT_DOWN_BACKOFF);
+    }
+
+    /// `SessionManager::create_in(home)` in `here`: where the session goes, or the error. The
+    /// caller adds the session with [`Self::add_created_in`] once it knows the id.
+    pub(crate) fn create_in(&mut self, here: usize, home: usize) -> Result<Placement, EngineError> {
+        if home == here {
+            return self.create(here).map(|hot| Placement { home, holder: here, hot, marker_written: false });
+        }
+        if self.write_through() && !self.cold_up {
+            return Err(down(COLD_LABEL).into());
+        }
+        if !self.seems_down(home) {
+            if self.hot_up[home] {
+                return Ok(Placement { home, holder: home, hot: true, marker_written: false });
+            }
+            self.note_down(home);
+        }
+        if self.cold_up {
+            // A failover copy here, named by the cold record first.
+            return Ok(Placement { home, holder: here, hot: self.hot_up[here], marker_written: true });
+        }
+        // Neither home nor the cold tier: a session of this region.
+        self.create(here).map(|hot| Placement { home: here, holder: here, hot, marker_written: false })
+    }
+
+    /// The state after a successful `create_in`.
+    pub(crate) fn add_created_in(&mut self, id: SessionId, user: u8, placement: Placement) -> (usize, Session) {
+        self.add_placed(id, user, placement)
     }
 
     /// `SessionManager::get` of session `index` in `here`.
@@ -360,6 +413,7 @@ impl Model {
         }
         let mut state = State { persisted: record.version, ..record };
         // A failover copy elsewhere may be newer: it is taken back either way.
+        let mut taken_from_holder = false;
         if let Some(holder) = record.marker.filter(|r| *r != here && *r != home) {
             if let Some(newer) = self.take(index, holder) {
                 if newer.is_tombstone() {
@@ -367,6 +421,7 @@ impl Model {
                     self.sessions[index].hot[holder] = Some(newer);
                     return Lookup::Miss;
                 }
+                taken_from_holder = true;
                 if newer.freshness() > state.freshness() {
                     state = newer;
                 }
@@ -390,7 +445,9 @@ impl Model {
         if target != home {
             self.cold_write(index, state);
         }
-        self.record(AuditKind::Promoted, Tier::Hot, target, index, Some(state.version));
+        // Taken from a failover holder into its home: failback on access.
+        let kind = if taken_from_holder && target == home { AuditKind::MovedHome } else { AuditKind::Promoted };
+        self.record(kind, Tier::Hot, target, index, Some(state.version));
         let session = self.session(index, state);
         Lookup::Found { session, served: Served::Promoted, hot_region: Some(region_id(target)) }
     }
@@ -681,6 +738,56 @@ impl Model {
         outcome
     }
 
+    /// `SyncService::move_home(region)`: the failover copies `region` holds go home, home by
+    /// home, unless that home's hot tier is down (one try, then skipped for the backoff).
+    pub(crate) fn move_home(&mut self, region: usize, batch_size: usize) -> SyncReport {
+        let mut report = SyncReport::default();
+        for home in (0..REGIONS).filter(|home| *home != region) {
+            if self.seems_down(home) {
+                continue;
+            }
+            if !self.hot_up[region] {
+                // The pass cannot list what the region holds.
+                report.error = Some(down(&hot_label(region)));
+                return report;
+            }
+            // The store lists copies in id order (`MemoryHotStore::guests`).
+            let mut copies: Vec<usize> = (0..self.sessions.len())
+                .filter(|i| self.sessions[*i].home == home)
+                .filter(|i| {
+                    self.sessions[*i].hot[region]
+                        .is_some_and(|c| c.marker.is_some() && !c.is_tombstone() && self.hot_live(c.last_access))
+                })
+                .collect();
+            copies.sort_by_key(|i| self.sessions[*i].id);
+            for batch in copies.chunks(batch_size.max(1)) {
+                report.batches += 1;
+                let mut home_down = false;
+                for index in batch {
+                    if !self.hot_up[home] {
+                        self.note_down(home);
+                        home_down = true;
+                        break;
+                    }
+                    let copy = self.sessions[*index].hot[region].expect("listed copy");
+                    let at_home = State { marker: None, ..copy };
+                    let s = &mut self.sessions[*index];
+                    let home_copy = s.hot[home].filter(|h| self.now.since(h.last_access) < self.hot_ttl);
+                    if home_copy.is_none_or(|h| at_home.freshness() >= h.freshness()) {
+                        s.hot[home] = Some(at_home);
+                    }
+                    s.hot[region] = None;
+                    self.record(AuditKind::MovedHome, Tier::Hot, home, *index, Some(copy.version));
+                    report.moved_home += 1;
+                }
+                if home_down {
+                    break;
+                }
+            }
+        }
+        report
+    }
+
     /// A region's hot tier is lost with everything in it and stays down until recovered.
     pub(crate) fn outage(&mut self, region: usize) {
         self.hot_up[region] = false;
@@ -705,6 +812,19 @@ impl Model {
     pub(crate) fn cold_contents(&self) -> Vec<Session> {
         (0..self.sessions.len()).filter_map(|i| self.sessions[i].cold.map(|state| self.session(i, state))).collect()
     }
+}
+
+/// Where `create_in` puts a new session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Placement {
+    /// The region its token names.
+    pub(crate) home: usize,
+    /// The region whose hot tier holds it (home, or here for a failover copy).
+    pub(crate) holder: usize,
+    /// Whether a hot tier took it.
+    pub(crate) hot: bool,
+    /// Whether the cold record was written to name the holder.
+    pub(crate) marker_written: bool,
 }
 
 /// What a hot tier held when a removal buried it (`manager::Buried`).

@@ -110,6 +110,9 @@ impl<H: HotStore> HotStore for Largest<H> {
     async fn session_count(&self) -> Result<u64, StoreError> {
         self.inner.session_count().await
     }
+    async fn guests(&self, home: RegionId, limit: usize, now: Timestamp) -> Result<Vec<Session>, StoreError> {
+        self.inner.guests(home, limit, now).await
+    }
 }
 
 impl<C: ColdStore> ColdStore for Largest<C> {

@@ -66,6 +66,7 @@ fn kind_index(kind: AuditKind) -> usize {
         AuditKind::LoggedOut => 5,
         AuditKind::Revoked => 6,
         AuditKind::Erased => 7,
+        AuditKind::MovedHome => 8,
     }
 }
 

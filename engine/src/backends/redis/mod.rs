@@ -10,6 +10,7 @@
 //! | `{P:n}:s:<id hex>.<home>` | string | the session record (below); PEXPIRE = hot TTL |
 //! | `{P:n}:idle` | sorted set | member `<id hex>.<home>`, score = the record's last access (ms): the idle index |
 //! | `{P:n}:dirty` | set | sessions whose newest version is not in the cold tier (write-behind) |
+//! | `{P:g:<home>}` | sorted set | member `<id hex>.<home>`, score 0: failover copies held here of sessions homed in region number `<home>` ([`HotStore::guests`]); written beside the put of a copy with a holder, pruned lazily when listed |
 //! | `{P:u:<16 hex of SHA-256(user)>}:ids` | sorted set | member `<id hex>.<home>`, score 0: the user's sessions (list, revoke, erase), read a page at a time in member order (`ZRANGE ... BYLEX LIMIT`) |
 //!
 //! The record is one string so that a hot access can be a single `GETEX`: a fixed-width ASCII
@@ -80,7 +81,7 @@ use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 
 use crate::error::StoreError;
-use crate::session::{Session, SessionData, SessionId, UserId};
+use crate::session::{RegionId, Session, SessionData, SessionId, UserId};
 use crate::store::{HotLookup, HotStore, HotUpdate, HotWrite, IdleEntry};
 use crate::time::Timestamp;
 use codec::{MEMBER_CAPACITY, decode_record, encode_record, member, padded, parse_member, push_member};
@@ -492,6 +493,12 @@ impl RedisHotStore {
         }
     }
 
+    /// The index of failover copies held here of sessions homed in `home`: one sorted set per
+    /// home, in its own slot (it holds entries only during and after a failover).
+    fn guest_key(&self, home: RegionId) -> String {
+        format!("{{{}:g:{}}}", self.config.key_prefix, home.0)
+    }
+
     /// The user's index: a sorted set, in the slot of the hash tag of the legacy set's key.
     fn user_key(&self, user: &UserId) -> String {
         format!("{}:ids", self.legacy_user_key(user))
@@ -717,11 +724,28 @@ impl HotStore for RedisHotStore {
             // A tombstone belongs to no user: no user-index entry.
             write.await
         } else {
-            // The script and the user-index entry go out together: one round trip's latency.
+            // The script and the index entries go out together: one round trip's latency.
             let user_cmd =
                 ::redis::cmd("ZADD").arg(self.user_key(&session.user_id)).arg(0).arg(&keys.member).to_owned();
-            let (written, indexed) = futures_util::future::join(write, self.query(user_cmd)).await;
+            let guest = async {
+                match session.hot_region {
+                    // A failover copy: listed for the sync job that moves it home.
+                    Some(_) => self
+                        .query(
+                            ::redis::cmd("ZADD")
+                                .arg(self.guest_key(session.id.home()))
+                                .arg(0)
+                                .arg(&keys.member)
+                                .to_owned(),
+                        )
+                        .await
+                        .map(|_| ()),
+                    None => Ok(()),
+                }
+            };
+            let (written, indexed, listed) = futures_util::future::join3(write, self.query(user_cmd), guest).await;
             indexed?;
+            listed?;
             written
         };
         match written? {
@@ -991,7 +1015,49 @@ impl HotStore for RedisHotStore {
         }
         Ok(total)
     }
+
+    async fn guests(&self, home: RegionId, limit: usize, _now: Timestamp) -> Result<Vec<Session>, StoreError> {
+        let key = self.guest_key(home);
+        let mut found = Vec::new();
+        // Entries whose copy has gone (moved, demoted, expired) are pruned as they are met; a
+        // few rounds fill the answer past them, and a short answer after that is still progress.
+        for _ in 0..PAGE_ROUNDS {
+            if limit == 0 {
+                break;
+            }
+            let range = ::redis::cmd("ZRANGE").arg(&key).arg(0).arg(limit - 1).to_owned();
+            let Value::Array(members) = self.query(range).await? else {
+                return Err(self.corrupt("ZRANGE answered a non-array"));
+            };
+            let reads = members.iter().map(|member| async move {
+                let member = match member {
+                    Value::BulkString(m) => String::from_utf8_lossy(m).into_owned(),
+                    _ => return Err(self.corrupt("malformed guest-index member")),
+                };
+                let Some(id) = parse_member(&member).filter(|id| id.home() == home) else { return Ok((member, None)) };
+                let record = self.query(::redis::cmd("GET").arg(self.keys(&id).session).to_owned()).await?;
+                Ok((member, self.decode_optional(id, record).unwrap_or(None)))
+            });
+            let mut gone = Vec::new();
+            for answer in join_all(reads).await {
+                match answer? {
+                    (_, Some(copy)) if copy.hot_region.is_some() && !copy.is_tombstone() => found.push(copy),
+                    (member, _) => gone.push(member),
+                }
+            }
+            if !gone.is_empty() {
+                self.query(::redis::cmd("ZREM").arg(&key).arg(&gone).to_owned()).await?;
+            }
+            if !found.is_empty() || members.len() < limit {
+                break;
+            }
+        }
+        Ok(found)
+    }
 }
+
+/// Rounds of reads [`HotStore::guests`] may take to get past entries whose copy has gone.
+const PAGE_ROUNDS: usize = 8;
 
 fn ttl_ms(ttl: Duration) -> String {
     ttl.as_millis().max(1).to_string()

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use hotcold_engine::store::IdleEntry;
 use hotcold_engine::{
-    HotLookup, HotStore, HotTouch, HotUpdate, HotWrite, Session, SessionData, SessionId, StoreError, Timestamp, UserId,
+    HotLookup, HotStore, HotTouch, HotUpdate, HotWrite, RegionId, Session, SessionData, SessionId, StoreError,
+    Timestamp, UserId,
 };
 
 use self::idle::{IDLE_PREFETCH_AHEAD, IdleIndex, MINUTE_MS};
@@ -90,6 +91,7 @@ impl SimHotStore {
         if let Some(dirty) = &mut state.dirty {
             *dirty = BTreeSet::new();
         }
+        state.guests = BTreeSet::new();
         let (count, bytes) = (state.count.value, state.bytes.value);
         state.count_sub(now, count);
         state.bytes.sub(now, bytes);
@@ -245,6 +247,11 @@ impl HotStore for SimHotStore {
             } else {
                 dirty.remove(&session.id);
             }
+        }
+        if session.hot_region.is_some() && !session.is_tombstone() {
+            state.guests.insert(session.id);
+        } else if !state.guests.is_empty() {
+            state.guests.remove(&session.id);
         }
         Ok(HotWrite::Written)
     }
@@ -461,5 +468,18 @@ impl HotStore for SimHotStore {
         self.check()?;
         // The session gauge, which leaves tombstones out (the table holds them too).
         Ok(lock(&self.state).count.value)
+    }
+
+    async fn guests(&self, home: RegionId, limit: usize, now: Timestamp) -> Result<Vec<Session>, StoreError> {
+        self.check()?;
+        let state = lock(&self.state);
+        Ok(state
+            .guests
+            .iter()
+            .filter(|id| id.home() == home)
+            .filter_map(|id| state.map.get(id).filter(|r| r.expires_at > now.0))
+            .take(limit)
+            .map(|r| self.session(r.id, r))
+            .collect())
     }
 }

@@ -20,6 +20,9 @@ pub(super) struct HotState {
     /// Sessions the cold tier lacks the newest data of (only kept when a write-behind pass runs),
     /// ordered so each pass takes the first `limit` in O(limit) and in a deterministic order.
     pub(super) dirty: Option<BTreeSet<SessionId>>,
+    /// Failover copies held (sessions put with `hot_region` set), for `HotStore::guests`;
+    /// empty outside failovers, so keeping it costs the hot path one emptiness check.
+    pub(super) guests: BTreeSet<SessionId>,
     /// Sessions held.
     pub(super) count: Gauge,
     /// Redis bytes held, before fragmentation: sum of (payload + overhead).
@@ -48,6 +51,7 @@ impl HotState {
             map: HotTable::default(),
             idle: IdleIndex::default(),
             dirty: track_dirty.then(BTreeSet::new),
+            guests: BTreeSet::new(),
             count: Gauge::default(),
             bytes: Gauge::default(),
         }
@@ -85,6 +89,9 @@ impl HotState {
         let rec = self.map.remove(id)?;
         if let Some(dirty) = &mut self.dirty {
             dirty.remove(id);
+        }
+        if !self.guests.is_empty() {
+            self.guests.remove(id);
         }
         self.count_sub(now, rec.sessions());
         self.bytes.sub(now, u64::from(rec.data_len) + overhead);
