@@ -274,6 +274,17 @@ pub struct OutageRecord {
     pub sessions_at_risk: u64,
     /// Of those, sessions with no current copy in the cold tier.
     pub sessions_lost: u64,
+    /// Round trip between the failed region and `failover_to`, ms: what each detoured request
+    /// paid on top of the latencies measured at the serving region (which leave it out).
+    #[serde(default)]
+    pub detour_ms: f64,
+    /// Requests of the failed region's users served by `failover_to` during the outage.
+    #[serde(default)]
+    pub detoured_requests: u64,
+    /// Sessions moved back into the region's hot tier after the outage (failback), until the run
+    /// ends or the region fails again.
+    #[serde(default)]
+    pub moved_home: u64,
 }
 
 /// One (bucket, region) row of the time series, raw counts.
@@ -483,6 +494,32 @@ pub struct FailoverSummary {
     pub sessions_at_risk: u64,
     pub sessions_lost: u64,
     pub loss_ratio: f64,
+    /// Each outage (left out of runs without one, so their summary is as before).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<OutageSummary>,
+}
+
+/// One entry of `failover.events`: an outage, what its users paid and how the region recovered.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct OutageSummary {
+    pub region: String,
+    pub failover_to: String,
+    pub at_seconds: f64,
+    pub duration_seconds: f64,
+    pub sessions_at_risk: u64,
+    pub sessions_lost: u64,
+    /// The round trip between the region and `failover_to`, ms: paid by every detoured request on
+    /// top of the latency figures, which are measured at the serving region and leave it out.
+    pub detour_ms: f64,
+    /// Requests of the region's users served by `failover_to` meanwhile.
+    pub detoured_requests: u64,
+    /// Sessions moved back into the region's hot tier after it recovered (failback).
+    pub moved_home: u64,
+    /// Minutes from the end of the outage until the region's p95 is back under
+    /// `slo.hot_access_p95_ms` and stays there (see [`RunRecord::slo_recovery_minutes`]); `null`
+    /// if it never is within the run.
+    pub slo_recovery_minutes: Option<f64>,
 }
 
 /// `run`.
@@ -494,7 +531,41 @@ pub struct RunSummary {
     pub peak_rss_bytes: u64,
 }
 
+/// How long a region's p95 must stay under the hot access SLO after an outage before it counts as
+/// recovered ([`RunRecord::slo_recovery_minutes`]): an hour, long enough that a recovery is not a
+/// lull between two waves of users paying the detour, short enough that an unrelated fault later
+/// in the run does not hide it.
+pub const SLO_RECOVERY_HOLD_SECONDS: u64 = 3600;
+
 impl RunRecord {
+    /// Minutes from the end of `outage` until its region's p95 (the time series' p95 over every
+    /// request the region served in a bucket) is under `slo.hot_access_p95_ms` in a bucket and in
+    /// every bucket of the [`SLO_RECOVERY_HOLD_SECONDS`] that follow (or up to the end of the
+    /// run), measured to the start of that first bucket; 0 when the first bucket after the
+    /// outage already is. `None` when no bucket after the outage qualifies.
+    pub fn slo_recovery_minutes(&self, outage: &OutageRecord) -> Option<f64> {
+        let region = self.regions.iter().position(|r| *r == outage.region)?;
+        let bucket = self.bucket_seconds.max(1);
+        let end = outage.at_seconds + outage.duration_seconds;
+        // The buckets from the one the outage ends in, with requests (an idle bucket says nothing).
+        let first = (end / bucket as f64).floor() as u64 * bucket;
+        let rows: Vec<(u64, f64)> = self
+            .timeseries
+            .iter()
+            .filter(|row| usize::from(row.region) == region && row.t >= first && row.requests > 0)
+            .map(|row| (row.t, row.p95_ms))
+            .collect();
+        let target = self.scenario.slo.hot_access_p95_ms;
+        let recovered = rows.iter().enumerate().find(|(i, (t, _))| {
+            rows[*i..]
+                .iter()
+                .take_while(|(later, _)| *later < t + SLO_RECOVERY_HOLD_SECONDS)
+                .all(|(_, p95)| *p95 <= target)
+        })?;
+        let (t, _) = recovered.1;
+        Some(round3((*t as f64 - end).max(0.0) / 60.0))
+    }
+
     /// Cold promotions per 1,000 requests after warmup (the time-series buckets the latency
     /// histograms cover): what a promotion threshold trades against the hot tier's size. 0
     /// without requests.
@@ -577,6 +648,23 @@ impl RunRecord {
                 } else {
                     0.0
                 },
+                events: self
+                    .failover
+                    .events
+                    .iter()
+                    .map(|o| OutageSummary {
+                        region: o.region.clone(),
+                        failover_to: o.failover_to.clone(),
+                        at_seconds: o.at_seconds,
+                        duration_seconds: o.duration_seconds,
+                        sessions_at_risk: s(o.sessions_at_risk),
+                        sessions_lost: s(o.sessions_lost),
+                        detour_ms: o.detour_ms,
+                        detoured_requests: s(o.detoured_requests),
+                        moved_home: s(o.moved_home),
+                        slo_recovery_minutes: self.slo_recovery_minutes(o),
+                    })
+                    .collect(),
             },
             availability: if c.requests > 0 { round6(1.0 - c.failed_requests as f64 / c.requests as f64) } else { 1.0 },
             run: RunSummary {

@@ -383,22 +383,32 @@ pub(crate) fn report_html(record: &RunRecord, s: &FullSummary, model: &CostModel
             int(s.failover.sessions_at_risk as f64),
             s.failover.loss_ratio * 100.0
         );
-        h.push_str("<table><thead><tr><th>#</th><th>region</th><th>failed over to</th><th class=\"n\">starts at</th><th class=\"n\">duration</th><th class=\"n\">sessions at risk</th><th class=\"n\">lost</th></tr></thead><tbody>\n");
-        let scale = if record.sample > 0.0 { 1.0 / record.sample } else { 1.0 };
-        for (i, o) in record.failover.events.iter().enumerate() {
+        h.push_str("<table><thead><tr><th>#</th><th>region</th><th>failed over to</th><th class=\"n\">starts at</th><th class=\"n\">duration</th><th class=\"n\">sessions at risk</th><th class=\"n\">lost</th><th class=\"n\">detour</th><th class=\"n\">detoured requests</th><th class=\"n\">moved home after</th><th class=\"n\">p95 back under SLO after</th></tr></thead><tbody>\n");
+        for (i, o) in s.failover.events.iter().enumerate() {
+            let recovery =
+                o.slo_recovery_minutes.map_or_else(|| "not within the run".to_string(), |m| format!("{m:.0} min"));
             let _ = writeln!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.0} ms</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                 i + 1,
                 esc(&o.region),
                 esc(&o.failover_to),
                 clock(o.at_seconds),
                 duration(o.duration_seconds),
-                int(o.sessions_at_risk as f64 * scale),
-                int(o.sessions_lost as f64 * scale)
+                int(o.sessions_at_risk as f64),
+                int(o.sessions_lost as f64),
+                o.detour_ms,
+                int(o.detoured_requests as f64),
+                int(o.moved_home as f64),
+                esc(&recovery)
             );
         }
         h.push_str("</tbody></table>\n");
+        let _ = writeln!(
+            h,
+            "<p>While a region is down its users are served by another region, and each of their requests travels there and back: the <em>detour</em> column, the round trip between the two regions. The latency figures of this report are measured at the serving region and <strong>do not include the detour</strong>: a detoured user's hot access took the serving region's hot access latency plus the detour. Once the region is back, the sessions that failed over come home (<em>moved home</em>): on their next access there (one round trip to the region that held them, once) or, for those not used meanwhile, by the holder's sync job within one <code>sync_interval</code>. <em>p95 back under SLO</em>: minutes from the end of the outage until the region's p95 over all its requests is under the hot access target ({} ms) and stays there for an hour.</p>",
+            record.scenario.slo.hot_access_p95_ms
+        );
         for (i, _) in record.failover.events.iter().enumerate() {
             if let Some(c) = chart(&format!("failover-{}", i + 1)) {
                 chart_block(

@@ -1,6 +1,7 @@
 //! Faults injected on purpose (the scenario's `faults`): a region's Redis tier lost, a region's
 //! sync job down, DynamoDB throttled; and where traffic goes while a region is down.
 
+use hotcold_engine::AuditKind;
 use hotcold_model::record::{Failover, OutageRecord};
 use hotcold_model::scenario::{Fault, Scenario};
 
@@ -20,6 +21,19 @@ pub(crate) struct Faults {
     nearest: Vec<Vec<usize>>,
     /// What the region outages cost.
     pub(crate) failover: Failover,
+    /// Per region, requests of its users served by another region because it was down.
+    pub(crate) detoured: Vec<u64>,
+    /// Per outage in `failover.events`: its region's index, and the region's detoured requests
+    /// and `moved_home` audit events when it began (the outage's own are counted from there).
+    outage_starts: Vec<OutageStart>,
+}
+
+/// Counters of a region when one of its outages began.
+#[derive(Debug, Clone, Copy)]
+struct OutageStart {
+    region: usize,
+    detoured: u64,
+    moved_home: u64,
 }
 
 impl Faults {
@@ -41,6 +55,8 @@ impl Faults {
             throttles: 0,
             nearest,
             failover: Failover::default(),
+            detoured: vec![0; regions],
+            outage_starts: Vec::new(),
         }
     }
 
@@ -51,6 +67,23 @@ impl Faults {
             return region;
         }
         self.nearest[region].iter().copied().find(|o| self.down[*o] == 0).unwrap_or(region)
+    }
+
+    /// Fills in each outage's detoured requests and failback moves: those of its region from its
+    /// start to the next outage of the region (or the end of the run). `moved_home(r)` is region
+    /// `r`'s `moved_home` audit events so far.
+    pub(crate) fn settle_outages(&mut self, moved_home: impl Fn(usize) -> u64) {
+        for (i, start) in self.outage_starts.iter().enumerate() {
+            let next = self.outage_starts[i + 1..].iter().find(|later| later.region == start.region);
+            let (detoured, moved) = next.map_or_else(
+                || (self.detoured[start.region], moved_home(start.region)),
+                |next| (next.detoured, next.moved_home),
+            );
+            if let Some(event) = self.failover.events.get_mut(i) {
+                event.detoured_requests = detoured - start.detoured;
+                event.moved_home = moved - start.moved_home;
+            }
+        }
     }
 
     /// True while `region`'s sync job is down.
@@ -83,6 +116,8 @@ impl Sim {
                 backends.hot[r].set_available(false);
                 faults.down[r] += 1;
                 let to = faults.route(r);
+                let moved_home = self.backends.audit.count(r, AuditKind::MovedHome);
+                faults.outage_starts.push(OutageStart { region: r, detoured: faults.detoured[r], moved_home });
                 let failover = &mut faults.failover;
                 failover.outages += 1;
                 failover.sessions_at_risk += at_risk;
@@ -94,6 +129,8 @@ impl Sim {
                     duration_seconds: duration.as_secs_f64(),
                     sessions_at_risk: at_risk,
                     sessions_lost: lost,
+                    detour_ms: self.scenario.rtt_ms(region, &names[to]),
+                    ..OutageRecord::default()
                 });
             }
             Fault::SyncOutage { region, .. } => {

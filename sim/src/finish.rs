@@ -83,7 +83,11 @@ impl Sim {
             latency,
             usage,
             storage,
-            failover: std::mem::take(&mut self.faults.failover),
+            failover: {
+                let audit = &self.backends.audit;
+                self.faults.settle_outages(|r| audit.count(r, AuditKind::MovedHome));
+                std::mem::take(&mut self.faults.failover)
+            },
             timeseries: std::mem::take(&mut meters.timeseries),
             run: RunStats::default(),
             scenario: self.scenario,

@@ -39,6 +39,8 @@ pub(crate) fn merge(shards: Vec<ShardResult>, started: Instant) -> RunRecord {
         for (sum, part) in merged.failover.events.iter_mut().zip(&shard.failover.events) {
             sum.sessions_at_risk += part.sessions_at_risk;
             sum.sessions_lost += part.sessions_lost;
+            sum.detoured_requests += part.detoured_requests;
+            sum.moved_home += part.moved_home;
         }
         for (sum, part) in merged.timeseries.iter_mut().zip(&shard.timeseries) {
             add_bucket_row(sum, part);

@@ -58,6 +58,8 @@ impl Sim {
         if !self.faults.sync_is_down(region) {
             self.backends.context.begin(region);
             let _report = now_or_panic(self.backends.sync.run_once(RegionId(region as u16)));
+            // Failover copies held here go home once their region is back (failback).
+            let _report = now_or_panic(self.backends.sync.move_home(RegionId(region as u16)));
             let us = self.backends.drain_latency_us();
             let totals = &mut self.meters.passes[region];
             totals.sync_invocations += 1;

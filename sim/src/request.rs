@@ -65,6 +65,11 @@ impl Sim {
         // on what the backends answered, so `hotcold load` makes the same draws.
         let updates = self.traffic.updates();
         let serving = self.faults.route(target);
+        if serving != target {
+            // The user's region is down: served from another, a detour the latency figures
+            // (measured at the serving region) leave out; the report adds it.
+            self.faults.detoured[target] += 1;
+        }
         self.backends.context.begin_request(serving, user.hot_hint);
         let counts = &mut self.meters.counts;
         let bucket = &mut self.meters.bucket[serving];
@@ -126,7 +131,10 @@ impl Sim {
         }
         if !user.has_session && !failed {
             let data = SessionData::opaque(user.payload as usize);
-            match now_or_panic(manager.create(self.backends.context.user().clone(), data)) {
+            // Homed in the user's region even while it is down and another serves it, so the
+            // session goes home when it recovers (failback) instead of detouring for life.
+            let home = RegionId(target as u16);
+            match now_or_panic(manager.create_in(home, self.backends.context.user().clone(), data)) {
                 Ok(created) => {
                     user.id = created.session.id;
                     user.version = 1;
