@@ -414,6 +414,12 @@ fn bad_requests_answer_400_with_a_json_error_and_the_server_keeps_serving() {
         (
             "POST",
             "/v1/sessions".into(),
+            Some("{\"user_id\": \"bob\", \"data\": {}, \"home\": \"mars-1\"}".into()),
+            "not a configured region",
+        ),
+        (
+            "POST",
+            "/v1/sessions".into(),
             Some(json!({ "user_id": "bob", "data": "x".repeat(360_000) }).to_string()),
             "more than the limit",
         ),
@@ -1282,6 +1288,14 @@ fn another_regions_redis_down_neither_stops_start_up_nor_makes_this_region_unrea
     assert_eq!(http(&server, "GET", &format!("/v1/sessions/{token}"), None).0, 200);
     // Erasing a user must reach every region's Redis: 503 naming the one it cannot.
     assert_error(http(&server, "POST", &format!("/v1/users/{user}/erase"), None), 503, "redis eu-west-1");
+    // A user of eu-west-1 sent here by a failover: homed in eu-west-1, held hot here meanwhile.
+    let traveller = unique("piet");
+    let body = json!({ "user_id": traveller, "data": { "n": 2 }, "home": "eu-west-1" }).to_string();
+    let (status, created) = http(&server, "POST", "/v1/sessions", Some(&body));
+    assert_eq!((status, json_of(&created)["tier"].as_str()), (201, Some("hot")), "{created}");
+    let away = json_of(&created)["token"].as_str().expect("token").to_string();
+    assert!(away.ends_with(".eu-west-1"), "homed in the user's region: {away}");
+    assert_eq!(http(&server, "GET", &format!("/v1/sessions/{away}"), None).0, 200);
 
     let _redis = OwnRedis::start_on(port);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -1297,6 +1311,17 @@ fn another_regions_redis_down_neither_stops_start_up_nor_makes_this_region_unrea
     }
     let (status, body) = http(&server, "POST", &format!("/v1/users/{user}/erase"), None);
     assert_eq!((status, json_of(&body)["erased"].as_u64()), (200, Some(1)), "{body}");
+    // eu-west-1 answers again: this region's sync job moves the copy it held home within a
+    // sync_interval or two (the user keeps using it meanwhile, so it is never idle enough to be
+    // demoted instead: the threshold here is 2 s).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while metric(&server, "hotcold_sync_sessions_total{what=\"moved_home\"}") < 1.0 {
+        assert!(Instant::now() < deadline, "the failover copy was not moved home within 60 s");
+        assert_eq!(http(&server, "GET", &format!("/v1/sessions/{away}"), None).0, 200);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (status, found) = http(&server, "GET", &format!("/v1/sessions/{away}"), None);
+    assert_eq!((status, json_of(&found)["data"].clone()), (200, json!({ "n": 2 })), "{found}");
     assert_eq!(server.terminate().code(), Some(0));
 }
 

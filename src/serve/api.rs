@@ -198,6 +198,11 @@ fn user_of(path: Result<Path<String>, PathRejection>) -> Result<UserId, ApiError
 struct CreateBody {
     user_id: String,
     data: Value,
+    /// The region the user belongs to, when it is not this one: a load balancer that sent a down
+    /// region's users here says so, and the session is homed there and goes home when it recovers
+    /// (failback). Default: this instance's region.
+    #[serde(default)]
+    home: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -221,7 +226,15 @@ async fn create(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesRej
         let request: CreateBody = parse_body(&body?)?;
         let user = UserId::new(&request.user_id)?;
         let data = data_of(&state, &request.data)?;
-        let created = state.manager.create(user, data).await?;
+        let home = match &request.home {
+            None => state.region,
+            Some(name) => state.engine.session_config().region_id(name).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "home: {name:?} is not a configured region (session_config.hot_storage.regions)"
+                ))
+            })?,
+        };
+        let created = state.manager.create_in(home, user, data).await?;
         let answer = json!({
             "token": created.token.to_wire(state.engine.session_config()),
             "version": created.session.version,

@@ -351,9 +351,12 @@ async fn sync_loop(engine: Arc<LiveEngine>, region: RegionId, metrics: Metrics, 
                 (Pass::Demotion, Ok(true)) => {
                     let report = sync.run_once(region).await;
                     metrics.sync_pass(&report);
-                    // The cold expiry sweep of this region's sessions rides on the demotion pass.
+                    // The cold expiry sweep of this region's sessions rides on the demotion pass,
+                    // and so does failback: the failover copies held here go home once their
+                    // region's Redis answers again.
                     let expiry = sync.expire_cold(region).await;
                     metrics.sync_pass(&expiry);
+                    metrics.sync_pass(&sync.move_home(region).await);
                     if report.error.is_none() {
                         last_clean = Instant::now();
                     }
