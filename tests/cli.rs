@@ -248,6 +248,16 @@ fn simulate_tiny_writes_the_run_directory() {
     let (at_risk, lost) = (f["sessions_at_risk"].as_u64().unwrap(), f["sessions_lost"].as_u64().unwrap());
     assert!(at_risk > 0 && lost <= at_risk);
     assert!((f["loss_ratio"].as_f64().unwrap() - lost as f64 / at_risk as f64).abs() < 1e-6);
+    let outage = &f["events"][0];
+    assert_eq!((outage["region"].as_str(), outage["failover_to"].as_str()), (Some("us-east-1"), Some("eu-west-1")));
+    assert_eq!((outage["sessions_at_risk"].as_u64(), outage["sessions_lost"].as_u64()), (Some(at_risk), Some(lost)));
+    assert!(outage["detoured_requests"].as_u64().unwrap() > 0, "{outage}");
+    assert!(outage["moved_home"].as_u64().unwrap() > 0, "{outage}");
+    assert!(outage["detour_ms"].as_f64().is_some() && outage.get("slo_recovery_minutes").is_some(), "{outage}");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    for words in ["detoured requests", "moved home after", "p95 back under SLO after", "do not include the detour"] {
+        assert!(html.contains(words), "the report's failover section lacks {words:?}");
+    }
     let availability = summary["availability"].as_f64().unwrap();
     assert!(availability > 0.9 && availability < 1.0, "throttling fails some requests: {availability}");
     assert!(summary["run"]["peak_rss_bytes"].as_u64().unwrap() > 0);

@@ -8,8 +8,9 @@
 //!
 //! - on the session's next access in its home region (the lookup misses home, finds the holder
 //!   in the cold record and takes the copy: [`crate::SessionManager::get`]);
-//! - by the holder's sync job, in batches, for the copies nobody accessed yet
-//!   ([`crate::SyncService::move_home`]), which uses [`Engine::move_home`] below.
+//! - by the holder's sync job, in batches, for the copies nobody accessed at home yet
+//!   ([`crate::SyncService::move_home`]), which uses [`Engine::move_home`] below. An access in
+//!   the holder's own region (a traveller) is served from the copy there until that pass runs.
 //!
 //! The move writes home first and removes the holder's copy only if it is unchanged, so a crash
 //! in between leaves two equal copies (the next pass finds the holder's and finishes the move),
