@@ -410,6 +410,20 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         // A failover copy held elsewhere may be newer than the cold record: take it back.
         let mut taken_from_holder = false;
         if let Some(holder) = session.hot_region.filter(|r| *r != here && *r != home && engine.has_region(*r)) {
+            if home_down {
+                // Home is still down: the copy stays with its holder, which serves it to this region
+                // as home serves a traveller. Moving it here instead would move it again at the
+                // user's next request there, each move racing the replication of the cold record
+                // that names the holder.
+                match engine.hot(holder).get_and_touch(id, now, ttl).await {
+                    HotLookup::Hit(copy) if copy.is_tombstone() => return Lookup::Miss,
+                    HotLookup::Hit(copy) if copy.freshness() >= session.freshness() => {
+                        return found(copy, Served::Hot, Some(holder));
+                    }
+                    // Gone from the holder (demoted, expired, lost with it): promoted here below.
+                    _ => {}
+                }
+            }
             if let HotLookup::Hit(newer) = engine.hot(holder).take(id).await {
                 if newer.is_tombstone() {
                     // A removal reached the holder but not the cold tier (it failed, and its caller
@@ -468,11 +482,24 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
     /// region's replica may lag behind by the replication delay; a travelling user's lookup read
     /// there would miss a session just demoted, or promote an older state (both lose what the user
     /// holds). When home's replica cannot answer, this region's is read instead.
+    ///
+    /// The exception is a failover: while home's hot tier is down this region holds the session
+    /// and writes its cold record (the marker naming it, demotion, write-behind), so home's
+    /// replica may lag behind this one. When home's record names this region as the holder, or
+    /// home's replica has no record at all, this region's replica is read too and the fresher
+    /// record wins (one more local read, only on those lookups).
     async fn read_cold(&self, id: &SessionId) -> ColdLookup {
         let cold = self.engine.cold();
-        let home = id.home();
+        let (home, here) = (id.home(), self.region);
+        if home == here {
+            return cold.get(id, home).await;
+        }
         match cold.get(id, home).await {
-            ColdLookup::Unavailable(_) if home != self.region => cold.get(id, self.region).await,
+            ColdLookup::Unavailable(_) | ColdLookup::Miss => cold.get(id, here).await,
+            ColdLookup::Found(record) if record.hot_region == Some(here) => match cold.get(id, here).await {
+                ColdLookup::Found(local) if local.freshness() > record.freshness() => ColdLookup::Found(local),
+                _ => ColdLookup::Found(record),
+            },
             lookup => lookup,
         }
     }

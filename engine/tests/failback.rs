@@ -205,3 +205,24 @@ fn a_create_for_a_region_that_answers_is_stored_there() {
         HotLookup::Hit(_)
     ));
 }
+
+#[test]
+fn while_home_is_down_another_region_is_served_by_the_holder_and_the_copy_stays_there() {
+    let world = World::new(100);
+    world.set_home_up(false);
+    let id = world.created_away("hal");
+    now_or_panic(world.managers[1].update(&id, data(1), 1)).expect("update at the holder");
+    // A traveller's request in region 2: home down, so the holder serves it where it is.
+    match now_or_panic(world.managers[2].get(&id)) {
+        Lookup::Found { session, served: Served::Hot, hot_region } => {
+            assert_eq!((session.version, hot_region), (2, Some(HOLDER)));
+        }
+        other => panic!("served by the holder, got {other:?}"),
+    }
+    assert_eq!((world.held(HOLDER, &id), world.held(RegionId(2), &id)), (Some(2), None), "not moved to region 2");
+    // Back at the holder: still a hot hit there, nothing lost.
+    match now_or_panic(world.managers[1].get(&id)) {
+        Lookup::Found { session, served: Served::Hot, .. } => assert_eq!(session.version, 2),
+        other => panic!("a hot hit at the holder, got {other:?}"),
+    }
+}

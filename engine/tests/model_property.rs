@@ -359,8 +359,10 @@ impl World {
         self.check_new_events(trail_before)
     }
 
-    /// One tick of `region`'s sync job, checking each pass's guarantee right after it ran.
+    /// One tick of `region`'s sync job as the drivers run it (failback, demotion, flush), checking
+    /// each pass's guarantee right after it ran.
     fn sync_tick(&mut self, region: usize) -> Result<(), TestCaseError> {
+        self.move_home(region)?;
         let expected = self.model.demote(region);
         let report = now_or_panic(self.sync.run_once(region_id(region)));
         prop_assert_eq!(&report, &expected.report, "demotion pass reported otherwise");
@@ -378,8 +380,7 @@ impl World {
             );
             prop_assert!(hot.iter().all(|h| h.id != s.id), "a demoted session is still hot");
         }
-        self.flush(region)?;
-        self.move_home(region)
+        self.flush(region)
     }
 
     /// The failback pass of `region`, checked right after it ran: every failover copy it held of

@@ -2,9 +2,13 @@
 //! global table's replicas lag: a travelling user's lookup reads the session's home replica,
 //! where its cold writes come from, not its own region's, which may not have caught up.
 //!
+//! The exception is a failover: the region holding a session while its home's Redis is down
+//! writes its cold record, so there home's replica is the one that lags, and the holder's lookups
+//! read their own replica too.
+//!
 //! The cold store here is the in-memory table behind a replica that can be frozen: once frozen,
-//! every region but home reads the table as it was at that moment (the replication delay, made
-//! as long as the test needs).
+//! every region but home (or, for a failover, home alone) reads the table as it was at that moment
+//! (the replication delay, made as long as the test needs).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,20 +27,37 @@ const ABROAD: RegionId = RegionId(1);
 /// The cold table as home sees it, and as every other region saw it when it was frozen.
 struct LaggingReplicas {
     table: MemoryColdStore,
-    frozen: Mutex<Option<HashMap<SessionId, Session>>>,
+    /// The table as the lagging replicas saw it when frozen, and whether home's is the one
+    /// lagging (else every other region's).
+    frozen: Mutex<Option<(HashMap<SessionId, Session>, bool)>>,
 }
 
 impl LaggingReplicas {
     /// From now on, regions other than home see the table as it is now.
     fn freeze(&self) {
+        self.freeze_where(false);
+    }
+
+    /// From now on, home sees the table as it is now (writes made abroad do not reach it).
+    fn freeze_home(&self) {
+        self.freeze_where(true);
+    }
+
+    fn freeze_where(&self, home_lags: bool) {
         let copy = self.table.snapshot().into_iter().map(|s| (s.id, s)).collect();
-        *self.frozen.lock().unwrap() = Some(copy);
+        *self.frozen.lock().unwrap() = Some((copy, home_lags));
     }
 }
 
 impl ColdStore for LaggingReplicas {
     async fn get(&self, id: &SessionId, reader: RegionId) -> ColdLookup {
-        let frozen = self.frozen.lock().unwrap().as_ref().filter(|_| reader != HOME).map(|f| f.get(id).cloned());
+        let frozen = self
+            .frozen
+            .lock()
+            .unwrap()
+            .as_ref()
+            .filter(|(_, home_lags)| (reader == HOME) == *home_lags)
+            .map(|(f, _)| f.get(id).cloned());
         match frozen {
             Some(Some(old)) => ColdLookup::Found(old),
             Some(None) => ColdLookup::Miss,
@@ -77,6 +98,7 @@ type Manager = SessionManager<Arc<MemoryHotStore>, Cold, Arc<MemoryAudit>, Arc<M
 
 struct World {
     clock: Arc<ManualClock>,
+    hot: Vec<Arc<MemoryHotStore>>,
     cold: Cold,
     managers: Vec<Manager>,
     sync: SyncService<Arc<MemoryHotStore>, Cold, Arc<MemoryAudit>, Arc<ManualClock>>,
@@ -94,7 +116,7 @@ impl World {
             Engine::new(
                 config,
                 EngineConfig::default(),
-                hot,
+                hot.clone(),
                 Arc::clone(&cold),
                 Arc::new(MemoryAudit::new()),
                 Arc::clone(&clock),
@@ -102,7 +124,7 @@ impl World {
             .expect("engine"),
         );
         let managers = (0..3).map(|r| SessionManager::with_token_seed(Arc::clone(&engine), RegionId(r), 11)).collect();
-        Self { clock, cold, managers, sync: SyncService::new(engine), threshold }
+        Self { clock, hot, cold, managers, sync: SyncService::new(engine), threshold }
     }
 
     /// Idle past the threshold, then home's demotion pass.
@@ -154,5 +176,49 @@ fn a_travelling_lookup_never_promotes_an_older_state_than_home_holds() {
             assert_eq!(session.data, data(r#"{"v":2}"#));
         }
         other => panic!("the travelling user's session is found, got {other:?}"),
+    }
+}
+
+/// A session of home held abroad while home's Redis is down (created there for a user of home),
+/// changed there to version 2, then demoted there: the cold record is written abroad.
+fn held_abroad_and_demoted(world: &World, freeze_home_after_create: bool) -> SessionId {
+    world.hot[HOME.index()].set_available(false);
+    if !freeze_home_after_create {
+        world.cold.freeze_home();
+    }
+    let id = now_or_panic(world.managers[1].create_in(HOME, UserId::new("local").unwrap(), data(r#"{"v":1}"#)))
+        .expect("create for a user of home")
+        .session
+        .id;
+    if freeze_home_after_create {
+        world.cold.freeze_home(); // home's replica keeps the record naming the holder, at version 1
+    }
+    now_or_panic(world.managers[1].update(&id, data(r#"{"v":2}"#), 1)).expect("update abroad");
+    world.clock.advance(world.threshold + Duration::from_secs(1));
+    let report = now_or_panic(world.sync.run_once(ABROAD));
+    assert_eq!((report.demoted, report.error), (1, None), "the holder demoted it");
+    id
+}
+
+#[test]
+fn the_failover_holder_finds_what_it_demoted_before_home_replica_has_any_record() {
+    let world = World::new();
+    let id = held_abroad_and_demoted(&world, false);
+    match world.lookup(ABROAD, &id) {
+        Lookup::Found { session, .. } => assert_eq!(session.version, 2, "the state it wrote"),
+        other => panic!("the user's session is found where it is held, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_failover_holder_never_promotes_the_older_state_home_replica_holds() {
+    let world = World::new();
+    let id = held_abroad_and_demoted(&world, true);
+    match world.lookup(ABROAD, &id) {
+        Lookup::Found { session, .. } => {
+            assert_eq!(session.version, 2, "the newest state, not home replica's version 1");
+            assert_eq!(session.data, data(r#"{"v":2}"#));
+        }
+        other => panic!("the user's session is found where it is held, got {other:?}"),
     }
 }

@@ -57,9 +57,11 @@ impl Sim {
     pub(crate) fn sync_pass(&mut self, region: usize) {
         if !self.faults.sync_is_down(region) {
             self.backends.context.begin(region);
-            let _report = now_or_panic(self.backends.sync.run_once(RegionId(region as u16)));
-            // Failover copies held here go home once their region is back (failback).
+            // Failover copies held here go home once their region is back (failback), before the
+            // demotion pass: an idle copy demoted here would have its cold record written from
+            // here, which home's replica sees only after the replication delay.
             let _report = now_or_panic(self.backends.sync.move_home(RegionId(region as u16)));
+            let _report = now_or_panic(self.backends.sync.run_once(RegionId(region as u16)));
             let us = self.backends.drain_latency_us();
             let totals = &mut self.meters.passes[region];
             totals.sync_invocations += 1;

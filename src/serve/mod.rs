@@ -349,14 +349,15 @@ async fn sync_loop(engine: Arc<LiveEngine>, region: RegionId, metrics: Metrics, 
         for pass in passes {
             match (pass, holding) {
                 (Pass::Demotion, Ok(true)) => {
+                    // Failback first: the failover copies held here go home once their region's
+                    // Redis answers again (an idle copy demoted here instead would have its cold
+                    // record written from here, which home's replica sees only later).
+                    metrics.sync_pass(&sync.move_home(region).await);
                     let report = sync.run_once(region).await;
                     metrics.sync_pass(&report);
-                    // The cold expiry sweep of this region's sessions rides on the demotion pass,
-                    // and so does failback: the failover copies held here go home once their
-                    // region's Redis answers again.
+                    // The cold expiry sweep of this region's sessions rides on the demotion pass.
                     let expiry = sync.expire_cold(region).await;
                     metrics.sync_pass(&expiry);
-                    metrics.sync_pass(&sync.move_home(region).await);
                     if report.error.is_none() {
                         last_clean = Instant::now();
                     }

@@ -412,9 +412,28 @@ impl Model {
             return Lookup::Expired;
         }
         let mut state = State { persisted: record.version, ..record };
-        // A failover copy elsewhere may be newer: it is taken back either way.
+        // A failover copy elsewhere may be newer: it is taken back either way, unless home is still
+        // down: then the holder serves it where it is.
         let mut taken_from_holder = false;
         if let Some(holder) = record.marker.filter(|r| *r != here && *r != home) {
+            if home_down && self.hot_up[holder] {
+                if let Some(copy) = self.sessions[index].hot[holder] {
+                    if self.hot_live(copy.last_access) {
+                        let touched = State { last_access: self.now, ..copy };
+                        self.sessions[index].hot[holder] = Some(touched);
+                        if touched.is_tombstone() {
+                            return Lookup::Miss;
+                        }
+                        if touched.freshness() >= state.freshness() {
+                            let session = self.session(index, touched);
+                            return Lookup::Found { session, served: Served::Hot, hot_region: Some(region_id(holder)) };
+                        }
+                    } else {
+                        // Found past its TTL: the store drops it.
+                        self.sessions[index].hot[holder] = None;
+                    }
+                }
+            }
             if let Some(newer) = self.take(index, holder) {
                 if newer.is_tombstone() {
                     // A removal that reached the holder but not the cold tier: put back, gone.
