@@ -499,23 +499,14 @@ pub struct FailoverSummary {
     pub events: Vec<OutageSummary>,
 }
 
-/// One entry of `failover.events`: an outage, what its users paid and how the region recovered.
+/// One entry of `failover.events`: the outage as recorded (counts scaled by 1/sample) and how the
+/// region recovered.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[allow(missing_docs)]
 pub struct OutageSummary {
-    pub region: String,
-    pub failover_to: String,
-    pub at_seconds: f64,
-    pub duration_seconds: f64,
-    pub sessions_at_risk: u64,
-    pub sessions_lost: u64,
-    /// The round trip between the region and `failover_to`, ms: paid by every detoured request on
-    /// top of the latency figures, which are measured at the serving region and leave it out.
-    pub detour_ms: f64,
-    /// Requests of the region's users served by `failover_to` meanwhile.
-    pub detoured_requests: u64,
-    /// Sessions moved back into the region's hot tier after it recovered (failback).
-    pub moved_home: u64,
+    /// The outage: region, where its traffic went, when, how long, sessions at risk and lost,
+    /// the detour its users paid (not in the latency figures), sessions moved home.
+    #[serde(flatten)]
+    pub outage: OutageRecord,
     /// Minutes from the end of the outage until the region's p95 is back under
     /// `slo.hot_access_p95_ms` and stays there (see [`RunRecord::slo_recovery_minutes`]); `null`
     /// if it never is within the run.
@@ -653,15 +644,13 @@ impl RunRecord {
                     .events
                     .iter()
                     .map(|o| OutageSummary {
-                        region: o.region.clone(),
-                        failover_to: o.failover_to.clone(),
-                        at_seconds: o.at_seconds,
-                        duration_seconds: o.duration_seconds,
-                        sessions_at_risk: s(o.sessions_at_risk),
-                        sessions_lost: s(o.sessions_lost),
-                        detour_ms: o.detour_ms,
-                        detoured_requests: s(o.detoured_requests),
-                        moved_home: s(o.moved_home),
+                        outage: OutageRecord {
+                            sessions_at_risk: s(o.sessions_at_risk),
+                            sessions_lost: s(o.sessions_lost),
+                            detoured_requests: s(o.detoured_requests),
+                            moved_home: s(o.moved_home),
+                            ..o.clone()
+                        },
                         slo_recovery_minutes: self.slo_recovery_minutes(o),
                     })
                     .collect(),

@@ -384,9 +384,10 @@ pub(crate) fn report_html(record: &RunRecord, s: &FullSummary, model: &CostModel
             s.failover.loss_ratio * 100.0
         );
         h.push_str("<table><thead><tr><th>#</th><th>region</th><th>failed over to</th><th class=\"n\">starts at</th><th class=\"n\">duration</th><th class=\"n\">sessions at risk</th><th class=\"n\">lost</th><th class=\"n\">detour</th><th class=\"n\">detoured requests</th><th class=\"n\">moved home after</th><th class=\"n\">p95 back under SLO after</th></tr></thead><tbody>\n");
-        for (i, o) in s.failover.events.iter().enumerate() {
+        for (i, event) in s.failover.events.iter().enumerate() {
+            let o = &event.outage;
             let recovery =
-                o.slo_recovery_minutes.map_or_else(|| "not within the run".to_string(), |m| format!("{m:.0} min"));
+                event.slo_recovery_minutes.map_or_else(|| "not within the run".to_string(), |m| format!("{m:.0} min"));
             let _ = writeln!(
                 h,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.0} ms</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
