@@ -389,6 +389,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         let mut session = match self.read_cold(id).await {
             ColdLookup::Found(session) if session.is_tombstone() => return Lookup::Miss,
             ColdLookup::Found(session) => session,
+            ColdLookup::Miss if home_down && let Some(found) = self.held_elsewhere(id, now).await => return found,
             ColdLookup::Miss if expired_hot => return Lookup::Expired,
             ColdLookup::Miss => return Lookup::Miss,
             ColdLookup::Unavailable(e) => return Lookup::Unavailable(e),
@@ -475,6 +476,24 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         let kind = if taken_from_holder && target == home { AuditKind::MovedHome } else { AuditKind::Promoted };
         engine.record(AuditEvent::about(&session, kind, Tier::Hot, target, now)).await;
         found(session, Served::Promoted, Some(target))
+    }
+
+    /// While a session's home hot tier is down and no replica this region reads has its cold
+    /// record yet, the copy may still be held by the region serving home's users: created there
+    /// for one of them a moment ago (`create_in`), its record not yet replicated here. Asks the
+    /// other regions' hot tiers (one round trip each, only on this path); answers the copy found,
+    /// `Miss` for a removal's tombstone, `None` when none holds it.
+    async fn held_elsewhere(&self, id: &SessionId, now: Timestamp) -> Option<Lookup> {
+        let engine = &*self.engine;
+        let ttl = engine.policy().hot_ttl;
+        for (region, store) in engine.hot_stores().filter(|(r, _)| *r != self.region && *r != id.home()) {
+            match store.get_and_touch(id, now, ttl).await {
+                HotLookup::Hit(tombstone) if tombstone.is_tombstone() => return Some(Lookup::Miss),
+                HotLookup::Hit(copy) => return Some(found(copy, Served::Hot, Some(region))),
+                HotLookup::Miss | HotLookup::Expired | HotLookup::Unavailable(_) => {}
+            }
+        }
+        None
     }
 
     /// The cold record where it must be newest: the home region's replica. A session's cold

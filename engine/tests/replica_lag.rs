@@ -24,28 +24,39 @@ use hotcold_engine::{
 const HOME: RegionId = RegionId(0);
 const ABROAD: RegionId = RegionId(1);
 
+/// The table as the lagging replicas saw it when it was frozen.
+type Snapshot = HashMap<SessionId, Session>;
+
 /// The cold table as home sees it, and as every other region saw it when it was frozen.
 struct LaggingReplicas {
     table: MemoryColdStore,
-    /// The table as the lagging replicas saw it when frozen, and whether home's is the one
-    /// lagging (else every other region's).
-    frozen: Mutex<Option<(HashMap<SessionId, Session>, bool)>>,
+    /// The table as the lagging replicas saw it when frozen, and the one region whose replica
+    /// keeps up (`None`: every region but home lags; else every region but that one).
+    frozen: Mutex<Option<(Snapshot, Option<RegionId>)>>,
 }
 
 impl LaggingReplicas {
     /// From now on, regions other than home see the table as it is now.
     fn freeze(&self) {
-        self.freeze_where(false);
+        self.freeze_where(None);
     }
 
-    /// From now on, home sees the table as it is now (writes made abroad do not reach it).
-    fn freeze_home(&self) {
-        self.freeze_where(true);
+    /// From now on, every region but `current` sees the table as it is now (writes made in
+    /// `current` reach no other replica).
+    fn freeze_all_but(&self, current: RegionId) {
+        self.freeze_where(Some(current));
     }
 
-    fn freeze_where(&self, home_lags: bool) {
+    fn freeze_where(&self, current: Option<RegionId>) {
         let copy = self.table.snapshot().into_iter().map(|s| (s.id, s)).collect();
-        *self.frozen.lock().unwrap() = Some((copy, home_lags));
+        *self.frozen.lock().unwrap() = Some((copy, current));
+    }
+
+    fn lags(reader: RegionId, current: Option<RegionId>) -> bool {
+        match current {
+            None => reader != HOME,
+            Some(current) => reader != current,
+        }
     }
 }
 
@@ -56,7 +67,7 @@ impl ColdStore for LaggingReplicas {
             .lock()
             .unwrap()
             .as_ref()
-            .filter(|(_, home_lags)| (reader == HOME) == *home_lags)
+            .filter(|(_, current)| Self::lags(reader, *current))
             .map(|(f, _)| f.get(id).cloned());
         match frozen {
             Some(Some(old)) => ColdLookup::Found(old),
@@ -184,14 +195,14 @@ fn a_travelling_lookup_never_promotes_an_older_state_than_home_holds() {
 fn held_abroad_and_demoted(world: &World, freeze_home_after_create: bool) -> SessionId {
     world.hot[HOME.index()].set_available(false);
     if !freeze_home_after_create {
-        world.cold.freeze_home();
+        world.cold.freeze_all_but(ABROAD);
     }
     let id = now_or_panic(world.managers[1].create_in(HOME, UserId::new("local").unwrap(), data(r#"{"v":1}"#)))
         .expect("create for a user of home")
         .session
         .id;
     if freeze_home_after_create {
-        world.cold.freeze_home(); // home's replica keeps the record naming the holder, at version 1
+        world.cold.freeze_all_but(ABROAD); // the others keep the record naming the holder, version 1
     }
     now_or_panic(world.managers[1].update(&id, data(r#"{"v":2}"#), 1)).expect("update abroad");
     world.clock.advance(world.threshold + Duration::from_secs(1));
@@ -220,5 +231,22 @@ fn the_failover_holder_never_promotes_the_older_state_home_replica_holds() {
             assert_eq!(session.data, data(r#"{"v":2}"#));
         }
         other => panic!("the user's session is found where it is held, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_third_region_finds_a_session_the_holder_just_created_before_any_replica_it_reads_has_it() {
+    let world = World::new();
+    world.hot[HOME.index()].set_available(false);
+    world.cold.freeze_all_but(ABROAD); // the record naming the holder reaches no other replica
+    let id = now_or_panic(world.managers[1].create_in(HOME, UserId::new("local").unwrap(), data(r#"{"v":1}"#)))
+        .expect("create for a user of home")
+        .session
+        .id;
+    match world.lookup(RegionId(2), &id) {
+        Lookup::Found { session, served: Served::Hot, hot_region } => {
+            assert_eq!((session.version, hot_region), (1, Some(ABROAD)), "served by the holder");
+        }
+        other => panic!("the session is found where it is held, got {other:?}"),
     }
 }

@@ -402,6 +402,24 @@ impl Model {
             return Lookup::Unavailable(down(COLD_LABEL));
         }
         let Some(record) = self.sessions[index].cold else {
+            if home_down {
+                // `SessionManager::held_elsewhere`: the other regions' hot tiers, in order.
+                for region in (0..REGIONS).filter(|r| *r != here && *r != home && self.hot_up[*r]) {
+                    let Some(copy) = self.sessions[index].hot[region] else { continue };
+                    if !self.hot_live(copy.last_access) {
+                        // Found past its TTL: the store drops it.
+                        self.sessions[index].hot[region] = None;
+                        continue;
+                    }
+                    let touched = State { last_access: self.now, ..copy };
+                    self.sessions[index].hot[region] = Some(touched);
+                    if touched.is_tombstone() {
+                        return Lookup::Miss;
+                    }
+                    let session = self.session(index, touched);
+                    return Lookup::Found { session, served: Served::Hot, hot_region: Some(region_id(region)) };
+                }
+            }
             return if expired { Lookup::Expired } else { Lookup::Miss };
         };
         if record.is_tombstone() {
