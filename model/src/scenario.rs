@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use hotcold_engine::config::duration;
-use hotcold_engine::{EngineConfig, SessionConfig};
+use hotcold_engine::{EngineConfig, Residency, SessionConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::units::{Bytes, Count, DistSpec, Quantity, Seconds, short_number};
@@ -79,6 +79,12 @@ pub struct Scenario {
     /// The ADR's success metrics.
     #[serde(default)]
     pub slo: Slo,
+    /// Data residency: home region => the regions allowed to store its sessions (hot, cold,
+    /// audit, analytics). Checked by [`hotcold_engine::Residency::from_names`]. Always written
+    /// out (`{}` when empty) so `residency.<home>` can be swept or `--set`. Default: `{}` (every
+    /// region may hold every session).
+    #[serde(default)]
+    pub residency: BTreeMap<String, Vec<String>>,
     /// `hotcold sweep` grid: key path => values. Default: empty.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sweep: BTreeMap<String, Vec<serde_yaml::Value>>,
@@ -791,6 +797,7 @@ impl Scenario {
         for (name, value) in &self.costs.transfer_usd_per_gb {
             non_negative(file, &format!("costs.transfer_usd_per_gb.{name}"), *value)?;
         }
+        self.residency_rules().map_err(|e| invalid(file, e.key, e.message))?;
         probability(file, "slo.failover_session_loss", self.slo.failover_session_loss)?;
         probability(file, "slo.availability", self.slo.availability)?;
         probability(file, "slo.cost_reduction_vs_redis_only", self.slo.cost_reduction_vs_redis_only)?;
@@ -914,6 +921,12 @@ impl Scenario {
                 .collect();
         }
         Ok(points)
+    }
+
+    /// The `residency:` rules, checked against the configured regions (an error names the key,
+    /// e.g. `residency.eu-west-1[0]`).
+    pub fn residency_rules(&self) -> Result<Residency, hotcold_engine::ConfigError> {
+        Residency::from_names(&self.session_config, &self.residency, "residency")
     }
 
     /// Round trip between two configured regions, ms (0 for the same region).
@@ -1209,6 +1222,46 @@ mod tests {
         }
         let e = huge.sweep_points("g.yaml").unwrap_err();
         assert!(e.message.contains(&format!("more than {} points", usize::MAX)), "{e}");
+    }
+
+    #[test]
+    fn residency_rules_are_checked_and_sweepable() {
+        let three = "name: t\ntraffic:\n  regions:\n    us-east-1: { sessions_per_day: 1000 }\n";
+        let s = Scenario::parse(three, "r.yaml").unwrap();
+        assert!(s.residency.is_empty() && !s.residency_rules().unwrap().is_configured());
+        assert!(s.to_yaml().contains("residency: {}"), "shown resolved, so it can be set: {}", s.to_yaml());
+        let pinned = Scenario::parse(&format!("{three}residency: {{ eu-west-1: [eu-west-1] }}\n"), "r.yaml").unwrap();
+        assert!(pinned.residency_rules().unwrap().is_configured());
+        assert_eq!(Scenario::parse(&pinned.to_yaml(), "again.yaml").unwrap(), pinned);
+
+        let bad = [
+            ("residency: { eu-west-1: [mars-1] }\n", "residency.eu-west-1[0]", "mars-1"),
+            ("residency: { eu-west-1: [] }\n", "residency.eu-west-1", "at least the home"),
+            ("residency: { eu-west-1: [us-east-1] }\n", "residency.eu-west-1", "must include"),
+            ("residency: { eu-west-1: [eu-west-1, eu-west-1] }\n", "residency.eu-west-1[1]", "twice"),
+            ("residency: { mars-1: [eu-west-1] }\n", "residency", "mars-1"),
+        ];
+        for (extra, path, says) in bad {
+            let e = Scenario::parse(&format!("{three}{extra}"), "r.yaml").unwrap_err();
+            assert_eq!(e.path.as_deref(), Some(path), "{e}");
+            assert!(e.message.contains(says), "{e} does not say {says:?}");
+        }
+        let e = Scenario::parse(&format!("{three}residency: {{ eu-west-1: eu-west-1 }}\n"), "r.yaml").unwrap_err();
+        assert!(e.to_string().contains("residency"), "a list is expected: {e}");
+
+        // A rule can be swept or set like any key.
+        let grid = format!("{three}sweep:\n  residency.eu-west-1: [[eu-west-1], [eu-west-1, us-east-1]]\n");
+        let s = Scenario::parse(&grid, "r.yaml").unwrap();
+        let points = s.sweep_points("r.yaml").unwrap();
+        let second = s.with_overrides(&points[1], "r.yaml").unwrap();
+        assert_eq!(second.residency["eu-west-1"], vec!["eu-west-1".to_string(), "us-east-1".to_string()]);
+        let set = Scenario::parse(three, "r.yaml")
+            .unwrap()
+            .with_settings(&[setting("residency.ap-southeast-1=[nowhere]")], "r.yaml");
+        assert_eq!(set.unwrap_err().path.as_deref(), Some("residency.ap-southeast-1[0]"));
+        let bad_grid = format!("{three}sweep:\n  residency.eu-west-1: [[eu-west-1], [us-east-1]]\n");
+        let e = Scenario::parse(&bad_grid, "r.yaml").unwrap_err();
+        assert_eq!(e.path.as_deref(), Some("sweep.residency.eu-west-1[1]"), "{e}");
     }
 
     fn setting(text: &str) -> Setting {
