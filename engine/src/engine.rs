@@ -7,6 +7,7 @@ use crate::audit::AuditEvent;
 use crate::config::{EngineConfig, SessionConfig};
 use crate::error::ConfigError;
 use crate::lifecycle::LifecyclePolicy;
+use crate::residency::Residency;
 use crate::session::{PseudonymKey, RegionId, UserId};
 use crate::store::{AuditSink, ColdStore, HotStore};
 use crate::time::Clock;
@@ -26,6 +27,7 @@ pub struct Engine<H, C, A, K> {
     /// Per region, until when (ms) its hot tier is taken to be down (see
     /// [`crate::failback::HOT_DOWN_BACKOFF`]).
     hot_down_until: Vec<AtomicU64>,
+    residency: Residency,
 }
 
 impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> Engine<H, C, A, K> {
@@ -64,6 +66,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> Engine<H, C, A, K> {
             audit_failures: AtomicU64::new(0),
             pseudonym_key: PseudonymKey::random(),
             hot_down_until,
+            residency: Residency::unrestricted(),
         })
     }
 
@@ -74,6 +77,22 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> Engine<H, C, A, K> {
     pub fn with_pseudonym_key(mut self, key: PseudonymKey) -> Self {
         self.pseudonym_key = key;
         self
+    }
+
+    /// Keeps restricted sessions in their allowed regions (see [`crate::residency`]). Default:
+    /// unrestricted. The cold store and audit sink given to [`Self::new`] must route restricted
+    /// sessions to their own tables ([`crate::residency::ResidentCold`],
+    /// [`crate::residency::ResidentAudit`]) or, like the simulator's, keep them only in allowed
+    /// replicas.
+    #[must_use]
+    pub fn with_residency(mut self, residency: Residency) -> Self {
+        self.residency = residency;
+        self
+    }
+
+    /// The residency rules in force.
+    pub const fn residency(&self) -> &Residency {
+        &self.residency
     }
 
     /// The pseudonym an erased user's audit records get.

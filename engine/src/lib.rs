@@ -23,6 +23,7 @@ pub mod lifecycle;
 pub mod manager;
 pub mod memory;
 pub mod ready;
+pub mod residency;
 pub mod session;
 pub mod store;
 pub mod sync;
@@ -33,6 +34,7 @@ pub use config::{Durability, EngineConfig, SessionConfig};
 pub use engine::Engine;
 pub use error::{ConfigError, EngineError, StoreError};
 pub use manager::{Created, Lookup, Served, SessionManager, SessionPage, Touched};
+pub use residency::Residency;
 pub use session::{PseudonymKey, RegionId, Session, SessionData, SessionId, SessionToken, UserId};
 pub use store::{
     AuditSink, ColdLookup, ColdStore, ColdWrite, ExpiredPage, ExpiryCursor, HotLookup, HotStore, HotTouch, HotUpdate,

@@ -190,8 +190,17 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
     }
 
     /// This region, then the session's home if that is another (no allocation: on every update).
+    /// A restricted session skips this region when it may not hold it (see [`crate::residency`]):
+    /// it is never stored here, so only its home is asked.
     fn here_then_home(&self, id: &SessionId) -> impl Iterator<Item = RegionId> {
-        std::iter::once(self.region).chain((id.home() != self.region).then_some(id.home()))
+        let here = self.engine.residency().allows(id.home(), self.region).then_some(self.region);
+        here.into_iter().chain((id.home() != self.region).then_some(id.home()))
+    }
+
+    /// The cold replica this region reads and writes the records of sessions homed in `home`
+    /// through: its own, or the home's for a restricted session it may not hold.
+    fn cold_region(&self, home: RegionId) -> RegionId {
+        self.engine.residency().store_region(home, self.region)
     }
 
     fn check_size(&self, data: &SessionData) -> Result<(), EngineError> {
@@ -229,8 +238,9 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         let ttl = engine.policy().hot_ttl;
         let home = if engine.has_region(home) { home } else { here };
         let (mut token, mut session) = self.new_session(home, user_id, data, now);
+        let store_at = self.cold_region(home);
         if self.write_through() {
-            engine.cold().put(&session, here, now).await?;
+            engine.cold().put(&session, store_at, now).await?;
             session.persisted_version = 1;
         }
         if home != here {
@@ -243,13 +253,28 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
                     Err(_) => engine.note_hot_down(home, now),
                 }
             }
-            session.hot_region = Some(here);
-            if engine.cold().put(&session, here, now).await.is_ok() {
-                session.persisted_version = session.version;
-                let hot = engine.hot(here).put(&session, ttl).await.is_ok();
-                let tier = if hot { Tier::Hot } else { Tier::Cold };
-                engine.record(AuditEvent::about(&session, AuditKind::Created, tier, here, now)).await;
-                return Ok(Created { token, session, hot });
+            // The failover copy: here, or for a restricted session another allowed region (none:
+            // the session starts in the cold tier and is promoted at home once it answers).
+            let holder =
+                engine.residency().failover_region(home, here, |r| r == here || !engine.hot_seems_down(r, now));
+            session.hot_region = holder;
+            match engine.cold().put(&session, store_at, now).await {
+                Ok(_) => {
+                    session.persisted_version = session.version;
+                    let held = match holder {
+                        Some(holder) => engine.hot(holder).put(&session, ttl).await.is_ok(),
+                        None => false,
+                    };
+                    let (tier, region) = match holder {
+                        Some(holder) if held => (Tier::Hot, holder),
+                        _ => (Tier::Cold, store_at),
+                    };
+                    engine.record(AuditEvent::about(&session, AuditKind::Created, tier, region, now)).await;
+                    return Ok(Created { token, session, hot: held });
+                }
+                // A restricted session is never homed where its user is not allowed to be stored.
+                Err(e) if engine.residency().is_restricted(home) => return Err(e.into()),
+                Err(_) => {}
             }
             // Neither home's hot tier nor the cold tier can take it: a session of this region.
             let Session { user_id, data, .. } = session;
@@ -397,7 +422,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         if engine.policy().outlived(session.created_at, now) {
             // Past its absolute lifetime however recently used: no sweep would find it, so it
             // ends here (the record is never returned either way).
-            let _ = engine.cold().delete(id, here, now).await;
+            let _ = engine.cold().delete(id, self.cold_region(home), now).await;
             engine.record(AuditEvent::about(&session, AuditKind::Expired, Tier::Cold, here, now)).await;
             return Lookup::Expired;
         }
@@ -439,14 +464,23 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             }
         }
 
-        let target = if home_down { here } else { home };
-        if target == here && here_down {
+        // Promoted at home, or while home is down into this region (a restricted session: into
+        // another region allowed to hold it, if any).
+        let store_at = self.cold_region(home);
+        let target = if home_down {
+            engine
+                .residency()
+                .failover_region(home, here, |r| if r == here { !here_down } else { !engine.hot_seems_down(r, now) })
+        } else {
+            Some(home)
+        };
+        let Some(target) = target else {
             // No hot tier can take it: serve from cold, and record the access there so the
             // session's expiry counts from now.
             session.last_access = now;
-            let _ = engine.cold().put(&session, here, now).await;
+            let _ = engine.cold().put(&session, store_at, now).await;
             return found(session, Served::ColdOnly, None);
-        }
+        };
         session.last_access = now;
         // A failover copy carries its own location, so every cold write made from it (write-through,
         // write-behind) keeps the marker that lets home take it back.
@@ -463,14 +497,18 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
                 }
             }
             Err(_) => {
+                if target != here && target != home {
+                    // A restricted session's failover region: skipped by the next lookups.
+                    engine.note_hot_down(target, now);
+                }
                 session.hot_region = None;
-                let _ = engine.cold().put(&session, here, now).await;
+                let _ = engine.cold().put(&session, store_at, now).await;
                 return found(session, Served::ColdOnly, None);
             }
         }
         if target != home {
             // Record where the hot copy went, so home takes the newest state back after failover.
-            let _ = engine.cold().put(&session, here, now).await;
+            let _ = engine.cold().put(&session, store_at, now).await;
         }
         // Taken from a failover holder into its home: failback on access (see `crate::failback`).
         let kind = if taken_from_holder && target == home { AuditKind::MovedHome } else { AuditKind::Promoted };
@@ -486,7 +524,9 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
     async fn held_elsewhere(&self, id: &SessionId, now: Timestamp) -> Option<Lookup> {
         let engine = &*self.engine;
         let ttl = engine.policy().hot_ttl;
-        for (region, store) in engine.hot_stores().filter(|(r, _)| *r != self.region && *r != id.home()) {
+        let allowed = |r: RegionId| engine.residency().allows(id.home(), r);
+        for (region, store) in engine.hot_stores().filter(|(r, _)| *r != self.region && *r != id.home() && allowed(*r))
+        {
             match store.get_and_touch(id, now, ttl).await {
                 HotLookup::Hit(tombstone) if tombstone.is_tombstone() => return Some(Lookup::Miss),
                 HotLookup::Hit(copy) => return Some(found(copy, Served::Hot, Some(region))),
@@ -509,7 +549,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
     /// record wins (one more local read, only on those lookups).
     async fn read_cold(&self, id: &SessionId) -> ColdLookup {
         let cold = self.engine.cold();
-        let (home, here) = (id.home(), self.region);
+        let (home, here) = (id.home(), self.cold_region(id.home()));
         if home == here {
             return cold.get(id, home).await;
         }
@@ -528,7 +568,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
     async fn end_outlived(&self, session: Session, region: RegionId, now: Timestamp) -> Lookup {
         let engine = &*self.engine;
         let _ = engine.hot(region).remove(&session.id).await;
-        let _ = engine.cold().delete(&session.id, self.region, now).await;
+        let _ = engine.cold().delete(&session.id, self.cold_region(session.id.home()), now).await;
         engine.record(AuditEvent::about(&session, AuditKind::Expired, Tier::Hot, region, now)).await;
         Lookup::Expired
     }
@@ -601,7 +641,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
                     session.data = data.clone();
                     session.last_access = now;
                     session.persisted_version = session.version;
-                    match engine.cold().put(&session, self.region, now).await? {
+                    match engine.cold().put(&session, self.cold_region(id.home()), now).await? {
                         ColdWrite::Written => {
                             engine
                                 .record(AuditEvent::about(&session, AuditKind::Updated, Tier::Cold, self.region, now))
@@ -632,7 +672,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         }
         engine.record(AuditEvent::about(&session, AuditKind::Updated, Tier::Hot, self.region, now)).await;
         if self.write_through() {
-            engine.cold().put(&session, self.region, now).await?;
+            engine.cold().put(&session, self.cold_region(session.id.home()), now).await?;
             // Best effort: if this fails the session stays marked dirty and is copied again.
             let _ = engine.hot(region).mark_persisted(&session.id, session.version).await;
             session.persisted_version = session.version;
@@ -765,7 +805,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
     /// Writes a session's tombstone to the cold tier, over any state it holds.
     async fn bury_cold(&self, id: &SessionId, now: Timestamp) -> Result<(), StoreError> {
         let tombstone = Session::tombstone(*id, self.engine.policy().cold_tombstone_access(now));
-        self.engine.cold().put(&tombstone, self.region, now).await.map(|_| ())
+        self.engine.cold().put(&tombstone, self.cold_region(id.home()), now).await.map(|_| ())
     }
 
     /// The live sessions of a user, across every region's hot tier and the cold tier, oldest
@@ -953,7 +993,8 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             let now = self.now();
             for session in &page.sessions {
                 let mut tier = Tier::Cold;
-                for (region, _) in engine.hot_stores() {
+                let allowed = |r: RegionId| engine.residency().allows(session.id.home(), r);
+                for (region, _) in engine.hot_stores().filter(|(r, _)| allowed(*r)) {
                     if matches!(self.bury_hot(region, &session.id, now).await?, Buried::Live(_)) {
                         tier = Tier::Hot;
                     }
