@@ -409,7 +409,8 @@ mod tests {
 
     #[test]
     fn malformed_rules_are_refused_with_the_key_that_is_wrong() {
-        let cases: [(&[(&str, &[&str])], &str); 5] = [
+        type Rules<'a> = &'a [(&'a str, &'a [&'a str])];
+        let cases: [(Rules<'_>, &str); 5] = [
             (&[("mars-1", &["eu-west-1"])], "residency"),
             (&[("eu-west-1", &[])], "residency.eu-west-1"),
             (&[("eu-west-1", &["eu-west-1", "moon-2"])], "residency.eu-west-1[1]"),
