@@ -25,6 +25,9 @@ pub mod traffic;
 pub mod units;
 pub mod yaml;
 
+/// The residency rules a scenario's `residency:` names ([`Scenario::residency_rules`]), for the
+/// crates that read run records without the engine.
+pub use hotcold_engine::{RegionId, Residency};
 pub use record::{RunRecord, Summary};
 pub use scenario::{Scenario, ScenarioError, Setting};
 pub use traffic::TrafficGenerator;

@@ -40,6 +40,10 @@ pub struct RunRecord {
     pub failover: Failover,
     /// One row per (bucket, region), buckets in time order, regions in `regions` order.
     pub timeseries: Vec<BucketRow>,
+    /// Data residency: the rules, writes that broke them, what each home region's sessions had
+    /// stored elsewhere and what its users got. Default: empty (older run.json).
+    #[serde(default)]
+    pub residency: ResidencyRecord,
     /// How the run went on this machine (wall clock: excluded from determinism).
     pub run: RunStats,
 }
@@ -339,6 +343,77 @@ pub struct BucketRow {
     /// [`RegionUsage::analytics_writes`]). Default: 0 (older run.json).
     #[serde(default)]
     pub analytics_writes: u64,
+    /// WRU written in the bucket by the other regions into sessions tables with a replica here:
+    /// what this replica pays again (with residency a restricted home's table has replicas only
+    /// in its allowed regions). Default: 0 (older run.json).
+    #[serde(default)]
+    pub replica_wru: u64,
+    /// Audit records stored in the bucket by the other regions into audit tables with a replica
+    /// here. Default: 0 (older run.json).
+    #[serde(default)]
+    pub replica_audit_events: u64,
+    /// Analytics summary writes in the bucket of sessions homed in this region (whichever region
+    /// wrote them): with residency a restricted home's summaries go to its own table. Default: 0
+    /// (older run.json).
+    #[serde(default)]
+    pub home_analytics_writes: u64,
+}
+
+/// Data residency in a run (CONTRACT `residency:`), raw counts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ResidencyRecord {
+    /// Home regions with a rule, in `regions` order.
+    pub restricted_regions: Vec<String>,
+    /// Writes that stored a restricted session's data outside its allowed regions: hot puts and
+    /// updates, cold writes and deletes, audit records. 0 whenever the engine keeps the rules.
+    pub violations: u64,
+    /// Per home region, in `regions` order (empty in older run.json).
+    pub by_home: Vec<HomeResidency>,
+}
+
+impl ResidencyRecord {
+    /// The scenario's restricted homes, nothing measured (no violation seen, no home's figures).
+    pub fn of_scenario(scenario: &Scenario) -> Self {
+        let regions = &scenario.session_config.hot_storage.regions;
+        let rules = scenario.residency_rules().unwrap_or_default();
+        Self {
+            restricted_regions: rules.restricted_homes().filter_map(|r| regions.get(r.index()).cloned()).collect(),
+            violations: 0,
+            by_home: Vec::new(),
+        }
+    }
+}
+
+/// One home region's sessions: what was stored outside the home region ("elsewhere"), and what its
+/// users got (all raw).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HomeResidency {
+    /// Region name.
+    pub region: String,
+    /// Cold writes of its sessions that put a copy in another region (a global table's replicas,
+    /// or a writer abroad).
+    pub cold_writes_elsewhere: u64,
+    /// Item bytes those writes copied into other regions (item × regions other than home).
+    pub cold_bytes_elsewhere: u64,
+    /// Hot writes (puts and updates) of its sessions into another region's Redis: travellers'
+    /// promotions and failover copies.
+    pub hot_writes_elsewhere: u64,
+    /// Bytes of those hot writes (payload + Redis overhead).
+    pub hot_bytes_elsewhere: u64,
+    /// Copies of its sessions' audit records stored in other regions (where written, plus the
+    /// audit table's replicas).
+    pub audit_records_elsewhere: u64,
+    /// Requests of its users (wherever served).
+    pub requests: u64,
+    /// Of those, failed.
+    pub failed_requests: u64,
+    /// Lookups of its sessions lost (see [`Counts::lost`]).
+    pub lost: u64,
+    /// Requests of its users served by another region (travel, or its region down).
+    pub away_requests: u64,
+    /// Lookups of its sessions served by another region, after warmup: what a traveller waits,
+    /// round trips to the home's stores included (a failover detour's own round trip is not).
+    pub away_lookup: Hist,
 }
 
 /// How the run went on this machine.
@@ -391,8 +466,78 @@ pub struct Summary {
     pub failover: FailoverSummary,
     /// Share of requests that did not fail.
     pub availability: f64,
+    /// Data residency.
+    pub residency: ResidencySummary,
     /// Wall-clock figures (excluded from determinism).
     pub run: RunSummary,
+}
+
+/// `residency`: the rules, the writes that broke them, and per home region what its sessions had
+/// stored elsewhere (the exposure an architect weighs before pinning) and what its users got
+/// (the price of pinning). Counts scaled by 1/sample.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ResidencySummary {
+    /// Home regions with a rule.
+    pub restricted_regions: Vec<String>,
+    /// Writes that stored a restricted session's data outside its allowed regions.
+    pub violations: u64,
+    /// Per home region (absent in older runs).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub by_home: std::collections::BTreeMap<String, HomeResidencySummary>,
+}
+
+/// `residency.by_home.<region>`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HomeResidencySummary {
+    /// Whether the region has a rule.
+    pub restricted: bool,
+    /// Regions allowed to store its sessions (every region when unrestricted).
+    pub allowed: Vec<String>,
+    /// What was stored outside the home region.
+    pub exposure: ExposureSummary,
+    /// Requests of its users, wherever served.
+    pub requests: u64,
+    /// Share of those that did not fail.
+    pub availability: f64,
+    /// Lookups of its sessions lost.
+    pub lost: u64,
+    /// Requests of its users served by another region (travel, or its region down).
+    pub away_requests: u64,
+    /// Lookups served by another region after warmup, ms (round trips to the home's stores
+    /// included; a failover detour's own round trip is not).
+    pub away_lookup_ms: PercentilesMean,
+    /// Outages of this region: sessions at risk and lost.
+    pub failover: HomeFailover,
+}
+
+/// `residency.by_home.<region>.exposure`: copies of its sessions' data outside the home region.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExposureSummary {
+    /// Cold writes that put a copy in another region.
+    pub cold_writes_elsewhere: u64,
+    /// Bytes those writes copied into other regions.
+    pub cold_bytes_elsewhere: u64,
+    /// Average item bytes of its cold records held by other regions' replicas after warmup.
+    pub cold_avg_bytes_held_elsewhere: f64,
+    /// Hot writes (promotions, failover copies, updates) into another region's Redis.
+    pub hot_writes_elsewhere: u64,
+    /// Bytes of those hot writes.
+    pub hot_bytes_elsewhere: u64,
+    /// Copies of its audit records stored in other regions.
+    pub audit_records_elsewhere: u64,
+}
+
+/// `residency.by_home.<region>.failover`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HomeFailover {
+    /// Outages of the region.
+    pub outages: u64,
+    /// Live hot sessions when it failed.
+    pub sessions_at_risk: u64,
+    /// Of those, lost.
+    pub sessions_lost: u64,
+    /// sessions_lost / sessions_at_risk (0 without outages).
+    pub loss_ratio: f64,
 }
 
 /// `sessions`.
@@ -656,6 +801,7 @@ impl RunRecord {
                     .collect(),
             },
             availability: if c.requests > 0 { round6(1.0 - c.failed_requests as f64 / c.requests as f64) } else { 1.0 },
+            residency: self.residency_summary(),
             run: RunSummary {
                 wall_seconds: round3(self.run.wall_seconds),
                 events_per_second: self.run.events_per_second.round(),
@@ -663,6 +809,99 @@ impl RunRecord {
             },
         }
     }
+}
+
+impl RunRecord {
+    /// The `residency` block of `summary.json`, counts scaled by 1/sample.
+    pub fn residency_summary(&self) -> ResidencySummary {
+        let scale = 1.0 / self.sample;
+        let s = |n: u64| (n as f64 * scale).round() as u64;
+        let rules = self.scenario.residency_rules().unwrap_or_default();
+        let allowed_names = |home: usize| -> Vec<String> {
+            let id = hotcold_engine::RegionId(u16::try_from(home).unwrap_or(u16::MAX));
+            match rules.allowed(id) {
+                Some(list) => list.iter().filter_map(|r| self.regions.get(r.index()).cloned()).collect(),
+                None => self.regions.clone(),
+            }
+        };
+        let held_elsewhere = cold_bytes_held_elsewhere(self, &rules);
+        let by_home = self
+            .residency
+            .by_home
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let allowed = allowed_names(i);
+                let outages: Vec<&OutageRecord> =
+                    self.failover.events.iter().filter(|o| o.region == h.region).collect();
+                let (at_risk, lost) =
+                    outages.iter().fold((0, 0), |(r, l), o| (r + o.sessions_at_risk, l + o.sessions_lost));
+                let away = &h.away_lookup;
+                let summary = HomeResidencySummary {
+                    restricted: self.residency.restricted_regions.contains(&h.region),
+                    allowed,
+                    exposure: ExposureSummary {
+                        cold_writes_elsewhere: s(h.cold_writes_elsewhere),
+                        cold_bytes_elsewhere: s(h.cold_bytes_elsewhere),
+                        cold_avg_bytes_held_elsewhere: (held_elsewhere.get(i).copied().unwrap_or(0.0) * scale).round(),
+                        hot_writes_elsewhere: s(h.hot_writes_elsewhere),
+                        hot_bytes_elsewhere: s(h.hot_bytes_elsewhere),
+                        audit_records_elsewhere: s(h.audit_records_elsewhere),
+                    },
+                    requests: s(h.requests),
+                    availability: if h.requests > 0 {
+                        round6(1.0 - h.failed_requests as f64 / h.requests as f64)
+                    } else {
+                        1.0
+                    },
+                    lost: s(h.lost),
+                    away_requests: s(h.away_requests),
+                    away_lookup_ms: PercentilesMean {
+                        p50: away.p50,
+                        p95: away.p95,
+                        p99: away.p99,
+                        mean: away.mean,
+                        max: away.max,
+                    },
+                    failover: HomeFailover {
+                        outages: outages.len() as u64,
+                        sessions_at_risk: s(at_risk),
+                        sessions_lost: s(lost),
+                        loss_ratio: if at_risk > 0 { round6(lost as f64 / at_risk as f64) } else { 0.0 },
+                    },
+                };
+                (h.region.clone(), summary)
+            })
+            .collect();
+        ResidencySummary {
+            restricted_regions: self.residency.restricted_regions.clone(),
+            violations: s(self.residency.violations),
+            by_home,
+        }
+    }
+}
+
+/// Per home region (record order), the average item bytes of its cold records held by replicas
+/// outside the home after warmup (raw): its records' bytes (the time series' `cold_bytes`) times
+/// the replica regions of its table other than the home itself.
+pub fn cold_bytes_held_elsewhere(record: &RunRecord, rules: &hotcold_engine::Residency) -> Vec<f64> {
+    let n = record.regions.len();
+    let mut sums = vec![0.0; n];
+    let mut buckets = vec![0u64; n];
+    for row in record.timeseries.iter().filter(|row| row.t as f64 >= record.warmup_seconds) {
+        let i = usize::from(row.region);
+        if let (Some(sum), Some(count)) = (sums.get_mut(i), buckets.get_mut(i)) {
+            *sum += row.cold_bytes as f64;
+            *count += 1;
+        }
+    }
+    (0..n)
+        .map(|i| {
+            let home = hotcold_engine::RegionId(u16::try_from(i).unwrap_or(u16::MAX));
+            let others = rules.replicas(home, n).saturating_sub(1);
+            if buckets[i] > 0 { sums[i] / buckets[i] as f64 * others as f64 } else { 0.0 }
+        })
+        .collect()
 }
 
 /// Cold promotions per 1,000 requests in the time-series rows starting at or after the warmup.

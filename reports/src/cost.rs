@@ -6,9 +6,9 @@
 //! Everything here is a pure function of a [`RunRecord`], so `hotcold report` rebuilds the same
 //! figures from `run.json`.
 
-use hotcold_model::RunRecord;
 use hotcold_model::metering::write_units;
 use hotcold_model::record::BucketRow;
+use hotcold_model::{RegionId, RunRecord};
 
 use crate::options::{Growth, RedisOptions, UnitCosts, growth, redis_options, unit_costs};
 
@@ -158,6 +158,14 @@ pub struct RegionWindow {
     pub analytics_writes: u64,
     /// Average Redis bytes held in the region (mean of the buckets' end values).
     pub redis_avg_bytes: f64,
+    /// WRU the other regions wrote into sessions tables with a replica here.
+    pub replica_wru: u64,
+    /// Audit records the other regions stored into audit tables with a replica here.
+    pub replica_audit_events: u64,
+    /// Analytics summary writes of sessions homed in the region.
+    pub home_analytics_writes: u64,
+    /// Average item bytes of the cold records homed in the region (mean of the buckets' values).
+    pub cold_avg_bytes: f64,
 }
 
 /// Rounds to cents.
@@ -234,11 +242,16 @@ pub fn region_windows(record: &RunRecord) -> Vec<RegionWindow> {
         w.audit_events = w.audit_events.saturating_add(row.audit_events);
         w.analytics_writes = w.analytics_writes.saturating_add(row.analytics_writes);
         w.redis_avg_bytes += row.redis_bytes as f64;
+        w.replica_wru = w.replica_wru.saturating_add(row.replica_wru);
+        w.replica_audit_events = w.replica_audit_events.saturating_add(row.replica_audit_events);
+        w.home_analytics_writes = w.home_analytics_writes.saturating_add(row.home_analytics_writes);
+        w.cold_avg_bytes += row.cold_bytes as f64;
         buckets[i] += 1;
     }
     for (w, b) in windows.iter_mut().zip(buckets) {
         if b > 0 {
             w.redis_avg_bytes /= b as f64;
+            w.cold_avg_bytes /= b as f64;
         }
     }
     windows
@@ -292,6 +305,20 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
 
     let windows = region_windows(record);
     let wru_post_all: u64 = windows.iter().map(|w| w.wru).sum();
+    // With residency a restricted home's tables have replicas only in its allowed regions: the
+    // replicated writes, storage and audit copies of a region count only the tables it holds.
+    let rules = sc.residency_rules().unwrap_or_default();
+    let resident = rules.is_configured();
+    let region_id = |i: usize| RegionId(u16::try_from(i).unwrap_or(u16::MAX));
+    let holds = |home: usize, region: usize| rules.allows(region_id(home), region_id(region));
+    let cold_all: f64 = windows.iter().map(|w| w.cold_avg_bytes).sum();
+    let cold_share = |region: usize| -> f64 {
+        if !resident || cold_all <= 0.0 {
+            return 1.0;
+        }
+        windows.iter().enumerate().filter(|(h, _)| holds(*h, region)).map(|(_, w)| w.cold_avg_bytes).sum::<f64>()
+            / cold_all
+    };
 
     let stored = stored_bytes(record, scale, residence);
 
@@ -386,8 +413,9 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
         if d.replicated_writes && n_regions > 1 {
             // Each region's writes are written again in every other replica and paid there: this
             // replica pays the other regions' writes (each region's replicated WRU, split evenly
-            // over its n − 1 other regions), at this region's price.
-            let others = wru_post_all.saturating_sub(w.wru);
+            // over its n − 1 other regions), at this region's price. With residency, only the
+            // writes into tables with a replica here (as the simulator metered them).
+            let others = if resident { w.replica_wru } else { wru_post_all.saturating_sub(w.wru) };
             let rep = others as f64 * month_factor;
             rows.push(CostRow {
                 region: region.clone(),
@@ -397,15 +425,24 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
                 unit: "million replicated WRU".into(),
                 unit_price_usd: wru_price,
                 usd_month: cents(rep / 1e6 * wru_price),
-                basis: format!(
-                    "the other regions' {others} WRU after warmup, written again in this replica (each region's replicated writes split evenly over its {} other regions); {} USD x {dm} ({region})",
-                    n_regions - 1,
-                    d.wru_usd_per_million
-                ),
+                basis: if resident {
+                    format!(
+                        "the other regions' {others} WRU after warmup into tables with a replica here (residency: a restricted home's table is replicated only to its allowed regions); {} USD x {dm} ({region})",
+                        d.wru_usd_per_million
+                    )
+                } else {
+                    format!(
+                        "the other regions' {others} WRU after warmup, written again in this replica (each region's replicated writes split evenly over its {} other regions); {} USD x {dm} ({region})",
+                        n_regions - 1,
+                        d.wru_usd_per_million
+                    )
+                },
             });
         }
-        // Storage: AWS bills a global table's storage in every replica region, at its price.
-        let gb = stored.steady / GB;
+        // Storage: AWS bills a global table's storage in every replica region, at its price;
+        // with residency this region holds only the tables with a replica here.
+        let share = cold_share(i);
+        let gb = stored.steady * share / GB;
         let storage_price = d.storage_usd_per_gb_month * dm;
         rows.push(CostRow {
             region: region.clone(),
@@ -416,7 +453,15 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
             unit_price_usd: storage_price,
             usd_month: cents(gb * storage_price),
             basis: format!(
-                "this replica holds the whole table: average stored {:.3} GB ({}; measured {:.3} GB); {} USD x {dm} ({region})",
+                "{}average stored {:.3} GB ({}; measured {:.3} GB); {} USD x {dm} ({region})",
+                if resident {
+                    format!(
+                        "residency: this region holds {:.3} of the stored bytes (the tables with a replica here) of ",
+                        share
+                    )
+                } else {
+                    "this replica holds the whole table: ".into()
+                },
                 stored.steady / GB,
                 if stored.projected {
                     format!("projected: inflow x (cold TTL + mean session lifetime = {:.1} d)", residence / 86_400.0)
@@ -497,8 +542,22 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
                 w.audit_events, d.audit_item_bytes, d.wru_usd_per_million
             ),
         });
+        // The other regions' audit items written again here: all of them, or with residency
+        // those stored in trails with a replica here (plus the expiries the run did not see, in
+        // their home's trail).
+        let received = if resident {
+            let added: f64 = windows
+                .iter()
+                .enumerate()
+                .filter(|(h, _)| *h != i && holds(*h, i))
+                .map(|(_, other)| other.created as f64 * ends_added)
+                .sum();
+            (w.replica_audit_events as f64 + added) * month_factor
+        } else {
+            audit_all - events
+        };
         if d.audit_replicated && n_regions > 1 {
-            let other_wru = (audit_all - events) * audit_wru_each;
+            let other_wru = received * audit_wru_each;
             rows.push(CostRow {
                 region: region.clone(),
                 component: "audit",
@@ -508,15 +567,19 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
                 unit_price_usd: wru_price,
                 usd_month: cents(other_wru / 1e6 * wru_price),
                 basis: format!(
-                    "the other regions' {:.0} audit items per month, written again in this replica (global table); {} USD x {dm} ({region})",
-                    audit_all - events,
+                    "the other regions' {received:.0} audit items per month, written again in this replica ({}); {} USD x {dm} ({region})",
+                    if resident { "residency: only trails with a replica here" } else { "global table" },
                     d.wru_usd_per_million
                 ),
             });
         }
         // Steady state: what arrives per second, kept compliance_retention.
         let retention = sc.session_config.cold_storage.compliance_retention.as_secs_f64();
-        let held_events = if d.audit_replicated { audit_all } else { events };
+        let held_events = match (d.audit_replicated, resident) {
+            (true, false) => audit_all,
+            (true, true) => events + received,
+            (false, _) => events,
+        };
         let audit_gb = held_events / MONTH_SECONDS * retention * d.audit_item_bytes as f64 / GB;
         rows.push(CostRow {
             region: region.clone(),
@@ -528,7 +591,11 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
             usd_month: cents(audit_gb * storage_price),
             basis: format!(
                 "{} {held_events:.0} items per month / 2628000 s x {retention:.0} s retention x {} bytes; {} USD x {dm} ({region})",
-                if d.audit_replicated { "every region's (global table):" } else { "this region's:" },
+                match (d.audit_replicated, resident) {
+                    (true, false) => "every region's (global table):",
+                    (true, true) => "this region's and the trails replicated here (residency):",
+                    (false, _) => "this region's:",
+                },
                 d.audit_item_bytes,
                 d.storage_usd_per_gb_month
             ),
@@ -536,10 +603,34 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
         // The analytics table: one item of analytics_item_bytes per summary write; in the first
         // region only unless it is a global table.
         let analytics_retention = sc.session_config.cold_storage.analytics_retention.as_secs_f64();
-        if d.analytics_replicated || i == 0 {
+        // With residency a restricted home's summaries go to its own table, in the home; the
+        // rest to the one table in the first region.
+        let split = resident && !d.analytics_replicated;
+        let table_at = |home: usize| if rules.is_restricted(region_id(home)) { home } else { 0 };
+        let in_table_here: f64 = windows
+            .iter()
+            .enumerate()
+            .filter(|(h, _)| table_at(*h) == i)
+            .map(|(_, w)| (w.home_analytics_writes as f64 + w.created as f64 * ends_added) * month_factor)
+            .sum();
+        let analytics_here = if split { in_table_here } else { analytics_all };
+        if d.analytics_replicated || i == 0 || (split && table_at(i) == i) {
             let own = tables.analytics_writes.get(i).copied().unwrap_or(0.0);
             let (written, how) = if d.analytics_replicated {
                 (own, format!("{} summary writes after warmup{ends_note}", w.analytics_writes))
+            } else if split {
+                (
+                    in_table_here,
+                    format!(
+                        "residency: the summaries of the sessions homed in the regions whose table is here ({} after warmup{ends_note})",
+                        windows
+                            .iter()
+                            .enumerate()
+                            .filter(|(h, _)| table_at(*h) == i)
+                            .map(|(_, w)| w.home_analytics_writes)
+                            .sum::<u64>()
+                    ),
+                )
             } else {
                 (
                     analytics_all,
@@ -580,7 +671,8 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
                     ),
                 });
             }
-            let analytics_gb = analytics_all / MONTH_SECONDS * analytics_retention * d.analytics_item_bytes as f64 / GB;
+            let analytics_gb =
+                analytics_here / MONTH_SECONDS * analytics_retention * d.analytics_item_bytes as f64 / GB;
             rows.push(CostRow {
                 region: region.clone(),
                 component: "analytics",
@@ -590,7 +682,8 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
                 unit_price_usd: storage_price,
                 usd_month: cents(analytics_gb * storage_price),
                 basis: format!(
-                    "every region's {analytics_all:.0} items per month / 2628000 s x {analytics_retention:.0} s retention x {} bytes; {} USD x {dm} ({region})",
+                    "{} {analytics_here:.0} items per month / 2628000 s x {analytics_retention:.0} s retention x {} bytes; {} USD x {dm} ({region})",
+                    if split { "this table's" } else { "every region's" },
                     d.analytics_item_bytes, d.storage_usd_per_gb_month
                 ),
             });

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use hotcold_model::RunRecord;
 use hotcold_model::record::{
-    FailoverSummary, HotCold, LatencySummary, RunSummary, SessionCounts, Summary, round3, round6,
+    FailoverSummary, HotCold, LatencySummary, ResidencySummary, RunSummary, SessionCounts, Summary, round3, round6,
 };
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +34,10 @@ pub struct FullSummary {
     /// USD per 1,000 sessions created, overall and per region.
     #[serde(default)]
     pub unit_costs: UnitCostsOut,
+    /// Data residency: the rules, violations, each home region's exposure and what its users
+    /// got (CONTRACT section 3).
+    #[serde(default)]
+    pub residency: ResidencySummary,
     pub baseline_redis_only: BaselineOut,
     /// The Redis tier on every node type of the catalogue and on ElastiCache Serverless, for the
     /// hybrid and the Redis-only baseline.
@@ -283,6 +287,7 @@ pub fn full_summary(record: &RunRecord) -> (FullSummary, CostModel) {
         "dynamodb",
         "failover",
         "availability",
+        "residency",
         "run",
     ];
     let extra = match serde_json::to_value(&s) {
@@ -361,6 +366,7 @@ pub fn full_summary(record: &RunRecord) -> (FullSummary, CostModel) {
                 })
                 .collect(),
         },
+        residency: s.residency.clone(),
         baseline_redis_only: BaselineOut {
             redis_nodes: by_region(&model.baseline.nodes),
             cost_usd_month: BaselineCost { total: model.baseline.total },

@@ -75,6 +75,7 @@ fn record(scenario: Scenario) -> RunRecord {
         storage: Storage { avg_stored_bytes: 40e9, peak_stored_bytes: 0, final_stored_bytes: 0 },
         failover: Failover::default(),
         timeseries,
+        residency: Default::default(),
         run: RunStats::default(),
     }
 }

@@ -115,6 +115,7 @@ fn record(cold_ttl: &str) -> RunRecord {
         storage: Storage { avg_stored_bytes: 40e9, peak_stored_bytes: 0, final_stored_bytes: 0 },
         failover: Failover::default(),
         timeseries,
+        residency: Default::default(),
         run: RunStats::default(),
     }
 }
@@ -474,6 +475,7 @@ fn sampled_record() -> RunRecord {
         storage: Storage { avg_stored_bytes: 20e9, peak_stored_bytes: 0, final_stored_bytes: 0 },
         failover: Failover::default(),
         timeseries,
+        residency: Default::default(),
         run: RunStats::default(),
     }
 }

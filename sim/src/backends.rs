@@ -32,7 +32,8 @@ pub(crate) struct Backends {
     pub(crate) context: Arc<StoreContext>,
     /// Each region's Redis tier.
     pub(crate) hot: Vec<Hot>,
-    /// The DynamoDB global table.
+    /// The DynamoDB tables: the global table, and with residency each restricted home's table
+    /// (replicas only in its allowed regions), metered per home.
     pub(crate) cold: Cold,
     /// The audit trail (counts only).
     pub(crate) audit: Audit,
@@ -65,7 +66,9 @@ impl Backends {
                 rtt_us[a * regions + b] = (scenario.rtt_ms(name_a, name_b) * 1000.0).round() as u64;
             }
         }
-        let context = Arc::new(StoreContext::new(Arc::clone(&clock), regions, rtt_us, seed));
+        let residency = scenario.residency_rules()?;
+        let context =
+            Arc::new(StoreContext::new(Arc::clone(&clock), regions, rtt_us, seed).with_residency(residency.clone()));
         let track_dirty = scenario.engine.durability != Durability::OnDemotion;
         let overhead = scenario.costs.redis.bytes_overhead_per_session;
         let hot: Vec<Hot> =
@@ -75,15 +78,18 @@ impl Backends {
             scenario.costs.dynamodb.item_overhead_bytes,
             scenario.session_config.sync.cross_region_delay,
         ));
-        let audit = Arc::new(SimAudit::new(regions));
-        let engine = Arc::new(Engine::new(
-            scenario.session_config.clone(),
-            scenario.engine.clone(),
-            hot.clone(),
-            Arc::clone(&cold),
-            Arc::clone(&audit),
-            Arc::clone(&clock),
-        )?);
+        let audit = Arc::new(SimAudit::resident(Arc::clone(&context), scenario.costs.dynamodb.audit_replicated));
+        let engine = Arc::new(
+            Engine::new(
+                scenario.session_config.clone(),
+                scenario.engine.clone(),
+                hot.clone(),
+                Arc::clone(&cold),
+                Arc::clone(&audit),
+                Arc::clone(&clock),
+            )?
+            .with_residency(residency),
+        );
         let managers = (0..regions)
             .map(|r| {
                 let id = RegionId(u16::try_from(r).unwrap_or(u16::MAX));

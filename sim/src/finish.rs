@@ -1,7 +1,7 @@
 //! A shard's run record, once its events are done.
 
 use hotcold_engine::{AuditKind, Tier};
-use hotcold_model::record::{RegionUsage, RunRecord, RunStats, Storage, Tiers};
+use hotcold_model::record::{RegionUsage, ResidencyRecord, RunRecord, RunStats, Storage, Tiers};
 
 use crate::merge::ShardResult;
 use crate::sim::Sim;
@@ -69,6 +69,24 @@ impl Sim {
             peak_stored_bytes: 0,
             final_stored_bytes: cold_bytes.value,
         };
+        let residency = {
+            let mut residency = ResidencyRecord::of_scenario(&self.scenario);
+            residency.violations = backends.context.violations();
+            residency.by_home = (0..regions)
+                .map(|r| {
+                    let mut home = meters.homes[r].record(names[r].clone());
+                    if let Some(exposure) = backends.context.exposure(r) {
+                        home.cold_writes_elsewhere = exposure.cold_writes.get();
+                        home.cold_bytes_elsewhere = exposure.cold_bytes.get();
+                        home.hot_writes_elsewhere = exposure.hot_writes.get();
+                        home.hot_bytes_elsewhere = exposure.hot_bytes.get();
+                        home.audit_records_elsewhere = exposure.audit_records.get();
+                    }
+                    home
+                })
+                .collect();
+            residency
+        };
         let latency = meters.latency.latencies();
         let bucket_values = meters.latency.take_bucket_values();
         let record = RunRecord {
@@ -89,6 +107,7 @@ impl Sim {
                 std::mem::take(&mut self.faults.failover)
             },
             timeseries: std::mem::take(&mut meters.timeseries),
+            residency,
             run: RunStats::default(),
             scenario: self.scenario,
         };

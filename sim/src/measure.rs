@@ -1,9 +1,10 @@
 //! What a shard measures as it runs: counts, latencies, the time series by bucket, sync work,
 //! warm-up marks and peak windows.
 
+use hdrhistogram::Histogram;
 use hotcold_engine::AuditKind;
-use hotcold_model::record::{BucketRow, Counts};
-use hotcold_model::tally::LatencyTally;
+use hotcold_model::record::{BucketRow, Counts, Hist, HomeResidency};
+use hotcold_model::tally::{HIST_MAX_US, LatencyTally, latency_histogram};
 
 use crate::sim::Sim;
 
@@ -28,6 +29,40 @@ pub(crate) struct Meters {
     pub(crate) warmup: WarmupAreas,
     /// Per closed peak window, the highest value of each gauge, laid out as [`PeakLayout`] says.
     pub(crate) peaks: Vec<u64>,
+    /// Per home region (of the session), what its users got: the price of residency.
+    pub(crate) homes: Vec<HomeMeters>,
+}
+
+/// One home region's requests, wherever served.
+#[derive(Debug)]
+pub(crate) struct HomeMeters {
+    pub(crate) requests: u64,
+    pub(crate) failed: u64,
+    pub(crate) lost: u64,
+    /// Requests served by another region.
+    pub(crate) away: u64,
+    /// Lookups served by another region after warmup, microseconds.
+    pub(crate) away_lookup: Histogram<u64>,
+}
+
+impl HomeMeters {
+    /// The record's figures of home `region` (exposure left for the stores to fill).
+    pub(crate) fn record(&self, region: String) -> HomeResidency {
+        HomeResidency {
+            region,
+            requests: self.requests,
+            failed_requests: self.failed,
+            lost: self.lost,
+            away_requests: self.away,
+            away_lookup: Hist::from_histogram(&self.away_lookup),
+            ..HomeResidency::default()
+        }
+    }
+
+    /// Records one lookup served away from home that took `latency_us`.
+    pub(crate) fn record_away_lookup(&mut self, latency_us: u64) {
+        let _ = self.away_lookup.record(latency_us.clamp(1, HIST_MAX_US));
+    }
 }
 
 /// Per-region counts of the current time-series bucket.
@@ -51,6 +86,9 @@ struct BucketMarks {
     created: u64,
     audit_events: u64,
     analytics_writes: u64,
+    replica_wru: u64,
+    replica_audit_events: u64,
+    home_analytics_writes: u64,
 }
 
 /// One region's sync passes: how many, and their summed latency.
@@ -122,6 +160,9 @@ impl Meters {
             passes: vec![PassTotals::default(); regions],
             warmup: WarmupAreas { hot: vec![0.0; regions], ..WarmupAreas::default() },
             peaks: Vec::new(),
+            homes: (0..regions)
+                .map(|_| HomeMeters { requests: 0, failed: 0, lost: 0, away: 0, away_lookup: latency_histogram() })
+                .collect(),
         }
     }
 }
@@ -143,6 +184,9 @@ impl Sim {
             let created = backends.audit.count(r, AuditKind::Created);
             let audit_events = backends.audit.total(r);
             let analytics_writes = backends.audit.analytics_writes(r);
+            let replica_wru = ledger.replica_wru.get();
+            let replica_audit_events = ledger.replica_audit_events.get();
+            let home_analytics_writes = backends.audit.home_analytics_writes(r);
             let warm = meters.bucket_start_ms >= self.timing.warmup_ms;
             let percentiles = meters.latency.close_bucket(r, warm);
             let counts = meters.bucket[r];
@@ -171,8 +215,22 @@ impl Sim {
                 created: created - marks.created,
                 audit_events: audit_events - marks.audit_events,
                 analytics_writes: analytics_writes - marks.analytics_writes,
+                replica_wru: replica_wru - marks.replica_wru,
+                replica_audit_events: replica_audit_events - marks.replica_audit_events,
+                home_analytics_writes: home_analytics_writes - marks.home_analytics_writes,
             });
-            meters.marks[r] = BucketMarks { demotions, expiries, wru, rru, created, audit_events, analytics_writes };
+            meters.marks[r] = BucketMarks {
+                demotions,
+                expiries,
+                wru,
+                rru,
+                created,
+                audit_events,
+                analytics_writes,
+                replica_wru,
+                replica_audit_events,
+                home_analytics_writes,
+            };
             meters.bucket[r] = BucketCounts::default();
         }
         meters.bucket_start_ms = now;

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use hotcold_model::record::{BucketRow, Counts, Latencies, RegionUsage, RunRecord, RunStats};
+use hotcold_model::record::{BucketRow, Counts, HomeResidency, Latencies, RegionUsage, RunRecord, RunStats};
 use hotcold_model::tally::{BucketPercentiles, histogram_of, peak_rss_bytes};
 
 use crate::measure::PeakLayout;
@@ -44,6 +44,10 @@ pub(crate) fn merge(shards: Vec<ShardResult>, started: Instant) -> RunRecord {
         }
         for (sum, part) in merged.timeseries.iter_mut().zip(&shard.timeseries) {
             add_bucket_row(sum, part);
+        }
+        merged.residency.violations += shard.residency.violations;
+        for (sum, part) in merged.residency.by_home.iter_mut().zip(&shard.residency.by_home) {
+            add_home(sum, part);
         }
         for (sum, part) in values.iter_mut().zip(bucket_values) {
             sum.extend(part);
@@ -135,6 +139,20 @@ fn add_usage(sum: &mut RegionUsage, part: &RegionUsage) {
     sum.analytics_writes += part.analytics_writes;
 }
 
+/// Adds a shard's figures of one home region to `sum`.
+fn add_home(sum: &mut HomeResidency, part: &HomeResidency) {
+    sum.cold_writes_elsewhere += part.cold_writes_elsewhere;
+    sum.cold_bytes_elsewhere += part.cold_bytes_elsewhere;
+    sum.hot_writes_elsewhere += part.hot_writes_elsewhere;
+    sum.hot_bytes_elsewhere += part.hot_bytes_elsewhere;
+    sum.audit_records_elsewhere += part.audit_records_elsewhere;
+    sum.requests += part.requests;
+    sum.failed_requests += part.failed_requests;
+    sum.lost += part.lost;
+    sum.away_requests += part.away_requests;
+    sum.away_lookup.merge(&part.away_lookup);
+}
+
 /// Adds a shard's time-series row to `sum`, but its percentiles (merged from the values).
 fn add_bucket_row(sum: &mut BucketRow, part: &BucketRow) {
     sum.hot += part.hot;
@@ -154,4 +172,7 @@ fn add_bucket_row(sum: &mut BucketRow, part: &BucketRow) {
     sum.created += part.created;
     sum.audit_events += part.audit_events;
     sum.analytics_writes += part.analytics_writes;
+    sum.replica_wru += part.replica_wru;
+    sum.replica_audit_events += part.replica_audit_events;
+    sum.home_analytics_writes += part.home_analytics_writes;
 }

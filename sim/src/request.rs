@@ -71,6 +71,7 @@ impl Sim {
             self.faults.detoured[target] += 1;
         }
         self.backends.context.begin_request(serving, user.hot_hint);
+        let lost_before = self.meters.counts.lost;
         let counts = &mut self.meters.counts;
         let bucket = &mut self.meters.bucket[serving];
         counts.requests += 1;
@@ -155,6 +156,22 @@ impl Sim {
         }
         let class = if failed { RequestClass::Other } else { class };
         self.meters.latency.record(serving, class, latency);
+        // Per home region of the session (the user's region until one is created): what
+        // residency costs its users.
+        let session_home = if user.has_session { user.id.home().index() } else { target };
+        let lost = self.meters.counts.lost - lost_before;
+        if let Some(home) = self.meters.homes.get_mut(session_home) {
+            home.requests += 1;
+            home.failed += u64::from(failed);
+            home.lost += lost;
+            if serving != session_home {
+                home.away += 1;
+                let lookup = matches!(class, RequestClass::HotAccess | RequestClass::ColdPromotion);
+                if lookup && t >= self.timing.warmup_ms {
+                    home.record_away_lookup(latency);
+                }
+            }
+        }
         user.last_access = t;
         user.remaining = user.remaining.saturating_sub(1);
         if let Some(at) = next_at {

@@ -19,7 +19,7 @@ use hotcold_engine::{
 };
 use hotcold_model::RunRecord;
 use hotcold_model::baseline::RedisOnlyBaseline;
-use hotcold_model::record::{BucketRow, Counts, Failover, RegionUsage, RunStats, Storage, Tiers};
+use hotcold_model::record::{BucketRow, Counts, Failover, RegionUsage, ResidencyRecord, RunStats, Storage, Tiers};
 use hotcold_model::tally::{LatencyTally, RequestClass, bucket_ms, latency_histogram, peak_rss_bytes};
 use hotcold_model::traffic::{TrafficGenerator, Visitor};
 use tokio::sync::mpsc;
@@ -738,6 +738,7 @@ impl<'a> Driver<'a> {
                 created: acc.created,
                 audit_events: acc.audit_events,
                 analytics_writes: acc.analytics_writes,
+                ..BucketRow::default()
             });
             m.marks[r] = (wru, rru);
             m.bucket[r] = Bucket::default();
@@ -803,6 +804,8 @@ impl<'a> Driver<'a> {
             },
             failover: Failover::default(),
             timeseries: m.timeseries,
+            // The rules the scenario names; a live run does not scan its stores for violations.
+            residency: ResidencyRecord::of_scenario(sc),
             run: RunStats {
                 wall_seconds,
                 events_per_second: counts.events as f64 / wall_seconds.max(1e-9),

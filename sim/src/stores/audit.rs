@@ -1,7 +1,10 @@
 //! [`SimAudit`]: an audit trail that only counts.
 
-use hotcold_engine::{AuditEvent, AuditKind, AuditSink, StoreError, Tier, Timestamp, UserId};
+use std::sync::Arc;
 
+use hotcold_engine::{AuditEvent, AuditKind, AuditSink, RegionId, SessionId, StoreError, Tier, Timestamp, UserId};
+
+use super::StoreContext;
 use super::meter::Counter;
 
 /// Tiers an event can happen in ([`Tier::Hot`], [`Tier::Cold`]).
@@ -11,14 +14,54 @@ const TIERS: usize = 2;
 /// apart); nothing else of an event is kept.
 #[derive(Debug)]
 pub struct SimAudit {
-    /// `counts[region][kind][tier]`, kinds in [`AuditKind::ALL`] order, tiers hot then cold.
+    /// `counts[region][kind][tier]`, kinds in [`AuditKind::ALL`] order, tiers hot then cold;
+    /// `region` is where the record is stored.
     counts: Vec<[[Counter; TIERS]; AuditKind::ALL.len()]>,
+    /// Per home region, analytics summary writes of its sessions (with residency a restricted
+    /// home's summaries go to a table of its own).
+    home_analytics: Vec<Counter>,
+    /// With residency: the context whose rules route each record (to the trail of its session's
+    /// home, in an allowed region) and meter where it is stored; and whether the audit table is
+    /// a global table. `None`: records stay where they happen, unmetered.
+    resident: Option<(Arc<StoreContext>, bool)>,
 }
 
 impl SimAudit {
-    /// A trail for `regions` regions.
+    /// A trail for `regions` regions, each record stored where it happens.
     pub fn new(regions: usize) -> Self {
-        Self { counts: (0..regions).map(|_| Default::default()).collect() }
+        Self {
+            counts: (0..regions).map(|_| Default::default()).collect(),
+            home_analytics: (0..regions).map(|_| Counter::default()).collect(),
+            resident: None,
+        }
+    }
+
+    /// A trail that stores each record as the production sink does with the context's residency
+    /// rules (in the serving region when allowed, else in the home's trail), metered in `context`
+    /// (violations, replicas, exposure); `replicated` when the audit table is a global table.
+    pub fn resident(context: Arc<StoreContext>, replicated: bool) -> Self {
+        Self { resident: Some((Arc::clone(&context), replicated)), ..Self::new(context.regions()) }
+    }
+
+    /// Analytics summary writes of sessions homed in `home`.
+    pub(crate) fn home_analytics_writes(&self, home: usize) -> u64 {
+        self.home_analytics.get(home).map_or(0, Counter::get)
+    }
+
+    /// Stores `n` records of `kind` in `tier` about the session `session` in `region`'s trail:
+    /// counted there, and (with residency) metered where they are stored.
+    pub(crate) fn store(&self, session: &SessionId, region: usize, kind: AuditKind, tier: Tier, n: u64) {
+        if let Some(by_kind) = self.counts.get(region) {
+            by_kind[kind_index(kind)][tier_index(tier)].add(n);
+        }
+        if is_analytics(kind) {
+            if let Some(counter) = self.home_analytics.get(session.home().index()) {
+                counter.add(n);
+            }
+        }
+        if let Some((context, replicated)) = &self.resident {
+            context.audit_stored(session, region, *replicated, n);
+        }
     }
 
     /// Events of `kind` in `region`, in either tier.
@@ -34,25 +77,27 @@ impl SimAudit {
     /// Analytics summary writes of `region`: one per session each time it changes tier or ends
     /// (promoted, demoted, expired, logged out, revoked, erased; creates and updates are not).
     pub(crate) fn analytics_writes(&self, region: usize) -> u64 {
-        AuditKind::ALL
-            .iter()
-            .filter(|kind| !matches!(kind, AuditKind::Created | AuditKind::Updated))
-            .map(|kind| self.count(region, *kind))
-            .sum()
+        AuditKind::ALL.iter().filter(|kind| is_analytics(**kind)).map(|kind| self.count(region, *kind)).sum()
     }
 
-    /// Counts `n` events of `kind` in `tier` written by `region` outside the engine (the cold
-    /// expiry sweep the simulator runs as part of its daily purge).
-    pub(crate) fn add(&self, region: usize, kind: AuditKind, tier: Tier, n: u64) {
-        if let Some(by_kind) = self.counts.get(region) {
-            by_kind[kind_index(kind)][tier_index(tier)].add(n);
-        }
+    /// Counts `n` events of `kind` in `tier` of sessions homed in `home`, written by the home's
+    /// sync job outside the engine (the cold expiry sweep the simulator runs as part of its
+    /// daily purge).
+    pub(crate) fn add(&self, home: usize, kind: AuditKind, tier: Tier, n: u64) {
+        let session = SessionId::from_parts([0; 16], RegionId(u16::try_from(home).unwrap_or(u16::MAX)));
+        self.store(&session, home, kind, tier, n);
     }
 
     /// Events of `kind` in `tier` in `region`.
     pub(crate) fn count_in(&self, region: usize, kind: AuditKind, tier: Tier) -> u64 {
         self.counts.get(region).map_or(0, |by_kind| by_kind[kind_index(kind)][tier_index(tier)].get())
     }
+}
+
+/// Whether an event of `kind` also writes its session's analytics summary (a tier change or an
+/// end; creates and updates do not).
+fn is_analytics(kind: AuditKind) -> bool {
+    !matches!(kind, AuditKind::Created | AuditKind::Updated)
 }
 
 /// Index of `kind` in [`AuditKind::ALL`].
@@ -78,10 +123,14 @@ fn tier_index(tier: Tier) -> usize {
 }
 
 impl AuditSink for SimAudit {
+    /// Stored where the production sink stores it: with residency, a restricted session's
+    /// record goes to its home's trail unless the serving region is allowed.
     async fn append(&self, event: AuditEvent) -> Result<(), StoreError> {
-        if let Some(by_kind) = self.counts.get(event.region.index()) {
-            by_kind[kind_index(event.kind)][tier_index(event.tier)].add(1);
-        }
+        let storage = match &self.resident {
+            Some((context, _)) => context.residency().store_region(event.session.home(), event.region),
+            None => event.region,
+        };
+        self.store(&event.session, storage.index(), event.kind, event.tier, 1);
         Ok(())
     }
 

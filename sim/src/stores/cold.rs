@@ -213,6 +213,14 @@ impl SimColdStore {
         self.metering.item_bytes(data_len)
     }
 
+    /// How calls about sessions homed in `home` are charged: their table's replicas are every
+    /// region, or with residency only the home's allowed regions (fewer replicated writes, less
+    /// transfer).
+    fn metering_for(&self, home: RegionId) -> Metering {
+        let replicas = self.context.residency().replicas(home, self.context.regions());
+        Metering { replicas: replicas as u64, ..self.metering }
+    }
+
     /// True when region `reader` sees the write that made `r` at `now`: its own writes at once,
     /// another region's after a replication delay drawn from a hash of the session, the write
     /// time, the reader and the seed (so it needs no memory and is the same on every read).
@@ -276,7 +284,9 @@ impl SimColdStore {
             Entry::Occupied(mut stored) => {
                 let existing = stored.get();
                 if (u64::from(existing.version), Timestamp(existing.last_access)) > session.freshness() {
-                    ledger.charge(self.metering.write(data_len, false));
+                    let charge = self.metering_for(session.id.home()).write(data_len, false);
+                    ledger.charge(charge);
+                    self.context.cold_written(&session.id, writer, charge.wru, None);
                     return ColdWrite::Stale;
                 }
                 Some(stored.insert(rec))
@@ -286,7 +296,9 @@ impl SimColdStore {
                 None
             }
         };
-        ledger.charge(self.metering.write(data_len, true));
+        let charge = self.metering_for(session.id.home()).write(data_len, true);
+        ledger.charge(charge);
+        self.context.cold_written(&session.id, writer, charge.wru, Some(item));
         let home = &mut state.by_home[session.id.home().index()];
         home.1 += item;
         // A tombstone replacing a session ends a session; nothing else changes the count.
@@ -322,7 +334,9 @@ impl ColdStore for SimColdStore {
         let now = self.context.now();
         let state = lock(&self.state);
         let ledger = &self.context.ledger[region];
-        let visible = match state.map.get(id) {
+        // A region outside a restricted home's allowed set holds no replica of its table.
+        let replica_here = self.context.residency().allows(id.home(), reader);
+        let visible = match state.map.get(id).filter(|_| replica_here) {
             Some(r) if self.visible_to(id, r, region, now) => Some(*r),
             Some(_) => state.previous.get(id).map(|p| p.rec),
             None => None,
@@ -366,10 +380,13 @@ impl ColdStore for SimColdStore {
         let mut state = lock(&self.state);
         state.previous.remove(id);
         let ledger = &self.context.ledger[writer.index()];
+        let metering = self.metering_for(id.home());
         match state.map.remove(id) {
             Some(r) => {
                 let item = self.item_bytes(u64::from(r.data_len));
-                ledger.charge(self.metering.delete(Some(u64::from(r.data_len))));
+                let charge = metering.delete(Some(u64::from(r.data_len)));
+                ledger.charge(charge);
+                self.context.cold_written(id, writer.index(), charge.wru, None);
                 state.count.sub(now.0, r.sessions());
                 state.bytes.sub(now.0, item);
                 let home = &mut state.by_home[id.home().index()];
@@ -378,7 +395,9 @@ impl ColdStore for SimColdStore {
                 Ok(Some(self.session(*id, &r)))
             }
             None => {
-                ledger.charge(self.metering.delete(None));
+                let charge = metering.delete(None);
+                ledger.charge(charge);
+                self.context.cold_written(id, writer.index(), charge.wru, None);
                 Ok(None)
             }
         }

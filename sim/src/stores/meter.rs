@@ -118,6 +118,21 @@ pub(crate) struct RegionLedger {
     pub(crate) dynamo_errors: Counter,
     /// Redis calls made against this region's tier.
     pub(crate) redis_calls: Counter,
+    /// WRU the other regions wrote into sessions tables with a replica here (paid again here).
+    pub(crate) replica_wru: Counter,
+    /// Audit records the other regions stored into audit tables with a replica here.
+    pub(crate) replica_audit_events: Counter,
+}
+
+/// What one home region's sessions had stored outside the home region (see
+/// `hotcold_model::record::HomeResidency`).
+#[derive(Debug, Default)]
+pub(crate) struct HomeExposure {
+    pub(crate) cold_writes: Counter,
+    pub(crate) cold_bytes: Counter,
+    pub(crate) hot_writes: Counter,
+    pub(crate) hot_bytes: Counter,
+    pub(crate) audit_records: Counter,
 }
 
 impl RegionLedger {

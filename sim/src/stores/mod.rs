@@ -20,7 +20,7 @@ mod meter;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use hotcold_engine::{Clock as _, RegionId, SessionId, StoreError, UserId};
+use hotcold_engine::{Clock as _, RegionId, Residency, SessionId, StoreError, UserId};
 use hotcold_model::rng::splitmix;
 
 pub use audit::SimAudit;
@@ -28,6 +28,7 @@ pub use clock::SimClock;
 pub use cold::SimColdStore;
 pub use hot::SimHotStore;
 
+pub(crate) use meter::HomeExposure;
 use meter::{Counter, Meter, RegionLedger};
 
 /// The unit of a throttle's failure probability.
@@ -67,6 +68,12 @@ pub struct StoreContext {
     hint: AtomicU64,
     /// Where the current request found or put its session, as `hint` (set by hot stores).
     found_at: AtomicU64,
+    /// The residency rules the stores check every write against. Default: unrestricted.
+    residency: Residency,
+    /// Writes that stored a restricted session's data outside its allowed regions.
+    violations: Counter,
+    /// Per home region, what its sessions had stored elsewhere.
+    exposure: Vec<HomeExposure>,
 }
 
 /// DynamoDB throttling: while `active`, every call takes `extra_us` longer and fails with a
@@ -98,6 +105,107 @@ impl StoreContext {
             hot_total_window_peak: Counter::default(),
             hint: AtomicU64::new(NO_SLOT),
             found_at: AtomicU64::new(NO_SLOT),
+            residency: Residency::unrestricted(),
+            violations: Counter::default(),
+            exposure: (0..regions).map(|_| HomeExposure::default()).collect(),
+        }
+    }
+
+    /// The same context checking every write against `residency` (the engine's rules): a
+    /// restricted home's cold table has replicas only in its allowed regions, and each write
+    /// outside them counts as a violation.
+    #[must_use]
+    pub fn with_residency(mut self, residency: Residency) -> Self {
+        self.residency = residency;
+        self
+    }
+
+    /// The residency rules the stores check.
+    pub fn residency(&self) -> &Residency {
+        &self.residency
+    }
+
+    /// Writes so far that stored a restricted session's data outside its allowed regions (hot
+    /// puts and updates, cold writes and deletes, audit records).
+    pub fn violations(&self) -> u64 {
+        self.violations.get()
+    }
+
+    /// What sessions homed in `home` had stored outside `home` so far.
+    pub(crate) fn exposure(&self, home: usize) -> Option<&HomeExposure> {
+        self.exposure.get(home)
+    }
+
+    /// Whether `region` may hold data of the session `id`.
+    fn allows(&self, id: &SessionId, region: usize) -> bool {
+        self.residency.allows(id.home(), RegionId(u16::try_from(region).unwrap_or(u16::MAX)))
+    }
+
+    /// The regions holding a replica of the table of sessions homed in `home`: all, or its
+    /// allowed regions.
+    fn replica_regions(&self, home: RegionId) -> impl Iterator<Item = usize> + '_ {
+        let allowed = self.residency.allowed(home);
+        (0..self.regions()).filter(move |r| allowed.is_none_or(|list| list.iter().any(|a| a.index() == *r)))
+    }
+
+    /// A hot write (put or update) of `bytes` of the session `id` into `region`'s Redis.
+    #[inline]
+    fn hot_written(&self, id: &SessionId, region: usize, bytes: u64) {
+        if !self.allows(id, region) {
+            self.violations.add(1);
+        }
+        if region != id.home().index() {
+            if let Some(exposure) = self.exposure.get(id.home().index()) {
+                exposure.hot_writes.add(1);
+                exposure.hot_bytes.add(bytes);
+            }
+        }
+    }
+
+    /// A cold write or delete of the session `id` by `writer`, which cost `wru` there; `stored`
+    /// is the item's bytes when it stored data (a write that took effect). Counts a violation
+    /// when `writer` is not allowed, the units each other replica of the table pays, and the
+    /// copies put outside the home.
+    fn cold_written(&self, id: &SessionId, writer: usize, wru: u64, stored: Option<u64>) {
+        if !self.allows(id, writer) {
+            self.violations.add(1);
+        }
+        let home = id.home();
+        let mut elsewhere = u64::from(writer != home.index());
+        for r in self.replica_regions(home) {
+            if r != writer {
+                self.ledger[r].replica_wru.add(wru);
+                elsewhere += u64::from(r != home.index());
+            }
+        }
+        if let (Some(item), Some(exposure)) = (stored, self.exposure.get(home.index())) {
+            if elsewhere > 0 {
+                exposure.cold_writes.add(1);
+                exposure.cold_bytes.add(item * elsewhere);
+            }
+        }
+    }
+
+    /// `n` audit records of the session `id` stored in `storage`'s table, replicated to the
+    /// table's other replicas when `replicated`.
+    pub(crate) fn audit_stored(&self, id: &SessionId, storage: usize, replicated: bool, n: u64) {
+        if !self.allows(id, storage) {
+            self.violations.add(n);
+        }
+        let home = id.home();
+        let mut elsewhere = u64::from(storage != home.index());
+        if replicated {
+            for r in self.replica_regions(home) {
+                if r != storage {
+                    if let Some(ledger) = self.ledger.get(r) {
+                        ledger.replica_audit_events.add(n);
+                    }
+                    elsewhere += u64::from(r != home.index());
+                }
+            }
+        }
+        if let Some(exposure) = self.exposure.get(home.index()) {
+            exposure.audit_records.add(elsewhere * n);
         }
     }
 
@@ -196,7 +304,7 @@ impl StoreContext {
         self.serving.load(Ordering::Relaxed)
     }
 
-    fn regions(&self) -> usize {
+    pub(crate) fn regions(&self) -> usize {
         self.ledger.len()
     }
 

@@ -228,6 +228,7 @@ impl HotStore for SimHotStore {
             hot_region: region_of(session.hot_region),
         };
         let size = self.size(&rec);
+        self.context.hot_written(&session.id, self.region, size);
         let (slot, old) = state.map.insert(rec);
         // A new entry in the bucket of the session's last access; an older one turns stale.
         let listing = state.idle.add(session.last_access.0 / MINUTE_MS, slot);
@@ -281,6 +282,7 @@ impl HotStore for SimHotStore {
         rec.expires_at = (now + ttl).0;
         let new_len = u64::from(rec.data_len);
         let session = self.session(*id, rec);
+        self.context.hot_written(id, self.region, new_len + overhead);
         state.bytes.sub(now.0, old_len);
         state.bytes.add(now.0, new_len);
         if let Some(dirty) = &mut state.dirty {
