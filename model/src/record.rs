@@ -367,6 +367,10 @@ pub struct ResidencyRecord {
     /// Writes that stored a restricted session's data outside its allowed regions: hot puts and
     /// updates, cold writes and deletes, audit records. 0 whenever the engine keeps the rules.
     pub violations: u64,
+    /// Records of restricted sessions found, at the end of the run, in a store of a region
+    /// their home does not allow (a scan of every simulated Redis tier and the cold tables).
+    #[serde(default)]
+    pub stored_outside_at_end: u64,
     /// Per home region, in `regions` order (empty in older run.json).
     pub by_home: Vec<HomeResidency>,
 }
@@ -379,6 +383,7 @@ impl ResidencyRecord {
         Self {
             restricted_regions: rules.restricted_homes().filter_map(|r| regions.get(r.index()).cloned()).collect(),
             violations: 0,
+            stored_outside_at_end: 0,
             by_home: Vec::new(),
         }
     }
@@ -481,6 +486,10 @@ pub struct ResidencySummary {
     pub restricted_regions: Vec<String>,
     /// Writes that stored a restricted session's data outside its allowed regions.
     pub violations: u64,
+    /// Records of restricted sessions in a store outside their allowed regions at the end of
+    /// the run (a scan of every store; not scaled).
+    #[serde(default)]
+    pub stored_outside_at_end: u64,
     /// Per home region (absent in older runs).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub by_home: std::collections::BTreeMap<String, HomeResidencySummary>,
@@ -876,6 +885,7 @@ impl RunRecord {
         ResidencySummary {
             restricted_regions: self.residency.restricted_regions.clone(),
             violations: s(self.residency.violations),
+            stored_outside_at_end: self.residency.stored_outside_at_end,
             by_home,
         }
     }

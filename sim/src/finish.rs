@@ -72,6 +72,8 @@ impl Sim {
         let residency = {
             let mut residency = ResidencyRecord::of_scenario(&self.scenario);
             residency.violations = backends.context.violations();
+            residency.stored_outside_at_end =
+                backends.hot.iter().map(|hot| hot.stored_outside()).sum::<u64>() + backends.cold.stored_outside();
             residency.by_home = (0..regions)
                 .map(|r| {
                     let mut home = meters.homes[r].record(names[r].clone());

@@ -46,6 +46,7 @@ pub(crate) fn merge(shards: Vec<ShardResult>, started: Instant) -> RunRecord {
             add_bucket_row(sum, part);
         }
         merged.residency.violations += shard.residency.violations;
+        merged.residency.stored_outside_at_end += shard.residency.stored_outside_at_end;
         for (sum, part) in merged.residency.by_home.iter_mut().zip(&shard.residency.by_home) {
             add_home(sum, part);
         }

@@ -103,6 +103,14 @@ impl SimColdStore {
         }
     }
 
+    /// Records of restricted sessions held by a replica their home does not allow: the region
+    /// that wrote them, when it was not allowed (the table's own replicas always are). A scan
+    /// of the whole table, for the end-of-run residency check.
+    pub(crate) fn stored_outside(&self) -> u64 {
+        let state = lock(&self.state);
+        state.map.iter().filter(|(id, r)| !self.context.allows(id, usize::from(r.writer))).count() as u64
+    }
+
     /// Records held (a gauge over time).
     pub(crate) fn count(&self) -> Gauge {
         let mut state = lock(&self.state);

@@ -375,3 +375,123 @@ fn first_by_id<T>(page: &mut Vec<T>, limit: usize, id: impl Fn(&T) -> SessionId)
     }
     page.sort_unstable_by_key(id);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use hotcold_engine::ready::now_or_panic;
+    use hotcold_engine::{AuditEvent, AuditKind, AuditSink as _, ColdLookup, ColdStore as _, HotStore as _};
+    use hotcold_engine::{Session, SessionConfig, SessionData, Tier, Timestamp};
+
+    use super::*;
+
+    const US: usize = 0;
+    const EU: usize = 1;
+
+    /// A context of two regions whose rules pin eu-west-1's sessions there.
+    fn pinned() -> Arc<StoreContext> {
+        let mut config = SessionConfig::default();
+        config.hot_storage.regions = vec!["us-east-1".into(), "eu-west-1".into()];
+        let rules = BTreeMap::from([("eu-west-1".to_string(), vec!["eu-west-1".to_string()])]);
+        let residency = Residency::from_names(&config, &rules, "residency").unwrap();
+        let clock = Arc::new(SimClock::new(Timestamp(1_700_000_000_000)));
+        Arc::new(StoreContext::new(clock, 2, vec![0, 70_000, 70_000, 0], 7).with_residency(residency))
+    }
+
+    fn session(home: usize) -> Session {
+        let now = Timestamp(1_700_000_000_000);
+        Session {
+            id: SessionId::from_parts([home as u8 + 1; 16], RegionId(home as u16)),
+            user_id: UserId::new("simulated-user").unwrap(),
+            data: SessionData::opaque(1000),
+            version: 1,
+            created_at: now,
+            last_access: now,
+            persisted_version: 0,
+            hot_region: None,
+        }
+    }
+
+    /// Every kind of store counts a write of a pinned session outside its region, and the end-of-run
+    /// scans find what stayed there; the same writes in the allowed region, or of an unrestricted
+    /// session, count nothing.
+    #[test]
+    fn writes_outside_the_allowed_regions_are_counted_and_found() {
+        let context = pinned();
+        let (eu, us) = (session(EU), session(US));
+        let hot_us = SimHotStore::new(US, Arc::clone(&context), 200, false);
+        let hot_eu = SimHotStore::new(EU, Arc::clone(&context), 200, false);
+        let cold = SimColdStore::new(Arc::clone(&context), 100, Duration::ZERO);
+        let audit = SimAudit::resident(Arc::clone(&context), true);
+        let ttl = Duration::from_secs(3600);
+        let now = eu.last_access;
+
+        // Allowed: the pinned session in its region, the unrestricted one anywhere.
+        now_or_panic(hot_eu.put(&eu, ttl)).unwrap();
+        now_or_panic(hot_us.put(&us, ttl)).unwrap();
+        now_or_panic(hot_eu.put(&us, ttl)).unwrap();
+        now_or_panic(cold.put(&eu, RegionId(EU as u16), now)).unwrap();
+        now_or_panic(cold.put(&us, RegionId(US as u16), now)).unwrap();
+        assert_eq!(context.violations(), 0);
+        assert_eq!(hot_us.stored_outside() + hot_eu.stored_outside() + cold.stored_outside(), 0);
+        // Its cold record has no replica in us-east-1: none to read there, none replicated.
+        assert!(matches!(now_or_panic(cold.get(&eu.id, RegionId(US as u16))), ColdLookup::Miss));
+        assert!(matches!(now_or_panic(cold.get(&eu.id, RegionId(EU as u16))), ColdLookup::Found(_)));
+        assert_eq!(context.ledger(EU).replicated_bytes.get(), 0, "a one-replica table replicates nothing");
+        assert_eq!(context.ledger(US).replica_wru.get(), 0);
+        assert!(context.ledger(EU).replica_wru.get() > 0, "the unrestricted write is paid again in eu-west-1");
+
+        // Not allowed: a hot copy, an update, a cold write and a delete in us-east-1.
+        now_or_panic(hot_us.put(&eu, ttl)).unwrap();
+        assert_eq!(context.violations(), 1);
+        now_or_panic(hot_us.update(&eu.id, &SessionData::opaque(10), 1, now, ttl)).unwrap();
+        assert_eq!(context.violations(), 2);
+        assert_eq!(hot_us.stored_outside(), 1, "the copy is still there");
+        now_or_panic(cold.put(&Session { version: 2, ..eu.clone() }, RegionId(US as u16), now)).unwrap();
+        assert_eq!(context.violations(), 3);
+        assert_eq!(cold.stored_outside(), 1, "written by a region without a replica");
+        now_or_panic(cold.delete(&eu.id, RegionId(US as u16), now)).unwrap();
+        assert_eq!(context.violations(), 4);
+
+        // An audit record stored in us-east-1's trail; the sink itself stores in the home's.
+        audit.store(&eu.id, US, AuditKind::Created, Tier::Hot, 1);
+        assert_eq!(context.violations(), 5);
+        let event = AuditEvent {
+            at: now,
+            kind: AuditKind::Promoted,
+            tier: Tier::Hot,
+            region: RegionId(US as u16),
+            session: eu.id,
+            user_id: None,
+            version: 1,
+            data_bytes: 0,
+            created_at: now,
+        };
+        now_or_panic(audit.append(event)).unwrap();
+        assert_eq!(context.violations(), 5, "a traveller's record goes to the home's trail");
+        assert_eq!(audit.count(EU, AuditKind::Promoted), 1);
+    }
+
+    /// Without rules every copy outside the home is exposure: the cold write's replica, a hot copy
+    /// abroad, the audit table's replica.
+    #[test]
+    fn without_rules_copies_outside_the_home_are_exposure() {
+        let clock = Arc::new(SimClock::new(Timestamp(1_700_000_000_000)));
+        let context = Arc::new(StoreContext::new(clock, 2, vec![0, 70_000, 70_000, 0], 7));
+        let eu = session(EU);
+        let hot_us = SimHotStore::new(US, Arc::clone(&context), 200, false);
+        let cold = SimColdStore::new(Arc::clone(&context), 100, Duration::ZERO);
+        let audit = SimAudit::resident(Arc::clone(&context), true);
+        now_or_panic(hot_us.put(&eu, Duration::from_secs(60))).unwrap();
+        now_or_panic(cold.put(&eu, RegionId(EU as u16), eu.last_access)).unwrap();
+        audit.store(&eu.id, EU, AuditKind::Created, Tier::Hot, 3);
+        let exposure = context.exposure(EU).unwrap();
+        assert_eq!((exposure.hot_writes.get(), exposure.hot_bytes.get()), (1, 1200));
+        assert_eq!((exposure.cold_writes.get(), exposure.cold_bytes.get()), (1, 1100), "one replica abroad");
+        assert_eq!(exposure.audit_records.get(), 3, "each record's replica in us-east-1");
+        assert_eq!(context.violations(), 0);
+        assert_eq!(context.exposure(US).unwrap().cold_writes.get(), 0);
+    }
+}

@@ -98,6 +98,13 @@ impl SimHotStore {
         lost
     }
 
+    /// Records held (sessions and tombstones, live or not yet dropped) of restricted sessions
+    /// this region may not store: a scan of the whole tier, for the end-of-run residency check.
+    pub(crate) fn stored_outside(&self) -> u64 {
+        let state = lock(&self.state);
+        state.map.iter().filter(|r| !self.context.allows(&r.id, self.region)).count() as u64
+    }
+
     /// Sessions held (a gauge over time).
     pub(crate) fn count(&self) -> Gauge {
         let mut state = lock(&self.state);
