@@ -595,3 +595,73 @@ fn two_regions_sampled_with_transfer_sync_and_global_analytics_worked_on_paper()
     assert_eq!(model.baseline.total, 2468.4);
     assert!((model.saving - (1.0 - 1226.13 / 2468.4)).abs() < 1e-12, "{}", model.saving);
 }
+
+/// The two-region record with eu-west-1's sessions pinned to eu-west-1, as the simulator meters
+/// it: eu-west-1's writes go to a table of its own with one replica, so only us-east-1's 12 WRU/s
+/// are written again (in eu-west-1: `replica_wru`); only us-east-1's 4 audit events/s reach the
+/// other region's replica; the analytics summaries are 2/s of us-east-1's sessions and 5/s of
+/// eu-west-1's; the table holds 10e9 bytes of us-east-1's sessions and 30e9 of eu-west-1's.
+fn pinned_record() -> RunRecord {
+    let mut record = record("1d");
+    record.scenario.residency = [("eu-west-1".to_string(), vec!["eu-west-1".to_string()])].into_iter().collect();
+    for row in &mut record.timeseries {
+        let (replica_wru, replica_audit, analytics, cold_bytes) =
+            if row.region == 0 { (0, 0, 2, 10_000_000_000) } else { (12, 4, 5, 30_000_000_000) };
+        row.replica_wru = replica_wru * 3600;
+        row.replica_audit_events = replica_audit * 3600;
+        row.home_analytics_writes = analytics * 3600;
+        row.cold_bytes = cold_bytes;
+    }
+    record
+}
+
+#[test]
+fn residency_bills_a_region_only_for_the_tables_it_holds_on_paper() {
+    let model = cost_model(&pinned_record());
+    let (us, eu) = ("us-east-1", "eu-west-1");
+
+    // Requests are paid where they are made, as without residency.
+    check(&model, us, "writes", 31.536, 0.625, 19.71);
+    check(&model, eu, "writes", 52.56, 0.625 * 1.13, 37.12);
+    // Replicated writes: us-east-1 holds no replica of eu-west-1's table and pays nothing again
+    //   (32.85 USD without the rule); eu-west-1 still pays us-east-1's 31.536 M x 0.70625 = 22.27.
+    check(&model, us, "replicated writes", 0.0, 0.625, 0.0);
+    check(&model, eu, "replicated writes", 31.536, 0.625 * 1.13, 22.27);
+    // Storage: of the 40 GB, us-east-1 holds its own sessions' 10/40 = 10 GB x 0.25 = 2.50 USD;
+    //   eu-west-1 holds both tables, 40 GB x 0.2825 = 11.30 USD.
+    check(&model, us, "storage", 10.0, 0.25, 2.5);
+    check(&model, eu, "storage", 40.0, 0.25 * 1.13, 11.3);
+
+    // Audit: writes where stored, as before (6.57 and 14.85). Replicated: us-east-1 receives none of
+    //   eu-west-1's trail (13.14 USD without the rule); eu-west-1 receives us-east-1's 4/s =
+    //   10.512 M x 0.70625 = 7.42. Storage: us-east-1 its own 4/s x 7,776,000 s x 300 B =
+    //   9.3312 GB x 0.25 = 2.3328 -> 2.33; eu-west-1 (8 + 4)/s = 27.9936 GB x 0.2825 = 7.91.
+    check(&model, us, "audit writes", 10.512, 0.625, 6.57);
+    check(&model, eu, "audit writes", 21.024, 0.625 * 1.13, 14.85);
+    check(&model, us, "audit replicated writes", 0.0, 0.625, 0.0);
+    check(&model, eu, "audit replicated writes", 10.512, 0.625 * 1.13, 7.42);
+    check(&model, us, "audit storage", 9.3312, 0.25, 2.33);
+    check(&model, eu, "audit storage", 27.9936, 0.25 * 1.13, 7.91);
+
+    // Analytics: eu-west-1's summaries go to its own table in eu-west-1.
+    //   us-east-1: 2/s -> 5.256 M WRU x 0.625 = 3.285 USD; storage 2/s x 31,536,000 s x 400 B =
+    //     25.2288 GB x 0.25 = 6.3072 -> 6.31.
+    //   eu-west-1: 5/s -> 13.14 M WRU x 0.70625 = 9.280125 -> 9.28; storage 63.072 GB x 0.2825 =
+    //     17.81784 -> 17.82.
+    let analytics_us = row(&model, us, "analytics writes");
+    assert!(close(analytics_us.quantity, 5.256, 1e-6), "{analytics_us:?}");
+    assert!((analytics_us.usd_month - 3.285).abs() <= 0.005 + 1e-9, "{analytics_us:?}");
+    check(&model, us, "analytics storage", 25.2288, 0.25, 6.31);
+    check(&model, eu, "analytics writes", 13.14, 0.625 * 1.13, 9.28);
+    check(&model, eu, "analytics storage", 63.072, 0.25 * 1.13, 17.82);
+
+    // DynamoDB: us-east-1 19.71 + 1.97 + 0 + 2.50 = 24.18; eu-west-1 37.12 + 3.71 + 22.27 + 11.30
+    //   = 74.40; 98.58 against 138.93 without the rule. Audit: 6.57 + 0 + 2.33 + 14.85 + 7.42 +
+    //   7.91 = 39.08 against 56.89.
+    assert_eq!(model.totals.dynamodb, 98.58);
+    assert_eq!(model.totals.audit, 39.08);
+    let unpinned = cost_model(&record("1d"));
+    assert!(model.totals.total < unpinned.totals.total);
+    let cents: i64 = model.rows.iter().map(|r| (r.usd_month * 100.0).round() as i64).sum();
+    assert_eq!(cents, (model.totals.total * 100.0).round() as i64, "the rows add up to the total");
+}
