@@ -1938,3 +1938,144 @@ fn analytics_export_has_one_row_per_session_as_the_script_made_them() {
         assert!(!dir.join("bad.parquet").exists());
     }
 }
+
+/// The config of [`residency_keeps_a_pinned_regions_sessions_in_it_through_a_failover`]: three
+/// regions on the given Redis ports, eu-west-1's sessions pinned to eu-west-1, fresh tables.
+fn pinned_config(region: &str, ports: &[u16; 3], prefix: &str, table: &str) -> String {
+    format!(
+        "region: {region}
+session_config:
+  hot_storage: {{ ttl: 7200, promotion_threshold: 2, regions: [us-east-1, eu-west-1, ap-southeast-1] }}
+  sync: {{ sync_interval: 1 }}
+engine: {{ durability: write_through }}
+residency: {{ eu-west-1: [eu-west-1] }}
+listen: 127.0.0.1:0
+redis:
+  us-east-1: {{ url: redis://127.0.0.1:{}, key_prefix: {prefix} }}
+  eu-west-1: {{ url: redis://127.0.0.1:{}, key_prefix: {prefix} }}
+  ap-southeast-1: {{ url: redis://127.0.0.1:{}, key_prefix: {prefix} }}
+dynamodb: {{ endpoint: {}, sessions_table: {table}-sessions, audit_table: {table}-audit, analytics_table: {table}-analytics, create_tables: true }}
+{}",
+        ports[0],
+        ports[1],
+        ports[2],
+        env("HOTCOLD_DYNAMODB_ENDPOINT"),
+        auth_block()
+    )
+}
+
+/// Items of session data in DynamoDB Local table `table` (a full scan).
+fn dynamo_items(table: &str) -> usize {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let config = hotcold_engine::backends::dynamodb::DynamoConfig::local(
+            env("HOTCOLD_DYNAMODB_ENDPOINT"),
+            "unused-sessions",
+            "unused-audit",
+        );
+        let client = config.client().await;
+        let mut items = 0;
+        let mut start = None;
+        loop {
+            let page = client
+                .scan()
+                .table_name(table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("scan {table}: {e:?}"));
+            // Not any session's data: the expiry sweep's bookkeeping (`sweep.<home>`, of the
+            // unrestricted homes), and the erasure marker every trail keeps of an erased user (a
+            // keyed hash of the user id and the time, so records still on their way to any trail
+            // are pseudonymised when they land).
+            let data = |item: &&std::collections::HashMap<String, _>| {
+                let text = format!("{item:?}");
+                let sweep_mark = text.contains("S(\"sweep.");
+                let erasure_marker = text.contains("S(\"link\")") && text.contains("\"erased_at\"");
+                !(sweep_mark || erasure_marker)
+            };
+            items += page.items().iter().filter(data).count();
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return items;
+            }
+        }
+    })
+}
+
+/// Every key a Redis server holds.
+fn redis_keys(port: u16) -> Vec<String> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).expect("redis url");
+    let mut connection = client.get_connection().expect("connect to redis");
+    redis::cmd("KEYS").arg("*").query(&mut connection).expect("KEYS")
+}
+
+/// Issue 17's live check: with eu-west-1's sessions pinned to eu-west-1, a traveller served by
+/// us-east-1 (lookups, an update, a promotion after demotion), an outage of eu-west-1's Redis
+/// (lookups and a create for a eu-west-1 user served by us-east-1), a logout and an erasure
+/// leave no key in the other regions' Redis and no item in the shared tables: every store is
+/// scanned. The eu-west-1 tables hold the sessions and their audit records.
+#[test]
+fn residency_keeps_a_pinned_regions_sessions_in_it_through_a_failover() {
+    let ports = [free_port(), free_port(), free_port()];
+    let [us_redis, mut eu_redis, ap_redis] = ports.map(OwnRedis::start_on);
+    let (prefix, table) = (unique("res"), unique("res"));
+    let eu = start(&pinned_config("eu-west-1", &ports, &prefix, &table), "residency-eu");
+    let us = start(&pinned_config("us-east-1", &ports, &prefix, &table), "residency-us");
+    let user = unique("eva");
+
+    let token = create(&eu, &user, &json!({ "cart": 1 }));
+    let path = format!("/v1/sessions/{token}");
+    let (status, body) = http(&us, "GET", &path, None);
+    assert_eq!(status, 200, "a traveller in us-east-1 is served: {body}");
+    let update = json!({ "data": { "cart": 2 }, "version": 1 }).to_string();
+    let (status, body) = http(&us, "PUT", &path, Some(&update));
+    assert_eq!(status, 200, "and can change the session: {body}");
+    wait_for_demotions(&eu, 1.0);
+    let (status, body) = http(&us, "GET", &path, None);
+    assert_eq!(status, 200, "promoted at home for the traveller: {body}");
+    assert_eq!(json_of(&body)["data"], json!({ "cart": 2 }));
+
+    // eu-west-1's Redis fails: its users reach us-east-1, which serves them from eu-west-1's
+    // cold table and copies nothing to its own Redis.
+    eu_redis.stop();
+    let (status, body) = http(&us, "GET", &path, None);
+    assert_eq!(status, 200, "served from the cold table during the outage: {body}");
+    assert_eq!(json_of(&body)["data"], json!({ "cart": 2 }));
+    let away = json!({ "user_id": user, "data": { "cart": 0 }, "home": "eu-west-1" }).to_string();
+    let (status, body) = http(&us, "POST", "/v1/sessions", Some(&away));
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(json_of(&body)["tier"], "cold", "no allowed Redis can hold it: {body}");
+    let made_away = json_of(&body)["token"].as_str().expect("token").to_string();
+    assert!(made_away.ends_with(".eu-west-1"), "homed where its user is");
+    let _eu_redis_back = OwnRedis::start_on(ports[1]);
+    let (status, body) = http(&us, "DELETE", &format!("/v1/sessions/{made_away}"), None);
+    assert_eq!(status, 204, "logout: {body}");
+    // Erasure asks every store, eu-west-1's restarted Redis included: a 503 while its
+    // connections come back is retried, as the API asks (the call is repeatable).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = http(&us, "POST", &format!("/v1/users/{user}/erase"), None);
+        if status == 200 {
+            break;
+        }
+        assert!(status == 503 && Instant::now() < deadline, "erasure: {status} {body}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // A graceful stop delivers every deferred audit record before the scan.
+    assert!(us.terminate().success());
+    assert!(eu.terminate().success());
+
+    for (region, port) in [("us-east-1", us_redis.port), ("ap-southeast-1", ap_redis.port)] {
+        let held: Vec<String> =
+            redis_keys(port).into_iter().filter(|k| !k.starts_with(&format!("{{{prefix}:lease}}"))).collect();
+        assert!(held.is_empty(), "{region}'s Redis holds keys of eu-west-1 sessions: {held:?}");
+    }
+    for shared in ["sessions", "audit", "analytics"] {
+        let items = dynamo_items(&format!("{table}-{shared}"));
+        assert_eq!(items, 0, "the shared {shared} table (replicated everywhere) holds eu-west-1 data");
+    }
+    assert!(dynamo_items(&format!("{table}-sessions-eu-west-1")) >= 2, "eu-west-1's table holds both (tombstones)");
+    assert!(dynamo_items(&format!("{table}-audit-eu-west-1")) >= 6, "and their audit records");
+    assert!(dynamo_items(&format!("{table}-analytics-eu-west-1")) >= 1, "and their summaries");
+}

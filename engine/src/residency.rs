@@ -184,6 +184,11 @@ impl<C: ColdStore> ResidentCold<C> {
         Ok(Self { residency, shared, restricted })
     }
 
+    /// The table of every unrestricted home.
+    pub const fn shared(&self) -> &C {
+        &self.shared
+    }
+
     /// The table holding sessions homed in `home`.
     pub fn table(&self, home: RegionId) -> &C {
         self.restricted.iter().find(|(h, _)| *h == home).map_or(&self.shared, |(_, table)| table)
@@ -323,6 +328,11 @@ impl<A: AuditSink> ResidentAudit<A> {
             }
         }
         Ok(Self { shared, restricted })
+    }
+
+    /// The trail of every unrestricted home's sessions.
+    pub const fn shared(&self) -> &A {
+        &self.shared
     }
 
     /// The trail that records sessions homed in `home`.

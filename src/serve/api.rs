@@ -21,7 +21,8 @@ use axum::{Json, Router, middleware};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::join_all;
-use hotcold_engine::audit::log::{AuditCursor, AuditQuery};
+use hotcold_engine::audit::log::{AuditCursor, AuditPage, AuditQuery, sort_key};
+use hotcold_engine::residency::{ResidentAudit, ResidentCold};
 
 use crate::audit::{parse_time, rfc3339};
 use hotcold_engine::audit::trail::Trail;
@@ -49,9 +50,15 @@ const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
 
 pub(crate) type Hot = Timed<RedisHotStore>;
-pub(crate) type Cold = Timed<DynamoColdStore>;
-/// The audit trail: the audit table, with this region's Redis as its outbox.
-pub(crate) type Audit = Trail<DynamoAuditLog, RedisHotStore>;
+/// One sessions table (its calls timed for the metrics).
+pub(crate) type ColdTable = Timed<DynamoColdStore>;
+/// The sessions tables: the global table, plus one per home restricted by `residency`.
+pub(crate) type Cold = ResidentCold<ColdTable>;
+/// One audit trail: an audit table, with a Redis list as its outbox.
+pub(crate) type AuditTrail = Trail<DynamoAuditLog, RedisHotStore>;
+/// The audit trails: the shared one (this region's Redis as its outbox), plus one per home
+/// restricted by `residency` (its tables and outbox in that home).
+pub(crate) type Audit = ResidentAudit<AuditTrail>;
 pub(crate) type LiveEngine = Engine<Hot, Cold, Audit, SystemClock>;
 pub(crate) type Manager = SessionManager<Hot, Cold, Audit, SystemClock>;
 
@@ -447,7 +454,7 @@ async fn audit_query(
             .transpose()?;
         let request =
             AuditQuery { since: time("since", params.since)?, until: time("until", params.until)?, limit, cursor };
-        let page = state.engine.audit().user_page(&user, &request).await.map_err(EngineError::Store)?;
+        let page = user_audit_page(state.engine.audit(), &user, &request).await.map_err(EngineError::Store)?;
         let config = state.engine.session_config();
         let events: Vec<Value> = page.records.iter().map(|r| crate::audit::event_json(config, r)).collect();
         let next_cursor = page.next_cursor.map(|c| URL_SAFE_NO_PAD.encode(c.as_str()));
@@ -468,7 +475,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let config = state.engine.session_config();
     let mut checks = serde_json::Map::new();
     let pings = state.engine.hot_stores().map(|(region, hot)| async move { (region, hot.inner().ping().await) });
-    let (pings, cold) = tokio::join!(join_all(pings), state.engine.cold().inner().item_count());
+    let (pings, cold) = tokio::join!(join_all(pings), state.engine.cold().shared().inner().item_count());
     let mut ready = true;
     for (region, answer) in pings {
         if region == state.region {
@@ -491,4 +498,27 @@ fn check_json(answer: Result<Value, hotcold_engine::StoreError>) -> Value {
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+/// A page of `user`'s audit records across every trail (a user's sessions may be homed in
+/// restricted regions, whose records their own trails hold): each trail's page after the same
+/// cursor, merged newest first and cut at `limit`. Sort keys order records across trails (time,
+/// writer, sequence), so the last record kept is where every trail's next page starts.
+pub(crate) async fn user_audit_page(
+    audit: &Audit,
+    user: &UserId,
+    query: &AuditQuery,
+) -> Result<AuditPage, hotcold_engine::StoreError> {
+    let mut records = Vec::new();
+    let mut more = false;
+    for (_, trail) in audit.trails() {
+        let page = trail.user_page(user, query).await?;
+        more |= page.next_cursor.is_some();
+        records.extend(page.records);
+    }
+    records.sort_by_key(|r| std::cmp::Reverse(sort_key(r)));
+    more |= records.len() > query.limit;
+    records.truncate(query.limit);
+    let next_cursor = if more { records.last().and_then(|r| AuditCursor::parse(&sort_key(r))) } else { None };
+    Ok(AuditPage { records, next_cursor })
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use hotcold_engine::backends::dynamodb::DynamoConfig;
 use hotcold_engine::backends::redis::RedisHotConfig;
-use hotcold_engine::{EngineConfig, RegionId, SessionConfig};
+use hotcold_engine::{EngineConfig, RegionId, Residency, SessionConfig};
 use hotcold_model::yaml::{YamlError, parse_yaml};
 use serde::Deserialize;
 
@@ -31,6 +31,10 @@ pub(crate) struct ServeConfig {
     /// Durability and limits. Default: `on_demotion`, 350 KiB of data.
     #[serde(default)]
     pub(crate) engine: EngineConfig,
+    /// Data residency, as in scenarios: for a home region, the regions allowed to store its
+    /// sessions. Default: none (every region may store every session).
+    #[serde(default)]
+    pub(crate) residency: BTreeMap<String, Vec<String>>,
     /// Address of the HTTP API. Default: `127.0.0.1:8080`.
     #[serde(default = "default_listen")]
     pub(crate) listen: SocketAddr,
@@ -136,6 +140,31 @@ pub(crate) struct DynamoEntry {
     /// by infrastructure code, not by the service).
     #[serde(default)]
     pub(crate) create_tables: bool,
+    /// The tables of each home region restricted by `residency` (a global table replicates
+    /// whole tables, so restricted sessions live in tables whose replicas are only their allowed
+    /// regions). Default for a restricted home missing here: the tables above suffixed with
+    /// `-<home>`, reached through the home's AWS region.
+    #[serde(default)]
+    pub(crate) residency_tables: BTreeMap<String, ResidencyTables>,
+}
+
+/// `dynamodb.residency_tables.<home>`: where a restricted home's sessions, audit records and
+/// summaries are kept.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ResidencyTables {
+    /// AWS region whose endpoint reaches the tables (one of their replicas). Default: the home.
+    #[serde(default)]
+    pub(crate) region: Option<String>,
+    /// Default: `<dynamodb.sessions_table>-<home>`.
+    #[serde(default)]
+    pub(crate) sessions_table: Option<String>,
+    /// Default: `<dynamodb.audit_table>-<home>`.
+    #[serde(default)]
+    pub(crate) audit_table: Option<String>,
+    /// Default: `<dynamodb.analytics_table>-<home>`.
+    #[serde(default)]
+    pub(crate) analytics_table: Option<String>,
 }
 
 impl Default for DynamoEntry {
@@ -147,6 +176,7 @@ impl Default for DynamoEntry {
             audit_table: default_audit_table(),
             analytics_table: default_analytics_table(),
             create_tables: false,
+            residency_tables: BTreeMap::new(),
         }
     }
 }
@@ -203,6 +233,19 @@ impl ServeConfig {
         }
         if let Err(e) = config.engine.validate() {
             return Err(invalid(&e.key, e.message));
+        }
+        let residency = Residency::from_names(&config.session_config, &config.residency, "residency")
+            .map_err(|e| invalid(&e.key, e.message))?;
+        if let Some(home) = config
+            .dynamodb
+            .residency_tables
+            .keys()
+            .find(|home| config.session_config.region_id(home).is_none_or(|home| !residency.is_restricted(home)))
+        {
+            return Err(invalid(
+                &format!("dynamodb.residency_tables.{home}"),
+                "not a region restricted by `residency` (only restricted homes have tables of their own)".into(),
+            ));
         }
         let regions = &config.session_config.hot_storage.regions;
         if !regions.contains(&config.region) {
@@ -276,11 +319,20 @@ impl ServeConfig {
         if limits.max_in_flight == 0 {
             return Err(invalid("limits.max_in_flight", "must be at least 1".into()));
         }
-        for (key, table) in [
-            ("dynamodb.sessions_table", &config.dynamodb.sessions_table),
-            ("dynamodb.audit_table", &config.dynamodb.audit_table),
-            ("dynamodb.analytics_table", &config.dynamodb.analytics_table),
-        ] {
+        let mut tables = vec![
+            ("dynamodb.sessions_table".to_string(), config.dynamodb.sessions_table.clone()),
+            ("dynamodb.audit_table".to_string(), config.dynamodb.audit_table.clone()),
+            ("dynamodb.analytics_table".to_string(), config.dynamodb.analytics_table.clone()),
+        ];
+        for home in residency.restricted_homes() {
+            let name = config.session_config.region_name(home);
+            let at = format!("dynamodb.residency_tables.{name}");
+            let resident = config.dynamo_config_for(home);
+            tables.push((format!("{at}.sessions_table"), resident.sessions_table));
+            tables.push((format!("{at}.audit_table"), resident.audit_table));
+            tables.push((format!("{at}.analytics_table"), resident.analytics_table));
+        }
+        for (key, table) in &tables {
             let valid = (3..=255).contains(&table.len())
                 && table.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
             if !valid {
@@ -288,6 +340,9 @@ impl ServeConfig {
                     key,
                     format!("`{table}` is not a DynamoDB table name (3 to 255 of a-z A-Z 0-9 _ - .)"),
                 ));
+            }
+            if let Some((other, _)) = tables.iter().find(|(k, t)| t == table && k != key) {
+                return Err(invalid(key, format!("`{table}` is also {other}: each table holds one kind of data")));
             }
         }
         Ok(config)
@@ -360,6 +415,26 @@ impl ServeConfig {
             compliance_retention: cold.compliance_retention,
             analytics_retention: cold.analytics_retention,
             ..DynamoConfig::default()
+        }
+    }
+
+    /// The residency rules (checked by [`Self::parse`]).
+    pub(crate) fn residency(&self) -> Residency {
+        Residency::from_names(&self.session_config, &self.residency, "residency").unwrap_or_default()
+    }
+
+    /// How to reach the tables of restricted home `home` (see [`ResidencyTables`]).
+    pub(crate) fn dynamo_config_for(&self, home: RegionId) -> DynamoConfig {
+        let name = self.session_config.region_name(home);
+        let tables = self.dynamodb.residency_tables.get(name).cloned().unwrap_or_default();
+        let or_suffixed = |table: Option<String>, base: &str| table.unwrap_or_else(|| format!("{base}-{name}"));
+        DynamoConfig {
+            region: tables.region.unwrap_or_else(|| name.to_string()),
+            sessions_table: or_suffixed(tables.sessions_table, &self.dynamodb.sessions_table),
+            audit_table: or_suffixed(tables.audit_table, &self.dynamodb.audit_table),
+            analytics_table: or_suffixed(tables.analytics_table, &self.dynamodb.analytics_table),
+            label: format!("dynamodb ({name} residency)"),
+            ..self.dynamo_config()
         }
     }
 }
@@ -497,5 +572,53 @@ limits: { request_timeout: 2s, max_in_flight: 64 }
         }
         let missing = ServeConfig::load(Path::new("/nonexistent/serve.yaml")).expect_err("missing file");
         assert!(missing.to_string().contains("cannot read the config"), "{missing}");
+    }
+
+    #[test]
+    fn residency_rules_and_their_tables_are_checked_with_the_key_named() {
+        let pinned = GOOD.replace("listen:", "residency: { eu-west-1: [eu-west-1] }\nlisten:");
+        let config = ServeConfig::parse(&pinned, "serve.yaml").expect("valid");
+        let home = config.session_config.region_id("eu-west-1").expect("configured");
+        assert!(config.residency().is_restricted(home));
+        let tables = config.dynamo_config_for(home);
+        assert_eq!(tables.region, "eu-west-1", "reached through the home by default");
+        assert_eq!(tables.sessions_table, format!("{}-eu-west-1", config.dynamodb.sessions_table));
+        let named = pinned.replace(
+            "create_tables: true",
+            "create_tables: true\n  residency_tables: { eu-west-1: { sessions_table: eu-sessions, region: eu-central-1 } }",
+        );
+        let config = ServeConfig::parse(&named, "serve.yaml").expect("valid");
+        assert_eq!(config.dynamo_config_for(home).sessions_table, "eu-sessions");
+        assert_eq!(config.dynamo_config_for(home).region, "eu-central-1");
+        let cases = [
+            (GOOD.replace("listen:", "residency: { mars-1: [us-east-1] }\nlisten:"), "residency: \"mars-1\""),
+            (
+                GOOD.replace("listen:", "residency: { eu-west-1: [us-east-1] }\nlisten:"),
+                "residency.eu-west-1: must include",
+            ),
+            (GOOD.replace("listen:", "residency: { eu-west-1: [] }\nlisten:"), "residency.eu-west-1"),
+            (
+                GOOD.replace("create_tables: true", "create_tables: true\n  residency_tables: { eu-west-1: {} }"),
+                "dynamodb.residency_tables.eu-west-1: not a region restricted",
+            ),
+            (
+                pinned.replace(
+                    "create_tables: true",
+                    "create_tables: true\n  residency_tables: { eu-west-1: { sessions_table: hotcold-audit } }",
+                ),
+                "is also dynamodb.residency_tables.eu-west-1.sessions_table",
+            ),
+            (
+                pinned.replace(
+                    "create_tables: true",
+                    "create_tables: true\n  residency_tables: { eu-west-1: { tables: x } }",
+                ),
+                "tables",
+            ),
+        ];
+        for (text, expected) in cases {
+            let message = error_of(&text);
+            assert!(message.contains(expected), "{message:?} should mention {expected:?}");
+        }
     }
 }

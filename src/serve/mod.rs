@@ -29,9 +29,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use axum::Router;
-use hotcold_engine::audit::trail::{Trail, writer_name};
+use hotcold_engine::audit::trail::{Trail, TrailCounts, writer_name};
 use hotcold_engine::backends::dynamodb::{DynamoAuditLog, DynamoColdStore, DynamoConfig};
 use hotcold_engine::backends::redis::{RedisHotConfig, RedisHotStore};
+use hotcold_engine::residency::{ResidentAudit, ResidentCold};
 use hotcold_engine::{
     Durability, Engine, Pass, PseudonymKey, RegionId, SessionManager, SyncReport, SyncService, SystemClock,
 };
@@ -186,7 +187,7 @@ async fn connect(config: &ServeConfig, metrics: &Metrics, link_key: PseudonymKey
             store.with_context(|| format!("cannot start: {label}"))
         }));
     }
-    let cold = connect_cold(config.dynamo_config(), config.dynamodb.create_tables, link_key);
+    let cold = connect_cold(config.dynamo_config(), config.dynamodb.create_tables, link_key.clone());
     let (cold, audit_log) = cold.await?;
     let mut hot = Vec::new();
     for store in redis {
@@ -201,8 +202,41 @@ async fn connect(config: &ServeConfig, metrics: &Metrics, link_key: PseudonymKey
         .with_context(|| format!("cannot start: {label}"))?;
     let audit = Trail::new(writer_name(&config.region), audit_log, outbox);
     let cold = Timed::new(cold, "dynamodb", metrics.clone());
-    Engine::new(config.session_config.clone(), config.engine.clone(), hot, cold, audit, SystemClock)
-        .context("the engine refused the configuration")
+    let residency = config.residency();
+    let (mut tables, mut trails) = (Vec::new(), Vec::new());
+    for home in residency.restricted_homes() {
+        let (table, trail) = connect_resident(config, home, metrics, link_key.clone()).await?;
+        tables.push((home, table));
+        trails.push((home, trail));
+    }
+    let cold = ResidentCold::new(residency.clone(), cold, tables).context("residency")?;
+    let audit = ResidentAudit::new(&residency, audit, trails).context("residency")?;
+    Ok(Engine::new(config.session_config.clone(), config.engine.clone(), hot, cold, audit, SystemClock)
+        .context("the engine refused the configuration")?
+        .with_residency(residency))
+}
+
+/// The sessions table and the audit trail of restricted home `home`
+/// ([`ServeConfig::dynamo_config_for`]): its audit records wait, when its audit table does not
+/// answer, in a list of their own in `home`'s Redis (never in a region they may not be stored in).
+async fn connect_resident(
+    config: &ServeConfig,
+    home: RegionId,
+    metrics: &Metrics,
+    link_key: PseudonymKey,
+) -> anyhow::Result<(api::ColdTable, api::AuditTrail)> {
+    let name = config.session_config.region_name(home);
+    let (table, audit_log) = connect_cold(config.dynamo_config_for(home), config.dynamodb.create_tables, link_key)
+        .await
+        .with_context(|| format!("residency tables of {name}"))?;
+    let redis = config.redis_configs().swap_remove(home.index());
+    let prefix = format!("{}.residency", redis.key_prefix);
+    let label = format!("{} (audit outbox of {name}'s restricted sessions)", redis.label);
+    let outbox = RedisHotStore::connect_lazy(redis.with_prefix(prefix).with_label(label.clone()))
+        .await
+        .with_context(|| format!("cannot start: {label}"))?;
+    let trail = Trail::new(writer_name(&config.region), audit_log, outbox);
+    Ok((Timed::new(table, "dynamodb", metrics.clone()), trail))
 }
 
 /// Connects the given Redis tiers (in region order) and DynamoDB; every one must answer once
@@ -255,20 +289,44 @@ async fn audit_loop(engine: Arc<LiveEngine>, metrics: Metrics, mut stop: watch::
             _ = stop.changed() => break,
             _ = ticks.tick() => {}
         }
-        let trail = engine.audit();
-        let pending = match trail.drain().await {
-            Ok(drained) => Some(drained.pending),
-            Err(_) => trail.pending().await.ok(),
-        };
-        metrics.set_audit(trail.counts(), pending);
-        metrics.set_analytics_failed(trail.log().analytics_failures());
+        let mut pending = Some(0);
+        for (_, trail) in engine.audit().trails() {
+            let waiting = match trail.drain().await {
+                Ok(drained) => Some(drained.pending),
+                Err(_) => trail.pending().await.ok(),
+            };
+            pending = pending.zip(waiting).map(|(a, b)| a + b);
+        }
+        metrics.set_audit(audit_counts(&engine), pending);
+        let failed = engine.audit().trails().map(|(_, trail)| trail.log().analytics_failures()).sum();
+        metrics.set_analytics_failed(failed);
     }
+}
+
+/// What every audit trail of the engine counted, summed.
+fn audit_counts(engine: &LiveEngine) -> TrailCounts {
+    engine.audit().trails().fold(TrailCounts::default(), |sum, (_, trail)| {
+        let counts = trail.counts();
+        TrailCounts {
+            written: sum.written + counts.written,
+            deferred: sum.deferred + counts.deferred,
+            delivered: sum.delivered + counts.delivered,
+            failed: sum.failed + counts.failed,
+        }
+    })
 }
 
 /// On shutdown: one more drain, so records deferred in this process's spill queue (which dies
 /// with it) reach the table if it answers; says what is left.
 async fn final_audit_drain(engine: &Arc<LiveEngine>, metrics: &Metrics) {
-    let trail = engine.audit();
+    for (_, trail) in engine.audit().trails() {
+        final_trail_drain(trail).await;
+    }
+    metrics.set_audit(audit_counts(engine), None);
+}
+
+/// [`final_audit_drain`] of one trail.
+async fn final_trail_drain(trail: &api::AuditTrail) {
     match trail.drain().await {
         Ok(drained) if drained.pending == 0 => {}
         Ok(drained) => {
@@ -282,7 +340,6 @@ async fn final_audit_drain(engine: &Arc<LiveEngine>, metrics: &Metrics) {
         // in its writer's chain, which `hotcold audit --verify` shows).
         eprintln!("hotcold serve: audit: {lost} records held in process are lost");
     }
-    metrics.set_audit(trail.counts(), None);
 }
 
 /// The region's sync lease in the region's own Redis: `holder` is this process (a random id, so
@@ -423,7 +480,11 @@ async fn refresh_gauges(engine: &LiveEngine, metrics: &Metrics) {
             metrics.set_sessions("hot", config.region_name(region), count);
         }
     }
-    if let Ok(count) = engine.cold().inner().item_count().await {
+    let mut count = Some(0);
+    for (_, table) in engine.cold().tables() {
+        count = count.zip(table.inner().item_count().await.ok()).map(|(a, b)| a + b);
+    }
+    if let Some(count) = count {
         metrics.set_sessions("cold", "", count);
     }
 }
