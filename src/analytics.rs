@@ -35,15 +35,25 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), Failure> {
         .context("cannot start the async runtime")
         .map_err(Failure::Failed)?;
     let summaries = runtime.block_on(async {
-        let dynamo = config.dynamo_config();
-        let cold = DynamoColdStore::connect(dynamo.clone(), false).await.context("cannot reach DynamoDB")?;
-        let analytics = DynamoAnalytics::new(
-            cold.client().clone(),
-            dynamo.analytics_table.clone(),
-            dynamo.analytics_retention,
-            dynamo.label.clone(),
-        );
-        analytics.all().await.with_context(|| format!("cannot read the analytics table `{}`", dynamo.analytics_table))
+        // The shared analytics table, then each residency-restricted home's.
+        let mut summaries = Vec::new();
+        for dynamo in config.dynamo_configs() {
+            let cold = DynamoColdStore::connect(dynamo.clone(), false)
+                .await
+                .with_context(|| format!("cannot reach {}", dynamo.label))?;
+            let analytics = DynamoAnalytics::new(
+                cold.client().clone(),
+                dynamo.analytics_table.clone(),
+                dynamo.analytics_retention,
+                dynamo.label.clone(),
+            );
+            let table = analytics
+                .all()
+                .await
+                .with_context(|| format!("cannot read the analytics table `{}`", dynamo.analytics_table))?;
+            summaries.extend(table);
+        }
+        anyhow::Ok(summaries)
     });
     let summaries = summaries.map_err(Failure::Failed)?;
     let mut rows: Vec<AnalyticsRow> = summaries

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, anyhow};
 use hotcold_engine::audit::chain::{self, AuditRecord, verify};
-use hotcold_engine::audit::log::{AuditCursor, AuditLog, AuditQuery, MAX_PAGE};
+use hotcold_engine::audit::log::{AuditCursor, AuditLog, AuditQuery, MAX_PAGE, sort_key};
 use hotcold_engine::backends::dynamodb::{DynamoAuditLog, DynamoColdStore};
 use hotcold_engine::{SessionConfig, Timestamp, UserId};
 use serde_json::{Value, json};
@@ -64,25 +64,39 @@ pub(crate) fn audit(args: &Args) -> Result<(), Failure> {
         .context("cannot start the async runtime")
         .map_err(Failure::Failed)?;
     runtime.block_on(async {
-        let mut dynamo = config.dynamo_config();
-        dynamo.compliance_retention = config.session_config.cold_storage.compliance_retention;
-        let cold = DynamoColdStore::connect(dynamo.clone(), false)
-            .await
-            .context("cannot reach DynamoDB")
-            .map_err(Failure::Failed)?;
-        let log = DynamoAuditLog::new(cold.client().clone(), dynamo, link_key);
+        // The shared audit table, then each residency-restricted home's (a user's records are
+        // in the tables of the homes of their sessions).
+        let mut logs = Vec::new();
+        for mut dynamo in config.dynamo_configs() {
+            dynamo.compliance_retention = config.session_config.cold_storage.compliance_retention;
+            let cold = DynamoColdStore::connect(dynamo.clone(), false)
+                .await
+                .with_context(|| format!("cannot reach {}", dynamo.label))
+                .map_err(Failure::Failed)?;
+            logs.push(DynamoAuditLog::new(cold.client().clone(), dynamo, link_key.clone()));
+        }
         match user {
-            Some(user) if !args.verify => print_events(&log, &config.session_config, &user, since, until, args.format)
+            Some(user) if !args.verify => print_events(&logs, &config.session_config, &user, since, until, args.format)
                 .await
                 .map_err(Failure::Failed),
-            _ => verify_trail(&log).await,
+            _ => {
+                // Every table is verified (and reported) even when one fails.
+                let mut problems = Vec::new();
+                for log in &logs {
+                    if let Err(Failure::Failed(e) | Failure::BadInput(e)) = verify_trail(log).await {
+                        problems.push(e.to_string());
+                    }
+                }
+                if problems.is_empty() { Ok(()) } else { Err(Failure::Failed(anyhow!(problems.join("; ")))) }
+            }
         }
     })
 }
 
-/// Prints every event of `user` in the window, newest first, a page at a time.
+/// Prints every event of `user` in the window, newest first: a page at a time from one table;
+/// from several (residency), each table's records read in full and merged.
 async fn print_events(
-    log: &DynamoAuditLog,
+    logs: &[DynamoAuditLog],
     config: &SessionConfig,
     user: &UserId,
     since: Option<Timestamp>,
@@ -93,23 +107,44 @@ async fn print_events(
     if format == Format::Csv {
         writeln!(out, "at,kind,tier,region,session_id,home_region,version,writer,seq,hash")?;
     }
-    let mut cursor: Option<AuditCursor> = None;
-    loop {
-        let query = AuditQuery { since, until, limit: MAX_PAGE, cursor: cursor.take() };
-        let page = log.user_page(user, &query).await.context("the audit table did not answer")?;
-        for record in &page.records {
-            match format {
-                Format::Jsonl => writeln!(out, "{}", event_json(config, record))?,
-                Format::Csv => writeln!(out, "{}", event_csv(config, record))?,
+    let mut merged = Vec::new();
+    for log in logs {
+        let mut cursor: Option<AuditCursor> = None;
+        loop {
+            let query = AuditQuery { since, until, limit: MAX_PAGE, cursor: cursor.take() };
+            let page = log.user_page(user, &query).await.context("the audit table did not answer")?;
+            if logs.len() == 1 {
+                for record in &page.records {
+                    write_event(&mut out, config, record, format)?;
+                }
+            } else {
+                merged.extend(page.records);
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
             }
         }
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
+    }
+    merged.sort_by_key(|record| std::cmp::Reverse(sort_key(record)));
+    for record in &merged {
+        write_event(&mut out, config, record, format)?;
     }
     out.flush()?;
     Ok(())
+}
+
+/// One event as a line of `format`.
+fn write_event(
+    out: &mut impl Write,
+    config: &SessionConfig,
+    record: &AuditRecord,
+    format: Format,
+) -> std::io::Result<()> {
+    match format {
+        Format::Jsonl => writeln!(out, "{}", event_json(config, record)),
+        Format::Csv => writeln!(out, "{}", event_csv(config, record)),
+    }
 }
 
 /// Scans the whole trail and walks every chain; exit 1 when anything is wrong.

@@ -2051,6 +2051,20 @@ fn residency_keeps_a_pinned_regions_sessions_in_it_through_a_failover() {
     let _eu_redis_back = OwnRedis::start_on(ports[1]);
     let (status, body) = http(&us, "DELETE", &format!("/v1/sessions/{made_away}"), None);
     assert_eq!(status, 204, "logout: {body}");
+    // The compliance query finds the user's records in eu-west-1's audit table, through the API
+    // and `hotcold audit`.
+    let (status, body) = http(&us, "GET", &format!("/v1/users/{user}/audit"), None);
+    assert_eq!(status, 200, "{body}");
+    let events = json_of(&body)["events"].as_array().cloned().unwrap_or_default();
+    assert!(events.len() >= 6, "created, updated, demoted, promoted, created, logged out: {body}");
+    assert!(events.iter().all(|e| e["home_region"] == "eu-west-1"), "{body}");
+    let config_file = write_config("residency-cli", &pinned_config("us-east-1", &ports, &prefix, &table));
+    let cli = |args: &[&str]| {
+        let output = common::hotcold().args(args).arg("--config").arg(&config_file).output().expect("run hotcold");
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert_eq!(cli(&["audit", &user]).lines().count(), events.len(), "the CLI reads the same tables");
     // Erasure asks every store, eu-west-1's restarted Redis included: a 503 while its
     // connections come back is retried, as the API asks (the call is repeatable).
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -2078,4 +2092,10 @@ fn residency_keeps_a_pinned_regions_sessions_in_it_through_a_failover() {
     assert!(dynamo_items(&format!("{table}-sessions-eu-west-1")) >= 2, "eu-west-1's table holds both (tombstones)");
     assert!(dynamo_items(&format!("{table}-audit-eu-west-1")) >= 6, "and their audit records");
     assert!(dynamo_items(&format!("{table}-analytics-eu-west-1")) >= 1, "and their summaries");
+    // Both trails' chains verify, and the export reads eu-west-1's summaries.
+    cli(&["audit", "--verify"]);
+    let export = common::scratch_dir("serve", "residency-export").join("summaries.csv");
+    cli(&["analytics", "export", "--out", export.to_str().expect("utf-8 path")]);
+    let rows = std::fs::read_to_string(&export).expect("read the export");
+    assert_eq!(rows.lines().skip(1).filter(|row| row.contains("eu-west-1")).count(), 2, "{rows}");
 }

@@ -423,6 +423,15 @@ impl ServeConfig {
         Residency::from_names(&self.session_config, &self.residency, "residency").unwrap_or_default()
     }
 
+    /// Every set of tables: the shared one, then each restricted home's (`hotcold audit` and
+    /// `hotcold analytics` read them all).
+    pub(crate) fn dynamo_configs(&self) -> Vec<DynamoConfig> {
+        let residency = self.residency();
+        std::iter::once(self.dynamo_config())
+            .chain(residency.restricted_homes().map(|home| self.dynamo_config_for(home)))
+            .collect()
+    }
+
     /// How to reach the tables of restricted home `home` (see [`ResidencyTables`]).
     pub(crate) fn dynamo_config_for(&self, home: RegionId) -> DynamoConfig {
         let name = self.session_config.region_name(home);
