@@ -764,8 +764,10 @@ fn load_refuses_what_it_cannot_do_with_exit_2() {
             .replace("  ap-southeast-1:", "  # ap-southeast-1:")
             .replace("regions: [us-east-1, eu-west-1, ap-southeast-1]", "regions: [us-east-1, eu-west-1]"),
     );
-    let cases: [(&str, &str, &std::path::Path, &str); 4] = [
+    let pinned = write_config("refuse-3", &text.replace("listen:", "residency: { eu-west-1: [eu-west-1] }\nlisten:"));
+    let cases: [(&str, &str, &std::path::Path, &str); 5] = [
         ("scenarios/tiny.yaml", "60", &config, "faults"),
+        ("scenarios/load-smoke.yaml", "60", &pinned, "`residency:` is not supported by `load`"),
         ("scenarios/load-smoke.yaml", "0", &config, "--speedup"),
         ("scenarios/load-smoke.yaml", "1000", &config, "at --speedup 1000"),
         ("scenarios/load-smoke.yaml", "60", &two_regions, "redis.ap-southeast-1"),

@@ -10,7 +10,8 @@
 //! engine's calls to DynamoDB by the formulas of CONTRACT section 4 (so they cover this run's
 //! sessions only, even in a shared table). Redis bytes are estimated as hot sessions x (mean
 //! payload + overhead) x fragmentation. Faults cannot be injected into live backends: a scenario
-//! with `faults:` is refused.
+//! with `faults:` is refused, and so is `residency:` (in the scenario or the config) for now:
+//! `load` meters one global table, not a restricted home's own.
 
 mod driver;
 mod ledger;
@@ -188,6 +189,14 @@ impl Plan {
         if !scenario.faults.is_empty() {
             return Err(anyhow!(
                 "{}: `faults:` cannot be injected into live backends; remove them to run `load`, or use `simulate`",
+                scenario.name
+            ));
+        }
+        if !scenario.residency.is_empty() || !config.residency.is_empty() {
+            // Not yet: load meters one global table; a restricted home's own tables are not.
+            return Err(anyhow!(
+                "{}: `residency:` is not supported by `load` yet (it drives and meters the shared tables only); \
+                 remove it from the scenario and the config to run `load`, or use `simulate` (or `serve`)",
                 scenario.name
             ));
         }
