@@ -6,12 +6,15 @@
 
 mod live_support;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hotcold_engine::backends::dynamodb::DynamoColdStore;
 use hotcold_engine::backends::redis::RedisHotStore;
 use hotcold_engine::conformance::{self, Harness};
+use hotcold_engine::residency::{ResidentAudit, ResidentCold};
+use hotcold_engine::{RegionId, Residency, SessionConfig};
 use live_support::{
     DynamoAudit, OffsetClock, cluster_store, dynamo_config, dynamo_stores, dynamodb_endpoint, redis_urls,
 };
@@ -101,4 +104,63 @@ async fn engine_conforms_on_redis_standalone_and_dynamodb() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_conforms_on_redis_cluster_and_dynamodb() {
     within("engine suite", conformance::run_engine_suite(&LiveHarness::new(Topology::Cluster))).await;
+}
+
+/// The cold table and audit trail split by residency, on DynamoDB Local: region 1's sessions in
+/// tables of their own. The routing stores keep every contract over real tables (a user's pages
+/// merged across two tables, batches split by table).
+struct ResidentHarness {
+    inner: LiveHarness,
+    residency: Residency,
+}
+
+impl ResidentHarness {
+    fn new() -> Self {
+        let config = SessionConfig::default();
+        let region_1 = config.hot_storage.regions[1].clone();
+        let rules = BTreeMap::from([(region_1.clone(), vec![region_1])]);
+        Self {
+            inner: LiveHarness::new(Topology::Standalone),
+            residency: Residency::from_names(&config, &rules, "residency").expect("valid rules"),
+        }
+    }
+}
+
+impl Harness for ResidentHarness {
+    type Hot = RedisHotStore;
+    type Cold = ResidentCold<DynamoColdStore>;
+    type Audit = ResidentAudit<DynamoAudit>;
+    type Clock = Arc<OffsetClock>;
+
+    async fn hot(&self, region: u16) -> RedisHotStore {
+        self.inner.hot(region).await
+    }
+
+    async fn cold(&self) -> ResidentCold<DynamoColdStore> {
+        let shared = self.inner.cold().await;
+        let own = self.inner.cold().await;
+        ResidentCold::new(self.residency.clone(), shared, vec![(RegionId(1), own)])
+            .expect("a table per restricted home")
+    }
+
+    async fn audit(&self) -> ResidentAudit<DynamoAudit> {
+        let (shared, own) = (self.inner.audit().await, self.inner.audit().await);
+        ResidentAudit::new(&self.residency, shared, vec![(RegionId(1), own)]).expect("a trail per restricted home")
+    }
+
+    fn clock(&self) -> Arc<OffsetClock> {
+        self.inner.clock()
+    }
+
+    async fn elapse(&self, by: Duration) {
+        self.inner.elapse(by).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn residency_routing_stores_conform_on_dynamodb() {
+    let harness = ResidentHarness::new();
+    within("cold suite", conformance::run_cold_store_suite(&harness)).await;
+    within("audit suite", conformance::run_audit_suite(&harness)).await;
+    within("engine suite", conformance::run_engine_suite(&harness)).await;
 }
