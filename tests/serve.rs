@@ -2025,6 +2025,9 @@ fn residency_keeps_a_pinned_regions_sessions_in_it_through_a_failover() {
     let eu = start(&pinned_config("eu-west-1", &ports, &prefix, &table), "residency-eu");
     let us = start(&pinned_config("us-east-1", &ports, &prefix, &table), "residency-us");
     let user = unique("eva");
+    let (status, body) = http(&eu, "GET", "/readyz", None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json_of(&body)["checks"]["dynamodb eu-west-1"], "ok", "eu-west-1's own table is checked: {body}");
 
     let token = create(&eu, &user, &json!({ "cart": 1 }));
     let path = format!("/v1/sessions/{token}");

@@ -467,7 +467,8 @@ async fn healthz() -> Response {
     Json(json!({ "status": "ok" })).into_response()
 }
 
-/// Ready when this region's Redis answers PING and DynamoDB counts the sessions table's items;
+/// Ready when this region's Redis answers PING and DynamoDB counts the sessions table's items (and,
+/// for a region restricted by `residency`, its own sessions table's);
 /// another region's Redis being down shows in `checks` but leaves this region ready (DESIGN: "one
 /// region's trouble stays in that region"). The checks run concurrently, so a dead backend costs
 /// one timeout, not one each.
@@ -475,7 +476,11 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let config = state.engine.session_config();
     let mut checks = serde_json::Map::new();
     let pings = state.engine.hot_stores().map(|(region, hot)| async move { (region, hot.inner().ping().await) });
-    let (pings, cold) = tokio::join!(join_all(pings), state.engine.cold().shared().inner().item_count());
+    // The shared table ("dynamodb"), and each restricted home's ("dynamodb <home>"), which only
+    // that home's readiness needs (its sessions live there).
+    let tables =
+        state.engine.cold().tables().map(|(home, table)| async move { (home, table.inner().item_count().await) });
+    let (pings, tables) = tokio::join!(join_all(pings), join_all(tables));
     let mut ready = true;
     for (region, answer) in pings {
         if region == state.region {
@@ -483,8 +488,13 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         }
         checks.insert(format!("redis {}", config.region_name(region)), check_json(answer.map(|()| Value::Null)));
     }
-    ready &= cold.is_ok();
-    checks.insert("dynamodb".into(), check_json(cold.map(|_| Value::Null)));
+    for (home, answer) in tables {
+        if home.is_none_or(|home| home == state.region) {
+            ready &= answer.is_ok();
+        }
+        let name = home.map_or_else(|| "dynamodb".to_string(), |home| format!("dynamodb {}", config.region_name(home)));
+        checks.insert(name, check_json(answer.map(|_| Value::Null)));
+    }
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(json!({ "ready": ready, "checks": checks }))).into_response()
 }
