@@ -112,6 +112,10 @@ fn malformed() -> Vec<(&'static str, String, &'static str)> {
             // An internally tagged enum: serde knows the item, not the key inside it (the line says).
             "faults[0]",
         ),
+        ("residency-unknown-region", format!("{GOOD}residency: {{ eu-west-1: [mars-1] }}\n"), "residency.eu-west-1[0]"),
+        ("residency-empty", format!("{GOOD}residency: {{ eu-west-1: [] }}\n"), "residency.eu-west-1"),
+        ("residency-without-home", format!("{GOOD}residency: {{ eu-west-1: [us-east-1] }}\n"), "must include"),
+        ("residency-not-a-list", format!("{GOOD}residency: {{ eu-west-1: eu-west-1 }}\n"), "residency"),
         (
             "think-time-huge",
             format!("{GOOD}  visit:\n    think_time: {{ dist: constant, value: 3e11 }}\n"),
@@ -129,7 +133,7 @@ fn with_session_config(scenario: &str, lines: &str) -> String {
 fn malformed_scenarios_exit_2_naming_the_place() {
     let dir = scratch_dir("bad");
     let cases = malformed();
-    assert_eq!(cases.len(), 29);
+    assert_eq!(cases.len(), 33);
     // Each case has a directory of its own: no label may be used twice.
     let mut labels: Vec<&str> = cases.iter().map(|(label, _, _)| *label).collect();
     labels.sort_unstable();

@@ -190,6 +190,33 @@ fn run_directory_is_complete_and_costs_add_up() {
     assert!(writes.iter().zip(&written).all(|(w, b)| *b == w * 400.0), "400 B per summary");
 }
 
+/// report.html's residency section: the exposure table without a rule; the rule, its verdict
+/// (no violation) and the pinned region's figures with one.
+#[test]
+fn report_shows_residency_exposure_and_the_rule() {
+    let free = tiny_run("residency-free");
+    let html = std::fs::read_to_string(free.join("report.html")).unwrap();
+    assert!(html.contains("id=\"residency\"") && html.contains("No <code>residency:</code> rule"), "no section");
+    let s = json(&free.join("summary.json"));
+    assert_eq!(s["residency"]["restricted_regions"], serde_json::json!([]));
+    assert!(s["residency"]["by_home"]["eu-west-1"]["exposure"]["cold_writes_elsewhere"].as_u64().unwrap() > 0);
+
+    let dir = scratch_dir("residency-pinned").join("run");
+    let out = run(hotcold()
+        .args(["simulate", "scenarios/tiny.yaml", "--quiet", "--set", "residency={eu-west-1: [eu-west-1]}", "--out"])
+        .arg(&dir));
+    assert!(out.status.success(), "simulate failed: {}", text(&out.stderr));
+    let s = json(&dir.join("summary.json"));
+    assert_eq!(s["residency"]["restricted_regions"], serde_json::json!(["eu-west-1"]));
+    assert_eq!(s["residency"]["violations"], 0);
+    let eu = &s["residency"]["by_home"]["eu-west-1"];
+    assert_eq!(eu["restricted"], true);
+    assert_eq!(eu["exposure"]["cold_writes_elsewhere"], 0, "{eu}");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("id=\"residency-verdict\"") && html.contains("eu-west-1 (restricted)"), "no verdict");
+    assert!(html.contains("verdict pass\" id=\"residency-verdict\""), "0 violations is a pass");
+}
+
 #[test]
 fn report_rebuilds_the_same_summary_from_run_json() {
     let dir = tiny_run("rebuild");

@@ -183,7 +183,7 @@ pub(crate) fn report_html(record: &RunRecord, s: &FullSummary, model: &CostModel
         s.seed,
         s.sample
     );
-    h.push_str("<nav><a href=\"#slo\">SLOs</a><a href=\"#latency\">Latency</a><a href=\"#hotcold\">Hot/cold</a><a href=\"#lifecycle\">Lifecycle</a><a href=\"#cost\">Cost</a><a href=\"#failover\">Failover</a><a href=\"#scenario\">Scenario</a></nav>\n");
+    h.push_str("<nav><a href=\"#slo\">SLOs</a><a href=\"#latency\">Latency</a><a href=\"#hotcold\">Hot/cold</a><a href=\"#lifecycle\">Lifecycle</a><a href=\"#cost\">Cost</a><a href=\"#failover\">Failover</a><a href=\"#residency\">Residency</a><a href=\"#scenario\">Scenario</a></nav>\n");
 
     // Verdict.
     let failed: Vec<&str> = s.slo.iter().filter(|r| !r.pass).map(|r| r.name.as_str()).collect();
@@ -421,11 +421,74 @@ pub(crate) fn report_html(record: &RunRecord, s: &FullSummary, model: &CostModel
         }
     }
 
+    residency_section(&mut h, s, model);
+
     // Scenario.
     h.push_str("<h2 id=\"scenario\">The scenario as run</h2><p class=\"small\">Every default filled (<code>scenario.resolved.yaml</code>). Run it again with <code>hotcold simulate scenario.resolved.yaml</code>; rebuild this page from <code>run.json</code> with <code>hotcold report DIR</code>.</p><pre>");
     h.push_str(&esc(&record.scenario.to_yaml()));
     h.push_str("</pre>\n<p class=\"small\">Files in this run directory: <code>summary.json</code> (headline figures), <code>costs.csv</code> (one row per region and component), <code>baseline_costs.csv</code>, <code>timeseries.csv</code> and <code>timeseries.parquet</code> (one row per minute bucket and region), <code>charts/</code>, <code>run.json</code> (everything measured).</p>\n</main></body></html>\n");
     h
+}
+
+/// The residency section: the rules and their violations, what each home region's sessions had
+/// stored elsewhere (the exposure, for a run without rules), what its users got, and what the
+/// replicated tables cost (the price of pinning, against the same run without the rule).
+fn residency_section(h: &mut String, s: &FullSummary, model: &CostModel) {
+    let r = &s.residency;
+    h.push_str("<h2 id=\"residency\">Data residency</h2>\n");
+    if r.restricted_regions.is_empty() {
+        h.push_str("<p>No <code>residency:</code> rule: every region may store every session. The table shows each home region's <em>exposure</em>: copies of its sessions' data written outside the home region (global-table replicas, failover copies and travellers' promotions in other regions' Redis, audit-table replicas). Pinning a region (<code>residency: { eu-west-1: [eu-west-1] }</code>) brings its exposure to 0 at the price shown in the last columns.</p>\n");
+    } else {
+        let class = if r.violations == 0 && r.stored_outside_at_end == 0 { "pass" } else { "fail" };
+        let _ = writeln!(
+            h,
+            "<div class=\"verdict {class}\" id=\"residency-verdict\">Restricted: <b>{}</b>. <b>{}</b> write(s) stored a restricted session's data outside its allowed regions; <b>{}</b> record(s) of restricted sessions were left in a store outside them at the end of the run.</div>",
+            esc(&r.restricted_regions.join(", ")),
+            int(r.violations as f64),
+            int(r.stored_outside_at_end as f64)
+        );
+        h.push_str("<p>A restricted session is stored only in its allowed regions: its cold record in a table replicated only there, its hot copy only in their Redis, its audit records in its home's trail. A traveller served from another region is served by reading from the home (one round trip per store call: the <em>served away</em> latency); while its home's Redis is down it fails over only to another allowed region, or is served cold-only from the home's table.</p>\n");
+    }
+    if r.by_home.is_empty() {
+        return;
+    }
+    h.push_str("<table><thead><tr><th>home region</th><th>allowed</th><th class=\"n\">cold copies elsewhere</th><th class=\"n\">GB copied</th><th class=\"n\">GB held elsewhere (avg)</th><th class=\"n\">hot copies elsewhere</th><th class=\"n\">audit copies elsewhere</th><th class=\"n\">requests</th><th class=\"n\">availability</th><th class=\"n\">lost lookups</th><th class=\"n\">served away</th><th class=\"n\">away lookup p50 / p95</th><th class=\"n\">failover lost / at risk</th></tr></thead><tbody>\n");
+    for (region, home) in &r.by_home {
+        let e = &home.exposure;
+        let _ = writeln!(
+            h,
+            "<tr><td>{}{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{:.3}</td><td class=\"n\">{:.3}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.4}%</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1} / {:.1} ms</td><td class=\"n\">{} / {}</td></tr>",
+            esc(region),
+            if home.restricted { " (restricted)" } else { "" },
+            esc(&home.allowed.join(", ")),
+            int(e.cold_writes_elsewhere as f64),
+            e.cold_bytes_elsewhere as f64 / 1e9,
+            e.cold_avg_bytes_held_elsewhere / 1e9,
+            int(e.hot_writes_elsewhere as f64),
+            int(e.audit_records_elsewhere as f64),
+            int(home.requests as f64),
+            home.availability * 100.0,
+            int(home.lost as f64),
+            int(home.away_requests as f64),
+            home.away_lookup_ms.p50,
+            home.away_lookup_ms.p95,
+            int(home.failover.sessions_lost as f64),
+            int(home.failover.sessions_at_risk as f64)
+        );
+    }
+    h.push_str("</tbody></table>\n");
+    let sum = |component: &str, item: &str| -> f64 {
+        model.rows.iter().filter(|row| row.component == component && row.item == item).map(|row| row.usd_month).sum()
+    };
+    let _ = writeln!(
+        h,
+        "<p>What the replicas cost this month: DynamoDB replicated writes {}, storage {} (billed in every region holding a replica), replication transfer {}, audit replicated writes {} and audit storage {}. With residency a region pays only for the tables it holds a replica of. To see the price of a rule, run the same scenario with and without it (<code>hotcold simulate SCENARIO --set 'residency={{}}'</code>) and compare these figures, the <em>served away</em> latency, availability and failover loss of the restricted region (<code>summary.json</code> <code>residency.by_home</code>).</p>",
+        usd(sum("dynamodb", "replicated writes")),
+        usd(sum("dynamodb", "storage")),
+        usd(sum("transfer", "replication out")),
+        usd(sum("audit", "audit replicated writes")),
+        usd(sum("audit", "audit storage"))
+    );
 }
 
 fn cost_section(h: &mut String, record: &RunRecord, s: &FullSummary, model: &CostModel) {
