@@ -56,10 +56,10 @@ impl Residency {
         let mut allowed = vec![None; if rules.is_empty() { 0 } else { regions }];
         let known = || config.hot_storage.regions.join(", ");
         for (home_name, names) in rules {
-            let home = config.region_id(home_name).ok_or_else(|| {
-                ConfigError::new(key, format!("{home_name:?} is not a configured region (configured: {})", known()))
-            })?;
             let at = format!("{key}.{home_name}");
+            let home = config.region_id(home_name).ok_or_else(|| {
+                ConfigError::new(&at, format!("{home_name:?} is not a configured region (configured: {})", known()))
+            })?;
             if names.is_empty() {
                 return Err(ConfigError::new(at, "list at least the home region itself"));
             }
@@ -421,7 +421,7 @@ mod tests {
     fn malformed_rules_are_refused_with_the_key_that_is_wrong() {
         type Rules<'a> = &'a [(&'a str, &'a [&'a str])];
         let cases: [(Rules<'_>, &str); 5] = [
-            (&[("mars-1", &["eu-west-1"])], "residency"),
+            (&[("mars-1", &["eu-west-1"])], "residency.mars-1"),
             (&[("eu-west-1", &[])], "residency.eu-west-1"),
             (&[("eu-west-1", &["eu-west-1", "moon-2"])], "residency.eu-west-1[1]"),
             (&[("eu-west-1", &["eu-west-1", "eu-west-1"])], "residency.eu-west-1[1]"),

@@ -1239,7 +1239,7 @@ mod tests {
             ("residency: { eu-west-1: [] }\n", "residency.eu-west-1", "at least the home"),
             ("residency: { eu-west-1: [us-east-1] }\n", "residency.eu-west-1", "must include"),
             ("residency: { eu-west-1: [eu-west-1, eu-west-1] }\n", "residency.eu-west-1[1]", "twice"),
-            ("residency: { mars-1: [eu-west-1] }\n", "residency", "mars-1"),
+            ("residency: { mars-1: [eu-west-1] }\n", "residency.mars-1", "mars-1"),
         ];
         for (extra, path, says) in bad {
             let e = Scenario::parse(&format!("{three}{extra}"), "r.yaml").unwrap_err();

@@ -600,7 +600,7 @@ limits: { request_timeout: 2s, max_in_flight: 64 }
         assert_eq!(config.dynamo_config_for(home).sessions_table, "eu-sessions");
         assert_eq!(config.dynamo_config_for(home).region, "eu-central-1");
         let cases = [
-            (GOOD.replace("listen:", "residency: { mars-1: [us-east-1] }\nlisten:"), "residency: \"mars-1\""),
+            (GOOD.replace("listen:", "residency: { mars-1: [us-east-1] }\nlisten:"), "residency.mars-1: \"mars-1\""),
             (
                 GOOD.replace("listen:", "residency: { eu-west-1: [us-east-1] }\nlisten:"),
                 "residency.eu-west-1: must include",
