@@ -10,9 +10,8 @@ use std::sync::{Arc, Mutex};
 use hotcold_engine::memory::{MemoryAudit, MemoryColdStore, MemoryHotStore};
 use hotcold_engine::residency::{ResidentAudit, ResidentCold};
 use hotcold_engine::{
-    ColdLookup, ColdStore, ColdWrite, Durability, Engine, EngineConfig, ExpiredPage, ExpiryCursor, ManualClock,
-    RegionId, Residency, Session, SessionConfig, SessionData, SessionId, SessionManager, StoreError, SyncService,
-    Timestamp, UserId,
+    ColdLookup, ColdStore, ColdWrite, Durability, Engine, EngineConfig, ManualClock, RegionId, Residency, Session,
+    SessionConfig, SessionData, SessionId, SessionManager, StoreError, SyncService, Timestamp, UserId,
 };
 
 pub(crate) const US: RegionId = RegionId(0);
@@ -69,21 +68,7 @@ impl<C: ColdStore> ColdStore for Witness<C> {
     ) -> Result<Vec<Session>, StoreError> {
         self.inner.sessions_of_user_page(user, after, limit, reader).await
     }
-    async fn expired_page(
-        &self,
-        home: RegionId,
-        before: Timestamp,
-        after: Option<&ExpiryCursor>,
-        limit: usize,
-    ) -> Result<ExpiredPage, StoreError> {
-        self.inner.expired_page(home, before, after, limit).await
-    }
-    async fn sweep_mark(&self, home: RegionId) -> Result<Option<ExpiryCursor>, StoreError> {
-        self.inner.sweep_mark(home).await
-    }
-    async fn set_sweep_mark(&self, home: RegionId, mark: &ExpiryCursor) -> Result<(), StoreError> {
-        self.inner.set_sweep_mark(home, mark).await
-    }
+    hotcold_engine::forward_expiry_sweep!(inner);
 }
 
 pub(crate) type Cold = Arc<Witness<ResidentCold<Arc<MemoryColdStore>>>>;
