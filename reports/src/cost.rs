@@ -613,7 +613,25 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
             .filter(|(h, _)| table_at(*h) == i)
             .map(|(_, w)| (w.home_analytics_writes as f64 + w.created as f64 * ends_added) * month_factor)
             .sum();
-        let analytics_here = if split { in_table_here } else { analytics_all };
+        // A global analytics table with residency: this region holds the shared table's summaries
+        // and those of the restricted homes whose allowed regions include it.
+        let held_replicated: f64 = if resident {
+            windows
+                .iter()
+                .enumerate()
+                .filter(|(h, _)| rules.allows(region_id(*h), region_id(i)))
+                .map(|(_, w)| (w.home_analytics_writes as f64 + w.created as f64 * ends_added) * month_factor)
+                .sum()
+        } else {
+            analytics_all
+        };
+        let analytics_here = if split {
+            in_table_here
+        } else if d.analytics_replicated {
+            held_replicated
+        } else {
+            analytics_all
+        };
         if d.analytics_replicated || i == 0 || (split && table_at(i) == i) {
             let own = tables.analytics_writes.get(i).copied().unwrap_or(0.0);
             let (written, how) = if d.analytics_replicated {
@@ -655,7 +673,8 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
                 ),
             });
             if d.analytics_replicated && n_regions > 1 {
-                let other_wru = (analytics_all - own) * analytics_wru_each;
+                let other_items = (held_replicated - own).max(0.0);
+                let other_wru = other_items * analytics_wru_each;
                 rows.push(CostRow {
                     region: region.clone(),
                     component: "analytics",
@@ -665,8 +684,8 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
                     unit_price_usd: wru_price,
                     usd_month: cents(other_wru / 1e6 * wru_price),
                     basis: format!(
-                        "the other regions' {:.0} analytics items per month, written again in this replica (global table); {} USD x {dm} ({region})",
-                        analytics_all - own,
+                        "the other regions' {other_items:.0} analytics items per month, written again in this replica ({}); {} USD x {dm} ({region})",
+                        if resident { "the global tables replicated here (residency)" } else { "global table" },
                         d.wru_usd_per_million
                     ),
                 });
@@ -683,7 +702,11 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
                 usd_month: cents(analytics_gb * storage_price),
                 basis: format!(
                     "{} {analytics_here:.0} items per month / 2628000 s x {analytics_retention:.0} s retention x {} bytes; {} USD x {dm} ({region})",
-                    if split { "this table's" } else { "every region's" },
+                    match (split, d.analytics_replicated && resident) {
+                        (true, _) => "this table's",
+                        (false, true) => "the tables replicated here (residency):",
+                        (false, false) => "every region's",
+                    },
                     d.analytics_item_bytes, d.storage_usd_per_gb_month
                 ),
             });

@@ -665,3 +665,31 @@ fn residency_bills_a_region_only_for_the_tables_it_holds_on_paper() {
     let cents: i64 = model.rows.iter().map(|r| (r.usd_month * 100.0).round() as i64).sum();
     assert_eq!(cents, (model.totals.total * 100.0).round() as i64, "the rows add up to the total");
 }
+
+#[test]
+fn a_replicated_analytics_table_with_residency_bills_each_region_for_the_tables_it_holds_on_paper() {
+    let mut pinned = pinned_record();
+    pinned.scenario.costs.dynamodb.analytics_replicated = true;
+    let mut unpinned = record("1d");
+    unpinned.scenario.costs.dynamodb.analytics_replicated = true;
+    let (model, free) = (cost_model(&pinned), cost_model(&unpinned));
+    let (us, eu) = ("us-east-1", "eu-west-1");
+    // us-east-1 holds the shared table only: its own sessions' 2/s x 31,536,000 s x 400 B =
+    //   25.2288 GB x 0.25 = 6.31 USD. eu-west-1 holds both: (2 + 5)/s = 88.3008 GB x 0.2825 = 24.94.
+    check(&model, us, "analytics storage", 25.2288, 0.25, 6.31);
+    check(&model, eu, "analytics storage", 88.3008, 0.25 * 1.13, 24.94);
+    // Every item is written once in every region holding its table: us-east-1's own writes and
+    //   replicated writes add up to its 2/s (5.256 M items a month), eu-west-1's to its 7/s.
+    // (400-byte items: one write unit each, so million WRU = million items.)
+    let items = |region: &str| {
+        row(&model, region, "analytics writes").quantity + row(&model, region, "analytics replicated writes").quantity
+    };
+    assert!(close(items(us), 5.256, 1e-6), "{}", items(us));
+    assert!(close(items(eu), 18.396, 1e-6), "{}", items(eu));
+    assert!(
+        model.totals.analytics < free.totals.analytics,
+        "{} against {}",
+        model.totals.analytics,
+        free.totals.analytics
+    );
+}
