@@ -419,6 +419,12 @@ pub struct HomeResidency {
     /// Lookups of its sessions served by another region, after warmup: what a traveller waits,
     /// round trips to the home's stores included (a failover detour's own round trip is not).
     pub away_lookup: Hist,
+    /// Of those, the lookups of travellers (served where they were, which was up).
+    #[serde(default)]
+    pub travel_lookup: Hist,
+    /// Of those, the lookups detoured because the region serving the user was down (a failover).
+    #[serde(default)]
+    pub detour_lookup: Hist,
 }
 
 /// How the run went on this machine.
@@ -515,6 +521,11 @@ pub struct HomeResidencySummary {
     /// Lookups served by another region after warmup, ms (round trips to the home's stores
     /// included; a failover detour's own round trip is not).
     pub away_lookup_ms: PercentilesMean,
+    /// Of those, travellers' lookups, ms: the price of a rule outside a failover.
+    pub travel_lookup_ms: PercentilesMean,
+    /// Of those, lookups detoured by an outage of the region serving the user, ms: the price of
+    /// a rule during a failover.
+    pub detour_lookup_ms: PercentilesMean,
     /// Outages of this region: sessions at risk and lost.
     pub failover: HomeFailover,
 }
@@ -608,6 +619,13 @@ pub struct PercentilesMean {
     pub p99: f64,
     pub mean: f64,
     pub max: f64,
+}
+
+impl PercentilesMean {
+    /// The figures of a recorded histogram.
+    pub const fn of(hist: &Hist) -> Self {
+        Self { p50: hist.p50, p95: hist.p95, p99: hist.p99, mean: hist.mean, max: hist.max }
+    }
 }
 
 /// `latency_ms`.
@@ -865,13 +883,9 @@ impl RunRecord {
                     },
                     lost: s(h.lost),
                     away_requests: s(h.away_requests),
-                    away_lookup_ms: PercentilesMean {
-                        p50: away.p50,
-                        p95: away.p95,
-                        p99: away.p99,
-                        mean: away.mean,
-                        max: away.max,
-                    },
+                    away_lookup_ms: PercentilesMean::of(away),
+                    travel_lookup_ms: PercentilesMean::of(&h.travel_lookup),
+                    detour_lookup_ms: PercentilesMean::of(&h.detour_lookup),
                     failover: HomeFailover {
                         outages: outages.len() as u64,
                         sessions_at_risk: s(at_risk),

@@ -447,17 +447,17 @@ fn residency_section(h: &mut String, s: &FullSummary, model: &CostModel) {
             int(r.violations as f64),
             int(r.stored_outside_at_end as f64)
         );
-        h.push_str("<p>A restricted session is stored only in its allowed regions: its cold record in a table replicated only there, its hot copy only in their Redis, its audit records in its home's trail. A traveller served from another region is served by reading from the home (one round trip per store call: the <em>served away</em> latency); while its home's Redis is down it fails over only to another allowed region, or is served cold-only from the home's table.</p>\n");
+        h.push_str("<p>A restricted session is stored only in its allowed regions: its cold record in a table replicated only there, its hot copy only in their Redis, its audit records in its home's trail. A traveller served from another region is served by reading from the home (one round trip per store call: the <em>travellers' lookups</em> latency); while its home's Redis is down it fails over only to another allowed region, or is served cold-only from the home's table.</p>\n");
     }
     if r.by_home.is_empty() {
         return;
     }
-    h.push_str("<table><thead><tr><th>home region</th><th>allowed</th><th class=\"n\">cold copies elsewhere</th><th class=\"n\">GB copied</th><th class=\"n\">GB held elsewhere (avg)</th><th class=\"n\">hot copies elsewhere</th><th class=\"n\">audit copies elsewhere</th><th class=\"n\">requests</th><th class=\"n\">availability</th><th class=\"n\">lost lookups</th><th class=\"n\">served away</th><th class=\"n\">away lookup p50 / p95</th><th class=\"n\">failover lost / at risk</th></tr></thead><tbody>\n");
+    h.push_str("<table><thead><tr><th>home region</th><th>allowed</th><th class=\"n\">cold copies elsewhere</th><th class=\"n\">GB copied</th><th class=\"n\">GB held elsewhere (avg)</th><th class=\"n\">hot copies elsewhere</th><th class=\"n\">audit copies elsewhere</th><th class=\"n\">requests</th><th class=\"n\">availability</th><th class=\"n\">lost lookups</th><th class=\"n\">served away</th><th class=\"n\">travellers' lookups p50 / p95</th><th class=\"n\">detoured lookups p50 / p95</th><th class=\"n\">failover lost / at risk</th></tr></thead><tbody>\n");
     for (region, home) in &r.by_home {
         let e = &home.exposure;
         let _ = writeln!(
             h,
-            "<tr><td>{}{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{:.3}</td><td class=\"n\">{:.3}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.4}%</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1} / {:.1} ms</td><td class=\"n\">{} / {}</td></tr>",
+            "<tr><td>{}{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{:.3}</td><td class=\"n\">{:.3}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.4}%</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1} / {:.1} ms</td><td class=\"n\">{:.1} / {:.1} ms</td><td class=\"n\">{} / {}</td></tr>",
             esc(region),
             if home.restricted { " (restricted)" } else { "" },
             esc(&home.allowed.join(", ")),
@@ -470,8 +470,10 @@ fn residency_section(h: &mut String, s: &FullSummary, model: &CostModel) {
             home.availability * 100.0,
             int(home.lost as f64),
             int(home.away_requests as f64),
-            home.away_lookup_ms.p50,
-            home.away_lookup_ms.p95,
+            home.travel_lookup_ms.p50,
+            home.travel_lookup_ms.p95,
+            home.detour_lookup_ms.p50,
+            home.detour_lookup_ms.p95,
             int(home.failover.sessions_lost as f64),
             int(home.failover.sessions_at_risk as f64)
         );
@@ -482,7 +484,7 @@ fn residency_section(h: &mut String, s: &FullSummary, model: &CostModel) {
     };
     let _ = writeln!(
         h,
-        "<p>What the replicas cost this month: DynamoDB replicated writes {}, storage {} (billed in every region holding a replica), replication transfer {}, audit replicated writes {} and audit storage {}. With residency a region pays only for the tables it holds a replica of. To see the price of a rule, run the same scenario with and without it (<code>hotcold simulate SCENARIO --set 'residency={{}}'</code>) and compare these figures, the <em>served away</em> latency, availability and failover loss of the restricted region (<code>summary.json</code> <code>residency.by_home</code>).</p>",
+        "<p>What the replicas cost this month: DynamoDB replicated writes {}, storage {} (billed in every region holding a replica), replication transfer {}, audit replicated writes {} and audit storage {}. With residency a region pays only for the tables it holds a replica of. To see the price of a rule, run the same scenario with and without it (<code>hotcold simulate SCENARIO --set 'residency={{}}'</code>) and compare these figures, the travellers' and detoured lookups' latency (a detour: the user's region was down and another served them), availability and failover loss of the restricted region (<code>summary.json</code> <code>residency.by_home</code>).</p>",
         usd(sum("dynamodb", "replicated writes")),
         usd(sum("dynamodb", "storage")),
         usd(sum("transfer", "replication out")),

@@ -43,6 +43,10 @@ pub(crate) struct HomeMeters {
     pub(crate) away: u64,
     /// Lookups served by another region after warmup, microseconds.
     pub(crate) away_lookup: Histogram<u64>,
+    /// Of those, travellers' (the region serving them was up).
+    pub(crate) travel_lookup: Histogram<u64>,
+    /// Of those, detoured by an outage of the region serving the user.
+    pub(crate) detour_lookup: Histogram<u64>,
 }
 
 impl HomeMeters {
@@ -55,13 +59,18 @@ impl HomeMeters {
             lost: self.lost,
             away_requests: self.away,
             away_lookup: Hist::from_histogram(&self.away_lookup),
+            travel_lookup: Hist::from_histogram(&self.travel_lookup),
+            detour_lookup: Hist::from_histogram(&self.detour_lookup),
             ..HomeResidency::default()
         }
     }
 
-    /// Records one lookup served away from home that took `latency_us`.
-    pub(crate) fn record_away_lookup(&mut self, latency_us: u64) {
-        let _ = self.away_lookup.record(latency_us.clamp(1, HIST_MAX_US));
+    /// Records one lookup served away from home that took `latency_us`; `detoured` when the
+    /// region serving the user was down.
+    pub(crate) fn record_away_lookup(&mut self, latency_us: u64, detoured: bool) {
+        let value = latency_us.clamp(1, HIST_MAX_US);
+        let _ = self.away_lookup.record(value);
+        let _ = if detoured { self.detour_lookup.record(value) } else { self.travel_lookup.record(value) };
     }
 }
 
@@ -161,7 +170,15 @@ impl Meters {
             warmup: WarmupAreas { hot: vec![0.0; regions], ..WarmupAreas::default() },
             peaks: Vec::new(),
             homes: (0..regions)
-                .map(|_| HomeMeters { requests: 0, failed: 0, lost: 0, away: 0, away_lookup: latency_histogram() })
+                .map(|_| HomeMeters {
+                    requests: 0,
+                    failed: 0,
+                    lost: 0,
+                    away: 0,
+                    away_lookup: latency_histogram(),
+                    travel_lookup: latency_histogram(),
+                    detour_lookup: latency_histogram(),
+                })
                 .collect(),
         }
     }

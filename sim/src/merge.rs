@@ -152,6 +152,8 @@ fn add_home(sum: &mut HomeResidency, part: &HomeResidency) {
     sum.lost += part.lost;
     sum.away_requests += part.away_requests;
     sum.away_lookup.merge(&part.away_lookup);
+    sum.travel_lookup.merge(&part.travel_lookup);
+    sum.detour_lookup.merge(&part.detour_lookup);
 }
 
 /// Adds a shard's time-series row to `sum`, but its percentiles (merged from the values).

@@ -168,7 +168,7 @@ impl Sim {
                 home.away += 1;
                 let lookup = matches!(class, RequestClass::HotAccess | RequestClass::ColdPromotion);
                 if lookup && t >= self.timing.warmup_ms {
-                    home.record_away_lookup(latency);
+                    home.record_away_lookup(latency, serving != target);
                 }
             }
         }

@@ -46,6 +46,11 @@ fn pinned_sessions_stay_in_their_region_through_travel_and_an_outage() {
     assert!(eu.away_lookup.count > 100, "and their lookups were answered: {eu:?}");
     // Served abroad, a pinned session is read from eu-west-1: every lookup pays the round trip.
     assert!(eu.away_lookup.p50 >= 70.0, "{:?}", eu.away_lookup);
+    // Split by why: travellers, and users detoured by eu-west-1's outage (served cold-only from
+    // eu-west-1's table, across the ocean, while it lasts).
+    assert_eq!(eu.travel_lookup.count + eu.detour_lookup.count, eu.away_lookup.count);
+    assert!(eu.travel_lookup.count > 0 && eu.detour_lookup.count > 0, "{eu:?}");
+    assert!(eu.detour_lookup.p50 >= 70.0, "{:?}", eu.detour_lookup);
     let outage = &pinned.failover.events[0];
     assert_eq!(outage.region, "eu-west-1");
 
