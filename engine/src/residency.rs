@@ -148,6 +148,41 @@ impl Residency {
     }
 }
 
+/// One store per residency group: the shared one (every unrestricted home's) and each restricted
+/// home's own. What [`ResidentCold`] and [`ResidentAudit`] route between.
+#[derive(Debug)]
+struct PerHome<T> {
+    shared: T,
+    /// `(home, store)` of each restricted home.
+    restricted: Vec<(RegionId, T)>,
+}
+
+impl<T> PerHome<T> {
+    /// Every restricted home of `residency` must have its store (`what` names it in the error).
+    fn new(residency: &Residency, shared: T, restricted: Vec<(RegionId, T)>, what: &str) -> Result<Self, ConfigError> {
+        if let Some(home) = residency.restricted_homes().find(|home| !restricted.iter().any(|(h, _)| h == home)) {
+            return Err(ConfigError::new(
+                "dynamodb.residency_tables",
+                format!("region {} is restricted by `residency` but has no {what}", home.0),
+            ));
+        }
+        Ok(Self { shared, restricted })
+    }
+
+    /// The store of sessions homed in `home`, with its position in [`Self::all`].
+    fn of(&self, home: RegionId) -> (usize, &T) {
+        self.restricted
+            .iter()
+            .position(|(h, _)| *h == home)
+            .map_or((0, &self.shared), |i| (i + 1, &self.restricted[i].1))
+    }
+
+    /// The shared store (home `None`), then each restricted home's.
+    fn all(&self) -> impl Iterator<Item = (Option<RegionId>, &T)> {
+        std::iter::once((None, &self.shared)).chain(self.restricted.iter().map(|(h, t)| (Some(*h), t)))
+    }
+}
+
 /// A cold tier split by residency: the sessions of each restricted home in a table of their own
 /// (whose replicas are its allowed regions), every other session in the shared global table.
 ///
@@ -157,9 +192,7 @@ impl Residency {
 #[derive(Debug)]
 pub struct ResidentCold<C> {
     residency: Residency,
-    shared: C,
-    /// `(home, table)` of each restricted home.
-    restricted: Vec<(RegionId, C)>,
+    tables: PerHome<C>,
 }
 
 impl<C: ColdStore> ResidentCold<C> {
@@ -167,36 +200,29 @@ impl<C: ColdStore> ResidentCold<C> {
     /// table; a table for an unrestricted home is refused (it would split a global table for
     /// nothing), so a configuration that names the wrong home fails at start-up.
     pub fn new(residency: Residency, shared: C, restricted: Vec<(RegionId, C)>) -> Result<Self, ConfigError> {
-        for home in residency.restricted_homes() {
-            if !restricted.iter().any(|(h, _)| *h == home) {
-                return Err(ConfigError::new(
-                    "dynamodb.residency_tables",
-                    format!("region {} is restricted by `residency` but has no tables", home.0),
-                ));
-            }
-        }
-        if let Some((home, _)) = restricted.iter().find(|(h, _)| !residency.is_restricted(*h)) {
+        let tables = PerHome::new(&residency, shared, restricted, "tables")?;
+        if let Some((home, _)) = tables.restricted.iter().find(|(h, _)| !residency.is_restricted(*h)) {
             return Err(ConfigError::new(
                 "dynamodb.residency_tables",
                 format!("region {} has tables but no `residency` rule", home.0),
             ));
         }
-        Ok(Self { residency, shared, restricted })
+        Ok(Self { residency, tables })
     }
 
     /// The table of every unrestricted home.
     pub const fn shared(&self) -> &C {
-        &self.shared
+        &self.tables.shared
     }
 
     /// The table holding sessions homed in `home`.
     pub fn table(&self, home: RegionId) -> &C {
-        self.restricted.iter().find(|(h, _)| *h == home).map_or(&self.shared, |(_, table)| table)
+        self.tables.of(home).1
     }
 
     /// The shared table and each restricted home's, with the homes they hold (`None`: the rest).
     pub fn tables(&self) -> impl Iterator<Item = (Option<RegionId>, &C)> {
-        std::iter::once((None, &self.shared)).chain(self.restricted.iter().map(|(h, t)| (Some(*h), t)))
+        self.tables.all()
     }
 
     /// `region` as the replica to use for `home`'s table.
@@ -226,22 +252,18 @@ impl<C: ColdStore> ColdStore for ResidentCold<C> {
         writer: RegionId,
         now: Timestamp,
     ) -> Result<Vec<ColdWrite>, StoreError> {
+        let group = |session: &Session| self.tables.of(session.id.home()).0;
         // The common case (a sync batch of one region's sessions, one table): one call.
-        let first = sessions.first().map(|s| s.id.home());
-        let one_table = |home: RegionId| std::ptr::eq(self.table(home), self.table(first.unwrap_or(home)));
-        if let Some(home) = first
-            && sessions.iter().all(|s| one_table(s.id.home()))
+        if let Some(first) = sessions.first()
+            && sessions.iter().all(|s| group(s) == group(first))
         {
+            let home = first.id.home();
             return self.table(home).put_batch(sessions, self.replica(home, writer), now).await;
         }
         let mut answers = vec![ColdWrite::Written; sessions.len()];
-        for (home, table) in self.tables() {
-            let (positions, part): (Vec<usize>, Vec<Session>) = sessions
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| std::ptr::eq(self.table(s.id.home()), table))
-                .map(|(i, s)| (i, s.clone()))
-                .unzip();
+        for (index, (home, table)) in self.tables().enumerate() {
+            let (positions, part): (Vec<usize>, Vec<Session>) =
+                sessions.iter().enumerate().filter(|(_, s)| group(s) == index).map(|(i, s)| (i, s.clone())).unzip();
             if part.is_empty() {
                 continue;
             }
@@ -311,38 +333,28 @@ impl<C: ColdStore> ColdStore for ResidentCold<C> {
 /// to the shared trail. Erasure asks every trail.
 #[derive(Debug)]
 pub struct ResidentAudit<A> {
-    shared: A,
-    /// `(home, trail)` of each restricted home.
-    restricted: Vec<(RegionId, A)>,
+    trails: PerHome<A>,
 }
 
 impl<A: AuditSink> ResidentAudit<A> {
     /// The shared trail plus one per restricted home (the same rules as [`ResidentCold::new`]).
     pub fn new(residency: &Residency, shared: A, restricted: Vec<(RegionId, A)>) -> Result<Self, ConfigError> {
-        for home in residency.restricted_homes() {
-            if !restricted.iter().any(|(h, _)| *h == home) {
-                return Err(ConfigError::new(
-                    "dynamodb.residency_tables",
-                    format!("region {} is restricted by `residency` but has no audit trail", home.0),
-                ));
-            }
-        }
-        Ok(Self { shared, restricted })
+        Ok(Self { trails: PerHome::new(residency, shared, restricted, "audit trail")? })
     }
 
     /// The trail of every unrestricted home's sessions.
     pub const fn shared(&self) -> &A {
-        &self.shared
+        &self.trails.shared
     }
 
     /// The trail that records sessions homed in `home`.
     pub fn trail(&self, home: RegionId) -> &A {
-        self.restricted.iter().find(|(h, _)| *h == home).map_or(&self.shared, |(_, trail)| trail)
+        self.trails.of(home).1
     }
 
     /// The shared trail and each restricted home's (`None`: the rest).
     pub fn trails(&self) -> impl Iterator<Item = (Option<RegionId>, &A)> {
-        std::iter::once((None, &self.shared)).chain(self.restricted.iter().map(|(h, t)| (Some(*h), t)))
+        self.trails.all()
     }
 }
 
