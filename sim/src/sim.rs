@@ -33,7 +33,7 @@ use crate::population::Population;
 use crate::prefetch::prefetch;
 use crate::queue::EventQueue;
 use crate::run::{ProgressReporter, SimError};
-use crate::stores::NO_SLOT;
+use crate::stores::{NO_SLOT, SimColdStore};
 
 /// Events between two progress reports (a power of two: the check is a mask).
 const PROGRESS_EVERY_EVENTS: u64 = 1 << 18;
@@ -72,6 +72,8 @@ impl Sim {
     /// from `seed`.
     pub(crate) fn new(scenario: Scenario, seed: u64, shards: usize) -> Result<Self, SimError> {
         let regions = scenario.session_config.hot_storage.regions.len();
+        // The cold table's compact records bound the regions and the run's length.
+        SimColdStore::fits(regions, scenario.duration).map_err(SimError::TooLarge)?;
         let timing = Timing::new(&scenario);
         let minutes = timing.end_ms.div_ceil(MINUTE_MS) as usize + 1;
         Ok(Self {

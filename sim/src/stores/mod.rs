@@ -16,6 +16,8 @@ mod clock;
 mod cold;
 mod hot;
 mod meter;
+mod split_map;
+mod stamp;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
