@@ -6,7 +6,9 @@
 
 mod analytics;
 mod audit;
+mod batch;
 mod load;
+mod merge;
 mod pass_timer;
 mod report;
 mod serve;
@@ -45,8 +47,13 @@ enum Command {
         sample: Option<f64>,
         /// Independent shards of the users, simulated on parallel threads (default 2). Results
         /// depend on the shard count, never on the machine; 1 is the plain sequential run.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "shard")]
         shards: Option<usize>,
+        /// Runs only shard K of N (K from 0), in this process, and writes it to --out for
+        /// `hotcold merge`; `auto/N` takes K from JOB_COMPLETION_INDEX (Kubernetes),
+        /// SLURM_ARRAY_TASK_ID (Slurm) or AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch).
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -72,6 +79,16 @@ enum Command {
         /// validation.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<Setting>,
+    },
+    /// Put the shards of a run (each written by `simulate --shard K/N`) together into its run
+    /// directory: the summary.json of `simulate --shards N` in one process.
+    Merge {
+        /// The shard directories (every K of N once, in any order).
+        #[arg(required = true, value_name = "SHARD_DIR")]
+        shard_dirs: Vec<PathBuf>,
+        /// Run directory. Default: runs/<scenario name>-<seed>.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Rebuild report.html, charts and tables of a run directory from its run.json.
     Report {
@@ -180,9 +197,10 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match cli.command {
-        Command::Simulate { scenario, out, seed, sample, shards, quiet, set } => {
-            simulate::simulate(&simulate::Args { scenario, out, seed, sample, shards, quiet, settings: set })
+        Command::Simulate { scenario, out, seed, sample, shards, shard, quiet, set } => {
+            simulate::simulate(&simulate::Args { scenario, out, seed, sample, shards, shard, quiet, settings: set })
         }
+        Command::Merge { shard_dirs, out } => merge::merge(&merge::Args { shard_dirs, out }),
         Command::Sweep { scenario, out, jobs, set } => {
             sweep::sweep(&sweep::Args { scenario, out, jobs, settings: set })
         }

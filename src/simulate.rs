@@ -1,4 +1,5 @@
-//! `hotcold simulate SCENARIO [--out DIR] [--seed N] [--sample F] [--quiet] [--set KEY=VALUE]...`.
+//! `hotcold simulate SCENARIO [--out DIR] [--seed N] [--sample F] [--shards N | --shard K/N] [--quiet]
+//! [--set KEY=VALUE]...`.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -21,6 +22,8 @@ pub(crate) struct Args {
     pub(crate) seed: Option<u64>,
     pub(crate) sample: Option<f64>,
     pub(crate) shards: Option<usize>,
+    /// `K/N` or `auto/N`: run shard K of N alone and write it for `hotcold merge`.
+    pub(crate) shard: Option<String>,
     pub(crate) quiet: bool,
     pub(crate) settings: Vec<Setting>,
 }
@@ -34,26 +37,17 @@ pub(crate) fn simulate(args: &Args) -> Result<(), Failure> {
         }
     }
     let seed = args.seed.unwrap_or(scenario.seed);
+    if let Some(shard) = &args.shard {
+        return simulate_shard(args, &scenario, shard, seed);
+    }
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-{seed}", scenario.name)));
     std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create the run directory {}", out.display()))
         .map_err(Failure::Failed)?;
 
-    let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| progress_bar(&scenario));
-    let progress = bar.clone().map(|bar| -> hotcold_sim::ProgressFn {
-        let started = std::time::Instant::now();
-        Arc::new(move |p: &hotcold_sim::Progress| {
-            bar.set_position(p.simulated_seconds as u64);
-            let rate = p.events as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            bar.set_message(format!("{:.2}M events/s", rate / 1e6));
-        })
-    });
+    let (bar, progress) = progress(args, &scenario);
     let options = RunOptions { seed: args.seed, sample: args.sample, progress, shards: args.shards };
-    let record = hotcold_sim::run(&scenario, &options).map_err(|e| match e {
-        SimError::Scenario(_) | SimError::InvalidOption(_) | SimError::Config(_) | SimError::TooLarge(_) => {
-            Failure::BadInput(e.into())
-        }
-    })?;
+    let record = hotcold_sim::run(&scenario, &options).map_err(bad_run)?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -62,6 +56,77 @@ pub(crate) fn simulate(args: &Args) -> Result<(), Failure> {
     print!("{}", one_screen("simulate", &record, &record.summary(), &out));
     print!("{}", crate::report::verdict_lines(&full));
     Ok(())
+}
+
+/// Every way a run can be refused is bad input: the scenario, an option, a run too large.
+fn bad_run(e: SimError) -> Failure {
+    match e {
+        SimError::Scenario(_) | SimError::InvalidOption(_) | SimError::Config(_) | SimError::TooLarge(_) => {
+            Failure::BadInput(e.into())
+        }
+    }
+}
+
+/// The progress bar (when asked for and stderr is a terminal) and the callback that moves it.
+fn progress(args: &Args, scenario: &Scenario) -> (Option<ProgressBar>, Option<hotcold_sim::ProgressFn>) {
+    let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| progress_bar(scenario));
+    let progress = bar.clone().map(|bar| -> hotcold_sim::ProgressFn {
+        let started = std::time::Instant::now();
+        Arc::new(move |p: &hotcold_sim::Progress| {
+            bar.set_position(p.simulated_seconds as u64);
+            let rate = p.events as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!("{:.2}M events/s", rate / 1e6));
+        })
+    });
+    (bar, progress)
+}
+
+/// `--shard K/N`: shard K of an N-shard run, alone, written to its directory for `hotcold merge`.
+fn simulate_shard(args: &Args, scenario: &Scenario, shard: &str, seed: u64) -> Result<(), Failure> {
+    let (index, shards) = parse_shard(shard, crate::batch::environment)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-{seed}-shard-{index}-of-{shards}", scenario.name)));
+    let (bar, progress) = progress(args, scenario);
+    let options = RunOptions { seed: args.seed, sample: args.sample, progress, shards: None };
+    let run = hotcold_sim::shard::run_one_shard(scenario, &options, index, shards).map_err(bad_run)?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    run.write(&out).map_err(|e| Failure::Failed(e.into()))?;
+    let h = run.header();
+    println!(
+        "hotcold simulate: {} (seed {}, sample {}), shard {}/{}: {} requests in {:.2} s, peak RSS {:.0} MiB",
+        h.scenario,
+        h.seed,
+        h.sample,
+        h.shard,
+        h.shards,
+        h.requests,
+        h.wall_seconds,
+        mib(h.peak_rss_bytes)
+    );
+    println!(
+        "  written to      {} (put the {} shards together with hotcold merge DIR... --out RUN_DIR)",
+        out.display(),
+        h.shards
+    );
+    Ok(())
+}
+
+/// `K/N` or `auto/N` (K from the batch scheduler's variable, read through `var`): shard K of N.
+pub(crate) fn parse_shard(text: &str, var: impl Fn(&str) -> Option<String>) -> Result<(usize, usize), Failure> {
+    let Some((index, count)) = text.split_once('/') else {
+        return Err(Failure::BadInput(anyhow!("--shard {text}: expected K/N (shard K of N, K from 0) or auto/N")));
+    };
+    let max = hotcold_sim::MAX_SHARDS;
+    let count: usize = count
+        .parse()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| Failure::BadInput(anyhow!("--shard {text}: N must be a whole number from 1 to {max}")))?;
+    Ok((crate::batch::task_index(index, count, "--shard", var)?, count))
 }
 
 fn progress_bar(scenario: &Scenario) -> ProgressBar {
@@ -135,13 +200,49 @@ pub(crate) fn one_screen(command: &str, record: &RunRecord, s: &Summary, out: &P
         "  failover        {} outages, {} sessions at risk, {} lost (ratio {:.4})",
         f.outages, f.sessions_at_risk, f.sessions_lost, f.loss_ratio
     );
+    let processes = match s.run.processes {
+        0 | 1 => String::new(),
+        n => format!(" per process ({n} processes, the slowest's wall time)"),
+    };
     let _ = writeln!(
         t,
-        "  run             {:.2} s wall, {:.2}M events/s, peak RSS {:.0} MiB",
+        "  run             {:.2} s wall, {:.2}M events/s, peak RSS {:.0} MiB{processes}",
         s.run.wall_seconds,
         s.run.events_per_second / 1e6,
         mib(s.run.peak_rss_bytes)
     );
     let _ = writeln!(t, "  written to      {}", out.display());
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(result: Result<(usize, usize), Failure>) -> String {
+        match result {
+            Err(Failure::BadInput(e)) => e.to_string(),
+            other => panic!("expected bad input, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_shard_is_k_of_n_with_k_from_the_flag_or_the_scheduler() {
+        let none = |_: &str| None;
+        assert_eq!(parse_shard("0/1", none).ok(), Some((0, 1)));
+        assert_eq!(parse_shard("3/4", none).ok(), Some((3, 4)));
+        let slurm = |name: &str| (name == "SLURM_ARRAY_TASK_ID").then(|| "2".to_string());
+        assert_eq!(parse_shard("auto/4", slurm).ok(), Some((2, 4)));
+    }
+
+    #[test]
+    fn a_bad_shard_is_bad_input_naming_it() {
+        let none = |_: &str| None;
+        assert!(error(parse_shard("3", none)).contains("expected K/N"));
+        assert!(error(parse_shard("4/4", none)).contains("below 4"));
+        assert!(error(parse_shard("0/0", none)).contains("from 1 to"));
+        assert!(error(parse_shard("0/65", none)).contains("from 1 to 64"));
+        assert!(error(parse_shard("a/b", none)).contains("N must be"));
+        assert!(error(parse_shard("auto/4", none)).contains("none of"));
+    }
 }

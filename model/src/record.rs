@@ -440,8 +440,32 @@ pub struct RunStats {
     pub peak_rss_bytes: u64,
     /// Most sessions held in the hot and cold tiers together (raw).
     pub peak_sessions_held: u64,
-    /// `peak_rss_bytes / peak_sessions_held`.
+    /// `rss_bytes_all_processes / peak_sessions_held`.
     pub bytes_per_session_held: f64,
+    /// Processes the run was split into: 1 for a run in one process (`--shards N` on threads),
+    /// N for N `--shard K/N` processes put together by `hotcold merge`. Default 1 (older run.json).
+    #[serde(default = "one")]
+    pub processes: u64,
+    /// The peak resident memory of every process of the run added up, bytes (`peak_rss_bytes`
+    /// for one process): what the run needs when its processes run at once.
+    #[serde(default)]
+    pub rss_bytes_all_processes: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+impl RunStats {
+    /// Fills the rates and the memory per session from `wall_seconds` and the memory figures.
+    pub fn fill_rates(&mut self, events: u64, requests: u64, peak_sessions_held: u64) {
+        let wall = self.wall_seconds.max(1e-9);
+        self.events_per_second = events as f64 / wall;
+        self.requests_per_second = requests as f64 / wall;
+        self.peak_sessions_held = peak_sessions_held;
+        self.bytes_per_session_held =
+            if peak_sessions_held > 0 { self.rss_bytes_all_processes as f64 / peak_sessions_held as f64 } else { 0.0 };
+    }
 }
 
 /// `summary.json`: CONTRACT section 3 without `cost_usd_month`, `baseline_redis_only`,
@@ -692,6 +716,9 @@ pub struct RunSummary {
     pub wall_seconds: f64,
     pub events_per_second: f64,
     pub peak_rss_bytes: u64,
+    /// Processes the run was split into (see [`RunStats::processes`]).
+    #[serde(default = "one")]
+    pub processes: u64,
 }
 
 /// How long a region's p95 must stay under the hot access SLO after an outage before it counts as
@@ -833,6 +860,7 @@ impl RunRecord {
                 wall_seconds: round3(self.run.wall_seconds),
                 events_per_second: self.run.events_per_second.round(),
                 peak_rss_bytes: self.run.peak_rss_bytes,
+                processes: self.run.processes,
             },
         }
     }

@@ -9,7 +9,8 @@
 //!
 //! # Map
 //! - `run.rs`: [`run()`], its options and errors, shards on threads; `merge.rs` puts the shards'
-//!   records together.
+//!   records together; [`shard`]: one shard as a process of its own, written to a directory, and
+//!   the merge of such directories.
 //! - `sim.rs`: one shard's event loop; `event.rs` what can happen; `queue.rs` when (a timing
 //!   wheel).
 //! - A shard's state: `population.rs` (the users), `backends.rs` (the engine over the stores),
@@ -31,6 +32,7 @@ mod prefetch;
 mod queue;
 mod request;
 mod run;
+pub mod shard;
 mod sim;
 pub mod stores;
 

@@ -16,15 +16,30 @@ pub(crate) struct ShardResult {
     pub(crate) bucket_values: Vec<Vec<(u64, u64)>>,
 }
 
-/// Puts the shards of a run together: counts, request units and averages add up; sync passes,
+/// Puts the shards of a run together, one shard at a time (a merge of shards read from files
+/// holds one shard besides the sum): counts, request units and averages add up; sync passes,
 /// which every shard runs at the same moments, count once; latency histograms merge; peaks are
-/// the highest sum over shards of a peak window (see [`PeakLayout`]). `started` is when the run
-/// began, for its wall-clock figures.
-pub(crate) fn merge(shards: Vec<ShardResult>, started: Instant) -> RunRecord {
-    let mut shards = shards.into_iter();
-    let Some(first) = shards.next() else { unreachable!("a run has at least one shard") };
-    let ShardResult { record: mut merged, peaks: mut peak_sums, bucket_values: mut values } = first;
-    for ShardResult { record: shard, peaks, bucket_values } in shards {
+/// the highest sum over shards of a peak window (see [`PeakLayout`]). The result depends only on
+/// the shards, not on the order they are added in after the first.
+pub(crate) struct Merger {
+    merged: RunRecord,
+    peak_sums: Vec<u64>,
+    /// Per time-series row, the `(value_us, count)` pairs of every shard added so far, sorted by
+    /// value with one pair per value.
+    values: Vec<Vec<(u64, u64)>>,
+}
+
+impl Merger {
+    /// Starts from the first shard.
+    pub(crate) fn new(first: ShardResult) -> Self {
+        let ShardResult { record, peaks, bucket_values } = first;
+        Self { merged: record, peak_sums: peaks, values: bucket_values }
+    }
+
+    /// Adds another shard.
+    pub(crate) fn add(&mut self, shard: ShardResult) {
+        let ShardResult { record: shard, peaks, bucket_values } = shard;
+        let merged = &mut self.merged;
         add_counts(&mut merged.counts, &shard.counts);
         merged.tiers.hot_avg += shard.tiers.hot_avg;
         merged.tiers.cold_avg += shard.tiers.cold_avg;
@@ -50,46 +65,92 @@ pub(crate) fn merge(shards: Vec<ShardResult>, started: Instant) -> RunRecord {
         for (sum, part) in merged.residency.by_home.iter_mut().zip(&shard.residency.by_home) {
             add_home(sum, part);
         }
-        for (sum, part) in values.iter_mut().zip(bucket_values) {
-            sum.extend(part);
+        for (sum, part) in self.values.iter_mut().zip(bucket_values) {
+            *sum = merge_sorted_values(sum, &part);
         }
-        for (sum, part) in peak_sums.iter_mut().zip(peaks) {
+        for (sum, part) in self.peak_sums.iter_mut().zip(peaks) {
             *sum += part;
         }
     }
-    if !values.is_empty() {
-        for (row, values) in merged.timeseries.iter_mut().zip(&values) {
-            let percentiles = BucketPercentiles::of(&histogram_of(values));
-            (row.p50_ms, row.p95_ms, row.p99_ms) = (percentiles.p50_ms, percentiles.p95_ms, percentiles.p99_ms);
+
+    /// The merged record, with `run` as its wall-clock figures.
+    pub(crate) fn finish(self, run: RunStats) -> RunRecord {
+        let Self { mut merged, peak_sums, values } = self;
+        if !values.is_empty() {
+            for (row, values) in merged.timeseries.iter_mut().zip(&values) {
+                let percentiles = BucketPercentiles::of(&histogram_of(values));
+                (row.p50_ms, row.p95_ms, row.p99_ms) = (percentiles.p50_ms, percentiles.p95_ms, percentiles.p99_ms);
+            }
         }
-    }
 
-    // Peaks: the highest window of each gauge, summed over shards.
-    let layout = PeakLayout { regions: merged.regions.len() };
-    let peak = |gauge: usize| peak_sums.chunks_exact(layout.row_len()).map(|w| w[gauge]).max().unwrap_or(0);
-    let fragmentation = merged.scenario.costs.redis.fragmentation;
-    let redis_bytes = |bytes: u64| (bytes as f64 * fragmentation).round() as u64;
-    merged.tiers.hot_peak = peak(PeakLayout::HOT_TOTAL);
-    merged.tiers.cold_peak = peak(PeakLayout::COLD_RECORDS);
-    merged.storage.peak_stored_bytes = peak(PeakLayout::COLD_BYTES);
-    for (r, usage) in merged.usage.iter_mut().enumerate() {
-        usage.redis_peak_sessions = peak(layout.hot_sessions(r));
-        usage.redis_peak_bytes = redis_bytes(peak(layout.hot_bytes(r)));
-        usage.baseline_redis_only_peak_bytes = redis_bytes(peak(layout.baseline_bytes(r)));
+        // Peaks: the highest window of each gauge, summed over shards.
+        let layout = PeakLayout { regions: merged.regions.len() };
+        let peak = |gauge: usize| peak_sums.chunks_exact(layout.row_len()).map(|w| w[gauge]).max().unwrap_or(0);
+        let fragmentation = merged.scenario.costs.redis.fragmentation;
+        let redis_bytes = |bytes: u64| (bytes as f64 * fragmentation).round() as u64;
+        merged.tiers.hot_peak = peak(PeakLayout::HOT_TOTAL);
+        merged.tiers.cold_peak = peak(PeakLayout::COLD_RECORDS);
+        merged.storage.peak_stored_bytes = peak(PeakLayout::COLD_BYTES);
+        for (r, usage) in merged.usage.iter_mut().enumerate() {
+            usage.redis_peak_sessions = peak(layout.hot_sessions(r));
+            usage.redis_peak_bytes = redis_bytes(peak(layout.hot_bytes(r)));
+            usage.baseline_redis_only_peak_bytes = redis_bytes(peak(layout.baseline_bytes(r)));
+        }
+        merged.run = run;
+        merged.run.fill_rates(
+            merged.counts.events,
+            merged.counts.requests,
+            merged.tiers.hot_peak + merged.tiers.cold_peak,
+        );
+        merged
     }
+}
 
+/// Puts the shards of one process together (see [`Merger`]); `started` is when the run began,
+/// for its wall-clock figures.
+pub(crate) fn merge(shards: Vec<ShardResult>, started: Instant) -> RunRecord {
+    let mut shards = shards.into_iter();
+    let Some(first) = shards.next() else { unreachable!("a run has at least one shard") };
+    let mut merger = Merger::new(first);
+    for shard in shards {
+        merger.add(shard);
+    }
     let wall = started.elapsed().as_secs_f64().max(1e-9);
     let peak_rss = peak_rss_bytes();
-    let held = merged.tiers.hot_peak + merged.tiers.cold_peak;
-    merged.run = RunStats {
+    merger.finish(RunStats {
         wall_seconds: wall,
-        events_per_second: merged.counts.events as f64 / wall,
-        requests_per_second: merged.counts.requests as f64 / wall,
         peak_rss_bytes: peak_rss,
-        peak_sessions_held: held,
-        bytes_per_session_held: if held > 0 { peak_rss as f64 / held as f64 } else { 0.0 },
-    };
-    merged
+        rss_bytes_all_processes: peak_rss,
+        processes: 1,
+        ..RunStats::default()
+    })
+}
+
+/// Two lists of `(value, count)` sorted by value with one pair per value, as one such list.
+fn merge_sorted_values(a: &[(u64, u64)], b: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut out = Vec::with_capacity(a.len().max(b.len()));
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let ((va, ca), (vb, cb)) = (a[i], b[j]);
+        match va.cmp(&vb) {
+            std::cmp::Ordering::Less => {
+                out.push((va, ca));
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push((vb, cb));
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push((va, ca + cb));
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
 }
 
 /// Adds a shard's counts to `sum`, all but the sync invocations (every shard runs the same passes).

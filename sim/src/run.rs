@@ -102,20 +102,7 @@ impl std::fmt::Debug for RunOptions {
 
 /// Runs `scenario` with `options` and returns everything it measured.
 pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunRecord, SimError> {
-    let mut scenario = scenario.clone();
-    if let Some(seed) = options.seed {
-        scenario.seed = seed;
-    }
-    if let Some(sample) = options.sample {
-        if !(sample > 0.0 && sample <= 1.0) {
-            return Err(SimError::InvalidOption(format!("--sample must be in (0, 1], got {sample}")));
-        }
-        scenario.sample = sample;
-    }
-    let shards = options.shards.unwrap_or(DEFAULT_SHARDS);
-    if !(1..=MAX_SHARDS).contains(&shards) {
-        return Err(SimError::InvalidOption(format!("--shards must be between 1 and {MAX_SHARDS}, got {shards}")));
-    }
+    let (scenario, shards) = prepare(scenario, options)?;
     let started = Instant::now();
     let totals = ProgressTotals::default();
     let results: Vec<Result<ShardResult, SimError>> = std::thread::scope(|scope| {
@@ -136,8 +123,28 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunRecord, SimEr
     Ok(merge(results, started))
 }
 
-/// Runs shard `shard` of `shards` of `scenario`.
-fn run_shard(
+/// The scenario as run (`options`' seed and sample applied) and the number of shards, checked.
+pub(crate) fn prepare(scenario: &Scenario, options: &RunOptions) -> Result<(Scenario, usize), SimError> {
+    let mut scenario = scenario.clone();
+    if let Some(seed) = options.seed {
+        scenario.seed = seed;
+    }
+    if let Some(sample) = options.sample {
+        if !(sample > 0.0 && sample <= 1.0) {
+            return Err(SimError::InvalidOption(format!("--sample must be in (0, 1], got {sample}")));
+        }
+        scenario.sample = sample;
+    }
+    let shards = options.shards.unwrap_or(DEFAULT_SHARDS);
+    if !(1..=MAX_SHARDS).contains(&shards) {
+        return Err(SimError::InvalidOption(format!("--shards must be between 1 and {MAX_SHARDS}, got {shards}")));
+    }
+    Ok((scenario, shards))
+}
+
+/// Runs shard `shard` of `shards` of `scenario` (on a thread of [`run()`], or alone in a process
+/// of its own: [`crate::shard::run_one_shard`]).
+pub(crate) fn run_shard(
     scenario: &Scenario,
     shard: usize,
     shards: usize,
@@ -162,7 +169,7 @@ fn shard_seed(scenario_seed: u64, shard: usize) -> u64 {
 
 /// Events and requests done by all shards together, for the progress callback.
 #[derive(Debug, Default)]
-struct ProgressTotals {
+pub(crate) struct ProgressTotals {
     events: AtomicU64,
     requests: AtomicU64,
 }
@@ -177,7 +184,7 @@ pub(crate) struct ProgressReporter<'a> {
 }
 
 impl<'a> ProgressReporter<'a> {
-    fn new(callback: Option<&'a ProgressFn>, totals: &'a ProgressTotals) -> Self {
+    pub(crate) fn new(callback: Option<&'a ProgressFn>, totals: &'a ProgressTotals) -> Self {
         Self { callback, totals, reported_events: 0, reported_requests: 0 }
     }
 

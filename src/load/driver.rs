@@ -813,6 +813,8 @@ impl<'a> Driver<'a> {
                 peak_rss_bytes: peak_rss,
                 peak_sessions_held: held,
                 bytes_per_session_held: peak_rss as f64 / held.max(1) as f64,
+                processes: 1,
+                rss_bytes_all_processes: peak_rss,
             },
             counts,
         };
