@@ -64,21 +64,41 @@ enum Command {
         set: Vec<Setting>,
     },
     /// Run every point of the scenario's `sweep:` grid in parallel; write sweep.csv, frontier.svg and
-    /// frontier-lookup.svg.
+    /// frontier-lookup.svg (and sweep-spread.csv with a seed axis). `--plan`, `--point` and
+    /// `--collect` split the same sweep into tasks for a batch scheduler.
     Sweep {
         /// The scenario file (YAML) with a `sweep:` block.
         scenario: PathBuf,
         /// Output directory. Default: runs/<scenario name>-sweep.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["plan", "collect"])]
         out: Option<PathBuf>,
         /// Points run at once. Default: one per 2 cores (each run already simulates 2 shards in parallel).
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["plan", "point", "collect"])]
         jobs: Option<usize>,
         /// Sets a scenario key by its dotted path, as in `sweep:`, to a YAML value
         /// (`session_config.hot_storage.promotion_threshold=900`); repeatable; applied before
         /// validation.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<Setting>,
+        /// Adds a `seed` axis of N seeds to the grid (the scenario's seed, +1, ..., +N-1), to see
+        /// each figure's spread across seeds in sweep-spread.csv.
+        #[arg(long, value_name = "N")]
+        seeds: Option<u64>,
+        /// Prints the points and runs nothing: one line each, tab-separated: the index (from 0,
+        /// as schedulers count), the run directory's name, and the `--set KEY=VALUE` words
+        /// (quoted for a POSIX shell) that make the point with `hotcold simulate SCENARIO`.
+        #[arg(long, conflicts_with_all = ["point", "collect"])]
+        plan: bool,
+        /// Runs only point I (from 0, as in --plan) into DIR/<its directory>, where the whole
+        /// sweep puts it; `auto` reads I from JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_ID or
+        /// AWS_BATCH_JOB_ARRAY_INDEX.
+        #[arg(long, value_name = "I|auto", requires = "out", conflicts_with = "collect")]
+        point: Option<String>,
+        /// Writes sweep.csv, the frontiers (and sweep-spread.csv) from the points' run directories
+        /// under DIR, the same as the whole sweep; refuses missing points or points run from
+        /// another scenario.
+        #[arg(long, value_name = "DIR")]
+        collect: Option<PathBuf>,
     },
     /// Put the shards of a run (each written by `simulate --shard K/N`) together into its run
     /// directory: the summary.json of `simulate --shards N` in one process.
@@ -201,8 +221,8 @@ fn main() -> ExitCode {
             simulate::simulate(&simulate::Args { scenario, out, seed, sample, shards, shard, quiet, settings: set })
         }
         Command::Merge { shard_dirs, out } => merge::merge(&merge::Args { shard_dirs, out }),
-        Command::Sweep { scenario, out, jobs, set } => {
-            sweep::sweep(&sweep::Args { scenario, out, jobs, settings: set })
+        Command::Sweep { scenario, out, jobs, set, seeds, plan, point, collect } => {
+            sweep::sweep(&sweep::Args { scenario, out, jobs, settings: set, plan, point, collect, seeds })
         }
         Command::Report { run_dir } => report::report(&run_dir),
         Command::Validate { scenario, set } => validate::validate(&scenario, &set),

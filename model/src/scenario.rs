@@ -529,6 +529,18 @@ impl Scenario {
 
     /// Fills the region-keyed defaults and validates every value.
     fn resolve(&mut self, file: &str) -> Result<(), ScenarioError> {
+        // `sweep.seeds` is another name for the `seed` axis (a sweep over seeds reads better
+        // plural); resolved first so the resolved file, the points and their directories say `seed`.
+        if let Some(seeds) = self.sweep.remove("seeds") {
+            if self.sweep.contains_key("seed") {
+                return Err(invalid(
+                    file,
+                    "sweep.seeds".into(),
+                    "is another name for sweep.seed: write one of them, not both",
+                ));
+            }
+            self.sweep.insert("seed".into(), seeds);
+        }
         let regions = self.session_config.hot_storage.regions.clone();
         let fill = |map: &mut BTreeMap<String, f64>, table: &[(&str, f64)], fallback: f64| {
             for region in &regions {
@@ -875,6 +887,43 @@ impl Scenario {
         Self::parse(&text, file)
     }
 
+    /// This scenario with a `seed` axis of `count` seeds added to its grid: its own seed, the
+    /// next one, and so on (`hotcold sweep --seeds N`, to see how much a figure owes to chance).
+    /// Refused when the grid already has a seed axis, for `count` 0, or when the seeds would pass
+    /// the largest seed; the grid is validated again (its size included).
+    pub fn with_seed_axis(&self, count: u64, file: &str) -> Result<Self, ScenarioError> {
+        let key = "--seeds";
+        if count == 0 {
+            return Err(invalid(file, key.into(), "needs at least 1 seed, got 0"));
+        }
+        if self.sweep.contains_key("seed") {
+            return Err(invalid(
+                file,
+                key.into(),
+                "the sweep: grid already has a seed axis (sweep.seed or sweep.seeds): drop one of them",
+            ));
+        }
+        let Some(last) = self.seed.checked_add(count - 1) else {
+            return Err(invalid(
+                file,
+                key.into(),
+                format!("seed {} + {count} seeds passes the largest seed", self.seed),
+            ));
+        };
+        // Counted before the values are built: a huge count must not be allocated.
+        let others = self.sweep.values().try_fold(1u64, |size, values| size.checked_mul(values.len() as u64));
+        if others.and_then(|size| size.checked_mul(count)).is_none_or(|size| size > MAX_SWEEP_POINTS as u64) {
+            return Err(invalid(
+                file,
+                key.into(),
+                format!("{count} seeds make the grid larger than {MAX_SWEEP_POINTS} points: use fewer seeds"),
+            ));
+        }
+        let mut grid = self.clone();
+        grid.sweep.insert("seed".into(), (self.seed..=last).map(serde_yaml::Value::from).collect());
+        grid.overridden(&[], file)
+    }
+
     /// The number of points of the `sweep:` grid (1 without a grid, 0 with an empty axis), or,
     /// when that is more than [`MAX_SWEEP_POINTS`], an error naming every axis and the limit. The
     /// product of the axes' lengths is counted with checked multiplication, without building
@@ -1141,6 +1190,35 @@ mod tests {
         let bad = format!("{MINIMAL}sweep:\n  session_config.hot_storage.promotion_threshold: [600, 9000]\n");
         let e = Scenario::parse(&bad, "s.yaml").unwrap_err();
         assert_eq!(e.path.as_deref(), Some("sweep.session_config.hot_storage.promotion_threshold[1]"), "{e}");
+    }
+
+    #[test]
+    fn sweep_seeds_is_the_seed_axis_under_another_name() {
+        let plural = Scenario::parse(&format!("{MINIMAL}sweep:\n  seeds: [42, 43]\n"), "s.yaml").unwrap();
+        let singular = Scenario::parse(&format!("{MINIMAL}sweep:\n  seed: [42, 43]\n"), "s.yaml").unwrap();
+        assert_eq!(plural, singular);
+        assert!(plural.to_yaml().contains("sweep:\n  seed:\n"), "{}", plural.to_yaml());
+        let both = format!("{MINIMAL}sweep:\n  seed: [1]\n  seeds: [2]\n");
+        let e = Scenario::parse(&both, "s.yaml").unwrap_err();
+        assert_eq!(e.path.as_deref(), Some("sweep.seeds"), "{e}");
+    }
+
+    #[test]
+    fn a_seed_axis_counts_up_from_the_scenarios_seed() {
+        let text = format!("{MINIMAL}seed: 7\nsweep:\n  engine.durability: [on_demotion, write_through]\n");
+        let s = Scenario::parse(&text, "s.yaml").unwrap();
+        let grid = s.with_seed_axis(3, "s.yaml").unwrap();
+        let seeds: Vec<u64> = grid.sweep["seed"].iter().filter_map(serde_yaml::Value::as_u64).collect();
+        assert_eq!(seeds, [7, 8, 9]);
+        assert_eq!(grid.sweep_points("s.yaml").unwrap().len(), 6);
+        let path = |e: ScenarioError| e.path.unwrap_or_default();
+        assert_eq!(path(s.with_seed_axis(0, "s.yaml").unwrap_err()), "--seeds");
+        assert_eq!(path(grid.with_seed_axis(2, "s.yaml").unwrap_err()), "--seeds", "already has a seed axis");
+        assert_eq!(path(s.with_seed_axis(u64::MAX, "s.yaml").unwrap_err()), "--seeds");
+        assert_eq!(path(s.with_seed_axis(501, "s.yaml").unwrap_err()), "--seeds", "1002 points");
+        let top = Scenario { seed: u64::MAX, ..s };
+        assert_eq!(path(top.with_seed_axis(2, "s.yaml").unwrap_err()), "--seeds");
+        assert!(top.with_seed_axis(1, "s.yaml").is_ok());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! hotcold-reports: turns a run's [`RunRecord`] into the run directory of CONTRACT section 3:
 //! the complete `summary.json` (costs, Redis-only baseline, SLO verdicts), `costs.csv`,
 //! `timeseries.parquet`/`.csv`, charts (SVG and PNG) and a self-contained `report.html`; and runs
-//! sweeps (`sweep.csv`, `frontier.svg`).
+//! sweeps (`sweep.csv`, `frontier.svg`, `sweep-spread.csv`), in one process or point by point.
 //!
 //! The cost model ([`cost`]) follows CONTRACT section 4 exactly; monthly figures are steady-state
 //! figures, projected with Little's law where the run is shorter than a retention period.
@@ -149,8 +149,8 @@ pub fn read_run(dir: &Path) -> Result<RunRecord, ReportError> {
         .map_err(|e| ReportError::BadInput(format!("{}: not a valid run record: {e}", path.display())))
 }
 
-/// `hotcold report RUN_DIR`: rebuilds the reports from `run.json` without re-simulating.
-pub fn rebuild(dir: &Path) -> Result<FullSummary, ReportError> {
+/// Reads `run.json` of a run directory and checks that the reports can be built from it.
+pub(crate) fn read_checked_run(dir: &Path) -> Result<RunRecord, ReportError> {
     let record = read_run(dir)?;
     if record.regions.is_empty() || record.usage.len() != record.regions.len() {
         return Err(ReportError::BadInput(format!(
@@ -160,5 +160,11 @@ pub fn rebuild(dir: &Path) -> Result<FullSummary, ReportError> {
             record.usage.len()
         )));
     }
+    Ok(record)
+}
+
+/// `hotcold report RUN_DIR`: rebuilds the reports from `run.json` without re-simulating.
+pub fn rebuild(dir: &Path) -> Result<FullSummary, ReportError> {
+    let record = read_checked_run(dir)?;
     write_reports(dir, &record)
 }
