@@ -74,6 +74,9 @@ pub struct Steady {
     pub steady: f64,
     /// Whether `steady` was projected (Little's law) rather than measured.
     pub projected: bool,
+    /// Whether `steady` was measured over the run's last day (a run that covers the retention)
+    /// rather than over the whole post-warmup window.
+    pub over_last_day: bool,
 }
 
 /// The Redis-only baseline for the same traffic.
@@ -465,6 +468,8 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
                 stored.steady / GB,
                 if stored.projected {
                     format!("projected: inflow x (cold TTL + mean session lifetime = {:.1} d)", residence / 86_400.0)
+                } else if stored.over_last_day {
+                    "measured over the run's last day: the run covers the cold TTL".into()
                 } else {
                     "measured after warmup".into()
                 },
@@ -722,9 +727,14 @@ pub fn cost_model(record: &RunRecord) -> CostModel {
         let peak = if run_s < cold_ttl {
             // Nothing has reached its TTL yet: the store holds what flowed in (bytes/s = measured /
             // run), and at steady state holds inflow x residence.
-            Steady { measured, steady: (measured / run_s * residence).max(measured), projected: true }
+            Steady {
+                measured,
+                steady: (measured / run_s * residence).max(measured),
+                projected: true,
+                over_last_day: false,
+            }
         } else {
-            Steady { measured, steady: measured, projected: false }
+            Steady { measured, steady: measured, projected: false, over_last_day: false }
         };
         let nodes = nodes_for(peak.steady, capacity, replicas);
         let usd = cents(nodes as f64 * node_month(region));
@@ -786,18 +796,32 @@ pub fn totals_of(rows: &[CostRow]) -> ComponentTotals {
     }
 }
 
-/// Average stored bytes of the DynamoDB table (one copy), scaled: measured after warmup, or, when
-/// the run is shorter than the cold TTL, projected as net inflow × residence.
+/// Average stored bytes of the DynamoDB table (one copy), scaled, at steady state. When the run
+/// covers the cold TTL the table has stopped growing by its end: measured over the run's last day
+/// (one whole daily cycle; the post-warmup average would count the days it was filling up), or
+/// after warmup for a run shorter than warmup plus a day. When the run is shorter than the cold
+/// TTL: projected as net inflow × residence (Little's law).
 fn stored_bytes(record: &RunRecord, scale: f64, residence: f64) -> Steady {
     let measured = finite(record.storage.avg_stored_bytes) * scale;
     let cold_ttl = record.scenario.session_config.cold_storage.ttl.as_secs_f64();
-    if record.simulated_seconds >= cold_ttl {
-        return Steady { measured, steady: measured, projected: false };
-    }
-    // Net inflow over the post-warmup window: growth of the table (no record reaches its TTL yet).
     let total_at = |t: u64| -> u64 {
         record.timeseries.iter().filter(|r| r.t == t).map(|r| r.cold_bytes).fold(0u64, u64::saturating_add)
     };
+    if record.simulated_seconds >= cold_ttl {
+        const DAY: f64 = 86_400.0;
+        let from = record.simulated_seconds - DAY;
+        if from > record.warmup_seconds {
+            let mut times: Vec<u64> = record.timeseries.iter().map(|r| r.t).filter(|&t| t as f64 >= from).collect();
+            times.dedup();
+            if !times.is_empty() {
+                let sum: f64 = times.iter().map(|&t| total_at(t) as f64).sum();
+                let steady = finite(sum / times.len() as f64 * scale);
+                return Steady { measured, steady, projected: false, over_last_day: true };
+            }
+        }
+        return Steady { measured, steady: measured, projected: false, over_last_day: false };
+    }
+    // Net inflow over the post-warmup window: growth of the table (no record reaches its TTL yet).
     let first = post_warmup(record).map(|r| r.t).min();
     let last = record.timeseries.iter().map(|r| r.t).max();
     let inflow = match (first, last) {
@@ -805,5 +829,5 @@ fn stored_bytes(record: &RunRecord, scale: f64, residence: f64) -> Steady {
         _ => 0.0,
     };
     let steady = if inflow > 0.0 { (inflow * residence).max(measured) } else { measured };
-    Steady { measured, steady: finite(steady), projected: inflow > 0.0 }
+    Steady { measured, steady: finite(steady), projected: inflow > 0.0, over_last_day: false }
 }

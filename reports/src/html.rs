@@ -601,7 +601,11 @@ fn cost_section(h: &mut String, record: &RunRecord, s: &FullSummary, model: &Cos
         r.bytes_overhead_per_session,
         r.fragmentation,
         format_args!("{:.3}", model.stored_bytes.steady / GB),
-        if model.stored_bytes.projected { " (projected)" } else { "" },
+        match (model.stored_bytes.projected, model.stored_bytes.over_last_day) {
+            (true, _) => " (projected)",
+            (false, true) => " (over the run's last day)",
+            (false, false) => "",
+        },
         model.stored_bytes.measured / GB,
         record.regions.len()
     );

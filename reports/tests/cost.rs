@@ -146,6 +146,27 @@ fn steady_state_run_worked_on_paper() {
 }
 
 #[test]
+fn a_run_past_the_cold_ttl_measures_the_table_over_its_last_day() {
+    // Cold TTL 1 day, warmup 12 h: the run's last day (hours 24 to 47) comes after the warmup, so
+    // the steady state is the table's average over it: cold_bytes = 1000 x t, t from 24 x 3600
+    // to 47 x 3600 s, mean 35.5 x 3600 s => 127,800,000 bytes; not the post-warmup average
+    // (40e9 in the record), which would count the hours the table was filling up.
+    let mut r = record(scenario("1d"));
+    r.warmup_seconds = 43_200.0;
+    let model = cost_model(&r);
+    let stored = model.stored_bytes;
+    assert!(!stored.projected && stored.over_last_day, "{stored:?}");
+    assert!(close(stored.steady, 127_800_000.0), "{}", stored.steady);
+    assert_eq!(stored.measured, 40e9);
+    let basis = &model.rows.iter().find(|row| row.item == "storage").map(|row| row.basis.clone()).unwrap_or_default();
+    assert!(basis.contains("last day"), "{basis}");
+    // With the warmup covering all but the last day, the post-warmup average is that day's.
+    let model = cost_model(&record(scenario("1d")));
+    assert!(!model.stored_bytes.over_last_day);
+    assert_eq!(model.stored_bytes.steady, 40e9);
+}
+
+#[test]
 fn short_run_projects_storage_and_baseline_with_littles_law() {
     // Cold TTL 30 days, run 2 days: nothing has expired yet, so stored amounts are projected.
     let model = cost_model(&record(scenario("30d")));
