@@ -247,3 +247,70 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `hotcold simulate|merge|sweep ...` command lines in `text`: from `hotcold ` to the end
+    /// of the line, a closing quote, a pipe or `&&`.
+    fn command_lines(text: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for line in text.lines() {
+            let mut rest = line;
+            while let Some(at) = rest.find("hotcold ") {
+                let tail = &rest[at + "hotcold ".len()..];
+                let end = ["\"", "`", " |", " &&", ")"].iter().filter_map(|stop| tail.find(stop)).min();
+                let command = tail[..end.unwrap_or(tail.len())].trim_end_matches('\\').trim();
+                if ["simulate ", "merge ", "sweep "].iter().any(|c| command.starts_with(c)) {
+                    found.push(command.to_string());
+                }
+                rest = tail;
+            }
+        }
+        found
+    }
+
+    /// The batch examples (docs/batch.md and the Kubernetes and Slurm files) stay true to the
+    /// command line: every hotcold command in them parses, and names a scenario that exists.
+    #[test]
+    fn the_batch_examples_commands_parse() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = vec![root.join("docs/batch.md")];
+        let mut examples: Vec<PathBuf> = std::fs::read_dir(root.join("docs/batch"))
+            .expect("docs/batch")
+            .map(|entry| entry.expect("entry").path())
+            .collect();
+        examples.sort();
+        files.extend(examples);
+        let mut checked = 0;
+        for file in &files {
+            let mut text = std::fs::read_to_string(file).expect("read an example");
+            if file.extension().is_some_and(|e| e == "md") {
+                // Markdown: the code blocks (the tables name commands with placeholders).
+                text = text.split("```").skip(1).step_by(2).collect::<Vec<_>>().join("\n");
+            }
+            let commands = command_lines(&text);
+            assert!(!commands.is_empty(), "{}: no hotcold command found", file.display());
+            for command in commands {
+                let words: Vec<&str> = std::iter::once("hotcold").chain(command.split_whitespace()).collect();
+                if let Err(e) = Cli::try_parse_from(&words) {
+                    panic!("{}: `hotcold {command}` does not parse: {e}", file.display());
+                }
+                for word in &words {
+                    if let Some(name) = word.strip_prefix("/scenarios/").or_else(|| word.strip_prefix("scenarios/")) {
+                        assert!(root.join("scenarios").join(name).exists(), "{}: no scenario {word}", file.display());
+                    }
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 10, "only {checked} commands found");
+    }
+
+    #[test]
+    fn command_lines_are_cut_where_the_shell_text_ends() {
+        let text = "x --wrap \"hotcold merge a b --out c\" y\n  - hotcold sweep s.yaml --plan | wc -l\nhotcold serve";
+        assert_eq!(command_lines(text), vec!["merge a b --out c", "sweep s.yaml --plan"]);
+    }
+}
