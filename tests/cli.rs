@@ -7,7 +7,7 @@ use std::process::Output;
 
 mod common;
 
-use common::hotcold;
+use common::{assert_bad_input, hotcold};
 
 fn scratch_dir(label: &str) -> PathBuf {
     common::scratch_dir("cli", label)
@@ -430,17 +430,6 @@ fn sweep_with_set_keeps_the_grid() {
 
 // ---------------------------------------------------------------------------------------------
 // Inputs whose arithmetic would overflow: bad input, not a panic
-
-/// Asserts that `output` is bad input (exit 2) reported on one line naming every fragment.
-fn assert_bad_input(output: &Output, what: &str, fragments: &[&str]) {
-    let err = stderr(output);
-    assert_eq!(output.status.code(), Some(2), "{what}: {err}");
-    assert!(!err.contains("panicked"), "{what}: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{what}: one line expected: {err}");
-    for fragment in fragments {
-        assert!(err.contains(fragment), "{what}: {err:?} does not name {fragment:?}");
-    }
-}
 
 /// A `hotcold serve` config for the three regions of `scenarios/load-smoke.yaml` whose backends
 /// do not exist: a command that got as far as connecting would fail with exit 1, not 2.

@@ -7,7 +7,7 @@ use std::process::Output;
 
 mod common;
 
-use common::hotcold;
+use common::{assert_bad_input, hotcold};
 
 /// The variables `--point auto` reads, one per scheduler.
 const INDEX_VARIABLES: [&str; 3] = ["JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID", "AWS_BATCH_JOB_ARRAY_INDEX"];
@@ -42,17 +42,6 @@ fn ok(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
 
 fn os(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<String> {
     args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect()
-}
-
-/// Asserts that `output` is bad input (exit 2) on one line naming every fragment.
-fn assert_bad_input(output: &Output, what: &str, fragments: &[&str]) {
-    let err = stderr(output);
-    assert_eq!(output.status.code(), Some(2), "{what}: {err}");
-    assert!(!err.contains("panicked"), "{what}: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{what}: one line expected: {err}");
-    for fragment in fragments {
-        assert!(err.contains(fragment), "{what}: {err:?} does not name {fragment:?}");
-    }
 }
 
 /// `scenarios/tiny.yaml` (about a quarter of a second per run in a debug build) with `grid` as its

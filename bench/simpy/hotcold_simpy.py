@@ -193,6 +193,14 @@ class Model:
             self.cold_area += self.cold_n * (now - t0)
         self.area_t = now
 
+    def _make_hot(self, hot, sid, now):
+        """Puts `sid` in the region's hot tier `hot` at `now` (a creation or a promotion)."""
+        self._account(now)
+        hot[sid] = now
+        self.hot_n += 1
+        if self.hot_n > self.hot_peak and now >= self.warmup:
+            self.hot_peak = self.hot_n
+
     # -- traffic --------------------------------------------------------------------------------
     def arrivals(self, name, r):
         env, rng = self.env, self.rng
@@ -235,11 +243,7 @@ class Model:
                 c["requests"] += 1
                 if first_visit and i == 0:
                     c["created"] += 1
-                    self._account(now)
-                    hot[sid] = now
-                    self.hot_n += 1
-                    if self.hot_n > self.hot_peak and now >= self.warmup:
-                        self.hot_peak = self.hot_n
+                    self._make_hot(hot, sid, now)
                     continue
                 last = hot.get(sid)
                 if last is not None and now - last < hot_ttl:
@@ -255,11 +259,7 @@ class Model:
                     clast = cold.get(sid)
                     if clast is not None and now - clast < cold_ttl:
                         c["cold_promotions"] += 1
-                        self._account(now)
-                        hot[sid] = now
-                        self.hot_n += 1
-                        if self.hot_n > self.hot_peak and now >= self.warmup:
-                            self.hot_peak = self.hot_n
+                        self._make_hot(hot, sid, now)
                     else:
                         c["invalid_lookups"] += 1
                         continue
