@@ -2104,3 +2104,37 @@ fn residency_keeps_a_pinned_regions_sessions_in_it_through_a_failover() {
     let rows = std::fs::read_to_string(&export).expect("read the export");
     assert_eq!(rows.lines().skip(1).filter(|row| row.contains("eu-west-1")).count(), 2, "{rows}");
 }
+
+/// CONTRACT section 5: `GET /v1/openapi.json` needs no credential and describes exactly the routes
+/// served: every operation it lists is routed (no "no such route", no 405), and on its paths every
+/// other method answers 405.
+#[test]
+fn the_openapi_description_lists_exactly_the_routes_served() {
+    let server = start(&config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion"), "openapi");
+    let answer = request(&server.address, "GET", "/v1/openapi.json", None, None);
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(answer.header("content-type").is_some_and(|v| v.starts_with("application/json")), "{answer:?}");
+    let spec = json_of(&answer.body);
+    assert_eq!(spec["openapi"].as_str(), Some("3.1.0"));
+    let user = unique("oa");
+    let token = create(&server, &user, &json!({ "n": 1 }));
+    let paths = spec["paths"].as_object().expect("paths");
+    let mut operations = 0;
+    for (template, item) in paths {
+        let path = template.replace("{token}", &token).replace("{user_id}", &unique("nobody"));
+        for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+            let listed = item.get(method.to_lowercase()).is_some();
+            // The admin credential passes every gate, so what answers is the route itself.
+            let answer = request(&server.address, method, &path, None, Some(ADMIN));
+            if listed {
+                operations += 1;
+                assert_ne!(answer.status, 405, "{method} {template} is described but not served: {answer:?}");
+                let unrouted = answer.status == 404 && answer.body.contains("no such route");
+                assert!(!unrouted, "{method} {template} is described but not routed: {answer:?}");
+            } else {
+                assert_eq!(answer.status, 405, "{method} {template} is served but not described: {answer:?}");
+            }
+        }
+    }
+    assert_eq!(operations, 12, "the contract's 12 operations");
+}

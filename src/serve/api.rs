@@ -83,6 +83,7 @@ pub(crate) fn router(state: Arc<AppState>, gate: Arc<Gate>, limits: Limits) -> R
         .route("/v1/users/{user_id}/sessions", get(list).delete(revoke))
         .route("/v1/users/{user_id}/erase", post(erase))
         .route("/v1/users/{user_id}/audit", get(audit_query))
+        .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -461,6 +462,14 @@ async fn audit_query(
         Ok(Json(json!({ "events": events, "next_cursor": next_cursor })).into_response())
     })
     .await
+}
+
+/// The OpenAPI description of these routes (`src/serve/openapi.json`; a test checks that it
+/// lists exactly the routes served, each with the credential `auth::required_role` asks for).
+pub(crate) const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 async fn healthz() -> Response {

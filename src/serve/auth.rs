@@ -233,6 +233,34 @@ pub(crate) async fn authenticate(
 mod tests {
     use super::*;
 
+    /// Every operation of the OpenAPI description asks for the credential the gate requires:
+    /// none, service or admin.
+    #[test]
+    fn the_openapi_description_names_the_credential_each_route_needs() {
+        let spec: serde_json::Value = serde_json::from_str(super::super::api::OPENAPI).expect("openapi.json parses");
+        let paths = spec["paths"].as_object().expect("paths");
+        assert!(paths.len() >= 9, "{}", paths.len());
+        for (path, item) in paths {
+            for (method, operation) in item.as_object().expect("a path item") {
+                if method == "parameters" {
+                    continue;
+                }
+                let named: Vec<&str> = operation["security"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{method} {path}: no security"))
+                    .iter()
+                    .filter_map(|s| s.as_object().and_then(|o| o.keys().next()).map(String::as_str))
+                    .collect();
+                let expected: Vec<&str> = match required_role(path) {
+                    None => vec![],
+                    Some(Role::Service) => vec!["service"],
+                    Some(Role::Admin) => vec!["admin"],
+                };
+                assert_eq!(named, expected, "{method} {path}");
+            }
+        }
+    }
+
     #[test]
     fn roles_are_found_by_their_credential_and_admin_wins() {
         let credentials = Credentials::new(
