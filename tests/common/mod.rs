@@ -11,9 +11,14 @@ pub(crate) fn hotcold() -> Command {
     command
 }
 
-/// A fresh empty directory under the system temp dir, unique per process and call.
+/// A fresh empty directory under the system temp dir, unique per process and call. The first
+/// call of a process removes the directories of this suite left by test processes that have
+/// ended (runs leave them for a look after a failure; without this they pile up run after run,
+/// about 100 MB a full test run, on the machine CI shares).
 pub(crate) fn scratch_dir(suite: &str, label: &str) -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| remove_ended_runs(suite));
     let dir = std::env::temp_dir().join(format!(
         "hotcold-{suite}-{}-{label}-{}",
         std::process::id(),
@@ -22,6 +27,24 @@ pub(crate) fn scratch_dir(suite: &str, label: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir
+}
+
+/// Removes `hotcold-{suite}-{pid}-*` directories whose process has ended (Linux: no
+/// `/proc/{pid}`; elsewhere nothing is removed).
+fn remove_ended_runs(suite: &str) {
+    let proc_fs = std::path::Path::new("/proc/self");
+    if !proc_fs.exists() {
+        return;
+    }
+    let prefix = format!("hotcold-{suite}-");
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(&prefix).and_then(|rest| rest.split('-').next()) else { continue };
+        if pid.parse::<u32>().is_ok_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Asserts that `output` is bad input (exit 2) reported on one line naming every fragment.
