@@ -457,6 +457,12 @@ fn one() -> u64 {
 }
 
 impl RunStats {
+    /// The figures of a run (or shard) done in one process: its wall time and peak memory; the
+    /// rates are filled by [`RunStats::fill_rates`].
+    pub fn one_process(wall_seconds: f64, peak_rss_bytes: u64) -> Self {
+        Self { wall_seconds, peak_rss_bytes, rss_bytes_all_processes: peak_rss_bytes, processes: 1, ..Self::default() }
+    }
+
     /// Fills the rates and the memory per session from `wall_seconds` and the memory figures.
     pub fn fill_rates(&mut self, events: u64, requests: u64, peak_sessions_held: u64) {
         let wall = self.wall_seconds.max(1e-9);

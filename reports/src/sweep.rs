@@ -330,19 +330,14 @@ pub fn collect(scenario: &Scenario, points: &[PlannedPoint], out: &Path) -> Resu
 }
 
 /// Where the recorded scenario of a point's run first differs from the plan's point (`key.path:
-/// value in the run, value in the plan`), or `None` when they are the same. The plan's point goes
-/// through JSON as the record did (`run.json`), so a float that JSON reads back a unit in the last
-/// place off cannot tell them apart; the two are then compared whole, every value included.
+/// value in the run, value in the plan`), or `None` when they are the same, compared whole, every
+/// value included (`run.json` reads every float back exactly: serde_json's `float_roundtrip`).
 fn scenario_difference(planned: &Scenario, recorded: &Scenario) -> Option<String> {
-    let planned = serde_json::to_vec(planned)
-        .ok()
-        .and_then(|json| serde_json::from_slice::<Scenario>(&json).ok())
-        .unwrap_or_else(|| planned.clone());
-    if planned == *recorded {
+    if planned == recorded {
         return None;
     }
     let tree = |s: &Scenario| serde_yaml::to_value(s).unwrap_or(serde_yaml::Value::Null);
-    let (ran, plan) = (tree(recorded), tree(&planned));
+    let (ran, plan) = (tree(recorded), tree(planned));
     Some(match first_difference(&ran, &plan, "") {
         Some((path, a, b)) => format!("{path}: {a} in the run, {b} in the plan"),
         None => "the scenarios differ".into(),

@@ -19,8 +19,9 @@ pub(crate) struct ShardResult {
 /// Puts the shards of a run together, one shard at a time (a merge of shards read from files
 /// holds one shard besides the sum): counts, request units and averages add up; sync passes,
 /// which every shard runs at the same moments, count once; latency histograms merge; peaks are
-/// the highest sum over shards of a peak window (see [`PeakLayout`]). The result depends only on
-/// the shards, not on the order they are added in after the first.
+/// the highest sum over shards of a peak window (see [`PeakLayout`]). Add the shards in shard
+/// order: floating-point sums depend on the order, and every merge of a run must give the same
+/// bytes.
 pub(crate) struct Merger {
     merged: RunRecord,
     peak_sums: Vec<u64>,
@@ -34,6 +35,11 @@ impl Merger {
     pub(crate) fn new(first: ShardResult) -> Self {
         let ShardResult { record, peaks, bucket_values } = first;
         Self { merged: record, peak_sums: peaks, values: bucket_values }
+    }
+
+    /// The scenario of the shards added so far (every shard of a run has the same).
+    pub(crate) const fn scenario(&self) -> &hotcold_model::Scenario {
+        &self.merged.scenario
     }
 
     /// Adds another shard.
@@ -116,14 +122,7 @@ pub(crate) fn merge(shards: Vec<ShardResult>, started: Instant) -> RunRecord {
         merger.add(shard);
     }
     let wall = started.elapsed().as_secs_f64().max(1e-9);
-    let peak_rss = peak_rss_bytes();
-    merger.finish(RunStats {
-        wall_seconds: wall,
-        peak_rss_bytes: peak_rss,
-        rss_bytes_all_processes: peak_rss,
-        processes: 1,
-        ..RunStats::default()
-    })
+    merger.finish(RunStats::one_process(wall, peak_rss_bytes()))
 }
 
 /// Two lists of `(value, count)` sorted by value with one pair per value, as one such list.

@@ -150,13 +150,7 @@ pub fn run_one_shard(
     let ShardResult { mut record, peaks, bucket_values } =
         run_shard(&scenario, shard, shards, ProgressReporter::new(options.progress.as_ref(), &totals))?;
     let peak_rss = peak_rss_bytes();
-    record.run = RunStats {
-        wall_seconds: started.elapsed().as_secs_f64(),
-        peak_rss_bytes: peak_rss,
-        rss_bytes_all_processes: peak_rss,
-        processes: 1,
-        ..RunStats::default()
-    };
+    record.run = RunStats::one_process(started.elapsed().as_secs_f64(), peak_rss);
     let header = ShardHeader {
         format: FORMAT.into(),
         shard,
@@ -239,24 +233,18 @@ pub fn merge_shard_dirs(dirs: &[PathBuf]) -> Result<RunRecord, ShardError> {
 
     // In shard order, as the in-process merge adds them: floating-point sums depend on order.
     let mut merger: Option<Merger> = None;
-    let mut scenario_bytes: Option<Vec<u8>> = None;
     let (mut slowest, mut largest, mut all_rss) = (0.0_f64, 0_u64, 0_u64);
     for (header, dir) in &headers {
         let data = read_data(dir, header)?;
-        // The headers agree on the name, seed and sample; the whole scenario must agree too.
-        let bytes = rmp_serde::to_vec_named(&data.record.scenario)
-            .map_err(|e| ShardError::Mismatch(format!("{}: cannot encode its scenario: {e}", dir.display())))?;
-        match &scenario_bytes {
-            None => scenario_bytes = Some(bytes),
-            Some(first) if *first != bytes => {
-                return Err(ShardError::Mismatch(format!(
-                    "{} was run from a different scenario than shard 0 ({}): same name, seed and sample, \
-                     other settings; run every shard from the same scenario file and --set arguments",
-                    dir.display(),
-                    headers[0].1.display()
-                )));
-            }
-            Some(_) => {}
+        // The headers agree on the name, seed and sample; the whole scenario must agree too
+        // (MessagePack kept every bit, so equal scenarios compare equal).
+        if merger.as_ref().is_some_and(|merger| *merger.scenario() != data.record.scenario) {
+            return Err(ShardError::Mismatch(format!(
+                "{} was run from a different scenario than shard 0 ({}): same name, seed and sample, \
+                 other settings; run every shard from the same scenario file and --set arguments",
+                dir.display(),
+                headers[0].1.display()
+            )));
         }
         slowest = slowest.max(data.record.run.wall_seconds);
         largest = largest.max(data.record.run.peak_rss_bytes);
