@@ -116,12 +116,12 @@ fn plan_lines(points: &[PlannedPoint], settings: &[Setting]) -> Result<String, F
 /// A grid value as `--set` text on one line that reads back as the same YAML value: as it is
 /// written when that reads back (`600`, `on_demotion`), else in flow style with quoted strings
 /// (`"600"` for the string, `["eu-west-1", "us-east-1"]`). `None` when neither reads back.
-fn set_value(value: &serde_yaml::Value) -> Option<String> {
-    use serde_yaml::Value;
+fn set_value(value: &yaml_serde::Value) -> Option<String> {
+    use yaml_serde::Value;
     let reads_back = |text: &str| {
         !text.trim().is_empty()
             && !text.chars().any(char::is_control)
-            && serde_yaml::from_str::<Value>(text).is_ok_and(|read| read == *value)
+            && yaml_serde::from_str::<Value>(text).is_ok_and(|read| read == *value)
     };
     let plain = match value {
         Value::String(s) => Some(s.clone()),
@@ -134,8 +134,8 @@ fn set_value(value: &serde_yaml::Value) -> Option<String> {
 
 /// A YAML value in flow style, strings double-quoted as JSON writes them (JSON's escapes are
 /// YAML's); `None` for a tagged value.
-fn flow(value: &serde_yaml::Value) -> Option<String> {
-    use serde_yaml::Value;
+fn flow(value: &yaml_serde::Value) -> Option<String> {
+    use yaml_serde::Value;
     Some(match value {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
@@ -280,13 +280,13 @@ mod tests {
     #[test]
     fn values_are_written_so_that_they_read_back() {
         for yaml in ["600", "on_demotion", "\"600\"", "\"true\"", "[eu-west-1, us-east-1]", "0.25", "{a: 1}", "\"\""] {
-            let value: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
+            let value: yaml_serde::Value = yaml_serde::from_str(yaml).unwrap();
             let text = set_value(&value).unwrap();
             let setting: Setting = format!("k={text}").parse().unwrap();
             assert_eq!(setting.value, value, "{yaml} written as {text}");
         }
-        assert_eq!(set_value(&serde_yaml::Value::from(600)).as_deref(), Some("600"));
-        assert_eq!(set_value(&serde_yaml::Value::from("600")).as_deref(), Some("\"600\""));
+        assert_eq!(set_value(&yaml_serde::Value::from(600)).as_deref(), Some("600"));
+        assert_eq!(set_value(&yaml_serde::Value::from("600")).as_deref(), Some("\"600\""));
     }
 
     #[test]

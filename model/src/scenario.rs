@@ -87,7 +87,7 @@ pub struct Scenario {
     pub residency: BTreeMap<String, Vec<String>>,
     /// `hotcold sweep` grid: key path => values. Default: empty.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub sweep: BTreeMap<String, Vec<serde_yaml::Value>>,
+    pub sweep: BTreeMap<String, Vec<yaml_serde::Value>>,
 }
 
 /// `traffic`.
@@ -524,7 +524,7 @@ impl Scenario {
 
     /// The scenario as YAML, every default filled (what `hotcold validate` prints).
     pub fn to_yaml(&self) -> String {
-        serde_yaml::to_string(self).unwrap_or_else(|e| format!("# cannot serialize the scenario: {e}\n"))
+        yaml_serde::to_string(self).unwrap_or_else(|e| format!("# cannot serialize the scenario: {e}\n"))
     }
 
     /// Fills the region-keyed defaults and validates every value.
@@ -845,7 +845,7 @@ impl Scenario {
 
     /// This scenario with values replaced at dotted key paths (a sweep point), re-validated; the
     /// point has no `sweep:` grid of its own.
-    pub fn with_overrides(&self, overrides: &[(String, serde_yaml::Value)], file: &str) -> Result<Self, ScenarioError> {
+    pub fn with_overrides(&self, overrides: &[(String, yaml_serde::Value)], file: &str) -> Result<Self, ScenarioError> {
         let mut point = self.without_sweep().overridden(overrides, file)?;
         point.sweep = BTreeMap::new();
         Ok(point)
@@ -860,7 +860,7 @@ impl Scenario {
         if settings.is_empty() {
             return Ok(self.clone());
         }
-        let overrides: Vec<(String, serde_yaml::Value)> =
+        let overrides: Vec<(String, yaml_serde::Value)> =
             settings.iter().map(|s| (s.key.clone(), s.value.clone())).collect();
         self.overridden(&overrides, file).map_err(|e| {
             // Name the settings the error is about; all of them when it is about another key
@@ -876,13 +876,13 @@ impl Scenario {
     }
 
     /// This scenario (with its grid, if any) with `overrides` applied, parsed and validated again.
-    fn overridden(&self, overrides: &[(String, serde_yaml::Value)], file: &str) -> Result<Self, ScenarioError> {
-        let mut tree = serde_yaml::to_value(self)
+    fn overridden(&self, overrides: &[(String, yaml_serde::Value)], file: &str) -> Result<Self, ScenarioError> {
+        let mut tree = yaml_serde::to_value(self)
             .map_err(|e| invalid(file, String::new(), format!("cannot serialize the scenario: {e}")))?;
         for (path, value) in overrides {
             set_at_path(&mut tree, path, value, file)?;
         }
-        let text = serde_yaml::to_string(&tree)
+        let text = yaml_serde::to_string(&tree)
             .map_err(|e| invalid(file, String::new(), format!("cannot serialize the scenario: {e}")))?;
         Self::parse(&text, file)
     }
@@ -920,7 +920,7 @@ impl Scenario {
             ));
         }
         let mut grid = self.clone();
-        grid.sweep.insert("seed".into(), (self.seed..=last).map(serde_yaml::Value::from).collect());
+        grid.sweep.insert("seed".into(), (self.seed..=last).map(yaml_serde::Value::from).collect());
         grid.overridden(&[], file)
     }
 
@@ -954,9 +954,9 @@ impl Scenario {
     /// overrides to apply with [`Scenario::with_overrides`]. One empty point when there is no grid.
     /// A grid of more than [`MAX_SWEEP_POINTS`] is refused (see [`Scenario::sweep_size`]) before
     /// any of it is built; `file` names the scenario in that error.
-    pub fn sweep_points(&self, file: &str) -> Result<Vec<Vec<(String, serde_yaml::Value)>>, ScenarioError> {
+    pub fn sweep_points(&self, file: &str) -> Result<Vec<Vec<(String, yaml_serde::Value)>>, ScenarioError> {
         self.sweep_size(file)?;
-        let mut points: Vec<Vec<(String, serde_yaml::Value)>> = vec![Vec::new()];
+        let mut points: Vec<Vec<(String, yaml_serde::Value)>> = vec![Vec::new()];
         for (key, values) in &self.sweep {
             points = points
                 .into_iter()
@@ -1001,7 +1001,7 @@ pub struct Setting {
     /// a list (`faults.0.at`).
     pub key: String,
     /// The value.
-    pub value: serde_yaml::Value,
+    pub value: yaml_serde::Value,
     /// The value as typed, for messages.
     pub text: String,
 }
@@ -1026,7 +1026,7 @@ impl std::str::FromStr for Setting {
             return Err(format!("{key}=: no value (write {key}='\"\"' for an empty string)"));
         }
         let value =
-            serde_yaml::from_str(text).map_err(|e| format!("{key}={text}: the value is not a YAML value: {e}"))?;
+            yaml_serde::from_str(text).map_err(|e| format!("{key}={text}: the value is not a YAML value: {e}"))?;
         Ok(Self { key: key.to_string(), value, text: text.to_string() })
     }
 }
@@ -1045,12 +1045,12 @@ fn keys_overlap(path: &str, key: &str) -> bool {
 /// `traffic.regions`, a `p99` added to a distribution), and parsing the tree then refuses a key
 /// the scenario does not have.
 fn set_at_path(
-    tree: &mut serde_yaml::Value,
+    tree: &mut yaml_serde::Value,
     path: &str,
-    value: &serde_yaml::Value,
+    value: &yaml_serde::Value,
     file: &str,
 ) -> Result<(), ScenarioError> {
-    use serde_yaml::Value;
+    use yaml_serde::Value;
     let not_a_key = || invalid(file, path.to_string(), "not a key of the resolved scenario");
     let parts: Vec<&str> = path.split('.').collect();
     let Some((last, parents)) = parts.split_last() else { return Err(not_a_key()) };
@@ -1208,7 +1208,7 @@ mod tests {
         let text = format!("{MINIMAL}seed: 7\nsweep:\n  engine.durability: [on_demotion, write_through]\n");
         let s = Scenario::parse(&text, "s.yaml").unwrap();
         let grid = s.with_seed_axis(3, "s.yaml").unwrap();
-        let seeds: Vec<u64> = grid.sweep["seed"].iter().filter_map(serde_yaml::Value::as_u64).collect();
+        let seeds: Vec<u64> = grid.sweep["seed"].iter().filter_map(yaml_serde::Value::as_u64).collect();
         assert_eq!(seeds, [7, 8, 9]);
         assert_eq!(grid.sweep_points("s.yaml").unwrap().len(), 6);
         let path = |e: ScenarioError| e.path.unwrap_or_default();
@@ -1294,7 +1294,7 @@ mod tests {
         // even when its size does not fit in a usize.
         let mut huge = full;
         // 8 axes of 256 values: 2^64 points, one more than a u64 holds.
-        let values: Vec<serde_yaml::Value> = (0..256u64).map(serde_yaml::Value::from).collect();
+        let values: Vec<yaml_serde::Value> = (0..256u64).map(yaml_serde::Value::from).collect();
         for i in 0..8 {
             huge.sweep.insert(format!("axis{i}"), values.clone());
         }
@@ -1350,8 +1350,8 @@ mod tests {
     fn settings_parse_as_yaml_and_refuse_what_is_not_key_equals_value() {
         let s = setting("session_config.hot_storage.promotion_threshold=15m");
         assert_eq!(s.key, "session_config.hot_storage.promotion_threshold");
-        assert_eq!(s.value, serde_yaml::Value::String("15m".into()));
-        assert_eq!(setting("seed=9").value, serde_yaml::to_value(9).unwrap());
+        assert_eq!(s.value, yaml_serde::Value::String("15m".into()));
+        assert_eq!(setting("seed=9").value, yaml_serde::to_value(9).unwrap());
         assert!(setting("session_config.hot_storage.regions=[us-east-1, eu-west-1]").value.is_sequence());
         for bad in ["seed", "=3", "a..b=1", "seed=", "seed=[1,"] {
             assert!(bad.parse::<Setting>().is_err(), "{bad}");

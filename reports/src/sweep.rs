@@ -28,7 +28,7 @@ pub struct PlannedPoint {
     /// Point number (1-based, grid order), as in `sweep.csv` and the directory name.
     pub number: usize,
     /// The key paths the point overrides and their values, as the grid has them.
-    pub overrides: Vec<(String, serde_yaml::Value)>,
+    pub overrides: Vec<(String, yaml_serde::Value)>,
     /// The same as text, for tables and names.
     pub params: Vec<(String, String)>,
     /// Its run directory's name under the sweep directory.
@@ -175,12 +175,12 @@ pub fn spread_rows<'a>(points: impl IntoIterator<Item = (&'a [(String, String)],
         .collect()
 }
 
-fn value_text(v: &serde_yaml::Value) -> String {
+fn value_text(v: &yaml_serde::Value) -> String {
     match v {
-        serde_yaml::Value::String(s) => s.clone(),
-        serde_yaml::Value::Number(n) => n.to_string(),
-        serde_yaml::Value::Bool(b) => b.to_string(),
-        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+        yaml_serde::Value::String(s) => s.clone(),
+        yaml_serde::Value::Number(n) => n.to_string(),
+        yaml_serde::Value::Bool(b) => b.to_string(),
+        other => yaml_serde::to_string(other).unwrap_or_default().trim().to_string(),
     }
 }
 
@@ -336,7 +336,7 @@ fn scenario_difference(planned: &Scenario, recorded: &Scenario) -> Option<String
     if planned == recorded {
         return None;
     }
-    let tree = |s: &Scenario| serde_yaml::to_value(s).unwrap_or(serde_yaml::Value::Null);
+    let tree = |s: &Scenario| yaml_serde::to_value(s).unwrap_or(yaml_serde::Value::Null);
     let (ran, plan) = (tree(recorded), tree(planned));
     Some(match first_difference(&ran, &plan, "") {
         Some((path, a, b)) => format!("{path}: {a} in the run, {b} in the plan"),
@@ -346,8 +346,8 @@ fn scenario_difference(planned: &Scenario, recorded: &Scenario) -> Option<String
 
 /// The dotted key path of the first value where `a` and `b` differ, with both values (compact,
 /// shortened); `None` when they are equal.
-fn first_difference(a: &serde_yaml::Value, b: &serde_yaml::Value, path: &str) -> Option<(String, String, String)> {
-    use serde_yaml::Value;
+fn first_difference(a: &yaml_serde::Value, b: &yaml_serde::Value, path: &str) -> Option<(String, String, String)> {
+    use yaml_serde::Value;
     if a == b {
         return None;
     }

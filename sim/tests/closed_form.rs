@@ -86,7 +86,7 @@ fn write_through_loses_nothing_in_a_region_outage() {
     let lossy = run(&base, &RunOptions::default()).unwrap();
     assert!(lossy.failover.sessions_lost > 0, "on_demotion loses hot-only sessions");
     let durable = base
-        .with_overrides(&[("engine.durability".into(), serde_yaml::Value::from("write_through"))], "tiny.yaml")
+        .with_overrides(&[("engine.durability".into(), yaml_serde::Value::from("write_through"))], "tiny.yaml")
         .unwrap();
     let record = run(&durable, &RunOptions::default()).unwrap();
     assert_eq!(record.failover.outages, 1);

@@ -11,7 +11,7 @@ use hotcold_sim::{RunOptions, run};
 /// outage every bucket of us-east-1 is well under 5 ms at p95.
 fn scenario() -> Scenario {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/tiny.yaml")).unwrap();
-    let yaml = |text: &str| serde_yaml::from_str::<serde_yaml::Value>(text).unwrap();
+    let yaml = |text: &str| yaml_serde::from_str::<yaml_serde::Value>(text).unwrap();
     Scenario::parse(&text, "tiny.yaml")
         .unwrap()
         .with_overrides(
@@ -63,7 +63,7 @@ fn after_an_outage_the_regions_sessions_come_home_and_its_p95_recovers_within_mi
 #[test]
 fn a_run_without_outages_has_no_failover_events_in_its_summary() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/tiny.yaml")).unwrap();
-    let yaml = serde_yaml::from_str::<serde_yaml::Value>("[]").unwrap();
+    let yaml = yaml_serde::from_str::<yaml_serde::Value>("[]").unwrap();
     let scenario =
         Scenario::parse(&text, "tiny.yaml").unwrap().with_overrides(&[("faults".into(), yaml)], "x").unwrap();
     let record = run(&scenario, &RunOptions::default()).unwrap();

@@ -11,7 +11,7 @@ use hotcold_sim::{RunOptions, run};
 /// minutes from 70m instead of us-east-1, and `residency` as given.
 fn scenario(residency: &str) -> Scenario {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/tiny.yaml")).unwrap();
-    let yaml = |text: &str| serde_yaml::from_str::<serde_yaml::Value>(text).unwrap();
+    let yaml = |text: &str| yaml_serde::from_str::<yaml_serde::Value>(text).unwrap();
     Scenario::parse(&text, "tiny.yaml")
         .unwrap()
         .with_overrides(
