@@ -7,6 +7,7 @@
 mod analytics;
 mod audit;
 mod batch;
+mod infra;
 mod load;
 mod merge;
 mod pass_timer;
@@ -170,6 +171,40 @@ enum Command {
         #[arg(long)]
         verify: bool,
     },
+    /// Write the deployment a plan priced as infrastructure code: the DynamoDB tables (global
+    /// table replicas, residency tables, TTL, indexes, point-in-time recovery) and each region's
+    /// ElastiCache replication group with the priced node type, shards and replicas (docs/deploy.md).
+    Infra {
+        /// A scenario (simulated now and priced), a run directory (priced from its run.json), or a
+        /// serve config (table names, regions, cluster flags, residency; the sizes from --plan).
+        #[arg(value_name = "SCENARIO_OR_CONFIG")]
+        input: PathBuf,
+        /// Output format: cloudformation (one template for every region, deployed as a StackSet).
+        #[arg(long)]
+        format: String,
+        /// The file to write. Default: standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// With a serve config: the run directory (or scenario) that priced it.
+        #[arg(long, value_name = "RUN_DIR")]
+        plan: Option<PathBuf>,
+        /// Also write Prometheus alert rules and a Grafana dashboard for the plan into DIR.
+        #[arg(long, value_name = "DIR")]
+        monitoring: Option<PathBuf>,
+        /// Overrides the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Overrides the scenario's sample fraction, in (0, 1].
+        #[arg(long)]
+        sample: Option<f64>,
+        /// No progress bar while the scenario is simulated.
+        #[arg(long)]
+        quiet: bool,
+        /// Sets a scenario key by its dotted path to a YAML value, as `simulate --set` does;
+        /// repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<Setting>,
+    },
     /// The analytics table: session summaries for BI and fraud tools.
     Analytics {
         #[command(subcommand)]
@@ -230,6 +265,9 @@ fn main() -> ExitCode {
         Command::Load { scenario, config, speedup, out } => load::load(&load::Args { scenario, config, speedup, out }),
         Command::Audit { user_id, config, since, until, format, verify } => {
             audit::audit(&audit::Args { user: user_id, config, since, until, format, verify })
+        }
+        Command::Infra { input, format, out, plan, monitoring, seed, sample, quiet, set } => {
+            infra::infra(&infra::Args { input, format, out, plan, monitoring, seed, sample, quiet, settings: set })
         }
         Command::Analytics { action: AnalyticsAction::Export { config, since, until, out } } => {
             analytics::export(&analytics::ExportArgs { config, since, until, out })

@@ -45,7 +45,7 @@ pub(crate) fn simulate(args: &Args) -> Result<(), Failure> {
         .with_context(|| format!("cannot create the run directory {}", out.display()))
         .map_err(Failure::Failed)?;
 
-    let (bar, progress) = progress(args, &scenario);
+    let (bar, progress) = progress(args.quiet, &scenario);
     let options = RunOptions { seed: args.seed, sample: args.sample, progress, shards: args.shards };
     let record = hotcold_sim::run(&scenario, &options).map_err(bad_run)?;
     if let Some(bar) = bar {
@@ -59,7 +59,7 @@ pub(crate) fn simulate(args: &Args) -> Result<(), Failure> {
 }
 
 /// Every way a run can be refused is bad input: the scenario, an option, a run too large.
-fn bad_run(e: SimError) -> Failure {
+pub(crate) fn bad_run(e: SimError) -> Failure {
     match e {
         SimError::Scenario(_) | SimError::InvalidOption(_) | SimError::Config(_) | SimError::TooLarge(_) => {
             Failure::BadInput(e.into())
@@ -67,9 +67,10 @@ fn bad_run(e: SimError) -> Failure {
     }
 }
 
-/// The progress bar (when asked for and stderr is a terminal) and the callback that moves it.
-fn progress(args: &Args, scenario: &Scenario) -> (Option<ProgressBar>, Option<hotcold_sim::ProgressFn>) {
-    let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| progress_bar(scenario));
+/// The progress bar (unless `quiet` or stderr is not a terminal) and the callback that moves it;
+/// `hotcold infra` shows the same bar while it simulates a plan.
+pub(crate) fn progress(quiet: bool, scenario: &Scenario) -> (Option<ProgressBar>, Option<hotcold_sim::ProgressFn>) {
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| progress_bar(scenario));
     let progress = bar.clone().map(|bar| -> hotcold_sim::ProgressFn {
         let started = std::time::Instant::now();
         Arc::new(move |p: &hotcold_sim::Progress| {
@@ -88,7 +89,7 @@ fn simulate_shard(args: &Args, scenario: &Scenario, shard: &str, seed: u64) -> R
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-{seed}-shard-{index}-of-{shards}", scenario.name)));
-    let (bar, progress) = progress(args, scenario);
+    let (bar, progress) = progress(args.quiet, scenario);
     let options = RunOptions { seed: args.seed, sample: args.sample, progress, shards: None };
     let run = hotcold_sim::shard::run_one_shard(scenario, &options, index, shards).map_err(bad_run)?;
     if let Some(bar) = bar {

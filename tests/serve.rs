@@ -514,6 +514,8 @@ fn a_redis_outage_answers_503_and_the_service_recovers_when_it_returns() {
     assert_eq!(status, 503, "{ready}");
     assert_eq!(json_of(&ready)["ready"], false, "{ready}");
     assert_checks(&ready, &[("redis us-east-1", "redis us-east-1 unavailable")]);
+    // The scrape checks readiness too, for the alert rules (deploy/README.md).
+    assert_eq!(metric(&server, "hotcold_ready{region=\"us-east-1\"}"), 0.0);
     // A new session goes to DynamoDB only while its home hot tier is down, and is served from there.
     let (status, body) =
         http(&server, "POST", "/v1/sessions", Some(&json!({ "user_id": user, "data": 2 }).to_string()));
@@ -522,6 +524,7 @@ fn a_redis_outage_answers_503_and_the_service_recovers_when_it_returns() {
     let (status, body) = http(&server, "GET", &format!("/v1/sessions/{cold_created}"), None);
     assert_eq!((status, json_of(&body)["tier"].as_str()), (200, Some("cold")), "{body}");
     assert_eq!(metric(&server, "hotcold_requests_total{op=\"erase\",outcome=\"unavailable\"}"), 1.0);
+    assert_eq!(metric(&server, "hotcold_lookup_duration_seconds_count{region=\"us-east-1\",tier=\"cold\"}"), 1.0);
 
     // Redis returns empty (no persistence): the store reconnects without a restart of the service.
     let _redis = OwnRedis::start_on(port);
@@ -530,6 +533,7 @@ fn a_redis_outage_answers_503_and_the_service_recovers_when_it_returns() {
         assert!(Instant::now() < deadline, "not ready again within 30 s of Redis returning");
         std::thread::sleep(Duration::from_millis(200));
     }
+    assert_eq!(metric(&server, "hotcold_ready{region=\"us-east-1\"}"), 1.0);
     let (status, body) = http(&server, "GET", &format!("/v1/sessions/{cold_created}"), None);
     assert_eq!((status, json_of(&body)["tier"].as_str()), (200, Some("promoted")), "{body}");
     assert_eq!(json_of(&body)["data"], json!(2));
@@ -2137,4 +2141,102 @@ fn the_openapi_description_lists_exactly_the_routes_served() {
         }
     }
     assert_eq!(operations, 12, "the contract's 12 operations");
+}
+
+/// Metric families of a `/metrics` text and the label names their samples carry (a histogram's
+/// `_bucket`, `_count` and `_sum` samples under the histogram).
+fn exported_families(text: &str) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let mut families: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next())
+        .map(|n| (n.to_string(), Default::default()))
+        .collect();
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let name = line.split(['{', ' ']).next().unwrap_or_default();
+        let family =
+            [name, name.trim_end_matches("_bucket"), name.trim_end_matches("_count"), name.trim_end_matches("_sum")]
+                .into_iter()
+                .find(|n| families.contains_key(*n))
+                .unwrap_or_else(|| panic!("sample {line:?} of no # TYPE"))
+                .to_string();
+        let labels = line.split_once('{').and_then(|(_, rest)| rest.rsplit_once('}')).map_or("", |(inside, _)| inside);
+        let keys = labels.split("\",").filter_map(|pair| pair.split_once('=')).map(|(key, _)| key.trim().to_string());
+        families.get_mut(&family).expect("a family").extend(keys);
+    }
+    families
+}
+
+/// Every `hotcold_*` series `text` selects, with the label names its selector matches on (the
+/// recorded series of the rules, `hotcold:...`, are not exported and not counted).
+fn selected_series(text: &str) -> Vec<(String, Vec<String>)> {
+    let text = text.replace("\\\"", "\"");
+    let mut found = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("hotcold_") {
+        let before = rest[..at].chars().next_back();
+        let tail = &rest[at..];
+        let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+        rest = &tail[end..];
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':' || c == '-' || c == '/') {
+            continue;
+        }
+        let keys = match rest.strip_prefix('{').and_then(|inside| inside.split_once('}')) {
+            Some((inside, _)) => inside
+                .split(',')
+                .filter_map(|m| m.split(['=', '!']).next())
+                .map(|k| k.trim().to_string())
+                .filter(|k| !k.is_empty())
+                .collect(),
+            None => Vec::new(),
+        };
+        found.push((tail[..end].to_string(), keys));
+    }
+    found
+}
+
+/// deploy/ (the alert rules, their runbook and the dashboard) names only metrics and labels a live
+/// `hotcold serve` exports: scraped after it served a hot lookup, a promotion, a refused request,
+/// sync passes and audit records, so every family the files use has samples.
+#[test]
+fn deploy_queries_only_metrics_serve_exports() {
+    let server = start(&config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion"), "deploy");
+    assert_eq!(request(&server.address, "GET", "/metrics", None, None).status, 401);
+    let token = create(&server, &unique("dora"), &json!({ "cart": [] }));
+    assert_eq!(http(&server, "GET", &format!("/v1/sessions/{token}"), None).0, 200);
+    wait_for_demotions(&server, 1.0);
+    let (status, body) = http(&server, "GET", &format!("/v1/sessions/{token}"), None);
+    assert_eq!((status, json_of(&body)["tier"].as_str()), (200, Some("promoted")), "{body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric_sample(&server, "hotcold_audit_events_total{outcome=\"written\"}").unwrap_or(0.0) < 1.0 {
+        assert!(Instant::now() < deadline, "no audit record counted within 30 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The metrics the rules added to serve for the ADR's list.
+    assert_eq!(metric(&server, "hotcold_serve_info{region=\"us-east-1\"}"), 1.0);
+    assert_eq!(metric(&server, "hotcold_ready{region=\"us-east-1\"}"), 1.0);
+    assert_eq!(metric(&server, "hotcold_lookup_duration_seconds_count{region=\"us-east-1\",tier=\"hot\"}"), 1.0);
+    assert_eq!(metric(&server, "hotcold_lookup_duration_seconds_count{region=\"us-east-1\",tier=\"promoted\"}"), 1.0);
+
+    let (_, text) = http(&server, "GET", "/metrics", None);
+    let families = exported_families(&text);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in ["deploy/prometheus/hotcold-alerts.yaml", "deploy/grafana/hotcold-dashboard.json", "deploy/README.md"] {
+        let content = std::fs::read_to_string(root.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let selected = selected_series(&content);
+        assert!(selected.len() > 10, "{file}: only {selected:?}");
+        for (name, keys) in selected {
+            let family = [
+                name.as_str(),
+                name.trim_end_matches("_bucket"),
+                name.trim_end_matches("_count"),
+                name.trim_end_matches("_sum"),
+            ]
+            .into_iter()
+            .find(|n| families.contains_key(*n))
+            .unwrap_or_else(|| panic!("{file} uses {name}, which serve does not export:\n{text}"));
+            for key in keys {
+                assert!(families[family].contains(&key), "{file}: {name} has no label {key:?} in:\n{text}");
+            }
+        }
+    }
 }

@@ -110,7 +110,8 @@ mod tests {
     fn a_syntax_error_and_an_unknown_key_name_their_line() {
         let broken = parse_yaml::<File>("name: x\nregions: {a: {sessions_per_day: 1}\n", "s.yaml").unwrap_err();
         assert!(broken.line.is_some_and(|line| line >= 2), "{broken}");
-        let unknown = parse_yaml::<File>("name: x\nregions:\n  a: {sessions_per_day: 1, nope: 2}\n", "s.yaml").unwrap_err();
+        let unknown =
+            parse_yaml::<File>("name: x\nregions:\n  a: {sessions_per_day: 1, nope: 2}\n", "s.yaml").unwrap_err();
         assert_eq!(unknown.line, Some(3), "{unknown}");
         assert!(unknown.message.contains("unknown field `nope`"), "{unknown}");
     }

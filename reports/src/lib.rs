@@ -149,8 +149,10 @@ pub fn read_run(dir: &Path) -> Result<RunRecord, ReportError> {
         .map_err(|e| ReportError::BadInput(format!("{}: not a valid run record: {e}", path.display())))
 }
 
-/// Reads `run.json` of a run directory and checks that the reports can be built from it.
-pub(crate) fn read_checked_run(dir: &Path) -> Result<RunRecord, ReportError> {
+/// Reads `run.json` of a run directory and checks that the reports can be built from it: what
+/// `hotcold report` and `hotcold infra RUN_DIR` read, so a run is priced again without being
+/// simulated again.
+pub fn read_checked_run(dir: &Path) -> Result<RunRecord, ReportError> {
     let record = read_run(dir)?;
     if record.regions.is_empty() || record.usage.len() != record.regions.len() {
         return Err(ReportError::BadInput(format!(

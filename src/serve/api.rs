@@ -258,8 +258,10 @@ async fn create(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesRej
 async fn lookup(State(state): State<Arc<AppState>>, path: Result<Path<String>, PathRejection>) -> Response {
     measured(&state, "get", async {
         let token = token_of(&state, path)?;
+        let started = Instant::now();
         match state.manager.get(&token.id()).await {
             Lookup::Found { session, served, .. } => {
+                let took = started.elapsed();
                 let tier = match served {
                     Served::Hot => "hot",
                     Served::Promoted => {
@@ -269,6 +271,7 @@ async fn lookup(State(state): State<Arc<AppState>>, path: Result<Path<String>, P
                     // Found in DynamoDB while no hot tier could take it: served, but still cold.
                     Served::ColdOnly => "cold",
                 };
+                state.metrics.lookup(state.engine.session_config().region_name(state.region), tier, took);
                 let answer = json!({
                     "user_id": session.user_id.as_str(),
                     "data": session.data.to_json(),
@@ -482,6 +485,13 @@ async fn healthz() -> Response {
 /// region's trouble stays in that region"). The checks run concurrently, so a dead backend costs
 /// one timeout, not one each.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let (ready, checks) = readiness(&state).await;
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({ "ready": ready, "checks": checks }))).into_response()
+}
+
+/// What `/readyz` answers: ready or not, and each backend's check.
+async fn readiness(state: &AppState) -> (bool, serde_json::Map<String, Value>) {
     let config = state.engine.session_config();
     let mut checks = serde_json::Map::new();
     let pings = state.engine.hot_stores().map(|(region, hot)| async move { (region, hot.inner().ping().await) });
@@ -504,8 +514,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         let name = home.map_or_else(|| "dynamodb".to_string(), |home| format!("dynamodb {}", config.region_name(home)));
         checks.insert(name, check_json(answer.map(|_| Value::Null)));
     }
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({ "ready": ready, "checks": checks }))).into_response()
+    (ready, checks)
 }
 
 fn check_json(answer: Result<Value, hotcold_engine::StoreError>) -> Value {
@@ -515,7 +524,11 @@ fn check_json(answer: Result<Value, hotcold_engine::StoreError>) -> Value {
     }
 }
 
+/// The metrics, `hotcold_ready` checked first: alert rules see readiness at every scrape without
+/// probing `/readyz` themselves (the checks run concurrently, so a dead backend costs one timeout).
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let (ready, _) = readiness(&state).await;
+    state.metrics.set_ready(state.engine.session_config().region_name(state.region), ready);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }
 

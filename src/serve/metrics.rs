@@ -1,7 +1,8 @@
 //! `GET /metrics`: Prometheus text. Requests by operation and outcome, hot and cold gauges,
 //! promotions, demotions, sync lag, audit records (written, deferred, delivered, failed, pending),
-//! and the latency of every backend call (the stores are wrapped
-//! in [`Timed`], so the engine itself stays free of metrics code).
+//! the region served and its readiness, lookup latency by tier, and the latency of every backend
+//! call (the stores are wrapped in [`Timed`], so the engine itself stays free of metrics code).
+//! The alert rules and dashboard of `hotcold infra --monitoring` (deploy/) query these names.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,6 +61,17 @@ pub(crate) struct Metrics {
     /// `hotcold_analytics_writes_failed_total`: session summary updates that failed (their audit
     /// records landed; the summary misses that event).
     analytics_failed: IntCounter,
+    /// `hotcold_serve_info{region}`: always 1, the region this instance serves. The other series
+    /// of an instance carry no region (one instance serves one region), so rules join on it to
+    /// break them down by region.
+    serve_info: GaugeVec,
+    /// `hotcold_ready{region}`: what `/readyz` answers (1 ready, 0 not), checked at each scrape,
+    /// so an alert rule sees readiness without a probe of its own.
+    ready: GaugeVec,
+    /// `hotcold_lookup_duration_seconds{region, tier}`: lookups that found their session, by the
+    /// tier that served it (`hot`, `promoted`, `cold`): the ADR's two latency targets are per
+    /// tier, which the request histogram (all lookups together) cannot tell apart.
+    lookup_seconds: HistogramVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -128,6 +140,31 @@ impl Metrics {
             "hotcold_analytics_writes_failed_total",
             "Session summary updates of the analytics table that failed (the audit record itself landed)",
         )?;
+        let serve_info = GaugeVec::new(
+            Opts::new(
+                "hotcold_serve_info",
+                "Always 1: the region this instance serves (join on instance for per-region rules)",
+            ),
+            &["region"],
+        )?;
+        let ready = GaugeVec::new(
+            Opts::new(
+                "hotcold_ready",
+                "1 when /readyz answers ready (this region's Redis and DynamoDB answer), else 0; checked at each scrape",
+            ),
+            &["region"],
+        )?;
+        let lookup_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "hotcold_lookup_duration_seconds",
+                "Latency of lookups that found their session, by the tier that served it (hot, promoted, cold)",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["region", "tier"],
+        )?;
+        registry.register(Box::new(serve_info.clone()))?;
+        registry.register(Box::new(ready.clone()))?;
+        registry.register(Box::new(lookup_seconds.clone()))?;
         registry.register(Box::new(analytics_failed.clone()))?;
         registry.register(Box::new(audit_events.clone()))?;
         registry.register(Box::new(audit_pending.clone()))?;
@@ -157,7 +194,25 @@ impl Metrics {
             audit_pending,
             audit_seen: Arc::default(),
             analytics_failed,
+            serve_info,
+            ready,
+            lookup_seconds,
         })
+    }
+
+    /// Names the region this instance serves (`hotcold_serve_info{region} 1`).
+    pub(crate) fn set_region(&self, region: &str) {
+        self.serve_info.with_label_values(&[region]).set(1.0);
+    }
+
+    /// Whether `region` (this instance's) is ready, as `/readyz` found it.
+    pub(crate) fn set_ready(&self, region: &str, ready: bool) {
+        self.ready.with_label_values(&[region]).set(if ready { 1.0 } else { 0.0 });
+    }
+
+    /// A lookup served by `tier` (`hot`, `promoted` or `cold`) in `region`.
+    pub(crate) fn lookup(&self, region: &str, tier: &str, took: Duration) {
+        self.lookup_seconds.with_label_values(&[region, tier]).observe(took.as_secs_f64());
     }
 
     /// Summary updates failed since start (a running total: the counter moves by the difference).
@@ -428,6 +483,9 @@ mod tests {
         metrics.rejected("timeout");
         metrics.set_lease_held(true);
         metrics.sync_pass_skipped();
+        metrics.set_region("us-east-1");
+        metrics.set_ready("us-east-1", false);
+        metrics.lookup("us-east-1", "promoted", Duration::from_millis(9));
         let text = metrics.render();
         for line in [
             "hotcold_requests_total{op=\"get\",outcome=\"ok\"} 1",
@@ -441,6 +499,9 @@ mod tests {
             "hotcold_requests_rejected_total{reason=\"timeout\"} 1",
             "hotcold_sync_lease_held 1",
             "hotcold_sync_passes_total{result=\"skipped\"} 1",
+            "hotcold_serve_info{region=\"us-east-1\"} 1",
+            "hotcold_ready{region=\"us-east-1\"} 0",
+            "hotcold_lookup_duration_seconds_bucket{region=\"us-east-1\",tier=\"promoted\",le=\"0.01\"} 1",
         ] {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");
         }

@@ -82,6 +82,7 @@ pub(crate) fn serve(args: &Args) -> Result<(), Failure> {
 
 async fn run(config: ServeConfig, access: Access, pseudonym_key: Option<PseudonymKey>) -> Result<(), Failure> {
     let metrics = Metrics::new().context("cannot register the metrics").map_err(Failure::Failed)?;
+    metrics.set_region(&config.region);
     let keyed = pseudonym_key.is_some();
     let link_key = pseudonym_key.clone().unwrap_or_else(public_link_key);
     let mut engine = connect(&config, &metrics, link_key).await.map_err(Failure::Failed)?;
