@@ -42,7 +42,7 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), Failure> {
                 .await
                 .with_context(|| format!("cannot reach {}", dynamo.label))?;
             let analytics = DynamoAnalytics::new(
-                cold.client().clone(),
+                dynamo.analytics_client(cold.client()).await,
                 dynamo.analytics_table.clone(),
                 dynamo.analytics_retention,
                 dynamo.label.clone(),

@@ -565,9 +565,16 @@ redis:
     std::fs::write(&other_regions, config_text.replace("eu-west-1", "ap-southeast-1")).expect("write");
     let bad_config = dir.join("bad-config.yaml");
     std::fs::write(&bad_config, config_text.replace("redis:", "redis_typo: 1\nredis:")).expect("write");
+    // An eu-west-1 instance of a plan with one analytics table (in us-east-1) must reach it there.
+    let analytics_elsewhere = dir.join("analytics-elsewhere.yaml");
+    let eu_instance =
+        config_text.replacen("region: us-east-1", "region: eu-west-1", 1) + "dynamodb: { region: eu-west-1 }\n";
+    std::fs::write(&analytics_elsewhere, &eu_instance).expect("write");
     let run_dir = simulate("bad-plan", "scenarios/tiny.yaml", &["--set", "costs.redis.node_memory_gib=0.0005"]);
+    let one_shard_plan = simulate("analytics-plan", "scenarios/tiny.yaml", &[]);
     let (config, other_regions, bad_config, malformed, empty_run, run_dir) =
         (path(&config), path(&other_regions), path(&bad_config), path(&malformed), path(&empty_run), path(&run_dir));
+    let (analytics_elsewhere, one_shard_plan) = (path(&analytics_elsewhere), path(&one_shard_plan));
     let cf = ["--format", "cloudformation"];
     let cases: Vec<(&str, Vec<&str>, Vec<&str>)> = vec![
         ("missing file", vec!["/nonexistent/scenario.yaml"], vec!["/nonexistent/scenario.yaml", "cannot read"]),
@@ -588,6 +595,11 @@ redis:
         ),
         ("standalone config, many shards", vec![config, "--plan", run_dir], vec!["redis.us-east-1.cluster", "shards"]),
         (
+            "an eu-west-1 config that writes summaries to a table the plan does not make",
+            vec![analytics_elsewhere, "--plan", one_shard_plan],
+            vec!["dynamodb.analytics_region", "us-east-1"],
+        ),
+        (
             "--plan with a scenario",
             vec!["scenarios/tiny.yaml", "--plan", run_dir],
             vec!["--plan applies to a serve config"],
@@ -605,6 +617,16 @@ redis:
         let output = run(command.arg("--quiet"));
         assert_bad_input(&output, what, &fragments);
     }
+    // The same eu-west-1 instance reaching the analytics table through us-east-1 is the plan's.
+    let reaching = dir.join("analytics-there.yaml");
+    let text = std::fs::read_to_string(analytics_elsewhere).expect("read");
+    std::fs::write(
+        &reaching,
+        text.replace("{ region: eu-west-1 }", "{ region: eu-west-1, analytics_region: us-east-1 }"),
+    )
+    .expect("write");
+    let output = run(hotcold().arg("infra").arg(&reaching).args(["--plan", one_shard_plan, "--quiet"]).args(cf));
+    ok(&output, "an eu-west-1 config with analytics_region: us-east-1");
 }
 
 /// `--monitoring DIR` writes the plan's alert rules and dashboard (src/infra/monitoring.rs) next

@@ -798,10 +798,21 @@ struct OwnDynamo {
 
 impl OwnDynamo {
     fn start() -> Self {
+        Self::start_command(&env("HOTCOLD_DYNAMODB_LOCAL_CMD"))
+    }
+
+    /// A DynamoDB Local without `-sharedDb`: one database per region (and access key), as AWS
+    /// keeps a table in each region apart, so a table made through one region is missing in another.
+    fn start_per_region() -> Self {
         let command = env("HOTCOLD_DYNAMODB_LOCAL_CMD");
+        assert!(command.contains(" -sharedDb"), "HOTCOLD_DYNAMODB_LOCAL_CMD passes -sharedDb: {command}");
+        Self::start_command(&command.replace(" -sharedDb", ""))
+    }
+
+    fn start_command(command: &str) -> Self {
         let port = free_port();
         let child = Command::new("sh")
-            .args(["-c", &command, "sh", &port.to_string()])
+            .args(["-c", command, "sh", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -1841,6 +1852,53 @@ fn listed_ids(server: &Server, user: &str) -> Vec<(u64, String)> {
         .iter()
         .map(|s| (s["version"].as_u64().unwrap_or(0), s["session_id"].as_str().unwrap_or_default().to_string()))
         .collect()
+}
+
+/// docs/deploy.md: the default plan keeps one analytics table, in the first region. An eu-west-1
+/// instance with `dynamodb.analytics_region: us-east-1` writes its summaries there (on a DynamoDB
+/// Local that keeps each region's tables apart): the export through us-east-1 finds the session,
+/// and eu-west-1 has no analytics table at all.
+#[test]
+fn summaries_go_to_the_analytics_region_when_the_table_is_not_replicated_here() {
+    let dynamo = OwnDynamo::start_per_region();
+    let base = config_text(&shared_redis_urls(), &dynamo.endpoint(), "on_demotion")
+        .replace("region: us-east-1\nsession", "region: eu-west-1\nsession")
+        .replace("create_tables: true }", "create_tables: true, region: eu-west-1 }");
+    let text = base.replace("create_tables: true,", "create_tables: true, analytics_region: us-east-1,");
+    assert_ne!(text, base, "analytics_region set");
+    let config = write_config("analytics-region", &text);
+    let server = start(&text, "analytics-region");
+    let user = unique("eve");
+    let token = create(&server, &user, &json!({ "n": 1 }));
+    assert_eq!(http(&server, "DELETE", &format!("/v1/sessions/{token}"), None).0, 204);
+    let export = |config: &std::path::Path, out: &std::path::Path| {
+        common::hotcold()
+            .args(["analytics", "export", "--config"])
+            .arg(config)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .expect("run hotcold analytics export")
+    };
+    let dir = common::scratch_dir("analytics", "region");
+    let csv = dir.join("sessions.csv");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let output = export(&config, &csv);
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        let rows = std::fs::read_to_string(&csv).expect("export written");
+        if rows.contains("logged_out") && rows.contains("eu-west-1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the summary in us-east-1's table within 30 s:\n{rows}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // Through eu-west-1 (no analytics_region) there is no such table: nothing was written there.
+    let here = write_config("analytics-here", &base);
+    let output = export(&here, &dir.join("here.csv"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot read the analytics table"), "{stderr}");
 }
 
 /// The analytics pipeline end to end: a scripted set of sessions through the API (one updated

@@ -180,6 +180,17 @@ fn check_config_matches_plan(plan: &Plan, config: &ServeConfig, file: &str) -> R
             describe_rules(&scenario.residency)
         ));
     }
+    // One analytics table in the first region: an instance elsewhere must reach it there.
+    let first = &plan.record.regions[0];
+    let analytics_at = config.dynamodb.analytics_region.as_ref().unwrap_or(&config.dynamodb.region);
+    if !scenario.costs.dynamodb.analytics_replicated && analytics_at != first {
+        return Err(format!(
+            "{file}: dynamodb.analytics_region: the plan ({}) keeps one analytics table, in {first} \
+             (costs.dynamodb.analytics_replicated: false), but this config reaches it through {analytics_at}: set \
+             dynamodb.analytics_region: {first}, or price a plan with costs.dynamodb.analytics_replicated: true",
+            scenario.name
+        ));
+    }
     Ok(())
 }
 

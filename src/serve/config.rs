@@ -136,6 +136,12 @@ pub(crate) struct DynamoEntry {
     /// The session summaries for BI and fraud tools. Default: `hotcold-analytics`.
     #[serde(default = "default_analytics_table")]
     pub(crate) analytics_table: String,
+    /// AWS region whose endpoint reaches the analytics table, when it has no replica in `region`.
+    /// The cost model's default plan (`costs.dynamodb.analytics_replicated: false`) keeps one
+    /// analytics table, in the first region, and `hotcold infra` creates it there: the other
+    /// regions' instances name that region here. Default: `region`.
+    #[serde(default)]
+    pub(crate) analytics_region: Option<String>,
     /// Create the tables when they are missing. Default: false (production tables are provisioned
     /// by infrastructure code, not by the service).
     #[serde(default)]
@@ -175,6 +181,7 @@ impl Default for DynamoEntry {
             sessions_table: default_sessions_table(),
             audit_table: default_audit_table(),
             analytics_table: default_analytics_table(),
+            analytics_region: None,
             create_tables: false,
             residency_tables: BTreeMap::new(),
         }
@@ -319,6 +326,16 @@ impl ServeConfig {
         if limits.max_in_flight == 0 {
             return Err(invalid("limits.max_in_flight", "must be at least 1".into()));
         }
+        if let Some(region) = &config.dynamodb.analytics_region {
+            let valid =
+                !region.is_empty() && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !valid {
+                return Err(invalid(
+                    "dynamodb.analytics_region",
+                    format!("`{region}` is not an AWS region name (like us-east-1)"),
+                ));
+            }
+        }
         let mut tables = vec![
             ("dynamodb.sessions_table".to_string(), config.dynamodb.sessions_table.clone()),
             ("dynamodb.audit_table".to_string(), config.dynamodb.audit_table.clone()),
@@ -411,6 +428,7 @@ impl ServeConfig {
             sessions_table: self.dynamodb.sessions_table.clone(),
             audit_table: self.dynamodb.audit_table.clone(),
             analytics_table: self.dynamodb.analytics_table.clone(),
+            analytics_region: self.dynamodb.analytics_region.clone(),
             cold_ttl: cold.ttl,
             compliance_retention: cold.compliance_retention,
             analytics_retention: cold.analytics_retention,
@@ -442,6 +460,8 @@ impl ServeConfig {
             sessions_table: or_suffixed(tables.sessions_table, &self.dynamodb.sessions_table),
             audit_table: or_suffixed(tables.audit_table, &self.dynamodb.audit_table),
             analytics_table: or_suffixed(tables.analytics_table, &self.dynamodb.analytics_table),
+            // A restricted home's tables, summaries included, are all reached through its region.
+            analytics_region: None,
             label: format!("dynamodb ({name} residency)"),
             ..self.dynamo_config()
         }
@@ -548,7 +568,7 @@ limits: { request_timeout: 2s, max_in_flight: 64 }
 
     #[test]
     fn bad_configs_name_the_place() {
-        let cases: [(&str, &str); 16] = [
+        let cases: [(&str, &str); 17] = [
             ("region: [", "serve.yaml:1:"),
             (&GOOD.replace("listen: 127.0.0.1:9090", "listen: nowhere"), "listen"),
             (&GOOD.replace("create_tables: true", "create_table: true"), "create_table"),
@@ -574,6 +594,10 @@ limits: { request_timeout: 2s, max_in_flight: 64 }
             (&GOOD.replace("max_in_flight: 64", "max_in_flight: 0"), "limits.max_in_flight"),
             (&GOOD.replace("request_timeout: 2s", "request_timeout: 0s"), "limits.request_timeout"),
             (&GOOD.replace("request_timeout: 2s", "request_timeout: 2 parsecs"), "request_timeout"),
+            (
+                &GOOD.replace("create_tables: true", "create_tables: true\n  analytics_region: US East"),
+                "dynamodb.analytics_region: `US East` is not an AWS region name",
+            ),
         ];
         for (text, expected) in cases {
             let message = error_of(text);
@@ -581,6 +605,23 @@ limits: { request_timeout: 2s, max_in_flight: 64 }
         }
         let missing = ServeConfig::load(Path::new("/nonexistent/serve.yaml")).expect_err("missing file");
         assert!(missing.to_string().contains("cannot read the config"), "{missing}");
+    }
+
+    /// The default plan keeps one analytics table, in the first region: another region's
+    /// instance reaches it through that region, while a restricted home's summaries stay home.
+    #[test]
+    fn the_analytics_table_is_reached_through_analytics_region() {
+        let config = ServeConfig::parse(GOOD, "serve.yaml").expect("valid");
+        assert!(!config.dynamo_config().analytics_elsewhere(), "default: this region");
+        let text = GOOD
+            .replace("create_tables: true", "create_tables: true\n  analytics_region: us-east-1\n  region: eu-west-1")
+            .replace("listen:", "residency: { eu-west-1: [eu-west-1] }\nlisten:");
+        let config = ServeConfig::parse(&text, "serve.yaml").expect("valid");
+        let shared = config.dynamo_config();
+        assert_eq!((shared.region.as_str(), shared.analytics_region.as_deref()), ("eu-west-1", Some("us-east-1")));
+        assert!(shared.analytics_elsewhere());
+        let home = config.session_config.region_id("eu-west-1").expect("configured");
+        assert!(!config.dynamo_config_for(home).analytics_elsewhere(), "a restricted home's summaries stay home");
     }
 
     #[test]

@@ -266,7 +266,7 @@ pub(crate) async fn connect_cold(
     let cold = DynamoColdStore::connect(dynamo.clone(), create_tables).await.context("cannot start: DynamoDB")?;
     // Reachable and the table exists: a wrong table name must stop start-up, not the first request.
     cold.item_count().await.with_context(|| format!("cannot start: DynamoDB table `{}`", dynamo.sessions_table))?;
-    let audit = DynamoAuditLog::new(cold.client().clone(), dynamo, link_key);
+    let audit = DynamoAuditLog::connect(cold.client().clone(), dynamo, link_key).await;
     Ok((cold, audit))
 }
 

@@ -62,9 +62,25 @@ pub struct DynamoAuditLog {
 }
 
 impl DynamoAuditLog {
+    /// A log over an existing client, whose analytics pipeline writes to `config.analytics_table`
+    /// in the client's region, and in [`DynamoConfig::analytics_region`] when that is another one
+    /// (the table then has no replica here, and the summaries cross regions).
+    pub async fn connect(client: Client, config: DynamoConfig, link_key: PseudonymKey) -> Self {
+        let analytics_client = config.analytics_client(&client).await;
+        let mut log = Self::new(client, config, link_key);
+        log.analytics = DynamoAnalytics::new(
+            analytics_client,
+            log.config.analytics_table.clone(),
+            log.config.analytics_retention,
+            log.config.label.clone(),
+        );
+        log
+    }
+
     /// A log over an existing client; `link_key` addresses users' links (the same secret in every
     /// instance, or users' records split by instance).
-    /// Its analytics pipeline writes to `config.analytics_table`.
+    /// Its analytics pipeline writes to `config.analytics_table` through the same client (see
+    /// [`Self::connect`] for a table in another region).
     pub fn new(client: Client, config: DynamoConfig, link_key: PseudonymKey) -> Self {
         let analytics = DynamoAnalytics::new(
             client.clone(),

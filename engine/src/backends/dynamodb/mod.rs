@@ -107,6 +107,10 @@ pub struct DynamoConfig {
     pub audit_table: String,
     /// Analytics table name (one summary per session). Default: `hotcold-analytics`.
     pub analytics_table: String,
+    /// AWS region whose endpoint reaches the analytics table, when that table has no replica in
+    /// `region`: the cost model's default plan keeps one analytics table, in the first region,
+    /// and every other region's instances write their summaries there. Default: None (`region`).
+    pub analytics_region: Option<String>,
     /// Cold sessions expire this long after their last access (sets the TTL attribute).
     /// Default: 30 days (`cold_storage.ttl`).
     pub cold_ttl: Duration,
@@ -143,6 +147,7 @@ impl Default for DynamoConfig {
             sessions_table: "hotcold-sessions".into(),
             audit_table: "hotcold-audit".into(),
             analytics_table: "hotcold-analytics".into(),
+            analytics_region: None,
             cold_ttl: Duration::from_secs(2_592_000),
             compliance_retention: Duration::from_secs(7_776_000),
             analytics_retention: Duration::from_secs(31_536_000),
@@ -200,8 +205,25 @@ impl DynamoConfig {
         Client::new(&loader.load().await)
     }
 
-    /// Creates the sessions, audit and analytics tables if they do not exist, waits until they
-    /// are active, and enables TTL on their `expires_at` attribute.
+    /// Whether the analytics table is reached through another region than `region`.
+    pub fn analytics_elsewhere(&self) -> bool {
+        self.analytics_region.as_ref().is_some_and(|analytics| *analytics != self.region)
+    }
+
+    /// A client for the analytics table: `client` (this region's) when the table is reached
+    /// here, else one built for [`Self::analytics_region`].
+    pub async fn analytics_client(&self, client: &Client) -> Client {
+        match &self.analytics_region {
+            Some(region) if self.analytics_elsewhere() => {
+                Self { region: region.clone(), ..self.clone() }.client().await
+            }
+            _ => client.clone(),
+        }
+    }
+
+    /// Creates the sessions, audit and analytics tables if they do not exist (the analytics table
+    /// in [`Self::analytics_region`]), waits until they are active, and enables TTL on their
+    /// `expires_at` attribute.
     pub async fn create_tables(&self, client: &Client) -> Result<(), StoreError> {
         let err = |e: String| StoreError::unavailable(&self.label, e);
         // The sessions' user index is sorted by session id, so a user's sessions page in id order.
@@ -209,7 +231,8 @@ impl DynamoConfig {
         create_table(client, &self.sessions_table, "id", sessions_index).await.map_err(err)?;
         ensure_expiry_index(client, &self.sessions_table).await.map_err(err)?;
         audit::create_audit_table(client, &self.audit_table).await.map_err(err)?;
-        analytics::create_analytics_table(client, &self.analytics_table).await.map_err(err)?;
+        let analytics_client = self.analytics_client(client).await;
+        analytics::create_analytics_table(&analytics_client, &self.analytics_table).await.map_err(err)?;
         Ok(())
     }
 }
