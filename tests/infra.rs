@@ -634,7 +634,7 @@ redis:
 #[test]
 fn monitoring_writes_the_alert_rules_and_dashboard_it_lists() {
     let dir = scratch_dir("infra", "monitoring");
-    let out = dir.join("template.json");
+    let out = dir.join("not-yet/template.json"); // the directory is made, as `simulate --out` does
     let monitoring = dir.join("monitoring");
     let output = run(hotcold()
         .args(["infra", "scenarios/tiny.yaml", "--format", "cloudformation", "--quiet", "--out"])

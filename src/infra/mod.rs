@@ -136,6 +136,12 @@ pub(crate) fn infra(args: &Args) -> Result<(), Failure> {
     }
     match &args.out {
         Some(out) => {
+            // As `simulate --out` does, a missing directory is made.
+            if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))
+                    .map_err(Failure::Failed)?;
+            }
             std::fs::write(out, &text)
                 .with_context(|| format!("cannot write the template {}", out.display()))
                 .map_err(Failure::Failed)?;
