@@ -172,6 +172,23 @@ pub(super) fn cases(t: &Targets) -> Vec<Case> {
         audit(0.0),
         Vec::new(),
     );
+    let eval = 2400.0;
+    let n = samples(eval, minute);
+    let summaries = |failed: f64| {
+        vec![
+            info(&a, n),
+            (series("hotcold_analytics_writes_failed_total", &a, &[]), counter(failed, minute, n)),
+        ]
+    };
+    case(
+        "HotcoldAnalyticsWritesFailing",
+        "fires: summaries fail for 40 minutes",
+        minute,
+        eval,
+        summaries(2.0 / minute),
+        by_region(),
+    );
+    case("HotcoldAnalyticsWritesFailing", "stays quiet: none fail", minute, eval, summaries(0.0), Vec::new());
 
     // Errors: `share` of the calls or requests fail, against a threshold ratio.
     let (fire, quiet) = sides(FAST_BURN * t.error_budget);

@@ -207,6 +207,17 @@ fn alerts(t: &Targets) -> Vec<Alert> {
             description: "Neither the audit table nor the outbox took some records: the trail has gaps (the ADR asks for 100% retention). Run `hotcold audit --verify` to find them; check the audit table and the region's Redis, which holds the outbox.".into(),
         },
         Alert {
+            name: "HotcoldAnalyticsWritesFailing",
+            expr: format!(
+                "{} > 0",
+                per_region("sum", "region", "increase(hotcold_analytics_writes_failed_total[15m])")
+            ),
+            for_seconds: 900.0,
+            severity: "warning",
+            summary: "Session summaries of {{ $labels.region }} are not reaching the analytics table".into(),
+            description: "Summary updates have failed for 15 minutes (their audit records landed): BI and fraud tools see stale or missing sessions. Check that the analytics table exists where this instance reaches it (dynamodb.analytics_region when the plan keeps one table, in the first region) and its DynamoDB errors.".into(),
+        },
+        Alert {
             name: "HotcoldBackendErrors",
             expr: format!(
                 "{} / {} > {}",
