@@ -175,10 +175,7 @@ pub(super) fn cases(t: &Targets) -> Vec<Case> {
     let eval = 2400.0;
     let n = samples(eval, minute);
     let summaries = |failed: f64| {
-        vec![
-            info(&a, n),
-            (series("hotcold_analytics_writes_failed_total", &a, &[]), counter(failed, minute, n)),
-        ]
+        vec![info(&a, n), (series("hotcold_analytics_writes_failed_total", &a, &[]), counter(failed, minute, n))]
     };
     case(
         "HotcoldAnalyticsWritesFailing",
