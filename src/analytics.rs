@@ -41,12 +41,7 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), Failure> {
             let cold = DynamoColdStore::connect(dynamo.clone(), false)
                 .await
                 .with_context(|| format!("cannot reach {}", dynamo.label))?;
-            let analytics = DynamoAnalytics::new(
-                dynamo.analytics_client(cold.client()).await,
-                dynamo.analytics_table.clone(),
-                dynamo.analytics_retention,
-                dynamo.label.clone(),
-            );
+            let analytics = DynamoAnalytics::of_config(dynamo.analytics_client(cold.client()).await, &dynamo);
             let table = analytics
                 .all()
                 .await

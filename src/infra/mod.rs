@@ -232,8 +232,7 @@ impl Plan {
 
     /// A run directory's plan, read back from its `run.json` without simulating again.
     pub(crate) fn from_run_dir(dir: &Path) -> Result<Self, Failure> {
-        let record = hotcold_reports::read_checked_run(dir)
-            .map_err(|e| if e.is_bad_input() { Failure::BadInput(e.into()) } else { Failure::Failed(e.into()) })?;
+        let record = hotcold_reports::read_checked_run(dir).map_err(crate::report::failure)?;
         Ok(Self::from_record(record))
     }
 
@@ -241,12 +240,8 @@ impl Plan {
     /// `--set`, a progress bar on stderr unless `--quiet`), and priced; no run directory is
     /// written.
     pub(crate) fn simulate(path: &Path, args: &Args) -> Result<Self, Failure> {
+        // A bad --sample is refused by the run itself (exit 2), before anything is simulated.
         let scenario = crate::validate::load(path, &args.settings)?;
-        if let Some(sample) = args.sample {
-            if !(sample > 0.0 && sample <= 1.0) {
-                return Err(bad(format!("--sample must be in (0, 1], got {sample}")));
-            }
-        }
         let (bar, progress) = crate::simulate::progress(args.quiet, &scenario);
         let options = hotcold_sim::RunOptions { seed: args.seed, sample: args.sample, progress, shards: None };
         let record = hotcold_sim::run(&scenario, &options).map_err(crate::simulate::bad_run);

@@ -44,6 +44,11 @@ impl DynamoAnalytics {
         Self { client, table: table.into(), retention, label: label.into() }
     }
 
+    /// `config`'s analytics table over `client`, with `config`'s retention and label.
+    pub fn of_config(client: Client, config: &super::DynamoConfig) -> Self {
+        Self::new(client, config.analytics_table.clone(), config.analytics_retention, config.label.clone())
+    }
+
     /// Folds `record` into its session's summary if it [`writes_summary`]; `subject` is its
     /// owner's audit subject.
     pub async fn record(&self, record: &AuditRecord, subject: Option<&str>) -> Result<(), StoreError> {

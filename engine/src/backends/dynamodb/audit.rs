@@ -66,15 +66,8 @@ impl DynamoAuditLog {
     /// in the client's region, and in [`DynamoConfig::analytics_region`] when that is another one
     /// (the table then has no replica here, and the summaries cross regions).
     pub async fn connect(client: Client, config: DynamoConfig, link_key: PseudonymKey) -> Self {
-        let analytics_client = config.analytics_client(&client).await;
-        let mut log = Self::new(client, config, link_key);
-        log.analytics = DynamoAnalytics::new(
-            analytics_client,
-            log.config.analytics_table.clone(),
-            log.config.analytics_retention,
-            log.config.label.clone(),
-        );
-        log
+        let analytics = DynamoAnalytics::of_config(config.analytics_client(&client).await, &config);
+        Self::with_analytics(client, analytics, config, link_key)
     }
 
     /// A log over an existing client; `link_key` addresses users' links (the same secret in every
@@ -82,12 +75,16 @@ impl DynamoAuditLog {
     /// Its analytics pipeline writes to `config.analytics_table` through the same client (see
     /// [`Self::connect`] for a table in another region).
     pub fn new(client: Client, config: DynamoConfig, link_key: PseudonymKey) -> Self {
-        let analytics = DynamoAnalytics::new(
-            client.clone(),
-            config.analytics_table.clone(),
-            config.analytics_retention,
-            config.label.clone(),
-        );
+        let analytics = DynamoAnalytics::of_config(client.clone(), &config);
+        Self::with_analytics(client, analytics, config, link_key)
+    }
+
+    fn with_analytics(
+        client: Client,
+        analytics: DynamoAnalytics,
+        config: DynamoConfig,
+        link_key: PseudonymKey,
+    ) -> Self {
         Self {
             client,
             config,
