@@ -21,10 +21,21 @@ pub const fn end_reason(kind: AuditKind) -> Option<&'static str> {
         AuditKind::LoggedOut => Some("logged_out"),
         AuditKind::Revoked => Some("revoked"),
         AuditKind::Erased => Some("erased"),
-        AuditKind::Created | AuditKind::Promoted | AuditKind::Demoted | AuditKind::Updated | AuditKind::MovedHome => {
-            None
-        }
+        // The session left the hybrid store for the legacy one: its summary here ends.
+        AuditKind::RolledBack => Some("rolled_back"),
+        AuditKind::Created
+        | AuditKind::Promoted
+        | AuditKind::Demoted
+        | AuditKind::Updated
+        | AuditKind::MovedHome
+        | AuditKind::Migrated => None,
     }
+}
+
+/// Whether an event of `kind` reopens an ended summary: an import into the hybrid store, which
+/// may follow a rollback that ended the session's summary here (`rolled_back`).
+pub const fn reopens(kind: AuditKind) -> bool {
+    matches!(kind, AuditKind::Migrated)
 }
 
 /// One session's summary, as the analytics table holds it.
@@ -45,7 +56,8 @@ pub struct SessionSummary {
     pub last_event_at: u64,
     /// When it ended, ms; `None` while open.
     pub ended_at: Option<u64>,
-    /// `expired`, `logged_out`, `revoked`, `erased`, or `None` while open.
+    /// `expired`, `logged_out`, `revoked`, `erased`, `rolled_back` (handed back to the legacy
+    /// store during a migration), or `None` while open.
     pub end_reason: Option<String>,
     /// The session's version at the last summarised event: 1 + the updates made by then.
     pub version: u64,
@@ -86,6 +98,10 @@ impl SessionSummary {
         if let Some(reason) = end_reason(event.kind) {
             self.ended_at = Some(event.at.0);
             self.end_reason = Some(reason.to_string());
+        }
+        if reopens(event.kind) {
+            self.ended_at = None;
+            self.end_reason = None;
         }
         if !self.regions.contains(&event.region.0) {
             self.regions.push(event.region.0);
@@ -151,12 +167,35 @@ mod tests {
     }
 
     #[test]
+    fn a_rollback_ends_a_summary_and_the_next_import_opens_it_again() {
+        let mut summary = SessionSummary::default();
+        summary.fold(&event(AuditKind::Migrated, 1_000, 0, 1, 50), None);
+        summary.fold(&event(AuditKind::RolledBack, 2_000, 0, 1, 50), None);
+        assert_eq!((summary.ended_at, summary.end_reason.as_deref()), (Some(2_000), Some("rolled_back")));
+        summary.fold(&event(AuditKind::Migrated, 3_000, 0, 2, 60), None);
+        assert_eq!((summary.ended_at, summary.end_reason.as_deref()), (None, None), "open again");
+        assert_eq!((summary.version, summary.last_event_at), (2, 3_000));
+    }
+
+    #[test]
     fn creates_and_updates_write_no_summary_and_only_ends_have_a_reason() {
         assert!(!writes_summary(AuditKind::Created) && !writes_summary(AuditKind::Updated));
         let reasons: Vec<_> = AuditKind::ALL.iter().map(|k| end_reason(*k)).collect();
         assert_eq!(
             reasons,
-            [None, None, None, None, Some("expired"), Some("logged_out"), Some("revoked"), Some("erased"), None]
+            [
+                None,
+                None,
+                None,
+                None,
+                Some("expired"),
+                Some("logged_out"),
+                Some("revoked"),
+                Some("erased"),
+                None,
+                None,
+                Some("rolled_back")
+            ]
         );
     }
 }

@@ -22,6 +22,7 @@ pub mod failback;
 pub mod lifecycle;
 pub mod manager;
 pub mod memory;
+pub mod migration;
 pub mod ready;
 pub mod residency;
 pub mod session;

@@ -185,6 +185,16 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         Self { engine, region, token_rng: Mutex::new(rng) }
     }
 
+    /// The engine this manager serves.
+    pub const fn engine(&self) -> &Arc<Engine<H, C, A, K>> {
+        &self.engine
+    }
+
+    /// The region this manager serves.
+    pub const fn region(&self) -> RegionId {
+        self.region
+    }
+
     fn now(&self) -> Timestamp {
         self.engine.clock().now()
     }

@@ -38,11 +38,15 @@ pub enum AuditKind {
     /// Its hot copy moved from the region that held it during a failover back to its home
     /// region's hot tier (failback: on its next access there, or by the holder's sync job).
     MovedHome,
+    /// Imported from the Redis-only store being migrated from (see [`crate::migration`]).
+    Migrated,
+    /// Handed back to the Redis-only store by a rollback (see [`crate::migration`]).
+    RolledBack,
 }
 
 impl AuditKind {
     /// Every kind, in a fixed order (for counters and reports).
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 11] = [
         Self::Created,
         Self::Promoted,
         Self::Demoted,
@@ -52,6 +56,8 @@ impl AuditKind {
         Self::Revoked,
         Self::Erased,
         Self::MovedHome,
+        Self::Migrated,
+        Self::RolledBack,
     ];
 
     /// The snake_case name used in records and metrics.
@@ -66,6 +72,8 @@ impl AuditKind {
             Self::Revoked => "revoked",
             Self::Erased => "erased",
             Self::MovedHome => "moved_home",
+            Self::Migrated => "migrated",
+            Self::RolledBack => "rolled_back",
         }
     }
 }

@@ -5,11 +5,14 @@
 //!   Redis Cluster.
 //! - `dynamodb`: [`dynamodb::DynamoColdStore`] (the cold table) and [`dynamodb::DynamoAudit`]
 //!   (the audit trail) on DynamoDB or DynamoDB Local.
+//! - `redis` also: [`legacy::LegacyStore`], the Redis-only store a migration moves sessions from.
 //!
 //! Adapters own their timeouts and retries and map every backend failure to
 //! [`crate::StoreError`]; they never panic on what a backend returns.
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+#[cfg(feature = "redis")]
+pub mod legacy;
 #[cfg(feature = "redis")]
 pub mod redis;

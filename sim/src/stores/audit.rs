@@ -112,6 +112,8 @@ fn kind_index(kind: AuditKind) -> usize {
         AuditKind::Revoked => 6,
         AuditKind::Erased => 7,
         AuditKind::MovedHome => 8,
+        AuditKind::Migrated => 9,
+        AuditKind::RolledBack => 10,
     }
 }
 

@@ -25,7 +25,7 @@ use aws_sdk_dynamodb::types::{
 
 use super::codec::{key_of, parse_key};
 use super::sdk_error;
-use crate::analytics::{SessionSummary, end_reason, writes_summary};
+use crate::analytics::{SessionSummary, end_reason, reopens, writes_summary};
 use crate::audit::chain::AuditRecord;
 use crate::error::StoreError;
 
@@ -83,8 +83,10 @@ impl DynamoAnalytics {
             sets.push("end_reason = :reason");
             values.insert(":reason".into(), AttributeValue::S(reason.to_string()));
         }
+        // An import after a rollback opens the session's summary again.
+        let reopen = if reopens(event.kind) { " REMOVE ended_at, end_reason" } else { "" };
         let expression = format!(
-            "SET {} ADD regions :region, payload_sizes :size, promotions :promoted, demotions :demoted",
+            "SET {} ADD regions :region, payload_sizes :size, promotions :promoted, demotions :demoted{reopen}",
             sets.join(", ")
         );
         self.client
