@@ -10,6 +10,7 @@ mod batch;
 mod infra;
 mod load;
 mod merge;
+mod migrate;
 mod pass_timer;
 mod report;
 mod serve;
@@ -205,6 +206,31 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<Setting>,
     },
+    /// Bulk import of a Redis-only store's sessions (the config's `legacy:` block) into the hybrid
+    /// store, at a bounded rate, resumable after a crash (docs/migration.md).
+    ///
+    /// Idle sessions go straight to DynamoDB, active ones to the hot tier too; sessions on the
+    /// legacy side of `legacy.rollout_percent` are left alone. Exit 0 once the walk is complete
+    /// (sessions that cannot be imported stay in the legacy store and are listed by reason), 1
+    /// when a backend keeps failing or the job is interrupted (the checkpoint keeps the progress:
+    /// run the same command again to resume), 2 for bad input.
+    Migrate {
+        /// The service configuration: `legacy:` names the store, `redis:` and `dynamodb:` the
+        /// hybrid store.
+        #[arg(long)]
+        config: PathBuf,
+        /// At most this many sessions a second (`500` or `500/s`). Default: 500.
+        #[arg(long, value_name = "N")]
+        rate: Option<String>,
+        /// Where the walk's progress is kept. Default: hotcold-migrate.checkpoint in the current
+        /// directory.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// Starts a new walk from the beginning, whatever the checkpoint says (e.g. after raising
+        /// `legacy.rollout_percent`).
+        #[arg(long)]
+        restart: bool,
+    },
     /// The analytics table: session summaries for BI and fraud tools.
     Analytics {
         #[command(subcommand)]
@@ -268,6 +294,9 @@ fn main() -> ExitCode {
         }
         Command::Infra { input, format, out, plan, monitoring, seed, sample, quiet, set } => {
             infra::infra(&infra::Args { input, format, out, plan, monitoring, seed, sample, quiet, settings: set })
+        }
+        Command::Migrate { config, rate, checkpoint, restart } => {
+            migrate::migrate(&migrate::Args { config, rate, checkpoint, restart })
         }
         Command::Analytics { action: AnalyticsAction::Export { config, since, until, out } } => {
             analytics::export(&analytics::ExportArgs { config, since, until, out })

@@ -2298,3 +2298,225 @@ fn deploy_queries_only_metrics_serve_exports() {
         }
     }
 }
+
+/// A legacy store for the migration tests: its own redis-server, filled with connect-redis
+/// values, and a connection to look inside.
+struct LegacyRedis {
+    _server: OwnRedis,
+    url: String,
+    conn: redis::Connection,
+}
+
+impl LegacyRedis {
+    fn start() -> Self {
+        let port = free_port();
+        let server = OwnRedis::start_on(port);
+        let url = format!("redis://127.0.0.1:{port}");
+        let conn = redis::Client::open(url.as_str()).and_then(|c| c.get_connection()).expect("connect to legacy");
+        Self { _server: server, url, conn }
+    }
+
+    /// Stores a connect-redis session of `user` expiring in an hour, as express-session writes it.
+    fn put(&mut self, id: &str, user: &str, cart: u64) {
+        let expires = std::time::SystemTime::now() + Duration::from_secs(3600);
+        let expires = humantime::format_rfc3339_millis(expires).to_string();
+        let value = json!({
+            "cookie": { "originalMaxAge": 3_600_000, "expires": expires, "httpOnly": true, "path": "/" },
+            "passport": { "user": user },
+            "cart": [cart],
+        });
+        redis::cmd("SET")
+            .arg(format!("sess:{id}"))
+            .arg(value.to_string())
+            .arg("PX")
+            .arg(3_600_000)
+            .exec(&mut self.conn)
+            .expect("SET a legacy session");
+    }
+
+    /// The legacy value of `id`, if the store holds it.
+    fn value(&mut self, id: &str) -> Option<Value> {
+        let value: Option<String> = redis::cmd("GET").arg(format!("sess:{id}")).query(&mut self.conn).expect("GET");
+        value.map(|v| json_of(&v))
+    }
+}
+
+/// A serve config with a `legacy` block at `percent` (the same tables and key prefixes for every
+/// percentage of one test: `base` is one [`config_text`]).
+fn with_legacy(base: &str, legacy_url: &str, percent: f64) -> String {
+    base.replace(
+        "listen:",
+        &format!("legacy: {{ url: {legacy_url}, layout: connect-redis, rollout_percent: {percent} }}\nlisten:"),
+    )
+}
+
+/// Whether the split gives legacy id `id` to the hybrid store at `percent` (the engine's own
+/// function: the test checks each session landed on the side it names).
+fn hybrid_at(id: &str, percent: f64) -> bool {
+    use hotcold_engine::migration::{LegacyId, Rollout};
+    let id = LegacyId::parse(id).expect("legacy id").session_id(hotcold_engine::RegionId(0));
+    Rollout::new(percent, "test").expect("percent").serves_hybrid(&id)
+}
+
+#[test]
+fn a_rollout_from_0_to_100_and_a_rollback_keep_every_session_on_one_side_with_its_data() {
+    let mut legacy = LegacyRedis::start();
+    let sessions: Vec<String> = (0..48).map(|i| format!("express{i:04}{}", "Qx7-_k".repeat(4))).collect();
+    for (i, id) in sessions.iter().enumerate() {
+        legacy.put(id, &format!("user-{i}"), i as u64);
+    }
+    let base = config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion");
+    // The cart each session should hold: every step changes it, so a stale copy would show.
+    let mut carts: Vec<u64> = (0..sessions.len() as u64).collect();
+    let mut step = 0;
+    // Up, back down (a rollback), and up again: a session may cross the split several times.
+    for percent in [0.0, 10.0, 50.0, 100.0, 50.0, 10.0, 50.0] {
+        step += 1;
+        let server = start(&with_legacy(&base, &legacy.url, percent), &format!("rollout-{step}"));
+        let mut on_hybrid = 0;
+        for (i, id) in sessions.iter().enumerate() {
+            let (status, body) = http(&server, "GET", &format!("/v1/sessions/{id}"), None);
+            assert_eq!(status, 200, "step {step} ({percent} %): session {i} must still be served: {body}");
+            let found = json_of(&body);
+            assert_eq!(found["data"]["cart"], json!([carts[i]]), "step {step}: session {i} has its newest data");
+            assert_eq!(found["user_id"], format!("user-{i}"));
+            let hybrid = hybrid_at(id, percent);
+            on_hybrid += usize::from(hybrid);
+            let tier = found["tier"].as_str().unwrap_or_default().to_string();
+            assert_eq!(tier != "legacy", hybrid, "step {step}: session {i} served by the side the split names");
+            // One side only: the hybrid side has taken the legacy copy away, the legacy side has it.
+            let held = legacy.value(id);
+            assert_eq!(held.is_none(), hybrid, "step {step}: session {i} is in the legacy store iff legacy serves it");
+            if let Some(held) = held {
+                assert_eq!(held["cart"], json!([carts[i]]), "step {step}: the legacy copy is the newest");
+                assert!(held["cookie"]["expires"].as_str().is_some_and(|t| t.ends_with('Z')), "{held}");
+            }
+            // A change on whichever side serves it.
+            carts[i] += 100;
+            let version = found["version"].as_u64().expect("version");
+            let update = json!({ "data": { "cookie": found["data"]["cookie"], "passport": { "user": format!("user-{i}") }, "cart": [carts[i]] }, "version": version });
+            let (status, body) = http(&server, "PUT", &format!("/v1/sessions/{id}"), Some(&update.to_string()));
+            assert_eq!(status, 200, "step {step}: update of session {i}: {body}");
+        }
+        let expected = sessions.iter().filter(|id| hybrid_at(id, percent)).count();
+        assert_eq!(on_hybrid, expected);
+        if percent == 0.0 {
+            assert_eq!(on_hybrid, 0, "at 0 % the legacy store serves everything");
+        }
+        if percent == 100.0 {
+            assert_eq!(on_hybrid, sessions.len(), "at 100 % the hybrid store serves everything");
+            // Imported on access at this step: what 50 % had left in the legacy store.
+            let left = sessions.iter().filter(|id| !hybrid_at(id, 50.0)).count();
+            assert_eq!(metric(&server, "hotcold_migration_moves_total{move=\"imported\"}") as usize, left);
+        }
+        if step == 5 {
+            // 100 % -> 50 %: the sessions of the upper half went back to the legacy store.
+            let moved = sessions.iter().filter(|id| !hybrid_at(id, 50.0)).count();
+            assert_eq!(metric(&server, "hotcold_migration_moves_total{move=\"rolled_back\"}") as usize, moved);
+        }
+        assert_eq!(server.terminate().code(), Some(0));
+    }
+}
+
+#[test]
+fn new_sessions_and_logouts_during_a_rollout_stay_on_their_side_and_stay_gone() {
+    let mut legacy = LegacyRedis::start();
+    let base = config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "write_through");
+    let server = start(&with_legacy(&base, &legacy.url, 50.0), "rollout-new");
+    let mut created = Vec::new();
+    for i in 0..16 {
+        let body = json!({ "user_id": format!("new-{i}"), "data": { "cart": [i] } }).to_string();
+        let (status, answer) = http(&server, "POST", "/v1/sessions", Some(&body));
+        assert_eq!(status, 201, "{answer}");
+        let answer = json_of(&answer);
+        let token = answer["token"].as_str().expect("token").to_string();
+        assert_eq!(token.len(), 32, "a legacy-format id while a migration runs: {token:?}");
+        let hybrid = hybrid_at(&token, 50.0);
+        assert_eq!(answer["tier"] == "legacy", !hybrid, "created on the side the split names");
+        let held = legacy.value(&token);
+        assert_eq!(held.is_some(), !hybrid);
+        if let Some(held) = held {
+            assert_eq!(held["passport"]["user"], format!("new-{i}"), "the owner where connect-redis apps read it");
+            assert_eq!(held["cart"], json!([i]));
+        }
+        created.push(token);
+    }
+    assert!(created.iter().any(|t| hybrid_at(t, 50.0)) && created.iter().any(|t| !hybrid_at(t, 50.0)), "both sides");
+    // Data the legacy layout cannot hold.
+    let body = json!({ "user_id": "new-x", "data": [1, 2] }).to_string();
+    assert_error(http(&server, "POST", "/v1/sessions", Some(&body)), 400, "JSON object");
+    // A malformed legacy value is a 503 naming the reason, never "unknown" (the user holds it).
+    let broken = created.iter().find(|t| !hybrid_at(t, 50.0)).expect("a legacy-side session").clone();
+    let good = legacy.value(&broken).expect("held");
+    redis::cmd("SET").arg(format!("sess:{broken}")).arg("{not json").exec(&mut legacy.conn).expect("SET");
+    assert_error(http(&server, "GET", &format!("/v1/sessions/{broken}"), None), 503, "not a JSON object");
+    redis::cmd("SET").arg(format!("sess:{broken}")).arg(good.to_string()).exec(&mut legacy.conn).expect("SET");
+    // Log out every session, whichever side holds it.
+    for token in &created {
+        assert_eq!(http(&server, "DELETE", &format!("/v1/sessions/{token}"), None).0, 204);
+        assert_eq!(http(&server, "GET", &format!("/v1/sessions/{token}"), None).0, 404);
+        assert!(legacy.value(token).is_none());
+    }
+    assert_eq!(server.terminate().code(), Some(0));
+    // Neither raising nor lowering the percentage brings one back.
+    for percent in [100.0, 0.0] {
+        let server = start(&with_legacy(&base, &legacy.url, percent), "rollout-gone");
+        for token in &created {
+            let (status, body) = http(&server, "GET", &format!("/v1/sessions/{token}"), None);
+            assert_eq!(status, 404, "{percent} %: a logged-out session stays gone: {body}");
+        }
+        assert_eq!(server.terminate().code(), Some(0));
+    }
+}
+
+#[test]
+fn the_legacy_store_being_down_answers_503_and_a_bad_legacy_block_exits_2() {
+    let mut legacy = LegacyRedis::start();
+    let id = format!("downLegacy{}", "a1".repeat(11));
+    legacy.put(&id, "user-down", 7);
+    let base = config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion");
+    let server = start(&with_legacy(&base, &legacy.url, 0.0), "legacy-down");
+    assert_eq!(http(&server, "GET", &format!("/v1/sessions/{id}"), None).0, 200);
+    drop(legacy);
+    let (status, body) = http(&server, "GET", &format!("/v1/sessions/{id}"), None);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("redis legacy") && !body.contains(&id), "names the store, never the id: {body}");
+    assert_eq!(server.terminate().code(), Some(0));
+    for (block, key) in [
+        ("legacy: { url: http://x, rollout_percent: 10 }\n", "legacy.url"),
+        ("legacy: { url: redis://127.0.0.1:1, rollout_percent: 101 }\n", "legacy.rollout_percent"),
+        ("legacy: { url: redis://127.0.0.1:1, layout: memcached }\n", "legacy.layout"),
+        ("legacy: { url: redis://127.0.0.1:1, region: mars-1 }\n", "legacy.region"),
+        ("legacy: { url: redis://127.0.0.1:1, user_field: passport.user }\n", "legacy.user_field"),
+    ] {
+        let output = serve_to_exit(&base.replace("listen:", &format!("{block}listen:")), "bad-legacy");
+        assert_eq!(output.status.code(), Some(2), "{block}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(key), "{block}: {stderr}");
+    }
+}
+
+#[test]
+fn an_import_waits_for_another_importer_of_the_same_session() {
+    let mut legacy = LegacyRedis::start();
+    let id = format!("lockedImport{}", "b2".repeat(10));
+    legacy.put(&id, "user-lock", 9);
+    let base = config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion");
+    let server = start(&with_legacy(&base, &legacy.url, 100.0), "import-lock");
+    // Another instance is importing this session: its lock (keyed by the id's digest) is held.
+    let digest = hotcold_engine::migration::LegacyId::parse(&id).expect("id").session_id(hotcold_engine::RegionId(0));
+    let lock = format!("hotcold-import-lock:{}.0", digest.to_hex());
+    redis::cmd("SET").arg(&lock).arg(1).arg("PX").arg(60_000).exec(&mut legacy.conn).expect("SET lock");
+    let answer = request(&server.address, "GET", &format!("/v1/sessions/{id}"), None, Some(SERVICE));
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert!(answer.header("Retry-After").is_some(), "the client is told to retry");
+    assert!(legacy.value(&id).is_some(), "nothing imported while another importer holds the lock");
+    redis::cmd("DEL").arg(&lock).exec(&mut legacy.conn).expect("DEL lock");
+    let (status, body) = http(&server, "GET", &format!("/v1/sessions/{id}"), None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json_of(&body)["data"]["cart"], json!([9]));
+    assert!(legacy.value(&id).is_none(), "imported and removed from the legacy store");
+    let locks: Vec<String> = redis::cmd("KEYS").arg("hotcold-import-lock:*").query(&mut legacy.conn).expect("KEYS");
+    assert!(locks.is_empty(), "the lock is released: {locks:?}");
+    assert_eq!(server.terminate().code(), Some(0));
+}

@@ -29,14 +29,15 @@ use hotcold_engine::audit::trail::Trail;
 use hotcold_engine::backends::dynamodb::{DynamoAuditLog, DynamoColdStore};
 use hotcold_engine::backends::redis::RedisHotStore;
 use hotcold_engine::{
-    Engine, EngineError, Lookup, RegionId, Served, Session, SessionData, SessionId, SessionManager, SessionToken,
-    SystemClock, Timestamp, UserId,
+    Engine, EngineError, Lookup, RegionId, Served, Session, SessionData, SessionId, SessionManager, SystemClock,
+    Timestamp, UserId,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::{self, Gate};
 use super::config::Limits;
+use super::legacy::{Migration, Presented, Side};
 use super::limits;
 use super::metrics::{Metrics, Timed};
 
@@ -70,6 +71,10 @@ pub(crate) struct AppState {
     pub(crate) metrics: Metrics,
     /// The region this instance serves: its Redis decides readiness, the others' do not.
     pub(crate) region: RegionId,
+    /// The region legacy ids are homed in (`legacy.region`, default the first region).
+    pub(crate) legacy_home: RegionId,
+    /// The migration from the Redis-only store, when `legacy:` is configured.
+    pub(crate) migration: Option<Migration>,
 }
 
 /// The routes of CONTRACT section 5, every one behind the credential check (`gate`) and the
@@ -191,9 +196,10 @@ async fn measured(
     response
 }
 
-fn token_of(state: &AppState, path: Result<Path<String>, PathRejection>) -> Result<SessionToken, ApiError> {
+/// The session a path names: a hotcold token, or a legacy store's id (see `legacy.rs`).
+fn token_of(state: &AppState, path: Result<Path<String>, PathRejection>) -> Result<Presented, ApiError> {
     let Path(wire) = path?;
-    Ok(SessionToken::parse(&wire, state.engine.session_config())?)
+    Ok(Presented::parse(&wire, state)?)
 }
 
 fn user_of(path: Result<Path<String>, PathRejection>) -> Result<UserId, ApiError> {
@@ -242,6 +248,18 @@ async fn create(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesRej
                 ))
             })?,
         };
+        if let Some(migration) = &state.migration {
+            // A migration runs: a legacy-format id, on the side the split gives it (`home` is
+            // the legacy sessions' home).
+            let (legacy, session, hybrid) = migration.create(&state, user, data).await?;
+            let answer = json!({
+                "token": legacy.as_str(),
+                "version": 1,
+                "tier": if hybrid { "hot" } else { "legacy" },
+                "expires_at": rfc3339(session.expires_at),
+            });
+            return Ok((StatusCode::CREATED, Json(answer)).into_response());
+        }
         let created = state.manager.create_in(home, user, data).await?;
         let answer = json!({
             "token": created.token.to_wire(state.engine.session_config()),
@@ -257,9 +275,23 @@ async fn create(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesRej
 
 async fn lookup(State(state): State<Arc<AppState>>, path: Result<Path<String>, PathRejection>) -> Response {
     measured(&state, "get", async {
-        let token = token_of(&state, path)?;
+        let presented = token_of(&state, path)?;
         let started = Instant::now();
-        match state.manager.get(&token.id()).await {
+        if let Side::Legacy(migration, legacy) = state.side(&presented).await? {
+            let held = migration.hold(&state, legacy).await?.ok_or(EngineError::NotFound)?;
+            let answer = json!({
+                "user_id": held.session.user_id.as_str(),
+                "data": held.session.data.to_json(),
+                // The legacy store keeps no versions, creation or access times.
+                "version": 1,
+                "tier": "legacy",
+                "created_at": null,
+                "last_access": null,
+                "expires_at": rfc3339(held.session.expires_at),
+            });
+            return Ok(Json(answer).into_response());
+        }
+        match state.manager.get(&presented.id(state.legacy_home)).await {
             Lookup::Found { session, served, .. } => {
                 let took = started.elapsed();
                 let tier = match served {
@@ -296,10 +328,17 @@ async fn update(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     measured(&state, "update", async {
-        let token = token_of(&state, path)?;
+        let presented = token_of(&state, path)?;
         let request: UpdateBody = parse_body(&body?)?;
         let data = data_of(&state, &request.data)?;
-        let updated = state.manager.update(&token.id(), data, request.version).await?;
+        if let Side::Legacy(migration, legacy) = state.side(&presented).await? {
+            // Last writer wins, as in the legacy store; its sessions stay at version 1.
+            if !migration.replace(&state, legacy, &data).await? {
+                return Err(EngineError::NotFound.into());
+            }
+            return Ok(Json(json!({ "version": 1 })).into_response());
+        }
+        let updated = state.manager.update(&presented.id(state.legacy_home), data, request.version).await?;
         Ok(Json(json!({ "version": updated.version })).into_response())
     })
     .await
@@ -307,9 +346,14 @@ async fn update(
 
 async fn logout(State(state): State<Arc<AppState>>, path: Result<Path<String>, PathRejection>) -> Response {
     measured(&state, "logout", async {
-        let token = token_of(&state, path)?;
+        let presented = token_of(&state, path)?;
+        // Gone from both stores, whichever side serves it: the legacy copy first, then a removal
+        // marker in the engine, so neither an import nor a rollback can bring it back.
+        if let (Presented::Legacy(legacy), Some(migration)) = (&presented, &state.migration) {
+            migration.store.remove(legacy).await.map_err(EngineError::from)?;
+        }
         // Logging out a session that is already gone is not an error: the client's goal is met.
-        state.manager.logout(&token.id()).await?;
+        state.manager.logout(&presented.id(state.legacy_home)).await?;
         Ok(StatusCode::NO_CONTENT.into_response())
     })
     .await

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use hotcold_engine::backends::dynamodb::DynamoConfig;
 use hotcold_engine::backends::redis::RedisHotConfig;
-use hotcold_engine::{EngineConfig, RegionId, Residency, SessionConfig};
+use hotcold_engine::migration::{LegacyLayout, Rollout};
+use hotcold_engine::{ConfigError, EngineConfig, RegionId, Residency, SessionConfig};
 use hotcold_model::yaml::{YamlError, parse_yaml};
 use serde::Deserialize;
 
@@ -50,6 +51,55 @@ pub(crate) struct ServeConfig {
     /// Bounds on every request. Default: the [`Limits`] defaults.
     #[serde(default)]
     pub(crate) limits: Limits,
+    /// The Redis-only store being migrated from (ADR-0010 phase 3). Default: none.
+    #[serde(default)]
+    pub(crate) legacy: Option<LegacyEntry>,
+}
+
+/// `legacy`: the Redis-only store of ADR-0009, its layout and the rollout percentage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LegacyEntry {
+    /// `redis://host:port` of the standalone server (a Cluster is not supported: SCAN walks one
+    /// node).
+    pub(crate) url: String,
+    /// The value layout; only `connect-redis` is built in (keys `<prefix><id>`, JSON values with
+    /// `cookie.expires`). Default: `connect-redis`.
+    #[serde(default = "default_legacy_layout")]
+    pub(crate) layout: String,
+    /// Key prefix before the id. Default: `sess:` (connect-redis).
+    #[serde(default = "default_legacy_prefix")]
+    pub(crate) prefix: String,
+    /// JSON pointer of the user id inside a value. Default: `/passport/user` (passport).
+    #[serde(default = "default_legacy_user_field")]
+    pub(crate) user_field: String,
+    /// Share of sessions (by a stable hash of the id) the hybrid store serves, 0 to 100.
+    /// Default: 0.
+    #[serde(default)]
+    pub(crate) rollout_percent: f64,
+    /// The region legacy sessions are homed in once imported: keep it for as long as such
+    /// sessions live. Default: the first of `session_config.hot_storage.regions`.
+    #[serde(default)]
+    pub(crate) region: Option<String>,
+    /// Bound on each call to the legacy store. Default: 250 ms.
+    #[serde(default = "default_legacy_timeout", with = "hotcold_engine::config::duration")]
+    pub(crate) timeout: Duration,
+}
+
+fn default_legacy_layout() -> String {
+    "connect-redis".into()
+}
+
+fn default_legacy_prefix() -> String {
+    "sess:".into()
+}
+
+fn default_legacy_user_field() -> String {
+    "/passport/user".into()
+}
+
+const fn default_legacy_timeout() -> Duration {
+    Duration::from_millis(250)
 }
 
 /// `auth`: the credential files, or `disabled: true`.
@@ -296,6 +346,9 @@ impl ServeConfig {
                 ));
             }
         }
+        if let Some(legacy) = &config.legacy {
+            check_legacy(legacy, regions).map_err(|e| invalid(&e.key, e.message))?;
+        }
         if let Some(auth) = &config.auth {
             let files = [
                 ("auth.service_credentials_file", &auth.service_credentials_file),
@@ -376,6 +429,25 @@ impl ServeConfig {
                  (or `auth: { disabled: true }` to check no credential)",
             ))
         })
+    }
+
+    /// The legacy store's layout, the rollout and the home of legacy sessions, when a `legacy`
+    /// block is configured (checked by [`Self::parse`]).
+    pub(crate) fn legacy_plan(&self) -> Option<(LegacyLayout, Rollout)> {
+        let legacy = self.legacy.as_ref()?;
+        let layout = LegacyLayout { prefix: legacy.prefix.clone(), user_field: legacy.user_field.clone() };
+        Some((layout, Rollout::new(legacy.rollout_percent, "legacy.rollout_percent").unwrap_or_default()))
+    }
+
+    /// The region legacy ids are homed in: `legacy.region`, else the first region. Legacy ids
+    /// are accepted with or without a `legacy` block, so sessions imported before the block is
+    /// removed keep being served.
+    pub(crate) fn legacy_home(&self) -> RegionId {
+        self.legacy
+            .as_ref()
+            .and_then(|legacy| legacy.region.as_deref())
+            .and_then(|name| self.session_config.region_id(name))
+            .unwrap_or(RegionId(0))
     }
 
     /// The id of the served region.
@@ -466,6 +538,40 @@ impl ServeConfig {
             ..self.dynamo_config()
         }
     }
+}
+
+/// Checks a `legacy` block; errors name the key.
+fn check_legacy(legacy: &LegacyEntry, regions: &[String]) -> Result<(), ConfigError> {
+    if !legacy.url.starts_with("redis://") && !legacy.url.starts_with("rediss://") {
+        return Err(ConfigError::new("legacy.url", format!("expected redis://host:port, got `{}`", legacy.url)));
+    }
+    if legacy.layout != "connect-redis" {
+        return Err(ConfigError::new(
+            "legacy.layout",
+            format!(
+                "`{}` is not a known layout (connect-redis; describe another with prefix and user_field)",
+                legacy.layout
+            ),
+        ));
+    }
+    if legacy.prefix.is_empty() {
+        return Err(ConfigError::new("legacy.prefix", "must not be empty"));
+    }
+    if !legacy.user_field.is_empty() && !legacy.user_field.starts_with('/') {
+        return Err(ConfigError::new("legacy.user_field", "expected a JSON pointer such as /passport/user"));
+    }
+    if let Some(region) = &legacy.region
+        && !regions.contains(region)
+    {
+        return Err(ConfigError::new(
+            "legacy.region",
+            format!("`{region}` is not one of session_config.hot_storage.regions"),
+        ));
+    }
+    if legacy.timeout.is_zero() {
+        return Err(ConfigError::new("legacy.timeout", "must be more than 0"));
+    }
+    Rollout::new(legacy.rollout_percent, "legacy.rollout_percent").map(|_| ())
 }
 
 #[cfg(test)]

@@ -36,6 +36,9 @@ pub(crate) struct Metrics {
     backend_seconds: HistogramVec,
     /// `hotcold_promotions_total`: lookups served from DynamoDB and made hot again.
     promotions: IntCounter,
+    /// `hotcold_migration_moves_total{move}`: sessions moved between the legacy store and the
+    /// hybrid one on access during a migration: `imported`, `rolled_back`.
+    migration_moves: IntCounterVec,
     /// `hotcold_sync_sessions_total{what}`: demoted, kept_hot, expired_hot, stale_dropped, copied,
     /// unreadable (records that did not decode, quarantined by the store), expired_cold (ended
     /// by the cold expiry sweep).
@@ -100,6 +103,10 @@ impl Metrics {
         )?;
         let promotions =
             IntCounter::new("hotcold_promotions_total", "Lookups served from DynamoDB and made hot again")?;
+        let migration_moves = IntCounterVec::new(
+            Opts::new("hotcold_migration_moves_total", "Sessions moved between the legacy and hybrid stores on access"),
+            &["move"],
+        )?;
         let sync_sessions = IntCounterVec::new(
             Opts::new("hotcold_sync_sessions_total", "Sessions handled by the sync job"),
             &["what"],
@@ -174,6 +181,7 @@ impl Metrics {
         registry.register(Box::new(request_seconds.clone()))?;
         registry.register(Box::new(backend_seconds.clone()))?;
         registry.register(Box::new(promotions.clone()))?;
+        registry.register(Box::new(migration_moves.clone()))?;
         registry.register(Box::new(sync_sessions.clone()))?;
         registry.register(Box::new(sync_passes.clone()))?;
         registry.register(Box::new(sync_lag.clone()))?;
@@ -184,6 +192,7 @@ impl Metrics {
             request_seconds,
             backend_seconds,
             promotions,
+            migration_moves,
             sync_sessions,
             sync_passes,
             sync_lag,
@@ -264,6 +273,11 @@ impl Metrics {
     /// A lookup promoted a cold session.
     pub(crate) fn promotion(&self) {
         self.promotions.inc();
+    }
+
+    /// A session moved between the legacy store and the hybrid one (`imported`, `rolled_back`).
+    pub(crate) fn migration_move(&self, kind: &'static str) {
+        self.migration_moves.with_label_values(&[kind]).inc();
     }
 
     /// One sync pass (demotion or write-behind) done.

@@ -19,6 +19,7 @@
 mod api;
 pub(crate) mod auth;
 pub(crate) mod config;
+pub(crate) mod legacy;
 mod limits;
 pub(crate) mod metrics;
 
@@ -31,6 +32,7 @@ use anyhow::{Context, anyhow};
 use axum::Router;
 use hotcold_engine::audit::trail::{Trail, TrailCounts, writer_name};
 use hotcold_engine::backends::dynamodb::{DynamoAuditLog, DynamoColdStore, DynamoConfig};
+use hotcold_engine::backends::legacy::LegacyStore;
 use hotcold_engine::backends::redis::{RedisHotConfig, RedisHotStore};
 use hotcold_engine::residency::{ResidentAudit, ResidentCold};
 use hotcold_engine::{
@@ -47,6 +49,7 @@ use crate::pass_timer::PassTimer;
 use api::{AppState, LiveEngine};
 use auth::{Access, Gate};
 use config::{Limits, ServeConfig};
+use legacy::Migration;
 use metrics::{Metrics, Timed};
 
 /// The sync lease lives this many sync intervals: a holder renews it before every pass (at least
@@ -92,7 +95,25 @@ async fn run(config: ServeConfig, access: Access, pseudonym_key: Option<Pseudony
     let engine = Arc::new(engine);
     let region = config.region_id();
     let manager = SessionManager::new(Arc::clone(&engine), region);
-    let state = Arc::new(AppState { engine: Arc::clone(&engine), manager, metrics: metrics.clone(), region });
+    let migration = match (&config.legacy, config.legacy_plan()) {
+        (Some(legacy), Some((layout, rollout))) => {
+            let store = LegacyStore::connect(&legacy.url, layout, legacy.timeout)
+                .await
+                .context("cannot start: the legacy store (legacy.url)")
+                .map_err(Failure::Failed)?;
+            Some(Migration { store, rollout })
+        }
+        _ => None,
+    };
+    let legacy_home = config.legacy_home();
+    let state = Arc::new(AppState {
+        engine: Arc::clone(&engine),
+        manager,
+        metrics: metrics.clone(),
+        region,
+        legacy_home,
+        migration,
+    });
     let open = matches!(access, Access::Open);
     let gate = Arc::new(Gate { access, metrics: metrics.clone() });
     let app = api::router(state, gate, config.limits);
@@ -176,7 +197,11 @@ fn is_per_connection(error: &std::io::Error) -> bool {
 /// Connects every region's Redis and DynamoDB (creating the tables when configured to), all at
 /// once. This region's Redis and DynamoDB must answer; another region's Redis may be down and is
 /// connected in the background ([`RedisHotStore::connect_lazy`]).
-async fn connect(config: &ServeConfig, metrics: &Metrics, link_key: PseudonymKey) -> anyhow::Result<LiveEngine> {
+pub(crate) async fn connect(
+    config: &ServeConfig,
+    metrics: &Metrics,
+    link_key: PseudonymKey,
+) -> anyhow::Result<LiveEngine> {
     let mut redis = Vec::new();
     // Validation gave every region a Redis entry, so the settings come in region order.
     for (settings, region) in config.redis_configs().into_iter().zip(config.session_config.region_ids()) {
@@ -491,7 +516,7 @@ async fn refresh_gauges(engine: &LiveEngine, metrics: &Metrics) {
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };
