@@ -38,6 +38,25 @@ pub(crate) fn verdict_lines(s: &FullSummary) -> String {
         s.cost_usd_month.analytics,
         s.cost_usd_month.total
     );
+    if let Some(m) = &s.migration {
+        let total = &m.total;
+        let bulk = m
+            .bulk_import_seconds
+            .map_or_else(String::new, |took| format!(", {} in bulk ({:.1} h)", m.bulk_imported, took / 3600.0));
+        let _ = writeln!(
+            t,
+            "  migration       {} week{}: rollout {:.2} USD (legacy Redis {:.2} + hybrid {:.2}) against Redis-only {:.2} and the hybrid alone {:.2}; {} imported on access{bulk}, {} rolled back",
+            m.weeks.len(),
+            if m.weeks.len() == 1 { "" } else { "s" },
+            total.cost_usd.total,
+            total.cost_usd.legacy_redis,
+            total.cost_usd.hybrid,
+            total.redis_only_usd,
+            total.hybrid_end_state_usd,
+            m.migrated,
+            m.rolled_back
+        );
+    }
     let failed: Vec<&str> = s.slo.iter().filter(|r| !r.pass).map(|r| r.name.as_str()).collect();
     if failed.is_empty() {
         let _ = writeln!(t, "  SLOs            all {} pass", s.slo.len());

@@ -546,3 +546,107 @@ fn serve_refuses_a_duration_past_any_timestamp() {
         assert_bad_input(&output, key, &[key, "100 years", "serve.yaml"]);
     }
 }
+
+/// A `migration:` block (ADR-0010 phase 3): a bad one is exit 2 naming its key; a good one writes
+/// the `migration` object, `migration.csv`, the weekly chart and the timeseries' rollout columns,
+/// and `hotcold report` rebuilds them from `run.json`; `--shard` processes merge to the one-process run.
+#[test]
+fn a_migration_block_is_checked_simulated_and_reported() {
+    let dir = scratch_dir("migration");
+    for (label, block, key) in [
+        ("order", "  rollout: [ { at: 0s, percent: 10 }, { at: 0s, percent: 50 } ]\n", "migration.rollout[1].at"),
+        ("percent", "  rollout: [ { at: 0s, percent: 120 } ]\n", "migration.rollout[0].percent"),
+        ("after-end", "  rollout: [ { at: 3h, percent: 50 } ]\n", "migration.rollout[0].at"),
+        (
+            "rate",
+            "  rollout: [ { at: 0s, percent: 50 } ]\n  bulk_import: { at: 1h, rate: 0 }\n",
+            "migration.bulk_import.rate",
+        ),
+    ] {
+        let path = dir.join(format!("{label}.yaml"));
+        std::fs::write(&path, format!("{GOOD}migration:\n{block}")).unwrap();
+        for command in ["validate", "simulate"] {
+            let quiet: &[&str] = if command == "simulate" { &["--quiet"] } else { &[] };
+            let output = hotcold().arg(command).arg(&path).args(quiet).output().unwrap();
+            let err = stderr(&output);
+            assert_eq!(output.status.code(), Some(2), "{label} ({command}): {err}");
+            assert!(err.contains(key), "{label} ({command}): {err:?} does not name {key:?}");
+            assert!(!err.contains("panicked"), "{label}: {err}");
+        }
+    }
+    let good = dir.join("good.yaml");
+    std::fs::write(
+        &good,
+        format!(
+            "{GOOD}migration:\n  rollout: [ {{ at: 0s, percent: 20 }}, {{ at: 1h, percent: 100 }} ]\n  bulk_import: {{ at: 1h, rate: 0.02 }}\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.join("run");
+    let output = hotcold().arg("simulate").arg(&good).args(["--quiet", "--out"]).arg(&out).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let migration = &summary["migration"];
+    assert_eq!(migration["rollout"][1]["percent"], 100.0);
+    assert!(migration["migrated"].as_u64().unwrap() > 0, "{migration}");
+    assert_eq!(summary["sessions"]["lost"], 0);
+    assert_eq!(migration["weeks"].as_array().unwrap().len(), 1);
+    let csv = std::fs::read_to_string(out.join("migration.csv")).unwrap();
+    assert!(csv.starts_with("week,start_hours,hours,percent_avg,region,design,component,nodes,usd\n"), "{csv}");
+    assert!(csv.contains(",rollout,legacy_redis,") && csv.contains(",hybrid_end_state,dynamodb,"), "{csv}");
+    let header = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
+    assert!(
+        header
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("rollout_percent,legacy_requests,migrated,rolled_back,bulk_imported,legacy_redis_bytes")
+    );
+    assert!(out.join("charts/migration_cost.svg").is_file() && out.join("charts/migration_cost.png").is_file());
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("id=\"migration\""), "the report has a migration section");
+    // Rebuilt from run.json: the same summary and table.
+    std::fs::remove_file(out.join("migration.csv")).unwrap();
+    let before = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    let output = hotcold().arg("report").arg(&out).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let after = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    let cut = |s: &str| s[..s.find("\"run\"").unwrap()].to_string();
+    assert_eq!(cut(&after), cut(&before));
+    assert_eq!(std::fs::read_to_string(out.join("migration.csv")).unwrap(), csv);
+    // Two shard processes and their merge give the summary of `--shards 2` in one process.
+    let shards: Vec<PathBuf> = (0..2).map(|k| dir.join(format!("shard-{k}"))).collect();
+    for (k, shard) in shards.iter().enumerate() {
+        let output = hotcold()
+            .arg("simulate")
+            .arg(&good)
+            .args(["--quiet", "--shard", &format!("{k}/2"), "--out"])
+            .arg(shard)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    }
+    let merged = dir.join("merged");
+    let output = hotcold().arg("merge").args(&shards).arg("--out").arg(&merged).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let one = dir.join("one-process");
+    let output =
+        hotcold().arg("simulate").arg(&good).args(["--quiet", "--shards", "2", "--out"]).arg(&one).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let read = |d: &Path| cut(&std::fs::read_to_string(d.join("summary.json")).unwrap());
+    assert_eq!(read(&merged), read(&one));
+    assert!(read(&merged).contains("\"hybrid_end_state_usd\""));
+}
+
+#[test]
+fn the_shopflow_migration_scenario_validates_and_round_trips() {
+    let output = hotcold().args(["validate", "scenarios/shopflow-migration.yaml"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let resolved = String::from_utf8(output.stdout).unwrap();
+    assert!(resolved.contains("\nmigration:\n") && resolved.contains("bulk_import:"), "{resolved}");
+    let path = scratch_dir("migration-resolved").join("resolved.yaml");
+    std::fs::write(&path, &resolved).unwrap();
+    let again = hotcold().arg("validate").arg(&path).output().unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), resolved);
+}

@@ -58,6 +58,11 @@ impl RedisOnlyBaseline {
         }
     }
 
+    /// The bytes `region` holds now.
+    pub fn bytes(&self, region: usize) -> u64 {
+        self.bytes.get(region).copied().unwrap_or(0)
+    }
+
     /// The highest bytes held by `region` since the last call (or the start), starting a new
     /// peak window.
     pub fn take_window_peak(&mut self, region: usize) -> u64 {

@@ -12,11 +12,13 @@
 //!   the same draws for `hotcold simulate` and `hotcold load`.
 //! - [`metering`]: DynamoDB request units and bytes per call (CONTRACT section 4);
 //!   [`baseline`]: what Redis alone would hold, for the cost comparison.
+//! - [`migration`]: the scenario's `migration:` block (ADR phase 3) and what a run records of it.
 //! - [`record`]: the run record both worlds write and the reports read, and [`tally`], the pieces
 //!   that build it (latency histograms, time-series buckets).
 
 pub mod baseline;
 pub mod metering;
+pub mod migration;
 pub mod record;
 pub mod rng;
 pub mod scenario;

@@ -44,6 +44,10 @@ pub struct RunRecord {
     /// stored elsewhere and what its users got. Default: empty (older run.json).
     #[serde(default)]
     pub residency: ResidencyRecord,
+    /// The rollout from the Redis-only store, when the scenario has a `migration:` block
+    /// (absent otherwise, and in older run.json).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<crate::migration::MigrationRecord>,
     /// How the run went on this machine (wall clock: excluded from determinism).
     pub run: RunStats,
 }

@@ -85,6 +85,10 @@ pub struct Scenario {
     /// region may hold every session).
     #[serde(default)]
     pub residency: BTreeMap<String, Vec<String>>,
+    /// ADR-0010 phase 3: the rollout from a Redis-only store (see [`crate::migration`]). Default:
+    /// none (the hybrid store serves all traffic from the start); an empty block is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<crate::migration::Migration>,
     /// `hotcold sweep` grid: key path => values. Default: empty.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sweep: BTreeMap<String, Vec<yaml_serde::Value>>,
@@ -626,6 +630,9 @@ impl Scenario {
             }
         }
         self.latency.rtt_ms = rtt;
+        if self.migration.as_ref().is_some_and(crate::migration::Migration::is_empty) {
+            self.migration = None;
+        }
         self.validate(file)
     }
 
@@ -810,6 +817,9 @@ impl Scenario {
             non_negative(file, &format!("costs.transfer_usd_per_gb.{name}"), *value)?;
         }
         self.residency_rules().map_err(|e| invalid(file, e.key, e.message))?;
+        if let Some(migration) = &self.migration {
+            migration.validate(self.duration).map_err(|e| invalid(file, e.key, e.message))?;
+        }
         probability(file, "slo.failover_session_loss", self.slo.failover_session_loss)?;
         probability(file, "slo.availability", self.slo.availability)?;
         probability(file, "slo.cost_reduction_vs_redis_only", self.slo.cost_reduction_vs_redis_only)?;

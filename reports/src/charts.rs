@@ -698,6 +698,118 @@ impl Plot for CostGrowth {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Migration: the weekly cost of a rollout
+
+/// Per week of a rollout, the legacy Redis and the hybrid store stacked, against the Redis-only
+/// baseline and the hybrid store alone (lines).
+pub(crate) struct MigrationCost {
+    weeks: Vec<WeekBar>,
+}
+
+/// A line of [`MigrationCost`]: its legend, its value in a week, its colour.
+type Series = (&'static str, fn(&WeekBar) -> f64, RGBColor);
+
+/// One week of [`MigrationCost`], USD.
+struct WeekBar {
+    week: f64,
+    legacy: f64,
+    hybrid: f64,
+    redis_only: f64,
+    end_state: f64,
+    percent: f64,
+}
+
+impl MigrationCost {
+    pub(crate) fn new(migration: &crate::migration::MigrationOut) -> Self {
+        let weeks = migration
+            .weeks
+            .iter()
+            .map(|w| WeekBar {
+                week: f64::from(w.week),
+                legacy: w.cost_usd.legacy_redis,
+                hybrid: w.cost_usd.hybrid,
+                redis_only: w.redis_only_usd,
+                end_state: w.hybrid_end_state_usd,
+                percent: w.percent_avg,
+            })
+            .collect();
+        Self { weeks }
+    }
+}
+
+impl Plot for MigrationCost {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
+        let top =
+            self.weeks.iter().map(|w| (w.legacy + w.hybrid).max(w.redis_only).max(w.end_state)).fold(0.0, f64::max);
+        let y_max = nice_max(top) * 1.2;
+        let x_max = self.weeks.len() as f64 + 0.5;
+        let mut chart = ChartBuilder::on(root)
+            .caption("Weekly cost during the rollout", font(22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(90)
+            .build_cartesian_2d(0.5..x_max.max(1.5), 0.0..y_max.max(1.0))
+            .map_err(err)?;
+        let percent: Vec<f64> = self.weeks.iter().map(|w| w.percent).collect();
+        chart
+            .configure_mesh()
+            .light_line_style(LIGHT_MESH)
+            .x_labels(self.weeks.len().max(1))
+            .x_label_formatter(&|x| {
+                let week = x.round();
+                let share = percent.get((week as usize).wrapping_sub(1)).copied();
+                if (x - week).abs() > 1e-6 || share.is_none() {
+                    return String::new();
+                }
+                format!("week {week:.0} ({:.0}%)", share.unwrap_or(0.0))
+            })
+            .y_desc("USD per week")
+            .y_label_formatter(&|v| format!("${}", human(*v)))
+            .axis_desc_style(font(16))
+            .label_style(font(14))
+            .draw()
+            .map_err(err)?;
+        let (legacy_color, hybrid_color) = (PALETTE[1], PALETTE[0]);
+        let bars = |base: &dyn Fn(&WeekBar) -> f64, height: &dyn Fn(&WeekBar) -> f64, color: RGBColor| {
+            self.weeks
+                .iter()
+                .map(|w| Rectangle::new([(w.week - 0.3, base(w)), (w.week + 0.3, base(w) + height(w))], color.filled()))
+                .collect::<Vec<_>>()
+        };
+        chart
+            .draw_series(bars(&|_| 0.0, &|w| w.legacy, legacy_color))
+            .map_err(err)?
+            .label("legacy Redis")
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], legacy_color.filled()));
+        chart
+            .draw_series(bars(&|w| w.legacy, &|w| w.hybrid, hybrid_color))
+            .map_err(err)?
+            .label("hybrid store")
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], hybrid_color.filled()));
+        let lines: [Series; 2] =
+            [("Redis-only", |w| w.redis_only, BASELINE_BAR), ("hybrid end state", |w| w.end_state, PALETTE[2])];
+        for (name, value, color) in lines {
+            let points: Vec<(f64, f64)> = self.weeks.iter().map(|w| (w.week, value(w))).collect();
+            chart
+                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(3)))
+                .map_err(err)?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(3)));
+            chart.draw_series(points.iter().map(|p| Circle::new(*p, 4, color.filled()))).map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK.mix(0.4))
+            .label_font(font(13))
+            .draw()
+            .map_err(err)?;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Failover timeline
 
 /// Requests, losses and latency around one region outage.
@@ -961,6 +1073,13 @@ pub fn run_charts(record: &RunRecord, model: &CostModel, dir: &Path) -> Result<V
         "Monthly cost with traffic growth".into(),
         render(&CostGrowth::new(model), Some(&png("cost-growth")))?,
     )?;
+    if let Some(migration) = crate::migration::migration_out(record) {
+        add(
+            "migration_cost".into(),
+            "Weekly cost during the rollout".into(),
+            render(&MigrationCost::new(&migration), Some(&png("migration_cost")))?,
+        )?;
+    }
     for i in 0..record.failover.events.len() {
         let name = format!("failover-{}", i + 1);
         let svg = render(&FailoverTimeline::new(record, i), Some(&png(&name)))?;

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use hotcold_model::RunRecord;
+use hotcold_model::record::Percentiles;
 
 use crate::charts::Chart;
 use crate::cost::{CostModel, GB, GIB};
@@ -365,6 +366,10 @@ pub(crate) fn report_html(record: &RunRecord, s: &FullSummary, model: &CostModel
         );
     }
 
+    if let Some(migration) = &s.migration {
+        migration_section(&mut h, migration, chart("migration_cost"));
+    }
+
     // Failover.
     h.push_str("<h2 id=\"failover\">Failover</h2>\n");
     if record.failover.events.is_empty() {
@@ -722,4 +727,91 @@ fn fmt_price(x: f64) -> String {
 /// Bytes in GiB, or MiB below one GiB.
 fn gib(bytes: f64) -> String {
     if bytes >= GIB { format!("{:.2} GiB", bytes / GIB) } else { format!("{:.1} MiB", bytes / 1_048_576.0) }
+}
+
+/// The rollout from the Redis-only store, week by week (a scenario with a `migration:` block).
+fn migration_section(h: &mut String, m: &crate::migration::MigrationOut, chart: Option<&Chart>) {
+    h.push_str("<h2 id=\"migration\">Migration from Redis-only</h2>\n");
+    let steps: Vec<String> = m
+        .rollout
+        .iter()
+        .map(|r| {
+            let from = if r.at_s > 0.0 { duration(r.at_s) } else { "the start".into() };
+            format!("{}% from {from}", r.percent)
+        })
+        .collect();
+    let bulk = match (&m.bulk_import, m.bulk_import_seconds) {
+        (Some(b), Some(took)) => format!(
+            " The bulk import (at most {} sessions/s from {}) imported {} sessions ({} of them into the cold tier only) in {}.",
+            b.rate,
+            duration(b.at_s),
+            int(m.bulk_imported as f64),
+            int(m.bulk_imported_cold as f64),
+            duration(took)
+        ),
+        (Some(b), None) => format!(
+            " The bulk import (at most {} sessions/s from {}) imported {} sessions and had not finished when the run ended.",
+            b.rate,
+            duration(b.at_s),
+            int(m.bulk_imported as f64)
+        ),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        h,
+        "<p>Rollout: {}. A session stays on its side of the split (a stable hash) and moves on its next access when the percentage passes it: {} sessions were imported into the hybrid store on access and {} handed back to the legacy store; the legacy store served {} requests and created {} sessions.{} Moves that failed: {}.</p>",
+        esc(&steps.join(", ")),
+        int(m.migrated as f64),
+        int(m.rolled_back as f64),
+        int(m.legacy_requests as f64),
+        int(m.legacy_created as f64),
+        bulk,
+        m.failed_moves
+    );
+    let p95 = |count: u64, p: &Percentiles| {
+        if count == 0 { "none".to_string() } else { format!("p95 {} ms (p99 {} ms)", p.p95, p.p99) }
+    };
+    let _ = writeln!(
+        h,
+        "<p>Latency (whole run) of a request that imported its session: {}; that handed it back: {}; that the legacy store served: {}.</p>",
+        p95(m.migrated, &m.latency_ms.migrate),
+        p95(m.rolled_back, &m.latency_ms.rollback),
+        p95(m.legacy_requests, &m.latency_ms.legacy)
+    );
+    h.push_str("<table><thead><tr><th>week</th><th class=\"n\">hours</th><th class=\"n\">mean %</th><th class=\"n\">legacy Redis</th><th class=\"n\">hybrid</th><th class=\"n\">rollout total</th><th class=\"n\">Redis-only</th><th class=\"n\">hybrid end state</th><th class=\"n\">migrated</th><th class=\"n\">bulk imported</th></tr></thead><tbody>\n");
+    for w in &m.weeks {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\"><b>{}</b></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            w.week,
+            w.hours,
+            w.percent_avg,
+            usd(w.cost_usd.legacy_redis),
+            usd(w.cost_usd.hybrid),
+            usd(w.cost_usd.total),
+            usd(w.redis_only_usd),
+            usd(w.hybrid_end_state_usd),
+            int(w.migrated as f64),
+            int(w.bulk_imported as f64)
+        );
+    }
+    let t = &m.total;
+    let _ = writeln!(
+        h,
+        "<tr><td><b>all</b></td><td class=\"n\">{}</td><td></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\"><b>{}</b></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td></td><td></td></tr></tbody></table>",
+        t.hours,
+        usd(t.cost_usd.legacy_redis),
+        usd(t.cost_usd.hybrid),
+        usd(t.cost_usd.total),
+        usd(t.redis_only_usd),
+        usd(t.hybrid_end_state_usd)
+    );
+    h.push_str("<p class=\"small\">Each week is billed what it used (<code>migration.csv</code>): Redis clusters sized for the week's peak for the week's hours (a legacy store that held nothing all week is gone), DynamoDB request units of the week and the bytes it stored. <i>Redis-only</i> is the same traffic kept in Redis alone; <i>hybrid end state</i> the same traffic (same seed) run without the <code>migration:</code> block. Stores start empty at the start of the run: weeks before the stores fill (a cold TTL) show less than a steady state.</p>\n");
+    if let Some(c) = chart {
+        chart_block(
+            h,
+            c,
+            "Per week: the legacy Redis and the hybrid store stacked (the rollout's bill), the Redis-only store and the hybrid store alone as lines.",
+        );
+    }
 }

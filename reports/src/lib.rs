@@ -11,6 +11,7 @@ pub mod charts;
 pub mod cost;
 pub mod frontier;
 mod html;
+pub mod migration;
 pub mod options;
 pub mod summary;
 pub mod sweep;
@@ -78,7 +79,8 @@ pub fn write_run_directory(out: &Path, record: &RunRecord) -> Result<FullSummary
 }
 
 /// Writes every report file of a run into `out` (which must exist): `summary.json`, `costs.csv`,
-/// `timeseries.parquet`, `timeseries.csv`, `charts/*.svg|png` and `report.html`. Returns the
+/// `timeseries.parquet`, `timeseries.csv`, `charts/*.svg|png` and `report.html` (and with a
+/// migration `migration.csv`). Returns the
 /// complete summary. `run.json` and `scenario.resolved.yaml` are the caller's.
 pub fn write_reports(out: &Path, record: &RunRecord) -> Result<FullSummary, ReportError> {
     let (summary, model) = full_summary(record);
@@ -92,6 +94,10 @@ pub fn write_reports(out: &Path, record: &RunRecord) -> Result<FullSummary, Repo
     let baseline_rows = baseline_rows(record, &model);
     let mut baseline = tables::costs_frame(&baseline_rows)?;
     tables::write_csv(&mut baseline, &out.join("baseline_costs.csv"))?;
+    if record.migration.is_some() {
+        let mut weekly = tables::migration_frame(&migration::migration_rows(record))?;
+        tables::write_csv(&mut weekly, &out.join("migration.csv"))?;
+    }
     let mut ts = tables::timeseries_frame(record)?;
     tables::write_parquet(&mut ts, &out.join("timeseries.parquet"))?;
     tables::write_csv(&mut ts, &out.join("timeseries.csv"))?;

@@ -46,6 +46,10 @@ pub struct FullSummary {
     /// The monthly cost at +3, +6 and +12 months of `traffic.growth_per_month`.
     #[serde(default)]
     pub growth: GrowthOut,
+    /// The rollout from the Redis-only store, week by week (only for a scenario with a
+    /// `migration:` block; see [`crate::migration`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<crate::migration::MigrationOut>,
     pub failover: FailoverSummary,
     pub availability: f64,
     pub slo: Vec<SloResult>,
@@ -367,6 +371,7 @@ pub fn full_summary(record: &RunRecord) -> (FullSummary, CostModel) {
                 .collect(),
         },
         residency: s.residency.clone(),
+        migration: crate::migration::migration_out(record),
         baseline_redis_only: BaselineOut {
             redis_nodes: by_region(&model.baseline.nodes),
             cost_usd_month: BaselineCost { total: model.baseline.total },

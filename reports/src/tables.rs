@@ -61,7 +61,46 @@ pub fn timeseries_frame(record: &RunRecord) -> Result<DataFrame, ReportError> {
             u(&|r| r.analytics_writes.saturating_mul(record.scenario.costs.dynamodb.analytics_item_bytes)),
         ),
     ];
+    let mut cols = cols;
+    if let Some(migration) = &record.migration {
+        // A rollout's columns, only in runs with a `migration:` block (so every other run's file
+        // is as before). Rows beyond the migration's (none, in a whole record) count 0.
+        let m = |f: &dyn Fn(&hotcold_model::migration::MigrationBucket) -> u64| -> Vec<u64> {
+            (0..rows.len()).map(|i| migration.buckets.get(i).map_or(0, |b| scaled(f(b), scale))).collect()
+        };
+        let block = record.scenario.migration.as_ref();
+        let fragmentation = record.scenario.costs.redis.fragmentation;
+        cols.extend([
+            Column::new(
+                "rollout_percent".into(),
+                rows.iter()
+                    .map(|r| block.map_or(0.0, |b| b.percent_at(std::time::Duration::from_secs(r.t))))
+                    .collect::<Vec<f64>>(),
+            ),
+            Column::new("legacy_requests".into(), m(&|b| b.legacy_requests)),
+            Column::new("migrated".into(), m(&|b| b.migrated)),
+            Column::new("rolled_back".into(), m(&|b| b.rolled_back)),
+            Column::new("bulk_imported".into(), m(&|b| b.bulk_imported)),
+            Column::new("legacy_redis_bytes".into(), m(&|b| (b.legacy_bytes as f64 * fragmentation).round() as u64)),
+        ]);
+    }
     DataFrame::new(rows.len(), cols).map_err(|e| ReportError::Table(format!("time series frame: {e}")))
+}
+
+/// `migration.csv` as a frame: per week, region, design and component, what the week is billed.
+pub fn migration_frame(rows: &[crate::migration::MigrationRow]) -> Result<DataFrame, ReportError> {
+    let cols = vec![
+        Column::new("week".into(), rows.iter().map(|r| r.week).collect::<Vec<u32>>()),
+        Column::new("start_hours".into(), rows.iter().map(|r| r.start_hours).collect::<Vec<f64>>()),
+        Column::new("hours".into(), rows.iter().map(|r| r.hours).collect::<Vec<f64>>()),
+        Column::new("percent_avg".into(), rows.iter().map(|r| r.percent_avg).collect::<Vec<f64>>()),
+        Column::new("region".into(), rows.iter().map(|r| r.region.clone()).collect::<Vec<String>>()),
+        Column::new("design".into(), rows.iter().map(|r| r.design.to_string()).collect::<Vec<String>>()),
+        Column::new("component".into(), rows.iter().map(|r| r.component.to_string()).collect::<Vec<String>>()),
+        Column::new("nodes".into(), rows.iter().map(|r| r.nodes).collect::<Vec<u64>>()),
+        Column::new("usd".into(), rows.iter().map(|r| r.usd).collect::<Vec<f64>>()),
+    ];
+    DataFrame::new(rows.len(), cols).map_err(|e| ReportError::Table(format!("migration frame: {e}")))
 }
 
 /// `costs.csv` as a frame.

@@ -76,6 +76,7 @@ fn record(scenario: Scenario) -> RunRecord {
         failover: Failover::default(),
         timeseries,
         residency: Default::default(),
+        migration: None,
         run: RunStats::default(),
     }
 }

@@ -116,6 +116,7 @@ fn record(cold_ttl: &str) -> RunRecord {
         failover: Failover::default(),
         timeseries,
         residency: Default::default(),
+        migration: None,
         run: RunStats::default(),
     }
 }
@@ -476,6 +477,7 @@ fn sampled_record() -> RunRecord {
         failover: Failover::default(),
         timeseries,
         residency: Default::default(),
+        migration: None,
         run: RunStats::default(),
     }
 }

@@ -110,6 +110,7 @@ impl Sim {
             },
             timeseries: std::mem::take(&mut meters.timeseries),
             residency,
+            migration: self.migration.take().map(crate::migration::Migrator::finish),
             run: RunStats::default(),
             scenario: self.scenario,
         };

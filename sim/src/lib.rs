@@ -15,7 +15,8 @@
 //!   wheel).
 //! - A shard's state: `population.rs` (the users), `backends.rs` (the engine over the stores),
 //!   `fault.rs` (faults in force, and their start and end), `measure.rs` (what it measures, time
-//!   series and peaks); what Redis alone would hold is the model's `RedisOnlyBaseline`.
+//!   series and peaks); what Redis alone would hold is the model's `RedisOnlyBaseline`;
+//!   `migration.rs` the rollout from a legacy Redis-only store (a `migration:` block).
 //! - What events do: `request.rs` (arrivals, requests, ends of visits), `periodic.rs` (the
 //!   minute tick and the sync passes), `fault.rs`; `finish.rs` writes the shard's record.
 //! - [`stores`]: the simulated Redis, DynamoDB and audit trail; `prefetch.rs`: CPU cache hints.
@@ -26,6 +27,7 @@ mod fault;
 mod finish;
 mod measure;
 mod merge;
+mod migration;
 mod periodic;
 mod population;
 mod prefetch;

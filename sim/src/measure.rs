@@ -122,10 +122,13 @@ pub(crate) struct WarmupAreas {
 
 /// Where each gauge's highest value sits in a peak window's row of [`Meters::peaks`]: hot
 /// sessions of all regions together, cold records, cold bytes, then per region its hot sessions,
-/// its hot bytes and its Redis-only baseline bytes.
+/// its hot bytes and its Redis-only baseline bytes; with a migration, then per region the bytes
+/// of its legacy store.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PeakLayout {
     pub(crate) regions: usize,
+    /// Whether the run has a `migration:` block (and rows the legacy store's gauges).
+    pub(crate) migration: bool,
 }
 
 impl PeakLayout {
@@ -139,7 +142,7 @@ impl PeakLayout {
 
     /// Values in one window's row.
     pub(crate) fn row_len(self) -> usize {
-        Self::SHARD_GAUGES + Self::REGION_GAUGES * self.regions
+        Self::SHARD_GAUGES + (Self::REGION_GAUGES + usize::from(self.migration)) * self.regions
     }
 
     pub(crate) fn hot_sessions(self, region: usize) -> usize {
@@ -152,6 +155,11 @@ impl PeakLayout {
 
     pub(crate) fn baseline_bytes(self, region: usize) -> usize {
         Self::SHARD_GAUGES + 2 * self.regions + region
+    }
+
+    /// Only with a migration.
+    pub(crate) fn legacy_bytes(self, region: usize) -> usize {
+        Self::SHARD_GAUGES + 3 * self.regions + region
     }
 }
 
@@ -250,6 +258,9 @@ impl Sim {
             };
             meters.bucket[r] = BucketCounts::default();
         }
+        if let Some(migration) = self.migration.as_mut() {
+            migration.close_bucket();
+        }
         meters.bucket_start_ms = now;
     }
 
@@ -276,6 +287,9 @@ impl Sim {
         peaks.extend(hot.iter().map(|(_, bytes)| *bytes));
         for r in 0..regions {
             peaks.push(self.baseline.take_window_peak(r));
+        }
+        if let Some(migration) = self.migration.as_mut() {
+            peaks.extend((0..regions).map(|r| migration.store.take_window_peak(r)));
         }
     }
 

@@ -5,7 +5,10 @@ use std::time::Instant;
 use hotcold_model::record::{BucketRow, Counts, HomeResidency, Latencies, RegionUsage, RunRecord, RunStats};
 use hotcold_model::tally::{BucketPercentiles, histogram_of, peak_rss_bytes};
 
+use hotcold_model::migration::{WeekPeaks, WeekUsage, week_spans, week_usage};
+
 use crate::measure::PeakLayout;
+use crate::sim::peak_window_ms;
 
 /// What one shard measured, with what merging needs beyond its [`RunRecord`].
 pub(crate) struct ShardResult {
@@ -74,6 +77,9 @@ impl Merger {
         for (sum, part) in self.values.iter_mut().zip(bucket_values) {
             *sum = merge_sorted_values(sum, &part);
         }
+        if let (Some(sum), Some(part)) = (merged.migration.as_mut(), shard.migration.as_ref()) {
+            sum.add(part);
+        }
         for (sum, part) in self.peak_sums.iter_mut().zip(peaks) {
             *sum += part;
         }
@@ -90,7 +96,7 @@ impl Merger {
         }
 
         // Peaks: the highest window of each gauge, summed over shards.
-        let layout = PeakLayout { regions: merged.regions.len() };
+        let layout = PeakLayout { regions: merged.regions.len(), migration: merged.migration.is_some() };
         let peak = |gauge: usize| peak_sums.chunks_exact(layout.row_len()).map(|w| w[gauge]).max().unwrap_or(0);
         let fragmentation = merged.scenario.costs.redis.fragmentation;
         let redis_bytes = |bytes: u64| (bytes as f64 * fragmentation).round() as u64;
@@ -102,6 +108,12 @@ impl Merger {
             usage.redis_peak_bytes = redis_bytes(peak(layout.hot_bytes(r)));
             usage.baseline_redis_only_peak_bytes = redis_bytes(peak(layout.baseline_bytes(r)));
         }
+        if merged.migration.is_some() {
+            let weeks = week_usage(&merged, &week_peaks(&merged, &peak_sums, layout));
+            if let Some(migration) = merged.migration.as_mut() {
+                migration.weeks = weeks;
+            }
+        }
         merged.run = run;
         merged.run.fill_rates(
             merged.counts.events,
@@ -110,6 +122,50 @@ impl Merger {
         );
         merged
     }
+}
+
+/// Per week of the run ([`week_spans`]), per region, the highest bytes of the hybrid store's
+/// Redis, the legacy store and the Redis-only baseline (× fragmentation): the highest window sum
+/// over shards among the peak windows that start in the week.
+fn week_peaks(record: &RunRecord, peak_sums: &[u64], layout: PeakLayout) -> Vec<Vec<WeekPeaks>> {
+    let window_ms = peak_window_ms((record.simulated_seconds * 1000.0).round() as u64) as f64;
+    let fragmentation = record.scenario.costs.redis.fragmentation;
+    let redis_bytes = |bytes: u64| (bytes as f64 * fragmentation).round() as u64;
+    let spans = week_spans(record);
+    let mut weeks = vec![vec![WeekPeaks::default(); layout.regions]; spans.len()];
+    for (index, window) in peak_sums.chunks_exact(layout.row_len()).enumerate() {
+        let start_s = index as f64 * window_ms / 1000.0;
+        let Some(week) = spans.iter().position(|&(from, to)| start_s >= from && start_s < to) else { continue };
+        for (region, peaks) in weeks[week].iter_mut().enumerate() {
+            peaks.hot = peaks.hot.max(redis_bytes(window[layout.hot_bytes(region)]));
+            peaks.baseline = peaks.baseline.max(redis_bytes(window[layout.baseline_bytes(region)]));
+            if layout.migration {
+                peaks.legacy = peaks.legacy.max(redis_bytes(window[layout.legacy_bytes(region)]));
+            }
+        }
+    }
+    weeks
+}
+
+/// The weekly usage of a run merged from `shards` (for the end state of a migration: the same
+/// run without its `migration:` block).
+pub(crate) fn merged_weeks(shards: Vec<ShardResult>) -> Vec<WeekUsage> {
+    let mut shards = shards.into_iter();
+    let Some(first) = shards.next() else { return Vec::new() };
+    let mut merger = Merger::new(first);
+    for shard in shards {
+        merger.add(shard);
+    }
+    end_state_weeks(merger)
+}
+
+/// The weekly usage of the shards added to `merger` (a run without a `migration:` block: the end
+/// state of one with it).
+pub(crate) fn end_state_weeks(merger: Merger) -> Vec<WeekUsage> {
+    let layout = PeakLayout { regions: merger.merged.regions.len(), migration: false };
+    let peaks = week_peaks(&merger.merged, &merger.peak_sums, layout);
+    let merged = merger.finish(RunStats::default());
+    week_usage(&merged, &peaks)
 }
 
 /// Puts the shards of one process together (see [`Merger`]); `started` is when the run began,

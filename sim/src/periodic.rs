@@ -40,6 +40,9 @@ impl Sim {
             self.push(t + u64::from(offset), Event::User(slot));
         }
         self.baseline.expire_due(minute);
+        if self.migration.is_some() {
+            self.migration_tick(t);
+        }
     }
 
     /// Schedules region `region`'s next `pass` after `t` (ms), as the engine's schedule says.

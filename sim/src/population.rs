@@ -6,6 +6,7 @@ use hotcold_engine::SessionId;
 use crate::event::MAX_USER_SLOTS;
 use crate::periodic::MINUTE_MS;
 use crate::queue::Links;
+use crate::stores::NO_SLOT;
 
 /// What a simulated user holds and is doing.
 #[derive(Debug, Clone, Copy)]
@@ -27,8 +28,33 @@ pub(crate) struct User {
     pub(crate) home: u16,
     /// False until the first create succeeds.
     pub(crate) has_session: bool,
+    /// With a `migration:` block, the bucket of the user's session in the rollout split (see
+    /// `migration.rs`); 0 otherwise. (It fits in the record's padding: the record keeps its size.)
+    pub(crate) bucket: u16,
     /// The next user in this user's millisecond of the event wheel (see [`Links`]).
     pub(crate) next_event: u32,
+}
+
+/// Marks a `hot_hint` that holds the index of a session of the legacy store instead (see
+/// [`User::legacy`]): above every real hint (`region << 32 | slot`, regions below 2^16), so the
+/// hot stores and the prefetcher, which look a hint's region up, never use it.
+const LEGACY_HINT: u64 = 1 << 62;
+
+impl User {
+    /// With a `migration:` block, the index of the user's session among the legacy store's
+    /// sessions; `None` when the engine holds it. Kept in `hot_hint`, which means nothing while
+    /// the engine does not hold the session, so the record keeps its size for runs without one.
+    #[inline]
+    pub(crate) fn legacy(&self) -> Option<u32> {
+        (self.hot_hint != NO_SLOT && self.hot_hint & LEGACY_HINT != 0).then_some(self.hot_hint as u32)
+    }
+
+    /// Records that the legacy store holds the user's session at `index` (`None`: it does not;
+    /// no hot slot is known either).
+    #[inline]
+    pub(crate) fn set_legacy(&mut self, index: Option<u32>) {
+        self.hot_hint = index.map_or(NO_SLOT, |index| LEGACY_HINT | u64::from(index));
+    }
 }
 
 /// The event wheel threads its lists through the user records.

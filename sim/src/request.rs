@@ -6,6 +6,7 @@ use hotcold_model::tally::RequestClass;
 use hotcold_model::traffic::Visitor;
 
 use crate::event::Event;
+use crate::migration::{Move, Routed};
 use crate::periodic::MINUTE_MS;
 use crate::population::User;
 use crate::prefetch::prefetch_address;
@@ -26,6 +27,7 @@ impl Sim {
             hot_hint: NO_SLOT,
             home: region as u16,
             has_session: false,
+            bucket: 0,
             next_event: NIL,
         };
         let Some(slot) = self.population.alloc(user) else { return };
@@ -72,14 +74,24 @@ impl Sim {
         }
         self.backends.context.begin_request(serving, user.hot_hint);
         let lost_before = self.meters.counts.lost;
-        let counts = &mut self.meters.counts;
-        let bucket = &mut self.meters.bucket[serving];
-        counts.requests += 1;
-        bucket.requests += 1;
-        let manager = &self.backends.managers[serving];
+        self.meters.counts.requests += 1;
+        self.meters.bucket[serving].requests += 1;
         let mut class = RequestClass::Other;
         let mut failed = false;
-        if user.has_session {
+        // With a `migration:` block the legacy store may serve the request, or move the session
+        // first (see `migration.rs`); `Routed::Engine` goes on as without one.
+        let routed = if self.migration.is_some() {
+            self.route_migration(&mut user, serving, t, updates)
+        } else {
+            Routed::Engine
+        };
+        let counts = &mut self.meters.counts;
+        let bucket = &mut self.meters.bucket[serving];
+        let manager = &self.backends.managers[serving];
+        if let Routed::Done { class: done, failed: done_failed, .. } = routed {
+            class = done;
+            failed = done_failed;
+        } else if user.has_session {
             match now_or_panic(manager.touch(&user.id)) {
                 Ok(Touched { version: found_version, served, .. }) => {
                     match served {
@@ -130,7 +142,19 @@ impl Sim {
                 Err(_) => failed = true,
             }
         }
-        if !user.has_session && !failed {
+        // Under a migration a new session is created on the side the split gives it.
+        let mut legacy_create = false;
+        if let Some(migration) = self.migration.as_mut().filter(|_| !user.has_session && !failed) {
+            let (id, side) = migration.draw_id(target);
+            user.bucket = side;
+            if side >= migration.threshold_at(t) {
+                self.create_legacy(&mut user, id, t);
+                class = RequestClass::Create;
+                legacy_create = true;
+            }
+        }
+        if !user.has_session && !failed && !legacy_create {
+            let manager = &self.backends.managers[serving];
             let data = SessionData::opaque(user.payload as usize);
             // Homed in the user's region even while it is down and another serves it, so the
             // session goes home when it recovers (failback) instead of detouring for life.
@@ -145,11 +169,27 @@ impl Sim {
                 Err(_) => failed = true,
             }
         }
+        // A session the legacy store holds keeps its index where the hint would be.
+        let legacy = user.legacy();
         let found_at = self.backends.context.found_at();
         if found_at != NO_SLOT {
             user.hot_hint = found_at;
         }
+        if legacy.is_some() {
+            user.set_legacy(legacy);
+        }
         let latency = self.backends.drain_latency_us();
+        if let Some(migration) = self.migration.as_mut() {
+            match routed {
+                Routed::Done { moved: Some(Move::Migrated), failed: false, .. } => migration.migrated(serving, latency),
+                Routed::Done { moved: Some(Move::RolledBack), failed: false, .. } => {
+                    migration.rolled_back(serving, latency);
+                }
+                Routed::Done { moved: None, failed: false, .. } => migration.served(serving, latency),
+                _ if legacy_create => migration.served(serving, latency),
+                _ => {}
+            }
+        }
         if failed {
             self.meters.counts.failed_requests += 1;
             self.meters.bucket[serving].failures += 1;
@@ -187,7 +227,7 @@ impl Sim {
         let home = usize::from(user.home);
         self.population.active[home] = self.population.active[home].saturating_sub(1);
         if self.traffic.logs_out() {
-            if user.has_session {
+            if user.has_session && !self.legacy_logout(&mut user) {
                 let _ = now_or_panic(self.backends.managers[serving].logout(&user.id));
                 let _ = self.backends.drain_latency_us();
             }
@@ -196,6 +236,11 @@ impl Sim {
             return;
         }
         let expires_at = t.saturating_add(self.timing.cold_ttl_ms);
+        if let Some(migration) = self.migration.as_mut() {
+            if let Some(index) = user.legacy() {
+                migration.visit_ended(index, t);
+            }
+        }
         if self.traffic.returns() {
             let at = t.saturating_add(self.traffic.return_gap_ms());
             if at >= expires_at {

@@ -30,7 +30,7 @@ use hotcold_model::rng::splitmix;
 use hotcold_model::scenario::{Scenario, ScenarioError};
 
 use crate::event::MAX_USER_SLOTS;
-use crate::merge::{ShardResult, merge};
+use crate::merge::{ShardResult, merge, merged_weeks};
 use crate::sim::Sim;
 
 /// Shards of a run unless told otherwise: one per core of the 2-core machines this is sized for.
@@ -101,16 +101,34 @@ impl std::fmt::Debug for RunOptions {
 }
 
 /// Runs `scenario` with `options` and returns everything it measured.
+///
+/// With a `migration:` block the same traffic is also run without it (the hybrid store alone,
+/// the rollout's end state), after the run itself and without progress reports; its weekly usage
+/// goes into the record's `migration.end_state_weeks`. The run's wall-clock figures are the
+/// run's own.
 pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunRecord, SimError> {
     let (scenario, shards) = prepare(scenario, options)?;
     let started = Instant::now();
+    let mut record = merge(run_shards(&scenario, shards, options.progress.as_ref())?, started);
+    if scenario.migration.is_some() {
+        let end_state = Scenario { migration: None, ..scenario.clone() };
+        let weeks = merged_weeks(run_shards(&end_state, shards, None)?);
+        if let Some(migration) = record.migration.as_mut() {
+            migration.end_state_weeks = weeks;
+        }
+    }
+    Ok(record)
+}
+
+/// Runs the `shards` shards of `scenario` on threads of their own.
+fn run_shards(scenario: &Scenario, shards: usize, progress: Option<&ProgressFn>) -> Result<Vec<ShardResult>, SimError> {
     let totals = ProgressTotals::default();
     let results: Vec<Result<ShardResult, SimError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..shards)
             .map(|shard| {
-                let (scenario, totals) = (&scenario, &totals);
+                let (scenario, totals) = (scenario, &totals);
                 // Shard 0 reports for all.
-                let callback = if shard == 0 { options.progress.as_ref() } else { None };
+                let callback = if shard == 0 { progress } else { None };
                 scope.spawn(move || run_shard(scenario, shard, shards, ProgressReporter::new(callback, totals)))
             })
             .collect();
@@ -119,8 +137,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunRecord, SimEr
             .map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
             .collect()
     });
-    let results = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-    Ok(merge(results, started))
+    results.into_iter().collect()
 }
 
 /// The scenario as run (`options`' seed and sample applied) and the number of shards, checked.

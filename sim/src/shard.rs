@@ -9,7 +9,9 @@
 //!
 //! A shard directory holds `shard.json` (what the shard is, readable, small: merge reads these
 //! first to order and check the shards) and `shard.msgpack` (everything measured, MessagePack:
-//! floats keep every bit, which JSON text would not promise).
+//! floats keep every bit, which JSON text would not promise). A shard of a scenario with a
+//! `migration:` block also runs the same shard without the block and keeps it there: the merge
+//! prices the migration's end state from them, as [`crate::run()`] does in one process.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -19,7 +21,7 @@ use hotcold_model::scenario::Scenario;
 use hotcold_model::tally::peak_rss_bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::merge::{Merger, ShardResult};
+use crate::merge::{Merger, ShardResult, end_state_weeks};
 use crate::run::{ProgressReporter, ProgressTotals, RunOptions, SimError, prepare, run_shard};
 
 /// The readable description of a shard, in its directory.
@@ -88,6 +90,17 @@ struct ShardData {
     record: RunRecord,
     peaks: Vec<u64>,
     bucket_values: Vec<Vec<(u64, u64)>>,
+    /// With a `migration:` block, the same shard of the run without it (the end state): its
+    /// record and peak windows, for the weekly usage (absent otherwise, and in older shards).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    end_state: Option<EndStateShard>,
+}
+
+/// One shard of a migration's end state: what [`crate::merge::end_state_weeks`] needs.
+#[derive(Serialize, Deserialize)]
+struct EndStateShard {
+    record: RunRecord,
+    peaks: Vec<u64>,
 }
 
 /// One shard, run and ready to write.
@@ -149,6 +162,15 @@ pub fn run_one_shard(
     let totals = ProgressTotals::default();
     let ShardResult { mut record, peaks, bucket_values } =
         run_shard(&scenario, shard, shards, ProgressReporter::new(options.progress.as_ref(), &totals))?;
+    // A migration's end state: the same shard of the same traffic without the block.
+    let end_state = match scenario.migration {
+        Some(_) => {
+            let plain = Scenario { migration: None, ..scenario.clone() };
+            let end = run_shard(&plain, shard, shards, ProgressReporter::new(None, &totals))?;
+            Some(EndStateShard { record: end.record, peaks: end.peaks })
+        }
+        None => None,
+    };
     let peak_rss = peak_rss_bytes();
     record.run = RunStats::one_process(started.elapsed().as_secs_f64(), peak_rss);
     let header = ShardHeader {
@@ -162,7 +184,10 @@ pub fn run_one_shard(
         wall_seconds: record.run.wall_seconds,
         peak_rss_bytes: peak_rss,
     };
-    Ok(ShardRun { header, data: ShardData { format: FORMAT.into(), shard, shards, record, peaks, bucket_values } })
+    Ok(ShardRun {
+        header,
+        data: ShardData { format: FORMAT.into(), shard, shards, record, peaks, bucket_values, end_state },
+    })
 }
 
 /// Reads a shard directory's `shard.json`.
@@ -233,6 +258,7 @@ pub fn merge_shard_dirs(dirs: &[PathBuf]) -> Result<RunRecord, ShardError> {
 
     // In shard order, as the in-process merge adds them: floating-point sums depend on order.
     let mut merger: Option<Merger> = None;
+    let mut end_state: Option<Merger> = None;
     let (mut slowest, mut largest, mut all_rss) = (0.0_f64, 0_u64, 0_u64);
     for (header, dir) in &headers {
         let data = read_data(dir, header)?;
@@ -249,6 +275,13 @@ pub fn merge_shard_dirs(dirs: &[PathBuf]) -> Result<RunRecord, ShardError> {
         slowest = slowest.max(data.record.run.wall_seconds);
         largest = largest.max(data.record.run.peak_rss_bytes);
         all_rss += data.record.run.peak_rss_bytes;
+        if let Some(end) = data.end_state {
+            let result = ShardResult { record: end.record, peaks: end.peaks, bucket_values: Vec::new() };
+            match &mut end_state {
+                None => end_state = Some(Merger::new(result)),
+                Some(merger) => merger.add(result),
+            }
+        }
         let result = ShardResult { record: data.record, peaks: data.peaks, bucket_values: data.bucket_values };
         match &mut merger {
             None => merger = Some(Merger::new(result)),
@@ -264,7 +297,11 @@ pub fn merge_shard_dirs(dirs: &[PathBuf]) -> Result<RunRecord, ShardError> {
         processes: shards as u64,
         ..RunStats::default()
     };
-    Ok(merger.finish(run))
+    let mut record = merger.finish(run);
+    if let (Some(migration), Some(end_state)) = (record.migration.as_mut(), end_state) {
+        migration.end_state_weeks = end_state_weeks(end_state);
+    }
+    Ok(record)
 }
 
 /// Reads a shard directory's `shard.msgpack` and checks it is the shard its header says.

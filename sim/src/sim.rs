@@ -28,6 +28,7 @@ use crate::backends::Backends;
 use crate::event::Event;
 use crate::fault::Faults;
 use crate::measure::Meters;
+use crate::migration::Migrator;
 use crate::periodic::MINUTE_MS;
 use crate::population::Population;
 use crate::prefetch::prefetch;
@@ -65,6 +66,8 @@ pub(crate) struct Sim {
     pub(crate) baseline: RedisOnlyBaseline,
     /// The faults in force, and what they cost.
     pub(crate) faults: Faults,
+    /// The rollout from the legacy store, with a `migration:` block.
+    pub(crate) migration: Option<Migrator>,
 }
 
 impl Sim {
@@ -85,6 +88,7 @@ impl Sim {
             meters: Meters::new(regions, shards > 1),
             baseline: RedisOnlyBaseline::new(regions, minutes, scenario.costs.redis.bytes_overhead_per_session),
             faults: Faults::new(&scenario),
+            migration: Migrator::new(&scenario, seed, shards, minutes),
             scenario,
         })
     }
@@ -236,10 +240,15 @@ impl Timing {
             end_ms,
             warmup_ms: millis(scenario.warmup),
             bucket_ms: bucket_ms(scenario.duration),
-            peak_window_ms: end_ms.div_ceil(MAX_PEAK_WINDOWS).max(MIN_PEAK_WINDOW_MS),
+            peak_window_ms: peak_window_ms(end_ms),
             cold_ttl_ms: millis(scenario.session_config.cold_storage.ttl),
         }
     }
+}
+
+/// The length of a run's peak windows, ms, for a run of `end_ms`.
+pub(crate) fn peak_window_ms(end_ms: u64) -> u64 {
+    end_ms.div_ceil(MAX_PEAK_WINDOWS).max(MIN_PEAK_WINDOW_MS)
 }
 
 /// `duration` in whole milliseconds (saturating).

@@ -782,6 +782,7 @@ impl<'a> Driver<'a> {
         let peak_rss = peak_rss_bytes();
         let held = m.hot_peak + m.cold_peak;
         let record = RunRecord {
+            migration: None,
             scenario: sc.clone(),
             regions: sc.session_config.hot_storage.regions.clone(),
             seed: sc.seed,
