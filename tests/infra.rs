@@ -10,20 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{assert_bad_input, hotcold, scratch_dir};
+use common::{assert_bad_input, env, hotcold, scratch_dir};
 use serde_json::Value;
-
-/// A variable of the services' env file, or a failure that says how to get it (never a skip).
-fn env(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(value) if !value.is_empty() => value,
-        _ => panic!(
-            "{name} is not set: the infra tests need cfn-lint and DynamoDB Local. Run `scripts/test.sh` (it installs \
-             and starts them), or `scripts/services.sh install && scripts/services.sh start && source \
-             .services/run/env.sh` before `cargo test`."
-        ),
-    }
-}
 
 fn run(command: &mut Command) -> Output {
     command.output().expect("run hotcold")

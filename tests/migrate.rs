@@ -6,12 +6,13 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
+
+use common::{env, free_port, unique};
 
 use hotcold_engine::backends::dynamodb::{DynamoColdStore, DynamoConfig};
 use hotcold_engine::backends::redis::{RedisHotConfig, RedisHotStore};
@@ -22,28 +23,6 @@ use hotcold_engine::{
     SystemClock,
 };
 use serde_json::{Value, json};
-
-/// A variable of the services' env file, or a failure that says how to get it.
-fn env(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(value) if !value.is_empty() => value,
-        _ => panic!(
-            "{name} is not set: the migrate tests need the real servers. Run `scripts/test.sh` (it installs, starts \
-             and stops them), or `scripts/services.sh start && source .services/run/env.sh` before `cargo test`."
-        ),
-    }
-}
-
-/// A name no other test run uses (key prefixes, tables).
-fn unique(what: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    format!("{what}-{}-{:x}-{}", std::process::id(), nanos & 0xffff_ffff, COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
-}
 
 /// The legacy store: a private `redis-server` on a free port, stopped when dropped.
 struct LegacyRedis {

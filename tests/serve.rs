@@ -5,31 +5,15 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use common::{env, free_port, unique};
+
 use serde_json::{Value, json};
-
-/// A variable of the services' env file, or a failure that says how to get it.
-fn env(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(value) if !value.is_empty() => value,
-        _ => panic!(
-            "{name} is not set: the serve tests need the real servers. Run `scripts/test.sh` (it installs, starts \
-             and stops them), or `scripts/services.sh start && source .services/run/env.sh` before `cargo test`."
-        ),
-    }
-}
-
-/// A name no other test run uses (key prefixes, tables).
-fn unique(what: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    format!("{what}-{}-{:x}-{}", std::process::id(), nanos & 0xffff_ffff, COUNTER.fetch_add(1, Ordering::Relaxed))
-}
 
 /// A running `hotcold serve`; killed when dropped.
 struct Server {
@@ -484,10 +468,6 @@ impl Drop for OwnRedis {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 #[test]

@@ -58,3 +58,30 @@ pub(crate) fn assert_bad_input(output: &Output, what: &str, fragments: &[&str]) 
         assert!(err.contains(fragment), "{what}: {err:?} does not name {fragment:?}");
     }
 }
+
+/// A variable of the services' env file, or a failure that says how to get it (never a skip).
+#[allow(dead_code, reason = "each test crate compiles this module; not every one needs a server")]
+pub(crate) fn env(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => value,
+        _ => panic!(
+            "{name} is not set: this test needs the real servers and tools (Redis, DynamoDB Local, cfn-lint, \
+             promtool). Run `scripts/test.sh` (it installs, starts and stops them), or `scripts/services.sh install \
+             && scripts/services.sh start && source .services/run/env.sh` before `cargo test`."
+        ),
+    }
+}
+
+/// A name no other test run uses (key prefixes, tables).
+#[allow(dead_code, reason = "each test crate compiles this module; not every one names resources")]
+pub(crate) fn unique(what: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{what}-{}-{:x}-{}", std::process::id(), nanos & 0xffff_ffff, COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A loopback port free now (for a server a test starts).
+#[allow(dead_code, reason = "each test crate compiles this module; not every one starts a server")]
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
