@@ -34,7 +34,7 @@ use anyhow::{Context, anyhow};
 use hotcold_engine::backends::legacy::{IMPORT_LOCK, LegacyStore};
 use hotcold_engine::migration::{Imported, LegacyId, LegacyLayout, Reading, Rollout};
 use hotcold_engine::{
-    AuditSink, Clock, ColdLookup, ColdStore, EngineError, HotStore, RegionId, SessionId, SessionManager, StoreError,
+    AuditSink, Clock, ColdStore, EngineError, HotStore, RegionId, SessionId, SessionManager, StoreError,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -744,51 +744,46 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> Walk<'_, H, C, A, K> {
             Err(e) => return Err(anyhow!("the legacy store (legacy.url) did not answer a read: {e}")),
         };
         let Some(value) = value else { return Ok(Outcome::Gone) };
-        let engine = self.manager.engine();
-        let now = engine.clock().now();
-        let fallback_ttl = engine.session_config().cold_storage.ttl;
-        let max_bytes = engine.engine_config().max_data_bytes;
-        let session = match self.layout.decode(
-            legacy_id,
-            self.home,
-            &value.bytes,
-            value.ttl,
-            Reading { now, fallback_ttl, max_bytes },
-        ) {
+        let reading = Reading::of(self.manager.engine());
+        let session = match self.layout.decode(legacy_id, self.home, &value.bytes, value.ttl, reading) {
             Ok(session) => session,
             Err(e) => return Ok(Outcome::Failed(e.to_string())),
         };
-        if session.expires_at <= now {
+        if session.expires_at <= reading.now {
             return Ok(Outcome::Expired);
         }
         // What the hybrid store holds already: the same session means an earlier import whose
         // legacy delete did not happen (a crash, or an import on access racing this one).
-        let home = if engine.has_region(id.home()) { id.home() } else { self.manager.region() };
-        let store_at = engine.residency().store_region(home, self.manager.region());
         let held = with_retries(
-            || async move {
-                match engine.cold().get(id, store_at).await {
-                    ColdLookup::Found(record) => Ok(Some(record)),
-                    ColdLookup::Miss => Ok(None),
-                    ColdLookup::Unavailable(e) => Err(e),
-                }
-            },
-            transient,
+            || self.manager.hybrid_record(id),
+            |e: &EngineError| matches!(e, EngineError::Store(s) if transient(s)),
         )
         .await;
-        match held {
+        let held = match held {
             Ok(Some(record)) if record.is_tombstone() => return Ok(Outcome::Removed),
             Ok(Some(record)) if record.user_id == session.user_id && record.data == session.data => {
                 return Ok(Outcome::AlreadyMigrated);
             }
-            Ok(_) => {}
-            Err(StoreError::Corrupt { .. }) => {
+            Ok(held) => held,
+            Err(EngineError::Store(StoreError::Corrupt { .. })) => {
                 return Ok(Outcome::Failed("the hybrid store holds a malformed record of it".to_owned()));
             }
             Err(e) => return Err(anyhow!("the hybrid store did not answer: {e}")),
-        }
+        };
+        // The first attempt imports over the record just read; a retry reads it again (whatever
+        // made the attempt fail may have changed it).
+        let mut first = Some(held);
         let imported = with_retries(
-            || self.manager.import(session.clone(), false),
+            || {
+                let held = first.take();
+                let session = session.clone();
+                async move {
+                    match held {
+                        Some(held) => self.manager.import_over(session, false, held.as_ref()).await,
+                        None => self.manager.import(session, false).await,
+                    }
+                }
+            },
             |e: &EngineError| {
                 matches!(e, EngineError::Contention) || matches!(e, EngineError::Store(s) if transient(s))
             },

@@ -6,13 +6,12 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{env, free_port, unique};
+use common::{OwnRedis, env, free_port, unique};
 
 use hotcold_engine::backends::dynamodb::{DynamoColdStore, DynamoConfig};
 use hotcold_engine::backends::redis::{RedisHotConfig, RedisHotStore};
@@ -26,29 +25,16 @@ use serde_json::{Value, json};
 
 /// The legacy store: a private `redis-server` on a free port, stopped when dropped.
 struct LegacyRedis {
-    child: Child,
-    port: u16,
+    server: OwnRedis,
 }
 
 impl LegacyRedis {
     fn start() -> Self {
-        let port = free_port();
-        let child = Command::new(env("HOTCOLD_REDIS_SERVER_BIN"))
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self { child, port }
+        Self { server: OwnRedis::start_on(free_port()) }
     }
 
     fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis://127.0.0.1:{}", self.server.port)
     }
 
     fn connection(&self) -> redis::Connection {
@@ -58,13 +44,6 @@ impl LegacyRedis {
     /// Every key the legacy store holds.
     fn keys(&self) -> BTreeSet<String> {
         redis::cmd("KEYS").arg("*").query::<Vec<String>>(&mut self.connection()).expect("KEYS").into_iter().collect()
-    }
-}
-
-impl Drop for LegacyRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use common::{env, free_port, unique};
+use common::{OwnRedis, env, free_port, unique};
 
 use serde_json::{Value, json};
 
@@ -433,41 +433,6 @@ fn bad_requests_answer_400_with_a_json_error_and_the_server_keeps_serving() {
     let (status, body) = http(&server, "GET", &format!("/v1/sessions/{token}"), None);
     assert_eq!((status, json_of(&body)["data"].clone()), (200, json!({ "ok": true })), "{body}");
     assert!(metric(&server, "hotcold_requests_total{op=\"create\",outcome=\"bad_request\"}") >= 7.0);
-}
-
-/// A private `redis-server` on a free port (so stopping it disturbs no other test).
-struct OwnRedis {
-    child: Child,
-    port: u16,
-}
-
-impl OwnRedis {
-    fn start_on(port: u16) -> Self {
-        let binary = env("HOTCOLD_REDIS_SERVER_BIN");
-        let child = Command::new(binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self { child, port }
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 #[test]

@@ -209,7 +209,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
 
     /// The cold replica this region reads and writes the records of sessions homed in `home`
     /// through: its own, or the home's for a restricted session it may not hold.
-    fn cold_region(&self, home: RegionId) -> RegionId {
+    pub(crate) fn cold_region(&self, home: RegionId) -> RegionId {
         self.engine.residency().store_region(home, self.region)
     }
 

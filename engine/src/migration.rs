@@ -20,7 +20,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::audit::{AuditEvent, AuditKind, Tier};
-use crate::error::{ConfigError, EngineError, StoreError};
+use crate::engine::Engine;
+use crate::error::{ConfigError, EngineError};
 use crate::manager::SessionManager;
 use crate::session::{RegionId, Session, SessionData, SessionId, UserId};
 use crate::store::{AuditSink, ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore};
@@ -150,6 +151,18 @@ pub struct Reading {
     pub fallback_ttl: Duration,
     /// The engine's `max_data_bytes`: a larger value is refused.
     pub max_bytes: usize,
+}
+
+impl Reading {
+    /// A read by `engine` now: its clock, its cold TTL as the fallback expiry (what a hybrid
+    /// session lasts without access), its `max_data_bytes`.
+    pub fn of<H: HotStore, C: ColdStore, A: AuditSink, K: Clock>(engine: &Engine<H, C, A, K>) -> Self {
+        Self {
+            now: engine.clock().now(),
+            fallback_ttl: engine.session_config().cold_storage.ttl,
+            max_bytes: engine.engine_config().max_data_bytes,
+        }
+    }
 }
 
 /// A legacy value that cannot be imported. The session stays in the legacy store.
@@ -320,17 +333,58 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
     /// [`Imported::Imported`], the session is durable and the legacy copy may go. Audited as
     /// `migrated`.
     pub async fn import(&self, legacy: LegacySession, accessed: bool) -> Result<Imported, EngineError> {
-        self.place(legacy, accessed, AuditKind::Migrated).await
+        if legacy.expires_at <= self.engine().clock().now() {
+            return Ok(Imported::Expired);
+        }
+        let held = self.hybrid_record(&legacy.id).await?;
+        self.place(legacy, accessed, AuditKind::Migrated, held.as_ref()).await
+    }
+
+    /// [`Self::import`] for a caller that has read [`Self::hybrid_record`] already (the bulk
+    /// import, which counts a session the hybrid store holds as "already migrated"): the same
+    /// import, without reading the record again.
+    pub async fn import_over(
+        &self,
+        legacy: LegacySession,
+        accessed: bool,
+        held: Option<&Session>,
+    ) -> Result<Imported, EngineError> {
+        self.place(legacy, accessed, AuditKind::Migrated, held).await
+    }
+
+    /// The hybrid store's record of `id`, read consistently from the cold tier an import writes
+    /// to: a live session, a rollback's leftover, a removal marker, or `None`.
+    pub async fn hybrid_record(&self, id: &SessionId) -> Result<Option<Session>, EngineError> {
+        match self.engine().cold().get(id, self.cold_region(self.import_home(id))).await {
+            ColdLookup::Found(record) => Ok(Some(record)),
+            ColdLookup::Miss => Ok(None),
+            ColdLookup::Unavailable(e) => Err(e.into()),
+        }
+    }
+
+    /// The region an imported session is homed in: its id's, or this one for a region not
+    /// configured.
+    fn import_home(&self, id: &SessionId) -> RegionId {
+        if self.engine().has_region(id.home()) { id.home() } else { self.region() }
     }
 
     /// Creates a session under a legacy-format id (a new session of the hybrid share while a
     /// migration runs, so that a rollback can hand it to the legacy store): as an import that
     /// serves a request, audited `created`. [`Imported::Removed`] when the id was used before.
     pub async fn create_with_legacy_id(&self, session: LegacySession) -> Result<Imported, EngineError> {
-        self.place(session, true, AuditKind::Created).await
+        let held = self.hybrid_record(&session.id).await?;
+        self.place(session, true, AuditKind::Created, held.as_ref()).await
     }
 
-    async fn place(&self, legacy: LegacySession, accessed: bool, kind: AuditKind) -> Result<Imported, EngineError> {
+    /// Writes `legacy` over `held` (what [`Self::hybrid_record`] answered): the next version
+    /// over a live record, nothing over a removal marker.
+    async fn place(
+        &self,
+        legacy: LegacySession,
+        accessed: bool,
+        kind: AuditKind,
+        held: Option<&Session>,
+    ) -> Result<Imported, EngineError> {
         let engine = &**self.engine();
         let now = engine.clock().now();
         if legacy.expires_at <= now {
@@ -343,13 +397,12 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         } else {
             Timestamp(legacy.expires_at.millis().saturating_sub(cold_ttl).min(now.millis()))
         };
-        let home = if engine.has_region(legacy.id.home()) { legacy.id.home() } else { self.region() };
-        let store_at = engine.residency().store_region(home, self.region());
-        let version = match engine.cold().get(&legacy.id, store_at).await {
-            ColdLookup::Found(record) if record.is_tombstone() => return Ok(Imported::Removed),
-            ColdLookup::Found(record) => record.version + 1,
-            ColdLookup::Miss => 1,
-            ColdLookup::Unavailable(e) => return Err(e.into()),
+        let home = self.import_home(&legacy.id);
+        let store_at = self.cold_region(home);
+        let version = match held {
+            Some(record) if record.is_tombstone() => return Ok(Imported::Removed),
+            Some(record) => record.version + 1,
+            None => 1,
         };
         let mut session = Session {
             id: legacy.id,
@@ -393,7 +446,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             return Ok(false);
         }
         let now = engine.clock().now();
-        let store_at = engine.residency().store_region(id.home(), self.region());
+        let store_at = self.cold_region(id.home());
         let cold = match engine.cold().get(id, store_at).await {
             ColdLookup::Found(record) if record.is_tombstone() => return Ok(false),
             ColdLookup::Found(record) => Some(record),
@@ -422,11 +475,6 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         engine.record(AuditEvent::about(&session, AuditKind::RolledBack, Tier::Hot, self.region(), now)).await;
         Ok(true)
     }
-}
-
-/// Maps a legacy-store failure for callers that answer 503.
-pub fn legacy_unavailable(detail: impl Into<String>) -> StoreError {
-    StoreError::unavailable("redis legacy", detail)
 }
 
 #[cfg(test)]

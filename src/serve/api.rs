@@ -280,14 +280,14 @@ async fn lookup(State(state): State<Arc<AppState>>, path: Result<Path<String>, P
         if let Side::Legacy(migration, legacy) = state.side(&presented).await? {
             let held = migration.hold(&state, legacy).await?.ok_or(EngineError::NotFound)?;
             let answer = json!({
-                "user_id": held.session.user_id.as_str(),
-                "data": held.session.data.to_json(),
+                "user_id": held.user_id.as_str(),
+                "data": held.data.to_json(),
                 // The legacy store keeps no versions, creation or access times.
                 "version": 1,
                 "tier": "legacy",
                 "created_at": null,
                 "last_access": null,
-                "expires_at": rfc3339(held.session.expires_at),
+                "expires_at": rfc3339(held.expires_at),
             });
             return Ok(Json(answer).into_response());
         }

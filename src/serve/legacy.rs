@@ -22,8 +22,6 @@
 //!
 //! [`SessionManager::import`]: hotcold_engine::SessionManager::import
 
-use std::time::Duration;
-
 use hotcold_engine::backends::legacy::{IMPORT_LOCK, LegacyStore};
 use hotcold_engine::migration::{Imported, LegacyId, LegacyLayout, LegacySession, Reading, Rollout};
 use hotcold_engine::{Clock, EngineError, Lookup, RegionId, Session, SessionData, SessionId, SessionToken};
@@ -67,12 +65,6 @@ impl Presented {
     }
 }
 
-/// A session as the legacy side serves it.
-#[derive(Debug)]
-pub(crate) struct LegacyServed {
-    pub(crate) session: LegacySession,
-}
-
 /// Which side serves a presented session.
 pub(crate) enum Side<'a> {
     /// The engine (after any import from the legacy store).
@@ -86,27 +78,13 @@ impl Migration {
         self.store.layout()
     }
 
-    /// The expiry given to a session that has none of its own: the engine's cold TTL, the time
-    /// a hybrid session lasts without access.
-    fn fallback_ttl(state: &AppState) -> Duration {
-        state.engine.session_config().cold_storage.ttl
-    }
-
     /// The legacy copy of `legacy`, decoded; `None` when the store does not hold it. A value
     /// that does not decode is 503 with the reason (it stays where it is for a person to fix):
     /// it is a session the user holds, so answering "unknown" would log them out.
     async fn read(&self, state: &AppState, legacy: &LegacyId) -> Result<Option<LegacySession>, EngineError> {
         let Some(value) = self.store.read(legacy).await? else { return Ok(None) };
-        let now = state.engine.clock().now();
-        let max = state.engine.engine_config().max_data_bytes;
         self.layout()
-            .decode(
-                legacy,
-                state.legacy_home,
-                &value.bytes,
-                value.ttl,
-                Reading { now, fallback_ttl: Self::fallback_ttl(state), max_bytes: max },
-            )
+            .decode(legacy, state.legacy_home, &value.bytes, value.ttl, Reading::of(&state.engine))
             .map(Some)
             .map_err(|e| {
                 EngineError::Store(StoreError::Corrupt { backend: "redis legacy".into(), detail: e.to_string() })
@@ -148,9 +126,9 @@ impl Migration {
 
     /// Legacy side: the session as the legacy store holds it, after moving a hybrid copy there
     /// (a rollback); `None` when neither side has it.
-    pub(crate) async fn hold(&self, state: &AppState, legacy: &LegacyId) -> Result<Option<LegacyServed>, EngineError> {
+    pub(crate) async fn hold(&self, state: &AppState, legacy: &LegacyId) -> Result<Option<LegacySession>, EngineError> {
         if let Some(session) = self.read(state, legacy).await? {
-            return Ok(Some(LegacyServed { session }));
+            return Ok(Some(session));
         }
         let id = legacy.session_id(state.legacy_home);
         let session = match state.manager.get(&id).await {
@@ -163,12 +141,12 @@ impl Migration {
         let (value, ttl) = self.layout().encode(&session.user_id, &session.data, expires_at, now);
         if !self.store.insert(legacy, &value, ttl).await? {
             // Another request handed it back first: that copy is the session now.
-            return Ok(self.read(state, legacy).await?.map(|session| LegacyServed { session }));
+            return self.read(state, legacy).await;
         }
         state.manager.retire(&id).await?;
         state.metrics.migration_move("rolled_back");
         let Session { user_id, data, .. } = session;
-        Ok(Some(LegacyServed { session: LegacySession { id, user_id, data, expires_at } }))
+        Ok(Some(LegacySession { id, user_id, data, expires_at }))
     }
 
     /// Legacy side: replaces the data of a session (moved here first if the engine has it). The
@@ -185,14 +163,14 @@ impl Migration {
             return Err(EngineError::InvalidData("the legacy store keeps sessions as JSON objects".into()));
         };
         if !object.contains_key("cookie")
-            && let Some(cookie) = held.session.data.to_json().get("cookie")
+            && let Some(cookie) = held.data.to_json().get("cookie")
         {
             object.insert("cookie".into(), cookie.clone());
         }
         let max = state.engine.engine_config().max_data_bytes;
         let data = SessionData::from_json(&json, max)?;
         let now = state.engine.clock().now();
-        let (value, _) = self.layout().encode(&held.session.user_id, &data, held.session.expires_at, now);
+        let (value, _) = self.layout().encode(&held.user_id, &data, held.expires_at, now);
         Ok(self.store.replace(legacy, &value).await?)
     }
 
@@ -212,8 +190,8 @@ impl Migration {
         // 192 bits from the operating system's CSPRNG, as express-session's uid-safe draws them.
         let legacy = LegacyId::generate(&mut rand::TryRngCore::unwrap_err(rand::rngs::OsRng));
         let id = legacy.session_id(state.legacy_home);
-        let now = state.engine.clock().now();
-        let expires_at = now + Self::fallback_ttl(state);
+        let Reading { now, fallback_ttl, .. } = Reading::of(&state.engine);
+        let expires_at = now + fallback_ttl;
         let session = LegacySession { id, user_id, data, expires_at };
         if self.rollout.serves_hybrid(&id) {
             return match state.manager.create_with_legacy_id(session.clone()).await? {

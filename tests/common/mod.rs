@@ -85,3 +85,44 @@ pub(crate) fn unique(what: &str) -> String {
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
+
+/// A private `redis-server` on a free port (so stopping it disturbs no other test): an outage
+/// the test controls, a legacy store. Stopped when dropped.
+#[allow(dead_code, reason = "each test crate compiles this module; not every one starts a server")]
+pub(crate) struct OwnRedis {
+    child: std::process::Child,
+    /// Its port.
+    pub(crate) port: u16,
+}
+
+#[allow(dead_code, reason = "each test crate compiles this module; not every one starts a server")]
+impl OwnRedis {
+    /// Starts a server on `port` and waits until it listens (10 s at most).
+    pub(crate) fn start_on(port: u16) -> Self {
+        let binary = env("HOTCOLD_REDIS_SERVER_BIN");
+        let child = std::process::Command::new(binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "redis-server did not listen on {port}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Self { child, port }
+    }
+
+    /// Kills it (an outage); dropping it does the same.
+    pub(crate) fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
