@@ -1,8 +1,8 @@
 //! The analytics pipeline against DynamoDB Local: for random histories of a session's tier
-//! changes and ends (kinds, regions, data sizes, versions, times, in order), the summary the
-//! DynamoDB pipeline builds with one UpdateItem per record (`DynamoAnalytics::record`) is the
-//! reference fold of the same history (`SessionSummary::fold`): the analytics summary matches
-//! the history. Needs `scripts/test.sh` (or the env file of `scripts/services.sh start`).
+//! changes, migration moves and ends (kinds, regions, data sizes, versions, times, in order), the
+//! summary the DynamoDB pipeline builds with one UpdateItem per record
+//! (`DynamoAnalytics::record`) is the reference fold of the same history
+//! (`SessionSummary::fold`): the analytics summary matches the history. Needs `scripts/test.sh` (or the env file of `scripts/services.sh start`).
 
 #![cfg(feature = "dynamodb")]
 
@@ -30,7 +30,9 @@ struct Step {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    let kind = prop::sample::select(vec![AuditKind::Promoted, AuditKind::Demoted]);
+    // A migration's moves too: a rollback ends the summary, the next import opens it again.
+    let kind =
+        prop::sample::select(vec![AuditKind::Promoted, AuditKind::Demoted, AuditKind::Migrated, AuditKind::RolledBack]);
     (kind, 0u16..3, 0u64..400_000, 0u64..3).prop_map(|(kind, region, data_bytes, updates)| Step {
         kind,
         region,
