@@ -2,7 +2,8 @@
 //! changes, migration moves and ends (kinds, regions, data sizes, versions, times, in order), the
 //! summary the DynamoDB pipeline builds with one UpdateItem per record
 //! (`DynamoAnalytics::record`) is the reference fold of the same history
-//! (`SessionSummary::fold`): the analytics summary matches the history. Needs `scripts/test.sh` (or the env file of `scripts/services.sh start`).
+//! (`SessionSummary::fold`): the analytics summary matches the history. Needs `scripts/test.sh`
+//! (or the env file of `scripts/services.sh start`).
 
 #![cfg(feature = "dynamodb")]
 
