@@ -99,6 +99,7 @@ fn sealed(options: &Options, user: &UserId, others: &[UserId]) -> Vec<AuditRecor
                 version: i % 17,
                 data_bytes: 0,
                 created_at: hotcold_engine::Timestamp(0),
+                activity: hotcold_engine::Activity::default(),
             })
         })
         .collect()

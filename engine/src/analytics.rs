@@ -4,10 +4,67 @@
 //!
 //! A summary is written when the session changes tier or ends ([`writes_summary`]): promoted,
 //! demoted, expired, logged out, revoked or erased; creates and updates are seen through the
-//! version and times those events carry. What it does not hold: the number of requests (a hot hit
-//! writes nothing anywhere, and counting it would add a write to every request).
+//! version and times those events carry. The requests, visits and think time ([`Activity`]) are
+//! counted by the hot tier at every lookup, inside the touch it makes anyway (no extra write or
+//! round trip), carried with the session through demotion and promotion, and reach the summary
+//! with the next tier change or end: the activity an open session's summary shows is the one
+//! its last summarised event carried.
 
 use crate::audit::{AuditEvent, AuditKind};
+use crate::time::Timestamp;
+
+/// The idle gap that starts a new visit: a request more than this long after the session's
+/// previous one counts a visit; a shorter gap is think time. 30 minutes: the common
+/// web-analytics session timeout, and the ADR's promotion threshold.
+pub const VISIT_GAP_MS: u64 = 30 * 60 * 1000;
+
+/// What a session's requests have been, counted by the hot tier at every lookup (the Redis
+/// store in the same script call as the touch, so counting adds no round trip) and carried with
+/// the session through demotion and promotion, so the analytics summary can hold them: calibration
+/// fits visits, think time and returns from these.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// Requests served, the creating one included.
+    pub requests: u64,
+    /// Visits: 1 + the requests that came more than [`VISIT_GAP_MS`] after the one before.
+    pub visits: u64,
+    /// The sum of the shorter gaps (think time), ms.
+    pub think_ms: u64,
+    /// The last request (0 before the first).
+    pub last_request_at: Timestamp,
+}
+
+impl Activity {
+    /// A session's activity after its creating request at `at`.
+    pub const fn first(at: Timestamp) -> Self {
+        Self { requests: 1, visits: 1, think_ms: 0, last_request_at: at }
+    }
+
+    /// Counts one more request at `at`: a new visit after a gap of more than [`VISIT_GAP_MS`],
+    /// think time otherwise. A request stamped before the last one (clocks of two instances)
+    /// counts with no gap.
+    pub fn record(&mut self, at: Timestamp) {
+        self.record_with_gap(at, VISIT_GAP_MS);
+    }
+
+    /// [`Self::record`] with a visit gap of `visit_gap_ms` instead of [`VISIT_GAP_MS`]: the
+    /// simulator and `hotcold load` use the scenario's promotion threshold (scaled by `load`'s
+    /// speedup), so visits keep their meaning on a compressed clock.
+    pub fn record_with_gap(&mut self, at: Timestamp, visit_gap_ms: u64) {
+        if self.requests == 0 {
+            *self = Self::first(at);
+            return;
+        }
+        let gap = at.0.saturating_sub(self.last_request_at.0);
+        if gap > visit_gap_ms {
+            self.visits += 1;
+        } else {
+            self.think_ms += gap;
+        }
+        self.requests += 1;
+        self.last_request_at = self.last_request_at.max(at);
+    }
+}
 
 /// Whether an event of `kind` writes its session's summary.
 pub const fn writes_summary(kind: AuditKind) -> bool {
@@ -69,6 +126,9 @@ pub struct SessionSummary {
     pub regions: Vec<u16>,
     /// The largest data size seen at a summarised event, bytes.
     pub largest_payload_bytes: u64,
+    /// The session's requests, visits and think time as the summarised event that counted the
+    /// most requests carried them ([`Self::fold`]; zero when no event carried any).
+    pub activity: Activity,
 }
 
 impl SessionSummary {
@@ -108,7 +168,19 @@ impl SessionSummary {
             self.regions.sort_unstable();
         }
         self.largest_payload_bytes = self.largest_payload_bytes.max(event.data_bytes);
+        // The count only grows, so the larger one is the newer: a redelivered older event (an
+        // outbox) never lowers it, and a reopen after a rollback keeps it (the requests before
+        // the rollback were served too). Ties on requests go to the larger tuple, the order the
+        // DynamoDB pipeline's maximum uses, so both give the same summary.
+        if activity_order(&event.activity) > activity_order(&self.activity) {
+            self.activity = event.activity;
+        }
     }
+}
+
+/// The order in which a summary keeps the larger of two activities: requests first.
+pub const fn activity_order(activity: &Activity) -> (u64, u64, u64, u64) {
+    (activity.requests, activity.visits, activity.think_ms, activity.last_request_at.0)
 }
 
 #[cfg(test)]
@@ -129,6 +201,7 @@ mod tests {
             version,
             data_bytes,
             created_at: Timestamp(100),
+            activity: Activity::default(),
         }
     }
 
@@ -161,9 +234,52 @@ mod tests {
                 demotions: 2,
                 regions: vec![0, 1, 2],
                 largest_payload_bytes: 700,
+                activity: Activity::default(),
             }
         );
         assert_eq!(summary.updates(), 3);
+    }
+
+    #[test]
+    fn a_summary_keeps_the_activity_that_counted_most() {
+        let with = |kind, at, requests: u64| AuditEvent {
+            activity: Activity { requests, visits: 1, think_ms: requests * 10, last_request_at: Timestamp(at) },
+            ..event(kind, at, 0, 1, 10)
+        };
+        let mut summary = SessionSummary::default();
+        summary.fold(&with(AuditKind::Demoted, 2_000, 4), None);
+        assert_eq!(summary.activity.requests, 4);
+        // A redelivered older event (fewer requests) and one that knew none lower nothing.
+        summary.fold(&with(AuditKind::Promoted, 1_000, 2), None);
+        summary.fold(&event(AuditKind::Expired, 3_000, 0, 1, 10), None);
+        assert_eq!(summary.activity, with(AuditKind::Demoted, 2_000, 4).activity);
+        // A rollback and a reopen keep the maximum; a later count replaces it.
+        summary.fold(&with(AuditKind::RolledBack, 4_000, 3), None);
+        summary.fold(&with(AuditKind::Migrated, 5_000, 1), None);
+        assert_eq!(summary.activity.requests, 4);
+        summary.fold(&with(AuditKind::Demoted, 6_000, 9), None);
+        assert_eq!(summary.activity, with(AuditKind::Demoted, 6_000, 9).activity);
+    }
+
+    #[test]
+    fn activity_counts_visits_and_think_time() {
+        let mut activity = Activity::default();
+        activity.record(Timestamp(1_000));
+        assert_eq!(activity, Activity::first(Timestamp(1_000)));
+        activity.record(Timestamp(11_000));
+        activity.record(Timestamp(11_000 + VISIT_GAP_MS));
+        activity.record(Timestamp(11_001 + 2 * VISIT_GAP_MS));
+        // An earlier stamp (another instance's clock) counts with no gap.
+        activity.record(Timestamp(5_000));
+        assert_eq!(
+            activity,
+            Activity {
+                requests: 5,
+                visits: 2,
+                think_ms: 10_000 + VISIT_GAP_MS,
+                last_request_at: Timestamp(11_001 + 2 * VISIT_GAP_MS)
+            }
+        );
     }
 
     #[test]

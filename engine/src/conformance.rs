@@ -43,6 +43,9 @@ use crate::time::{Clock, Timestamp};
 ///   time), `revoke_user` and `erase_user`. A compact store keeps
 ///   no user per session, so per-user queries have no meaningful answer. In the engine suite the
 ///   session that would be revoked is logged out instead, so the checks that follow still run.
+/// * **Activity, skipped.** The requests a hot store counts at every lookup
+///   ([`Session::activity`]) and the activity a cold record carries are not checked: a compact
+///   store keeps no activity (the simulator counts it in its driver).
 /// * **Audit content, skipped.** `pseudonymise_user` must succeed but its counts are not checked:
 ///   a compact audit sink keeps counts of events only, no user ids to pseudonymise. Every
 ///   `append` is still checked to succeed.
@@ -153,6 +156,7 @@ fn session(id: SessionId, user: &UserId, version: u64, at: Timestamp, data: &str
         last_access: at,
         persisted_version: 0,
         hot_region: None,
+        activity: crate::Activity::default(),
     }
 }
 
@@ -194,6 +198,10 @@ pub async fn run_hot_store_suite<T: Harness>(harness: &T) {
         matches!(store.get_and_touch(&test_id(2, 0), later, ttl).await, HotLookup::Miss),
         "get_and_touch: unknown id is a miss"
     );
+
+    if fidelity.is_full() {
+        run_hot_activity_checks(harness, &user, t0, ttl).await;
+    }
 
     // fresher state is kept
     let mut a2 = got.clone();
@@ -312,6 +320,43 @@ pub async fn run_hot_store_suite<T: Harness>(harness: &T) {
 /// The failover copies a hot tier lists for failback ([`HotStore::guests`]): exactly the live
 /// copies put with a holder, by home, within the limit; gone once taken, removed, buried,
 /// replaced by a copy without a holder, or expired.
+/// Every lookup that finds a session counts one request, by [`crate::Activity::record`]: a
+/// session created at `t0` and looked up 10 s, 20 s, 40 min and 40 min 5 s later has served 5
+/// requests in 2 visits with 25 s of think time, its last request the last lookup. The times are
+/// the `now` of each call (no waiting; a store of its own, as they run ahead of the clock), and
+/// the last lookup comes within a touch granularity of the one before, so the Redis store answers
+/// it with a light touch: both paths count. An update counts nothing.
+async fn run_hot_activity_checks<T: Harness>(harness: &T, user: &UserId, t0: Timestamp, ttl: Duration) {
+    let store = harness.hot(0).await;
+    let created = Session { activity: crate::Activity::first(t0), ..session(test_id(950, 0), user, 1, t0, "{}") };
+    store.put(&created, ttl).await.expect("activity: put");
+    let mut counted = created.activity;
+    // Version-only touches and whole lookups alternate; each lookup shows the touch before it.
+    for (i, after) in [10, 20, 40 * 60, 40 * 60 + 5].into_iter().enumerate() {
+        let at = t0 + Duration::from_secs(after);
+        counted.record(at);
+        if i % 2 == 0 {
+            assert_eq!(store.touch(&created.id, at, ttl).await, HotTouch::Hit { version: 1 }, "activity: touch");
+        } else {
+            let got = hit(store.get_and_touch(&created.id, at, ttl).await, "activity: lookup");
+            assert_eq!(got.activity, counted, "activity: lookup {} at +{after} s, every request counted once", i + 2);
+        }
+    }
+    let expected = crate::Activity {
+        requests: 5,
+        visits: 2,
+        think_ms: 25_000,
+        last_request_at: t0 + Duration::from_secs(40 * 60 + 5),
+    };
+    assert_eq!(counted, expected, "activity: the rule");
+    let data = json(r#"{"v":2}"#);
+    match store.update(&created.id, &data, 1, t0 + Duration::from_secs(40 * 60 + 6), ttl).await {
+        Ok(HotUpdate::Updated(s)) => assert_eq!(s.activity, expected, "activity: an update counts no request"),
+        other => panic!("activity: update, got {other:?}"),
+    }
+    store.remove(&created.id).await.expect("activity: clean up");
+}
+
 async fn run_hot_guest_checks<T: Harness>(harness: &T) {
     let holder = RegionId(1);
     let store = harness.hot(holder.0).await;
@@ -672,6 +717,8 @@ pub async fn run_cold_store_suite<T: Harness>(harness: &T) {
 
     let mut a = session(test_id(300, 0), &user, 2, t0, r#"{"a":[1,2,3],"s":"ü"}"#);
     a.hot_region = Some(RegionId(1));
+    a.activity =
+        crate::Activity { requests: 7, visits: 2, think_ms: 61_000, last_request_at: t0 - Duration::from_millis(3) };
     assert_eq!(cold.put(&a, region, t0).await, Ok(ColdWrite::Written), "put: new record");
     match cold.get(&a.id, region).await {
         ColdLookup::Found(got) => {
@@ -684,6 +731,9 @@ pub async fn run_cold_store_suite<T: Harness>(harness: &T) {
                 assert_eq!(got.user_id, a.user_id, "get: round trip of every field (user id)");
             }
             assert_data(fidelity, &got.data, &a.data, "get: round trip of every field (data)");
+            if fidelity.is_full() {
+                assert_eq!(got.activity, a.activity, "get: round trip of every field (activity)");
+            }
         }
         other => panic!("get: stored record, got {other:?}"),
     }
@@ -899,6 +949,7 @@ pub async fn run_audit_suite<T: Harness>(harness: &T) {
             version: 1,
             data_bytes: 0,
             created_at: crate::time::Timestamp(0),
+            activity: crate::Activity::default(),
         };
         audit.append(event).await.expect("append");
     }
@@ -912,6 +963,7 @@ pub async fn run_audit_suite<T: Harness>(harness: &T) {
         version: 1,
         data_bytes: 0,
         created_at: crate::time::Timestamp(0),
+        activity: crate::Activity::default(),
     };
     audit.append(event).await.expect("append other");
     let pseudonym = user.pseudonym(&crate::session::PseudonymKey::random());
@@ -958,12 +1010,18 @@ pub async fn run_engine_suite<T: Harness>(harness: &T) {
         let id = created.session.id;
         match managers[0].get(&id).await {
             Lookup::Found { served: Served::Hot, session, .. } => {
-                assert_data(fidelity, &session.data, &data, "engine: hot hit")
+                assert_data(fidelity, &session.data, &data, "engine: hot hit");
+                if fidelity.is_full() {
+                    assert_eq!(session.activity.requests, 2, "engine: the creation and this lookup counted");
+                }
             }
             other => panic!("engine ({durability:?}): a new session is a hot hit, got {other:?}"),
         }
         let updated = managers[0].update(&id, json(r#"{"cart":[1,2]}"#), 1).await.expect("update");
         assert_eq!(updated.version, 2, "engine: update bumps the version");
+        if fidelity.is_full() {
+            assert_eq!(updated.activity.requests, 2, "engine: an update counts no request");
+        }
         assert!(
             matches!(
                 managers[0].update(&id, json("{}"), 1).await,
@@ -1000,12 +1058,21 @@ pub async fn run_engine_suite<T: Harness>(harness: &T) {
                     (2, Some(RegionId(0))),
                     "engine: promoted home with newest data"
                 );
+                if fidelity.is_full() {
+                    assert_eq!(
+                        session.activity.requests, 3,
+                        "engine ({durability:?}): demotion kept the count, the promoting lookup counted once"
+                    );
+                }
             }
             other => panic!("engine: cold session promoted, got {other:?}"),
         }
         match managers[1].get(&id).await {
-            Lookup::Found { served: Served::Hot, hot_region, .. } => {
-                assert_eq!(hot_region, Some(RegionId(0)), "engine: a traveller is served from the home hot tier")
+            Lookup::Found { served: Served::Hot, hot_region, session } => {
+                assert_eq!(hot_region, Some(RegionId(0)), "engine: a traveller is served from the home hot tier");
+                if fidelity.is_full() {
+                    assert_eq!(session.activity.requests, 4, "engine: a traveller's hot hit counted");
+                }
             }
             other => panic!("engine: travel lookup, got {other:?}"),
         }

@@ -30,6 +30,7 @@ pub mod store;
 pub mod sync;
 pub mod time;
 
+pub use analytics::Activity;
 pub use audit::{AuditEvent, AuditKind, Tier};
 pub use config::{Durability, EngineConfig, SessionConfig};
 pub use engine::Engine;

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
+use crate::analytics::Activity;
 use crate::audit::{AuditEvent, AuditKind, Tier};
 use crate::config::Durability;
 use crate::engine::Engine;
@@ -330,6 +331,8 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             last_access: now,
             persisted_version: 0,
             hot_region: None,
+            // The creating request is the session's first.
+            activity: Activity::first(now),
         };
         (token, session)
     }
@@ -417,6 +420,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
                 version: 0,
                 data_bytes: 0,
                 created_at: crate::time::Timestamp(0),
+                activity: Activity::default(),
             };
             engine.record(event).await;
         }
@@ -477,6 +481,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
         // Promoted at home, or while home is down into this region (a restricted session: into
         // another region allowed to hold it, if any).
         let store_at = self.cold_region(home);
+        let visit_gap_ms = u64::try_from(engine.policy().promotion_threshold.as_millis()).unwrap_or(u64::MAX);
         let target = if home_down {
             engine
                 .residency()
@@ -485,13 +490,17 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             Some(home)
         };
         let Some(target) = target else {
-            // No hot tier can take it: serve from cold, and record the access there so the
-            // session's expiry counts from now.
+            // No hot tier can take it: serve from cold, and record the access (and count the
+            // request) there so the session's expiry counts from now.
             session.last_access = now;
+            session.activity.record_with_gap(now, visit_gap_ms);
             let _ = engine.cold().put(&session, store_at, now).await;
             return found(session, Served::ColdOnly, None);
         };
         session.last_access = now;
+        // This lookup's request, counted once: here, as a put does not count. If the put is
+        // refused for a newer copy, the touch below counts it in that copy instead.
+        session.activity.record_with_gap(now, visit_gap_ms);
         // A failover copy carries its own location, so every cold write made from it (write-through,
         // write-behind) keeps the marker that lets home take it back.
         session.hot_region = (target != home).then_some(target);

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::analytics::VISIT_GAP_MS;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::error::StoreError;
 use crate::session::{RegionId, Session, SessionData, SessionId, TOMBSTONE_VERSION, UserId};
@@ -143,6 +144,7 @@ impl HotInner {
     }
 
     /// The live entry for `id`, dropping it if its TTL has run out by `now`.
+    #[allow(clippy::result_large_err, reason = "the error is a Miss, never the large Hit; a private helper")]
     fn live(&mut self, id: &SessionId, now: Timestamp) -> Result<&mut HotEntry, HotLookup> {
         match self.sessions.get(id) {
             None => Err(HotLookup::Miss),
@@ -180,6 +182,8 @@ pub struct MemoryHotStore {
     /// The latest `now` any call passed in: lets calls without a `now` honour TTLs.
     latest_now: AtomicU64,
     inner: Mutex<HotInner>,
+    /// The idle gap that starts a new visit in the sessions' activity, ms.
+    visit_gap_ms: u64,
 }
 
 impl MemoryHotStore {
@@ -196,7 +200,22 @@ impl MemoryHotStore {
 
     fn build(label: String, user_index: bool) -> Self {
         let inner = HotInner { by_user: user_index.then(FxHashMap::default), ..HotInner::default() };
-        Self { label, available: AtomicBool::new(true), latest_now: AtomicU64::new(0), inner: Mutex::new(inner) }
+        Self {
+            label,
+            available: AtomicBool::new(true),
+            latest_now: AtomicU64::new(0),
+            inner: Mutex::new(inner),
+            visit_gap_ms: VISIT_GAP_MS,
+        }
+    }
+
+    /// Counts a request more than `gap` after the session's previous one as a new visit
+    /// ([`crate::Activity::record_with_gap`]); default [`VISIT_GAP_MS`]. A deployment passes its
+    /// promotion threshold, as the Redis store does.
+    #[must_use]
+    pub fn with_visit_gap(mut self, gap: Duration) -> Self {
+        self.visit_gap_ms = u64::try_from(gap.as_millis()).unwrap_or(u64::MAX);
+        self
     }
 
     /// Takes the store down (`false`) or brings it back (`true`). While down every call answers
@@ -247,6 +266,10 @@ impl HotStore for MemoryHotStore {
         };
         entry.session.last_access = now;
         entry.expires_at = now + ttl;
+        if !entry.session.is_tombstone() {
+            // Every lookup that finds the session is one request (a removal's marker serves none).
+            entry.session.activity.record_with_gap(now, self.visit_gap_ms);
+        }
         let session = entry.session.clone();
         if !session.is_tombstone() {
             inner.index_access(now, *id);
@@ -268,6 +291,7 @@ impl HotStore for MemoryHotStore {
         entry.expires_at = now + ttl;
         let version = entry.session.version;
         if version < TOMBSTONE_VERSION {
+            entry.session.activity.record_with_gap(now, self.visit_gap_ms);
             inner.index_access(now, *id);
         }
         HotTouch::Hit { version }

@@ -413,6 +413,9 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SessionManager<H, C, A, 
             last_access,
             persisted_version: version,
             hot_region: None,
+            // An import on access counts like a creation (that request is its first here); a
+            // bulk import knows of no request.
+            activity: if accessed { crate::Activity::first(now) } else { crate::Activity::default() },
         };
         if engine.cold().put(&session, store_at, now).await? == ColdWrite::Stale {
             // A fresher state landed in between: a removal, or a concurrent import of this copy.

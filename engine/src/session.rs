@@ -19,6 +19,7 @@ use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::analytics::Activity;
 use crate::config::SessionConfig;
 use crate::error::EngineError;
 use crate::time::Timestamp;
@@ -368,6 +369,10 @@ pub struct Session {
     /// that hot copy and on every cold write made from it. `None` means the hot copy, if any, is in
     /// the home region.
     pub hot_region: Option<RegionId>,
+    /// The requests the session has served, counted by the hot tier at every lookup and carried
+    /// through demotion and promotion (see [`Activity`]); zero for a tombstone and for a session
+    /// imported in bulk.
+    pub activity: Activity,
 }
 
 impl Session {
@@ -397,6 +402,7 @@ impl Session {
             last_access,
             persisted_version: TOMBSTONE_VERSION,
             hot_region: None,
+            activity: Activity::default(),
         }
     }
 

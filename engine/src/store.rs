@@ -126,7 +126,10 @@ pub enum ColdWrite {
 /// keeps an idle index ordered by last access so the sync job finds candidates without scanning.
 pub trait HotStore: Send + Sync {
     /// Reads a session and, in the same round trip, sets its `last_access` to `now`, refreshes its
-    /// TTL to `ttl` and moves it in the idle index.
+    /// TTL to `ttl`, moves it in the idle index and counts one request at `now` in its
+    /// [`Session::activity`] ([`crate::Activity::record`]; not for a tombstone). The answer
+    /// carries the count. A store may coarsen the last access and the TTL (Redis's light touch),
+    /// never the count.
     fn get_and_touch(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> impl Future<Output = HotLookup> + Send;
 
     /// [`HotStore::get_and_touch`] answering only the version. The default asks `get_and_touch`
@@ -136,11 +139,13 @@ pub trait HotStore: Send + Sync {
         async move { HotTouch::from(self.get_and_touch(id, now, ttl).await) }
     }
 
-    /// Stores a session (create, promotion) unless the store holds a fresher state of it.
+    /// Stores a session (create, promotion) unless the store holds a fresher state of it, its
+    /// activity as given (a put counts no request).
     fn put(&self, session: &Session, ttl: Duration) -> impl Future<Output = Result<HotWrite, StoreError>> + Send;
 
     /// Replaces the data if the stored version is `expected_version`: version + 1, `last_access`
-    /// = `now`, TTL refreshed.
+    /// = `now`, TTL refreshed; the activity unchanged (an update counts no request: a user's
+    /// change is a lookup, counted, then an update).
     fn update(
         &self,
         id: &SessionId,

@@ -126,6 +126,7 @@ impl<H: HotStore, C: ColdStore, A: AuditSink, K: Clock> SyncService<H, C, A, K> 
                             version: 0,
                             data_bytes: 0,
                             created_at: crate::time::Timestamp(0),
+                            activity: crate::Activity::default(),
                         };
                         engine.record(event).await;
                     }

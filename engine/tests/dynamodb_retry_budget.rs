@@ -84,6 +84,7 @@ fn session() -> Session {
         last_access: Timestamp(1_700_000_000_000),
         persisted_version: 1,
         hot_region: None,
+        activity: hotcold_engine::Activity::default(),
     }
 }
 

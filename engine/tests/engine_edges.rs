@@ -76,6 +76,7 @@ impl World {
             last_access: now,
             persisted_version: version,
             hot_region: Some(RegionId(9)),
+            activity: hotcold_engine::Activity::default(),
         };
         now_or_panic(self.cold.put(&session, RegionId(1), now)).expect("cold put");
         id
@@ -305,6 +306,7 @@ fn a_demotion_pass_reports_batches_expiries_and_stale_copies_exactly() {
         last_access: now,
         persisted_version: 0,
         hot_region: None,
+        activity: hotcold_engine::Activity::default(),
     };
     let newer = Session { version: 4, data: data(b"[4]"), persisted_version: 4, ..old.clone() };
     now_or_panic(world.hot[2].put(&old, config.hot_storage.ttl)).expect("hot put");

@@ -70,6 +70,7 @@ fn event(at: u64, user: Option<&UserId>, n: u64) -> AuditEvent {
         version: n,
         data_bytes: 0,
         created_at: Timestamp(0),
+        activity: hotcold_engine::Activity::default(),
     }
 }
 

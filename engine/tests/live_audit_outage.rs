@@ -381,6 +381,7 @@ async fn records_left_in_the_outbox_by_a_dead_process_are_delivered_by_the_next(
                     version,
                     data_bytes: 0,
                     created_at: hotcold_engine::Timestamp(0),
+                    activity: hotcold_engine::Activity::default(),
                 };
                 first.append(event).await.expect("deferred to the outbox");
             }
@@ -489,6 +490,7 @@ async fn a_corrupt_outbox_entry_is_set_aside_and_the_records_around_it_answered(
             version: n,
             data_bytes: 2,
             created_at: hotcold_engine::Timestamp(1_800_000_000_000),
+            activity: hotcold_engine::Activity::default(),
         };
         let (first, second) = (chain.seal(event(1)), chain.seal(event(2)));
         outbox.push(std::slice::from_ref(&first)).await.expect("push");

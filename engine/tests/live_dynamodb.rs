@@ -26,6 +26,7 @@ fn session(n: u64, user: &UserId, at: Timestamp) -> Session {
         last_access: at,
         persisted_version: 0,
         hot_region: None,
+        activity: hotcold_engine::Activity::default(),
     }
 }
 
@@ -88,6 +89,7 @@ async fn tables_carry_the_user_index_and_ttl_attributes() {
             version: 1,
             data_bytes: 0,
             created_at: hotcold_engine::Timestamp(0),
+            activity: hotcold_engine::Activity::default(),
         };
         audit.append(event).await.expect("append");
         let scanned = client.scan().table_name(&config.audit_table).send().await.expect("scan audit");
@@ -171,6 +173,7 @@ async fn unreachable_endpoint_is_unavailable() {
             version: 1,
             data_bytes: 0,
             created_at: hotcold_engine::Timestamp(0),
+            activity: hotcold_engine::Activity::default(),
         };
         // The trail defers what the table cannot take (to its outbox, memory here); the drain
         // that an erasure starts with names the backend.

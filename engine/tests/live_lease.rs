@@ -83,6 +83,7 @@ async fn a_lazily_connected_store_works_once_its_server_comes_up() {
             last_access: now,
             persisted_version: 0,
             hot_region: None,
+            activity: hotcold_engine::Activity::default(),
         };
         store.put(&session, Duration::from_secs(3600)).await.expect("put");
         let HotLookup::Hit(found) = store.get_and_touch(&session.id, now, Duration::from_secs(3600)).await else {

@@ -160,6 +160,7 @@ fn session(n: u64, user: &UserId, at: Timestamp) -> Session {
         last_access: at,
         persisted_version: 0,
         hot_region: None,
+        activity: hotcold_engine::Activity::default(),
     }
 }
 

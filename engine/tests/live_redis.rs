@@ -12,12 +12,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use hotcold_engine::analytics::VISIT_GAP_MS;
 use hotcold_engine::backends::dynamodb::DynamoColdStore;
 use hotcold_engine::backends::redis::{RedisHotConfig, RedisHotStore};
 use hotcold_engine::memory::MemoryAudit;
 use hotcold_engine::store::{ColdLookup, ColdStore, ColdWrite, HotLookup, HotStore};
 use hotcold_engine::{
-    Clock, Engine, EngineConfig, Lookup, RegionId, Served, Session, SessionConfig, SessionData, SessionId,
+    Activity, Clock, Engine, EngineConfig, Lookup, RegionId, Served, Session, SessionConfig, SessionData, SessionId,
     SessionManager, StoreError, SyncService, Timestamp, UserId,
 };
 use live_support::{
@@ -36,6 +37,7 @@ fn session(n: u64, user: &UserId, now: Timestamp) -> Session {
         last_access: now,
         persisted_version: 0,
         hot_region: None,
+        activity: hotcold_engine::Activity::default(),
     }
 }
 
@@ -95,16 +97,17 @@ impl ColdStore for CountingCold {
 /// number of full touches.
 fn assert_one_command_each(n: u64, delta: &std::collections::BTreeMap<String, u64>, what: &str) -> u64 {
     let count = |c: &str| delta.get(c).copied().unwrap_or(0);
-    let full = count("evalsha");
-    for internal in ["set", "zadd"] {
-        assert_eq!(count(internal), full, "{what}: {internal} only inside the scripts: {delta:?}");
-    }
-    // GETEX runs once inside every full touch; the rest were sent as light touches.
-    let light = count("get") + count("getex") - full;
-    assert_eq!(full + light, n, "{what}: exactly one command sent per access: {delta:?}");
-    let allowed = ["get", "getex", "evalsha", "set", "zadd"];
+    // Every access is one EVALSHA: a full touch (GETEX, SET, ZADD inside) or a light touch (GET or
+    // GETEX, then SETRANGE of the activity inside), each counting the request.
+    assert_eq!(count("evalsha"), n, "{what}: exactly one command sent per access: {delta:?}");
+    let light = count("setrange");
+    let full = n - light;
+    assert_eq!(count("set"), full, "{what}: set only inside the full touches: {delta:?}");
+    assert!(count("zadd") <= full, "{what}: zadd only inside the full touches: {delta:?}");
+    assert_eq!(count("get") + count("getex"), n, "{what}: one read per access: {delta:?}");
+    let allowed = ["get", "getex", "evalsha", "set", "setrange", "zadd"];
     assert!(delta.keys().all(|c| allowed.contains(&c.as_str())), "{what}: nothing else was sent: {delta:?}");
-    println!("{what}: {n} accesses sent {n} commands ({full} EVALSHA full touches, {light} light); {delta:?}");
+    println!("{what}: {n} accesses sent {n} commands ({full} full touches, {light} light); {delta:?}");
     full
 }
 
@@ -116,9 +119,9 @@ fn most_full_touches(sessions: u64, elapsed: Duration) -> u64 {
     sessions * (windows + 1)
 }
 
-/// N hot accesses send exactly N commands (one round trip each), counted with
-/// `INFO commandstats` (which also counts what scripts run inside Redis), with every access a
-/// full touch (granularity 0) and with the default granularity; the same through
+/// N hot accesses send exactly N commands (one round trip each, each counting its request),
+/// counted with `INFO commandstats` (which also counts what scripts run inside Redis), with every
+/// access a full touch (granularity 0) and with the default granularity; the same through
 /// `SessionManager::get`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_command_per_hot_access() {
@@ -168,7 +171,7 @@ async fn one_command_per_hot_access() {
         let full = assert_one_command_each(N, &delta, "RedisHotStore::get_and_touch");
         assert!(full >= 20, "each session's first access is a full touch");
         assert!(full <= most_full, "{full} full touches: at most {most_full} (one per session per granularity window)");
-        assert_eq!(delta.get("get").copied().unwrap_or(0), N - full, "light touches are plain GETs by default");
+        assert_eq!(delta.get("get").copied().unwrap_or(0), N - full, "light touches read with a GET by default");
 
         let refreshing = RedisHotStore::connect(RedisHotConfig {
             refresh_ttl_on_every_access: true,
@@ -487,12 +490,14 @@ async fn an_access_after_half_the_ttl_is_a_full_touch() {
         let ttl = Duration::from_secs(4);
         let s = session(1, &user, hotcold_engine::SystemClock.now());
         store.put(&s, ttl).await.expect("put");
-        let evalsha = |calls: &std::collections::BTreeMap<String, u64>| calls.get("evalsha").copied().unwrap_or(0);
+        // Both touches are one EVALSHA; only the full one rewrites the record with a SET (a light
+        // one overwrites the activity numbers with a SETRANGE).
+        let sets = |calls: &std::collections::BTreeMap<String, u64>| calls.get("set").copied().unwrap_or(0);
         let access = async |what: &str| -> u64 {
             let before = command_calls(&server.url()).await;
             let lookup = store.get_and_touch(&s.id, hotcold_engine::SystemClock.now(), ttl).await;
             assert!(matches!(lookup, HotLookup::Hit(_)), "{what}: {lookup:?}");
-            evalsha(&command_calls(&server.url()).await) - evalsha(&before)
+            sets(&command_calls(&server.url()).await) - sets(&before)
         };
         assert_eq!(access("first access").await, 1, "the first access is a full touch");
         assert_eq!(access("right after").await, 0, "within the window: a light touch");
@@ -609,4 +614,171 @@ async fn a_poison_idle_entry_is_skipped_and_quarantined_not_a_stalled_sync() {
     assert_eq!((again.error, again.unreadable), (None, 0), "quarantined entries are not met again");
     let quarantined = redis_cli(&url, &["SCARD", &format!("{prefix}:quarantine")]);
     assert_eq!(quarantined, "2", "both entries are in the quarantine set for a person to inspect");
+}
+
+/// Light touches (within the touch granularity of the store's last full touch) count their
+/// requests as full touches do, in the same single command: a session created now and looked up
+/// six times at once has served seven requests, one visit, and the record says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn light_touches_are_counted() {
+    within("light touches counted", async {
+        let server = OwnRedis::start();
+        let store =
+            RedisHotStore::connect(RedisHotConfig::standalone(server.url()).with_prefix("lt")).await.expect("connect");
+        let user = UserId::new("light-user").unwrap();
+        let created_at = hotcold_engine::SystemClock.now();
+        let s = Session { activity: Activity::first(created_at), ..session(1, &user, created_at) };
+        store.put(&s, TTL).await.expect("put");
+        let mut expected = s.activity;
+        let before = command_calls(&server.url()).await;
+        for i in 0..6 {
+            let now = hotcold_engine::SystemClock.now();
+            expected.record(now);
+            match store.get_and_touch(&s.id, now, TTL).await {
+                HotLookup::Hit(got) => assert_eq!(got.activity, expected, "access {i} counted once"),
+                other => panic!("access {i}: {other:?}"),
+            }
+        }
+        let delta = command_delta(&before, &command_calls(&server.url()).await);
+        let full = assert_one_command_each(6, &delta, "counted accesses");
+        assert!(full < 6, "some accesses were light touches: {delta:?}");
+        assert_eq!((expected.requests, expected.visits), (7, 1));
+        // What a fresh store (no touch hints) reads back: the record holds the count.
+        let reader =
+            RedisHotStore::connect(RedisHotConfig::standalone(server.url()).with_prefix("lt")).await.expect("connect");
+        match reader.take(&s.id).await {
+            HotLookup::Hit(stored) => assert_eq!(stored.activity, expected, "the record holds every request"),
+            other => panic!("read back: {other:?}"),
+        }
+    })
+    .await;
+}
+
+/// The Lua counting is `Activity::record`: random sequences of lookups (full and light touches,
+/// gaps around the 30-minute visit gap, stamps earlier than the last, counts near 2^53) give, at
+/// every step, the activity the Rust rule gives. Sessions start from a random activity (zero
+/// included: the first lookup is then the first request).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lua_counting_matches_the_rust_rule() {
+    use rand::{Rng, SeedableRng};
+    within("lua counting", async {
+        let server = OwnRedis::start();
+        // A long granularity and TTL: most lookups are light touches, a few full ones.
+        let store = RedisHotStore::connect(
+            RedisHotConfig::standalone(server.url())
+                .with_prefix("lua")
+                .with_touch_granularity(Duration::from_secs(3600)),
+        )
+        .await
+        .expect("connect");
+        let seed = 20_260_301;
+        println!("seed {seed}");
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let user = UserId::new("lua-user").unwrap();
+        let gap = VISIT_GAP_MS;
+        for case in 0..40u64 {
+            let start = Timestamp(rng.random_range(1_000_000..1u64 << 50));
+            let activity = match case % 4 {
+                0 => Activity::default(),
+                1 => Activity::first(start),
+                2 => Activity {
+                    requests: (1u64 << 53) - 200,
+                    visits: (1u64 << 52) + 3,
+                    think_ms: (1u64 << 53) - 100 * gap,
+                    last_request_at: start,
+                },
+                _ => Activity {
+                    requests: rng.random_range(1..1_000_000),
+                    visits: rng.random_range(1..1_000),
+                    think_ms: rng.random_range(0..1u64 << 40),
+                    last_request_at: Timestamp(start.0.saturating_sub(rng.random_range(0..2 * gap))),
+                },
+            };
+            let s = Session { activity, ..session(1_000 + case, &user, start) };
+            store.put(&s, TTL).await.expect("put");
+            let mut expected = activity;
+            let mut now = start.0;
+            for step in 0..rng.random_range(1..25) {
+                let delta = match rng.random_range(0..6) {
+                    0 => gap,
+                    1 => gap + 1,
+                    2 => gap - 1,
+                    3 => rng.random_range(0..4 * gap),
+                    4 => rng.random_range(0..5_000),
+                    _ => 0,
+                };
+                // Now and then a stamp before the last one (another instance's clock).
+                let at =
+                    if rng.random_bool(0.15) { now.saturating_sub(rng.random_range(0..60_000)) } else { now + delta };
+                now = now.max(at);
+                expected.record(Timestamp(at));
+                match store.get_and_touch(&s.id, Timestamp(at), TTL).await {
+                    HotLookup::Hit(got) => {
+                        assert_eq!(got.activity, expected, "seed {seed} case {case} step {step}: Lua = Rust")
+                    }
+                    other => panic!("case {case} step {step}: {other:?}"),
+                }
+            }
+            store.remove(&s.id).await.expect("clean up");
+        }
+    })
+    .await;
+}
+
+/// A record an earlier version wrote (`hc1|`, no activity) is read, updated and touched: an
+/// update keeps it hc1 and whole, the first counted lookup makes it hc2 with that request as its
+/// first, and nothing is lost on the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hc1_record_is_read_updated_and_upgraded_by_a_count() {
+    within("hc1 records", async {
+        let server = OwnRedis::start();
+        let store =
+            RedisHotStore::connect(RedisHotConfig::standalone(server.url()).with_prefix("v1")).await.expect("connect");
+        let id = hotcold_engine::conformance::test_id(7, 0);
+        let key = store.keys_of(&id)[0].clone();
+        let pad = |n: u64| format!("{n:020}");
+        let t0 = hotcold_engine::SystemClock.now();
+        let hc1 = format!("hc1|{}|{}|{}|{}|-----|004|dave{{\"a\":1}}", pad(3), pad(t0.0), pad(t0.0), pad(3));
+        store.raw_set(&key, hc1.as_bytes()).await.expect("SET an hc1 record");
+        let data = SessionData::from_stored(Bytes::from_static(br#"{"a":2}"#));
+        let updated = match store.update(&id, &data, 3, t0 + Duration::from_millis(1), TTL).await {
+            Ok(hotcold_engine::store::HotUpdate::Updated(s)) => s,
+            other => panic!("update of an hc1 record: {other:?}"),
+        };
+        assert_eq!(
+            (updated.version, updated.user_id.as_str(), updated.data.as_bytes()),
+            (4, "dave", &br#"{"a":2}"#[..])
+        );
+        assert_eq!(updated.activity, Activity::default(), "an update counts nothing");
+        let raw = store.raw_get(&key).await.expect("GET").expect("record");
+        assert!(raw.starts_with(b"hc1|"), "an update keeps the format");
+        let at = t0 + Duration::from_millis(5);
+        // A store with no touch hints: a full touch.
+        let fresh =
+            RedisHotStore::connect(RedisHotConfig::standalone(server.url()).with_prefix("v1")).await.expect("connect");
+        match fresh.get_and_touch(&id, at, TTL).await {
+            HotLookup::Hit(s) => {
+                assert_eq!((s.version, s.user_id.as_str(), s.data.as_bytes()), (4, "dave", &br#"{"a":2}"#[..]));
+                assert_eq!(s.activity, Activity::first(at), "the first counted request");
+                assert_eq!(s.last_access, at);
+            }
+            other => panic!("touch of an hc1 record: {other:?}"),
+        }
+        let raw = store.raw_get(&key).await.expect("GET").expect("record");
+        assert!(raw.starts_with(b"hc2|"), "counted: now hc2");
+        // A light touch of an hc1 record (the store touched it within the window) upgrades too.
+        let light = format!("hc1|{}|{}|{}|{}|-----|004|dave{{}}", pad(5), pad(at.0), pad(at.0), pad(5));
+        store.raw_set(&key, light.as_bytes()).await.expect("SET an hc1 record again");
+        let later = at + Duration::from_millis(5);
+        let before = command_calls(&server.url()).await;
+        match store.get_and_touch(&id, later, TTL).await {
+            HotLookup::Hit(s) => assert_eq!((s.version, s.activity), (5, Activity::first(later)), "light: counted"),
+            other => panic!("light touch of an hc1 record: {other:?}"),
+        }
+        let delta = command_delta(&before, &command_calls(&server.url()).await);
+        assert_eq!(delta.get("zadd"), None, "a light touch: {delta:?}");
+        let raw = store.raw_get(&key).await.expect("GET").expect("record");
+        assert!(raw.starts_with(b"hc2|") && raw.ends_with(b"dave{}"), "upgraded whole");
+    })
+    .await;
 }

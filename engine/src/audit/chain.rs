@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::AuditEvent;
+use crate::analytics::Activity;
 
 /// A SHA-256 chain hash.
 pub type ChainHash = [u8; 32];
@@ -60,6 +61,14 @@ pub fn record_hash(prev: &ChainHash, event: &AuditEvent, writer: &str, seq: u64)
     hasher.update(event.version.to_be_bytes());
     hasher.update(event.data_bytes.to_be_bytes());
     hasher.update(event.created_at.0.to_be_bytes());
+    // The activity is sealed too, but only when there is one: records sealed before it existed
+    // (all zero) keep the hash they were sealed with, so old chains still verify.
+    let activity = &event.activity;
+    if *activity != Activity::default() {
+        for n in [activity.requests, activity.visits, activity.think_ms, activity.last_request_at.0] {
+            hasher.update(n.to_be_bytes());
+        }
+    }
     hasher.finalize().into()
 }
 
@@ -326,6 +335,7 @@ mod tests {
             version: at,
             data_bytes: 0,
             created_at: crate::time::Timestamp(0),
+            activity: crate::Activity::default(),
         }
     }
 

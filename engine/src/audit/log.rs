@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::chain::{self, AuditRecord, ChainHead};
 use super::{AuditEvent, AuditKind, Tier};
+use crate::analytics::Activity;
 use crate::error::StoreError;
 use crate::session::{RegionId, SessionId, UserId};
 use crate::time::Timestamp;
@@ -108,6 +109,20 @@ pub struct StoredRecord {
     /// When the session was created, ms.
     #[serde(default)]
     pub created_at: u64,
+    /// The session's requests by then (the event's [`Activity`]). The four activity fields are
+    /// left out when zero, so a record written before they existed serialises back to the very
+    /// line it was read from (the outbox removes a delivered record by its line).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub requests: u64,
+    /// Its visits by then.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub visits: u64,
+    /// Its think time by then, ms.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub think_ms: u64,
+    /// Its last request by then, ms.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub last_request_at: u64,
     /// The writer.
     pub writer: String,
     /// Its number in the writer's chain.
@@ -133,6 +148,10 @@ impl StoredRecord {
             version: event.version,
             data_bytes: event.data_bytes,
             created_at: event.created_at.0,
+            requests: event.activity.requests,
+            visits: event.activity.visits,
+            think_ms: event.activity.think_ms,
+            last_request_at: event.activity.last_request_at.0,
             writer: record.writer.clone(),
             seq: record.seq,
             prev: chain::to_hex(&record.prev),
@@ -156,6 +175,12 @@ impl StoredRecord {
                 version: self.version,
                 data_bytes: self.data_bytes,
                 created_at: Timestamp(self.created_at),
+                activity: Activity {
+                    requests: self.requests,
+                    visits: self.visits,
+                    think_ms: self.think_ms,
+                    last_request_at: Timestamp(self.last_request_at),
+                },
             },
             writer: self.writer,
             seq: self.seq,
@@ -163,6 +188,12 @@ impl StoredRecord {
             hash: chain::from_hex(&self.hash).ok_or("field hash is not a hash")?,
         })
     }
+}
+
+/// Serde's test for the activity fields left out when zero.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+const fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Where sealed records are kept.
@@ -424,6 +455,7 @@ mod tests {
                 version: 1,
                 data_bytes: 0,
                 created_at: crate::time::Timestamp(0),
+                activity: crate::Activity::default(),
             })
         };
         let (five, ten, eleven) = (at(5), at(10), at(11));

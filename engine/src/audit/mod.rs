@@ -12,6 +12,7 @@ pub mod trail;
 
 use serde::{Deserialize, Serialize};
 
+use crate::analytics::Activity;
 use crate::session::{RegionId, Session, SessionId, UserId};
 use crate::time::Timestamp;
 
@@ -136,6 +137,9 @@ pub struct AuditEvent {
     pub data_bytes: u64,
     /// When the session was created (0 when unknown).
     pub created_at: Timestamp,
+    /// The session's requests, visits and think time as counted by then (zero when unknown):
+    /// the analytics summary's activity.
+    pub activity: Activity,
 }
 
 impl AuditEvent {
@@ -152,6 +156,7 @@ impl AuditEvent {
             version: session.version,
             data_bytes: session.data.len() as u64,
             created_at: session.created_at,
+            activity: session.activity,
         }
     }
 }

@@ -390,6 +390,7 @@ mod tests {
             version: at,
             data_bytes: 0,
             created_at: crate::time::Timestamp(0),
+            activity: crate::Activity::default(),
         }
     }
 

@@ -196,6 +196,7 @@ impl Model {
             last_access: state.last_access,
             persisted_version: state.persisted,
             hot_region: state.marker.map(region_id),
+            activity: hotcold_engine::Activity::default(),
         }
     }
 
@@ -218,6 +219,7 @@ impl Model {
             version,
             data_bytes,
             created_at,
+            activity: hotcold_engine::Activity::default(),
         };
         if self.audit_up {
             self.trail.push(event);

@@ -6,6 +6,7 @@ use hotcold_engine::{AuditEvent, AuditKind, AuditSink, RegionId, SessionId, Stor
 
 use super::StoreContext;
 use super::meter::Counter;
+use crate::analytics::SimAnalytics;
 
 /// Tiers an event can happen in ([`Tier::Hot`], [`Tier::Cold`]).
 const TIERS: usize = 2;
@@ -24,6 +25,8 @@ pub struct SimAudit {
     /// home, in an allowed region) and meter where it is stored; and whether the audit table is
     /// a global table. `None`: records stay where they happen, unmetered.
     resident: Option<(Arc<StoreContext>, bool)>,
+    /// With `--analytics`: the session summaries the analytics table would hold.
+    analytics: Option<SimAnalytics>,
 }
 
 impl SimAudit {
@@ -33,6 +36,7 @@ impl SimAudit {
             counts: (0..regions).map(|_| Default::default()).collect(),
             home_analytics: (0..regions).map(|_| Counter::default()).collect(),
             resident: None,
+            analytics: None,
         }
     }
 
@@ -41,6 +45,17 @@ impl SimAudit {
     /// (violations, replicas, exposure); `replicated` when the audit table is a global table.
     pub fn resident(context: Arc<StoreContext>, replicated: bool) -> Self {
         Self { resident: Some((Arc::clone(&context), replicated)), ..Self::new(context.regions()) }
+    }
+
+    /// The trail that also keeps the analytics table's session summaries (`--analytics`), visits
+    /// split by idle gaps longer than `visit_gap_ms`.
+    pub(crate) fn with_analytics(self, visit_gap_ms: u64) -> Self {
+        Self { analytics: Some(SimAnalytics::new(visit_gap_ms)), ..self }
+    }
+
+    /// The analytics table being kept, if the run asked for it.
+    pub(crate) fn analytics(&self) -> Option<&SimAnalytics> {
+        self.analytics.as_ref()
     }
 
     /// Analytics summary writes of sessions homed in `home`.
@@ -133,6 +148,9 @@ impl AuditSink for SimAudit {
             None => event.region,
         };
         self.store(&event.session, storage.index(), event.kind, event.tier, 1);
+        if let Some(analytics) = &self.analytics {
+            analytics.event(&event);
+        }
         Ok(())
     }
 
@@ -158,6 +176,7 @@ mod tests {
             version: 0,
             data_bytes: 0,
             created_at: hotcold_engine::Timestamp(0),
+            activity: hotcold_engine::Activity::default(),
         }
     }
 

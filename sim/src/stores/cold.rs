@@ -352,6 +352,7 @@ impl SimColdStore {
             last_access: Timestamp(self.time.at(r.last_access)),
             persisted_version: u64::from(r.version()),
             hot_region: r.hot_region(),
+            activity: hotcold_engine::Activity::default(),
         }
     }
 
@@ -629,6 +630,7 @@ mod tests {
             last_access: at,
             persisted_version: 0,
             hot_region: Some(RegionId(254)),
+            activity: hotcold_engine::Activity::default(),
         }
     }
 

@@ -413,6 +413,7 @@ mod tests {
             last_access: now,
             persisted_version: 0,
             hot_region: None,
+            activity: hotcold_engine::Activity::default(),
         }
     }
 
@@ -470,6 +471,7 @@ mod tests {
             version: 1,
             data_bytes: 0,
             created_at: now,
+            activity: hotcold_engine::Activity::default(),
         };
         now_or_panic(audit.append(event)).unwrap();
         assert_eq!(context.violations(), 5, "a traveller's record goes to the home's trail");

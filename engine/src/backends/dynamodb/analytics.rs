@@ -9,11 +9,15 @@
 //! | `subject` | S | the owner's audit subject, absent when unknown |
 //! | `promotions`, `demotions` | N | counters (`ADD`) |
 //! | `regions`, `payload_sizes` | NS | regions that acted on it; data sizes seen (`ADD`; the largest is the summary's) |
+//! | `activities` | SS | the activities events carried, each `<requests>\|<visits>\|<think ms>\|<last request>` (20 zero-padded digits each, so string order is [`activity_order`]; `ADD`; the largest is the summary's), absent while none was counted |
 //! | `ended_at`, `end_reason` | N, S | set by the event that ended it |
 //! | `expires_at` | N | TTL: last event + `analytics_retention`, epoch seconds |
 //!
 //! A record delivered late (from an outbox) after a later one moves `last_event_at` and
-//! `version` back to its own; the counters and sets are exact whatever the order.
+//! `version` back to its own; the counters and sets are exact whatever the order, so the
+//! activity, a maximum over a set, never goes back (and a reopen after a rollback keeps it), as
+//! in [`SessionSummary::fold`]. Keeping the maximum this way needs no condition and no read: one
+//! UpdateItem still, and a redelivery adds nothing (a set).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -25,9 +29,10 @@ use aws_sdk_dynamodb::types::{
 
 use super::codec::{key_of, parse_key};
 use super::sdk_error;
-use crate::analytics::{SessionSummary, end_reason, reopens, writes_summary};
+use crate::analytics::{Activity, SessionSummary, activity_order, end_reason, reopens, writes_summary};
 use crate::audit::chain::AuditRecord;
 use crate::error::StoreError;
+use crate::time::Timestamp;
 
 /// The analytics table.
 #[derive(Debug, Clone)]
@@ -83,12 +88,14 @@ impl DynamoAnalytics {
             sets.push("end_reason = :reason");
             values.insert(":reason".into(), AttributeValue::S(reason.to_string()));
         }
+        let mut adds = "regions :region, payload_sizes :size, promotions :promoted, demotions :demoted".to_string();
+        if event.activity != Activity::default() {
+            adds.push_str(", activities :activity");
+            values.insert(":activity".into(), AttributeValue::Ss(vec![encode_activity(&event.activity)]));
+        }
         // An import after a rollback opens the session's summary again.
         let reopen = if reopens(event.kind) { " REMOVE ended_at, end_reason" } else { "" };
-        let expression = format!(
-            "SET {} ADD regions :region, payload_sizes :size, promotions :promoted, demotions :demoted{reopen}",
-            sets.join(", ")
-        );
+        let expression = format!("SET {} ADD {adds}{reopen}", sets.join(", "));
         self.client
             .update_item()
             .table_name(&self.table)
@@ -128,6 +135,25 @@ impl DynamoAnalytics {
     }
 }
 
+/// An activity as an element of the `activities` set: string order is [`activity_order`].
+fn encode_activity(activity: &Activity) -> String {
+    let [requests, visits, think, last] =
+        [activity.requests, activity.visits, activity.think_ms, activity.last_request_at.0];
+    format!("{requests:020}|{visits:020}|{think:020}|{last:020}")
+}
+
+/// An element of the `activities` set back.
+fn decode_activity(text: &str) -> Option<Activity> {
+    let mut numbers = text.split('|').map(|n| n.parse::<u64>().ok());
+    let activity = Activity {
+        requests: numbers.next()??,
+        visits: numbers.next()??,
+        think_ms: numbers.next()??,
+        last_request_at: Timestamp(numbers.next()??),
+    };
+    numbers.next().is_none().then_some(activity)
+}
+
 /// A summary item back; the error names the attribute that is wrong.
 fn decode_summary(item: &HashMap<String, AttributeValue>) -> Result<SessionSummary, String> {
     let number = |name: &str| match item.get(name) {
@@ -153,6 +179,17 @@ fn decode_summary(item: &HashMap<String, AttributeValue>) -> Result<SessionSumma
         .map(|r| u16::try_from(r).map_err(|_| "attribute regions"))
         .collect::<Result<_, _>>()?;
     regions.sort_unstable();
+    let activity = match item.get("activities") {
+        Some(AttributeValue::Ss(values)) => values
+            .iter()
+            .map(|v| decode_activity(v).ok_or("attribute activities"))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .max_by_key(activity_order)
+            .unwrap_or_default(),
+        None => Activity::default(),
+        _ => return Err("attribute activities".into()),
+    };
     Ok(SessionSummary {
         session_id: id.to_hex(),
         home_region: id.home().0,
@@ -166,6 +203,7 @@ fn decode_summary(item: &HashMap<String, AttributeValue>) -> Result<SessionSumma
         demotions: number("demotions")?.unwrap_or(0),
         regions,
         largest_payload_bytes: numbers("payload_sizes")?.into_iter().max().unwrap_or(0),
+        activity,
     })
 }
 
@@ -190,4 +228,28 @@ pub(super) async fn create_analytics_table(client: &Client, table: &str) -> Resu
         .send()
         .await;
     super::finish_table(client, table, created, |_| Ok(())).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activities_order_as_strings_as_the_fold_orders_them() {
+        let activity = |requests, visits, think_ms, last| Activity {
+            requests,
+            visits,
+            think_ms,
+            last_request_at: Timestamp(last),
+        };
+        let all = [activity(9, 1, 0, 5), activity(10, 1, 0, 1), activity(10, 2, 0, 0), activity(u64::MAX, 0, 0, 0)];
+        for a in &all {
+            assert_eq!(decode_activity(&encode_activity(a)), Some(*a));
+            for b in &all {
+                assert_eq!(encode_activity(a).cmp(&encode_activity(b)), activity_order(a).cmp(&activity_order(b)));
+            }
+        }
+        assert_eq!(decode_activity("1|2|3"), None);
+        assert_eq!(decode_activity("1|2|3|4|5"), None);
+    }
 }

@@ -5,7 +5,7 @@
 //!
 //! | item | `pk` | `sk` | attributes |
 //! |---|---|---|---|
-//! | record | `s#<subject, 32 hex>` (`n#<day>` for events of no known user) | [`sort_key`]: `<at ms, 15 digits>#<writer>#<seq, 12 digits>` | `at`, `kind`, `tier`, `region`, `session`, `home`, `version`, `bytes`, `created`, `writer`, `seq`, `prev`, `hash`, `expires_at` |
+//! | record | `s#<subject, 32 hex>` (`n#<day>` for events of no known user) | [`sort_key`]: `<at ms, 15 digits>#<writer>#<seq, 12 digits>` | `at`, `kind`, `tier`, `region`, `session`, `home`, `version`, `bytes`, `created`, `writer`, `seq`, `prev`, `hash`, `expires_at`; `requests`, `visits`, `think_ms`, `last_request_at` (the event's activity) when not zero |
 //! | link | `l#<HMAC-SHA-256 of the user id, 64 hex>` | `link` | `subject`, or `erased_at` and `expires_at` once erased |
 //! | head | `h#<writer>` | `head` | `seq`, `hash`, `expires_at` |
 //!
@@ -222,7 +222,7 @@ impl DynamoAuditLog {
         let stored = StoredRecord::of(record, false);
         let n = |v: u64| AttributeValue::N(v.to_string());
         let s = |v: &str| AttributeValue::S(v.to_string());
-        HashMap::from([
+        let mut item = HashMap::from([
             ("pk".to_string(), AttributeValue::S(partition)),
             ("sk".to_string(), AttributeValue::S(sort_key(record))),
             ("at".to_string(), n(stored.at)),
@@ -239,7 +239,20 @@ impl DynamoAuditLog {
             ("prev".to_string(), s(&stored.prev)),
             ("hash".to_string(), s(&stored.hash)),
             ("expires_at".to_string(), AttributeValue::N(self.expires_at(record.event.at))),
-        ])
+        ]);
+        // Left out when zero, as in the outbox's lines: such a record reads as one of an
+        // earlier version does.
+        for (name, value) in [
+            ("requests", stored.requests),
+            ("visits", stored.visits),
+            ("think_ms", stored.think_ms),
+            ("last_request_at", stored.last_request_at),
+        ] {
+            if value > 0 {
+                item.insert(name.to_string(), n(value));
+            }
+        }
+        item
     }
 
     fn corrupt(&self, what: &str) -> StoreError {
@@ -529,6 +542,7 @@ fn decode_record(item: &HashMap<String, AttributeValue>) -> Result<AuditRecord, 
         _ => Err(format!("attribute {name}")),
     };
     let small = |name: &str| number(name).and_then(|n| u16::try_from(n).map_err(|_| format!("attribute {name}")));
+    let counted = |name: &str| if item.contains_key(name) { number(name) } else { Ok(0) };
     fn name<T: serde::de::DeserializeOwned>(text: String) -> Result<T, serde_json::Error> {
         serde_json::from_value(serde_json::Value::String(text))
     }
@@ -543,6 +557,11 @@ fn decode_record(item: &HashMap<String, AttributeValue>) -> Result<AuditRecord, 
         version: number("version")?,
         data_bytes: number("bytes")?,
         created_at: number("created")?,
+        // Absent on records of earlier versions and on events that knew no activity.
+        requests: counted("requests")?,
+        visits: counted("visits")?,
+        think_ms: counted("think_ms")?,
+        last_request_at: counted("last_request_at")?,
         writer: text("writer")?,
         seq: number("seq")?,
         prev: text("prev")?,
@@ -611,12 +630,25 @@ mod tests {
             version: 4,
             data_bytes: 0,
             created_at: crate::time::Timestamp(0),
+            activity: crate::Activity {
+                requests: 7,
+                visits: 2,
+                think_ms: 41_000,
+                last_request_at: Timestamp(1_700_000_000_100),
+            },
         });
         let item = log.record_item("s#00".into(), &record);
+        assert_eq!(item.get("requests"), Some(&AttributeValue::N("7".into())), "the activity is stored");
         assert!(!item.values().any(|v| matches!(v, AttributeValue::S(s) if s.contains("carol"))), "no user id stored");
         let back = decode_record(&item).unwrap();
         assert_eq!(back.event, AuditEvent { user_id: None, ..record.event.clone() });
         assert!(back.hash_matches());
+        // A record of an earlier version (no activity attributes) reads with none.
+        let mut old = item.clone();
+        for name in ["requests", "visits", "think_ms", "last_request_at"] {
+            old.remove(name);
+        }
+        assert_eq!(decode_record(&old).unwrap().event.activity, crate::Activity::default());
         let mut broken = item;
         broken.insert("kind".into(), AttributeValue::S("exploded".into()));
         assert_eq!(decode_record(&broken).unwrap_err(), "attribute kind");

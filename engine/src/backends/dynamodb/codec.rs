@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 
+use crate::analytics::Activity;
 use crate::lifecycle::EXPIRY_GRACE;
 use crate::session::{RegionId, Session, SessionData, SessionId, TOMBSTONE_VERSION, UserId};
 use crate::time::Timestamp;
@@ -44,6 +45,19 @@ pub(super) fn session_item(session: &Session, cold_ttl: Duration) -> HashMap<Str
     ]);
     if let Some(region) = session.hot_region {
         item.insert("hot_region".to_string(), AttributeValue::N(region.0.to_string()));
+    }
+    // Absent while nothing was counted (tombstones, bulk imports): items of earlier versions
+    // look the same and decode as zero.
+    if session.activity != Activity::default() {
+        let activity = &session.activity;
+        for (name, value) in [
+            ("requests", activity.requests),
+            ("visits", activity.visits),
+            ("think_ms", activity.think_ms),
+            ("last_request_at", activity.last_request_at.0),
+        ] {
+            item.insert(name.to_string(), AttributeValue::N(value.to_string()));
+        }
     }
     // A tombstone names no user: without the attribute it stays out of the user index (a sparse
     // GSI), so it neither shows in listings nor piles up under one index partition.
@@ -97,6 +111,9 @@ pub(super) fn decode_expiring(item: &HashMap<String, AttributeValue>) -> Result<
         last_access: Timestamp(number("last_access")?),
         persisted_version: version,
         hot_region: None,
+        // Not in the expiry index's projection: an expired session's count is in the summary
+        // its demotion wrote.
+        activity: Activity::default(),
     })
 }
 
@@ -124,6 +141,13 @@ pub(super) fn decode_session(item: &HashMap<String, AttributeValue>) -> Result<S
         }
     };
     let version = number("version")?;
+    let counted = |name: &str| if item.contains_key(name) { number(name) } else { Ok(0) };
+    let activity = Activity {
+        requests: counted("requests")?,
+        visits: counted("visits")?,
+        think_ms: counted("think_ms")?,
+        last_request_at: Timestamp(counted("last_request_at")?),
+    };
     let user_id = match item.get("user_id") {
         None if version >= TOMBSTONE_VERSION => UserId::removed(),
         _ => UserId::new(text("user_id")?).map_err(|_| "attribute user_id is not a user id")?,
@@ -137,6 +161,7 @@ pub(super) fn decode_session(item: &HashMap<String, AttributeValue>) -> Result<S
         last_access: Timestamp(number("last_access")?),
         persisted_version: version,
         hot_region,
+        activity,
     })
 }
 
@@ -154,6 +179,12 @@ mod tests {
             last_access: Timestamp(1_700_000_360_500),
             persisted_version: 4,
             hot_region,
+            activity: Activity {
+                requests: 12,
+                visits: 2,
+                think_ms: 95_000,
+                last_request_at: Timestamp(1_700_000_360_500),
+            },
         }
     }
 
@@ -174,9 +205,22 @@ mod tests {
             let bucket = format!("{}#{}#{}", session.id.home().0, 1_700_000_420 / 3600, expiry_shard(&session.id));
             assert_eq!(item.get("expiry_bucket"), Some(&AttributeValue::S(bucket)), "indexed by its expiry hour");
             assert_eq!(item.contains_key("hot_region"), hot_region.is_some());
+            assert_eq!(item.get("requests"), Some(&AttributeValue::N("12".into())));
             let decoded = decode_session(&item).unwrap();
             assert_eq!(decoded, Session { persisted_version: session.version, ..session });
         }
+    }
+
+    #[test]
+    fn an_item_without_activity_decodes_as_zero() {
+        // An earlier version's item: no activity attributes.
+        let mut item = session_item(&session(None), Duration::from_secs(60));
+        for name in ["requests", "visits", "think_ms", "last_request_at"] {
+            assert!(item.remove(name).is_some(), "{name} written");
+        }
+        assert_eq!(decode_session(&item).unwrap().activity, Activity::default());
+        item.insert("visits".into(), AttributeValue::S("x".into()));
+        assert_eq!(decode_session(&item), Err("attribute visits missing or not a number".to_string()));
     }
 
     #[test]

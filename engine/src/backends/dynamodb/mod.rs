@@ -11,6 +11,7 @@
 //! | `payload` | B | session data (JSON bytes) |
 //! | `version`, `created_at`, `last_access` | N | as in [`Session`] (times in ms) |
 //! | `hot_region` | N | failover holder, absent when none |
+//! | `requests`, `visits`, `think_ms`, `last_request_at` | N | the session's [`crate::Activity`] (ms), absent while none was counted (items of earlier versions: zero) |
 //! | `expires_at` | N | TTL attribute: `last_access + cold_ttl`, epoch seconds |
 //!
 //! Audit table (`audit_table`): see [`DynamoAuditLog`] (records per user behind an erasable

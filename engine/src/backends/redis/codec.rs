@@ -2,30 +2,47 @@
 //! id as the member the idle index, the dirty set and the user indexes hold.
 //!
 //! The record is a fixed-width ASCII header
-//! `hc1|<version>|<created>|<last access>|<persisted>|<holder>|<user length>|` (numbers
-//! zero-padded to 20 digits, so the Lua scripts compare them as strings; holder 5 digits or
-//! `-----`), then the user id, then the data bytes. The scripts read the header at the offsets in
-//! [`record`], so a change here is a change of the wire format and of every script.
+//! `hc2|<version>|<created>|<last access>|<persisted>|<holder>|<user length>|<requests>|<visits>|<think ms>|<last request>|`
+//! (numbers zero-padded to 20 digits, so the Lua scripts compare them as strings; holder 5
+//! digits or `-----`; the last four are the session's [`Activity`]), then the user id, then the
+//! data bytes. The scripts read the header at the offsets in [`record`], so a change here is a
+//! change of the wire format and of every script.
+//!
+//! Earlier versions wrote `hc1|`: the same header up to the user length, without the four
+//! activity numbers (98 bytes). Such a record still decodes, its activity zero; every script
+//! reads and keeps it (the fields up to the user length sit at the same offsets), and the scripts
+//! that count a request (`touch.lua`, `light_touch.lua`) rewrite it as `hc2` with that request
+//! as its first. Processes of a version before `hc2` cannot read `hc2` records, so every
+//! instance sharing a Redis must run this version before any of them serves.
 
 use std::fmt::Write as _;
 
 use bytes::Bytes;
 
+use crate::analytics::Activity;
 use crate::session::{RegionId, Session, SessionData, SessionId, TOMBSTONE_VERSION, UserId};
 use crate::time::Timestamp;
 
-/// Byte offsets (0-based) and widths of the record header's fields: `hc1|` then version,
-/// created, last access, persisted version (20 digits each), holder (5), user length (3), each
-/// followed by `|`.
+/// Byte offsets (0-based) and widths of the record header's fields: `hc2|` then version,
+/// created, last access, persisted version (20 digits each), holder (5), user length (3),
+/// requests, visits, think time, last request (20 digits each), each followed by `|`.
 mod record {
-    pub(super) const MAGIC: &[u8] = b"hc1|";
+    pub(super) const MAGIC: &[u8] = b"hc2|";
+    /// The magic of the records earlier versions wrote: no activity fields.
+    pub(super) const MAGIC_V1: &[u8] = b"hc1|";
     pub(super) const VERSION: usize = 4;
     pub(super) const CREATED: usize = 25;
     pub(super) const ACCESS: usize = 46;
     pub(super) const PERSISTED: usize = 67;
     pub(super) const HOLDER: usize = 88;
     pub(super) const USER_LEN: usize = 94;
-    pub(super) const HEADER: usize = 98;
+    /// The header of an `hc1` record ends here (its user id starts here).
+    pub(super) const HEADER_V1: usize = 98;
+    pub(super) const REQUESTS: usize = 98;
+    pub(super) const VISITS: usize = 119;
+    pub(super) const THINK: usize = 140;
+    pub(super) const LAST_REQUEST: usize = 161;
+    pub(super) const HEADER: usize = 182;
     /// Digits of every number: `u64::MAX` has 20.
     pub(super) const NUMBER_WIDTH: usize = 20;
     /// Digits of the holder region: `u16::MAX` has 5.
@@ -86,6 +103,11 @@ pub(super) fn encode_record(session: &Session) -> Vec<u8> {
     record.push(b'|');
     // User ids are at most 128 bytes (UserId enforces it), so three digits always hold the length.
     record.extend_from_slice(format!("{:0width$}|", user.len(), width = record::USER_LEN_WIDTH).as_bytes());
+    let activity = &session.activity;
+    for number in [activity.requests, activity.visits, activity.think_ms, activity.last_request_at.0] {
+        record.extend_from_slice(padded(number).as_bytes());
+        record.push(b'|');
+    }
     record.extend_from_slice(user);
     record.extend_from_slice(session.data.as_bytes());
     record
@@ -95,8 +117,15 @@ pub(super) fn encode_record(session: &Session) -> Vec<u8> {
 pub(super) fn decode_record(id: SessionId, record: impl Into<Bytes>) -> Result<Session, &'static str> {
     // The data is a slice of the reply buffer: no copy on the hot path.
     let record: Bytes = record.into();
-    if record.len() < record::HEADER || !record.starts_with(record::MAGIC) {
-        return Err("not an hc1 record");
+    let header = if record.starts_with(record::MAGIC) {
+        record::HEADER
+    } else if record.starts_with(record::MAGIC_V1) {
+        record::HEADER_V1
+    } else {
+        return Err("not an hc2 or hc1 record");
+    };
+    if record.len() < header {
+        return Err("record shorter than its header");
     }
     let number = |at: usize, width: usize| -> Result<u64, &'static str> {
         let digits = &record[at..at + width];
@@ -112,14 +141,25 @@ pub(super) fn decode_record(id: SessionId, record: impl Into<Bytes>) -> Result<S
         Some(RegionId(u16::try_from(holder).map_err(|_| "holder out of range")?))
     };
     let user_len = usize::try_from(number(record::USER_LEN, record::USER_LEN_WIDTH)?).map_err(|_| "user length")?;
-    let user_end = record::HEADER + user_len;
-    let user = record.get(record::HEADER..user_end).ok_or("record shorter than its user id")?;
+    let user_end = header + user_len;
+    let user = record.get(header..user_end).ok_or("record shorter than its user id")?;
     let version = number(record::VERSION, record::NUMBER_WIDTH)?;
     // A tombstone names no user (an empty id, which no live session can have).
     let user_id = if user.is_empty() && version >= TOMBSTONE_VERSION {
         UserId::removed()
     } else {
         std::str::from_utf8(user).ok().and_then(|u| UserId::new(u).ok()).ok_or("invalid user id")?
+    };
+    // An hc1 record was written before requests were counted: none known.
+    let activity = if header == record::HEADER {
+        Activity {
+            requests: number(record::REQUESTS, record::NUMBER_WIDTH)?,
+            visits: number(record::VISITS, record::NUMBER_WIDTH)?,
+            think_ms: number(record::THINK, record::NUMBER_WIDTH)?,
+            last_request_at: Timestamp(number(record::LAST_REQUEST, record::NUMBER_WIDTH)?),
+        }
+    } else {
+        Activity::default()
     };
     Ok(Session {
         id,
@@ -130,6 +170,7 @@ pub(super) fn decode_record(id: SessionId, record: impl Into<Bytes>) -> Result<S
         last_access: Timestamp(number(record::ACCESS, record::NUMBER_WIDTH)?),
         persisted_version: number(record::PERSISTED, record::NUMBER_WIDTH)?,
         hot_region,
+        activity,
     })
 }
 
@@ -149,6 +190,12 @@ mod tests {
             last_access: Timestamp(1_700_000_000_123),
             persisted_version: 6,
             hot_region: None,
+            activity: Activity {
+                requests: 9_007_199_254_740_993,
+                visits: 3,
+                think_ms: 125_000,
+                last_request_at: Timestamp(1_700_000_000_123),
+            },
         };
         let record = encode_record(&session);
         assert_eq!(&record[record::ACCESS..record::ACCESS + 20], padded(1_700_000_000_123).as_bytes());
@@ -157,7 +204,7 @@ mod tests {
         assert_eq!(decode_record(id, encode_record(&session)), Ok(session.clone()));
         let mut short = encode_record(&session);
         short.truncate(record::HEADER + 2);
-        for garbage in [&b""[..], b"hc1|", b"not a record at all, not at all, really not, no", &short] {
+        for garbage in [&b""[..], b"hc1|", b"hc2|", b"not a record at all, not at all, really not, no", &short] {
             assert!(decode_record(id, Bytes::copy_from_slice(garbage)).is_err());
         }
         let mut bad = encode_record(&session);
@@ -165,7 +212,16 @@ mod tests {
         assert!(decode_record(id, bad).is_err());
         // Every header number must end at its separator: digits running into the next field are
         // a damaged record, not a number.
-        for field in [record::VERSION, record::CREATED, record::ACCESS, record::PERSISTED] {
+        for field in [
+            record::VERSION,
+            record::CREATED,
+            record::ACCESS,
+            record::PERSISTED,
+            record::REQUESTS,
+            record::VISITS,
+            record::THINK,
+            record::LAST_REQUEST,
+        ] {
             let mut bad = encode_record(&session);
             bad[field + record::NUMBER_WIDTH] = b'0';
             assert_eq!(decode_record(id, bad), Err("malformed header number"), "separator after field {field}");
@@ -192,10 +248,55 @@ mod tests {
             last_access: Timestamp(2),
             persisted_version: 11,
             hot_region: Some(RegionId(65_535)),
+            activity: Activity { requests: 4, visits: 2, think_ms: 30, last_request_at: Timestamp(2) },
         };
-        let expected = format!("hc1|{}|{}|{}|{}|65535|003|bob{{}}", padded(12), padded(1), padded(2), padded(11));
+        let expected = format!(
+            "hc2|{}|{}|{}|{}|65535|003|{}|{}|{}|{}|bob{{}}",
+            padded(12),
+            padded(1),
+            padded(2),
+            padded(11),
+            padded(4),
+            padded(2),
+            padded(30),
+            padded(2)
+        );
         assert_eq!(String::from_utf8(encode_record(&session)).unwrap(), expected);
         assert_eq!(expected.find("bob"), Some(record::HEADER));
+        assert_eq!(record::HEADER, 182);
+        for (at, value) in [(record::REQUESTS, 4), (record::VISITS, 2), (record::THINK, 30), (record::LAST_REQUEST, 2)]
+        {
+            assert_eq!(&expected[at..at + record::NUMBER_WIDTH + 1], format!("{}|", padded(value)));
+        }
+    }
+
+    #[test]
+    fn an_hc1_record_of_an_earlier_version_decodes_with_no_activity() {
+        let id = SessionId::from_parts([8; 16], RegionId(1));
+        let hc1 = format!("hc1|{}|{}|{}|{}|00002|005|carol{{\"k\":1}}", padded(3), padded(10), padded(20), padded(2));
+        let session = decode_record(id, hc1.into_bytes()).unwrap();
+        assert_eq!(
+            session,
+            Session {
+                id,
+                user_id: UserId::new("carol").unwrap(),
+                data: SessionData::from_stored(Bytes::from_static(b"{\"k\":1}")),
+                version: 3,
+                created_at: Timestamp(10),
+                last_access: Timestamp(20),
+                persisted_version: 2,
+                hot_region: Some(RegionId(2)),
+                activity: Activity::default(),
+            }
+        );
+        // Written back, it is an hc2 record with the same fields.
+        let rewritten = encode_record(&session);
+        assert!(rewritten.starts_with(b"hc2|"));
+        assert_eq!(decode_record(id, rewritten), Ok(session));
+        let mut tombstone = encode_record(&Session::tombstone(id, Timestamp(5)));
+        tombstone.drain(record::HEADER_V1..record::HEADER);
+        tombstone[..4].copy_from_slice(record::MAGIC_V1);
+        assert_eq!(decode_record(id, tombstone), Ok(Session::tombstone(id, Timestamp(5))));
     }
 
     #[test]

@@ -32,14 +32,19 @@
 //! too, are still listed and revoked.
 //!
 //! # Round trips
-//! A hot access ([`HotStore::get_and_touch`]) is one round trip, one command:
-//! - a *full touch*, one EVALSHA: `GETEX PX ttl`, last access := now in the record, ZADD into the
-//!   idle index, atomically;
+//! A hot access ([`HotStore::get_and_touch`]) is one round trip, one command, and counts the
+//! request in the record's activity (`Session::activity`, the analytics summary's requests,
+//! visits and think time) in that same command:
+//! - a *full touch*, one EVALSHA (`touch.lua`): `GETEX PX ttl`, last access := now in the record,
+//!   ZADD into the idle index, the request counted, atomically;
 //! - or a *light touch*, when this store itself fully touched the session less than
-//!   `min(touch_granularity, ttl / 2)` ago (granularity default 10 s): a plain `GET` (or
-//!   `GETEX PX ttl` with `refresh_ttl_on_every_access`), leaving the recorded last access, the
-//!   index (and by default the TTL) alone. The answer is checked: if the record's last access is
-//!   in fact older than that window (someone wrote an older state since), a full touch follows.
+//!   `min(touch_granularity, ttl / 2)` ago (granularity default 10 s): one EVALSHA
+//!   (`light_touch.lua`) of a `GET` (or `GETEX PX ttl` with `refresh_ttl_on_every_access`) and a
+//!   `SETRANGE` of the 84 bytes of the activity numbers, leaving the recorded last access, the
+//!   index (and by default the TTL) alone. Before counting, this was a plain `GET`; the count
+//!   costs the server the script (see the `redis_hot_path` bench), not a round trip. The answer
+//!   is checked: if the record's last access is in fact older than that window (someone wrote an
+//!   older state since), a full touch that does not count again follows.
 //!
 //! So the recorded last access (and the idle index, which always equals it) and the TTL's start
 //! lag the true last access by less than `touch_granularity`, which must be far below
@@ -80,6 +85,7 @@ use futures_util::future::join_all;
 use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 
+use crate::analytics::VISIT_GAP_MS;
 use crate::error::StoreError;
 use crate::session::{RegionId, Session, SessionData, SessionId, UserId};
 use crate::store::{HotLookup, HotStore, HotUpdate, HotWrite, IdleEntry};
@@ -105,12 +111,12 @@ pub struct RedisHotConfig {
     pub connect_timeout: Duration,
     /// Name used in errors and logs, e.g. `redis us-east-1`. Default: `redis`.
     pub label: String,
-    /// A session this store fully touched less than this long ago is touched with a bare
-    /// `GETEX` (TTL refresh only); see the module documentation. Must be far below
+    /// A session this store fully touched less than this long ago is touched lightly (the
+    /// request counted, last access and index left alone); see the module documentation. Must be far below
     /// `promotion_threshold`; zero makes every access a full touch. Default: 10 s.
     pub touch_granularity: Duration,
-    /// On a light touch (within the granularity), also refresh the TTL (`GETEX PX`) instead of a
-    /// bare `GET`. The bare GET costs the server what any GET costs (the TTL was refreshed by the
+    /// On a light touch (within the granularity), also refresh the TTL (`GETEX PX`) instead of
+    /// reading with a `GET`. The GET costs the server what any GET costs (the TTL was refreshed by the
     /// full touch less than `min(granularity, ttl / 2)` ago, so the key expires at most that much
     /// early); GETEX refreshes it exactly, at about 1.8x a GET's server time. Default: false.
     pub refresh_ttl_on_every_access: bool,
@@ -118,6 +124,10 @@ pub struct RedisHotConfig {
     /// the server's certificate, for a private CA; `None` trusts the operating system's roots.
     /// Default: None.
     pub tls_root_cert: Option<Vec<u8>>,
+    /// A request more than this long after the session's previous one starts a new visit in the
+    /// session's activity (the analytics summary's visits and think time): the deployment's
+    /// promotion threshold. Default: [`VISIT_GAP_MS`], the ADR's 30 minutes.
+    pub visit_gap: Duration,
 }
 
 impl RedisHotConfig {
@@ -134,6 +144,7 @@ impl RedisHotConfig {
             touch_granularity: Duration::from_secs(10),
             refresh_ttl_on_every_access: false,
             tls_root_cert: None,
+            visit_gap: Duration::from_millis(VISIT_GAP_MS),
         }
     }
 
@@ -160,6 +171,13 @@ impl RedisHotConfig {
     #[must_use]
     pub const fn with_touch_granularity(mut self, granularity: Duration) -> Self {
         self.touch_granularity = granularity;
+        self
+    }
+
+    /// Sets the visit gap (see [`RedisHotConfig::visit_gap`]).
+    #[must_use]
+    pub const fn with_visit_gap(mut self, gap: Duration) -> Self {
+        self.visit_gap = gap;
         self
     }
 
@@ -255,7 +273,7 @@ pub struct RedisHotStore {
     conn: Conn,
     scripts: Scripts,
     /// Sessions this store fully touched recently, with the last access it recorded: a hint
-    /// for choosing the bare GETEX, checked against the record it returns.
+    /// for choosing the light touch, checked against the record it returns.
     recent: Mutex<FxHashMap<SessionId, u64>>,
 }
 
@@ -641,13 +659,16 @@ impl RedisHotStore {
         recent.get(id).is_some_and(|at| now.0.saturating_sub(*at) < window)
     }
 
-    /// The full touch: one EVALSHA.
-    async fn full_touch(&self, id: &SessionId, keys: &Keys, now: Timestamp, ttl: Duration) -> HotLookup {
+    /// The full touch: one EVALSHA; `count` false when a light touch counted this request
+    /// already.
+    async fn full_touch(&self, id: &SessionId, keys: &Keys, now: Timestamp, ttl: Duration, count: bool) -> HotLookup {
         let args = vec![
             padded(now.0).into_bytes(),
             ttl_ms(ttl).into_bytes(),
             keys.member.clone().into_bytes(),
             now.0.to_string().into_bytes(),
+            self.config.visit_gap.as_millis().to_string().into_bytes(),
+            if count { b"1".to_vec() } else { b"0".to_vec() },
         ];
         let value = match self.eval(&self.scripts.touch, &[&keys.session, &keys.idle], args).await {
             Ok(value) => value,
@@ -685,26 +706,26 @@ impl RedisHotStore {
 impl HotStore for RedisHotStore {
     async fn get_and_touch(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> HotLookup {
         if !self.recently_touched(id, now, ttl) {
-            return self.full_touch(id, &self.keys(id), now, ttl).await;
+            return self.full_touch(id, &self.keys(id), now, ttl, true).await;
         }
-        // Fully touched by us within the window: a light touch, one plain read.
-        let cmd = if self.config.refresh_ttl_on_every_access {
-            let mut cmd = ::redis::cmd("GETEX");
-            cmd.arg(self.session_key(id)).arg("PX").arg(ttl_ms(ttl));
-            cmd
-        } else {
-            let mut cmd = ::redis::cmd("GET");
-            cmd.arg(self.session_key(id));
-            cmd
-        };
-        let session = match self.query(cmd).await.and_then(|value| self.decode_optional(*id, value)) {
+        // Fully touched by us within the window: a light touch, one EVALSHA that reads the record
+        // and counts the request in place (no last access, index or, by default, TTL change).
+        let args = vec![
+            now.0.to_string().into_bytes(),
+            self.config.visit_gap.as_millis().to_string().into_bytes(),
+            if self.config.refresh_ttl_on_every_access { ttl_ms(ttl).into_bytes() } else { Vec::new() },
+        ];
+        let key = self.session_key(id);
+        let answer = self.eval(&self.scripts.light_touch, &[&key], args).await;
+        let session = match answer.and_then(|value| self.decode_optional(*id, value)) {
             Ok(Some(session)) => session,
             Ok(None) => return HotLookup::Miss,
             Err(e) => return HotLookup::Unavailable(e),
         };
         if now.since(session.last_access) >= self.light_window(ttl) {
-            // The hint was wrong (an older state was written since): record this access.
-            return self.full_touch(id, &self.keys(id), now, ttl).await;
+            // The hint was wrong (an older state was written since): record this access, whose
+            // request the light touch counted already.
+            return self.full_touch(id, &self.keys(id), now, ttl, false).await;
         }
         HotLookup::Hit(session)
     }

@@ -2,9 +2,14 @@
 //!
 //! A script runs atomically on the server, so every change to a session's record together with
 //! its idle-index and dirty-set entries (all in one Cluster slot) is one script call. The scripts
-//! read the record header (see `codec.rs`) at fixed 1-based positions: version 5..24, last
-//! access 47..66, persisted version 68..87, user length 95..97, header end 98. Numbers are 20
-//! zero-padded digits, so the scripts compare them as strings.
+//! read the record header (see `codec.rs`) at fixed 1-based positions: magic 1..4, version 5..24,
+//! last access 47..66, persisted version 68..87, user length 95..97; in an `hc2|` record the
+//! activity (requests 99..118, visits 120..139, think time 141..160, last request 162..181),
+//! header end 182; an `hc1|` record (earlier versions) has no activity, header end 98. Every
+//! script reads and keeps both; the two that count a request rewrite an hc1 record as hc2.
+//! Numbers are 20 zero-padded digits, so the scripts compare them as strings; the counting
+//! scripts compute in Lua 5.1 numbers (doubles: exact to 2^53, far above any count or time in
+//! ms) and write with `%020.0f`, by the rule of `Activity::record`.
 //!
 //! Each file starts with an empty line, as the text did when it was an inline Rust string: the
 //! same bytes give the same SHA1, the name EVALSHA calls a script by, so processes built before
@@ -12,10 +17,17 @@
 
 use ::redis::Script;
 
-/// Full touch: GETEX (TTL), last access := now if later, ZADD (a tombstone: the TTL only, never
-/// the index). KEYS: record, idle. ARGV: now (20 digits), ttl ms, member, now (plain). Returns the
-/// record, or nil.
+/// Full touch: GETEX (TTL), last access := now if later, ZADD, and with ARGV[6] = '1' one request
+/// counted at now (a tombstone: the TTL only, never the index nor a count). KEYS: record, idle.
+/// ARGV: now (20 digits), ttl ms, member, now (plain), visit gap ms, count ('1' or '0'). Returns
+/// the record as stored, or nil.
 const TOUCH_LUA: &str = include_str!("lua/touch.lua");
+
+/// Light touch: GET (or GETEX with a TTL) and one request counted at now, in place (SETRANGE of
+/// the activity numbers; an hc1 record is rewritten as hc2), leaving last access, index and (with
+/// no TTL given) the TTL alone; a tombstone is only read. KEYS: record. ARGV: now (plain), visit
+/// gap ms, ttl ms or '' (GET). Returns the record as stored, or nil.
+const LIGHT_TOUCH_LUA: &str = include_str!("lua/light_touch.lua");
 
 /// Stores a record unless the stored one is fresher; a tombstone (version 4294967295) leaves the
 /// idle index, so it is no session to count or demote and ends with its TTL. KEYS: record, idle,
@@ -23,9 +35,9 @@ const TOUCH_LUA: &str = include_str!("lua/touch.lua");
 /// written, 0 kept newer.
 const PUT_LUA: &str = include_str!("lua/put.lua");
 
-/// Compare-and-set of the data. KEYS: record, idle, dirty. ARGV: data, expected version, next
-/// version, now (20 digits each), ttl ms, member. Returns {0} miss, {1, current version} conflict,
-/// {2, record} updated.
+/// Compare-and-set of the data, keeping the record's format (hc2 with its activity, or hc1).
+/// KEYS: record, idle, dirty. ARGV: data, expected version, next version, now (20 digits each),
+/// ttl ms, member. Returns {0} miss, {1, current version} conflict, {2, record} updated.
 const UPDATE_LUA: &str = include_str!("lua/update.lua");
 
 /// Removes and returns a record. KEYS: record, idle, dirty. ARGV: member.
@@ -53,6 +65,7 @@ const USER_SET_UPGRADE_LUA: &str = include_str!("lua/user_set_upgrade.lua");
 /// Every script, its SHA1 computed once.
 pub(super) struct Scripts {
     pub(super) touch: Script,
+    pub(super) light_touch: Script,
     pub(super) put: Script,
     pub(super) update: Script,
     pub(super) take: Script,
@@ -67,6 +80,7 @@ impl Scripts {
     pub(super) fn new() -> Self {
         Self {
             touch: Script::new(TOUCH_LUA),
+            light_touch: Script::new(LIGHT_TOUCH_LUA),
             put: Script::new(PUT_LUA),
             update: Script::new(UPDATE_LUA),
             take: Script::new(TAKE_LUA),
@@ -79,9 +93,10 @@ impl Scripts {
     }
 
     /// Every script, to load them all at start-up.
-    pub(super) fn all(&self) -> [&Script; 9] {
+    pub(super) fn all(&self) -> [&Script; 10] {
         [
             &self.touch,
+            &self.light_touch,
             &self.put,
             &self.update,
             &self.take,

@@ -99,6 +99,7 @@ impl HotState {
     }
 
     /// The live record (looked for in the `hint` slot first), dropping it if its TTL ran out.
+    #[allow(clippy::result_large_err, reason = "the error is a Miss, never the large Hit")]
     pub(super) fn live(
         &mut self,
         hint: Option<u32>,

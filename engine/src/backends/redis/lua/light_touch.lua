@@ -1,0 +1,36 @@
+
+local b
+if ARGV[3] ~= '' then
+  b = redis.call('GETEX', KEYS[1], 'PX', ARGV[3])
+else
+  b = redis.call('GET', KEYS[1])
+end
+if not b or string.sub(b, 5, 24) == '00000000004294967295' then return b end
+local now, visit_gap = tonumber(ARGV[1]), tonumber(ARGV[2])
+-- Count this request as Activity::record does; an hc1 record (no activity fields: none counted)
+-- gets them, this request its first. Doubles: exact to 2^53.
+local r, v, t, l, rest = 0, 0, 0, 0, 99
+local hc2 = string.sub(b, 1, 4) == 'hc2|'
+if hc2 then
+  r, v = tonumber(string.sub(b, 99, 118)), tonumber(string.sub(b, 120, 139))
+  t, l = tonumber(string.sub(b, 141, 160)), tonumber(string.sub(b, 162, 181))
+  rest = 183
+end
+if r == 0 then
+  r, v, t, l = 1, 1, 0, now
+else
+  local gap = now - l
+  if gap < 0 then gap = 0 end
+  if gap > visit_gap then v = v + 1 else t = t + gap end
+  r = r + 1
+  if now > l then l = now end
+end
+local activity = string.format('%020.0f|%020.0f|%020.0f|%020.0f|', r, v, t, l)
+if hc2 then
+  -- Only the 84 bytes of the four numbers change: overwrite them in place (the TTL stays).
+  redis.call('SETRANGE', KEYS[1], 98, activity)
+  return string.sub(b, 1, 98) .. activity .. string.sub(b, rest)
+end
+b = 'hc2|' .. string.sub(b, 5, 98) .. activity .. string.sub(b, rest)
+redis.call('SET', KEYS[1], b, 'KEEPTTL')
+return b
