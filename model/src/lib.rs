@@ -13,10 +13,14 @@
 //! - [`metering`]: DynamoDB request units and bytes per call (CONTRACT section 4);
 //!   [`baseline`]: what Redis alone would hold, for the cost comparison.
 //! - [`migration`]: the scenario's `migration:` block (ADR phase 3) and what a run records of it.
+//! - [`analytics`]: the analytics export's rows; [`calibrate`]: a scenario fitted from them and
+//!   from Prometheus latency histograms (`hotcold calibrate`).
 //! - [`record`]: the run record both worlds write and the reports read, and [`tally`], the pieces
 //!   that build it (latency histograms, time-series buckets).
 
+pub mod analytics;
 pub mod baseline;
+pub mod calibrate;
 pub mod metering;
 pub mod migration;
 pub mod record;

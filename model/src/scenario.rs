@@ -89,6 +89,10 @@ pub struct Scenario {
     /// none (the hybrid store serves all traffic from the start); an empty block is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migration: Option<crate::migration::Migration>,
+    /// Where a calibrated scenario's numbers came from (written by `hotcold calibrate`; changes
+    /// nothing in a run, shown by the report). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::calibrate::Provenance>,
     /// `hotcold sweep` grid: key path => values. Default: empty.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sweep: BTreeMap<String, Vec<yaml_serde::Value>>,

@@ -1,0 +1,99 @@
+//! The few numerical pieces the fits share: the normal CDF and a small simplex minimiser.
+
+pub use crate::units::inverse_normal_cdf;
+
+/// The standard normal CDF, Φ(x), from `libm::erfc` (accurate in both tails).
+pub fn normal_cdf(x: f64) -> f64 {
+    0.5 * libm::erfc(-x / std::f64::consts::SQRT_2)
+}
+
+/// Minimises `f` over `start.len()` dimensions with the Nelder–Mead simplex method, starting
+/// from `start` with initial steps `step`; stops after `max_iterations` or when the simplex's
+/// values agree within `tolerance`. Returns the best point and its value. A non-finite value
+/// counts as +∞, so `f` may refuse a region by answering NaN or ∞.
+pub fn nelder_mead(
+    f: impl Fn(&[f64]) -> f64,
+    start: &[f64],
+    step: &[f64],
+    tolerance: f64,
+    max_iterations: usize,
+) -> (Vec<f64>, f64) {
+    let n = start.len();
+    let value = |x: &[f64]| {
+        let v = f(x);
+        if v.is_finite() { v } else { f64::INFINITY }
+    };
+    let mut simplex: Vec<(Vec<f64>, f64)> = Vec::with_capacity(n + 1);
+    simplex.push((start.to_vec(), value(start)));
+    for i in 0..n {
+        let mut x = start.to_vec();
+        x[i] += step.get(i).copied().unwrap_or(1.0);
+        let v = value(&x);
+        simplex.push((x, v));
+    }
+    for _ in 0..max_iterations {
+        simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let (best, worst) = (simplex[0].1, simplex[n].1);
+        if worst.is_finite() && (worst - best).abs() <= tolerance * (best.abs() + tolerance) {
+            break;
+        }
+        let centroid: Vec<f64> =
+            (0..n).map(|d| simplex[..n].iter().map(|(x, _)| x[d]).sum::<f64>() / n as f64).collect();
+        let towards =
+            |t: f64| -> Vec<f64> { centroid.iter().zip(&simplex[n].0).map(|(c, w)| c + t * (w - c)).collect() };
+        let reflected = towards(-1.0);
+        let reflected_value = value(&reflected);
+        if reflected_value < simplex[0].1 {
+            let expanded = towards(-2.0);
+            let expanded_value = value(&expanded);
+            simplex[n] = if expanded_value < reflected_value {
+                (expanded, expanded_value)
+            } else {
+                (reflected, reflected_value)
+            };
+        } else if reflected_value < simplex[n - 1].1 {
+            simplex[n] = (reflected, reflected_value);
+        } else {
+            let contracted = if reflected_value < simplex[n].1 { towards(-0.5) } else { towards(0.5) };
+            let contracted_value = value(&contracted);
+            if contracted_value < simplex[n].1.min(reflected_value) {
+                simplex[n] = (contracted, contracted_value);
+            } else {
+                // Shrink towards the best point.
+                let best_point = simplex[0].0.clone();
+                for (x, v) in simplex.iter_mut().skip(1) {
+                    for (xi, bi) in x.iter_mut().zip(&best_point) {
+                        *xi = bi + 0.5 * (*xi - bi);
+                    }
+                    *v = value(x);
+                }
+            }
+        }
+    }
+    simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
+    simplex.swap_remove(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_normal_cdf_inverts_the_quantile_function() {
+        for p in [1e-6, 0.01, 0.3, 0.5, 0.95, 0.999] {
+            assert!((normal_cdf(inverse_normal_cdf(p)) - p).abs() < 1e-8 * p.max(1e-3), "{p}");
+        }
+        assert!((normal_cdf(0.0) - 0.5).abs() < 1e-15);
+    }
+
+    #[test]
+    fn nelder_mead_finds_the_minimum_of_a_bowl_and_respects_refused_regions() {
+        let (x, v) =
+            nelder_mead(|x| (x[0] - 3.0).powi(2) + 10.0 * (x[1] + 1.0).powi(2), &[0.0, 0.0], &[1.0, 1.0], 1e-12, 2000);
+        assert!((x[0] - 3.0).abs() < 1e-4 && (x[1] + 1.0).abs() < 1e-4 && v < 1e-8, "{x:?} {v}");
+        // The minimum of (x - 2)² restricted to x <= 1 is at 1.
+        let (x, _) =
+            nelder_mead(|x| if x[0] > 1.0 { f64::NAN } else { (x[0] - 2.0).powi(2) }, &[-3.0], &[0.5], 1e-12, 2000);
+        assert!((x[0] - 1.0).abs() < 1e-3, "{x:?}");
+    }
+}
