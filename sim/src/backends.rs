@@ -55,8 +55,9 @@ struct BackendLatency {
 }
 
 impl Backends {
-    /// The backends of `scenario`'s regions, with randomness from `seed`.
-    pub(crate) fn new(scenario: &Scenario, seed: u64) -> Result<Self, SimError> {
+    /// The backends of `scenario`'s regions, with randomness from `seed`; the audit trail keeps
+    /// the analytics table's summaries when `analytics`.
+    pub(crate) fn new(scenario: &Scenario, seed: u64, analytics: bool) -> Result<Self, SimError> {
         let names = &scenario.session_config.hot_storage.regions;
         let regions = names.len();
         let clock: Clock = Arc::new(SimClock::new(Timestamp(EPOCH_MS)));
@@ -78,7 +79,14 @@ impl Backends {
             scenario.costs.dynamodb.item_overhead_bytes,
             scenario.session_config.sync.cross_region_delay,
         ));
-        let audit = Arc::new(SimAudit::resident(Arc::clone(&context), scenario.costs.dynamodb.audit_replicated));
+        let audit = SimAudit::resident(Arc::clone(&context), scenario.costs.dynamodb.audit_replicated);
+        let audit = Arc::new(if analytics {
+            // Visits are split where the engine splits them: the promotion threshold.
+            let threshold = scenario.session_config.hot_storage.promotion_threshold;
+            audit.with_analytics(u64::try_from(threshold.as_millis()).unwrap_or(u64::MAX))
+        } else {
+            audit
+        });
         let engine = Arc::new(
             Engine::new(
                 scenario.session_config.clone(),

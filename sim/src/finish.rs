@@ -114,6 +114,7 @@ impl Sim {
             run: RunStats::default(),
             scenario: self.scenario,
         };
-        ShardResult { record, peaks: std::mem::take(&mut self.meters.peaks), bucket_values }
+        let analytics = self.backends.audit.analytics().map(|table| table.rows(&record.regions)).unwrap_or_default();
+        ShardResult { record, peaks: std::mem::take(&mut self.meters.peaks), bucket_values, analytics }
     }
 }

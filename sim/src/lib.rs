@@ -19,8 +19,10 @@
 //!   `migration.rs` the rollout from a legacy Redis-only store (a `migration:` block).
 //! - What events do: `request.rs` (arrivals, requests, ends of visits), `periodic.rs` (the
 //!   minute tick and the sync passes), `fault.rs`; `finish.rs` writes the shard's record.
+//! - `analytics.rs`: the analytics table of `--analytics`, counted by the driver.
 //! - [`stores`]: the simulated Redis, DynamoDB and audit trail; `prefetch.rs`: CPU cache hints.
 
+mod analytics;
 mod backends;
 mod event;
 mod fault;
@@ -38,4 +40,4 @@ pub mod shard;
 mod sim;
 pub mod stores;
 
-pub use run::{DEFAULT_SHARDS, MAX_SHARDS, Progress, ProgressFn, RunOptions, SimError, run};
+pub use run::{DEFAULT_SHARDS, MAX_SHARDS, Progress, ProgressFn, RunOptions, SimError, run, run_with_analytics};

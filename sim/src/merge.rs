@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use hotcold_model::analytics::AnalyticsRow;
 use hotcold_model::record::{BucketRow, Counts, HomeResidency, Latencies, RegionUsage, RunRecord, RunStats};
 use hotcold_model::tally::{BucketPercentiles, histogram_of, peak_rss_bytes};
 
@@ -17,6 +18,8 @@ pub(crate) struct ShardResult {
     pub(crate) peaks: Vec<u64>,
     /// Per time-series row, the row's latencies as `(value_us, count)` (for merged percentiles).
     pub(crate) bucket_values: Vec<Vec<(u64, u64)>>,
+    /// The shard's analytics table (`--analytics`; empty otherwise): taken out before the merge.
+    pub(crate) analytics: Vec<AnalyticsRow>,
 }
 
 /// Puts the shards of a run together, one shard at a time (a merge of shards read from files
@@ -36,7 +39,7 @@ pub(crate) struct Merger {
 impl Merger {
     /// Starts from the first shard.
     pub(crate) fn new(first: ShardResult) -> Self {
-        let ShardResult { record, peaks, bucket_values } = first;
+        let ShardResult { record, peaks, bucket_values, .. } = first;
         Self { merged: record, peak_sums: peaks, values: bucket_values }
     }
 
@@ -47,7 +50,7 @@ impl Merger {
 
     /// Adds another shard.
     pub(crate) fn add(&mut self, shard: ShardResult) {
-        let ShardResult { record: shard, peaks, bucket_values } = shard;
+        let ShardResult { record: shard, peaks, bucket_values, .. } = shard;
         let merged = &mut self.merged;
         add_counts(&mut merged.counts, &shard.counts);
         merged.tiers.hot_avg += shard.tiers.hot_avg;

@@ -5,6 +5,7 @@ use hotcold_engine::{EngineError, RegionId, Served, SessionData, SessionId, Touc
 use hotcold_model::tally::RequestClass;
 use hotcold_model::traffic::Visitor;
 
+use crate::backends::Backends;
 use crate::event::Event;
 use crate::migration::{Move, Routed};
 use crate::periodic::MINUTE_MS;
@@ -92,6 +93,9 @@ impl Sim {
             class = done;
             failed = done_failed;
         } else if user.has_session {
+            if let Some(analytics) = self.backends.audit.analytics() {
+                analytics.request(&user.id, Backends::timestamp(t).0);
+            }
             match now_or_panic(manager.touch(&user.id)) {
                 Ok(Touched { version: found_version, served, .. }) => {
                     match served {
@@ -161,6 +165,9 @@ impl Sim {
             let home = RegionId(target as u16);
             match now_or_panic(manager.create_in(home, self.backends.context.user().clone(), data)) {
                 Ok(created) => {
+                    if let Some(analytics) = self.backends.audit.analytics() {
+                        analytics.created(&created.session.id, Backends::timestamp(t).0);
+                    }
                     user.id = created.session.id;
                     user.version = 1;
                     user.has_session = true;

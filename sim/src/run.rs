@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use hotcold_model::analytics::AnalyticsRow;
 use hotcold_model::record::{Counts, RunRecord};
 use hotcold_model::rng::splitmix;
 use hotcold_model::scenario::{Scenario, ScenarioError};
@@ -87,6 +88,9 @@ pub struct RunOptions {
     /// Independent shards of the user population, run on parallel threads ([`DEFAULT_SHARDS`]
     /// when `None`). Results depend on the number of shards, never on the number of cores.
     pub shards: Option<usize>,
+    /// Keep the analytics table the simulated sessions would have produced
+    /// ([`run_with_analytics`]; `hotcold simulate --analytics`). Default: false.
+    pub analytics: bool,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -96,6 +100,7 @@ impl std::fmt::Debug for RunOptions {
             .field("sample", &self.sample)
             .field("progress", &self.progress.is_some())
             .field("shards", &self.shards)
+            .field("analytics", &self.analytics)
             .finish()
     }
 }
@@ -107,21 +112,41 @@ impl std::fmt::Debug for RunOptions {
 /// goes into the record's `migration.end_state_weeks`. The run's wall-clock figures are the
 /// run's own.
 pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunRecord, SimError> {
+    run_with_analytics(scenario, options).map(|(record, _)| record)
+}
+
+/// [`run()`], and the analytics table the simulated sessions would have produced when
+/// `options.analytics` (empty otherwise): one row per session with a summarised event, the
+/// shards' rows together, sorted by creation time then session id.
+pub fn run_with_analytics(
+    scenario: &Scenario,
+    options: &RunOptions,
+) -> Result<(RunRecord, Vec<AnalyticsRow>), SimError> {
     let (scenario, shards) = prepare(scenario, options)?;
     let started = Instant::now();
-    let mut record = merge(run_shards(&scenario, shards, options.progress.as_ref())?, started);
+    let mut results = run_shards(&scenario, shards, options.progress.as_ref(), options.analytics)?;
+    let mut rows: Vec<AnalyticsRow> =
+        results.iter_mut().flat_map(|shard| std::mem::take(&mut shard.analytics)).collect();
+    rows.sort_unstable_by(|a, b| (a.created_at_ms, &a.session_id).cmp(&(b.created_at_ms, &b.session_id)));
+    let mut record = merge(results, started);
     if scenario.migration.is_some() {
         let end_state = Scenario { migration: None, ..scenario.clone() };
-        let weeks = merged_weeks(run_shards(&end_state, shards, None)?);
+        let weeks = merged_weeks(run_shards(&end_state, shards, None, false)?);
         if let Some(migration) = record.migration.as_mut() {
             migration.end_state_weeks = weeks;
         }
     }
-    Ok(record)
+    Ok((record, rows))
 }
 
-/// Runs the `shards` shards of `scenario` on threads of their own.
-fn run_shards(scenario: &Scenario, shards: usize, progress: Option<&ProgressFn>) -> Result<Vec<ShardResult>, SimError> {
+/// Runs the `shards` shards of `scenario` on threads of their own, keeping their analytics
+/// tables when `analytics`.
+fn run_shards(
+    scenario: &Scenario,
+    shards: usize,
+    progress: Option<&ProgressFn>,
+    analytics: bool,
+) -> Result<Vec<ShardResult>, SimError> {
     let totals = ProgressTotals::default();
     let results: Vec<Result<ShardResult, SimError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..shards)
@@ -129,7 +154,9 @@ fn run_shards(scenario: &Scenario, shards: usize, progress: Option<&ProgressFn>)
                 let (scenario, totals) = (scenario, &totals);
                 // Shard 0 reports for all.
                 let callback = if shard == 0 { progress } else { None };
-                scope.spawn(move || run_shard(scenario, shard, shards, ProgressReporter::new(callback, totals)))
+                scope.spawn(move || {
+                    run_shard(scenario, shard, shards, ProgressReporter::new(callback, totals), analytics)
+                })
             })
             .collect();
         handles
@@ -160,14 +187,15 @@ pub(crate) fn prepare(scenario: &Scenario, options: &RunOptions) -> Result<(Scen
 }
 
 /// Runs shard `shard` of `shards` of `scenario` (on a thread of [`run()`], or alone in a process
-/// of its own: [`crate::shard::run_one_shard`]).
+/// of its own: [`crate::shard::run_one_shard`]), keeping its analytics table when `analytics`.
 pub(crate) fn run_shard(
     scenario: &Scenario,
     shard: usize,
     shards: usize,
     mut progress: ProgressReporter<'_>,
+    analytics: bool,
 ) -> Result<ShardResult, SimError> {
-    let mut sim = Sim::new(scenario.clone(), shard_seed(scenario.seed, shard), shards)?;
+    let mut sim = Sim::new(scenario.clone(), shard_seed(scenario.seed, shard), shards, analytics)?;
     sim.run(&mut progress);
     if sim.ran_out_of_user_slots() {
         return Err(SimError::TooLarge(format!(

@@ -160,13 +160,13 @@ pub fn run_one_shard(
     }
     let started = Instant::now();
     let totals = ProgressTotals::default();
-    let ShardResult { mut record, peaks, bucket_values } =
-        run_shard(&scenario, shard, shards, ProgressReporter::new(options.progress.as_ref(), &totals))?;
+    let ShardResult { mut record, peaks, bucket_values, .. } =
+        run_shard(&scenario, shard, shards, ProgressReporter::new(options.progress.as_ref(), &totals), false)?;
     // A migration's end state: the same shard of the same traffic without the block.
     let end_state = match scenario.migration {
         Some(_) => {
             let plain = Scenario { migration: None, ..scenario.clone() };
-            let end = run_shard(&plain, shard, shards, ProgressReporter::new(None, &totals))?;
+            let end = run_shard(&plain, shard, shards, ProgressReporter::new(None, &totals), false)?;
             Some(EndStateShard { record: end.record, peaks: end.peaks })
         }
         None => None,
@@ -276,13 +276,19 @@ pub fn merge_shard_dirs(dirs: &[PathBuf]) -> Result<RunRecord, ShardError> {
         largest = largest.max(data.record.run.peak_rss_bytes);
         all_rss += data.record.run.peak_rss_bytes;
         if let Some(end) = data.end_state {
-            let result = ShardResult { record: end.record, peaks: end.peaks, bucket_values: Vec::new() };
+            let result =
+                ShardResult { record: end.record, peaks: end.peaks, bucket_values: Vec::new(), analytics: Vec::new() };
             match &mut end_state {
                 None => end_state = Some(Merger::new(result)),
                 Some(merger) => merger.add(result),
             }
         }
-        let result = ShardResult { record: data.record, peaks: data.peaks, bucket_values: data.bucket_values };
+        let result = ShardResult {
+            record: data.record,
+            peaks: data.peaks,
+            bucket_values: data.bucket_values,
+            analytics: Vec::new(),
+        };
         match &mut merger {
             None => merger = Some(Merger::new(result)),
             Some(merger) => merger.add(result),

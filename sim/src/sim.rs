@@ -72,8 +72,8 @@ pub(crate) struct Sim {
 
 impl Sim {
     /// A shard of `scenario` with one of `shards` shares of the traffic, its random streams drawn
-    /// from `seed`.
-    pub(crate) fn new(scenario: Scenario, seed: u64, shards: usize) -> Result<Self, SimError> {
+    /// from `seed`; it keeps the analytics table when `analytics` (`--analytics`).
+    pub(crate) fn new(scenario: Scenario, seed: u64, shards: usize, analytics: bool) -> Result<Self, SimError> {
         let regions = scenario.session_config.hot_storage.regions.len();
         // The cold table's compact records bound the regions and the run's length.
         SimColdStore::fits(regions, scenario.duration).map_err(SimError::TooLarge)?;
@@ -84,7 +84,7 @@ impl Sim {
             events: EventQueue::new(),
             traffic: TrafficGenerator::new(&scenario, seed, 1.0 / shards as f64),
             population: Population::new(regions, minutes),
-            backends: Backends::new(&scenario, seed)?,
+            backends: Backends::new(&scenario, seed, analytics)?,
             meters: Meters::new(regions, shards > 1),
             baseline: RedisOnlyBaseline::new(regions, minutes, scenario.costs.redis.bytes_overhead_per_session),
             faults: Faults::new(&scenario),

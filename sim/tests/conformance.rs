@@ -114,6 +114,7 @@ fn sim_stores_page_their_one_user_in_id_order() {
             last_access: now,
             persisted_version: 1,
             hot_region: None,
+            activity: hotcold_engine::Activity::default(),
         })
         .collect();
     for s in &sessions {
