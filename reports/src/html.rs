@@ -427,12 +427,57 @@ pub(crate) fn report_html(record: &RunRecord, s: &FullSummary, model: &CostModel
     }
 
     residency_section(&mut h, s, model);
+    if let Some(calibration) = &record.scenario.calibration {
+        calibration_section(&mut h, calibration);
+    }
 
     // Scenario.
     h.push_str("<h2 id=\"scenario\">The scenario as run</h2><p class=\"small\">Every default filled (<code>scenario.resolved.yaml</code>). Run it again with <code>hotcold simulate scenario.resolved.yaml</code>; rebuild this page from <code>run.json</code> with <code>hotcold report DIR</code>.</p><pre>");
     h.push_str(&esc(&record.scenario.to_yaml()));
     h.push_str("</pre>\n<p class=\"small\">Files in this run directory: <code>summary.json</code> (headline figures), <code>costs.csv</code> (one row per region and component), <code>baseline_costs.csv</code>, <code>timeseries.csv</code> and <code>timeseries.parquet</code> (one row per minute bucket and region), <code>charts/</code>, <code>run.json</code> (everything measured).</p>\n</main></body></html>\n");
     h
+}
+
+/// Where a calibrated scenario's numbers came from (its `calibration:` block): the sources, each
+/// fitted value with its fit and basis, and the keys kept from the base.
+fn calibration_section(h: &mut String, c: &hotcold_model::calibrate::Provenance) {
+    h.push_str("<h2 id=\"calibration\">Where the numbers come from</h2>\n");
+    let mut sources = Vec::new();
+    if let Some(analytics) = &c.analytics {
+        sources.push(format!("<code>traffic:</code> from the analytics export {}", esc(analytics)));
+    }
+    if let Some(metrics) = &c.metrics {
+        sources.push(format!("<code>latency:</code> from the Prometheus histograms of {}", esc(metrics)));
+    }
+    sources.push(match &c.base {
+        Some(base) => format!("every other key from {}", esc(base)),
+        None => "every other key from the defaults".to_string(),
+    });
+    let _ = writeln!(
+        h,
+        "<p>This scenario was fitted by <code>hotcold calibrate</code> on {}: {}. Edited by hand since? Then this list may no longer describe it.</p>",
+        esc(&c.calibrated_at),
+        sources.join("; ")
+    );
+    h.push_str("<table><thead><tr><th>key</th><th>fitted value</th><th>fit</th><th class=\"n\">from</th></tr></thead><tbody>\n");
+    for f in &c.fitted {
+        let _ = writeln!(
+            h,
+            "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td class=\"n\">{}</td></tr>",
+            esc(&f.key),
+            esc(&f.value),
+            esc(&f.fit),
+            esc(&f.basis)
+        );
+    }
+    h.push_str("</tbody></table>\n");
+    if !c.kept.is_empty() {
+        h.push_str("<p class=\"small\">Not fitted, kept from the base:</p><ul class=\"small\">");
+        for k in &c.kept {
+            let _ = write!(h, "<li><code>{}</code>: {}</li>", esc(&k.key), esc(&k.why));
+        }
+        h.push_str("</ul>\n");
+    }
 }
 
 /// The residency section: the rules and their violations, what each home region's sessions had

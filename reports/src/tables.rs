@@ -155,6 +155,18 @@ pub fn read_csv(path: &Path) -> Result<DataFrame, ReportError> {
         .map_err(|e| ReportError::Table(format!("cannot read {}: {e}", path.display())))
 }
 
+/// Reads a CSV file with a header row into a frame of text columns, inferring no types: for
+/// tables whose text may look like numbers (an id of 32 hex digits can be all digits, and
+/// would lose its leading zeros as a number). The reader casts the columns it needs.
+pub fn read_csv_as_text(path: &Path) -> Result<DataFrame, ReportError> {
+    CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(path.into()))
+        .and_then(|r| r.finish())
+        .map_err(|e| ReportError::Table(format!("cannot read {}: {e}", path.display())))
+}
+
 /// Reads a Parquet file back into a frame.
 pub fn read_parquet(path: &Path) -> Result<DataFrame, ReportError> {
     let file = File::open(path).map_err(|e| ReportError::io(path, e))?;
