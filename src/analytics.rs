@@ -79,5 +79,9 @@ fn row(config: &SessionConfig, summary: &SessionSummary) -> AnalyticsRow {
         demotions: summary.demotions,
         regions: summary.regions.iter().map(|r| name(*r)).collect(),
         largest_payload_bytes: summary.largest_payload_bytes,
+        requests: summary.activity.requests,
+        visits: summary.activity.visits,
+        think_ms: summary.activity.think_ms,
+        last_request_at_ms: summary.activity.last_request_at.0,
     }
 }

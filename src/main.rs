@@ -7,6 +7,7 @@
 mod analytics;
 mod audit;
 mod batch;
+mod calibrate;
 mod infra;
 mod load;
 mod merge;
@@ -59,6 +60,10 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Also write analytics.parquet: the analytics table the simulated sessions would have
+        /// produced (the live export's columns), for `hotcold calibrate` and BI.
+        #[arg(long)]
+        analytics: bool,
         /// Sets a scenario key by its dotted path, as in `sweep:`, to a YAML value
         /// (`session_config.hot_storage.promotion_threshold=900`); repeatable; applied before
         /// validation.
@@ -236,6 +241,30 @@ enum Command {
         #[command(subcommand)]
         action: AnalyticsAction,
     },
+    /// Fit a scenario to what production measured: its traffic block from an analytics export,
+    /// its latency block from Prometheus histograms of the backend calls; prints each fitted
+    /// value with its goodness of fit; exit 2 when the data cannot support a fit.
+    Calibrate {
+        /// An analytics export (`hotcold analytics export` or `simulate --analytics`), Parquet or
+        /// CSV: fits `traffic:`.
+        #[arg(long, value_name = "FILE.parquet")]
+        analytics: Option<PathBuf>,
+        /// A Prometheus text exposition with `hotcold_backend_call_duration_seconds`: a file, or
+        /// an http:// URL of a `/metrics` endpoint (the admin token is read from the
+        /// HOTCOLD_ADMIN_TOKEN environment variable): fits `latency:`.
+        #[arg(long, value_name = "FILE|URL")]
+        metrics: Option<String>,
+        /// The scenario every key not fitted comes from. Default: the defaults, with the regions
+        /// found in the export.
+        #[arg(long, value_name = "SCENARIO")]
+        base: Option<PathBuf>,
+        /// The export came from `hotcold load --speedup X`: its times are stretched back by X.
+        #[arg(long, default_value_t = 1.0)]
+        speedup: f64,
+        /// The calibrated scenario to write.
+        #[arg(long, value_name = "SCENARIO")]
+        out: PathBuf,
+    },
 }
 
 /// What `hotcold analytics` does.
@@ -278,8 +307,21 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match cli.command {
-        Command::Simulate { scenario, out, seed, sample, shards, shard, quiet, set } => {
-            simulate::simulate(&simulate::Args { scenario, out, seed, sample, shards, shard, quiet, settings: set })
+        Command::Simulate { scenario, out, seed, sample, shards, shard, quiet, analytics, set } => {
+            simulate::simulate(&simulate::Args {
+                scenario,
+                out,
+                seed,
+                sample,
+                shards,
+                shard,
+                quiet,
+                analytics,
+                settings: set,
+            })
+        }
+        Command::Calibrate { analytics, metrics, base, speedup, out } => {
+            calibrate::calibrate(&calibrate::Args { analytics, metrics, base, speedup, out })
         }
         Command::Merge { shard_dirs, out } => merge::merge(&merge::Args { shard_dirs, out }),
         Command::Sweep { scenario, out, jobs, set, seeds, plan, point, collect } => {

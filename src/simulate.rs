@@ -1,5 +1,5 @@
 //! `hotcold simulate SCENARIO [--out DIR] [--seed N] [--sample F] [--shards N | --shard K/N] [--quiet]
-//! [--set KEY=VALUE]...`.
+//! [--analytics] [--set KEY=VALUE]...`.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -25,6 +25,9 @@ pub(crate) struct Args {
     /// `K/N` or `auto/N`: run shard K of N alone and write it for `hotcold merge`.
     pub(crate) shard: Option<String>,
     pub(crate) quiet: bool,
+    /// Also write `analytics.parquet`: the analytics table the simulated sessions would have
+    /// produced.
+    pub(crate) analytics: bool,
     pub(crate) settings: Vec<Setting>,
 }
 
@@ -38,6 +41,12 @@ pub(crate) fn simulate(args: &Args) -> Result<(), Failure> {
     }
     let seed = args.seed.unwrap_or(scenario.seed);
     if let Some(shard) = &args.shard {
+        if args.analytics {
+            return Err(Failure::BadInput(anyhow!(
+                "--analytics cannot be combined with --shard yet (a shard's sessions are not written for `hotcold \
+                 merge`); run the scenario in one process, with --shards N for threads"
+            )));
+        }
         return simulate_shard(args, &scenario, shard, seed);
     }
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-{seed}", scenario.name)));
@@ -46,13 +55,20 @@ pub(crate) fn simulate(args: &Args) -> Result<(), Failure> {
         .map_err(Failure::Failed)?;
 
     let (bar, progress) = progress(args.quiet, &scenario);
-    let options = RunOptions { seed: args.seed, sample: args.sample, progress, shards: args.shards };
-    let record = hotcold_sim::run(&scenario, &options).map_err(bad_run)?;
+    let options =
+        RunOptions { seed: args.seed, sample: args.sample, progress, shards: args.shards, analytics: args.analytics };
+    let (record, analytics) = hotcold_sim::run_with_analytics(&scenario, &options).map_err(bad_run)?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     // run.json, the resolved scenario and the reports (summary.json, costs, tables, charts, report.html).
     let full = hotcold_reports::write_run_directory(&out, &record).map_err(|e| Failure::Failed(e.into()))?;
+    if args.analytics {
+        let path = out.join("analytics.parquet");
+        hotcold_reports::analytics::write(&analytics, &path)
+            .with_context(|| format!("cannot write {}", path.display()))
+            .map_err(Failure::Failed)?;
+    }
     print!("{}", one_screen("simulate", &record, &record.summary(), &out));
     print!("{}", crate::report::verdict_lines(&full));
     Ok(())
@@ -90,7 +106,7 @@ fn simulate_shard(args: &Args, scenario: &Scenario, shard: &str, seed: u64) -> R
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-{seed}-shard-{index}-of-{shards}", scenario.name)));
     let (bar, progress) = progress(args.quiet, scenario);
-    let options = RunOptions { seed: args.seed, sample: args.sample, progress, shards: None };
+    let options = RunOptions { seed: args.seed, sample: args.sample, progress, shards: None, analytics: false };
     let run = hotcold_sim::shard::run_one_shard(scenario, &options, index, shards).map_err(bad_run)?;
     if let Some(bar) = bar {
         bar.finish_and_clear();

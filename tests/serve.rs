@@ -703,6 +703,115 @@ fn load_drives_the_scenario_against_live_backends_and_agrees_with_simulate() {
     assert!(number(&live, &["latency_ms", "hot_access", "p50"]) > 0.0, "{live}");
 }
 
+/// The seeds the calibrated scenario is simulated on to judge the live run against.
+const CALIBRATED_SEEDS: [u64; 8] = [101, 102, 103, 104, 105, 106, 107, 108];
+/// The live count must lie within mean ± K·sd of the calibrated scenario's seeds.
+const CALIBRATED_K: f64 = 4.0;
+
+/// Issue 22's live round trip: a `load` run against the test servers, calibrated from its own
+/// analytics export and `/metrics` histograms (`metrics.prom`, written by `load`), then simulated:
+/// the calibrated plan's lifecycle counts against the live run's.
+///
+/// The tolerance: the live count is one draw of its traffic (sd s, about the seed-to-seed sd of
+/// the calibrated scenario, measured here on 8 seeds), and the calibrated scenario's mean is off
+/// the true one by the fits' error, which rests on the same ~1,100 sessions and so is of the
+/// same order (the rate's Poisson error is about s for `created`): the difference has an sd of
+/// about 1.4 s, and 4 s is 2.8 of those (0.5 % two-sided), with the sd itself known to about
+/// ±25 % from 8 seeds. A calibration that ignored the export (the base's 1 session a day) or
+/// mis-scaled the times by the speedup (visits merged, returns lost) is off by far more.
+#[test]
+fn a_load_run_calibrated_from_its_own_export_and_metrics_simulates_to_its_lifecycle() {
+    let text = config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion");
+    let config = write_config("calibrate", &text);
+    let live_dir = common::scratch_dir("load", "calibrate-live");
+    let output = common::hotcold()
+        .args(["load", "scenarios/calibration-load.yaml", "--speedup", "60", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&live_dir)
+        .output()
+        .expect("run hotcold load");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let metrics = live_dir.join("metrics.prom");
+    assert!(metrics.is_file(), "load writes the run's /metrics exposition as metrics.prom");
+    let export = live_dir.join("analytics.parquet");
+    let output = common::hotcold()
+        .args(["analytics", "export", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&export)
+        .output()
+        .expect("run hotcold analytics export");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    // The base: the scenario with its traffic cut off (every traffic value but the regions'
+    // flat curves must come from the export).
+    let scenario = std::fs::read_to_string("scenarios/calibration-load.yaml").expect("scenario");
+    let head = &scenario[..scenario.find("\ntraffic:").expect("traffic: comes last")];
+    let base = format!(
+        "{head}\ntraffic:\n  regions:\n    us-east-1: {{ sessions_per_day: 1, peak_to_trough: 1.0 }}\n    eu-west-1: {{ \
+         sessions_per_day: 1, peak_to_trough: 1.0 }}\n    ap-southeast-1: {{ sessions_per_day: 1, peak_to_trough: 1.0 \
+         }}\n"
+    );
+    let base_path = live_dir.join("base.yaml");
+    std::fs::write(&base_path, base).expect("write base");
+    let fitted = live_dir.join("fitted.yaml");
+    let output = common::hotcold()
+        .args(["calibrate", "--analytics"])
+        .arg(&export)
+        .arg("--metrics")
+        .arg(&metrics)
+        .arg("--base")
+        .arg(&base_path)
+        .args(["--speedup", "60", "--out"])
+        .arg(&fitted)
+        .output()
+        .expect("run hotcold calibrate");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}\n{}", String::from_utf8_lossy(&output.stderr));
+    eprintln!("{printed}");
+    for key in ["latency.redis", "latency.dynamodb", "traffic.visit.requests", "traffic.returns.gap"] {
+        assert!(printed.contains(key), "{key} fitted:\n{printed}");
+    }
+
+    let live = summary_of(&live_dir);
+    let mut runs = Vec::new();
+    for seed in CALIBRATED_SEEDS {
+        let dir = common::scratch_dir("load", &format!("calibrated-{seed}"));
+        let output = common::hotcold()
+            .arg("simulate")
+            .arg(&fitted)
+            .args(["--quiet", "--set"])
+            .arg(format!("seed={seed}"))
+            .arg("--out")
+            .arg(&dir)
+            .output()
+            .expect("run hotcold simulate");
+        assert!(output.status.success(), "seed {seed}: {}", String::from_utf8_lossy(&output.stderr));
+        runs.push(summary_of(&dir));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let mut failures = Vec::new();
+    for count in ["created", "cold_promotions", "demoted", "logged_out", "hot_hits"] {
+        let of = |summary: &Value| summary["sessions"][count].as_f64().unwrap_or_else(|| panic!("{count}: {summary}"));
+        let simulated: Vec<f64> = runs.iter().map(of).collect();
+        let (mean, sd) = mean_and_sd(&simulated);
+        let l = of(&live);
+        let line = format!(
+            "sessions.{count}: load {l}, calibrated plan {mean:.1} ± {sd:.1} over {} seeds ({:+.2} sd, {:+.1} %)",
+            CALIBRATED_SEEDS.len(),
+            (l - mean) / sd,
+            100.0 * (l / mean - 1.0)
+        );
+        eprintln!("{line}");
+        assert!(sd > 0.0, "{count}: no spread across seeds ({simulated:?})");
+        if (l - mean).abs() > CALIBRATED_K * sd {
+            failures.push(line);
+        }
+    }
+    assert!(failures.is_empty(), "the calibrated plan disagrees with the live run:\n{}", failures.join("\n"));
+}
+
 #[test]
 fn load_refuses_what_it_cannot_do_with_exit_2() {
     let text = config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion");

@@ -243,7 +243,7 @@ impl Plan {
         // A bad --sample is refused by the run itself (exit 2), before anything is simulated.
         let scenario = crate::validate::load(path, &args.settings)?;
         let (bar, progress) = crate::simulate::progress(args.quiet, &scenario);
-        let options = hotcold_sim::RunOptions { seed: args.seed, sample: args.sample, progress, shards: None };
+        let options = hotcold_sim::RunOptions { seed: args.seed, sample: args.sample, progress, ..Default::default() };
         let record = hotcold_sim::run(&scenario, &options).map_err(crate::simulate::bad_run);
         if let Some(bar) = bar {
             bar.finish_and_clear();

@@ -202,6 +202,7 @@ mod tests {
             last_access: Timestamp(version),
             persisted_version: 0,
             hot_region: None,
+            activity: hotcold_engine::Activity::default(),
         }
     }
 

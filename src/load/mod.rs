@@ -76,8 +76,14 @@ pub(crate) fn load(args: &Args) -> Result<(), Failure> {
         .build()
         .context("cannot start the async runtime")
         .map_err(Failure::Failed)?;
-    let (record, lateness) = runtime.block_on(drive(&plan, &config)).map_err(Failure::Failed)?;
+    let (record, lateness, metrics) = runtime.block_on(drive(&plan, &config)).map_err(Failure::Failed)?;
     let full = hotcold_reports::write_run_directory(&out, &record).map_err(|e| Failure::Failed(e.into()))?;
+    // What `/metrics` would have shown for this run's backend calls: `hotcold calibrate
+    // --metrics` fits the scenario's latency block from it.
+    let metrics_path = out.join("metrics.prom");
+    std::fs::write(&metrics_path, metrics)
+        .with_context(|| format!("cannot write {}", metrics_path.display()))
+        .map_err(Failure::Failed)?;
     print!("{}", crate::simulate::one_screen("load", &record, &record.summary(), &out));
     println!(
         "  schedule        events started {:.1} ms late at p99 (wall time; max {:.1} ms){}",
@@ -233,8 +239,9 @@ impl Plan {
     }
 }
 
-/// Connects the backends, builds the engine over metered stores, and runs the traffic.
-async fn drive(plan: &Plan, config: &ServeConfig) -> anyhow::Result<(RunRecord, Lateness)> {
+/// Connects the backends, builds the engine over metered stores, and runs the traffic; also
+/// answers the metrics registry's text (the backend call histograms).
+async fn drive(plan: &Plan, config: &ServeConfig) -> anyhow::Result<(RunRecord, Lateness, String)> {
     let sc = &plan.scenario;
     let mut dynamo = config.dynamo_config();
     dynamo.cold_ttl = plan.session_config.cold_storage.ttl;
@@ -243,12 +250,13 @@ async fn drive(plan: &Plan, config: &ServeConfig) -> anyhow::Result<(RunRecord, 
     let (hot, cold, audit) =
         connect_backends(plan.redis.clone(), dynamo, config.dynamodb.create_tables, link_key).await?;
     let audit = Trail::new(writer_name(&config.region), audit, MemoryOutbox::new());
-    // The service's metrics registry is not served here; the wrappers' call counts are used.
+    // The service's metrics registry is not served here: the wrappers' call counts are used, and
+    // its text is written to the run directory.
     let metrics = Metrics::new().context("cannot register the metrics")?;
     let hot: Vec<Hot> = hot.into_iter().map(|store| Timed::new(store, "redis", metrics.clone())).collect();
     let ledger = Arc::new(Mutex::new(Ledger::new(&sc.session_config.hot_storage.regions)));
     let cold = Metered {
-        inner: Timed::new(cold, "dynamodb", metrics),
+        inner: Timed::new(cold, "dynamodb", metrics.clone()),
         ledger: Arc::clone(&ledger),
         metering: Metering {
             item_overhead: sc.costs.dynamodb.item_overhead_bytes,
@@ -260,7 +268,8 @@ async fn drive(plan: &Plan, config: &ServeConfig) -> anyhow::Result<(RunRecord, 
     let engine = Arc::new(engine);
     let outcome = Driver::new(plan, Arc::clone(&engine), ledger).run().await;
     engine.audit().drain().await.context("delivering the deferred audit records")?;
-    outcome
+    let (record, lateness) = outcome?;
+    Ok((record, lateness, metrics.render()))
 }
 
 #[cfg(test)]

@@ -487,7 +487,8 @@ impl ServeConfig {
         Some(
             base.with_prefix(entry.key_prefix.clone())
                 .with_label(format!("redis {region}"))
-                .with_touch_granularity(granularity),
+                .with_touch_granularity(granularity)
+                .with_visit_gap(promotion_threshold),
         )
     }
 

@@ -21,8 +21,8 @@ use prometheus::{
 
 /// Latency buckets, seconds: 100 us to 10 s (Redis answers in about 0.2 ms on loopback, DynamoDB
 /// in milliseconds, a timed-out call in 250 ms to 3 s).
-const LATENCY_BUCKETS: [f64; 16] =
-    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+/// Shared with `hotcold calibrate`, which fits the scenario's latencies from these buckets.
+const LATENCY_BUCKETS: [f64; 16] = hotcold_model::calibrate::latency::LATENCY_BUCKETS_SECONDS;
 
 /// Every metric the service exports, in one registry of its own.
 #[derive(Clone)]

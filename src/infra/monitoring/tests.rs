@@ -34,7 +34,7 @@ fn repo(path: &str) -> PathBuf {
 fn plan(settings: &[&str], sample: f64) -> Plan {
     let settings: Vec<Setting> = settings.iter().map(|s| s.parse().expect("a valid --set")).collect();
     let scenario = crate::validate::load(&repo(DEPLOY_SCENARIO), &settings).expect("the baseline scenario loads");
-    let options = RunOptions { seed: None, sample: Some(sample), progress: None, shards: None };
+    let options = RunOptions { seed: None, sample: Some(sample), ..RunOptions::default() };
     let record = hotcold_sim::run(&scenario, &options).expect("the baseline runs");
     let (summary, model) = hotcold_reports::full_summary(&record);
     Plan { record, summary, model }
