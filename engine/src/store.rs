@@ -129,7 +129,8 @@ pub trait HotStore: Send + Sync {
     /// TTL to `ttl`, moves it in the idle index and counts one request at `now` in its
     /// [`Session::activity`] ([`crate::Activity::record`]; not for a tombstone). The answer
     /// carries the count. A store may coarsen the last access and the TTL (Redis's light touch),
-    /// never the count.
+    /// never the count; it may hold the count in the process a short while before writing it
+    /// (Redis's light touch again: at most a touch granularity, lost only if the process dies).
     fn get_and_touch(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> impl Future<Output = HotLookup> + Send;
 
     /// [`HotStore::get_and_touch`] answering only the version. The default asks `get_and_touch`

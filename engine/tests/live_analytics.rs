@@ -195,7 +195,10 @@ fn a_demoted_sessions_summary_holds_its_activity() {
         for _ in 0..3 {
             assert!(matches!(manager.get(&id).await, Lookup::Found { served: Served::Hot, .. }));
         }
-        // Idle past the threshold: its last access moved back stands in for 30 minutes.
+        // Idle past the threshold: its last access moved back stands in for 30 minutes. In those
+        // 30 minutes the store writes the counts its light touches held (live_redis.rs checks
+        // when); here they are written at once, before the record is read and aged.
+        engine.hot(RegionId(0)).write_held_counts(engine.clock().now(), true).await;
         let mut aged = match engine.hot(RegionId(0)).take(&id).await {
             HotLookup::Hit(session) => session,
             other => panic!("hot before demotion: {other:?}"),

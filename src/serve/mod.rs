@@ -141,6 +141,7 @@ async fn run(config: ServeConfig, access: Access, pseudonym_key: Option<Pseudony
     let _ = stop_tx.send(true);
     let _ = sync.await;
     let _ = audit.await;
+    write_held_counts(&engine).await;
     final_flush(&engine, region, &metrics).await;
     final_audit_drain(&engine, &metrics).await;
     eprintln!("hotcold serve: stopped");
@@ -340,6 +341,15 @@ fn audit_counts(engine: &LiveEngine) -> TrailCounts {
             failed: sum.failed + counts.failed,
         }
     })
+}
+
+/// On shutdown: the request counts the Redis stores hold from light touches go to their records
+/// (they would die with the process; see `RedisHotStore::write_held_counts`).
+pub(crate) async fn write_held_counts(engine: &LiveEngine) {
+    let now = hotcold_engine::Clock::now(&hotcold_engine::SystemClock);
+    for (_, hot) in engine.hot_stores() {
+        hot.inner().write_held_counts(now, true).await;
+    }
 }
 
 /// On shutdown: one more drain, so records deferred in this process's spill queue (which dies

@@ -11,7 +11,7 @@
 //! Earlier versions wrote `hc1|`: the same header up to the user length, without the four
 //! activity numbers (98 bytes). Such a record still decodes, its activity zero; every script
 //! reads and keeps it (the fields up to the user length sit at the same offsets), and the scripts
-//! that count a request (`touch.lua`, `light_touch.lua`) rewrite it as `hc2` with that request
+//! that count requests (`touch.lua`, `add_activity.lua`) rewrite it as `hc2` with those requests
 //! as its first. Processes of a version before `hc2` cannot read `hc2` records, so every
 //! instance sharing a Redis must run this version before any of them serves.
 

@@ -33,18 +33,23 @@
 //!
 //! # Round trips
 //! A hot access ([`HotStore::get_and_touch`]) is one round trip, one command, and counts the
-//! request in the record's activity (`Session::activity`, the analytics summary's requests,
-//! visits and think time) in that same command:
+//! request in the session's activity (`Session::activity`, the analytics summary's requests,
+//! visits and think time):
 //! - a *full touch*, one EVALSHA (`touch.lua`): `GETEX PX ttl`, last access := now in the record,
-//!   ZADD into the idle index, the request counted, atomically;
+//!   ZADD into the idle index, the request counted in the record, atomically;
 //! - or a *light touch*, when this store itself fully touched the session less than
-//!   `min(touch_granularity, ttl / 2)` ago (granularity default 10 s): one EVALSHA
-//!   (`light_touch.lua`) of a `GET` (or `GETEX PX ttl` with `refresh_ttl_on_every_access`) and a
-//!   `SETRANGE` of the 84 bytes of the activity numbers, leaving the recorded last access, the
-//!   index (and by default the TTL) alone. Before counting, this was a plain `GET`; the count
-//!   costs the server the script (see the `redis_hot_path` bench), not a round trip. The answer
-//!   is checked: if the record's last access is in fact older than that window (someone wrote an
-//!   older state since), a full touch that does not count again follows.
+//!   `min(touch_granularity, ttl / 2)` ago (granularity default 10 s): a plain `GET` (or `GETEX
+//!   PX ttl` with `refresh_ttl_on_every_access`), leaving the recorded last access, the index (and
+//!   by default the TTL) alone. Its request is counted in this process ([`Held`]) and the answer
+//!   shows it; the held counts reach the record with the session's next full touch by this store
+//!   (the same EVALSHA), or, when none comes within a granularity, with one `add_activity.lua`
+//!   call made by the store's next call after that ([`RedisHotStore::write_held_counts`]; also
+//!   before every demotion pass). Counting in the light touch's own command was tried and
+//!   dropped: a script on every light touch cut the store's throughput from 79 % to 27 % of a
+//!   bare GET's (`redis_hot_path` bench, docs/performance.md). The price: a process that stops
+//!   loses the counts of its last granularity of light touches (serve writes them on a graceful
+//!   stop). The answer is checked: if the record's last access is in fact older than that window
+//!   (someone wrote an older state since), a full touch follows and counts the request.
 //!
 //! So the recorded last access (and the idle index, which always equals it) and the TTL's start
 //! lag the true last access by less than `touch_granularity`, which must be far below
@@ -74,6 +79,7 @@ mod scripts;
 
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -85,7 +91,7 @@ use futures_util::future::join_all;
 use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 
-use crate::analytics::VISIT_GAP_MS;
+use crate::analytics::{Activity, VISIT_GAP_MS};
 use crate::error::StoreError;
 use crate::session::{RegionId, Session, SessionData, SessionId, UserId};
 use crate::store::{HotLookup, HotStore, HotUpdate, HotWrite, IdleEntry};
@@ -272,12 +278,30 @@ pub struct RedisHotStore {
     config: RedisHotConfig,
     conn: Conn,
     scripts: Scripts,
-    /// Sessions this store fully touched recently, with the last access it recorded: a hint
-    /// for choosing the light touch, checked against the record it returns.
-    recent: Mutex<FxHashMap<SessionId, u64>>,
+    /// Sessions this store fully touched recently, with the last access it recorded (a hint for
+    /// choosing the light touch, checked against the record it returns) and the requests its
+    /// light touches counted since.
+    recent: Mutex<FxHashMap<SessionId, Recent>>,
+    /// When the held counts were last looked through for ones to write ([`Self::write_held_counts`]), ms.
+    held_checked_at: AtomicU64,
 }
 
-/// Bound of the recent-touch hint map; it is cleared when full (it is only a hint).
+/// A session this store fully touched recently.
+#[derive(Debug, Clone, Copy, Default)]
+struct Recent {
+    /// The last access its last full touch recorded, ms.
+    touched_at: u64,
+    /// The requests light touches counted since, not yet in the record.
+    held: Held,
+}
+
+/// Requests counted by light touches and held in the process until they are added to the record
+/// (by the next full touch, or [`RedisHotStore::write_held_counts`]): the increments of an
+/// [`Activity`], and the latest request.
+pub type Held = Activity;
+
+/// Bound of the recent-touch hint map; when full it keeps only the entries holding counts (the
+/// rest is only a hint).
 const RECENT_CAPACITY: usize = 1 << 20;
 
 /// Retries the redis client makes by itself within one call (reconnecting, following a Cluster
@@ -433,7 +457,13 @@ impl RedisHotStore {
     }
 
     fn with_conn(config: RedisHotConfig, conn: Conn) -> Self {
-        Self { config, conn, scripts: Scripts::new(), recent: Mutex::new(FxHashMap::default()) }
+        Self {
+            config,
+            conn,
+            scripts: Scripts::new(),
+            recent: Mutex::new(FxHashMap::default()),
+            held_checked_at: AtomicU64::new(0),
+        }
     }
 
     /// Loads every Lua script (on every primary of a Cluster), so the first hot access is a
@@ -640,11 +670,82 @@ impl RedisHotStore {
         if self.config.touch_granularity.is_zero() {
             return;
         }
-        let mut recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut recent = self.recent();
         if recent.len() >= RECENT_CAPACITY {
-            recent.clear();
+            recent.retain(|_, entry| entry.held.requests > 0);
         }
-        recent.insert(*id, at.0);
+        recent.entry(*id).or_default().touched_at = at.0;
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, FxHashMap<SessionId, Recent>> {
+        self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts a light touch's request at `now` for the session whose record holds `recorded`:
+    /// held in the process; answers the activity with it (the record's plus every held count).
+    fn count_light_touch(&self, id: &SessionId, recorded: &Activity, now: Timestamp) -> Activity {
+        let gap = u64::try_from(self.config.visit_gap.as_millis()).unwrap_or(u64::MAX);
+        let mut recent = self.recent();
+        let entry = recent.entry(*id).or_default();
+        let before = with_held(recorded, &entry.held);
+        let mut after = before;
+        after.record_with_gap(now, gap);
+        let held = &mut entry.held;
+        held.requests = held.requests.saturating_add(1);
+        held.visits = held.visits.saturating_add(after.visits.saturating_sub(before.visits));
+        held.think_ms = held.think_ms.saturating_add(after.think_ms.saturating_sub(before.think_ms));
+        held.last_request_at = held.last_request_at.max(now);
+        after
+    }
+
+    /// Takes the counts held for `id` (zero if none).
+    fn take_held(&self, id: &SessionId) -> Held {
+        self.recent().get_mut(id).map(|entry| std::mem::take(&mut entry.held)).unwrap_or_default()
+    }
+
+    /// Puts counts taken for a write that failed back, to go with a later one.
+    fn restore_held(&self, id: &SessionId, held: Held) {
+        if held.requests > 0 {
+            let mut recent = self.recent();
+            let entry = &mut recent.entry(*id).or_default().held;
+            *entry = with_held(entry, &held);
+        }
+    }
+
+    /// Adds the light touches' counts held for more than a touch granularity (no light touch can
+    /// add to them any more; the session's next access is a full touch that would take them, but
+    /// it may never come) to their records: one `add_activity.lua` call each, concurrently. Looks
+    /// at most once per granularity unless `all`; with `all`, writes every held count (a graceful
+    /// stop). Counts whose write fails are dropped: they are analytics, and a retry could add
+    /// them twice. Answers how many sessions' counts were written.
+    pub async fn write_held_counts(&self, now: Timestamp, all: bool) -> usize {
+        let granularity = u64::try_from(self.config.touch_granularity.as_millis()).unwrap_or(u64::MAX);
+        if !all {
+            let checked = self.held_checked_at.load(Ordering::Relaxed);
+            if now.0.saturating_sub(checked) < granularity
+                || self.held_checked_at.compare_exchange(checked, now.0, Ordering::Relaxed, Ordering::Relaxed).is_err()
+            {
+                return 0;
+            }
+        }
+        let due: Vec<(SessionId, Held)> = {
+            let mut recent = self.recent();
+            recent
+                .iter_mut()
+                .filter(|(_, entry)| {
+                    entry.held.requests > 0 && (all || now.0.saturating_sub(entry.touched_at) >= granularity)
+                })
+                .map(|(id, entry)| (*id, std::mem::take(&mut entry.held)))
+                .collect()
+        };
+        let writes = due.iter().map(|(id, held)| {
+            let key = self.session_key(id);
+            let args = [held.requests, held.visits, held.think_ms, held.last_request_at.0]
+                .map(|n| n.to_string().into_bytes())
+                .to_vec();
+            async move { self.eval(&self.scripts.add_activity, &[&key], args).await.is_ok() }
+        });
+        join_all(writes).await.into_iter().filter(|written| *written).count()
     }
 
     /// How long after a full touch a light touch may serve: the granularity, and at most half
@@ -655,24 +756,64 @@ impl RedisHotStore {
 
     fn recently_touched(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> bool {
         let window = u64::try_from(self.light_window(ttl).as_millis()).unwrap_or(u64::MAX);
-        let recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        recent.get(id).is_some_and(|at| now.0.saturating_sub(*at) < window)
+        self.recent().get(id).is_some_and(|entry| now.0.saturating_sub(entry.touched_at) < window)
     }
 
-    /// The full touch: one EVALSHA; `count` false when a light touch counted this request
-    /// already.
-    async fn full_touch(&self, id: &SessionId, keys: &Keys, now: Timestamp, ttl: Duration, count: bool) -> HotLookup {
-        let args = vec![
+    /// [`HotStore::get_and_touch`] itself: a full touch, or a light one (see the module docs).
+    async fn lookup(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> HotLookup {
+        if !self.recently_touched(id, now, ttl) {
+            return self.full_touch(id, &self.keys(id), now, ttl).await;
+        }
+        // Fully touched by us within the window: a light touch, one plain read.
+        let cmd = if self.config.refresh_ttl_on_every_access {
+            let mut cmd = ::redis::cmd("GETEX");
+            cmd.arg(self.session_key(id)).arg("PX").arg(ttl_ms(ttl));
+            cmd
+        } else {
+            let mut cmd = ::redis::cmd("GET");
+            cmd.arg(self.session_key(id));
+            cmd
+        };
+        let session = match self.query(cmd).await.and_then(|value| self.decode_optional(*id, value)) {
+            Ok(Some(session)) => session,
+            Ok(None) => {
+                self.take_held(id);
+                return HotLookup::Miss;
+            }
+            Err(e) => return HotLookup::Unavailable(e),
+        };
+        if now.since(session.last_access) >= self.light_window(ttl) {
+            // The hint was wrong (an older state was written since): record this access.
+            return self.full_touch(id, &self.keys(id), now, ttl).await;
+        }
+        if session.is_tombstone() {
+            // A removal's marker serves no request.
+            return HotLookup::Hit(session);
+        }
+        let activity = self.count_light_touch(id, &session.activity, now);
+        HotLookup::Hit(Session { activity, ..session })
+    }
+
+    /// The full touch: one EVALSHA, which also adds the counts this store's light touches held.
+    async fn full_touch(&self, id: &SessionId, keys: &Keys, now: Timestamp, ttl: Duration) -> HotLookup {
+        let held = self.take_held(id);
+        let mut args = vec![
             padded(now.0).into_bytes(),
             ttl_ms(ttl).into_bytes(),
             keys.member.clone().into_bytes(),
             now.0.to_string().into_bytes(),
             self.config.visit_gap.as_millis().to_string().into_bytes(),
-            if count { b"1".to_vec() } else { b"0".to_vec() },
+            b"1".to_vec(),
         ];
+        args.extend(
+            [held.requests, held.visits, held.think_ms, held.last_request_at.0].map(|n| n.to_string().into_bytes()),
+        );
         let value = match self.eval(&self.scripts.touch, &[&keys.session, &keys.idle], args).await {
             Ok(value) => value,
-            Err(e) => return HotLookup::Unavailable(e),
+            Err(e) => {
+                self.restore_held(id, held);
+                return HotLookup::Unavailable(e);
+            }
         };
         match self.decode_optional(*id, value) {
             Ok(Some(session)) => {
@@ -695,39 +836,40 @@ impl RedisHotStore {
         let value = self
             .eval(&self.scripts.take, &[&keys.session, &keys.idle, &keys.dirty], vec![keys.member.clone().into_bytes()])
             .await?;
-        let taken = self.decode_optional(*id, value)?;
-        if let Some(session) = &taken {
+        let mut taken = self.decode_optional(*id, value)?;
+        // What this store held for it leaves with it.
+        let held = self.take_held(id);
+        if let Some(session) = &mut taken {
+            if !session.is_tombstone() {
+                session.activity = with_held(&session.activity, &held);
+            }
             self.drop_from_user_index(&session.user_id, keys.member).await;
         }
         Ok(taken)
+    }
+
+    /// The counts this store holds for `id`, left in place.
+    fn held(&self, id: &SessionId) -> Held {
+        self.recent().get(id).map(|entry| entry.held).unwrap_or_default()
+    }
+}
+
+/// `recorded` with the `held` counts added (the later of the two last requests).
+fn with_held(recorded: &Activity, held: &Held) -> Activity {
+    Activity {
+        requests: recorded.requests.saturating_add(held.requests),
+        visits: recorded.visits.saturating_add(held.visits),
+        think_ms: recorded.think_ms.saturating_add(held.think_ms),
+        last_request_at: recorded.last_request_at.max(held.last_request_at),
     }
 }
 
 impl HotStore for RedisHotStore {
     async fn get_and_touch(&self, id: &SessionId, now: Timestamp, ttl: Duration) -> HotLookup {
-        if !self.recently_touched(id, now, ttl) {
-            return self.full_touch(id, &self.keys(id), now, ttl, true).await;
-        }
-        // Fully touched by us within the window: a light touch, one EVALSHA that reads the record
-        // and counts the request in place (no last access, index or, by default, TTL change).
-        let args = vec![
-            now.0.to_string().into_bytes(),
-            self.config.visit_gap.as_millis().to_string().into_bytes(),
-            if self.config.refresh_ttl_on_every_access { ttl_ms(ttl).into_bytes() } else { Vec::new() },
-        ];
-        let key = self.session_key(id);
-        let answer = self.eval(&self.scripts.light_touch, &[&key], args).await;
-        let session = match answer.and_then(|value| self.decode_optional(*id, value)) {
-            Ok(Some(session)) => session,
-            Ok(None) => return HotLookup::Miss,
-            Err(e) => return HotLookup::Unavailable(e),
-        };
-        if now.since(session.last_access) >= self.light_window(ttl) {
-            // The hint was wrong (an older state was written since): record this access, whose
-            // request the light touch counted already.
-            return self.full_touch(id, &self.keys(id), now, ttl, false).await;
-        }
-        HotLookup::Hit(session)
+        // Counts held for a granularity go out with this call's command, concurrently.
+        let (lookup, _) =
+            futures_util::future::join(self.lookup(id, now, ttl), self.write_held_counts(now, false)).await;
+        lookup
     }
 
     async fn put(&self, session: &Session, ttl: Duration) -> Result<HotWrite, StoreError> {
@@ -806,7 +948,9 @@ impl HotStore for RedisHotStore {
             }
             Some(Value::Int(2)) => match items.get(1) {
                 Some(Value::BulkString(record)) => {
-                    let session = self.decode(*id, record.clone())?;
+                    let mut session = self.decode(*id, record.clone())?;
+                    // An update counts no request; the answer shows the ones held, as a lookup's does.
+                    session.activity = with_held(&session.activity, &self.held(id));
                     self.remember_touch(id, session.last_access);
                     Ok(HotUpdate::Updated(session))
                 }
@@ -854,11 +998,14 @@ impl HotStore for RedisHotStore {
         &self,
         idle_since: Timestamp,
         limit: usize,
-        _now: Timestamp,
+        now: Timestamp,
     ) -> Result<Vec<IdleEntry>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        // A candidate has been idle a whole threshold, so whatever this store held for it is due:
+        // written before the pass reads the records it demotes.
+        self.write_held_counts(now, false).await;
         // Phase 1: the oldest `limit` entries of every shard (members and scores only), merged.
         let ranges = (0..self.config.idle_shards).map(|shard| {
             let cmd = ::redis::cmd("ZRANGEBYSCORE")

@@ -17,17 +17,18 @@
 
 use ::redis::Script;
 
-/// Full touch: GETEX (TTL), last access := now if later, ZADD, and with ARGV[6] = '1' one request
-/// counted at now (a tombstone: the TTL only, never the index nor a count). KEYS: record, idle.
-/// ARGV: now (20 digits), ttl ms, member, now (plain), visit gap ms, count ('1' or '0'). Returns
-/// the record as stored, or nil.
+/// Full touch: GETEX (TTL), last access := now if later, ZADD, the light touches' counts this
+/// process held added to the activity, and with ARGV[6] = '1' one request counted at now (a
+/// tombstone: the TTL only, never the index nor a count). KEYS: record, idle. ARGV: now (20
+/// digits), ttl ms, member, now (plain), visit gap ms, count ('1' or '0'), then the held requests,
+/// visits, think ms and last request. Returns the record as stored, or nil.
 const TOUCH_LUA: &str = include_str!("lua/touch.lua");
 
-/// Light touch: GET (or GETEX with a TTL) and one request counted at now, in place (SETRANGE of
-/// the activity numbers; an hc1 record is rewritten as hc2), leaving last access, index and (with
-/// no TTL given) the TTL alone; a tombstone is only read. KEYS: record. ARGV: now (plain), visit
-/// gap ms, ttl ms or '' (GET). Returns the record as stored, or nil.
-const LIGHT_TOUCH_LUA: &str = include_str!("lua/light_touch.lua");
+/// Adds the light touches' counts a process held to a record's activity, in place (SETRANGE of the
+/// activity numbers; an hc1 record is rewritten as hc2), nothing else; a tombstone or a missing
+/// record is left alone. KEYS: record. ARGV: requests, visits, think ms, last request. Returns 1
+/// when added, 0 otherwise.
+const ADD_ACTIVITY_LUA: &str = include_str!("lua/add_activity.lua");
 
 /// Stores a record unless the stored one is fresher; a tombstone (version 4294967295) leaves the
 /// idle index, so it is no session to count or demote and ends with its TTL. KEYS: record, idle,
@@ -65,7 +66,7 @@ const USER_SET_UPGRADE_LUA: &str = include_str!("lua/user_set_upgrade.lua");
 /// Every script, its SHA1 computed once.
 pub(super) struct Scripts {
     pub(super) touch: Script,
-    pub(super) light_touch: Script,
+    pub(super) add_activity: Script,
     pub(super) put: Script,
     pub(super) update: Script,
     pub(super) take: Script,
@@ -80,7 +81,7 @@ impl Scripts {
     pub(super) fn new() -> Self {
         Self {
             touch: Script::new(TOUCH_LUA),
-            light_touch: Script::new(LIGHT_TOUCH_LUA),
+            add_activity: Script::new(ADD_ACTIVITY_LUA),
             put: Script::new(PUT_LUA),
             update: Script::new(UPDATE_LUA),
             take: Script::new(TAKE_LUA),
@@ -96,7 +97,7 @@ impl Scripts {
     pub(super) fn all(&self) -> [&Script; 10] {
         [
             &self.touch,
-            &self.light_touch,
+            &self.add_activity,
             &self.put,
             &self.update,
             &self.take,

@@ -7,25 +7,30 @@ if ARGV[1] > string.sub(b, 47, 66) then
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
   changed = true
 end
-if ARGV[6] == '1' then
+local pr = tonumber(ARGV[7])
+if ARGV[6] == '1' or pr > 0 then
   local now, visit_gap = tonumber(ARGV[4]), tonumber(ARGV[5])
-  -- Count this request as Activity::record does; an hc1 record (no activity fields: none counted)
-  -- gets them, this request its first. Doubles: exact to 2^53.
+  -- The record's activity (an hc1 record has none: zero), plus the light touches this process
+  -- counted since its last full touch (ARGV[7..10]), plus this request when ARGV[6] is '1', by
+  -- the rule of Activity::record. Doubles: exact to 2^53.
   local r, v, t, l, rest = 0, 0, 0, 0, 99
-  local hc2 = string.sub(b, 1, 4) == 'hc2|'
-  if hc2 then
+  if string.sub(b, 1, 4) == 'hc2|' then
     r, v = tonumber(string.sub(b, 99, 118)), tonumber(string.sub(b, 120, 139))
     t, l = tonumber(string.sub(b, 141, 160)), tonumber(string.sub(b, 162, 181))
     rest = 183
   end
-  if r == 0 then
-    r, v, t, l = 1, 1, 0, now
-  else
-    local gap = now - l
-    if gap < 0 then gap = 0 end
-    if gap > visit_gap then v = v + 1 else t = t + gap end
-    r = r + 1
-    if now > l then l = now end
+  r, v, t = r + pr, v + tonumber(ARGV[8]), t + tonumber(ARGV[9])
+  if tonumber(ARGV[10]) > l then l = tonumber(ARGV[10]) end
+  if ARGV[6] == '1' then
+    if r == 0 then
+      r, v, t, l = 1, 1, 0, now
+    else
+      local gap = now - l
+      if gap < 0 then gap = 0 end
+      if gap > visit_gap then v = v + 1 else t = t + gap end
+      r = r + 1
+      if now > l then l = now end
+    end
   end
   local activity = string.format('%020.0f|%020.0f|%020.0f|%020.0f|', r, v, t, l)
   b = 'hc2|' .. string.sub(b, 5, 98) .. activity .. string.sub(b, rest)
