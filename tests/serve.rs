@@ -703,6 +703,44 @@ fn load_drives_the_scenario_against_live_backends_and_agrees_with_simulate() {
     assert!(number(&live, &["latency_ms", "hot_access", "p50"]) > 0.0, "{live}");
 }
 
+/// `hotcold calibrate --metrics http://.../metrics` reads a live `/metrics` page with the admin
+/// credential from `HOTCOLD_ADMIN_TOKEN`: without it (or with the service credential) the
+/// server's 401 (403) is the error, naming the variable; with it the Redis histogram is fitted
+/// (150 hot reads) and the command refuses, exit 2, for DynamoDB, which these requests never
+/// called (creates on demotion durability write nothing there).
+#[test]
+fn calibrate_reads_a_live_metrics_page_with_the_admin_credential() {
+    let text = config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion");
+    let server = start(&text, "calibrate-metrics");
+    let token = create(&server, "calibrated-user", &json!({ "cart": [1, 2] }));
+    for _ in 0..150 {
+        let (status, body) = http(&server, "GET", &format!("/v1/sessions/{token}"), None);
+        assert_eq!(status, 200, "{body}");
+    }
+    let url = format!("http://{}/metrics", server.address);
+    let out = common::scratch_dir("serve", "calibrate-metrics").join("fitted.yaml");
+    let calibrate = |credential: Option<&str>| {
+        let mut command = common::hotcold();
+        command.args(["calibrate", "--metrics", &url, "--base", "scenarios/calibration-base.yaml", "--out"]).arg(&out);
+        command.env_remove("HOTCOLD_ADMIN_TOKEN");
+        if let Some(credential) = credential {
+            command.env("HOTCOLD_ADMIN_TOKEN", credential);
+        }
+        command.output().expect("run hotcold calibrate")
+    };
+    for (credential, status) in [(None, "401"), (Some(SERVICE), "403")] {
+        let output = calibrate(credential);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(status) && stderr.contains("HOTCOLD_ADMIN_TOKEN"), "{stderr}");
+    }
+    let output = calibrate(Some(ADMIN));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot fit latency.dynamodb"), "the Redis histogram was read and fitted first: {stderr}");
+    assert!(!out.exists(), "nothing written when a fit is refused");
+}
+
 /// The seeds the calibrated scenario is simulated on to judge the live run against.
 const CALIBRATED_SEEDS: [u64; 8] = [101, 102, 103, 104, 105, 106, 107, 108];
 /// The live count must lie within mean ± K·sd of the calibrated scenario's seeds.
