@@ -65,23 +65,5 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), Failure> {
 
 /// A summary as an export row, regions by name.
 fn row(config: &SessionConfig, summary: &SessionSummary) -> AnalyticsRow {
-    let name = |region: u16| config.region_name(RegionId(region)).to_string();
-    AnalyticsRow {
-        session_id: summary.session_id.clone(),
-        home_region: name(summary.home_region),
-        user_subject: summary.subject.clone(),
-        created_at_ms: summary.created_at,
-        last_event_at_ms: summary.last_event_at,
-        ended_at_ms: summary.ended_at,
-        end_reason: summary.end_reason.clone().unwrap_or_else(|| "open".to_string()),
-        updates: summary.updates(),
-        promotions: summary.promotions,
-        demotions: summary.demotions,
-        regions: summary.regions.iter().map(|r| name(*r)).collect(),
-        largest_payload_bytes: summary.largest_payload_bytes,
-        requests: summary.activity.requests,
-        visits: summary.activity.visits,
-        think_ms: summary.activity.think_ms,
-        last_request_at_ms: summary.activity.last_request_at.0,
-    }
+    AnalyticsRow::of_summary(summary, |region| config.region_name(RegionId(region)).to_string())
 }

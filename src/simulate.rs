@@ -39,6 +39,15 @@ pub(crate) fn simulate(args: &Args) -> Result<(), Failure> {
             return Err(Failure::BadInput(anyhow!("--sample must be in (0, 1], got {sample}")));
         }
     }
+    let sample = args.sample.unwrap_or(scenario.sample);
+    if args.analytics && sample < 1.0 {
+        // A sample's table holds that fraction of the sessions: calibrated from it, the rates
+        // would come out that much too low, silently.
+        return Err(Failure::BadInput(anyhow!(
+            "--analytics writes every simulated session, so it needs the whole population: it cannot be combined \
+             with a sample of {sample} (--sample or the scenario's sample:)"
+        )));
+    }
     let seed = args.seed.unwrap_or(scenario.seed);
     if let Some(shard) = &args.shard {
         if args.analytics {

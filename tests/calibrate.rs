@@ -186,4 +186,10 @@ fn calibrate_refuses_what_it_cannot_fit_with_exit_2_naming_it() {
         .arg(&shard_dir)
         .output();
     assert_bad_input(&shard.expect("run"), "--analytics with --shard", &["--analytics", "--shard"]);
+    // Nor a sample: its table would show a fraction of the sessions.
+    let sampled = hotcold()
+        .args(["simulate", "scenarios/calibration-demo.yaml", "--analytics", "--sample", "0.5", "--quiet", "--out"])
+        .arg(dir.join("sampled"))
+        .output();
+    assert_bad_input(&sampled.expect("run"), "--analytics with --sample", &["--analytics", "0.5"]);
 }

@@ -510,7 +510,16 @@ fn a_migration_killed_half_way_resumes_and_imports_every_session_exactly_once() 
     assert!(already <= 1, "{checkpoint:#}");
     let hot = count(&checkpoint, "imported_hot");
     assert!(hot + already >= 10 && hot <= 10, "{checkpoint:#}");
-    assert_eq!(legacy.keys(), BTreeSet::from(["sess:not.a.session.id".to_owned()]));
+    // An import lock the kill caught between a legacy delete and the lock's release stays until
+    // its TTL ends it (that is what the TTL is for); nothing else is left but the foreign key.
+    let (locks, left): (BTreeSet<String>, BTreeSet<String>) =
+        legacy.keys().into_iter().partition(|key| key.starts_with("hotcold-import-lock:"));
+    assert_eq!(left, BTreeSet::from(["sess:not.a.session.id".to_owned()]));
+    assert!(locks.len() <= 1, "at most the lock of the import the kill caught: {locks:?}");
+    for lock in &locks {
+        let ttl: i64 = redis::cmd("PTTL").arg(lock).query(&mut legacy.connection()).expect("PTTL");
+        assert!(ttl > 0, "a lock left by a killed importer expires by itself: {lock} has PTTL {ttl}");
+    }
 
     let events = deployment.migrated_events(&sessions);
     let once = sessions.iter().filter(|s| events.get(&s.session_id().to_hex()) == Some(&1)).count();

@@ -8,6 +8,8 @@
 /// session timeout and the ADR's promotion threshold).
 pub use hotcold_engine::analytics::VISIT_GAP_MS;
 
+use hotcold_engine::analytics::SessionSummary;
+
 /// One session summary, as exported.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AnalyticsRow {
@@ -48,6 +50,29 @@ pub struct AnalyticsRow {
 }
 
 impl AnalyticsRow {
+    /// The export row of an engine's session summary, regions named by `name` (the live export
+    /// and `simulate --analytics` both write them so).
+    pub fn of_summary(summary: &SessionSummary, name: impl Fn(u16) -> String) -> Self {
+        Self {
+            session_id: summary.session_id.clone(),
+            home_region: name(summary.home_region),
+            user_subject: summary.subject.clone(),
+            created_at_ms: summary.created_at,
+            last_event_at_ms: summary.last_event_at,
+            ended_at_ms: summary.ended_at,
+            end_reason: summary.end_reason.clone().unwrap_or_else(|| "open".to_string()),
+            updates: summary.updates(),
+            promotions: summary.promotions,
+            demotions: summary.demotions,
+            regions: summary.regions.iter().map(|r| name(*r)).collect(),
+            largest_payload_bytes: summary.largest_payload_bytes,
+            requests: summary.activity.requests,
+            visits: summary.activity.visits,
+            think_ms: summary.activity.think_ms,
+            last_request_at_ms: summary.activity.last_request_at.0,
+        }
+    }
+
     /// True when the row's counts are final for the visits they cover: the session ended, or
     /// its last summarised event was a demotion (it had been idle for the promotion threshold, so
     /// no visit was under way). A row last written by a promotion is mid-visit.

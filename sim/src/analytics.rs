@@ -80,24 +80,7 @@ impl SimAnalytics {
             sessions
                 .values()
                 .filter_map(|entry| entry.summary.as_ref())
-                .map(|s| AnalyticsRow {
-                    session_id: s.session_id.clone(),
-                    home_region: name(s.home_region),
-                    user_subject: s.subject.clone(),
-                    created_at_ms: s.created_at,
-                    last_event_at_ms: s.last_event_at,
-                    ended_at_ms: s.ended_at,
-                    end_reason: s.end_reason.clone().unwrap_or_else(|| "open".to_string()),
-                    updates: s.updates(),
-                    promotions: s.promotions,
-                    demotions: s.demotions,
-                    regions: s.regions.iter().map(|r| name(*r)).collect(),
-                    largest_payload_bytes: s.largest_payload_bytes,
-                    requests: s.activity.requests,
-                    visits: s.activity.visits,
-                    think_ms: s.activity.think_ms,
-                    last_request_at_ms: s.activity.last_request_at.0,
-                })
+                .map(|s| AnalyticsRow::of_summary(s, name))
                 .collect()
         });
         rows.sort_unstable_by(|a, b| (a.created_at_ms, &a.session_id).cmp(&(b.created_at_ms, &b.session_id)));
