@@ -21,6 +21,9 @@ pub(crate) const ADMIN_TOKEN_VAR: &str = "HOTCOLD_ADMIN_TOKEN";
 /// How long fetching a `/metrics` URL may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The longest span an export may cover: ten years.
+const MAX_EXPORT_SPAN_MS: u64 = 10 * 365 * 86_400_000;
+
 /// The largest exposition read (a `/metrics` page is tens of kilobytes).
 const MAX_EXPOSITION_BYTES: usize = 64 << 20;
 
@@ -71,6 +74,21 @@ pub(crate) fn calibrate(args: &Args) -> Result<(), Failure> {
                 why: format!("none of the export's {} rows has a creation time", rows.len()),
             })
         })?;
+        // A time far past the rest (a damaged row) would stretch the window and every rate with
+        // it: refused, naming the row.
+        if window.end_ms.saturating_sub(window.start_ms) > MAX_EXPORT_SPAN_MS {
+            let latest = rows
+                .iter()
+                .position(|r| {
+                    [r.last_event_at_ms, r.ended_at_ms.unwrap_or(0), r.last_request_at_ms].contains(&window.end_ms)
+                })
+                .map_or_else(String::new, |i| format!(" (row {}, session {})", i + 1, rows[i].session_id));
+            return Err(bad(anyhow!(
+                "--analytics {}: the export spans {:.0} days, more than 10 years: a time is wrong{latest}",
+                path.display(),
+                window.end_ms.saturating_sub(window.start_ms) as f64 / 86_400_000.0
+            )));
+        }
         // Visits were counted with the deployment's promotion threshold as the idle gap (a `load
         // --speedup` run's, compressed, is the base's once the times are stretched back).
         let promotion_threshold = scenario.session_config.hot_storage.promotion_threshold;

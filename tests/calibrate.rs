@@ -158,6 +158,16 @@ fn calibrate_refuses_what_it_cannot_fit_with_exit_2_naming_it() {
     std::fs::write(&tiny, format!("{header}\n{rows}")).expect("write");
     let few = hotcold().args(["calibrate", "--analytics", tiny.to_str().expect("utf-8"), "--out", out]).output();
     assert_bad_input(&few.expect("run"), "too few sessions", &["cannot fit"]);
+    // A damaged time (far past the rest) is named, not fitted into a rate of almost nothing.
+    let damaged = dir.join("damaged.csv");
+    let text = std::fs::read_to_string(&tiny).expect("read");
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    // Row 3 (i = 2): created 120000, last event 2120000.
+    lines[3] = lines[3].replacen(",2120000,", ",99999999999999999,", 1);
+    assert!(lines[3].contains("99999999999999999"), "{}", lines[3]);
+    std::fs::write(&damaged, lines.join("\n")).expect("write");
+    let far = hotcold().args(["calibrate", "--analytics", damaged.to_str().expect("utf-8"), "--out", out]).output();
+    assert_bad_input(&far.expect("run"), "a damaged time", &["more than 10 years", "row 3"]);
     // Metrics alone need a base; an exposition without DynamoDB calls cannot fit latency.dynamodb.
     let prom = dir.join("metrics.prom");
     let mut text = String::from("# TYPE hotcold_backend_call_duration_seconds histogram\n");

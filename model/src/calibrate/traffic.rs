@@ -299,7 +299,7 @@ fn hour_exposure(start_ms: u64, end_ms: u64) -> [f64; 24] {
     let mut exposure = [whole_days as f64; 24];
     let mut t = start_ms.saturating_add(whole_days * DAY_MS);
     while t < end_ms {
-        let next = ((t / HOUR_MS + 1) * HOUR_MS).min(end_ms);
+        let next = (t / HOUR_MS + 1).saturating_mul(HOUR_MS).min(end_ms);
         exposure[((t / HOUR_MS) % 24) as usize] += (next - t) as f64 / HOUR_MS as f64;
         t = next;
     }
@@ -987,6 +987,66 @@ mod tests {
         assert!(matches!(fit_traffic(&rows, window, &base(), 0), Err(CalibrationError::Malformed(_))));
         // No creation time at all: no window.
         assert_eq!(Window::of(&[AnalyticsRow::default()]), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+
+        /// Whatever an export holds (counts that contradict each other, times out of order,
+        /// extremes), the fit answers a scenario or a refusal, never a panic; shares it answers
+        /// are probabilities.
+        #[test]
+        fn any_export_gets_a_fit_or_a_refusal(
+            rows in proptest::collection::vec(
+                (
+                    0u64..4 * DAY_MS,
+                    proptest::prelude::any::<u64>(),
+                    0u64..600,
+                    0u64..40,
+                    0u64..8 * HOUR_MS,
+                    proptest::option::of(0u64..5 * DAY_MS),
+                    0u8..4,
+                    0u64..5,
+                    0u64..100_000,
+                    0u64..3 * DAY_MS,
+                ),
+                0..400,
+            ),
+            gap in 1u64..4 * HOUR_MS,
+        ) {
+            let reasons = ["logged_out", "expired", "open", "revoked"];
+            let rows: Vec<AnalyticsRow> = rows
+                .into_iter()
+                .enumerate()
+                .map(|(i, (created, noise, requests, visits, think, ended, reason, demotions, payload, last))| {
+                    AnalyticsRow {
+                        session_id: format!("{i:032x}"),
+                        home_region: if noise % 3 == 0 { "ap-southeast-1".into() } else { "eu-west-1".into() },
+                        created_at_ms: if noise % 17 == 0 { 0 } else { DAY_MS + created },
+                        last_event_at_ms: if noise % 13 == 0 { u64::MAX } else { DAY_MS + last },
+                        ended_at_ms: ended.map(|t| DAY_MS + t),
+                        end_reason: reasons[usize::from(reason)].into(),
+                        updates: noise % 50,
+                        promotions: noise % 4,
+                        demotions,
+                        largest_payload_bytes: payload,
+                        requests,
+                        visits,
+                        think_ms: think,
+                        last_request_at_ms: DAY_MS + last,
+                        ..AnalyticsRow::default()
+                    }
+                })
+                .collect();
+            let Some(window) = Window::of(&rows) else { return Ok(()) };
+            if let Ok(fit) = fit_traffic(&rows, window, &base(), gap) {
+                let visit = &fit.traffic.visit;
+                for share in [visit.update_fraction, visit.logout_probability, fit.traffic.returns.probability] {
+                    proptest::prop_assert!((0.0..=1.0).contains(&share), "{share}");
+                }
+                proptest::prop_assert!(fit.fits.iter().all(|f| !f.value.is_empty() && !f.goodness.is_empty()));
+            }
+        }
     }
 
     /// The production visit gap, 30 minutes.
