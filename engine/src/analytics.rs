@@ -18,10 +18,10 @@ use crate::time::Timestamp;
 /// web-analytics session timeout, and the ADR's promotion threshold.
 pub const VISIT_GAP_MS: u64 = 30 * 60 * 1000;
 
-/// What a session's requests have been, counted by the hot tier at every lookup (the Redis
-/// store in the same script call as the touch, so counting adds no round trip) and carried with
-/// the session through demotion and promotion, so the analytics summary can hold them: calibration
-/// fits visits, think time and returns from these.
+/// What a session's requests have been, counted by the hot tier at every lookup (with no round
+/// trip of its own: the Redis store counts in its touch script, or holds a light touch's count
+/// until the next one) and carried with the session through demotion and promotion, so the
+/// analytics summary can hold them: calibration fits visits, think time and returns from these.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Activity {
     /// Requests served, the creating one included.
@@ -35,6 +35,21 @@ pub struct Activity {
 }
 
 impl Activity {
+    /// The names of the four numbers, in the order of [`Self::numbers`]: the attribute names
+    /// every store writes them under.
+    pub const NAMES: [&'static str; 4] = ["requests", "visits", "think_ms", "last_request_at"];
+
+    /// Requests, visits, think time (ms) and last request (ms): the order every store writes
+    /// them in, and the order a summary keeps the larger of two activities by (requests first).
+    pub const fn numbers(&self) -> [u64; 4] {
+        [self.requests, self.visits, self.think_ms, self.last_request_at.0]
+    }
+
+    /// The activity of [`Self::numbers`].
+    pub const fn from_numbers([requests, visits, think_ms, last_request_at]: [u64; 4]) -> Self {
+        Self { requests, visits, think_ms, last_request_at: Timestamp(last_request_at) }
+    }
+
     /// A session's activity after its creating request at `at`.
     pub const fn first(at: Timestamp) -> Self {
         Self { requests: 1, visits: 1, think_ms: 0, last_request_at: at }
@@ -172,15 +187,10 @@ impl SessionSummary {
         // outbox) never lowers it, and a reopen after a rollback keeps it (the requests before
         // the rollback were served too). Ties on requests go to the larger tuple, the order the
         // DynamoDB pipeline's maximum uses, so both give the same summary.
-        if activity_order(&event.activity) > activity_order(&self.activity) {
+        if event.activity.numbers() > self.activity.numbers() {
             self.activity = event.activity;
         }
     }
-}
-
-/// The order in which a summary keeps the larger of two activities: requests first.
-pub const fn activity_order(activity: &Activity) -> (u64, u64, u64, u64) {
-    (activity.requests, activity.visits, activity.think_ms, activity.last_request_at.0)
 }
 
 #[cfg(test)]

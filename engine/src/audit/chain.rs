@@ -63,9 +63,8 @@ pub fn record_hash(prev: &ChainHash, event: &AuditEvent, writer: &str, seq: u64)
     hasher.update(event.created_at.0.to_be_bytes());
     // The activity is sealed too, but only when there is one: records sealed before it existed
     // (all zero) keep the hash they were sealed with, so old chains still verify.
-    let activity = &event.activity;
-    if *activity != Activity::default() {
-        for n in [activity.requests, activity.visits, activity.think_ms, activity.last_request_at.0] {
+    if event.activity != Activity::default() {
+        for n in event.activity.numbers() {
             hasher.update(n.to_be_bytes());
         }
     }

@@ -9,7 +9,7 @@
 //! | `subject` | S | the owner's audit subject, absent when unknown |
 //! | `promotions`, `demotions` | N | counters (`ADD`) |
 //! | `regions`, `payload_sizes` | NS | regions that acted on it; data sizes seen (`ADD`; the largest is the summary's) |
-//! | `activities` | SS | the activities events carried, each `<requests>\|<visits>\|<think ms>\|<last request>` (20 zero-padded digits each, so string order is [`activity_order`]; `ADD`; the largest is the summary's), absent while none was counted |
+//! | `activities` | SS | the activities events carried, each `<requests>\|<visits>\|<think ms>\|<last request>` (20 zero-padded digits each, so string order is that of [`Activity::numbers`]; `ADD`; the largest is the summary's), absent while none was counted |
 //! | `ended_at`, `end_reason` | N, S | set by the event that ended it |
 //! | `expires_at` | N | TTL: last event + `analytics_retention`, epoch seconds |
 //!
@@ -29,10 +29,9 @@ use aws_sdk_dynamodb::types::{
 
 use super::codec::{key_of, parse_key};
 use super::sdk_error;
-use crate::analytics::{Activity, SessionSummary, activity_order, end_reason, reopens, writes_summary};
+use crate::analytics::{Activity, SessionSummary, end_reason, reopens, writes_summary};
 use crate::audit::chain::AuditRecord;
 use crate::error::StoreError;
-use crate::time::Timestamp;
 
 /// The analytics table.
 #[derive(Debug, Clone)]
@@ -135,22 +134,17 @@ impl DynamoAnalytics {
     }
 }
 
-/// An activity as an element of the `activities` set: string order is [`activity_order`].
+/// An activity as an element of the `activities` set: string order is that of
+/// [`Activity::numbers`].
 fn encode_activity(activity: &Activity) -> String {
-    let [requests, visits, think, last] =
-        [activity.requests, activity.visits, activity.think_ms, activity.last_request_at.0];
+    let [requests, visits, think, last] = activity.numbers();
     format!("{requests:020}|{visits:020}|{think:020}|{last:020}")
 }
 
 /// An element of the `activities` set back.
 fn decode_activity(text: &str) -> Option<Activity> {
     let mut numbers = text.split('|').map(|n| n.parse::<u64>().ok());
-    let activity = Activity {
-        requests: numbers.next()??,
-        visits: numbers.next()??,
-        think_ms: numbers.next()??,
-        last_request_at: Timestamp(numbers.next()??),
-    };
+    let activity = Activity::from_numbers([numbers.next()??, numbers.next()??, numbers.next()??, numbers.next()??]);
     numbers.next().is_none().then_some(activity)
 }
 
@@ -185,7 +179,7 @@ fn decode_summary(item: &HashMap<String, AttributeValue>) -> Result<SessionSumma
             .map(|v| decode_activity(v).ok_or("attribute activities"))
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
-            .max_by_key(activity_order)
+            .max_by_key(Activity::numbers)
             .unwrap_or_default(),
         None => Activity::default(),
         _ => return Err("attribute activities".into()),
@@ -233,6 +227,7 @@ pub(super) async fn create_analytics_table(client: &Client, table: &str) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::Timestamp;
 
     #[test]
     fn activities_order_as_strings_as_the_fold_orders_them() {
@@ -246,7 +241,7 @@ mod tests {
         for a in &all {
             assert_eq!(decode_activity(&encode_activity(a)), Some(*a));
             for b in &all {
-                assert_eq!(encode_activity(a).cmp(&encode_activity(b)), activity_order(a).cmp(&activity_order(b)));
+                assert_eq!(encode_activity(a).cmp(&encode_activity(b)), a.numbers().cmp(&b.numbers()));
             }
         }
         assert_eq!(decode_activity("1|2|3"), None);

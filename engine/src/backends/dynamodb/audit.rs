@@ -26,7 +26,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::{DynamoAnalytics, DynamoConfig, MAX_BATCH, finish_table, sdk_error};
-use crate::analytics::writes_summary;
+use crate::analytics::{Activity, writes_summary};
 use crate::audit::chain::{self, AuditRecord, ChainHead};
 use crate::audit::log::{
     AuditCursor, AuditLog, AuditPage, AuditQuery, Link, MAX_PAGE, StoredRecord, sort_key, sort_key_floor, subject_for,
@@ -242,12 +242,7 @@ impl DynamoAuditLog {
         ]);
         // Left out when zero, as in the outbox's lines: such a record reads as one of an
         // earlier version does.
-        for (name, value) in [
-            ("requests", stored.requests),
-            ("visits", stored.visits),
-            ("think_ms", stored.think_ms),
-            ("last_request_at", stored.last_request_at),
-        ] {
+        for (name, value) in Activity::NAMES.into_iter().zip(record.event.activity.numbers()) {
             if value > 0 {
                 item.insert(name.to_string(), n(value));
             }

@@ -49,13 +49,7 @@ pub(super) fn session_item(session: &Session, cold_ttl: Duration) -> HashMap<Str
     // Absent while nothing was counted (tombstones, bulk imports): items of earlier versions
     // look the same and decode as zero.
     if session.activity != Activity::default() {
-        let activity = &session.activity;
-        for (name, value) in [
-            ("requests", activity.requests),
-            ("visits", activity.visits),
-            ("think_ms", activity.think_ms),
-            ("last_request_at", activity.last_request_at.0),
-        ] {
+        for (name, value) in Activity::NAMES.into_iter().zip(session.activity.numbers()) {
             item.insert(name.to_string(), AttributeValue::N(value.to_string()));
         }
     }
@@ -142,12 +136,8 @@ pub(super) fn decode_session(item: &HashMap<String, AttributeValue>) -> Result<S
     };
     let version = number("version")?;
     let counted = |name: &str| if item.contains_key(name) { number(name) } else { Ok(0) };
-    let activity = Activity {
-        requests: counted("requests")?,
-        visits: counted("visits")?,
-        think_ms: counted("think_ms")?,
-        last_request_at: Timestamp(counted("last_request_at")?),
-    };
+    let [requests, visits, think_ms, last_request_at] = Activity::NAMES.map(counted);
+    let activity = Activity::from_numbers([requests?, visits?, think_ms?, last_request_at?]);
     let user_id = match item.get("user_id") {
         None if version >= TOMBSTONE_VERSION => UserId::removed(),
         _ => UserId::new(text("user_id")?).map_err(|_| "attribute user_id is not a user id")?,

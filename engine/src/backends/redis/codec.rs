@@ -103,8 +103,7 @@ pub(super) fn encode_record(session: &Session) -> Vec<u8> {
     record.push(b'|');
     // User ids are at most 128 bytes (UserId enforces it), so three digits always hold the length.
     record.extend_from_slice(format!("{:0width$}|", user.len(), width = record::USER_LEN_WIDTH).as_bytes());
-    let activity = &session.activity;
-    for number in [activity.requests, activity.visits, activity.think_ms, activity.last_request_at.0] {
+    for number in session.activity.numbers() {
         record.extend_from_slice(padded(number).as_bytes());
         record.push(b'|');
     }

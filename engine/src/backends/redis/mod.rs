@@ -740,9 +740,7 @@ impl RedisHotStore {
         };
         let writes = due.iter().map(|(id, held)| {
             let key = self.session_key(id);
-            let args = [held.requests, held.visits, held.think_ms, held.last_request_at.0]
-                .map(|n| n.to_string().into_bytes())
-                .to_vec();
+            let args = held.numbers().map(|n| n.to_string().into_bytes()).to_vec();
             async move { self.eval(&self.scripts.add_activity, &[&key], args).await.is_ok() }
         });
         join_all(writes).await.into_iter().filter(|written| *written).count()
@@ -805,9 +803,7 @@ impl RedisHotStore {
             self.config.visit_gap.as_millis().to_string().into_bytes(),
             b"1".to_vec(),
         ];
-        args.extend(
-            [held.requests, held.visits, held.think_ms, held.last_request_at.0].map(|n| n.to_string().into_bytes()),
-        );
+        args.extend(held.numbers().map(|n| n.to_string().into_bytes()));
         let value = match self.eval(&self.scripts.touch, &[&keys.session, &keys.idle], args).await {
             Ok(value) => value,
             Err(e) => {
