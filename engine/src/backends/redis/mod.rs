@@ -719,6 +719,11 @@ impl RedisHotStore {
     /// stop). Counts whose write fails are dropped: they are analytics, and a retry could add
     /// them twice. Answers how many sessions' counts were written.
     pub async fn write_held_counts(&self, now: Timestamp, all: bool) -> usize {
+        if self.config.touch_granularity.is_zero() {
+            // Every access a full touch: no light touch, nothing held (and no lock taken on
+            // every call to find that out).
+            return 0;
+        }
         let granularity = u64::try_from(self.config.touch_granularity.as_millis()).unwrap_or(u64::MAX);
         if !all {
             let checked = self.held_checked_at.load(Ordering::Relaxed);
