@@ -267,10 +267,7 @@ async fn drive(plan: &Plan, config: &ServeConfig) -> anyhow::Result<(RunRecord, 
         .context("the engine refused the configuration")?;
     let engine = Arc::new(engine);
     let outcome = Driver::new(plan, Arc::clone(&engine), ledger).run().await;
-    let now = hotcold_engine::Clock::now(&SystemClock);
-    for (_, hot) in engine.hot_stores() {
-        hot.inner().write_held_counts(now, true).await;
-    }
+    crate::serve::write_held_counts(&engine).await;
     engine.audit().drain().await.context("delivering the deferred audit records")?;
     let (record, lateness) = outcome?;
     Ok((record, lateness, metrics.render()))

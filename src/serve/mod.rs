@@ -343,9 +343,12 @@ fn audit_counts(engine: &LiveEngine) -> TrailCounts {
     })
 }
 
-/// On shutdown: the request counts the Redis stores hold from light touches go to their records
-/// (they would die with the process; see `RedisHotStore::write_held_counts`).
-pub(crate) async fn write_held_counts(engine: &LiveEngine) {
+/// On a clean stop (of `serve`, or at the end of a `load` run): the request counts the Redis
+/// stores hold from light touches go to their records (they would die with the process; see
+/// `RedisHotStore::write_held_counts`).
+pub(crate) async fn write_held_counts<C: hotcold_engine::ColdStore, A: hotcold_engine::AuditSink>(
+    engine: &hotcold_engine::Engine<api::Hot, C, A, hotcold_engine::SystemClock>,
+) {
     let now = hotcold_engine::Clock::now(&hotcold_engine::SystemClock);
     for (_, hot) in engine.hot_stores() {
         hot.inner().write_held_counts(now, true).await;
