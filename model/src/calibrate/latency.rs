@@ -4,7 +4,7 @@
 //! between the histogram's cumulative shares and the fitted CDF at the bucket bounds.
 
 use super::prometheus::{self, Histogram};
-use super::stats::{inverse_normal_cdf, nelder_mead, normal_cdf};
+use super::stats::{inverse_normal_cdf, nelder_mead, normal_cdf, significant};
 use super::{CalibrationError, Fit};
 use crate::units::{DistSpec, Seconds};
 
@@ -54,7 +54,7 @@ pub fn fit_backend(text: &str, backend: &str) -> Result<(DistSpec<Seconds>, Fit)
         why: format!("no {METRIC} series with backend=\"{backend}\" and result=\"ok\" in the metrics"),
     })?;
     let fit = fit_lognormal(&histogram, &key)?;
-    let (median_ms, p99_ms) = (three_figures(fit.median_seconds * 1e3), three_figures(fit.p99_seconds * 1e3));
+    let (median_ms, p99_ms) = (significant(fit.median_seconds * 1e3, 3), significant(fit.p99_seconds * 1e3, 3));
     // As `0.41ms` reads back: the number divided by 1000.
     let spec = DistSpec::Lognormal { median: Seconds(median_ms / 1e3), p95: None, p99: Some(Seconds(p99_ms / 1e3)) };
     spec.check().map_err(|why| CalibrationError::Insufficient {
@@ -221,15 +221,6 @@ fn quantile_guess(intervals: &[Interval], total: f64) -> (f64, f64) {
     };
     let (low, median, high) = (quantile(0.16), quantile(0.5), quantile(0.84));
     (median, ((high - low) / 2.0).clamp(0.05, 5.0))
-}
-
-/// `value` rounded to three significant figures (`0.41234` → `0.412`, `1234.5` → `1230`).
-fn three_figures(value: f64) -> f64 {
-    if !(value.is_finite() && value > 0.0) {
-        return value;
-    }
-    let scale = 10f64.powi(2 - value.log10().floor() as i32);
-    if scale.is_finite() && scale > 0.0 { (value * scale).round() / scale } else { value }
 }
 
 #[cfg(test)]
@@ -475,13 +466,5 @@ mod tests {
         let failed = series("backend=\"dynamodb\",call=\"get\",result=\"error\"", &draw(0.009, 0.06, 1_000, 3));
         assert!(matches!(fit_backend(&failed, "dynamodb"), Err(CalibrationError::Insufficient { .. })));
         assert!(matches!(fit_backend("bad line\n", "redis"), Err(CalibrationError::Malformed(_))));
-    }
-
-    #[test]
-    fn rounds_to_three_significant_figures() {
-        assert_eq!(three_figures(0.412_34), 0.412);
-        assert_eq!(three_figures(1234.5), 1230.0);
-        assert_eq!(three_figures(9.049), 9.05);
-        assert_eq!(three_figures(0.0), 0.0);
     }
 }

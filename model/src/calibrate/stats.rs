@@ -1,10 +1,21 @@
-//! The few numerical pieces the fits share: the normal CDF and a small simplex minimiser.
+//! The few numerical pieces the fits share: the normal CDF, a small simplex minimiser, and the
+//! rounding of what they print.
 
 pub use crate::units::inverse_normal_cdf;
 
 /// The standard normal CDF, Φ(x), from `libm::erfc` (accurate in both tails).
 pub fn normal_cdf(x: f64) -> f64 {
     0.5 * libm::erfc(-x / std::f64::consts::SQRT_2)
+}
+
+/// `x` rounded to `digits` significant digits, as the fitted values are written (non-finite and
+/// 0 unchanged).
+pub fn significant(x: f64, digits: i32) -> f64 {
+    if !x.is_finite() || x == 0.0 {
+        return x;
+    }
+    let scale = 10f64.powi(digits - 1 - x.abs().log10().floor() as i32);
+    if scale.is_finite() && (x * scale).is_finite() { (x * scale).round() / scale } else { x }
 }
 
 /// Minimises `f` over `start.len()` dimensions with the Nelder–Mead simplex method, starting
@@ -77,6 +88,14 @@ pub fn nelder_mead(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rounds_to_three_significant_figures() {
+        assert_eq!(significant(0.412_34, 3), 0.412);
+        assert_eq!(significant(1234.5, 3), 1230.0);
+        assert_eq!(significant(9.049, 3), 9.05);
+        assert_eq!(significant(0.0, 3), 0.0);
+    }
 
     #[test]
     fn the_normal_cdf_inverts_the_quantile_function() {

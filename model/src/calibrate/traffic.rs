@@ -26,7 +26,7 @@
 use std::collections::BTreeMap;
 use std::f64::consts::{PI, TAU};
 
-use super::stats::{nelder_mead, normal_cdf};
+use super::stats::{nelder_mead, normal_cdf, significant};
 use super::{CalibrationError, Fit};
 use crate::analytics::AnalyticsRow;
 use crate::scenario::{RegionTraffic, Traffic};
@@ -174,7 +174,7 @@ struct Gap {
 
 /// `ms` as minutes in words: `30 min`, `0.5 min`.
 fn minutes(ms: u64) -> String {
-    format!("{} min", sig(ms as f64 / 60_000.0, 3))
+    format!("{} min", significant(ms as f64 / 60_000.0, 3))
 }
 
 /// A lognormal by the mean `mu` and standard deviation `sigma` of its logarithm.
@@ -263,21 +263,12 @@ fn median_interval(fit: Lognormal, covariance: Option<[[f64; 2]; 2]>) -> String 
             let se = c[0][0].sqrt();
             format!(
                 "95 % interval of the median {} to {}",
-                sig(fit.mu.exp() / (Z975 * se).exp(), 3),
-                sig((fit.mu + Z975 * se).exp(), 3)
+                significant(fit.mu.exp() / (Z975 * se).exp(), 3),
+                significant((fit.mu + Z975 * se).exp(), 3)
             )
         }
         _ => "no interval (flat likelihood)".into(),
     }
-}
-
-/// `x` rounded to `digits` significant digits (non-finite and 0 unchanged).
-fn sig(x: f64, digits: i32) -> f64 {
-    if !x.is_finite() || x == 0.0 {
-        return x;
-    }
-    let scale = 10f64.powi(digits - 1 - x.abs().log10().floor() as i32);
-    if scale.is_finite() && (x * scale).is_finite() { (x * scale).round() / scale } else { x }
 }
 
 /// A duration rounded to 3 significant digits in the largest unit it fills, and as a scenario
@@ -289,7 +280,7 @@ fn duration(seconds: f64) -> (f64, String) {
         s if s >= 60.0 => (60.0, "m"),
         _ => (1.0, "s"),
     };
-    let value = sig(seconds / unit, 3);
+    let value = significant(seconds / unit, 3);
     (value * unit, format!("{value}{name}"))
 }
 
@@ -412,14 +403,14 @@ fn fit_regions(
         let per_hour = n as f64 / curve_hours;
         let per_day = |count: f64| count / curve_hours * 24.0;
         let spread = Z975 * (n as f64).sqrt();
-        region.sessions_per_day = sig(per_day(n as f64), 4);
+        region.sessions_per_day = significant(per_day(n as f64), 4);
         fits.push(Fit {
             key: key("sessions_per_day"),
             value: format!("{}", region.sessions_per_day),
             goodness: format!(
                 "95 % interval {} to {} (Poisson), over {days:.2} days{added}",
-                sig(per_day(n as f64 - spread), 4),
-                sig(per_day(n as f64 + spread), 4)
+                significant(per_day(n as f64 - spread), 4),
+                significant(per_day(n as f64 + spread), 4)
             ),
             basis: n as u64,
             basis_unit: "sessions",
@@ -436,11 +427,11 @@ fn fit_regions(
             let se_a = (2.0 / n as f64).sqrt();
             let ratio = |a: f64| {
                 let a = a.clamp(0.0, MAX_AMPLITUDE);
-                sig((1.0 + a) / (1.0 - a), 3)
+                significant((1.0 + a) / (1.0 - a), 3)
             };
             region.peak_to_trough = ratio(a);
             let utc_peak = (phase * 24.0 / TAU).rem_euclid(24.0);
-            region.peak_hour = sig((utc_peak + region.utc_offset).rem_euclid(24.0), 3);
+            region.peak_hour = significant((utc_peak + region.utc_offset).rem_euclid(24.0), 3);
             fits.push(Fit {
                 key: key("peak_to_trough"),
                 value: format!("{}", region.peak_to_trough),
@@ -629,8 +620,8 @@ fn fit_returns(quiescent: &[&AnalyticsRow], window: Window, gap: &Gap) -> Result
             let se = c[i][i].sqrt();
             format!(
                 "95 % interval {} to {} (observed information)",
-                sig(logistic(lp_x[i] - Z975 * se), 3),
-                sig(logistic(lp_x[i] + Z975 * se), 3)
+                significant(logistic(lp_x[i] - Z975 * se), 3),
+                significant(logistic(lp_x[i] + Z975 * se), 3)
             )
         }
         _ => "no interval (flat likelihood)".into(),
@@ -655,22 +646,22 @@ fn fit_returns(quiescent: &[&AnalyticsRow], window: Window, gap: &Gap) -> Result
         },
         Fit {
             key: "traffic.visit.logout_probability".into(),
-            value: format!("{}", sig(logout, 3)),
+            value: format!("{}", significant(logout, 3)),
             goodness: interval(0),
             basis: visit_ends,
             basis_unit: "visits",
         },
         Fit {
             key: "traffic.returns.probability".into(),
-            value: format!("{}", sig(probability, 3)),
+            value: format!("{}", significant(probability, 3)),
             goodness: format!("{}; returns merged into their visit: {:.2} % of visit ends", interval(1), 100.0 * merge),
             basis: visit_ends,
             basis_unit: "visits",
         },
     ];
     Ok(Returns {
-        logout: sig(logout, 3),
-        probability: sig(probability, 3),
+        logout: significant(logout, 3),
+        probability: significant(probability, 3),
         gap_spec: DistSpec::Lognormal { median: Seconds(median_s), p95: Some(Seconds(p95_s)), p99: None },
         merge,
         fits,
@@ -749,7 +740,7 @@ fn fit_requests(
         fitted += q[k];
         ks = ks.max((observed - fitted).abs());
     }
-    let (median, p95) = (sig(fit.median(), 3), sig(fit.p95(), 3));
+    let (median, p95) = (significant(fit.median(), 3), significant(fit.p95(), 3));
     let fit_line = Fit {
         key: "traffic.visit.requests".into(),
         value: format!("{{ dist: lognormal, median: {median}, p95: {p95} }}"),
@@ -880,14 +871,14 @@ fn fit_payload(settled: &[&AnalyticsRow]) -> Result<(DistSpec<Bytes>, Fit), Cali
     sizes.sort_by(f64::total_cmp);
     let ks = ks_distance(&sizes, |b| fit.cdf(b));
     let se = fit.sigma / (sizes.len() as f64).sqrt();
-    let (median, p95) = (sig(fit.median(), 4), sig(fit.p95(), 4));
+    let (median, p95) = (significant(fit.median(), 4), significant(fit.p95(), 4));
     let fit_line = Fit {
         key: "traffic.visit.payload_bytes".into(),
         value: format!("{{ dist: lognormal, median: {median}, p95: {p95} }}"),
         goodness: format!(
             "KS distance {ks:.4}; 95 % interval of the median {} to {}",
-            sig((fit.mu - Z975 * se).exp(), 4),
-            sig((fit.mu + Z975 * se).exp(), 4)
+            significant((fit.mu - Z975 * se).exp(), 4),
+            significant((fit.mu + Z975 * se).exp(), 4)
         ),
         basis: sizes.len() as u64,
         basis_unit: "sessions",
@@ -915,13 +906,17 @@ fn fit_update_fraction(quiescent: &[&AnalyticsRow]) -> Result<(f64, Fit), Calibr
     let z2 = Z975 * Z975;
     let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
     let half = Z975 / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
-    let fraction = sig(p, 3);
+    let fraction = significant(p, 3);
     Ok((
         fraction,
         Fit {
             key: "traffic.visit.update_fraction".into(),
             value: format!("{fraction}"),
-            goodness: format!("95 % interval {} to {} (Wilson)", sig(centre - half, 3), sig(centre + half, 3)),
+            goodness: format!(
+                "95 % interval {} to {} (Wilson)",
+                significant(centre - half, 3),
+                significant(centre + half, 3)
+            ),
             basis: lookups,
             basis_unit: "requests",
         },
