@@ -57,7 +57,7 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), Failure> {
         .filter(|s| since.is_none_or(|since| s.last_event_at >= since.0))
         .map(|s| row(&config.session_config, s))
         .collect();
-    rows.sort_by(|a, b| (a.created_at_ms, &a.session_id).cmp(&(b.created_at_ms, &b.session_id)));
+    AnalyticsRow::sort_for_export(&mut rows);
     write(&rows, &args.out).with_context(|| format!("cannot write {}", args.out.display())).map_err(Failure::Failed)?;
     eprintln!("hotcold analytics: {} session summaries written to {}", rows.len(), args.out.display());
     Ok(())

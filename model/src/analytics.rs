@@ -50,6 +50,12 @@ pub struct AnalyticsRow {
 }
 
 impl AnalyticsRow {
+    /// Puts `rows` in the export's order: oldest creation first, then by session id (the live
+    /// export and `simulate --analytics` write the same order).
+    pub fn sort_for_export(rows: &mut [Self]) {
+        rows.sort_unstable_by(|a, b| (a.created_at_ms, &a.session_id).cmp(&(b.created_at_ms, &b.session_id)));
+    }
+
     /// The export row of an engine's session summary, regions named by `name` (the live export
     /// and `simulate --analytics` both write them so).
     pub fn of_summary(summary: &SessionSummary, name: impl Fn(u16) -> String) -> Self {

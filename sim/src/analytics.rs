@@ -72,19 +72,17 @@ impl SimAnalytics {
         });
     }
 
-    /// The table: one row per session that has a summary, regions named by `regions`, sorted by
-    /// creation time then id.
+    /// The table: one row per session that has a summary, regions named by `regions`, in no
+    /// particular order (the run sorts every shard's rows together, [`AnalyticsRow::sort_for_export`]).
     pub(crate) fn rows(&self, regions: &[String]) -> Vec<AnalyticsRow> {
         let name = |r: u16| regions.get(usize::from(r)).cloned().unwrap_or_else(|| format!("region-{r}"));
-        let mut rows: Vec<AnalyticsRow> = self.with(|sessions| {
+        self.with(|sessions| {
             sessions
                 .values()
                 .filter_map(|entry| entry.summary.as_ref())
                 .map(|s| AnalyticsRow::of_summary(s, name))
                 .collect()
-        });
-        rows.sort_unstable_by(|a, b| (a.created_at_ms, &a.session_id).cmp(&(b.created_at_ms, &b.session_id)));
-        rows
+        })
     }
 }
 

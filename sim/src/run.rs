@@ -127,7 +127,7 @@ pub fn run_with_analytics(
     let mut results = run_shards(&scenario, shards, options.progress.as_ref(), options.analytics)?;
     let mut rows: Vec<AnalyticsRow> =
         results.iter_mut().flat_map(|shard| std::mem::take(&mut shard.analytics)).collect();
-    rows.sort_unstable_by(|a, b| (a.created_at_ms, &a.session_id).cmp(&(b.created_at_ms, &b.session_id)));
+    AnalyticsRow::sort_for_export(&mut rows);
     let mut record = merge(results, started);
     if scenario.migration.is_some() {
         let end_state = Scenario { migration: None, ..scenario.clone() };
