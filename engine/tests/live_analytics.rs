@@ -19,13 +19,9 @@ use hotcold_engine::audit::chain::Chain;
 use std::sync::Arc;
 
 use hotcold_engine::backends::dynamodb::{DynamoAnalytics, DynamoColdStore, DynamoConfig};
-use hotcold_engine::backends::redis::RedisHotStore;
 use hotcold_engine::store::{HotLookup, HotStore};
 use hotcold_engine::{Activity, AuditEvent, AuditKind, RegionId, SessionId, Tier, Timestamp, UserId};
-use hotcold_engine::{
-    Clock, Engine, EngineConfig, Lookup, Served, SessionConfig, SessionData, SessionManager, SyncService,
-};
-use live_support::{DynamoAudit, OffsetClock};
+use hotcold_engine::{Clock, Lookup, Served, SessionData, SessionManager, SyncService};
 use live_support::{dynamo_config, dynamodb_endpoint};
 use proptest::prelude::*;
 
@@ -155,8 +151,6 @@ proptest! {
     }
 }
 
-type LiveEngine = Engine<RedisHotStore, DynamoColdStore, DynamoAudit, Arc<OffsetClock>>;
-
 /// Through the engine: a session created and looked up three times is demoted with its four
 /// requests, and its summary in the analytics table says so; the lookup that promotes it is its
 /// fifth, and the promotion's summary says that.
@@ -172,21 +166,7 @@ fn a_demoted_sessions_summary_holds_its_activity() {
         let cold = DynamoColdStore::connect(config.clone(), true).await.expect("create DynamoDB tables");
         let analytics = DynamoAnalytics::of_config(cold.client().clone(), &config);
         let trail = live_support::trail(live_support::audit_log(&cold, config.clone()));
-        let mut hot = Vec::new();
-        for (i, url) in live_support::redis_urls().iter().enumerate() {
-            hot.push(live_support::standalone_store(url, &format!("analytics region {i}")).await);
-        }
-        let engine: Arc<LiveEngine> = Arc::new(
-            Engine::new(
-                SessionConfig::default(),
-                EngineConfig::default(),
-                hot,
-                cold,
-                trail,
-                live_support::shared_clock(),
-            )
-            .expect("engine"),
-        );
+        let engine = live_support::live_engine(cold, trail, "analytics region").await;
         let manager = SessionManager::new(Arc::clone(&engine), RegionId(0));
         let sync = SyncService::new(Arc::clone(&engine));
         let user = UserId::new(&live_support::unique("activity")).unwrap();

@@ -16,12 +16,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use hotcold_engine::audit::chain::{AuditRecord, Chain, ChainHead, Problem, verify};
 use hotcold_engine::audit::log::{AuditLog, AuditQuery, MAX_PAGE};
 use hotcold_engine::backends::dynamodb::{DynamoAuditLog, DynamoColdStore, DynamoConfig};
-use hotcold_engine::backends::redis::RedisHotStore;
 use hotcold_engine::{
-    AuditEvent, AuditKind, Engine, EngineConfig, RegionId, SessionConfig, SessionData, SessionId, SessionManager, Tier,
-    Timestamp, UserId,
+    AuditEvent, AuditKind, RegionId, SessionConfig, SessionData, SessionId, SessionManager, Tier, Timestamp, UserId,
 };
-use live_support::{DynamoAudit, OffsetClock, dynamo_config, dynamodb_endpoint, redis_urls, standalone_store, unique};
+use live_support::{dynamo_config, dynamodb_endpoint, unique};
 
 /// A base time in the future, so no record's TTL (`at` + 90 days) can have passed.
 const T0: u64 = 1_800_000_000_000;
@@ -413,8 +411,6 @@ async fn tampering_with_items_is_found_by_verify() {
     .await;
 }
 
-type LiveEngine = Engine<RedisHotStore, DynamoColdStore, DynamoAudit, Arc<OffsetClock>>;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trail_over_dynamodb_through_the_engine() {
     within("engine trail", async {
@@ -429,22 +425,7 @@ async fn trail_over_dynamodb_through_the_engine() {
         create_tables(&patient).await;
         let cold = DynamoColdStore::connect(config.clone(), false).await.expect("DynamoDB client");
         let trail = live_support::trail(live_support::audit_log(&cold, config.clone()));
-        let urls = redis_urls();
-        let mut hot = Vec::new();
-        for (i, url) in urls.iter().enumerate() {
-            hot.push(standalone_store(url, &format!("region {i}")).await);
-        }
-        let engine: Arc<LiveEngine> = Arc::new(
-            Engine::new(
-                SessionConfig::default(),
-                EngineConfig::default(),
-                hot,
-                cold,
-                trail,
-                live_support::shared_clock(),
-            )
-            .expect("engine"),
-        );
+        let engine = live_support::live_engine(cold, trail, "region").await;
         let manager = SessionManager::new(Arc::clone(&engine), RegionId(0));
         let ula = user("ula");
         let data = |n: u64| SessionData::from_json(&serde_json::json!({ "n": n }), 1 << 16).unwrap();

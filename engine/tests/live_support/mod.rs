@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use hotcold_engine::audit::trail::{MemoryOutbox, Trail};
 use hotcold_engine::backends::dynamodb::{DynamoAuditLog, DynamoColdStore, DynamoConfig};
 use hotcold_engine::backends::redis::{RedisHotConfig, RedisHotStore};
-use hotcold_engine::{Clock, SystemClock, Timestamp};
+use hotcold_engine::{Clock, Engine, EngineConfig, SessionConfig, SystemClock, Timestamp};
 
 /// A variable of the services' env file, or a failure that says how to get it.
 pub fn env(name: &str) -> String {
@@ -112,6 +112,20 @@ impl Clock for OffsetClock {
 
 pub fn shared_clock() -> Arc<OffsetClock> {
     Arc::new(OffsetClock::default())
+}
+
+/// An engine on the live servers: a standalone Redis per region, DynamoDB, its audit table.
+pub type LiveEngine = Engine<RedisHotStore, DynamoColdStore, DynamoAudit, Arc<OffsetClock>>;
+
+/// The default configuration over the services' three standalone Redis servers (labelled
+/// `<label> <region number>`), `cold` and `trail`, on a clock of its own ([`shared_clock`]).
+pub async fn live_engine(cold: DynamoColdStore, trail: DynamoAudit, label: &str) -> Arc<LiveEngine> {
+    let mut hot = Vec::new();
+    for (i, url) in redis_urls().iter().enumerate() {
+        hot.push(standalone_store(url, &format!("{label} {i}")).await);
+    }
+    let engine = Engine::new(SessionConfig::default(), EngineConfig::default(), hot, cold, trail, shared_clock());
+    Arc::new(engine.expect("engine"))
 }
 
 /// A loopback port nobody listens on right now.
