@@ -554,9 +554,10 @@ const SPREAD_K: f64 = 3.5;
 /// differ by at most PAIRED_K·sd of the seed-to-seed spread.
 const PAIRED_K: f64 = 2.0;
 
-/// `hotcold simulate scenarios/load-smoke.yaml --shards 1 --set seed=N` for each seed, two at a
-/// time; answers each run's `summary.json` and `run.json` counts in the order of `seeds`.
-fn simulate_seeds(seeds: &[u64]) -> Vec<(Value, Value)> {
+/// `hotcold simulate SCENARIO --shards 1 --set seed=N` for each seed, two at a time (one shard:
+/// the traffic of each seed itself, as `load` draws it); answers each run's `summary.json` and
+/// `run.json` counts in the order of `seeds`.
+fn simulate_seeds(scenario: &std::path::Path, seeds: &[u64]) -> Vec<(Value, Value)> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(vec![(Value::Null, Value::Null); seeds.len()]);
     std::thread::scope(|scope| {
@@ -567,7 +568,9 @@ fn simulate_seeds(seeds: &[u64]) -> Vec<(Value, Value)> {
                     let Some(seed) = seeds.get(i) else { break };
                     let dir = common::scratch_dir("load", &format!("sim-{seed}"));
                     let output = common::hotcold()
-                        .args(["simulate", "scenarios/load-smoke.yaml", "--shards", "1", "--quiet", "--set"])
+                        .arg("simulate")
+                        .arg(scenario)
+                        .args(["--shards", "1", "--quiet", "--set"])
                         .arg(format!("seed={seed}"))
                         .arg("--out")
                         .arg(&dir)
@@ -654,7 +657,7 @@ fn load_drives_the_scenario_against_live_backends_and_agrees_with_simulate() {
     // each seed itself, as `load` draws it.
     let mut seeds = vec![seed];
     seeds.extend(SPREAD_SEEDS);
-    let mut simulated = simulate_seeds(&seeds);
+    let mut simulated = simulate_seeds(std::path::Path::new("scenarios/load-smoke.yaml"), &seeds);
     let spread: Vec<Value> = simulated.split_off(1).into_iter().map(|(summary, _)| summary).collect();
     let (same_seed, sim_counts) = simulated.pop().expect("the same seed's run");
 
@@ -813,22 +816,7 @@ fn a_load_run_calibrated_from_its_own_export_and_metrics_simulates_to_its_lifecy
     }
 
     let live = summary_of(&live_dir);
-    let mut runs = Vec::new();
-    for seed in CALIBRATED_SEEDS {
-        let dir = common::scratch_dir("load", &format!("calibrated-{seed}"));
-        let output = common::hotcold()
-            .arg("simulate")
-            .arg(&fitted)
-            .args(["--quiet", "--set"])
-            .arg(format!("seed={seed}"))
-            .arg("--out")
-            .arg(&dir)
-            .output()
-            .expect("run hotcold simulate");
-        assert!(output.status.success(), "seed {seed}: {}", String::from_utf8_lossy(&output.stderr));
-        runs.push(summary_of(&dir));
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    let runs: Vec<Value> = simulate_seeds(&fitted, &CALIBRATED_SEEDS).into_iter().map(|(summary, _)| summary).collect();
     let mut failures = Vec::new();
     for count in ["created", "cold_promotions", "demoted", "logged_out", "hot_hits"] {
         let of = |summary: &Value| summary["sessions"][count].as_f64().unwrap_or_else(|| panic!("{count}: {summary}"));
