@@ -573,11 +573,12 @@ fn fit_returns(quiescent: &[&AnalyticsRow], window: Window, gap: &Gap) -> Result
                 .sum::<f64>()
         }
     };
+    // The visit ends: visible returns, then each session's last end (a logout, or nothing yet).
+    let returned: f64 = ends.iter().map(|s| s.returns).sum();
+    let logouts = ends.iter().filter(|s| s.logged_out).count() as f64;
+    let all_ends = returned + ends.len() as f64;
     let lp_nll = |gap: Lognormal| {
         let below = gap.cdf(gap_ms_tau);
-        let returned: f64 = ends.iter().map(|s| s.returns).sum();
-        let logouts = ends.iter().filter(|s| s.logged_out).count() as f64;
-        let all_ends = returned + ends.len() as f64;
         let open: Vec<f64> = ends.iter().filter(|s| !s.logged_out).map(|s| gap.cdf(s.open_ms)).collect();
         move |x: &[f64]| {
             let logout = logistic(x.first().copied().unwrap_or(0.0));
@@ -593,9 +594,6 @@ fn fit_returns(quiescent: &[&AnalyticsRow], window: Window, gap: &Gap) -> Result
     let logs = two.iter().map(|s| s.gap_ms.ln());
     let start = Lognormal::of_logs(logs).unwrap_or(Lognormal { mu: gap_ms_tau.ln() + 1.0, sigma: 1.0 });
     let mut gap_x = [start.mu, start.sigma.ln()];
-    let returned: f64 = ends.iter().map(|s| s.returns).sum();
-    let logouts = ends.iter().filter(|s| s.logged_out).count() as f64;
-    let all_ends = returned + ends.len() as f64;
     let logout_0 = (logouts / all_ends).clamp(0.01, 0.99);
     let probability_0 = (returned / (all_ends - logouts).max(1.0)).clamp(0.01, 0.99);
     let mut lp_x = [logit(logout_0), logit(probability_0)];
