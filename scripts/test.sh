@@ -19,6 +19,8 @@ if [[ -n ${CI:-} || ! -t 1 ]]; then
   export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
   export CARGO_TERM_PROGRESS_WHEN="${CARGO_TERM_PROGRESS_WHEN:-never}"
   export NO_COLOR="${NO_COLOR:-1}"
+  # A clean build gains nothing from incremental state; it only costs disk (gigabytes here).
+  export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 fi
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 
