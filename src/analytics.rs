@@ -5,9 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, anyhow};
-use hotcold_engine::analytics::SessionSummary;
 use hotcold_engine::backends::dynamodb::{DynamoAnalytics, DynamoColdStore};
-use hotcold_engine::{RegionId, SessionConfig};
 use hotcold_reports::analytics::{AnalyticsRow, write};
 
 use crate::Failure;
@@ -55,15 +53,10 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), Failure> {
         .iter()
         .filter(|s| until.is_none_or(|until| s.created_at < until.0))
         .filter(|s| since.is_none_or(|since| s.last_event_at >= since.0))
-        .map(|s| row(&config.session_config, s))
+        .map(|s| AnalyticsRow::of_summary(s, &config.session_config))
         .collect();
     AnalyticsRow::sort_for_export(&mut rows);
     write(&rows, &args.out).with_context(|| format!("cannot write {}", args.out.display())).map_err(Failure::Failed)?;
     eprintln!("hotcold analytics: {} session summaries written to {}", rows.len(), args.out.display());
     Ok(())
-}
-
-/// A summary as an export row, regions by name.
-fn row(config: &SessionConfig, summary: &SessionSummary) -> AnalyticsRow {
-    AnalyticsRow::of_summary(summary, |region| config.region_name(RegionId(region)).to_string())
 }

@@ -9,6 +9,7 @@
 pub use hotcold_engine::analytics::VISIT_GAP_MS;
 
 use hotcold_engine::analytics::SessionSummary;
+use hotcold_engine::{RegionId, SessionConfig};
 
 /// One session summary, as exported.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -56,9 +57,10 @@ impl AnalyticsRow {
         rows.sort_unstable_by(|a, b| (a.created_at_ms, &a.session_id).cmp(&(b.created_at_ms, &b.session_id)));
     }
 
-    /// The export row of an engine's session summary, regions named by `name` (the live export
-    /// and `simulate --analytics` both write them so).
-    pub fn of_summary(summary: &SessionSummary, name: impl Fn(u16) -> String) -> Self {
+    /// The export row of an engine's session summary, regions named by the deployment's
+    /// configuration (the live export and `simulate --analytics` both write them so).
+    pub fn of_summary(summary: &SessionSummary, config: &SessionConfig) -> Self {
+        let name = |region: u16| config.region_name(RegionId(region)).to_string();
         Self {
             session_id: summary.session_id.clone(),
             home_region: name(summary.home_region),

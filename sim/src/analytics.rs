@@ -12,7 +12,7 @@
 use std::sync::Mutex;
 
 use hotcold_engine::analytics::{Activity, SessionSummary, writes_summary};
-use hotcold_engine::{AuditEvent, AuditKind, SessionId, Timestamp};
+use hotcold_engine::{AuditEvent, AuditKind, SessionConfig, SessionId, Timestamp};
 use hotcold_model::analytics::AnalyticsRow;
 use hotcold_model::rng::splitmix;
 use rustc_hash::FxHashMap;
@@ -72,15 +72,14 @@ impl SimAnalytics {
         });
     }
 
-    /// The table: one row per session that has a summary, regions named by `regions`, in no
+    /// The table: one row per session that has a summary, regions named by `config`, in no
     /// particular order (the run sorts every shard's rows together, [`AnalyticsRow::sort_for_export`]).
-    pub(crate) fn rows(&self, regions: &[String]) -> Vec<AnalyticsRow> {
-        let name = |r: u16| regions.get(usize::from(r)).cloned().unwrap_or_else(|| format!("region-{r}"));
+    pub(crate) fn rows(&self, config: &SessionConfig) -> Vec<AnalyticsRow> {
         self.with(|sessions| {
             sessions
                 .values()
                 .filter_map(|entry| entry.summary.as_ref())
-                .map(|s| AnalyticsRow::of_summary(s, name))
+                .map(|s| AnalyticsRow::of_summary(s, config))
                 .collect()
         })
     }
@@ -115,6 +114,13 @@ mod tests {
         }
     }
 
+    /// A deployment whose regions are named `names`.
+    fn regions(names: &[&str]) -> SessionConfig {
+        let mut config = SessionConfig::default();
+        config.hot_storage.regions = names.iter().map(|n| (*n).to_string()).collect();
+        config
+    }
+
     #[test]
     fn a_summary_takes_the_activity_counted_when_it_was_written() {
         let analytics = SimAnalytics::new(1_800_000);
@@ -126,7 +132,7 @@ mod tests {
         // summarised event, and an update, which writes no summary.
         analytics.request(&id, 5_000_000);
         analytics.event(&event(AuditKind::Updated, 5_000_000));
-        let regions = ["a".to_string(), "b".to_string()];
+        let regions = regions(&["a", "b"]);
         let rows = analytics.rows(&regions);
         assert_eq!(rows.len(), 1);
         let row = &rows[0];
@@ -142,6 +148,6 @@ mod tests {
     fn sessions_without_a_summarised_event_have_no_row() {
         let analytics = SimAnalytics::new(1_800_000);
         analytics.created(&SessionId::from_parts([9; 16], RegionId(0)), 5);
-        assert!(analytics.rows(&["a".to_string()]).is_empty());
+        assert!(analytics.rows(&regions(&["a"])).is_empty());
     }
 }

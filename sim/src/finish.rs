@@ -114,7 +114,12 @@ impl Sim {
             run: RunStats::default(),
             scenario: self.scenario,
         };
-        let analytics = self.backends.audit.analytics().map(|table| table.rows(&record.regions)).unwrap_or_default();
+        let analytics = self
+            .backends
+            .audit
+            .analytics()
+            .map(|table| table.rows(&record.scenario.session_config))
+            .unwrap_or_default();
         ShardResult { record, peaks: std::mem::take(&mut self.meters.peaks), bucket_values, analytics }
     }
 }
