@@ -529,6 +529,17 @@ fn write_config(label: &str, text: &str) -> std::path::PathBuf {
     path
 }
 
+/// `hotcold load SCENARIO --speedup 60 --config CONFIG --out OUT`, run to its end.
+fn load_at_60x(scenario: &str, config: &std::path::Path, out: &std::path::Path) -> std::process::Output {
+    common::hotcold()
+        .args(["load", scenario, "--speedup", "60", "--config"])
+        .arg(config)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run hotcold load")
+}
+
 fn summary_of(dir: &std::path::Path) -> Value {
     let text = std::fs::read_to_string(dir.join("summary.json")).expect("summary.json written");
     json_of(&text)
@@ -637,13 +648,7 @@ fn load_drives_the_scenario_against_live_backends_and_agrees_with_simulate() {
     let config =
         write_config("run", &config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion"));
     let live_dir = common::scratch_dir("load", "live");
-    let output = common::hotcold()
-        .args(["load", "scenarios/load-smoke.yaml", "--speedup", "60", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(&live_dir)
-        .output()
-        .expect("run hotcold load");
+    let output = load_at_60x("scenarios/load-smoke.yaml", &config, &live_dir);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("hotcold load: load-smoke"), "{stdout}");
@@ -765,13 +770,7 @@ fn a_load_run_calibrated_from_its_own_export_and_metrics_simulates_to_its_lifecy
     let text = config_text(&shared_redis_urls(), &env("HOTCOLD_DYNAMODB_ENDPOINT"), "on_demotion");
     let config = write_config("calibrate", &text);
     let live_dir = common::scratch_dir("load", "calibrate-live");
-    let output = common::hotcold()
-        .args(["load", "scenarios/calibration-load.yaml", "--speedup", "60", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(&live_dir)
-        .output()
-        .expect("run hotcold load");
+    let output = load_at_60x("scenarios/calibration-load.yaml", &config, &live_dir);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let metrics = live_dir.join("metrics.prom");
     assert!(metrics.is_file(), "load writes the run's /metrics exposition as metrics.prom");

@@ -41,6 +41,11 @@ fn session(n: u64, user: &UserId, now: Timestamp) -> Session {
     }
 }
 
+/// A store with the default config on `server`, its keys under `prefix`.
+async fn store_on(server: &OwnRedis, prefix: &str) -> RedisHotStore {
+    RedisHotStore::connect(RedisHotConfig::standalone(server.url()).with_prefix(prefix)).await.expect("connect")
+}
+
 async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output {
     tokio::time::timeout(Duration::from_secs(120), future).await.unwrap_or_else(|_| panic!("{what} took over 120 s"))
 }
@@ -146,8 +151,7 @@ async fn one_command_per_hot_access() {
         let delta = command_delta(&before, &command_calls(&server.url()).await);
         assert_eq!(assert_one_command_each(200, &delta, "granularity 0"), 200, "every access a full touch");
 
-        let store =
-            RedisHotStore::connect(RedisHotConfig::standalone(server.url()).with_prefix("cs")).await.expect("connect");
+        let store = store_on(&server, "cs").await;
         let user = UserId::new("counting-user").unwrap();
         let now = hotcold_engine::SystemClock.now();
         let sessions: Vec<Session> = (0..20).map(|n| session(n, &user, now)).collect();
@@ -232,9 +236,7 @@ async fn one_command_per_hot_access() {
 async fn cold_promotion_costs_one_dynamodb_read_and_one_redis_round_trip() {
     within("promotion test", async {
         let server = OwnRedis::start();
-        let hot0 = RedisHotStore::connect(RedisHotConfig::standalone(server.url()).with_prefix("promo"))
-            .await
-            .expect("connect");
+        let hot0 = store_on(&server, "promo").await;
         let hot = vec![
             hot0,
             live_support::standalone_store(&redis_urls()[1], "region 1").await,
@@ -293,8 +295,7 @@ async fn cold_promotion_costs_one_dynamodb_read_and_one_redis_round_trip() {
 async fn store_reconnects_after_a_server_restart() {
     within("restart test", async {
         let mut server = OwnRedis::start();
-        let store =
-            RedisHotStore::connect(RedisHotConfig::standalone(server.url()).with_prefix("rs")).await.expect("connect");
+        let store = store_on(&server, "rs").await;
         let user = UserId::new("restart-user").unwrap();
         let now = hotcold_engine::SystemClock.now();
         let s = session(1, &user, now);
@@ -483,8 +484,7 @@ async fn cluster_store_reconnects_after_a_master_restart() {
 async fn an_access_after_half_the_ttl_is_a_full_touch() {
     within("light window", async {
         let server = OwnRedis::start();
-        let store =
-            RedisHotStore::connect(RedisHotConfig::standalone(server.url()).with_prefix("lw")).await.expect("connect");
+        let store = store_on(&server, "lw").await;
         let user = UserId::new("window-user").unwrap();
         let ttl = Duration::from_secs(4);
         let s = session(1, &user, hotcold_engine::SystemClock.now());
@@ -529,9 +529,7 @@ async fn raw_commands_debug_and_a_config_without_shards() {
 async fn an_index_entry_older_than_its_record_is_rescored_not_returned() {
     within("stale index entry", async {
         let server = OwnRedis::start();
-        let store = RedisHotStore::connect(RedisHotConfig::standalone(server.url()).with_prefix("stale"))
-            .await
-            .expect("connect");
+        let store = store_on(&server, "stale").await;
         let user = UserId::new("stale-user").unwrap();
         let now = hotcold_engine::SystemClock.now();
         let s = session(1, &user, now);
@@ -625,8 +623,7 @@ async fn a_poison_idle_entry_is_skipped_and_quarantined_not_a_stalled_sync() {
 async fn light_touches_are_counted() {
     within("light touches counted", async {
         let server = OwnRedis::start();
-        let store =
-            RedisHotStore::connect(RedisHotConfig::standalone(server.url()).with_prefix("lt")).await.expect("connect");
+        let store = store_on(&server, "lt").await;
         let user = UserId::new("light-user").unwrap();
         let created_at = hotcold_engine::SystemClock.now();
         let s = Session { activity: Activity::first(created_at), ..session(1, &user, created_at) };
@@ -665,8 +662,7 @@ async fn light_touches_are_counted() {
         assert_eq!(store.write_held_counts(now, true).await, 1);
         assert_eq!(stored_activity(&store, &user).await, expected, "written on a stop");
         // A fresh store (no hints) reads back every request and counts its own on top.
-        let reader =
-            RedisHotStore::connect(RedisHotConfig::standalone(server.url()).with_prefix("lt")).await.expect("connect");
+        let reader = store_on(&server, "lt").await;
         match reader.take(&s.id).await {
             HotLookup::Hit(stored) => assert_eq!(stored.activity, expected, "the record holds every request"),
             other => panic!("read back: {other:?}"),
@@ -758,8 +754,7 @@ async fn lua_counting_matches_the_rust_rule() {
 async fn an_hc1_record_is_read_updated_and_upgraded_by_a_count() {
     within("hc1 records", async {
         let server = OwnRedis::start();
-        let store =
-            RedisHotStore::connect(RedisHotConfig::standalone(server.url()).with_prefix("v1")).await.expect("connect");
+        let store = store_on(&server, "v1").await;
         let id = hotcold_engine::conformance::test_id(7, 0);
         let key = store.keys_of(&id)[0].clone();
         let pad = |n: u64| format!("{n:020}");
@@ -780,8 +775,7 @@ async fn an_hc1_record_is_read_updated_and_upgraded_by_a_count() {
         assert!(raw.starts_with(b"hc1|"), "an update keeps the format");
         let at = t0 + Duration::from_millis(5);
         // A store with no touch hints: a full touch.
-        let fresh =
-            RedisHotStore::connect(RedisHotConfig::standalone(server.url()).with_prefix("v1")).await.expect("connect");
+        let fresh = store_on(&server, "v1").await;
         match fresh.get_and_touch(&id, at, TTL).await {
             HotLookup::Hit(s) => {
                 assert_eq!((s.version, s.user_id.as_str(), s.data.as_bytes()), (4, "dave", &br#"{"a":2}"#[..]));
