@@ -76,7 +76,7 @@ pub(crate) fn calibrate(args: &Args) -> Result<(), Failure> {
         })?;
         // A time far past the rest (a damaged row) would stretch the window and every rate with
         // it: refused, naming the row.
-        if window.end_ms.saturating_sub(window.start_ms) > MAX_EXPORT_SPAN_MS {
+        if window.span_ms() > MAX_EXPORT_SPAN_MS {
             let latest = rows
                 .iter()
                 .position(|r| {
@@ -86,7 +86,7 @@ pub(crate) fn calibrate(args: &Args) -> Result<(), Failure> {
             return Err(bad(anyhow!(
                 "--analytics {}: the export spans {:.0} days, more than 10 years: a time is wrong{latest}",
                 path.display(),
-                window.end_ms.saturating_sub(window.start_ms) as f64 / 86_400_000.0
+                window.days()
             )));
         }
         // Visits were counted with the deployment's promotion threshold as the idle gap (a `load
@@ -103,7 +103,7 @@ pub(crate) fn calibrate(args: &Args) -> Result<(), Failure> {
                 )));
             }
         }
-        let days = window.end_ms.saturating_sub(window.start_ms) as f64 / 86_400_000.0;
+        let days = window.days();
         provenance.analytics = Some(format!(
             "{} ({} session summaries over {days:.1} days{})",
             path.display(),

@@ -80,6 +80,16 @@ impl Window {
         Some(Self { start_ms, end_ms })
     }
 
+    /// How long the window is, ms.
+    pub const fn span_ms(self) -> u64 {
+        self.end_ms.saturating_sub(self.start_ms)
+    }
+
+    /// How long the window is, days.
+    pub fn days(self) -> f64 {
+        self.span_ms() as f64 / DAY_MS as f64
+    }
+
     /// The end of the creations the fits use with visit gap `gap_ms` (see [`SETTLE_GAPS`]).
     fn settled_end_ms(self, gap_ms: u64) -> u64 {
         self.end_ms.saturating_sub(SETTLE_GAPS.saturating_mul(gap_ms))
@@ -158,7 +168,7 @@ pub fn fit_traffic(
         format!(
             "not fitted: growth of a few % a month needs months of data against the daily curve's noise (the export \
              covers {:.1} days)",
-            window.end_ms.saturating_sub(window.start_ms) as f64 / DAY_MS as f64
+            window.days()
         ),
     ));
     Ok(TrafficFit { traffic, fits, kept })
@@ -329,7 +339,7 @@ fn fit_regions(
         }
     }
     if created.is_empty() {
-        let hours = window.end_ms.saturating_sub(window.start_ms) as f64 / HOUR_MS as f64;
+        let hours = window.span_ms() as f64 / HOUR_MS as f64;
         return Err(CalibrationError::Insufficient {
             key: "traffic.regions".into(),
             why: format!(
