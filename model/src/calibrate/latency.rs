@@ -4,7 +4,7 @@
 //! between the histogram's cumulative shares and the fitted CDF at the bucket bounds.
 
 use super::prometheus::{self, Histogram};
-use super::stats::{inverse_normal_cdf, nelder_mead, normal_cdf, significant};
+use super::stats::{Lognormal, inverse_normal_cdf, nelder_mead, normal_between, significant};
 use super::{CalibrationError, Fit};
 use crate::units::{DistSpec, Seconds};
 
@@ -96,7 +96,7 @@ pub fn fit_lognormal(histogram: &Histogram, key: &str) -> Result<LognormalFit, C
         let (mu, sigma) = (x[0], x[1].exp());
         let mut sum = 0.0;
         for interval in intervals.iter().filter(|interval| interval.calls > 0) {
-            let p = probability((interval.lower - mu) / sigma, (interval.upper - mu) / sigma);
+            let p = normal_between((interval.lower - mu) / sigma, (interval.upper - mu) / sigma);
             // ln 0 is -∞: that (μ, σ) cannot have produced the calls; the simplex steps away.
             sum -= interval.calls as f64 * p.ln();
         }
@@ -108,20 +108,20 @@ pub fn fit_lognormal(histogram: &Histogram, key: &str) -> Result<LognormalFit, C
     let (best, _) = nelder_mead(negative_log_likelihood, &start, &step, 1e-12, 2000);
     // A restart frees a simplex that collapsed early on a ridge.
     let (best, value) = nelder_mead(negative_log_likelihood, &best, &step, 1e-12, 2000);
-    let (mu, sigma) = (best[0], best[1].exp());
+    let fitted = Lognormal::at(&best);
+    let Lognormal { mu, sigma } = fitted;
     if !(value.is_finite() && mu.is_finite() && sigma.is_finite() && sigma > 0.0) {
         return Err(refuse("the likelihood has no maximum for these buckets".into()));
     }
 
-    let cdf = |le: f64| if le > 0.0 { normal_cdf((le.ln() - mu) / sigma) } else { 0.0 };
     let ks = histogram
         .buckets
         .iter()
         .filter(|(le, _)| le.is_finite())
-        .map(|&(le, count)| (count as f64 / total - cdf(le)).abs())
+        .map(|&(le, count)| (count as f64 / total - fitted.cdf(le)).abs())
         .fold(0.0, f64::max);
     Ok(LognormalFit {
-        median_seconds: mu.exp(),
+        median_seconds: fitted.median(),
         p99_seconds: (mu + inverse_normal_cdf(0.99) * sigma).exp(),
         sigma,
         calls,
@@ -191,12 +191,6 @@ fn shapeless(intervals: &[Interval]) -> Option<String> {
     }
 }
 
-/// P(a < Z ≤ b) for a standard normal Z, from the tail nearer the interval so that far-tail
-/// buckets do not vanish in the rounding of 1 − ε.
-fn probability(a: f64, b: f64) -> f64 {
-    if a > 0.0 { normal_cdf(-a) - normal_cdf(-b) } else { normal_cdf(b) - normal_cdf(a) }
-}
-
 /// μ and σ from the 16th, 50th and 84th percentiles (μ ± σ for a normal), read off the buckets
 /// by interpolating in ln(seconds); open-ended buckets are taken as 2.5 bounds wide, like the
 /// widest of [`LATENCY_BUCKETS_SECONDS`].
@@ -230,6 +224,7 @@ mod tests {
     use rand_distr::{Distribution, LogNormal};
 
     use super::*;
+    use crate::calibrate::stats::normal_cdf;
 
     /// z of the 99th percentile.
     fn z99() -> f64 {

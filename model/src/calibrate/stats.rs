@@ -1,11 +1,78 @@
-//! The few numerical pieces the fits share: the normal CDF, a small simplex minimiser, and the
-//! rounding of what they print.
+//! The few numerical pieces the fits share: the normal CDF, the lognormal both the traffic and
+//! the latency fits estimate, a small simplex minimiser, and the rounding of what they print.
+
+use std::f64::consts::TAU;
 
 pub use crate::units::inverse_normal_cdf;
+
+/// z of the 95th percentile.
+const Z95: f64 = 1.644_853_626_951_472_2;
 
 /// The standard normal CDF, Φ(x), from `libm::erfc` (accurate in both tails).
 pub fn normal_cdf(x: f64) -> f64 {
     0.5 * libm::erfc(-x / std::f64::consts::SQRT_2)
+}
+
+/// P(a < Z ≤ b) for a standard normal Z, from the tail nearer the interval, so that far-tail
+/// intervals do not vanish in the rounding of 1 − ε.
+pub fn normal_between(a: f64, b: f64) -> f64 {
+    if a > 0.0 { normal_cdf(-a) - normal_cdf(-b) } else { normal_cdf(b) - normal_cdf(a) }
+}
+
+/// A lognormal by the mean `mu` and standard deviation `sigma` of its logarithm.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Lognormal {
+    pub(crate) mu: f64,
+    pub(crate) sigma: f64,
+}
+
+impl Lognormal {
+    /// From the optimiser's point `[mu, ln sigma]`.
+    pub(crate) fn at(x: &[f64]) -> Self {
+        Self { mu: x.first().copied().unwrap_or(0.0), sigma: x.get(1).copied().unwrap_or(0.0).exp() }
+    }
+
+    pub(crate) fn median(self) -> f64 {
+        self.mu.exp()
+    }
+
+    pub(crate) fn p95(self) -> f64 {
+        (self.mu + Z95 * self.sigma).exp()
+    }
+
+    pub(crate) fn cdf(self, x: f64) -> f64 {
+        if x <= 0.0 {
+            0.0
+        } else if x == f64::INFINITY {
+            1.0
+        } else {
+            normal_cdf((x.ln() - self.mu) / self.sigma)
+        }
+    }
+
+    /// P(a < X ≤ b), accurate in both tails ([`normal_between`]).
+    pub(crate) fn between(self, a: f64, b: f64) -> f64 {
+        let z = |x: f64| if x <= 0.0 { f64::NEG_INFINITY } else { (x.ln() - self.mu) / self.sigma };
+        normal_between(z(a), z(b))
+    }
+
+    pub(crate) fn ln_pdf(self, x: f64) -> f64 {
+        let z = (x.ln() - self.mu) / self.sigma;
+        -0.5 * z * z - self.sigma.ln() - x.ln() - 0.5 * TAU.ln()
+    }
+
+    /// The lognormal of the logarithms' sample mean and standard deviation (a start for the
+    /// optimiser, or the MLE for uncensored data).
+    pub(crate) fn of_logs(logs: impl Iterator<Item = f64> + Clone) -> Option<Self> {
+        let (n, sum) = logs.clone().fold((0.0, 0.0), |(n, sum), x| (n + 1.0, sum + x));
+        if n < 2.0 {
+            return None;
+        }
+        let mu = sum / n;
+        let variance = logs.map(|x| (x - mu) * (x - mu)).sum::<f64>() / n;
+        let sigma = variance.sqrt().max(1e-3);
+        (mu.is_finite() && sigma.is_finite()).then_some(Self { mu, sigma })
+    }
 }
 
 /// `x` rounded to `digits` significant digits, as the fitted values are written (non-finite and

@@ -26,7 +26,7 @@
 use std::collections::BTreeMap;
 use std::f64::consts::{PI, TAU};
 
-use super::stats::{nelder_mead, normal_cdf, significant};
+use super::stats::{Lognormal, nelder_mead, significant};
 use super::{CalibrationError, Fit};
 use crate::analytics::AnalyticsRow;
 use crate::scenario::{RegionTraffic, Traffic};
@@ -46,8 +46,6 @@ pub const MIN_SESSIONS: usize = 100;
 /// Fewest two-visit sessions the return gap is fitted from: a lognormal's two parameters from
 /// fewer, truncated at both ends, would be mostly noise.
 pub const MIN_RETURNS: usize = 30;
-/// z of the 95th percentile.
-const Z95: f64 = 1.644_853_626_951_472_2;
 /// z of a two-sided 95 % interval.
 const Z975: f64 = 1.959_963_984_540_054;
 /// Request counts at or above this are one censored class in the request-count likelihood, which
@@ -185,63 +183,6 @@ struct Gap {
 /// `ms` as minutes in words: `30 min`, `0.5 min`.
 fn minutes(ms: u64) -> String {
     format!("{} min", significant(ms as f64 / 60_000.0, 3))
-}
-
-/// A lognormal by the mean `mu` and standard deviation `sigma` of its logarithm.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Lognormal {
-    mu: f64,
-    sigma: f64,
-}
-
-impl Lognormal {
-    /// From the optimiser's point `[mu, ln sigma]`.
-    fn at(x: &[f64]) -> Self {
-        Self { mu: x.first().copied().unwrap_or(0.0), sigma: x.get(1).copied().unwrap_or(0.0).exp() }
-    }
-
-    fn median(self) -> f64 {
-        self.mu.exp()
-    }
-
-    fn p95(self) -> f64 {
-        (self.mu + Z95 * self.sigma).exp()
-    }
-
-    fn cdf(self, x: f64) -> f64 {
-        if x <= 0.0 {
-            0.0
-        } else if x == f64::INFINITY {
-            1.0
-        } else {
-            normal_cdf((x.ln() - self.mu) / self.sigma)
-        }
-    }
-
-    /// P(a < X ≤ b), accurate in both tails (differences of the upper tail above the median).
-    fn between(self, a: f64, b: f64) -> f64 {
-        let z = |x: f64| if x <= 0.0 { f64::NEG_INFINITY } else { (x.ln() - self.mu) / self.sigma };
-        let (za, zb) = (z(a), z(b));
-        if za > 0.0 { normal_cdf(-za) - normal_cdf(-zb) } else { normal_cdf(zb) - normal_cdf(za) }
-    }
-
-    fn ln_pdf(self, x: f64) -> f64 {
-        let z = (x.ln() - self.mu) / self.sigma;
-        -0.5 * z * z - self.sigma.ln() - x.ln() - 0.5 * TAU.ln()
-    }
-
-    /// The lognormal of the logarithms' sample mean and standard deviation (a start for the
-    /// optimiser, or the MLE for uncensored data).
-    fn of_logs(logs: impl Iterator<Item = f64> + Clone) -> Option<Self> {
-        let (n, sum) = logs.clone().fold((0.0, 0.0), |(n, sum), x| (n + 1.0, sum + x));
-        if n < 2.0 {
-            return None;
-        }
-        let mu = sum / n;
-        let variance = logs.map(|x| (x - mu) * (x - mu)).sum::<f64>() / n;
-        let sigma = variance.sqrt().max(1e-3);
-        (mu.is_finite() && sigma.is_finite()).then_some(Self { mu, sigma })
-    }
 }
 
 /// The minimum of `f` over two dimensions: Nelder–Mead, restarted once from its answer with
