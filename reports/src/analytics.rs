@@ -109,22 +109,24 @@ pub fn read(path: &Path) -> Result<Vec<AnalyticsRow>, ReportError> {
             })
             .collect()
     };
+    // A count column every row fills.
+    let every = |name: &str, optional: bool| required(name, counts(name, optional)?);
     let session_id = text("session_id")?;
     let home_region = text("home_region")?;
     let user_subject = text("user_subject")?;
-    let created = required("created_at_ms", counts("created_at_ms", false)?)?;
-    let last_event = required("last_event_at_ms", counts("last_event_at_ms", false)?)?;
+    let created = every("created_at_ms", false)?;
+    let last_event = every("last_event_at_ms", false)?;
     let ended = counts("ended_at_ms", false)?;
     let end_reason = text("end_reason")?;
-    let updates = required("updates", counts("updates", false)?)?;
-    let promotions = required("promotions", counts("promotions", false)?)?;
-    let demotions = required("demotions", counts("demotions", false)?)?;
+    let updates = every("updates", false)?;
+    let promotions = every("promotions", false)?;
+    let demotions = every("demotions", false)?;
     let regions = text("regions")?;
-    let largest = required("largest_payload_bytes", counts("largest_payload_bytes", false)?)?;
-    let requests = required("requests", counts("requests", true)?)?;
-    let visits = required("visits", counts("visits", true)?)?;
-    let think = required("think_ms", counts("think_ms", true)?)?;
-    let last_request = required("last_request_at_ms", counts("last_request_at_ms", true)?)?;
+    let largest = every("largest_payload_bytes", false)?;
+    let requests = every("requests", true)?;
+    let visits = every("visits", true)?;
+    let think = every("think_ms", true)?;
+    let last_request = every("last_request_at_ms", true)?;
     Ok((0..df.height())
         .map(|i| AnalyticsRow {
             session_id: session_id[i].clone().unwrap_or_default(),
