@@ -190,7 +190,9 @@ fn a_demoted_sessions_summary_holds_its_activity() {
         let report = sync.run_once(RegionId(0)).await;
         assert_eq!((report.demoted, report.error.clone()), (1, None), "demoted");
         engine.audit().drain().await.expect("deliver the audit records");
+        // The summaries follow the audit records in the background: wait for them, then read.
         let summary_of = async || {
+            assert!(engine.audit().log().summaries_written(Duration::from_secs(30)).await, "summaries written");
             let all = analytics.all().await.expect("scan the analytics table");
             all.into_iter().find(|s| s.session_id == id.to_hex()).expect("the session's summary")
         };

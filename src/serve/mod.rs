@@ -355,6 +355,9 @@ pub(crate) async fn write_held_counts<C: hotcold_engine::ColdStore, A: hotcold_e
     }
 }
 
+/// How long a clean stop waits for the analytics summaries still being written.
+pub(crate) const SUMMARY_WAIT: Duration = Duration::from_secs(10);
+
 /// On shutdown: one more drain, so records deferred in this process's spill queue (which dies
 /// with it) reach the table if it answers; says what is left.
 async fn final_audit_drain(engine: &Arc<LiveEngine>, metrics: &Metrics) {
@@ -372,6 +375,13 @@ async fn final_trail_drain(trail: &api::AuditTrail) {
             eprintln!("hotcold serve: audit: {} records wait in the outbox for the next instance", drained.pending)
         }
         Err(e) => eprintln!("hotcold serve: audit: records may wait in the outbox for the next instance: {e}"),
+    }
+    // The summaries of the records just written follow in the background; they die with the
+    // process if it ends first.
+    let log = trail.log();
+    if !log.summaries_written(SUMMARY_WAIT).await {
+        let late = log.summaries_in_flight();
+        eprintln!("hotcold serve: analytics: {late} summary writes unfinished after {SUMMARY_WAIT:?} are lost");
     }
     let lost = trail.spilled();
     if lost > 0 {

@@ -59,6 +59,8 @@ pub struct DynamoAuditLog {
     analytics: DynamoAnalytics,
     /// Summary updates that failed (the audit record itself landed).
     analytics_failures: Arc<AtomicU64>,
+    /// Background summary writes started and not yet finished (see [`Self::summaries_written`]).
+    summaries_in_flight: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl DynamoAuditLog {
@@ -92,6 +94,7 @@ impl DynamoAuditLog {
             links: Mutex::new(HashMap::new()),
             analytics,
             analytics_failures: Arc::default(),
+            summaries_in_flight: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
     }
 
@@ -104,6 +107,20 @@ impl DynamoAuditLog {
     /// summary misses that event). A metric to alert on.
     pub fn analytics_failures(&self) -> u64 {
         self.analytics_failures.load(Ordering::Relaxed)
+    }
+
+    /// Waits, at most `within`, until the summaries of every record this log has written are in
+    /// the analytics table (or counted in [`Self::analytics_failures`]); true if they are. They
+    /// are written in the background, off the request's path, so a process that ends right after
+    /// a drain would lose them: a clean stop waits here, and so does a test that reads the table.
+    pub async fn summaries_written(&self, within: Duration) -> bool {
+        let mut in_flight = self.summaries_in_flight.subscribe();
+        matches!(tokio::time::timeout(within, in_flight.wait_for(|n| *n == 0)).await, Ok(Ok(_)))
+    }
+
+    /// Background summary writes not yet finished.
+    pub fn summaries_in_flight(&self) -> u64 {
+        *self.summaries_in_flight.borrow()
     }
 
     fn label(&self) -> &str {
@@ -317,7 +334,9 @@ impl DynamoAuditLog {
             .map(|(record, partition)| (record.clone(), partition.strip_prefix("s#").map(str::to_string)))
             .collect();
         if !summarised.is_empty() {
+            let in_flight = InFlight::start(Arc::clone(&self.summaries_in_flight));
             tokio::spawn(async move {
+                let _finished_when_dropped = in_flight;
                 for (record, subject) in summarised {
                     if analytics.record(&record, subject.as_deref()).await.is_err() {
                         failures.fetch_add(1, Ordering::Relaxed);
@@ -350,6 +369,23 @@ impl DynamoAuditLog {
                 _ => return Ok(count),
             }
         }
+    }
+}
+
+/// One background summary write counted in flight, until dropped (finished, or aborted with
+/// its runtime).
+struct InFlight(Arc<tokio::sync::watch::Sender<u64>>);
+
+impl InFlight {
+    fn start(counter: Arc<tokio::sync::watch::Sender<u64>>) -> Self {
+        counter.send_modify(|n| *n += 1);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
