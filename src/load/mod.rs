@@ -269,15 +269,7 @@ async fn drive(plan: &Plan, config: &ServeConfig) -> anyhow::Result<(RunRecord, 
     let outcome = Driver::new(plan, Arc::clone(&engine), ledger).run().await;
     crate::serve::write_held_counts(&engine).await;
     engine.audit().drain().await.context("delivering the deferred audit records")?;
-    // The export of this run's analytics must hold every session's summary: wait for those still
-    // being written in the background.
-    if !engine.audit().log().summaries_written(crate::serve::SUMMARY_WAIT).await {
-        let late = engine.audit().log().summaries_in_flight();
-        eprintln!(
-            "hotcold load: analytics: {late} summary writes unfinished after {:?} are lost",
-            crate::serve::SUMMARY_WAIT
-        );
-    }
+    crate::serve::wait_for_summaries(engine.audit().log(), "load").await;
     let (record, lateness) = outcome?;
     Ok((record, lateness, metrics.render()))
 }

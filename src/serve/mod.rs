@@ -356,7 +356,18 @@ pub(crate) async fn write_held_counts<C: hotcold_engine::ColdStore, A: hotcold_e
 }
 
 /// How long a clean stop waits for the analytics summaries still being written.
-pub(crate) const SUMMARY_WAIT: Duration = Duration::from_secs(10);
+const SUMMARY_WAIT: Duration = Duration::from_secs(10);
+
+/// On a clean stop (of `serve`, or at the end of a `load` run, whose export must hold every
+/// session): waits up to [`SUMMARY_WAIT`] for the analytics summaries `log` still writes in the
+/// background, which die with the process if it ends first; says how many are lost if some are
+/// not done. `command` names the process in that message.
+pub(crate) async fn wait_for_summaries(log: &DynamoAuditLog, command: &str) {
+    if !log.summaries_written(SUMMARY_WAIT).await {
+        let late = log.summaries_in_flight();
+        eprintln!("hotcold {command}: analytics: {late} summary writes unfinished after {SUMMARY_WAIT:?} are lost");
+    }
+}
 
 /// On shutdown: one more drain, so records deferred in this process's spill queue (which dies
 /// with it) reach the table if it answers; says what is left.
@@ -376,13 +387,7 @@ async fn final_trail_drain(trail: &api::AuditTrail) {
         }
         Err(e) => eprintln!("hotcold serve: audit: records may wait in the outbox for the next instance: {e}"),
     }
-    // The summaries of the records just written follow in the background; they die with the
-    // process if it ends first.
-    let log = trail.log();
-    if !log.summaries_written(SUMMARY_WAIT).await {
-        let late = log.summaries_in_flight();
-        eprintln!("hotcold serve: analytics: {late} summary writes unfinished after {SUMMARY_WAIT:?} are lost");
-    }
+    wait_for_summaries(trail.log(), "serve").await;
     let lost = trail.spilled();
     if lost > 0 {
         // Neither the table nor the outbox took them: they end with this process (each is a gap
